@@ -1,0 +1,50 @@
+"""The ``dataigm`` command line. Each sub-command is one module in :mod:`dataigm.commands` defining
+``add_parser(subparsers)`` and ``run(args) -> int``; modules import heavy frameworks inside ``run`` only,
+so ``dataigm --help`` answers quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from dataigm import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import dataigm.commands as commands
+
+    parser = argparse.ArgumentParser(prog="dataigm", description="Datasets and judges for machine unlearning in image generation models.")
+    parser.add_argument("--version", action="version", version=f"dataigm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)]
+    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
+        sub_parser = module.add_parser(sub)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        # Bad input is reported in one line, not a traceback (use -v for the traceback).
+        if args.verbose:
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"dataigm {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``dataigm`` CLI, one module each (discovered automatically)."""

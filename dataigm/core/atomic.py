@@ -1,0 +1,50 @@
+"""Crash-safe file writes: nothing half-written is ever visible under its final name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def tmp_path_for(path: Path) -> Path:
+    """A temp name beside ``path``, unique per process, hidden from ``*.tar``/``*.json`` globs."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """fsync ``tmp`` and atomically rename it to ``final``."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(path)
+    tmp.write_bytes(data)
+    publish(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete temp files left by killed writers below ``folder``; returns how many."""
+    n = 0
+    if folder.exists():
+        for p in folder.rglob(".*.tmp-*"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,200 @@
+"""Shard layout, crash-safe shard writing and plain reading.
+
+Layout of a dataset folder::
+
+    DIR/<category>/<split>/<category>-<split>[-<part>]-NNNNNN.tar   samples (png + json + cls)
+    DIR/_stats/<category>/<split>/<shard name>.json                 per-shard stats (img2dataset style)
+    DIR/_parts/<category>/<part>.json                               what a part (a build or an import) planned
+    DIR/manifest.json                                               see :mod:`dataigm.core.manifest`
+
+A shard is written to a hidden temp file and renamed into place when complete; its stats file is written
+after the rename. A shard counts as done only when both exist, so a killed run never leaves a partial tar
+visible and a resumed run redoes exactly the shards that were not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_json_atomic
+from dataigm.core.schema import IMAGE_FIELD, SampleMeta, encode_sample
+
+MAX_RECORDED_ERRORS = 100
+TAR_MTIME = 0  # fixed, so the same samples always give the same tar bytes
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One unit of work: a shard of one category and split, from one part of a dataset."""
+
+    category: str
+    split: str
+    index: int
+    part: str = ""  # "" is a recipe's generated part; imports name theirs (e.g. "real")
+
+    @property
+    def name(self) -> str:
+        middle = f"-{self.part}" if self.part else ""
+        return f"{self.category}-{self.split}{middle}-{self.index:06d}"
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.category}/{self.split}/{self.name}.tar"
+
+    @property
+    def stats_relpath(self) -> str:
+        return f"_stats/{self.category}/{self.split}/{self.name}.json"
+
+    def tar_path(self, root: Path) -> Path:
+        return Path(root) / self.relpath
+
+    def stats_path(self, root: Path) -> Path:
+        return Path(root) / self.stats_relpath
+
+
+def is_done(root: Path, spec: ShardSpec) -> bool:
+    """A shard is finished when its tar and its stats file both exist."""
+    return spec.tar_path(root).exists() and spec.stats_path(root).exists()
+
+
+@dataclass
+class ShardStats:
+    """What happened while writing one shard; saved as JSON beside the dataset."""
+
+    shard: str
+    category: str
+    split: str
+    part: str
+    planned: int
+    ok: int = 0
+    failed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error_counts: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    models: dict[str, int] = field(default_factory=dict)
+    sha256: str = ""
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+class ShardSink:
+    """Writes one shard through ``webdataset.TarWriter`` and publishes it atomically with its stats.
+
+    Failed samples are recorded (key and reason), never raised: one bad sample does not stop a shard.
+    """
+
+    def __init__(self, root: Path, spec: ShardSpec, planned: int) -> None:
+        import webdataset as wds
+
+        self.root = Path(root)
+        self.spec = spec
+        self.final = spec.tar_path(self.root)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = tmp_path_for(self.final)
+        self._file = open(self.tmp, "wb")
+        self._writer = wds.TarWriter(self._file, mtime=TAR_MTIME, encoder=False)
+        self._labels: Counter[str] = Counter()
+        self._sources: Counter[str] = Counter()
+        self._models: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self.stats = ShardStats(spec.relpath, spec.category, spec.split, spec.part, planned)
+        self._t0 = time.perf_counter()
+
+    def write(self, meta: SampleMeta, image_bytes: bytes) -> None:
+        if (meta.category, meta.split) != (self.spec.category, self.spec.split):
+            raise ValueError(f"sample {meta.key} ({meta.category}/{meta.split}) does not belong in {self.spec.relpath}")
+        self._writer.write(encode_sample(meta, image_bytes))
+        self.stats.ok += 1
+        self._labels[meta.label_name] += 1
+        self._sources[meta.source] += 1
+        if meta.model:
+            self._models[meta.model] += 1
+
+    def fail(self, key: str, reason: str) -> None:
+        self.stats.failed += 1
+        kind = reason.split(":", 1)[0][:80]
+        self._errors[kind] += 1
+        if len(self.stats.errors) < MAX_RECORDED_ERRORS:
+            self.stats.errors.append({"key": key, "error": reason[:500]})
+
+    def close(self) -> ShardStats:
+        """Finish the tar, rename it into place, then write its stats (the 'done' marker)."""
+        self._writer.close()  # closes the file too
+        publish(self.tmp, self.final)
+        s = self.stats
+        s.labels, s.sources, s.models = dict(self._labels), dict(self._sources), dict(self._models)
+        s.error_counts = dict(self._errors)
+        s.sha256 = sha256_file(self.final)
+        s.bytes = self.final.stat().st_size
+        s.seconds = round(time.perf_counter() - self._t0, 3)
+        write_json_atomic(self.spec.stats_path(self.root), s.__dict__)
+        return s
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def list_shards(root: Path, category: str | None = None, split: str | None = None) -> list[Path]:
+    """Published tars below a dataset folder, sorted; optionally of one category and/or split."""
+    pattern = f"{category or '*'}/{split or '*'}/*.tar"
+    return sorted(p for p in Path(root).glob(pattern) if not p.name.startswith("."))
+
+
+def read_stats(root: Path) -> list[dict[str, Any]]:
+    """All per-shard stats of a dataset folder, sorted by shard path."""
+    stats = [json.loads(p.read_text()) for p in sorted((Path(root) / "_stats").rglob("*.json"))]
+    return sorted(stats, key=lambda s: s["shard"])
+
+
+@dataclass
+class RawSample:
+    """A sample as stored: key, image bytes, metadata dict, label."""
+
+    key: str
+    image: bytes
+    meta: dict[str, Any]
+    label: int
+    shard: str = ""
+
+
+def iter_tar(path: Path) -> Iterator[RawSample]:
+    """Samples of one tar, in order, read with the standard library (no torch import)."""
+    fields: dict[str, bytes] = {}
+    current: str | None = None
+
+    def emit() -> RawSample:
+        meta = json.loads(fields["json"])
+        return RawSample(current, fields[IMAGE_FIELD], meta, int(fields["cls"]), str(path))  # type: ignore[arg-type]
+
+    with tarfile.open(path, "r") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            name = member.name.rsplit("/", 1)[-1]
+            key, _, ext = name.partition(".")
+            if key != current and current is not None:
+                yield emit()
+                fields = {}
+            current = key
+            fields[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
+        if current is not None:
+            yield emit()
+
+
+def iter_samples(paths: Iterable[Path]) -> Iterator[RawSample]:
+    for p in paths:
+        yield from iter_tar(Path(p))
+
+
+def count_samples(path: Path) -> int:
+    return sum(1 for _ in iter_tar(path))

@@ -1,0 +1,1 @@
+"""Generation stage: recipe -> planned samples -> diffusers pipeline -> shards."""

@@ -1,0 +1,235 @@
+"""Builder recipes: YAML files validated with pydantic before any work starts.
+
+A recipe names a category, its label names, and one entry per class with the prompts that draw it. A class
+bound to a taxonomy concept can ask for paired negatives: each of its prompts is rendered a second time with
+the concept removed (same seed), labelled with the class given in ``negatives``. See ``builders/*.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dataigm.core.schema import SPLITS, slugify
+from dataigm.prompts import PromptRecord, read_prompt_jsonl
+from dataigm.taxonomy import CATEGORIES
+
+
+class RecipeError(ValueError):
+    """A recipe is invalid; the message names the file, the field, the value and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptSet(_Strict):
+    """Prompts of a class: literal ``prompts``, ``templates`` x ``subjects``, and imported JSONL ``files``."""
+
+    prompts: list[str] = []
+    templates: list[str] = []
+    subjects: list[str] = []
+    files: list[str] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> "PromptSet":
+        if not (self.prompts or self.templates or self.files):
+            raise ValueError("a prompt set needs at least one of 'prompts', 'templates' or 'files'")
+        for t in self.templates:
+            if "{subject}" in t and not self.subjects:
+                raise ValueError(f"template {t!r} uses {{subject}} but 'subjects' is empty")
+        return self
+
+    def expand(self, base_dir: Path) -> list[PromptRecord]:
+        records = [PromptRecord(p) for p in self.prompts]
+        for t in self.templates:
+            subjects = self.subjects if "{subject}" in t else [""]
+            records += [PromptRecord(t.format(subject=s)) for s in subjects]
+        for f in self.files:
+            path = Path(f) if Path(f).is_absolute() else base_dir / f
+            records += read_prompt_jsonl(path)
+        return records
+
+
+class ClassSpec(_Strict):
+    """One label of the category and how to draw it."""
+
+    name: str
+    concept: str | None = None
+    prompts: PromptSet
+    negatives: str | None = None  # label name given to the paired negatives (concept removed)
+    for_each: list[str] | None = None  # one class per item; "{item}" is replaced in name, concept and prompts
+
+    def expand(self) -> list["ClassSpec"]:
+        if not self.for_each:
+            return [self]
+        out = []
+        for item in self.for_each:
+            data = json.loads(json.dumps(self.model_dump(exclude={"for_each"})).replace("{item}", item.replace('"', '\\"')))
+            data["name"] = slugify(data["name"])
+            out.append(ClassSpec(**data))
+        return out
+
+
+class ModelSpec(_Strict):
+    """A text-to-image model: Hub id, diffusers folder, single-file checkpoint, or ``tiny``; optional overrides."""
+
+    id: str
+    name: str | None = None  # short tag recorded per sample; defaults to a slug of the id
+    revision: str | None = None
+    pipeline_class: str | None = None  # e.g. StableDiffusionXLPipeline for single-file checkpoints
+    config: str | None = None  # diffusers folder/Hub id whose configs a single-file checkpoint uses
+    components: dict[str, str] = {}  # e.g. {unet: path/to/unlearned_unet}
+
+    @property
+    def tag(self) -> str:
+        return slugify(self.name or self.id.rstrip("/").split("/")[-1].rsplit(".", 1)[0])
+
+
+class GenerationSpec(_Strict):
+    scheduler: str | None = None  # a diffusers scheduler class name, e.g. DPMSolverMultistepScheduler
+    steps: int = Field(30, ge=1, le=1000)
+    guidance: float = Field(7.5, ge=0.0, le=50.0)
+    width: int = Field(512, ge=8, le=4096)
+    height: int = Field(512, ge=8, le=4096)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_size: int = Field(8, ge=1, le=1024)
+    negative_prompt: str = ""
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, v: int) -> int:
+        if v % 8:
+            raise ValueError(f"must be a multiple of 8 (latent diffusion models downsample by 8), got {v}")
+        return v
+
+
+class RealImagesSpec(_Strict):
+    """A folder of real images added to the category (one sub-folder per class, optional split level)."""
+
+    folder: str
+    part: str = "real"
+    split_from_folders: bool = False
+    class_map: dict[str, str] = {}  # folder name -> label name
+    max_size: int = Field(1024, ge=8)
+
+
+class Recipe(_Strict):
+    name: str
+    category: str
+    description: str = ""
+    labels: list[str] | None = None  # label names in label order; default: classes, then negatives targets
+    classes: list[ClassSpec] = Field(min_length=1)
+    paired_negatives: bool = True
+    images_per_prompt: int = Field(1, ge=1, le=10000)
+    seed: int = Field(0, ge=0)
+    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(id="tiny")], min_length=1)
+    generation: GenerationSpec = GenerationSpec()
+    splits: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
+    shard_size: int = Field(1000, ge=1)
+    real_images: list[RealImagesSpec] = []
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_from_strings(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        return [{"id": m} if isinstance(m, str) else m for m in v]
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, v: str) -> str:
+        if v not in CATEGORIES:
+            raise ValueError(f"unknown category {v!r}; allowed: {', '.join(CATEGORIES.names())}")
+        return v
+
+    @field_validator("splits")
+    @classmethod
+    def _check_splits(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = set(v) - set(SPLITS)
+        if bad:
+            raise ValueError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
+        if any(f < 0 for f in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {v}")
+        return {k: v[k] for k in SPLITS if k in v}
+
+    @model_validator(mode="after")
+    def _check_classes(self) -> "Recipe":
+        category = CATEGORIES.get(self.category)
+        classes = self.expanded_classes()
+        names = [c.name for c in classes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"class names must be unique, got {names}")
+        labels = self.label_names()
+        for c in classes:
+            if c.name not in labels:
+                raise ValueError(f"class {c.name!r} is not in labels {labels}")
+            if c.concept is not None:
+                try:
+                    category.get(c.concept)
+                except KeyError as e:
+                    raise ValueError(str(e.args[0])) from None
+            if c.negatives is not None:
+                if c.concept is None:
+                    raise ValueError(f"class {c.name!r} asks for negatives but names no concept to remove")
+                if c.negatives not in labels:
+                    raise ValueError(f"class {c.name!r}: negatives label {c.negatives!r} is not in labels {labels}")
+        if len({m.tag for m in self.models}) != len(self.models):
+            raise ValueError(f"models need distinct names, got {[m.tag for m in self.models]}")
+        return self
+
+    def expanded_classes(self) -> list[ClassSpec]:
+        return [e for c in self.classes for e in c.expand()]
+
+    def label_names(self) -> list[str]:
+        if self.labels is not None:
+            return list(self.labels)
+        classes = self.expanded_classes()
+        out = [c.name for c in classes]
+        return out + sorted({c.negatives for c in classes if c.negatives and c.negatives not in out})
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid recipe"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        value = e.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
+        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    """Validate a recipe dict; raises :class:`RecipeError` naming the source, field and value."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Recipe(**data)
+    except ValidationError as e:
+        raise RecipeError(_format_error(source, e)) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Load and validate a recipe YAML file."""
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    recipe = parse_recipe(data, str(path))
+    recipe._base_dir = path.parent.resolve()  # type: ignore[attr-defined]
+    return recipe
+
+
+def recipe_base_dir(recipe: Recipe) -> Path:
+    return getattr(recipe, "_base_dir", Path.cwd())

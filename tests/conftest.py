@@ -1,0 +1,37 @@
+"""Shared test set-up: offline Hub, a private FiftyOne database, a per-session cache for the tiny model."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="dataigm-tests-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_SESSION_TMP / "fiftyone-db"))
+os.environ.setdefault("HF_HOME", str(_SESSION_TMP / "hf-home"))
+os.environ.setdefault("DATAIGM_CACHE", str(_SESSION_TMP / "dataigm-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The embedded tiny Stable Diffusion pipeline, built once per session."""
+    from dataigm.generate.tiny import ensure_tiny_pipeline
+
+    return ensure_tiny_pipeline()
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small 3-class 'object' dataset of drawn patterns (learnable), with manifest. Read-only: copy to modify."""
+    from dataigm.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("shapes")
+    write_synthetic_dataset(root, "object", ["church", "parachute", "other"], {"train": 40, "val": 10, "test": 10}, shard_size=40)
+    return root
