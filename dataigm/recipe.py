@@ -110,18 +110,40 @@ class GenerationSpec(_Strict):
 
 
 class RealImagesSpec(_Strict):
-    """A folder of real images added to the category (one sub-folder per class, optional split level)."""
+    """A folder of real images added to the category as its own part (see :mod:`dataigm.ingest.images`).
+
+    The folder holds one sub-folder per class, optionally below a ``train``/``val``/``test`` level
+    (``split_from_folders``); otherwise each class is split by ``splits`` (default: the recipe's splits).
+    Folder names are the class names unless ``class_map`` (or the YAML/JSON ``class_map_file``) maps them
+    onto the category's label names. Images larger than ``max_size`` are downscaled, never upscaled.
+    """
 
     folder: str
-    part: str = "real"
+    part: str = Field("real", pattern=r"^[a-z0-9_]+$")
     split_from_folders: bool = False
+    splits: dict[str, float] | None = None  # fractions per split; None: the recipe's splits
     class_map: dict[str, str] = {}  # folder name -> label name
+    class_map_file: str | None = None  # YAML/JSON mapping folder name -> label name (merged under class_map)
     max_size: int = Field(1024, ge=8)
+    shard_size: int | None = Field(None, ge=1)  # None: the recipe's shard_size
+
+    @model_validator(mode="after")
+    def _check(self) -> "RealImagesSpec":
+        if self.split_from_folders and self.splits is not None:
+            raise ValueError("give either split_from_folders or splits, not both")
+        if self.splits is not None:
+            bad = set(self.splits) - set(SPLITS)
+            if bad:
+                raise ValueError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
+            if any(f < 0 for f in self.splits.values()) or abs(sum(self.splits.values()) - 1.0) > 1e-6:
+                raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.splits}")
+        return self
 
 
 class Recipe(_Strict):
     name: str
-    category: str
+    category: str  # the dataset's category: its folder and its config name on the Hub (e.g. nudity, church, style)
+    taxonomy: str | None = None  # the taxonomy category its concepts come from; default: ``category``
     description: str = ""
     labels: list[str] | None = None  # label names in label order; default: classes, then negatives targets
     classes: list[ClassSpec] = Field(min_length=1)
@@ -133,6 +155,7 @@ class Recipe(_Strict):
     splits: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
     shard_size: int = Field(1000, ge=1)
     real_images: list[RealImagesSpec] = []
+    curation: dict[str, Any] | None = None  # validated by the curation stage (dataigm.curate)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -143,10 +166,14 @@ class Recipe(_Strict):
 
     @field_validator("category")
     @classmethod
-    def _known_category(cls, v: str) -> str:
-        if v not in CATEGORIES:
-            raise ValueError(f"unknown category {v!r}; allowed: {', '.join(CATEGORIES.names())}")
+    def _folder_safe(cls, v: str) -> str:
+        if v != slugify(v):
+            raise ValueError(f"must be lowercase letters, digits and '_' (it names folders and Hub configs), e.g. {slugify(v)!r}")
         return v
+
+    @property
+    def taxonomy_name(self) -> str:
+        return self.taxonomy or self.category
 
     @field_validator("splits")
     @classmethod
@@ -160,7 +187,11 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _check_classes(self) -> "Recipe":
-        category = CATEGORIES.get(self.category)
+        if self.taxonomy_name not in CATEGORIES:
+            field = "taxonomy" if self.taxonomy else "category"
+            raise ValueError(f"{field}: unknown taxonomy category {self.taxonomy_name!r}; allowed: {', '.join(CATEGORIES.names())} "
+                             "(a dataset category of another name sets 'taxonomy')")
+        category = CATEGORIES.get(self.taxonomy_name)
         classes = self.expanded_classes()
         names = [c.name for c in classes]
         if len(set(names)) != len(names):
@@ -217,8 +248,25 @@ def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
         raise RecipeError(_format_error(source, e)) from None
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Load and validate a recipe YAML file."""
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<recipe>") -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a recipe dict, e.g. ``generation.width=64``."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"{source}: override {item!r} must look like field.sub=value")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.setdefault(part, {}), dict):
+                raise RecipeError(f"{source}: override {item!r}: {part!r} is not a mapping")
+            node = node[part]
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe YAML file, with optional ``field.sub=value`` overrides."""
     path = Path(path)
     if not path.exists():
         raise RecipeError(f"{path}: recipe file not found")
@@ -226,6 +274,10 @@ def load_recipe(path: str | Path) -> Recipe:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    if overrides:
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
+        data = apply_overrides(data, overrides, str(path))
     recipe = parse_recipe(data, str(path))
     recipe._base_dir = path.parent.resolve()  # type: ignore[attr-defined]
     return recipe

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +54,15 @@ def write_part(root: Path, category: str, part: str, record: dict[str, Any]) -> 
     write_json_atomic(path, record)
 
 
+def write_model_record(root: Path, record: dict[str, Any]) -> None:
+    """Provenance of a loaded model (source, revision or weight sha256, overridden components, dtype)."""
+    write_json_atomic(Path(root) / "_models" / f"{record['tag']}.json", record)
+
+
+def read_model_records(root: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((Path(root) / "_models").glob("*.json"))}
+
+
 def read_parts(root: Path) -> dict[str, dict[str, Any]]:
     parts = {}
     for p in sorted((Path(root) / "_parts").glob("*/*.json")):
@@ -76,12 +85,14 @@ def build_manifest(root: Path) -> dict[str, Any]:
     root = Path(root)
     parts = read_parts(root)
     stats = read_stats(root)
-    labels_of = {}
+    labels_of, taxonomy_of = {}, {}
     for part in parts.values():
         labels_of.setdefault(part["category"], part.get("label_names", []))
+        taxonomy_of.setdefault(part["category"], part.get("taxonomy", part["category"]))
     counts: dict[str, Any] = {}
     for s in stats:
-        cat = counts.setdefault(s["category"], {"label_names": labels_of.get(s["category"], []), "splits": {}})
+        cat = counts.setdefault(s["category"], {"label_names": labels_of.get(s["category"], []),
+                                                "taxonomy": taxonomy_of.get(s["category"], s["category"]), "splits": {}})
         sp = cat["splits"].setdefault(s["split"], {"n": 0, "failed": 0, "labels": Counter(), "sources": Counter(), "models": Counter()})
         sp["n"] += s["ok"]
         sp["failed"] += s["failed"]
@@ -95,6 +106,7 @@ def build_manifest(root: Path) -> dict[str, Any]:
         "format": FORMAT,
         "versions": package_versions(),
         "parts": parts,
+        "models": read_model_records(root),
         "counts": _plain(counts),
         "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(stats)},
         "incomplete": missing_shards(root),
@@ -169,10 +181,3 @@ def counts_table(manifest: dict[str, Any]) -> list[tuple[str, str, str, int]]:
             for label, n in sorted(sp["labels"].items()):
                 rows.append((cat, split, label, n))
     return rows
-
-
-def group_counts(stats: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    out: dict[tuple[str, str], int] = defaultdict(int)
-    for s in stats:
-        out[(s["category"], s["split"])] += s["ok"]
-    return dict(out)

@@ -54,7 +54,7 @@ class SampleMeta:
     """Provenance and label of one image; serialised as the sample's ``json``."""
 
     key: str
-    category: str
+    category: str  # the dataset category (folder / Hub config), e.g. nudity, church, style
     split: str
     label: int
     label_name: str
@@ -62,6 +62,7 @@ class SampleMeta:
     source: str = "generated"  # generated | real
     role: str = "positive"  # positive | negative | unrelated | real
     concept: str = ""
+    taxonomy: str = ""  # the taxonomy category of the concept (nudity | style | object); "" when unknown
     subcategory: str = ""
     pair_id: str = ""
     prompt: str = ""

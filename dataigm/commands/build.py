@@ -1,0 +1,76 @@
+"""dataigm build: generate a recipe's images into WebDataset shards."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 10
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "build",
+        help="generate a recipe's images with a diffusers pipeline into WebDataset shards",
+        description="Generate a recipe's images into DIR/<category>/<split>/*.tar with a manifest. Resumable: run the same "
+        "command again after a crash. Multi-GPU/multi-node: launch with torchrun/accelerate/srun; each rank takes its own shards.",
+    )
+    p.add_argument("recipe", type=Path, help="builder recipe YAML (see builders/)")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to write (shared by all ranks)")
+    p.add_argument("--model", help="Hub id, diffusers folder, single-file checkpoint, or 'tiny'; overrides the recipe's models")
+    p.add_argument("--pipeline-class", help="diffusers pipeline class for single-file checkpoints (e.g. StableDiffusionXLPipeline)")
+    p.add_argument("--config", dest="model_config", help="diffusers folder/Hub id providing configs for a single-file checkpoint")
+    p.add_argument("--revision", help="Hub revision of --model")
+    p.add_argument("--unet", help="replace the UNet: diffusers folder, Hub id or state-dict file (an unlearned model)")
+    p.add_argument("--text-encoder", help="replace the text encoder: diffusers folder, Hub id or state-dict file")
+    p.add_argument("--component", action="append", default=[], metavar="NAME=PATH", help="replace any component (repeatable)")
+    p.add_argument("--model-name", help="tag recorded per sample for --model (default: derived from the id)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, e.g. --set generation.width=768 (repeatable; recorded in the manifest)")
+    p.add_argument("--limit", type=int, help="only the first N prompts of each class (quick trials)")
+    p.add_argument("--device", default="auto", help="auto (cuda:<LOCAL_RANK> if available, else cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], help="override the recipe's dtype")
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def model_override(args: argparse.Namespace):
+    """The single ModelSpec that --model and the component flags describe, or None to use the recipe's."""
+    from dataigm.recipe import ModelSpec
+
+    components = dict(c.split("=", 1) for c in args.component if "=" in c)
+    bad = [c for c in args.component if "=" not in c]
+    if bad:
+        raise ValueError(f"--component expects NAME=PATH, got {bad[0]!r}")
+    if args.unet:
+        components["unet"] = args.unet
+    if args.text_encoder:
+        components["text_encoder"] = args.text_encoder
+    if not (args.model or components):
+        return None
+    return ModelSpec(id=args.model or "tiny", name=args.model_name, revision=args.revision,
+                     pipeline_class=args.pipeline_class, config=args.model_config, components=components)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from dataigm.generate.engine import BuildOptions, build
+    from dataigm.generate.report import print_dataset_summary
+    from dataigm.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    override = model_override(args)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    options = BuildOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress)
+    result = build(recipe, args.out, options, models=[override] if override else None)
+    console = Console(stderr=True)
+    console.print(f"wrote {result.samples_written} images in {result.written_shards} shards "
+                  f"({result.skipped_shards} already done, {result.samples_failed} failed)")
+    if result.manifest is None:
+        console.print("other ranks or parts are still running; the last one to finish writes manifest.json")
+    else:
+        print_dataset_summary(result.manifest, console, args.out)
+    return 0

@@ -1,0 +1,32 @@
+"""dataigm verify: check every shard of a dataset folder against its manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ORDER = 12
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("verify", help="check shards against the manifest (sha256, sample counts); exit 1 on any mismatch")
+    p.add_argument("dataset", type=Path, help="dataset folder")
+    p.add_argument("--fast", action="store_true", help="checksums only, do not count samples")
+    p.add_argument("--rebuild-manifest", action="store_true", help="first re-derive manifest.json from parts and shard stats")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.core.manifest import build_manifest, verify
+
+    if args.rebuild_manifest:
+        build_manifest(args.dataset)
+    problems = verify(args.dataset, deep=not args.fast)
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.dataset}", file=sys.stderr)
+        return 1
+    print(f"ok: every shard of {args.dataset} matches its manifest")
+    return 0
