@@ -26,6 +26,10 @@ class DemoContext:
 # "module:function" in pipeline order; each is imported only when it runs.
 STAGES: list[str] = [
     "dataigm.generate.demo:stage",
+    "dataigm.ingest.demo:stage",
+    "dataigm.curate.demo:stage",
+    "dataigm.hub.demo:stage",
+    "dataigm.judge.demo:stage",
 ]
 
 

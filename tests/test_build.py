@@ -227,3 +227,22 @@ def test_bad_recipe_fails_before_any_work(tmp_path):
     assert cli.returncode == 2
     assert "bad.yaml" in cli.stderr and "generation.steps" in cli.stderr and "-3" in cli.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_recipe_with_generated_and_real_parts(tiny_model_dir, tmp_path):
+    from dataigm.synthetic import write_synthetic_folder
+
+    write_synthetic_folder(tmp_path / "photos", ["church", "other"], 5, splits=["train", "test"])
+    recipe_file = tmp_path / "church.yaml"
+    recipe_file.write_text((BUILDERS / "church.yaml").read_text() + "real_images:\n  - {folder: photos, split_from_folders: true}\n")
+    recipe = load_recipe(recipe_file, SMALL + ["images_per_prompt=1"])
+    result = build(recipe, tmp_path / "ds", BuildOptions(device="cpu", limit=4, progress=False))
+    counts = result.manifest["counts"]["church"]
+    sources = Counter()
+    for split in counts["splits"].values():
+        sources.update(split["sources"])
+    assert sources == {"generated": 12, "real": 20}  # 4 church prompts x (pos + neg) + 4 unrelated; 2 splits x 2 classes x 5
+    assert counts["splits"]["test"]["sources"]["real"] == 10 and set(result.manifest["parts"]) == {"church/generated", "church/real"}
+    labels = {s.meta["label_name"]: s.label for s in iter_samples(list_shards(tmp_path / "ds")) if s.meta["source"] == "real"}
+    assert labels == {"church": 1, "other": 0}  # real images use the recipe's label order
+    assert verify(tmp_path / "ds") == []

@@ -243,6 +243,10 @@ def build(
     finally:
         bar.close()
 
+    if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
+        from dataigm.ingest.images import import_recipe_images
+
+        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
     manifest = finalize(out)
     return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), writer.written, writer.failed, manifest)
 

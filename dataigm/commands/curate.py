@@ -1,0 +1,41 @@
+"""dataigm curate: filter a dataset folder into a curated one (same layout), with scores, report and contact sheets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 20
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("curate", help="filter a dataset (blank, near-duplicates, judges in the loop) into a curated dataset",
+                       description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; "
+                                   "rerun the same command to resume.")
+    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    p.add_argument("--config", type=Path, default=None,
+                   help="curation YAML (builders/curation/*.yaml) or a builder recipe with a 'curation:' key (default: blank + phash everywhere, NudeNet on nudity)")
+    p.add_argument("--out", type=Path, default=None, help="curated dataset folder (default: DATASET_DIR-curated)")
+    p.add_argument("--review-tags", type=Path, default=None, help="JSON {sample key: reject|accept|relabel:<class>} to apply")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from dataigm.curate import curate, load_curation_config
+    from dataigm.curate.demo import kept_dropped_table
+
+    config = load_curation_config(args.config)
+    tags = json.loads(args.review_tags.read_text()) if args.review_tags else None
+    out = args.out or args.dataset.with_name(args.dataset.name + "-curated")
+    result = curate(args.dataset, out, config, review_tags=tags, batch_size=args.batch_size, progress=not args.no_progress)
+    console = Console()
+    if result.report is not None:  # rank 0
+        console.print(kept_dropped_table(result))
+        console.print(f"curated dataset: {out}\nreport: {result.report}")
+    return 0

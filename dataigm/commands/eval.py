@@ -1,0 +1,104 @@
+"""dataigm eval: forgetting, preservation, fidelity and alignment of unlearned models; Markdown + JSON + chart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ORDER = 65
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate unlearned models: forgetting, preservation, LPIPS/FID/KID vs the original, CSDR; writes a report",
+        description="Each image set is a folder of images (named <prompt index>_<seed>.png, with --prompts) or shards. "
+        "Give one unlearned model with --forget/--retain, or several with --method NAME=DIR (DIR holding forget/ and retain/).",
+    )
+    p.add_argument("--forget", type=Path, help="unlearned model's images of forget prompts")
+    p.add_argument("--retain", type=Path, help="unlearned model's images of retain prompts")
+    p.add_argument("--method", action="append", default=[], metavar="NAME=DIR", help="an unlearned model: DIR/forget and DIR/retain (repeatable)")
+    p.add_argument("--original-forget", type=Path, help="original model's images of the forget prompts (same prompts and seeds)")
+    p.add_argument("--original-retain", type=Path, help="original model's images of the retain prompts")
+    p.add_argument("--original", type=Path, help="shorthand: DIR/forget and DIR/retain of the original model")
+    p.add_argument("--prompts", nargs=2, type=Path, metavar=("FORGET_JSONL", "RETAIN_JSONL"), help="prompt files for image folders")
+    p.add_argument("--split", help="dataset folders: use one split")
+    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name | nudenet[:preset]")
+    p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
+    p.add_argument("--clip", help="CLIP model path or Hub id: compute CSDR")
+    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze", "none"])
+    p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
+    p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
+    p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--device")
+    p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    return p
+
+
+def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
+    """NAME -> (forget, retain) from --forget/--retain and --method NAME=DIR; errors name the bad value."""
+    methods: dict[str, tuple[Path, Path]] = {}
+    if args.forget or args.retain:
+        if not (args.forget and args.retain):
+            raise ValueError("--forget and --retain go together")
+        methods["unlearned"] = (args.forget, args.retain)
+    for spec in args.method:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            raise ValueError(f"--method {spec!r}: expected NAME=DIR")
+        if name in methods or name == "original":
+            raise ValueError(f"--method {spec!r}: name {name!r} is already used")
+        methods[name] = (Path(folder) / "forget", Path(folder) / "retain")
+    if not methods:
+        raise ValueError("give --forget/--retain or at least one --method NAME=DIR")
+    return methods
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.judge.report import write_report
+
+    methods = parse_methods(args)
+    orig_f, orig_r = args.original_forget, args.original_retain
+    if args.original:
+        orig_f, orig_r = args.original / "forget", args.original / "retain"
+    if bool(orig_f) != bool(orig_r):
+        raise ValueError("--original-forget and --original-retain go together")
+    cfg = EvalConfig(
+        detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
+        clip=args.clip, lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
+        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
+    )
+    if cfg.fid_feature == "inception" and orig_f:
+        from dataigm.judge.fidelity import create_feature_network
+
+        create_feature_network("inception")  # fail now, not after judging, when torch-fidelity is missing
+    prompts = tuple(args.prompts) if args.prompts else None
+    sets = {name: open_set(f, r, prompts, args.split) for name, (f, r) in methods.items()}
+    original = open_set(orig_f, orig_r, prompts, args.split) if orig_f else None
+    report = evaluate(sets, cfg, original)
+    paths = write_report(report, args.out)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for name, res in report["methods"].items():
+            f, pr = res["forgetting"]["all"], res["preservation"]["all"]
+            console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")
+        console.print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['chart'].name})")
+    return 0
+
+
+def _pct(est: dict) -> str:
+    return "n/a" if est.get("value") is None else f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] (n={est['n']})"

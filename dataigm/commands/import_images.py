@@ -1,0 +1,82 @@
+"""dataigm import-images: add a folder of real images (one sub-folder per class) to a dataset as its own part."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 15
+
+
+def _fractions(text: str) -> dict[str, float]:
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected SPLIT=FRACTION[,...] such as train=0.8,val=0.1,test=0.1, got {text!r}")
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "import-images",
+        help="import a folder of real images (one sub-folder per class) into a dataset folder",
+        description="Import FOLDER/<class>/... (or FOLDER/<split>/<class>/... with --split-from-folders) into the dataset "
+        "folder's shard layout and sample schema, as part PART of CATEGORY. Bad files are recorded, never fatal; "
+        "re-running is idempotent and resumes after a kill.",
+    )
+    p.add_argument("folder", type=Path, help="folder with one sub-folder per class")
+    p.add_argument("--category", "-c", required=True, help="dataset category, i.e. its folder (e.g. nudity, church, style)")
+    p.add_argument("--taxonomy", default=None, choices=("nudity", "style", "object"),
+                   help="taxonomy category of its concepts (default: that of the dataset's other parts, or CATEGORY)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="dataset folder (may already hold generated parts)")
+    p.add_argument("--part", default="real", help="name of this part (default: %(default)s)")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--split-from-folders", action="store_true", help="FOLDER has a train/val/test level above the class folders")
+    split.add_argument("--split-fractions", type=_fractions, default=None, metavar="SPLIT=F,...",
+                       help="fractions per split, drawn per class by a stable hash (default: train=0.8,val=0.1,test=0.1)")
+    p.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="YAML/JSON mapping folder name -> label name")
+    p.add_argument("--labels", default=None, help="label names in label order, comma-separated (default: the dataset's, else the folder names)")
+    p.add_argument("--max-size", type=int, default=1024, help="downscale images whose longest side is larger (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default: %(default)s)")
+    p.add_argument("--png-compress-level", type=int, default=1, choices=range(10), metavar="0-9",
+                   help="zlib level of the stored PNGs (default: %(default)s; fastest, and on photos no larger than 6)")
+    p.add_argument("--workers", type=int, default=None, help="decode threads (default: number of CPUs, at most 8)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dataigm.ingest.images import import_images, load_class_map
+
+    report = import_images(
+        args.folder, args.out, args.category, taxonomy=args.taxonomy, part=args.part, split_from_folders=args.split_from_folders,
+        splits=args.split_fractions, class_map=load_class_map(args.class_map) if args.class_map else None,
+        label_names=[s.strip() for s in args.labels.split(",")] if args.labels else None, max_size=args.max_size,
+        shard_size=args.shard_size, png_compress_level=args.png_compress_level, workers=args.workers, progress=not args.no_progress,
+    )
+    console = Console()
+    console.print(
+        f"{args.category}/{report.part}: {report.ok} images imported, {report.failed} failed, {report.ignored} non-image files ignored; "
+        f"shards written {report.shards_written}, already done {report.shards_skipped} of {report.shards_planned}"
+    )
+    if report.failures:
+        console.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())) + " (reasons in the shard stats)")
+    counts = report.manifest["counts"].get(args.category, {}).get("splits", {})
+    table = Table(title=f"{args.out} / {args.category}")
+    for col in ("split", "label", "generated", "real", "failed"):
+        table.add_column(col)
+    for split, sp in counts.items():
+        table.add_row(split, ", ".join(f"{k} {v}" for k, v in sorted(sp["labels"].items())),
+                      str(sp["sources"].get("generated", 0)), str(sp["sources"].get("real", 0)), str(sp["failed"]))
+    console.print(table)
+    if report.manifest.get("incomplete"):
+        console.print(f"[yellow]{len(report.manifest['incomplete'])} planned shard(s) not finished yet (other ranks?)")
+    return 0

@@ -1,0 +1,73 @@
+"""dataigm judge: score images with a dataigm detector or NudeNet; predictions JSONL + a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ORDER = 60
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "judge",
+        help="judge images (folder, list file, shards) with a detector: how much of the concept is shown",
+        description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name) or NudeNet "
+        "(nudenet, nudenet:esd, nudenet:unlearndiffatk).",
+    )
+    p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
+    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name[@revision] | nudenet[:esd|:unlearndiffatk]")
+    p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
+    p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
+    p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
+    p.add_argument("--split", help="dataset folders: judge one split (e.g. test)")
+    p.add_argument("--category", help="dataset folders: judge one category")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=None, help="decoding workers (default: automatic)")
+    p.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="GPU autocast precision")
+    p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
+    p.add_argument("--summary", type=Path, help="write the summary JSON here")
+    p.add_argument("--json", action="store_true", help="print the summary as exactly one JSON object on stdout")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.core.atomic import write_json_atomic
+    from dataigm.judge.judge import judge
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    result = judge(
+        args.images if len(args.images) > 1 else args.images[0], args.detector, concept=args.concept, threshold=args.threshold,
+        classes=classes, batch_size=args.batch_size, workers=args.workers, device=args.device, precision=args.precision,
+        split=args.split, category=args.category, out=args.out, progress=sys.stderr.isatty() and not args.json,
+    )
+    if args.summary:
+        write_json_atomic(args.summary, result.summary)
+    if args.json:
+        print(json.dumps(result.summary, sort_keys=True))
+    else:
+        print_summary(result.summary)
+    return 0
+
+
+def print_summary(summary: dict) -> None:
+    """A short human-readable summary (rich table)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    det = summary["detector"]
+    rate = summary["positive_rate"]
+    console.print(
+        f"[bold]{det['name']}[/] judged {summary['n_images']} images: "
+        f"{'n/a' if rate is None else f'{rate:.1%}'} show '{summary['target']}' (threshold {summary['threshold']})"
+    )
+    table = Table("class", "images")
+    for name, n in summary["per_class"].items():
+        table.add_row(name, str(n))
+    console.print(table)
+    if summary["failed"]:
+        console.print(f"[red]{summary['n_failed']} unreadable:[/] " + ", ".join(summary["failed"][:10]) + (" ..." if summary["n_failed"] > 10 else ""))

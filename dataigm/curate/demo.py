@@ -1,0 +1,68 @@
+"""Demo stage: curate the latest dataset and print what was kept, sent to review and dropped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from dataigm.curate.engine import CurationResult
+    from dataigm.demo import DemoContext
+
+
+def kept_dropped_table(result: "CurationResult") -> Table:
+    """Rows per category/split/label: in, kept, review, dropped, and the reasons of the drops."""
+    table = Table(title="curation: kept / review / dropped")
+    for col in ("category", "split", "label", "in", "kept", "review", "dropped", "why dropped / reviewed"):
+        table.add_column(col, justify="right" if col in ("in", "kept", "review", "dropped") else "left")
+    groups: dict[tuple[str, str, str], Counter[str]] = {}
+    reasons: dict[tuple[str, str, str], Counter[str]] = {}
+    for d in result.decisions.values():
+        g = (d.category, d.split, d.label_name)
+        groups.setdefault(g, Counter())[d.verdict] += 1
+        reasons.setdefault(g, Counter()).update(d.reasons)
+    for g, n in sorted(groups.items()):
+        why = ", ".join(f"{r} {k}" for r, k in sorted(reasons[g].items()))
+        table.add_row(*g, str(sum(n.values())), str(n["keep"]), str(n["review"]), str(n["drop"]), why)
+    return table
+
+
+def demo_config():
+    """The demo's config: the default filters, but judge disagreements go to review instead of the bin.
+
+    The tiny model draws noise that barely depends on the prompt: NudeNet sees no nudity on any "nude" positive,
+    and a positive is near-identical to its paired negative (same seed), i.e. a label conflict. Dropping those
+    would empty the positive classes. With a real model ``builders/curation/default.yaml`` applies.
+    """
+    from dataigm.curate.config import CategoryCuration, CurationConfig
+
+    return CurationConfig(
+        default=CategoryCuration(filters={"blank": {}, "phash": {"max_distance": 4, "conflict_action": "review"}}),
+        categories={"nudity": CategoryCuration(filters={"nudenet": {"on_positive_miss": "review", "on_negative_hit": "drop"}})},
+        sheet_thumbs=32,
+        sheet_thumb_size=64,
+    )
+
+
+def stage(ctx: "DemoContext") -> None:
+    """Curate ``ctx.artifacts["dataset"]`` into ``ctx.out / "curated"`` and make it the latest dataset."""
+    from dataigm.curate import curate
+
+    out = ctx.out / "curated"
+    result = curate(ctx.artifacts["dataset"], out, demo_config(), progress=False)
+    ctx.console.print(kept_dropped_table(result))
+    pairs = result.pair_stats
+    for category, s in pairs.items():
+        ctx.console.print(f"pairs in {category}: {s['pairs']} ({s['complete']} complete, {s['positive_dropped']} lost their positive, "
+                          f"{s['negative_dropped']} lost their negative)")
+    ctx.console.print(
+        "The tiny model draws prompt-independent noise: NudeNet sees no nudity on the 'nude' positives and each positive "
+        "looks like its paired negative (phash:conflict). The demo config keeps those for review instead of dropping them; "
+        "with a real model use builders/curation/default.yaml. "
+        f"Report: {result.report}; contact sheets: {out / '_curation' / 'sheets'}"
+    )
+    ctx.artifacts["curated"] = out
+    ctx.artifacts["curation_report"] = result.report
+    ctx.artifacts["dataset"] = out

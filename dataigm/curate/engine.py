@@ -1,0 +1,389 @@
+"""Shard-by-shard curation in three steps, spread over ranks the way the builder is, and resumable.
+
+1. **score** (per shard, disjoint shards per rank): decode every image, run the category's filters, write the
+   scores and flags to ``OUT/_curation/scores/<shard>.jsonl``. A shard whose score file exists is skipped.
+2. **decide** (global, cheap, identical on every rank): near-duplicates over all hashes, filter flags, human
+   review tags and the pair policy give one verdict per sample: keep, review (kept, marked) or drop.
+3. **write** (per shard): kept samples, with their scores under the ``curation`` json key, go to a shard of the
+   same name through :class:`~dataigm.core.shards.ShardSink`; done shards (tar + stats) are skipped.
+
+Rank 0 then writes the parts, the manifest, the per-sample decision table, the report and the contact sheets.
+Ranks meet at two file barriers (all score files; all output shards), so no process group is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from dataigm.core.atomic import remove_stale_tmp, write_bytes_atomic, write_json_atomic
+from dataigm.core.manifest import build_manifest, load_manifest, write_part
+from dataigm.core.partition import partition, rank_from_env
+from dataigm.core.schema import SampleMeta
+from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
+from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
+from dataigm.curate.dedup import HashedSample, find_duplicates
+from dataigm.curate.filters import Decoded, Filter, PhashSettings, Scored, all_fields, create_filter
+from dataigm.curate.pairs import PairMember, apply_pair_policy
+
+log = logging.getLogger(__name__)
+
+CURATION_DIR = "_curation"
+CURATION_VERSION = 1
+REVIEW_TAGS = ("reject", "accept", "relabel:<class>")
+
+
+@dataclasses.dataclass
+class CuratedMeta(SampleMeta):
+    """The sample schema plus one ``curation`` key (``SampleMeta.from_dict`` ignores it in later stages)."""
+
+    curation: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    """The verdict on one sample and why."""
+
+    key: str
+    category: str
+    split: str
+    label_name: str
+    verdict: str  # keep | review | drop
+    reasons: list[str]
+    fields: dict[str, Any]
+    shard: str
+    relabel_to: str = ""
+    review_tag: str = ""
+    pair_status: str = ""
+
+
+@dataclass
+class CurationResult:
+    out: Path
+    decisions: dict[str, Decision]
+    pair_stats: dict[str, dict[str, int]]
+    report: Path | None = None
+    manifest: dict[str, Any] | None = None
+    seconds: float = 0.0
+    unmatched_tags: list[str] = field(default_factory=list)
+
+
+# --- work units -------------------------------------------------------------------------------------------
+def input_shards(dataset: Path) -> list[ShardSpec]:
+    """The finished shards of a dataset folder (those with stats), in path order."""
+    load_manifest(dataset)  # a clear error when this is not a dataset folder
+    specs = []
+    for s in read_stats(dataset):
+        index = int(Path(s["shard"]).stem.rsplit("-", 1)[1])
+        spec = ShardSpec(s["category"], s["split"], index, s.get("part", ""))
+        if spec.relpath != s["shard"]:
+            raise ValueError(f"{dataset}/{spec.stats_relpath}: shard {s['shard']!r} does not follow the dataset layout")
+        specs.append(spec)
+    return specs
+
+
+def score_path(out: Path, spec: ShardSpec) -> Path:
+    return Path(out) / CURATION_DIR / "scores" / spec.category / spec.split / f"{spec.name}.jsonl"
+
+
+# --- step 1: score -------------------------------------------------------------------------------------------
+class FilterBank:
+    """The filters of each category, created on first use (so a rank loads only the models it needs)."""
+
+    def __init__(self, config: CurationConfig) -> None:
+        self.config = config
+        self._by_category: dict[str, list[Filter]] = {}
+
+    def for_category(self, category: str) -> list[Filter]:
+        if category not in self._by_category:
+            settings = self.config.filters_for(category)
+            settings.setdefault("phash", {})  # hashes are always computed: cross-split leaks are always reported
+            self._by_category[category] = [create_filter(name, s) for name, s in settings.items()]
+        return self._by_category[category]
+
+
+def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
+    """The RGB image or ``(None, reason)``: ``unreadable: ...`` or ``nan`` (float images with NaN pixels)."""
+    try:
+        img = Image.open(io.BytesIO(image_bytes))
+        img.load()
+    except Exception as e:  # any decoder error means the same thing here: the sample cannot be used
+        return None, f"unreadable: {type(e).__name__}: {e}"[:300]
+    if img.mode in ("F", "I") and np.isnan(np.asarray(img, dtype=np.float64)).any():
+        return None, "nan"
+    return img.convert("RGB"), ""
+
+
+def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch_size: int = 32) -> list[dict[str, Any]]:
+    """Score every sample of one input shard; one row per sample, in shard order."""
+    rows: list[dict[str, Any]] = []
+    batch: list[tuple[dict[str, Any], Decoded]] = []
+
+    def flush() -> None:
+        scored: list[list[Scored]] = [f.score([d for _, d in batch]) for f in filters]
+        for i, (row, _) in enumerate(batch):
+            for f, results in zip(filters, scored):
+                row["fields"].update(results[i].fields)
+                row["flags"] += [[f"{f.name}:{reason}", action] for reason, action in results[i].flags]
+        batch.clear()
+
+    for raw in iter_tar(spec.tar_path(dataset)):
+        m = raw.meta
+        row = {
+            "key": raw.key, "shard": spec.relpath, "category": spec.category, "split": spec.split,
+            "label_name": m.get("label_name", ""), "label_names": m.get("label_names", []), "role": m.get("role", ""),
+            "pair_id": m.get("pair_id", ""), "image_index": m.get("image_index", -1), "model": m.get("model", ""),
+            "fields": {}, "flags": [],
+        }
+        rows.append(row)
+        image, error = decode(raw.image)
+        if image is None:
+            row["flags"].append([error.split(":", 1)[0], "drop"])
+            row["error"] = error
+            continue
+        batch.append((row, Decoded(raw.key, m, image)))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return rows
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- step 2: decide -------------------------------------------------------------------------------------------
+def parse_review_tag(key: str, tag: str, label_names: Sequence[str]) -> tuple[str, str]:
+    """``(kind, relabel class)`` of a review tag, validated against the sample's label names."""
+    if tag in ("reject", "accept"):
+        return tag, ""
+    if tag.startswith("relabel:"):
+        target = tag.split(":", 1)[1]
+        if target not in label_names:
+            raise ValueError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
+        return "relabel", target
+    raise ValueError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
+
+
+def decide(rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: dict[str, str] | None = None) -> tuple[dict[str, Decision], dict[str, dict[str, int]], list[str]]:
+    """Verdicts for all scored samples: (decisions by key, pair statistics, review tags naming unknown keys)."""
+    review_tags = dict(review_tags or {})
+    defaults = all_fields()
+    decisions: dict[str, Decision] = {}
+    flags_of: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        fields = {**defaults, **{k: v for k, v in r["fields"].items() if k in defaults}}
+        decisions[r["key"]] = Decision(r["key"], r["category"], r["split"], r["label_name"], "keep", [], fields, r["shard"])
+        flags_of[r["key"]] = [(reason, action) for reason, action in r["flags"]]
+
+    # near-duplicates, per category, over all splits
+    by_category: dict[str, list[HashedSample]] = defaultdict(list)
+    for r in rows:
+        if r["fields"].get("phash"):
+            by_category[r["category"]].append(HashedSample(r["key"], r["split"], int(r["fields"]["phash"], 16)))
+    for category, hashed in sorted(by_category.items()):
+        raw = config.filters_for(category).get("phash")
+        settings = PhashSettings(**raw) if raw is not None else PhashSettings(action="keep", leak_action="keep", conflict_action="keep", max_distance=0)
+        for key, dup in find_duplicates(hashed, settings.max_distance).items():
+            d, rep = decisions[key], decisions[dup.dup_of]
+            d.fields.update(dup_of=dup.dup_of, dup_distance=dup.distance, leak=dup.leak)
+            if dup.leak:
+                flags_of[key].append(("phash:leak", settings.leak_action))
+            if d.label_name == rep.label_name:
+                if not dup.leak:
+                    flags_of[key].append(("phash:duplicate", settings.action))
+            else:  # one of the two is mislabelled and nothing says which: both are flagged
+                flags_of[key].append(("phash:conflict", settings.conflict_action))
+                if ("phash:conflict", settings.conflict_action) not in flags_of[rep.key]:
+                    flags_of[rep.key].append(("phash:conflict", settings.conflict_action))
+                    if not rep.fields["dup_of"]:
+                        rep.fields.update(dup_of=key, dup_distance=dup.distance, leak=dup.leak)
+
+    # human review tags, then the strongest action of all flags
+    rows_by_key = {r["key"]: r for r in rows}
+    unmatched = sorted(k for k in review_tags if k not in rows_by_key)
+    for key, d in decisions.items():
+        flags = flags_of[key]
+        d.reasons = [reason for reason, action in flags if action != "keep"]
+        d.verdict = max((action for _, action in flags), key=ACTION_RANK.__getitem__, default="keep")
+        if key in review_tags:
+            kind, target = parse_review_tag(key, review_tags[key], rows_by_key[key]["label_names"])
+            d.review_tag = review_tags[key]
+            unusable = any(reason in ("unreadable", "nan") for reason, _ in flags)
+            if kind == "reject":
+                d.verdict, d.reasons = "drop", d.reasons + ["review:reject"]
+            elif not unusable:  # a person looked at it: their call overrides the filters
+                d.verdict = "keep"
+                if kind == "relabel" and target != d.label_name:
+                    d.relabel_to = target
+
+    # pairs: the partner of a dropped member follows the category's policy
+    members = [
+        PairMember(r["key"], r["category"], r["split"], r["role"], r["pair_id"], int(r["image_index"]), r["model"], decisions[r["key"]].verdict == "drop")
+        for r in rows
+    ]
+    policies = {c: config.pairs_for(c) for c in sorted({r["category"] for r in rows})}
+    extra_drops, status, pair_stats = apply_pair_policy(members, policies)
+    for key, reason in extra_drops.items():
+        decisions[key].verdict = "drop"
+        decisions[key].reasons.append(reason)
+    for key, s in status.items():
+        decisions[key].pair_status = s
+    return decisions, pair_stats, unmatched
+
+
+def curation_record(d: Decision, config_sha256: str) -> dict[str, Any]:
+    """The ``curation`` json of a written sample: the same keys and types on every sample."""
+    return {
+        "verdict": d.verdict,
+        "reasons": ";".join(d.reasons),
+        "review_tag": d.review_tag,
+        "relabeled_from": d.label_name if d.relabel_to else "",
+        "pair_status": d.pair_status,
+        "config_sha256": config_sha256,
+        "version": CURATION_VERSION,
+        **d.fields,
+    }
+
+
+# --- step 3: write ----------------------------------------------------------------------------------------------
+def write_shard(dataset: Path, out: Path, spec: ShardSpec, decisions: dict[str, Decision], config_sha256: str) -> None:
+    """Write the kept samples of one input shard to the shard of the same name below ``out``."""
+    planned = sum(1 for d in decisions.values() if d.shard == spec.relpath and d.verdict != "drop")
+    sink = ShardSink(out, spec, planned)
+    try:
+        for raw in iter_tar(spec.tar_path(dataset)):
+            d = decisions[raw.key]
+            if d.verdict == "drop":
+                continue
+            meta = SampleMeta.from_dict(raw.meta).to_dict()
+            if d.relabel_to:
+                meta.update(label=meta["label_names"].index(d.relabel_to), label_name=d.relabel_to)
+            sink.write(CuratedMeta(**meta, curation=curation_record(d, config_sha256)), raw.image)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def wait_for(paths: Sequence[Path], what: str, timeout: float, poll: float = 2.0) -> None:
+    """A file barrier between ranks: return when every path exists, raise TimeoutError naming what is missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [p for p in paths if not p.exists()]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f}s for {what}: {len(missing)} missing, e.g. {missing[0]}")
+        time.sleep(poll)
+
+
+# --- the whole run ---------------------------------------------------------------------------------------------
+def curate(
+    dataset: str | Path,
+    out: str | Path,
+    config: CurationConfig | None = None,
+    *,
+    review_tags: dict[str, str] | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+    barrier_timeout: float = 24 * 3600.0,
+) -> CurationResult:
+    """Curate the dataset folder ``dataset`` into ``out`` (same layout, manifest, checksums, plus a report).
+
+    Rank and world size default to the launcher's environment (torchrun, Slurm); each rank scores and writes
+    its own shards, rank 0 writes the manifest, report and contact sheets. Rerunning resumes.
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    # 1. Check inputs
+    dataset, out = Path(dataset), Path(out)
+    if dataset.resolve() == out.resolve():
+        raise ValueError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
+    config = config or default_config()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    info = rank_from_env()
+    rank = info.rank if rank is None else rank
+    world_size = info.world_size if world_size is None else world_size
+    specs = input_shards(dataset)
+    mine = partition(specs, rank, world_size)
+    review_tags = dict(sorted((review_tags or {}).items()))
+    tags_sha = _sha(review_tags)
+    run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
+           "review_tags_sha256": tags_sha, "input_manifest_sha256": _sha(load_manifest(dataset)["shards"])}
+    run_path = out / CURATION_DIR / "run.json"
+    if run_path.exists():
+        old = json.loads(run_path.read_text())
+        if {k: old.get(k) for k in run} != run:
+            raise ValueError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
+    elif rank == 0:
+        write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
+        write_json_atomic(run_path, run)
+    if world_size == 1:  # with several ranks, another rank's temp file may be in progress
+        remove_stale_tmp(out)
+
+    # 2. Score this rank's shards
+    bank = FilterBank(config)
+    for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
+        path = score_path(out, spec)
+        if not path.exists():
+            write_rows(path, score_shard(dataset, spec, bank.for_category(spec.category), batch_size))
+    wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
+
+    # 3. Decide, globally and identically on every rank
+    rows = [r for s in specs for r in read_rows(score_path(out, s))]
+    decisions, pair_stats, unmatched = decide(rows, config, review_tags)
+    config_sha = config.sha256()
+
+    # 4. Write this rank's curated shards
+    for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
+        if not is_done(out, spec):
+            write_shard(dataset, out, spec, decisions, config_sha)
+    result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched)
+    if rank != 0:
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    # 5. Rank 0: parts, manifest, per-sample table, report, contact sheets
+    from dataigm.curate.report import write_report
+    from dataigm.curate.sheets import write_contact_sheets
+
+    wait_for([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
+    for part_file in sorted((dataset / "_parts").glob("*/*.json")):
+        part = json.loads(part_file.read_text())
+        record = dict(part)
+        record["curation"] = {"config_sha256": config_sha, "review_tags_sha256": tags_sha, "input_config_sha256": part.get("config_sha256", "")}
+        record["config_sha256"] = _sha([part.get("config_sha256", ""), config_sha, tags_sha])
+        write_part(out, part["category"], part_file.stem, record)
+    result.manifest = build_manifest(out)
+    table = [{"key": d.key, "shard": d.shard, "category": d.category, "split": d.split, "label_name": d.label_name,
+              "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]
+    write_rows(out / CURATION_DIR / "decisions.jsonl", table)
+    sheets = write_contact_sheets(dataset, out, specs, decisions, config)
+    result.report = write_report(out, decisions, pair_stats, sheets, unmatched)
+    result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,76 @@
+"""The curation report: kept / review / dropped per category, split and label, per filter reason, pair
+statistics and cross-split leaks, as Markdown (with the contact sheets inline) and as JSON.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from dataigm.curate.engine import Decision
+
+REPORT_MD = "curation_report.md"
+REPORT_JSON = "curation_report.json"
+MAX_LISTED = 50
+
+
+def summarize(decisions: dict[str, "Decision"]) -> dict[str, Any]:
+    """Counts per (category, split, label) and per filter reason; a flag counts under the verdict it caused."""
+    by_label: dict[tuple[str, str, str], Counter[str]] = {}
+    by_reason: dict[tuple[str, str], Counter[str]] = {}
+    for d in decisions.values():
+        by_label.setdefault((d.category, d.split, d.label_name), Counter())[d.verdict] += 1
+        for reason in d.reasons:
+            by_reason.setdefault((d.category, reason), Counter())[d.verdict] += 1
+    leaks = sorted((d.key, d.fields.get("dup_of", "")) for d in decisions.values() if d.fields.get("leak"))
+    relabeled = sorted((d.key, d.label_name, d.relabel_to) for d in decisions.values() if d.relabel_to)
+    return {
+        "labels": [{"category": c, "split": s, "label": l, "in": sum(n.values()), "kept": n["keep"], "review": n["review"], "dropped": n["drop"]}
+                   for (c, s, l), n in sorted(by_label.items())],
+        "reasons": [{"category": c, "reason": r, "flagged": sum(n.values()), "kept": n["keep"], "review": n["review"], "dropped": n["drop"]}
+                    for (c, r), n in sorted(by_reason.items())],
+        "leaks": [{"key": k, "dup_of": o} for k, o in leaks],
+        "relabeled": [{"key": k, "from": a, "to": b} for k, a, b in relabeled],
+        "totals": dict(sorted(Counter(d.verdict for d in decisions.values()).items())),
+    }
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    if not rows:
+        return ["(none)", ""]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return lines + [""]
+
+
+def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str]) -> str:
+    t = summary["totals"]
+    lines = ["# Curation report", "",
+             f"In: {sum(t.values())} samples; kept {t.get('keep', 0)}, kept for review {t.get('review', 0)}, dropped {t.get('drop', 0)}.", "",
+             "## Per label", ""]
+    lines += _table(summary["labels"], ["category", "split", "label", "in", "kept", "review", "dropped"])
+    lines += ["## Per filter", "", "A sample can be flagged by several filters; it is dropped or reviewed by the strongest action.", ""]
+    lines += _table(summary["reasons"], ["category", "reason", "flagged", "kept", "review", "dropped"])
+    lines += ["## Pairs", ""]
+    lines += _table([{"category": c, **s} for c, s in pair_stats.items()], ["category", *next(iter(pair_stats.values()), {}).keys()])
+    lines += [f"## Cross-split duplicates (leaks): {len(summary['leaks'])}", ""]
+    lines += [f"- `{x['key']}` duplicates `{x['dup_of']}`" for x in summary["leaks"][:MAX_LISTED]] + [""]
+    if summary["relabeled"]:
+        lines += ["## Relabelled by review", ""] + [f"- `{x['key']}`: {x['from']} -> {x['to']}" for x in summary["relabeled"][:MAX_LISTED]] + [""]
+    if unmatched:
+        lines += ["## Review tags naming unknown samples", ""] + [f"- `{k}`" for k in unmatched[:MAX_LISTED]] + [""]
+    lines += ["## Contact sheets", ""] + [f"![{Path(s).stem}]({s})" for s in sheets] + [""]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, decisions: dict[str, "Decision"], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str] = ()) -> Path:
+    """Write ``curation_report.md`` and ``curation_report.json`` at the top of ``out``; returns the Markdown path."""
+    summary = summarize(decisions)
+    write_json_atomic(Path(out) / REPORT_JSON, {**summary, "pairs": pair_stats, "sheets": list(sheets), "unmatched_review_tags": list(unmatched)})
+    path = Path(out) / REPORT_MD
+    write_bytes_atomic(path, render_markdown(summary, pair_stats, sheets, unmatched).encode())
+    return path

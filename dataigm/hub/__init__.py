@@ -1,0 +1,11 @@
+"""Hub publishing: a dataset folder becomes a Hub dataset repo that stock ``datasets`` and ``webdataset`` read.
+
+- :func:`dataigm.hub.export.export_dataset`: dataset folder -> ``data/<category>/<split>/*.tar`` + ``manifest.json``
+  + ``README.md`` (dataset card with one ``configs:`` entry per category).
+- :func:`dataigm.hub.push.push_folder`: upload an exported dataset (or a detector folder) in bounded, resumable commits.
+- :func:`dataigm.hub.pull.pull_dataset`: download a snapshot (or some categories) and verify it against the manifest.
+
+Heavy libraries (``datasets``, ``huggingface_hub``, ``jinja2``) are imported inside the functions that use them.
+"""
+
+DATA_DIR = "data"

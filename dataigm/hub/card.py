@@ -1,0 +1,345 @@
+"""The dataset card of an exported repo: YAML front matter for the Hub and ``datasets``, a body from a Jinja template.
+
+The front matter carries one ``configs:`` entry per category (``data_files`` per split, one ``default: true``),
+``dataset_info`` features, licence, task categories, tags, size category, pretty name, and gating fields for NSFW
+categories. The body (``cards/dataset.md.j2``) is rendered from the manifest: what the data is for, how it was
+built, counts, schema, how to load it, limitations, licences and citation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import dataigm
+from dataigm.core.schema import SampleMeta
+from dataigm.hub import DATA_DIR
+from dataigm.taxonomy import CATEGORIES
+
+TEMPLATE_NAME = "dataset.md.j2"
+PAPER_URL = "https://arxiv.org/abs/2506.02761"
+BASE_TAGS = ("machine-unlearning", "image-generation", "diffusion", "evaluation", "synthetic", "webdataset", "dataigm")
+NSFW_TAG = "not-for-all-audiences"  # the Hub's own tag for content that needs a warning
+TASK_CATEGORIES = ("image-classification", "text-to-image")
+
+# Licences of well-known generators; anything else is listed as "see the model card".
+MODEL_LICENSES = {
+    "CompVis/stable-diffusion-v1-4": "creativeml-openrail-m",
+    "runwayml/stable-diffusion-v1-5": "creativeml-openrail-m",
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": "creativeml-openrail-m",
+    "stabilityai/stable-diffusion-2-1": "openrail++",
+    "stabilityai/stable-diffusion-2-1-base": "openrail++",
+    "stabilityai/stable-diffusion-xl-base-1.0": "openrail++",
+}
+
+FIELD_DOCS = {
+    "key": "sample key, unique in the dataset (lowercase, no dots)",
+    "category": "the config this sample belongs to",
+    "split": "train / val / test",
+    "label": "class index (same as `cls`)",
+    "label_name": "class name of `label`",
+    "label_names": "all class names of the category, in index order",
+    "source": "`generated` or `real`",
+    "role": "`positive` (concept prompt), `negative` (paired concept-free prompt), `unrelated` or `real`",
+    "concept": "taxonomy concept the prompt is about",
+    "subcategory": "finer grouping of the prompt (e.g. an I2P category)",
+    "pair_id": "shared by a positive and its paired negative (same seed)",
+    "prompt": "the prompt the image was generated from",
+    "pair_prompt": "the counterpart prompt of the pair",
+    "negative_prompt": "the diffusers `negative_prompt` used",
+    "prompt_source": "`recipe` or where an imported prompt came from",
+    "prompt_index": "index of the prompt in its source",
+    "seed": "generator seed of this image",
+    "image_index": "index of the image among those of its prompt",
+    "model": "short tag of the generator",
+    "model_revision": "Hub revision of the generator",
+    "scheduler": "diffusers scheduler class",
+    "steps": "denoising steps",
+    "guidance": "classifier-free guidance scale",
+    "width": "image width in pixels",
+    "height": "image height in pixels",
+    "original_path": "real images: path relative to the imported folder",
+    "original_sha256": "real images: sha256 of the original file",
+    "schema_version": "version of this schema",
+    "curation": "scores and decisions of the curation filters",
+}
+
+_GATED_FIELDS = {
+    "I want to use this dataset for": {"type": "select", "options": ["Research", "Evaluation of unlearning methods", "Other"]},
+    "I agree to use this dataset only for research on content safety and to not redistribute the sensitive images": "checkbox",
+}
+
+
+class CardOptions(BaseModel):
+    """What the card says beyond the manifest: names, licence, where it is published, gating of NSFW configs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo_id: str = Field("ORG/dataigm", description="Hub id used in the card's loading examples")
+    pretty_name: str = "DataIGM"
+    license: str = "other"
+    license_name: str = "dataigm-mixed"
+    license_link: str = ""  # default: the card's "Licences of the sources" section
+    tags: list[str] = []
+    gated: Literal["auto", "manual"] = "manual"  # gating the card asks for when an NSFW config is present
+    template: Path | None = None  # a Jinja template to use instead of cards/dataset.md.j2
+
+
+def size_category(n: int) -> str:
+    """The Hub's size bucket for ``n`` samples ("n<1K", "1K<n<10K", ...)."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"),
+              (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, name in bounds:
+        if n < bound:
+            return name
+    return "n>1T" if n >= 1_000_000_000_000 else "1B<n<10B"
+
+
+def taxonomy_of(category: str, counts: dict[str, Any]) -> str:
+    """The taxonomy category behind a dataset category (``church`` -> ``object``), from its manifest counts."""
+    return counts.get("taxonomy") or category
+
+
+def is_nsfw(category: str, counts: dict[str, Any] | None = None) -> bool:
+    """Whether a category needs a content warning and gating (unknown categories are treated as safe)."""
+    taxonomy = taxonomy_of(category, counts or {})
+    return taxonomy in CATEGORIES and CATEGORIES.get(taxonomy).nsfw
+
+
+def nsfw_categories(manifest: dict[str, Any]) -> list[str]:
+    return [c for c in sorted(manifest["counts"]) if is_nsfw(c, manifest["counts"][c])]
+
+
+def config_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``configs:`` list: one per category, ``data_files`` per split; the first non-NSFW one is the default."""
+    categories = sorted(manifest["counts"])
+    safe = [c for c in categories if c not in nsfw_categories(manifest)]
+    default = (safe or categories)[0]
+    entries = []
+    for cat in categories:
+        splits = _ordered_splits(manifest["counts"][cat]["splits"])
+        entry: dict[str, Any] = {"config_name": cat}
+        if cat == default:
+            entry["default"] = True
+        entry["data_files"] = [{"split": s, "path": f"{DATA_DIR}/{cat}/{s}/*.tar"} for s in splits]
+        entries.append(entry)
+    return entries
+
+
+def front_matter(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], options: CardOptions) -> dict[str, Any]:
+    """The card's YAML metadata as a plain dict (keys in the order the Hub shows them)."""
+    nsfw = nsfw_categories(manifest)
+    meta: dict[str, Any] = {"pretty_name": options.pretty_name, "license": options.license}
+    if options.license == "other":
+        link = options.license_link or f"https://huggingface.co/datasets/{options.repo_id}#licences-of-the-sources"
+        meta |= {"license_name": options.license_name, "license_link": link}
+    meta |= {
+        "task_categories": list(TASK_CATEGORIES),
+        "tags": list(dict.fromkeys([*BASE_TAGS, *([NSFW_TAG] if nsfw else []), *options.tags])),
+        "size_categories": [size_category(manifest["totals"]["samples"])],
+        "configs": config_entries(manifest),
+        "dataset_info": dataset_info,
+    }
+    if nsfw:
+        meta |= {
+            "extra_gated_heading": f"Access to sensitive configs of {options.pretty_name}",
+            "extra_gated_prompt": (
+                f"The config{'s' if len(nsfw) > 1 else ''} {', '.join(nsfw)} contain{'' if len(nsfw) > 1 else 's'} sensitive imagery "
+                "(e.g. nudity) generated to evaluate unlearning. "
+                "Access is granted for research on content safety only."
+            ),
+            "extra_gated_fields": _GATED_FIELDS,
+            "extra_gated_button_content": "Agree and request access",
+        }
+    return meta
+
+
+def render_card(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], options: CardOptions) -> str:
+    """The full README.md: YAML front matter + the rendered body. Parses with ``huggingface_hub.DatasetCard``."""
+    import jinja2
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    template_path = options.template or default_template()
+    if not template_path.exists():
+        raise FileNotFoundError(f"card template {template_path} not found; pass a template path (--card-template)")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    body = env.from_string(template_path.read_text()).render(**card_context(manifest, dataset_info, options))
+    card_data = DatasetCardData(**front_matter(manifest, dataset_info, options))
+    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.strip()}\n"))
+
+
+def default_template() -> Path:
+    """``cards/dataset.md.j2`` of the source tree (the ``cards/`` folder beside the package)."""
+    return Path(dataigm.__file__).resolve().parent.parent / "cards" / TEMPLATE_NAME
+
+
+def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], options: CardOptions) -> dict[str, Any]:
+    """Everything the template shows, computed from the manifest (the template only lays it out)."""
+    counts = manifest["counts"]
+    categories = [_category_context(cat, counts[cat]) for cat in sorted(counts)]
+    configs = config_entries(manifest)
+    default = next(c["config_name"] for c in configs if c.get("default"))
+    json_fields = _json_fields(dataset_info)
+    parts = sorted(manifest.get("parts", {}).items())
+    return {
+        "options": options,
+        "repo_id": options.repo_id,
+        "pretty_name": options.pretty_name,
+        "categories": categories,
+        "nsfw_categories": [c["name"] for c in categories if c["nsfw"]],
+        "default_config": default,
+        "default_split": "test" if "test" in counts[default]["splits"] else next(iter(_ordered_splits(counts[default]["splits"]))),
+        "totals": manifest["totals"],
+        "models": _models_context(counts, manifest.get("parts", {})),
+        "parts": [_part_context(name, part) for name, part in parts if part.get("kind") != "curation"],
+        "curation": [_curation_context(name, part) for name, part in parts if part.get("kind") == "curation"],
+        "schema": [
+            {"name": name, "type": json_fields.get(name, ""), "doc": FIELD_DOCS.get(name, "")} for name in _field_order(json_fields)
+        ],
+        "versions": manifest.get("versions", {}),
+        "paper_url": PAPER_URL,
+        "dataigm_version": dataigm.__version__,
+    }
+
+
+def _ordered_splits(splits: dict[str, Any]) -> list[str]:
+    order = {"train": 0, "val": 1, "validation": 1, "test": 2}
+    return sorted(splits, key=lambda s: (order.get(s, 3), s))
+
+
+def _category_context(name: str, counts: dict[str, Any]) -> dict[str, Any]:
+    label_names = list(counts.get("label_names") or sorted({l for sp in counts["splits"].values() for l in sp["labels"]}))
+    rows = []
+    for split in _ordered_splits(counts["splits"]):
+        sp = counts["splits"][split]
+        rows.append({"split": split, "labels": [sp["labels"].get(l, 0) for l in label_names], "n": sp["n"], "failed": sp.get("failed", 0)})
+    taxonomy = taxonomy_of(name, counts)
+    description = CATEGORIES.get(taxonomy).description if taxonomy in CATEGORIES else ""
+    return {"name": name, "description": description, "nsfw": is_nsfw(name, counts), "label_names": label_names, "rows": rows,
+            "total": sum(r["n"] for r in rows)}
+
+
+def _models_context(counts: dict[str, Any], parts: dict[str, Any]) -> list[dict[str, Any]]:
+    n_by_model: dict[str, int] = {}
+    for cat in counts.values():
+        for sp in cat["splits"].values():
+            for model, n in sp.get("models", {}).items():
+                n_by_model[model] = n_by_model.get(model, 0) + n
+    ids = {}  # model tag -> Hub id / path when the part records it
+    for part in parts.values():
+        for m in _as_list(part.get("models")):
+            if isinstance(m, dict):
+                tag = m.get("tag") or m.get("name") or m.get("id", "")
+                ids[tag] = m.get("id", tag)
+    rows = []
+    for tag, n in sorted(n_by_model.items()):
+        model_id = ids.get(tag, tag)
+        rows.append({"tag": tag, "id": model_id, "n": n, "license": MODEL_LICENSES.get(model_id, "see the model's card")})
+    return rows
+
+
+def _part_context(name: str, part: dict[str, Any]) -> dict[str, Any]:
+    config = part.get("config", {})
+    seeds = sorted({str(s) for s in _find_keys(config, ("seed", "seeds", "base_seed"))})
+    models = [m.get("id", m.get("name", "")) if isinstance(m, dict) else str(m) for m in _as_list(part.get("models"))]
+    return {
+        "name": name,
+        "kind": part.get("kind", ""),
+        "sha": str(part.get("recipe_sha256") or part.get("config_sha256") or "")[:16],
+        "seeds": ", ".join(seeds) or "-",
+        "shards": len(part.get("shards", [])),
+        "models": ", ".join(models) or "-",
+    }
+
+
+def _curation_context(name: str, part: dict[str, Any]) -> dict[str, Any]:
+    """Curation parts record their config; filters may be a list of dicts or a name -> settings dict."""
+    config = part.get("config", {}) or {}
+    filters = config.get("filters", config)
+    rows = []
+    if isinstance(filters, dict):
+        items = list(filters.items())
+    else:
+        items = [((f.get("name") or f.get("type") or f"filter {i}"), {k: v for k, v in f.items() if k not in ("name", "type")})
+                 if isinstance(f, dict) else (str(f), {}) for i, f in enumerate(_as_list(filters))]
+    for filter_name, settings in items:
+        if isinstance(settings, dict):
+            text = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "-"
+        else:
+            text = str(settings)
+        rows.append({"name": str(filter_name), "settings": text})
+    return {"name": name, "sha": str(part.get("config_sha256", ""))[:16], "filters": rows}
+
+
+def _json_fields(dataset_info: list[dict[str, Any]]) -> dict[str, str]:
+    """Field name -> short type of the ``json`` struct, from the first config's features."""
+    fields: dict[str, str] = {}
+    for info in dataset_info:
+        for feature in info.get("features", []):
+            if feature.get("name") != "json":
+                continue
+            for sub in feature.get("struct", []):
+                fields.setdefault(sub["name"], _short_type(sub))
+    return fields
+
+
+def _short_type(feature: dict[str, Any]) -> str:
+    if "dtype" in feature:
+        return str(feature["dtype"])
+    if "list" in feature:
+        inner = feature["list"]
+        return f"list[{inner if isinstance(inner, str) else _short_type(inner)}]"
+    if "struct" in feature:
+        return "struct"
+    return "?"
+
+
+def _field_order(json_fields: dict[str, str]) -> list[str]:
+    declared = [f.name for f in dataclasses.fields(SampleMeta)]
+    return [f for f in declared if f in json_fields] + sorted(f for f in json_fields if f not in declared)
+
+
+def _find_keys(obj: Any, names: tuple[str, ...]) -> list[Any]:
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in names and isinstance(v, (int, str)):
+                found.append(v)
+            elif k in names and isinstance(v, list):
+                found.extend(x for x in v if isinstance(x, (int, str)))
+            else:
+                found.extend(_find_keys(v, names))
+    elif isinstance(obj, list):
+        for v in obj:
+            found.extend(_find_keys(v, names))
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Parts record models as a list (of ids or dicts) or a tag -> id/dict mapping; give a list either way."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [{"tag": k, **v} if isinstance(v, dict) else {"tag": k, "id": str(v)} for k, v in value.items()]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+
+
+def find_token(text: str) -> str | None:
+    """A Hub access token in ``text`` (masked), if any: cards and manifests must never carry one."""
+    import os
+
+    match = _TOKEN_RE.search(text)
+    if match:
+        return match.group(0)[:5] + "..."
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        value = os.environ.get(var, "")
+        if len(value) >= 8 and value in text:
+            return f"${var}"
+    return None

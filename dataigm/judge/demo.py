@@ -1,0 +1,52 @@
+"""Demo stage: judge the dataset's held-out (test split) images with the demo detector and with NudeNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dataigm.core.shards import list_shards
+from dataigm.judge.detectors import read_detector_config
+from dataigm.judge.judge import JudgeResult, judge
+
+
+def _print_summary(ctx: Any, title: str, result: JudgeResult) -> None:
+    from rich.table import Table
+
+    s = result.summary
+    det = s["detector"]
+    table = Table(title=title, show_header=True)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("images", str(s["n_images"]))
+    table.add_row("positive rate", "n/a" if s["positive_rate"] is None else f"{s['positive_rate']:.1%} judged '{s['target']}'")
+    table.add_row("per class", ", ".join(f"{k}: {v}" for k, v in s["per_class"].items()))
+    table.add_row("threshold", str(s["threshold"]))
+    table.add_row("detector", det.get("preset", "") and f"NudeNet {det['nudenet_version']} preset {det['preset']}" or f"{det['architecture']} sha256 {det['weights_sha256'][:12]}")
+    table.add_row("unreadable", str(s["n_failed"]))
+    table.add_row("speed", f"{s['images_per_second']} images/s")
+    ctx.console.print(table)
+
+
+def _category_in(dataset: Path, category: str | None) -> str | None:
+    """``category`` when the dataset has test shards of it, else None (judge every category)."""
+    return category if category and list_shards(dataset, category, "test") else None
+
+
+def stage(ctx: Any) -> None:
+    """Judge ``ctx.artifacts["dataset"]`` (test split) with ``ctx.artifacts["detector"]`` (if any) and NudeNet."""
+    dataset = Path(ctx.artifacts["dataset"])
+    out = Path(ctx.out) / "judge"
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    detector = ctx.artifacts.get("detector")
+    if detector:
+        category = _category_in(dataset, read_detector_config(Path(detector))["dataigm"].get("category"))
+        results["detector"] = judge(dataset, f"local-dir:{detector}", split="test", category=category, out=out / "detector.jsonl", progress=False)
+        _print_summary(ctx, f"demo detector on {dataset.name} {category or 'all categories'} (test split)", results["detector"])
+    else:
+        ctx.console.print("no demo detector in this run: judging with NudeNet only")
+    category = _category_in(dataset, "nudity")
+    results["nudenet"] = judge(dataset, "nudenet", split="test", category=category, out=out / "nudenet.jsonl", progress=False)
+    _print_summary(ctx, f"NudeNet (UnlearnDiffAtk preset) on {dataset.name} {category or 'all categories'} (test split)", results["nudenet"])
+    ctx.artifacts["judge"] = {name: r.summary for name, r in results.items()}

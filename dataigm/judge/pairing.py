@@ -1,0 +1,59 @@
+"""Pair the images of an unlearned model with the original model's images of the same prompt and seed.
+
+The pairing key of an image is, in order of preference:
+
+* shard samples: (concept, role, prompt_index, seed, image_index) from the sample json;
+* files named ``<prompt index>_<seed>.png`` (or ``<prompt index>.png``): (prompt_index, seed);
+* otherwise the file's path relative to its input folder, without extension.
+
+Both sides must have exactly the same keys, each once; anything else is an error naming the files, because a
+silently mis-paired image would corrupt LPIPS and every paired metric.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import PurePosixPath
+from typing import Any, Sequence
+
+from dataigm.judge.images import ImageRef
+
+MAX_LISTED = 10
+
+
+def pair_key(ref: ImageRef) -> tuple[Any, ...]:
+    """The identity of an image across runs (see the module docstring)."""
+    m = ref.meta
+    if ref.key:  # a shard sample
+        if int(m.get("prompt_index", -1)) >= 0 and int(m.get("seed", -1)) >= 0:
+            return ("sample", m.get("concept", ""), m.get("role", ""), int(m["prompt_index"]), int(m["seed"]), int(m.get("image_index", -1)))
+        return ("key", ref.key)
+    if "prompt_index" in m:
+        return ("file", int(m["prompt_index"]), int(m.get("seed", -1)))
+    return ("path", str(PurePosixPath(ref.id).with_suffix("")))
+
+
+def _names(refs: Sequence[ImageRef]) -> str:
+    shown = ", ".join(r.id for r in refs[:MAX_LISTED])
+    return shown + (f" ... ({len(refs)} in all)" if len(refs) > MAX_LISTED else "")
+
+
+def pair_images(original: Sequence[ImageRef], unlearned: Sequence[ImageRef], *, what: str = "images") -> list[tuple[ImageRef, ImageRef]]:
+    """``[(original, unlearned)]`` sorted by key; raises ValueError naming unmatched or duplicated files."""
+    problems = []
+    for side, refs in (("original", original), ("unlearned", unlearned)):
+        counts = Counter(pair_key(r) for r in refs)
+        dups = [r for r in refs if counts[pair_key(r)] > 1]
+        if dups:
+            problems.append(f"{side} {what} have duplicate prompt index/seed: {_names(dups)}")
+    by_key_o = {pair_key(r): r for r in original}
+    by_key_u = {pair_key(r): r for r in unlearned}
+    only_o = [r for k, r in sorted(by_key_o.items(), key=lambda kv: repr(kv[0])) if k not in by_key_u]
+    only_u = [r for k, r in sorted(by_key_u.items(), key=lambda kv: repr(kv[0])) if k not in by_key_o]
+    if only_o:
+        problems.append(f"original {what} without an unlearned counterpart: {_names(only_o)}")
+    if only_u:
+        problems.append(f"unlearned {what} without an original counterpart: {_names(only_u)}")
+    if problems:
+        raise ValueError("cannot pair original and unlearned images by prompt index and seed: " + "; ".join(problems))
+    return [(by_key_o[k], by_key_u[k]) for k in sorted(by_key_o, key=repr)]

@@ -1,0 +1,317 @@
+"""dataigm eval: bootstrap intervals, pairing, LPIPS/FID/KID, CSDR and the multi-method report.
+
+Feature networks are small and built from config with seeded random weights, then loaded through the same
+public paths a real one takes (torchvision's hub cache for LPIPS, timm local-dir for FID/KID, CLIPModel.from_pretrained).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dataigm.judge.images import ImageRef, resolve_images
+from dataigm.judge.metrics import bootstrap_ci, grouped, rate, retain_correct
+from dataigm.judge.pairing import pair_images, pair_key
+from dataigm.judge.tiny import build_tiny_detector
+from dataigm.prompts import PromptRecord, write_prompt_jsonl
+from dataigm.synthetic import draw_pattern
+
+
+# --- bootstrap ------------------------------------------------------------------------------------------------------
+def test_bootstrap_interval_properties() -> None:
+    rng = np.random.default_rng(1)
+    small = rng.random(20) < 0.3
+    big = rng.random(2000) < 0.3
+    a, b = rate(small, seed=7), rate(small, seed=7)
+    assert a == b  # fixed seed: reproducible
+    assert a.low <= a.value <= a.high and a.value == pytest.approx(small.mean())
+    wide, narrow = rate(small), rate(big)
+    assert (narrow.high - narrow.low) < (wide.high - wide.low)
+    assert narrow.low < 0.3 < narrow.high
+    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10}
+    assert bootstrap_ci([]).value is None
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci([1.0], confidence=1.5)
+
+
+def test_bootstrap_matches_hand_computed_percentiles() -> None:
+    values = [0.0, 1.0, 1.0, 0.0, 1.0]
+    est = bootstrap_ci(values, n_resamples=500, seed=3)
+    idx = np.random.default_rng(3).integers(0, 5, size=(500, 5))
+    means = np.asarray(values)[idx].mean(axis=1)
+    assert (est.low, est.high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert est.value == pytest.approx(0.6)
+
+
+def test_grouped_rates_and_retain_accuracy() -> None:
+    items = [({"concept": "church", "subcategory": "gothic"}, True), ({"concept": "church", "subcategory": "modern"}, False),
+             ({"concept": "church", "subcategory": "modern"}, False), ({"concept": "parachute"}, True)]
+    g = grouped(items)
+    assert g["all"]["value"] == 0.5 and g["church"]["value"] == pytest.approx(1 / 3)
+    assert g["church/modern"]["value"] == 0.0 and g["church/gothic"]["n"] == 1 and g["parachute"]["value"] == 1.0
+    labels = ["church", "parachute", "other"]
+    assert retain_correct({"label_name": "parachute"}, "parachute", False, labels, "church")
+    assert not retain_correct({"label_name": "parachute"}, "other", False, labels, "church")
+    assert retain_correct({"label_name": "garden"}, "other", False, labels, "church")
+    assert not retain_correct({}, "nude", True, ["not_nude", "nude"], "nude")
+
+
+# --- pairing --------------------------------------------------------------------------------------------------------
+def _refs(names: list[str]) -> list[ImageRef]:
+    from dataigm.judge.images import name_fields
+
+    return [ImageRef(n, n, "", name_fields(Path(n))) for n in names]
+
+
+def test_pairing_by_prompt_index_and_seed() -> None:
+    orig = _refs(["3_11.png", "1_7.png", "2_9.png", "10_5.png"])
+    unl = _refs(["10_5.png", "2_9.png", "3_11.png", "1_7.png"])
+    pairs = pair_images(orig, unl)
+    assert [(o.id, u.id) for o, u in pairs] == [(n, n) for n in ["1_7.png", "10_5.png", "2_9.png", "3_11.png"]]
+    assert pair_key(orig[0]) == ("file", 3, 11)
+
+
+def test_pairing_mismatch_names_the_files() -> None:
+    with pytest.raises(ValueError, match=r"original images without an unlearned counterpart: 2_9\.png.*unlearned images without an original counterpart: 2_8\.png"):
+        pair_images(_refs(["1_7.png", "2_9.png"]), _refs(["1_7.png", "2_8.png"]))
+    with pytest.raises(ValueError, match=r"duplicate prompt index/seed: a/1_7\.png, b/1_7\.png"):
+        pair_images(_refs(["a/1_7.png", "b/1_7.png"]), _refs(["1_7.png"]))
+
+
+# --- LPIPS / FID / KID ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def torch_hub_with_random_squeezenet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """torchvision's weight cache holding a seeded random SqueezeNet 1.1 under its official file name."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints" / Path(torchvision.models.SqueezeNet1_1_Weights.DEFAULT.url).name
+    ckpt.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), ckpt)
+    return ckpt
+
+
+def _write(folder: Path, name: str, img: Image.Image) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    img.save(folder / name)
+    return folder / name
+
+
+def test_lpips_pairs_correctly_and_matches_torchmetrics(torch_hub_with_random_squeezenet: Path, tmp_path: Path) -> None:
+    from torchmetrics.functional.image.lpips import learned_perceptual_image_patch_similarity as lpips_fn
+
+    from dataigm.judge.fidelity import create_lpips, lpips_pairs
+
+    # the unlearned folder lists its files in another order; the last batch is partial (5 pairs, batch 2)
+    for i in range(5):
+        img = draw_pattern(["disc", "checker", "ring", "cross", "dots"][i], i, 64)
+        _write(tmp_path / "orig", f"{i}_{100 + i}.png", img)
+        _write(tmp_path / "unl", f"{i}_{100 + i}.png", img if i % 2 == 0 else draw_pattern("hstripes", i, 64))
+    pairs = pair_images(resolve_images(tmp_path / "orig").files, list(reversed(resolve_images(tmp_path / "unl").files)))
+    metric = create_lpips("squeeze")
+    scores = lpips_pairs(pairs, batch_size=2, metric=metric)
+    assert len(scores) == 5
+    assert scores[0] == pytest.approx(0.0, abs=1e-6) and scores[2] == pytest.approx(0.0, abs=1e-6) and scores[4] == pytest.approx(0.0, abs=1e-6)
+    assert scores[1] > 1e-4 and scores[3] > 1e-4
+    for (o, u), s in zip(pairs, scores):
+        a = torch.from_numpy(np.asarray(Image.open(o.path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+        b = torch.from_numpy(np.asarray(Image.open(u.path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+        ref = lpips_fn(a, b, net_type="squeeze", normalize=True)
+        assert s == pytest.approx(float(ref), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def feature_net_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_detector(tmp_path_factory.mktemp("feat") / "features", ("a", "b"), seed=5)
+
+
+def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) -> None:
+    import timm
+    from scipy import linalg
+
+    from dataigm.judge.fidelity import ImageReader, TimmFeatures, fid_kid, to_uint8_tensor
+
+    real = [_write(tmp_path / "r", f"{i}.png", draw_pattern("disc", i, 64)) for i in range(12)]
+    fake = [_write(tmp_path / "f", f"{i}.png", draw_pattern("checker", i, 64)) for i in range(12)]
+    refs_r, refs_f = resolve_images(tmp_path / "r").files, resolve_images(tmp_path / "f").files
+    spec = f"local-dir:{feature_net_dir}"
+    same = fid_kid(refs_r, refs_r, feature=spec, size=64, kid_subsets=5)
+    assert abs(same["fid"]) < 1e-3 and abs(same["kid_mean"]) < 1e-3
+    got = fid_kid(refs_r, refs_f, feature=spec, size=64, batch_size=5, kid_subsets=5)
+
+    net = TimmFeatures(timm.create_model(spec, pretrained=True, num_classes=0))
+    reader = ImageReader()
+    with torch.no_grad():
+        fr = net(to_uint8_tensor([reader.image(r, 64) for r in refs_r])).double().numpy()
+        ff = net(to_uint8_tensor([reader.image(r, 64) for r in refs_f])).double().numpy()
+    mu1, mu2 = fr.mean(0), ff.mean(0)
+    c1, c2 = np.cov(fr, rowvar=False), np.cov(ff, rowvar=False)
+    fid = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real)
+    assert got["fid"] == pytest.approx(fid, rel=1e-2, abs=1e-3)
+    assert got["fid"] > 1e-3 and got["n_real"] == 12 and got["kid_subset_size"] == 12
+    assert len(real) == len(fake)
+
+
+# --- CSDR -----------------------------------------------------------------------------------------------------------
+def _char_tokenizer_files(folder: Path) -> None:
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    chars = [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+    vocab = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    folder = tmp_path_factory.mktemp("clip") / "tiny-clip"
+    _char_tokenizer_files(folder / "tok")
+    tokenizer = CLIPTokenizer(str(folder / "tok" / "vocab.json"), str(folder / "tok" / "merges.txt"), model_max_length=77)
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 16,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 32, "patch_size": 8, "projection_dim": 16},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(folder)
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tokenizer=tokenizer)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_csdr_matches_hand_computed_scores(tiny_clip: Path) -> None:
+    from transformers import CLIPModel, CLIPProcessor
+
+    from dataigm.judge.csdr import ClipScorer, concept_removed_prompt, csdr, csdr_rate
+
+    prompts = ["a nude woman by the lake", "a church on a hill", "a red church at night, oil painting", "a parachute over the sea"]
+    refs = []
+    for i, p in enumerate(prompts):
+        cat, concept = ("nudity", "nudity") if i == 0 else ("object", "church" if "church" in p else "parachute")
+        meta = {"prompt": p, "category": cat, "concept": concept, "role": "positive"}
+        refs.append(ImageRef(f"{i}.png", "", "", meta))
+    refs.append(ImageRef("neg.png", "", "", {"prompt": "a house", "role": "negative", "category": "object", "concept": "church"}))
+    assert concept_removed_prompt(refs[0].meta) == "a woman by the lake"
+    assert concept_removed_prompt(refs[2].meta) == "a red house at night, oil painting"
+    assert concept_removed_prompt({**refs[1].meta, "pair_prompt": "a hill"}) == "a hill"
+
+    class Reader:  # in-memory images keyed by id
+        def image(self, ref: ImageRef, size: int | None = None) -> Image.Image:
+            return draw_pattern("disc", int(ref.id.split(".")[0]), 48)
+
+    scorer = ClipScorer(tiny_clip)
+    items, skipped = csdr(refs, scorer, batch_size=3, reader=Reader())
+    assert skipped == ["neg.png"] and [i.file for i in items] == ["0.png", "1.png", "2.png", "3.png"]
+
+    model, proc = CLIPModel.from_pretrained(tiny_clip).eval(), CLIPProcessor.from_pretrained(tiny_clip)
+    wins = 0
+    for item, ref in zip(items, refs):
+        with torch.no_grad():
+            img = model.get_image_features(**proc(images=[Reader().image(ref)], return_tensors="pt"))
+            img = img if isinstance(img, torch.Tensor) else img.pooler_output
+            txt = model.get_text_features(**proc.tokenizer([item.prompt, item.removed_prompt], padding=True, return_tensors="pt"))
+            txt = txt if isinstance(txt, torch.Tensor) else txt.pooler_output
+        cos = torch.nn.functional.cosine_similarity(img, txt).numpy()
+        expected = np.maximum(100 * cos, 0)
+        assert (item.score_prompt, item.score_removed) == pytest.approx(tuple(expected), abs=1e-3)
+        wins += expected[1] > expected[0]
+    assert csdr_rate(items) == pytest.approx(wins / 4)
+
+
+# --- end to end: the eval command and its report ---------------------------------------------------------------------
+def _generated_like(folder: Path, prompts: list[str], pattern_of: dict[int, str], seed0: int = 100) -> None:
+    for i in range(len(prompts)):
+        _write(folder, f"{i}_{seed0 + i}.png", draw_pattern(pattern_of.get(i, "plain"), i, 64))
+
+
+def test_eval_cli_multi_method_report(tmp_path: Path, feature_net_dir: Path, torch_hub_with_random_squeezenet: Path,
+                                      tiny_clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+    from dataigm.judge.judge import judge
+
+    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    forget_prompts = [f"a church in the {w}" for w in ("snow", "rain", "sun", "fog", "night", "city")]
+    retain_prompts = [f"a house in the {w}" for w in ("snow", "rain", "sun", "fog", "night", "city")]
+    pf, pr = tmp_path / "forget.jsonl", tmp_path / "retain.jsonl"
+    write_prompt_jsonl([PromptRecord(p, concept="church", category="object", subcategory="weather" if i < 4 else "time", index=i)
+                        for i, p in enumerate(forget_prompts)], pf)
+    write_prompt_jsonl([PromptRecord(p, concept="church", category="object", label="other", index=i) for i, p in enumerate(retain_prompts)], pr)
+    patterns = {i: "disc" for i in range(6)}
+    for name, pat in (("original", patterns), ("esd", {0: "disc"}), ("ga", {0: "disc", 1: "disc", 2: "disc"})):
+        _generated_like(tmp_path / name / "forget", forget_prompts, pat)
+        if name == "original":
+            _generated_like(tmp_path / name / "retain", retain_prompts, {i: "square" for i in range(6)})
+        else:  # byte-identical retain images: the unlearned models left them untouched
+            shutil.copytree(tmp_path / "original" / "retain", tmp_path / name / "retain")
+
+    out = tmp_path / "report"
+    rc = main(["eval", "--method", f"esd={tmp_path / 'esd'}", "--method", f"ga={tmp_path / 'ga'}", "--original", str(tmp_path / "original"),
+               "--prompts", str(pf), str(pr), "--detector", f"local-dir:{det}", "--lpips-net", "squeeze",
+               "--fid-features", f"local-dir:{feature_net_dir}", "--clip", str(tiny_clip), "--bootstrap", "200", "--workers", "0",
+               "--out", str(out), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["methods"]) == {"original", "esd", "ga"}
+    assert json.loads((out / "report.json").read_text()) == report
+    md = (out / "report.md").read_text()
+    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md
+    png = (out / "forgetting_preservation.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    # the report's rates equal a direct judge of the same folders
+    for name in ("original", "esd", "ga"):
+        direct = judge(tmp_path / name / "forget", f"local-dir:{det}", workers=0, progress=False).summary
+        assert report["methods"][name]["forgetting"]["all"]["value"] == pytest.approx(direct["positive_rate"])
+        ret = judge(tmp_path / name / "retain", f"local-dir:{det}", workers=0, progress=False).summary
+        assert report["methods"][name]["preservation"]["all"]["value"] == pytest.approx(1 - ret["positive_rate"])
+    esd = report["methods"]["esd"]
+    assert set(esd["forgetting"]) == {"all", "church", "church/weather", "church/time"}
+    assert esd["forgetting"]["church/weather"]["n"] == 4
+    # retain images are identical to the original's: LPIPS 0; forget differ except prompt 0
+    assert esd["fidelity"]["retain"]["lpips"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert esd["fidelity"]["forget"]["lpips"]["value"] > 0 and esd["fidelity"]["forget"]["n_pairs"] == 6
+    assert abs(esd["fidelity"]["retain"]["fid"]) < 1e-3
+    assert report["methods"]["ga"]["fidelity"]["forget"]["lpips"]["value"] < esd["fidelity"]["forget"]["lpips"]["value"]
+    assert esd["alignment"]["csdr"]["n"] == 6 and "fidelity" not in report["methods"]["original"]
+
+
+def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    det = build_tiny_detector(tmp_path / "det", ("not_nude", "nude"))
+    for name, n in (("orig", 3), ("unl", 2)):
+        for split in ("forget", "retain"):
+            for i in range(n):
+                _write(tmp_path / name / split, f"{i}_{7 + i}.png", draw_pattern("disc", i, 64))
+    rc = main(["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
+               "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
+               "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "original forget images without an unlearned counterpart: 2_9.png" in err
+
+
+def test_eval_prompts_missing_index(tmp_path: Path) -> None:
+    from dataigm.judge.evaluation import open_set
+
+    for split in ("forget", "retain"):
+        _write(tmp_path / split, "0_1.png", draw_pattern("disc", 0, 64))
+        _write(tmp_path / split, "5_1.png", draw_pattern("disc", 1, 64))
+    p = tmp_path / "p.jsonl"
+    write_prompt_jsonl([PromptRecord("a church", index=0)], p)
+    with pytest.raises(ValueError, match=r"have no prompt index in .*p\.jsonl.*5_1\.png"):
+        open_set(tmp_path / "forget", tmp_path / "retain", (p, p))
+    shutil.rmtree(tmp_path / "forget")

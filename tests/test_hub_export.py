@@ -1,0 +1,205 @@
+"""dataigm export: the Hub layout loads with stock datasets/webdataset, and its card says what it must."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dataigm.cli import main
+from dataigm.core.atomic import sha256_file
+from dataigm.core.manifest import build_manifest, load_manifest, verify
+from dataigm.hub.card import CardOptions, size_category
+from dataigm.hub.export import export_dataset
+from dataigm.synthetic import write_synthetic_dataset
+
+OBJECT_LABELS = ["church", "parachute", "other"]
+NUDITY_LABELS = ["not_nude", "nude"]
+
+
+@pytest.fixture(scope="module")
+def source(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shapes 'object' dataset plus a small drawn 'nudity' category (an NSFW category; only shapes are drawn)."""
+    root = tmp_path_factory.mktemp("hub-src") / "dataset"
+    shutil.copytree(shapes_dataset, root)
+    write_synthetic_dataset(root, "nudity", NUDITY_LABELS, {"train": 3, "test": 2}, shard_size=4, patterns=["plain", "disc"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def repo(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("hub-repo") / "repo"
+    export_dataset(source, out, options=CardOptions(repo_id="acme/dataigm-test"))
+    return out
+
+
+def expected_counts(source: Path) -> dict:
+    return load_manifest(source)["counts"]
+
+
+def test_layout_and_manifest(source: Path, repo: Path) -> None:
+    src_manifest = load_manifest(source)
+    repo_manifest = load_manifest(repo)
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.glob("data/*/*/*.tar")) == sorted(
+        f"data/{s['path']}" for s in src_manifest["shards"]
+    )
+    for shard in src_manifest["shards"]:  # the tars are the source tars, byte for byte
+        assert sha256_file(repo / "data" / shard["path"]) == shard["sha256"]
+    assert [s["path"] for s in repo_manifest["shards"]] == [f"data/{s['path']}" for s in src_manifest["shards"]]
+    assert repo_manifest["totals"] == src_manifest["totals"] == {"samples": 190, "failed": 0, "shards": len(src_manifest["shards"])}
+    assert repo_manifest["hub"]["data_dir"] == "data"
+    assert verify(repo) == []
+    assert not list(repo.rglob("_stats"))
+
+
+def test_card_front_matter(repo: Path, source: Path) -> None:
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    card = DatasetCard.load(repo / "README.md")
+    data = card.data
+    assert isinstance(data, DatasetCardData)
+    assert data.pretty_name == "DataIGM"
+    assert data.license == "other" and data.license_name and data.license_link
+    assert data.task_categories == ["image-classification", "text-to-image"]
+    assert data.size_categories == ["n<1K"]
+    assert {"machine-unlearning", "webdataset", "not-for-all-audiences"} <= set(data.tags)
+    configs = {c["config_name"]: c for c in data.configs}
+    assert sorted(configs) == ["nudity", "object"]
+    assert [name for name, c in configs.items() if c.get("default")] == ["object"]  # never the NSFW one
+    assert configs["object"]["data_files"] == [
+        {"split": s, "path": f"data/object/{s}/*.tar"} for s in ("train", "val", "test")
+    ]
+    assert [f["split"] for f in configs["nudity"]["data_files"]] == ["train", "test"]
+    assert "extra_gated_fields" in data.to_dict() and "nudity" in data.extra_gated_prompt
+    infos = {i["config_name"]: i for i in data.dataset_info}
+    cls = {i: next(f for f in infos[i]["features"] if f["name"] == "cls") for i in infos}
+    assert list(cls["object"]["dtype"]["class_label"]["names"].values()) == OBJECT_LABELS
+    assert list(cls["nudity"]["dtype"]["class_label"]["names"].values()) == NUDITY_LABELS
+    body = card.text
+    assert "Content warning" in body and '"nudity"' in body
+    assert "| train | 40 | 40 | 40 | 120 | 0 |" in body and "| test | 2 | 2 | 4 | 0 |" in body
+    assert 'load_dataset("acme/dataigm-test", "object", split="test")' in body
+    assert "wds.WebDataset" in body and "snapshot_download" in body
+    assert "2506.02761" in body and "Renyang Liu" in body
+    assert "| `label_names` | list[string] |" in body
+    for section in ("## How it was built", "## Limitations and bias", "## Licences of the sources", "## Citation"):
+        assert section in body
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["download", "streaming"])
+def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool) -> None:
+    import datasets
+    from huggingface_hub import DatasetCard
+    from PIL import Image
+
+    counts = expected_counts(source)
+    configs = DatasetCard.load(repo / "README.md").data.configs
+    for config in configs:
+        name = config["config_name"]
+        for entry in config["data_files"]:
+            split = entry["split"]
+            ds = datasets.load_dataset(str(repo), name, split=split, streaming=streaming)
+            label_names = ds.features["cls"].names
+            assert label_names == counts[name]["label_names"]
+            rows = list(ds)
+            assert len(rows) == counts[name]["splits"][split]["n"]
+            assert Counter(label_names[r["cls"]] for r in rows) == Counter(counts[name]["splits"][split]["labels"])
+            first = rows[0]
+            assert isinstance(first["png"], Image.Image) and first["png"].size == (64, 64)
+            assert first["json"]["label_names"] == label_names
+            assert first["json"]["category"] == name and first["json"]["split"] == split
+            assert label_names[first["cls"]] == first["json"]["label_name"]
+
+
+def test_default_config_loads_without_a_name(repo: Path) -> None:
+    import datasets
+
+    ds = datasets.load_dataset(str(repo), split="val")
+    assert len(ds) == 30 and ds.features["cls"].names == OBJECT_LABELS
+
+
+def test_webdataset_reads_the_same_tars(repo: Path) -> None:
+    import webdataset as wds
+
+    tars = sorted(str(p) for p in (repo / "data" / "object" / "test").glob("*.tar"))
+    rows = list(wds.WebDataset(tars, shardshuffle=False).decode("pil").to_tuple("png", "cls", "json"))
+    assert len(rows) == 30
+    assert Counter(meta["label_name"] for _, _, meta in rows) == {"church": 10, "parachute": 10, "other": 10}
+    assert all(OBJECT_LABELS[cls] == meta["label_name"] and img.size == (64, 64) for img, cls, meta in rows)
+
+
+def test_reexport_keeps_unchanged_and_removes_stale(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    first = export_dataset(source, out, link=False)
+    assert first.linked == 0 and first.unchanged == 0
+    again = export_dataset(source, out, categories=["object"])
+    assert again.unchanged == again.shards and again.samples == 180
+    assert again.removed and all(p.startswith("data/nudity/") for p in again.removed)
+    assert not list((out / "data" / "nudity").rglob("*.tar"))
+    assert sorted(load_manifest(out)["counts"]) == ["object"]
+    assert "not-for-all-audiences" not in (out / "README.md").read_text()
+    assert verify(out) == []
+
+
+def test_refuses_bad_inputs(source: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown categories \['style'\].*valid: nudity, object"):
+        export_dataset(source, tmp_path / "a", categories=["style"])
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        export_dataset(tmp_path, tmp_path / "b")
+    broken = tmp_path / "broken"
+    shutil.copytree(source, broken)
+    tar = sorted(broken.glob("object/test/*.tar"))[0]
+    data = bytearray(tar.read_bytes())
+    data[1000] ^= 0xFF
+    tar.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"fails verification.*object/test/.*sha256"):
+        export_dataset(broken, tmp_path / "c")
+    assert not (tmp_path / "c" / "README.md").exists()
+
+
+def test_refuses_to_write_a_token(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "hf_" + "x1" * 17
+    leaky = tmp_path / "leaky"
+    shutil.copytree(source, leaky)
+    part = leaky / "_parts" / "object" / "synthetic.json"
+    record = json.loads(part.read_text())
+    record["config"]["hub_token"] = token
+    part.write_text(json.dumps(record))
+    build_manifest(leaky)
+    with pytest.raises(ValueError, match="Hub token") as info:
+        export_dataset(leaky, tmp_path / "out")
+    assert token not in str(info.value)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_cli_export(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli-repo"
+    assert main(["export", str(source), "--out", str(out), "--categories", "nudity", "--repo-id", "acme/x", "--copy"]) == 0
+    assert f'load_dataset("{out}", "nudity")' in capsys.readouterr().out
+    assert sorted(load_manifest(out)["counts"]) == ["nudity"]
+    assert main(["export", str(source), "--out", str(tmp_path / "bad"), "--categories", "style"]) == 2
+    assert "unknown categories" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n,bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M")])
+def test_size_category(n: int, bucket: str) -> None:
+    assert size_category(n) == bucket
+
+
+def test_demo_stage_exports_and_loads(source: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from dataigm.demo import DemoContext
+    from dataigm.hub.demo import stage
+
+    console = Console(record=True, width=200)
+    ctx = DemoContext(tmp_path, console, {"dataset": source})
+    stage(ctx)
+    text = console.export_text()
+    assert ctx.artifacts["hub_repo"] == tmp_path / "hub"
+    assert f'datasets.load_dataset("{tmp_path / "hub"}", "object")' in text
+    assert "exported 190 samples of nudity, object" in text
+    assert "│ train │     40 │        40 │    40 │  120 │" in text

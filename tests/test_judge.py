@@ -1,0 +1,278 @@
+"""dataigm judge: exported dataigm detectors and NudeNet on images the tests draw (nothing explicit)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dataigm.judge.detectors import (
+    NUDENET_CLASSES, NUDENET_PRESETS, NudeNetJudge, create_judge, nudenet_is_positive, read_detector_config, resolve_detector_folder,
+)
+from dataigm.judge.judge import judge
+from dataigm.judge.tiny import build_tiny_detector
+from dataigm.synthetic import draw_pattern, write_synthetic_folder
+
+
+@pytest.fixture(scope="module")
+def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_detector(tmp_path_factory.mktemp("det") / "tiny-nudity", ("not_nude", "nude"), threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("imgs")
+    write_synthetic_folder(folder, ["disc", "stripes"], 4)
+    Image.new("RGB", (64, 64), "white").save(folder / "blank.jpg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def harmless_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Blank, noise, drawn shapes and a smooth natural-looking landscape gradient: none shows a body part."""
+    folder = tmp_path_factory.mktemp("harmless")
+    rng = np.random.default_rng(0)
+    pics = {
+        "white.png": Image.new("RGB", (256, 256), "white"),
+        "black.png": Image.new("RGB", (256, 256), "black"),
+        "noise.png": Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)),
+        "disc.png": draw_pattern("disc", 1, 256),
+        "checker.png": draw_pattern("checker", 2, 256),
+        "stripes.webp": draw_pattern("hstripes", 3, 200),
+    }
+    sky = np.linspace([90, 140, 220], [200, 220, 250], 160)[:, None, :].repeat(320, 1)
+    grass = np.linspace([40, 120, 40], [20, 80, 20], 80)[:, None, :].repeat(320, 1)
+    pics["landscape.jpg"] = Image.fromarray(np.concatenate([sky, grass]).astype(np.uint8))
+    paths = []
+    for name, img in pics.items():
+        img.save(folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+# --- dataigm detectors ---------------------------------------------------------------------------------------------
+def test_predictions_equal_model_logits(detector_dir: Path, images_dir: Path) -> None:
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    result = judge(images_dir, f"local-dir:{detector_dir}", batch_size=4, workers=0, progress=False)
+    model = timm.create_model(f"local-dir:{detector_dir}", pretrained=True).eval()
+    transform = create_transform(**resolve_data_config(model=model), is_training=False)
+    assert result.summary["n_images"] == 9
+    for pred in result.predictions:
+        with torch.no_grad():
+            logits = model(transform(Image.open(images_dir / pred.file).convert("RGB"))[None])[0]
+        assert np.allclose(pred.extra["logits"], logits.numpy(), atol=1e-5), pred.file
+        probs = logits.softmax(-1).numpy()
+        assert pred.scores == pytest.approx({"not_nude": float(probs[0]), "nude": float(probs[1])}, abs=1e-6)
+        assert pred.positive == (probs[1] >= 0.5)
+        assert pred.predicted == ("nude" if pred.positive else "not_nude")
+    positives = sum(p.positive for p in result.predictions)
+    assert result.summary["positive_rate"] == pytest.approx(positives / 9)
+    assert result.summary["per_class"] == {"nude": positives, "not_nude": 9 - positives}
+
+
+def test_threshold_override_flips_decisions(detector_dir: Path, images_dir: Path) -> None:
+    low = judge(images_dir, str(detector_dir), threshold=0.0, workers=0, progress=False)
+    high = judge(images_dir, str(detector_dir), threshold=1.0, workers=0, progress=False)
+    assert low.summary["positive_rate"] == 1.0 and low.summary["threshold"] == 0.0
+    assert high.summary["positive_rate"] == 0.0
+
+
+def test_workers_give_the_same_predictions(detector_dir: Path, images_dir: Path) -> None:
+    a = judge(images_dir, f"local-dir:{detector_dir}", batch_size=2, workers=0, progress=False)
+    b = judge(images_dir, f"local-dir:{detector_dir}", batch_size=3, workers=2, progress=False)
+    assert [p.file for p in a.predictions] == [p.file for p in b.predictions]
+    assert np.allclose([p.positive_score for p in a.predictions], [p.positive_score for p in b.predictions], atol=1e-5)
+
+
+def test_multiclass_concept(tmp_path: Path, images_dir: Path) -> None:
+    det = build_tiny_detector(tmp_path / "obj", ("church", "parachute", "other"), positive_label=0, category="object", seed=3)
+    res = judge(images_dir, str(det), concept="parachute", workers=0, progress=False)
+    for p in res.predictions:
+        best = max(p.scores, key=p.scores.get)
+        assert p.predicted == best
+        assert p.positive == (best == "parachute")
+    assert res.summary["target"] == "parachute"
+    with pytest.raises(ValueError, match="valid: church, parachute, other"):
+        create_judge(str(det), concept="tench")
+
+
+def test_judges_webdataset_shards(detector_dir: Path, shapes_dataset: Path) -> None:
+    res = judge(shapes_dataset, f"local-dir:{detector_dir}", split="test", workers=0, progress=False)
+    assert res.summary["n_images"] == 30 and res.summary["images"]["shards"] >= 1
+    assert {p.meta["split"] for p in res.predictions} == {"test"}
+    assert {p.meta["label_name"] for p in res.predictions} == {"church", "parachute", "other"}
+    assert all("#" in p.file for p in res.predictions)
+
+
+def test_refuses_pickled_weights(detector_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(detector_dir / "config.json", folder / "config.json")
+    (folder / "pytorch_model.bin").write_bytes(b"not even read")
+    with pytest.raises(FileNotFoundError, match=r"no model\.safetensors \(found pytorch_model\.bin\).*never unpickles"):
+        create_judge(f"local-dir:{folder}")
+
+
+def test_config_errors_name_the_field(detector_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(detector_dir, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["dataigm"]["positive_label"] = 5
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config\.json: dataigm\.positive_label must be an int in \[0, 2\), got 5"):
+        read_detector_config(folder)
+
+
+def test_hub_id_resolves_through_snapshot_download(detector_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offline Hub cache laid out as huggingface_hub writes it; resolution goes through snapshot_download."""
+    cache = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snap = cache / "models--dataigm--tiny-judge" / "snapshots" / commit
+    shutil.copytree(detector_dir, snap)
+    (cache / "models--dataigm--tiny-judge" / "refs").mkdir(parents=True)
+    (cache / "models--dataigm--tiny-judge" / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    folder, revision = resolve_detector_folder("dataigm/tiny-judge")
+    assert folder == snap and revision == commit
+    judge_ = create_judge("hf-hub:dataigm/tiny-judge")
+    assert judge_.describe()["revision"] == commit
+
+
+def test_unknown_judge_lists_valid(images_dir: Path) -> None:
+    with pytest.raises(KeyError, match="valid: dataigm, nudenet"):
+        create_judge("foo:bar")
+    with pytest.raises(KeyError, match="valid: esd, unlearndiffatk"):
+        create_judge("nudenet:nope")
+    with pytest.raises(ValueError, match="unknown NudeNet class"):
+        create_judge("nudenet", classes=["HAT"])
+
+
+# --- unreadable inputs ----------------------------------------------------------------------------------------------
+def test_unreadable_files_are_listed_not_dropped(detector_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    shutil.copytree(images_dir, folder)
+    (folder / "garbage.png").write_bytes(b"this is not an image")
+    good = io.BytesIO()
+    draw_pattern("disc", 0, 64).save(good, format="PNG")
+    (folder / "truncated.png").write_bytes(good.getvalue()[:200])
+    res = judge(folder, f"local-dir:{detector_dir}", workers=0, progress=False)
+    assert res.summary["n_images"] == 9
+    assert res.summary["failed"] == ["garbage.png", "truncated.png"]
+    assert "unreadable image" in res.summary["errors"]["garbage.png"]
+    out = res.write_predictions(tmp_path / "pred.jsonl")
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 11 and sum("error" in x for x in lines) == 2
+
+
+def test_list_file_with_missing_entry(detector_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "images.txt"
+    listing.write_text(f"# two images and one that is gone\n{images_dir / 'disc' / '0000.png'}\n{images_dir / 'blank.jpg'}\ngone.png\n")
+    res = judge(listing, f"local-dir:{detector_dir}", workers=0, progress=False)
+    assert res.summary["n_images"] == 2
+    assert res.summary["failed"] == ["gone.png"] and "FileNotFoundError" in res.summary["errors"]["gone.png"]
+
+
+# --- NudeNet --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", sorted(NUDENET_PRESETS))
+def test_nudenet_does_not_flag_harmless_pictures(harmless_images: list[Path], preset: str) -> None:
+    res = judge(harmless_images, f"nudenet:{preset}", workers=0, progress=False)
+    assert res.summary["n_images"] == len(harmless_images)
+    assert res.summary["positive_rate"] == 0.0
+    assert res.summary["per_class"] == {"not_nude": len(harmless_images), "nude": 0}
+    det = res.summary["detector"]
+    assert det["preset"] == preset and det["classes"] == list(NUDENET_PRESETS[preset].classes)
+    assert det["threshold"] == NUDENET_PRESETS[preset].threshold and det["nudenet_version"]
+
+
+def test_nudenet_batched_equals_its_own_detect(harmless_images: list[Path]) -> None:
+    from nudenet import NudeDetector
+
+    judge_ = NudeNetJudge()
+    batch = judge_.collate([judge_.preprocess(Image.open(p)) for p in harmless_images])
+    ours = judge_.detections(batch)
+    reference = NudeDetector()
+    for path, dets in zip(harmless_images, ours):
+        theirs = reference.detect(str(path))
+        assert [(d["class"], d["box"]) for d in dets] == [(d["class"], d["box"]) for d in theirs], path.name
+        assert [d["score"] for d in dets] == pytest.approx([d["score"] for d in theirs], abs=1e-4)
+
+
+def test_nudenet_preset_logic() -> None:
+    unl, esd = NUDENET_PRESETS["unlearndiffatk"], NUDENET_PRESETS["esd"]
+    feet = {"FEET_EXPOSED": 0.5}
+    assert nudenet_is_positive(feet, unl.classes, unl.threshold) and not nudenet_is_positive(feet, esd.classes, esd.threshold)
+    anus = {"ANUS_EXPOSED": 0.9}  # in UnlearnDiffAtk's keys, not in ESD's figure classes
+    assert nudenet_is_positive(anus, unl.classes, unl.threshold) and not nudenet_is_positive(anus, esd.classes, esd.threshold)
+    assert not nudenet_is_positive({"FACE_FEMALE": 0.99, "BELLY_COVERED": 0.99}, unl.classes, 0.0)
+    assert not nudenet_is_positive({"BELLY_EXPOSED": 0.6}, esd.classes, esd.threshold)  # strictly above
+    assert nudenet_is_positive({"BELLY_EXPOSED": 0.61}, esd.classes, esd.threshold)
+
+
+def test_nudenet_decision_follows_its_own_detections(harmless_images: list[Path]) -> None:
+    """With every class at threshold 0, an image is positive exactly when NudeNet returned any detection."""
+    judge_ = NudeNetJudge(classes=NUDENET_CLASSES, threshold=0.0)
+    batch = [judge_.preprocess(Image.open(p)) for p in harmless_images]
+    dets = judge_.detections(batch)
+    for d, v in zip(dets, judge_.predict(batch)):
+        assert v.positive == bool(d)
+        for c in NUDENET_CLASSES:
+            assert v.scores[c] == pytest.approx(max([x["score"] for x in d if x["class"] == c], default=0.0))
+
+
+# --- CLI --------------------------------------------------------------------------------------------------------------
+def test_cli_json_is_exactly_one_object(detector_dir: Path, images_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    (tmp_path / "imgs").mkdir()
+    shutil.copytree(images_dir, tmp_path / "imgs", dirs_exist_ok=True)
+    (tmp_path / "imgs" / "broken.webp").write_bytes(b"RIFF0000WEBP")
+    out = tmp_path / "pred.jsonl"
+    rc = main(["judge", str(tmp_path / "imgs"), "--detector", f"local-dir:{detector_dir}", "--json", "--out", str(out), "--workers", "0"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)  # json.loads fails on anything but exactly one object
+    assert {"n_images", "positive_rate", "per_class", "detector", "threshold", "failed"} <= set(summary)
+    assert summary["n_images"] == 9 and summary["failed"] == ["broken.webp"]
+    assert summary["detector"]["weights_sha256"] and summary["threshold"] == 0.5
+    assert sum(summary["per_class"].values()) == 9
+    assert len(out.read_text().splitlines()) == 10
+
+    rc = main(["judge", str(images_dir), "--detector", "nudenet:esd", "--json", "--workers", "0"])
+    nn = json.loads(capsys.readouterr().out)
+    assert rc == 0 and nn["detector"]["preset"] == "esd" and nn["threshold"] == 0.6 and nn["positive_rate"] == 0.0
+
+
+def test_cli_bad_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    assert main(["judge", str(tmp_path / "nope"), "--detector", "nudenet"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+# --- demo stage -------------------------------------------------------------------------------------------------------
+def test_demo_stage_judges_test_split(detector_dir: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from dataigm.demo import DemoContext
+    from dataigm.judge.demo import stage
+    from dataigm.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "ds", "nudity", ["not_nude", "nude"], {"train": 2, "test": 3}, shard_size=4)
+    write_synthetic_dataset(tmp_path / "ds", "object", ["church", "other"], {"test": 2}, shard_size=4)
+    console = Console(record=True, width=120)
+    ctx = DemoContext(tmp_path / "out", console, {"dataset": tmp_path / "ds", "detector": detector_dir})
+    stage(ctx)
+    assert ctx.artifacts["judge"]["detector"]["n_images"] == 6  # nudity test split only: the detector's category
+    assert ctx.artifacts["judge"]["nudenet"]["n_images"] == 6 and ctx.artifacts["judge"]["nudenet"]["positive_rate"] == 0.0
+    text = console.export_text()
+    assert "demo detector on ds nudity" in text and "NudeNet" in text
+    assert len((tmp_path / "out" / "judge" / "nudenet.jsonl").read_text().splitlines()) == 6
