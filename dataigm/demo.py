@@ -29,6 +29,7 @@ STAGES: list[str] = [
     "dataigm.ingest.demo:stage",
     "dataigm.curate.demo:stage",
     "dataigm.hub.demo:stage",
+    "dataigm.train.demo:stage",
     "dataigm.judge.demo:stage",
 ]
 

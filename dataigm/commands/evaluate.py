@@ -1,0 +1,54 @@
+"""dataigm evaluate: metrics of a detector (run folder, exported folder or Hub model) on dataset shards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ORDER = 45
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "evaluate", help="evaluate a detector on a dataset split",
+        description="Accuracy, balanced accuracy, per-class P/R/F1, ROC-AUC (binary), confusion matrix, ECE, "
+        "overall and per data source (generator model / real).",
+    )
+    p.add_argument("detector", help="training run folder, exported detector folder, or Hub model id")
+    p.add_argument("--data", required=True, help="dataset folder or Hub dataset repo id")
+    p.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
+    p.add_argument("--category", help="dataset category (default: the detector's)")
+    p.add_argument("--threshold", type=float, help="override the binary threshold saved with the detector")
+    p.add_argument("--revision", help="Hub dataset revision")
+    p.add_argument("--plots", type=Path, help="write PNG plots (confusion matrix, ROC, reliability) to this folder")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector, metrics_rows
+    from dataigm.train.models import pick_device
+    from dataigm.train.source import resolve_dataset
+
+    detector = load_detector(args.detector, device=pick_device(args.device))
+    category = args.category or detector.category
+    if not category:
+        raise ValueError(f"detector {args.detector} records no category: pass --category")
+    source = resolve_dataset(args.data, category, args.revision)
+    report = json_safe(evaluate_detector(detector, source, args.split, category=category, threshold=args.threshold,
+                                         batch_size=args.batch_size, plots_dir=args.plots, progress=not args.json))
+    if args.json:
+        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{args.detector} on {category}/{args.split}", show_header=False)
+    for name, value in metrics_rows(report):
+        table.add_row(name, value)
+    Console().print(table)
+    return 0

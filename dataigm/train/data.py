@@ -1,0 +1,252 @@
+"""Detector data: WebDataset shard streams with timm transforms, in a ``LightningDataModule``.
+
+Training reads the category's train shards as an endless stream per data loader worker:
+
+* every consumer (rank x worker) gets disjoint shards (``split_by_node`` then ``split_by_worker`` order);
+  when there are fewer shards than consumers, consumers share a shard and keep disjoint samples by key hash;
+* samples are shuffled within a buffer, optionally class-balanced by rejection sampling, decoded and
+  transformed with ``timm.data.create_transform``;
+* an epoch is a fixed number of batches per rank (``WebLoader.with_epoch``), the same on every rank, so DDP
+  ranks never wait for each other at the end of uneven shards.
+
+Validation reads the val shards into a map-style dataset (image bytes only), so Lightning's distributed
+sampler splits it evenly over ranks.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import lightning as L
+import torch
+import webdataset as wds
+from PIL import Image
+
+from dataigm.core.schema import stable_int
+from dataigm.core.shards import iter_samples
+from dataigm.train.models import build_transform
+from dataigm.train.source import DROP
+
+def assign_shards(urls: Sequence[str], rank: int, world_size: int, worker: int, num_workers: int) -> tuple[list[str], int, int]:
+    """The shards one consumer reads and its sample slice ``(shards, slice_index, slice_count)``.
+
+    With at least as many shards as consumers, consumers get disjoint shard sets (rank-major, as
+    ``wds.split_by_node`` followed by ``wds.split_by_worker``) and keep every sample (slice 0 of 1).
+    Otherwise consumer ``c`` reads shard ``c % n_shards`` and keeps the samples whose key hash falls in its
+    slice among the consumers sharing that shard, so samples stay disjoint.
+    """
+    urls = list(urls)
+    if not urls:
+        raise ValueError("no training shards to read")
+    consumers = world_size * num_workers
+    consumer = rank * num_workers + worker
+    if len(urls) >= consumers:
+        return list(urls[rank::world_size][worker::num_workers]), 0, 1
+    shard = consumer % len(urls)
+    sharing = [c for c in range(consumers) if c % len(urls) == shard]
+    return [urls[shard]], sharing.index(consumer), len(sharing)
+
+
+class ShardStream(torch.utils.data.IterableDataset):
+    """Endless ``(image, label)`` stream of one consumer's shards, reshuffled each pass."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        label_map: Sequence[int],
+        transform: Callable[[Image.Image], torch.Tensor],
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle_buffer: int = 1000,
+        keep_prob: Sequence[float] | None = None,
+        seed: int = 0,
+        start_epoch: int = 0,
+    ) -> None:
+        self.urls, self.label_map, self.transform = [str(u) for u in urls], list(label_map), transform
+        self.rank, self.world_size = rank, world_size
+        self.shuffle_buffer, self.keep_prob, self.seed = shuffle_buffer, keep_prob, seed
+        self.start_epoch = start_epoch  # a resumed run does not replay the first epochs' sample order
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        info = torch.utils.data.get_worker_info()
+        worker, num_workers = (info.id, info.num_workers) if info else (0, 1)
+        shards, slice_index, slice_count = assign_shards(self.urls, self.rank, self.world_size, worker, num_workers)
+        rng = random.Random(stable_int("stream", self.seed, self.start_epoch, self.rank, worker))
+        covered = [0]  # samples of this consumer the detector covers, seen so far
+
+        def accept(sample: dict[str, Any]) -> bool:
+            if slice_count > 1 and stable_int(sample["__key__"]) % slice_count != slice_index:
+                return False
+            label = self._label(sample)
+            if label == DROP:
+                return False
+            covered[0] += 1
+            return self.keep_prob is None or rng.random() < self.keep_prob[label]
+
+        pipeline = wds.DataPipeline(
+            functools.partial(self._endless_shards, shards, rng, covered),
+            wds.tarfile_to_samples(),
+            wds.select(accept),
+            wds.shuffle(self.shuffle_buffer, initial=min(self.shuffle_buffer, 100), rng=rng) if self.shuffle_buffer > 1 else wds.map(lambda s: s),
+            wds.map(self._decode),
+        )
+        yield from pipeline
+
+    def _endless_shards(self, shards: list[str], rng: random.Random, covered: list[int]) -> Iterator[dict[str, str]]:
+        while True:
+            before = covered[0]
+            order = list(shards)
+            rng.shuffle(order)
+            for url in order:
+                yield {"url": url}
+            if covered[0] == before:  # would spin forever without ever producing a batch
+                raise ValueError(f"training shards {order} hold no samples of the detector's classes for rank {self.rank}")
+
+    def _label(self, sample: dict[str, Any]) -> int:
+        return self.label_map[int(sample["cls"])]
+
+    def _decode(self, sample: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        with Image.open(io.BytesIO(sample["png"])) as img:
+            return self.transform(img.convert("RGB")), self._label(sample)
+
+
+class FixedEpochLoader:
+    """Cuts an endless batch loader into epochs of exactly ``batches`` batches.
+
+    The underlying iterator (and its worker processes) lives across epochs, so each epoch continues the
+    stream where the last one stopped instead of restarting every worker's shard order.
+    """
+
+    def __init__(self, loader: Any, batches: int) -> None:
+        self.loader, self.batches = loader, batches
+        self._iterator: Iterator[Any] | None = None
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._iterator is None:
+            self._iterator = iter(self.loader)
+        for _ in range(self.batches):
+            yield next(self._iterator)
+
+
+class ImageBytesDataset(torch.utils.data.Dataset):
+    """Map-style ``(image, label)`` dataset over image bytes held in memory (validation, test)."""
+
+    def __init__(self, images: list[bytes], labels: list[int], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        with Image.open(io.BytesIO(self.images[i])) as img:
+            return self.transform(img.convert("RGB")), self.labels[i]
+
+
+def load_split(paths: Sequence[Path], label_map: Sequence[int]) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+    """Image bytes, detector labels and metadata of the samples the detector covers."""
+    images, labels, metas = [], [], []
+    for s in iter_samples(paths):
+        label = label_map[s.label]
+        if label != DROP:
+            images.append(s.image)
+            labels.append(label)
+            metas.append(s.meta)
+    return images, labels, metas
+
+
+def balance_keep_prob(class_counts: Sequence[int]) -> list[float]:
+    """Acceptance probability per class so every class arrives as often as the rarest present one."""
+    present = [c for c in class_counts if c > 0]
+    if not present:
+        raise ValueError("no training samples in any detector class")
+    rarest = min(present)
+    return [rarest / c if c else 0.0 for c in class_counts]
+
+
+@dataclass
+class EpochPlan:
+    """How many samples an epoch stands for and how many batches each rank runs."""
+
+    samples: int
+    batches_per_rank: int
+
+
+def plan_epoch(class_counts: Sequence[int], batch_size: int, world_size: int, balance: str, steps_per_epoch: int | None = None) -> EpochPlan:
+    """One pass over the (balanced) train split per epoch, split evenly over ranks, unless fixed by the recipe."""
+    present = [c for c in class_counts if c > 0]
+    samples = len(present) * min(present) if balance == "sample" else sum(class_counts)
+    if samples == 0:
+        raise ValueError("no training samples in any detector class")
+    batches = steps_per_epoch or max(1, math.ceil(samples / (batch_size * world_size)))
+    return EpochPlan(samples, batches)
+
+
+class ShardDataModule(L.LightningDataModule):
+    """Train stream and validation set of one category of a dataigm dataset, for one detector."""
+
+    def __init__(
+        self,
+        train_shards: Sequence[str],
+        val_shards: Sequence[str],
+        label_map: Sequence[int],
+        class_counts: Sequence[int],
+        data_config: dict[str, Any],
+        augment: dict[str, Any] | None = None,
+        *,
+        batch_size: int = 64,
+        eval_batch_size: int = 128,
+        num_workers: int = 4,
+        shuffle_buffer: int = 1000,
+        balance: str = "loss",
+        steps_per_epoch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_shards, self.val_shards = [str(p) for p in train_shards], [str(p) for p in val_shards]
+        self.label_map, self.class_counts = list(label_map), list(class_counts)
+        self.data_config, self.augment = data_config, dict(augment or {})
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.shuffle_buffer, self.balance, self.steps_per_epoch, self.seed = shuffle_buffer, balance, steps_per_epoch, seed
+        self.val_set: ImageBytesDataset | None = None
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def epoch_plan(self, world_size: int | None = None) -> EpochPlan:
+        world = world_size if world_size is not None else self._world()[1]
+        return plan_epoch(self.class_counts, self.batch_size, world, self.balance, self.steps_per_epoch)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.val_shards and self.val_set is None:
+            images, labels, _ = load_split([Path(p) for p in self.val_shards], self.label_map)
+            self.val_set = ImageBytesDataset(images, labels, build_transform(self.data_config, training=False))
+
+    def train_dataloader(self) -> Any:
+        rank, world = self._world()
+        stream = ShardStream(
+            self.train_shards, self.label_map, build_transform(self.data_config, training=True, augment=self.augment),
+            rank=rank, world_size=world, shuffle_buffer=self.shuffle_buffer,
+            keep_prob=balance_keep_prob(self.class_counts) if self.balance == "sample" else None, seed=self.seed,
+            start_epoch=self.trainer.current_epoch if getattr(self, "trainer", None) is not None else 0,
+        )
+        loader = wds.WebLoader(
+            wds.DataPipeline(stream, wds.batched(self.batch_size, collation_fn=torch.utils.data.default_collate, partial=False)),
+            batch_size=None, num_workers=self.num_workers,
+        )
+        return FixedEpochLoader(loader, self.epoch_plan(world).batches_per_rank)
+
+    def val_dataloader(self) -> Any:
+        if not self.val_set:
+            return []
+        return torch.utils.data.DataLoader(self.val_set, batch_size=self.eval_batch_size, num_workers=min(self.num_workers, 2))

@@ -1,0 +1,249 @@
+"""Evaluating a detector (a training run folder, an exported folder or a Hub model) on dataset shards.
+
+Plain torch inference (no Lightning): the detector's timm eval transform, batched forward passes, softmax
+probabilities, then :mod:`dataigm.train.metrics` overall and per data source (each generator model, real
+images), so cross-generator generalisation is visible.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from dataigm.train.metrics import classification_report, select_threshold
+from dataigm.train.source import DROP, DatasetSource, label_mapping
+
+RUN_FILE = "run.json"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+
+
+@dataclass
+class Detector:
+    """A loaded detector: timm model in eval mode plus what it predicts and how."""
+
+    model: nn.Module
+    label_names: list[str]
+    data_config: dict[str, Any]
+    category: str = ""
+    concept: str = ""
+    threshold: float | None = None
+    threshold_rule: str = ""
+    positive_label: int = -1
+    other_class: str | None = None
+    source: str = ""  # where it was loaded from
+    info: dict[str, Any] = field(default_factory=dict)  # the run.json or config.json it came from
+
+    @property
+    def binary(self) -> bool:
+        return len(self.label_names) == 2
+
+
+def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None) -> Detector:
+    """Load a detector from a training run folder (``run.json`` + checkpoint), an exported folder
+    (``config.json`` + ``model.safetensors``), or a Hub model repo id (``hf-hub:org/name`` or ``org/name``)."""
+    import timm
+
+    text = str(path_or_repo)
+    folder = Path(text).expanduser()
+    if (folder / RUN_FILE).is_file():
+        info = json.loads((folder / RUN_FILE).read_text())
+        model = _model_from_run(folder, info, checkpoint)
+        section = info
+        data_config = info["data_config"]
+    elif (folder / "config.json").is_file() or not folder.exists():
+        if folder.exists():
+            name, info = f"local-dir:{folder}", json.loads((folder / "config.json").read_text())
+        elif text.startswith("hf-hub:") or text.count("/") == 1:
+            from huggingface_hub import hf_hub_download
+
+            repo = text.removeprefix("hf-hub:")
+            name, info = f"hf-hub:{repo}", json.loads(Path(hf_hub_download(repo, "config.json")).read_text())
+        else:
+            raise FileNotFoundError(f"detector {text!r}: no such folder, and not a Hub model id (org/name)")
+        model = timm.create_model(name, pretrained=True)
+        section = info.get("dataigm", {})
+        from timm.data import resolve_data_config
+
+        data_config = {k: list(v) if isinstance(v, tuple) else v for k, v in resolve_data_config({}, model=model).items()}
+    else:
+        raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector (config.json)")
+    label_names = list(info.get("label_names") or [])
+    if len(label_names) != model.num_classes:
+        raise ValueError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
+    return Detector(
+        model=model.to(device).eval(),
+        label_names=label_names,
+        data_config=data_config,
+        category=section.get("category", ""),
+        concept=section.get("concept", ""),
+        threshold=section.get("threshold"),
+        threshold_rule=section.get("threshold_rule", ""),
+        positive_label=int(section.get("positive_label", -1) if section.get("positive_label") is not None else -1),
+        other_class=section.get("other_class"),
+        source=text,
+        info=info,
+    )
+
+
+def _model_from_run(folder: Path, info: dict[str, Any], checkpoint: str | Path | None) -> nn.Module:
+    from dataigm.train.models import create_detector_model
+
+    ckpt = Path(checkpoint) if checkpoint else folder / LAST_CHECKPOINT
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: checkpoint not found (has the run in {folder} finished an epoch?)")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    model = create_detector_model(info["arch"], len(info["label_names"]), False, **info.get("model_kwargs", {}))
+    model.load_state_dict(weights)
+    return model
+
+
+@dataclass
+class Predictions:
+    """Softmax probabilities, detector labels and sample metadata of one evaluated split."""
+
+    probs: np.ndarray
+    labels: np.ndarray
+    metas: list[dict[str, Any]]
+
+
+def _batches(paths: Sequence[Path], mapping: Sequence[int], batch_size: int) -> Iterator[tuple[list[bytes], list[int], list[dict[str, Any]]]]:
+    from dataigm.core.shards import iter_samples
+
+    images: list[bytes] = []
+    labels: list[int] = []
+    metas: list[dict[str, Any]] = []
+    for s in iter_samples(paths):
+        if mapping[s.label] == DROP:
+            continue
+        images.append(s.image)
+        labels.append(mapping[s.label])
+        metas.append(s.meta)
+        if len(images) == batch_size:
+            yield images, labels, metas
+            images, labels, metas = [], [], []
+    if images:
+        yield images, labels, metas
+
+
+@torch.inference_mode()
+def predict(detector: Detector, paths: Sequence[Path], dataset_label_names: Sequence[str], batch_size: int = 128, progress: bool = False) -> Predictions:
+    """Run the detector over the samples of ``paths`` it covers (its label mapping drops the others)."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from dataigm.train.models import build_transform
+
+    transform = build_transform(detector.data_config, training=False)
+    mapping = label_mapping(dataset_label_names, detector.label_names, detector.positive_label, detector.other_class)
+    device = next(detector.model.parameters()).device
+    probs, labels, metas = [], [], []
+    for images, y, m in tqdm(_batches(paths, mapping, batch_size), desc="evaluate", unit="batch", disable=not progress):
+        x = torch.stack([transform(Image.open(io.BytesIO(b)).convert("RGB")) for b in images]).to(device)
+        probs.append(detector.model(x).float().softmax(-1).cpu().numpy())
+        labels += y
+        metas += m
+    n_classes = len(detector.label_names)
+    return Predictions(np.concatenate(probs) if probs else np.zeros((0, n_classes)), np.asarray(labels, dtype=np.int64), metas)
+
+
+def source_name(meta: dict[str, Any]) -> str:
+    """Data source of a sample: ``real`` or ``generated:<model>``."""
+    if meta.get("source") == "real":
+        return "real"
+    return f"generated:{meta.get('model') or 'unknown'}"
+
+
+def report_predictions(preds: Predictions, detector: Detector, threshold: float | None) -> dict[str, Any]:
+    """Metrics overall and per data source."""
+    pos = detector.positive_label if detector.binary else 1
+    report = classification_report(preds.probs, preds.labels, detector.label_names, threshold if detector.binary else None, pos)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, meta in enumerate(preds.metas):
+        groups[source_name(meta)].append(i)
+    report["per_source"] = {}
+    for name, idx in sorted(groups.items()):
+        sub = classification_report(preds.probs[idx], preds.labels[idx], detector.label_names, threshold if detector.binary else None, pos)
+        report["per_source"][name] = {k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece") if k in sub}
+    return report
+
+
+def choose_threshold(preds: Predictions, detector: Detector, rule: str, target_fpr: float = 0.05) -> float | None:
+    """The binary threshold on these (validation) predictions; None for multi-class or one-class data."""
+    if not detector.binary or len(preds.labels) == 0:
+        return None
+    positives = preds.labels == detector.positive_label
+    if positives.all() or not positives.any():
+        return None
+    return select_threshold(preds.probs[:, detector.positive_label], positives, rule, target_fpr)
+
+
+def evaluate_detector(
+    detector: Detector,
+    source: DatasetSource,
+    split: str = "test",
+    *,
+    category: str | None = None,
+    threshold: float | None = None,
+    batch_size: int = 128,
+    plots_dir: Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate ``detector`` on one split of a dataset; ``threshold`` defaults to the detector's own."""
+    category = category or detector.category
+    if not category:
+        raise ValueError(f"detector {detector.source} records no category: pass one explicitly")
+    paths = source.shards(category, split)
+    if not paths:
+        raise FileNotFoundError(f"{source.root}: no shards for {category}/{split}")
+    preds = predict(detector, paths, source.label_names(category), batch_size, progress)
+    threshold = detector.threshold if threshold is None else threshold
+    report = report_predictions(preds, detector, threshold)
+    report.update(split=split, category=category, detector=detector.source, dataset=source.describe())
+    if plots_dir is not None and report["n"]:
+        from dataigm.train.plots import save_plots
+
+        report["plots"] = save_plots(preds, detector, report, Path(plots_dir), prefix=split)
+    return report
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN/inf become null, so the report is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
+    return obj
+
+
+def metrics_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) rows for a printed table, with the chance level beside balanced accuracy."""
+    def fmt(v: Any) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    rows = [("n", fmt(report["n"])), ("accuracy", fmt(report["accuracy"])),
+            ("balanced accuracy", f"{fmt(report['balanced_accuracy'])} (chance {report['chance_balanced_accuracy']:.3f})")]
+    if "roc_auc" in report:
+        rows.append(("ROC-AUC", f"{fmt(report['roc_auc'])} (chance 0.500)"))
+    rows += [("ECE", fmt(report["ece"])), ("threshold", fmt(report.get("threshold")))]
+    for name, c in report["per_class"].items():
+        rows.append((f"{name} P/R/F1", f"{c['precision']:.3f} / {c['recall']:.3f} / {c['f1']:.3f} (n={c['support']})"))
+    for name, s in report.get("per_source", {}).items():
+        rows.append((f"source {name}", f"n={s['n']} acc={fmt(s['accuracy'])} bal={fmt(s['balanced_accuracy'])}"))
+    return rows
+
+
+__all__ = ["Detector", "Predictions", "load_detector", "predict", "evaluate_detector", "choose_threshold", "report_predictions"]

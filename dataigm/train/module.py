@@ -1,0 +1,121 @@
+"""The thin ``LightningModule`` of a detector: ``timm.create_model`` inside, a cross-entropy step, and the
+training mode (frozen backbone + head as in the paper, the last N blocks, or full fine-tuning).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from torch import nn
+
+from dataigm.train.models import create_detector_model
+from dataigm.train.recipe import TRAIN_MODES
+
+
+def set_trainable(model: nn.Module, mode: str, last_n: int = 0) -> int:
+    """Freeze what the mode does not train; returns the number of trainable parameters.
+
+    ``frozen``: only the classifier; ``last_n``: the classifier plus the last ``last_n`` parameter groups of
+    timm's coarse ``group_matcher`` (ViT blocks, ResNet stages); ``finetune``: everything.
+    """
+    from timm.models import group_parameters
+
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"unknown training mode {mode!r}; valid: {', '.join(TRAIN_MODES)}")
+    trainable: set[str] = {n for n, _ in model.named_parameters()} if mode == "finetune" else set()
+    head = model.get_classifier()
+    head_ids = {id(p) for p in head.parameters()}
+    trainable |= {n for n, p in model.named_parameters() if id(p) in head_ids}
+    if mode == "last_n":
+        groups = list(group_parameters(model, model.group_matcher(coarse=True)).values())
+        for names in groups[-(last_n + 1) :]:  # the last group holds the head (and final norm)
+            trainable |= set(names)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in trainable)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class DetectorModule(L.LightningModule):
+    """Image classifier for one detector; the timm model is ``self.model``."""
+
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        pretrained: bool | str = False,
+        mode: str = "frozen",
+        last_n: int = 0,
+        drop_rate: float = 0.0,
+        model_kwargs: dict[str, Any] | None = None,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        label_smoothing: float = 0.0,
+        scheduler: str = "cosine",
+        warmup_epochs: float = 0.0,
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = create_detector_model(arch, num_classes, pretrained, drop_rate, **(model_kwargs or {}))
+        self.n_trainable = set_trainable(self.model, mode, last_n)
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weight, persistent=False)
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        from torchmetrics.classification import MulticlassAccuracy
+
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_balanced_accuracy = MulticlassAccuracy(num_classes, average="macro")  # mean recall
+
+    def train(self, mode: bool = True) -> "DetectorModule":
+        super().train(mode)
+        if mode and self.hparams.mode == "frozen":
+            # a frozen backbone also keeps its normalisation statistics and disables its dropout
+            head = self.model.get_classifier()
+            for m in self.model.modules():
+                m.train(False)
+            head.train(True)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.criterion(self.model(x), y)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self.model(x)
+        self.val_accuracy(logits, y)
+        self.val_balanced_accuracy(logits, y)
+        self.log("val/loss", nn.functional.cross_entropy(logits, y), sync_dist=True, batch_size=len(y))
+        self.log("val/accuracy", self.val_accuracy, prog_bar=True, batch_size=len(y))
+        self.log("val/balanced_accuracy", self.val_balanced_accuracy, batch_size=len(y))
+
+    def configure_optimizers(self) -> Any:
+        from timm.optim import create_optimizer_v2
+
+        hp = self.hparams
+        optimizer = create_optimizer_v2(self.model, opt=hp.optimizer, lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.scheduler == "constant" and not hp.warmup_epochs:
+            return optimizer
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
+        cosine = hp.scheduler == "cosine"
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if not cosine:
+                return 1.0
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,178 @@
+"""Detector recipes: one YAML file per detector (see ``detectors/*.yaml``), validated with pydantic up front.
+
+A recipe says which data to learn from (a dataset folder or Hub dataset repo, one category, optionally a
+positive class for a binary judge), which timm architecture and starting weights, how much of it to train
+(``frozen`` backbone + head as in the paper, ``last_n`` blocks, or ``finetune``), the ``timm.data``
+augmentation, class balancing, loss, optimizer, schedule and trainer settings, and how the binary decision
+threshold is chosen on validation data. ``key.sub=value`` overrides are applied before validation, so a bad
+override is reported like a bad recipe field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dataigm.recipe import RecipeError
+
+TRAIN_MODES = ("frozen", "last_n", "finetune")
+BALANCE_MODES = ("none", "loss", "sample")
+THRESHOLD_RULES = ("max_balanced_accuracy", "target_fpr")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Strict):
+    """Where the shards come from and which labels the detector predicts."""
+
+    path: str = ""  # dataset folder or Hub dataset repo id; ``--data`` overrides
+    revision: str | None = None  # Hub revision (branch, tag or commit)
+    category: str
+    positive: str | None = None  # binary judge: this class vs the rest (e.g. church, nude, van_gogh)
+    classes: list[str] | None = None  # multi-class subset/order; default: the dataset's label names
+    other_class: str | None = None  # dataset labels outside ``classes`` become this class (else they are dropped)
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataSpec":
+        if self.positive and self.classes:
+            raise ValueError("give either 'positive' (binary judge) or 'classes' (multi-class), not both")
+        return self
+
+
+class ModelSpec(_Strict):
+    """The timm model: architecture, starting weights and which part of it is trained."""
+
+    arch: str
+    pretrained: bool | str = False  # True: timm's default weights; str: Hub id or local checkpoint file/folder
+    img_size: int = Field(224, ge=16)
+    mode: Literal["frozen", "last_n", "finetune"] = "frozen"
+    last_n: int = Field(0, ge=0)  # trainable backbone groups (blocks/stages) before the head, for mode last_n
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    kwargs: dict[str, Any] = {}  # extra ``timm.create_model`` arguments (e.g. img_size for a ViT at another size)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelSpec":
+        if self.mode == "last_n" and self.last_n < 1:
+            raise ValueError("mode 'last_n' needs last_n >= 1")
+        return self
+
+
+class AugmentSpec(_Strict):
+    """Training augmentation, passed to ``timm.data.create_transform(is_training=True, ...)``."""
+
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: float = Field(0.5, ge=0.0, le=1.0)
+    vflip: float = Field(0.0, ge=0.0, le=1.0)
+    color_jitter: float = Field(0.0, ge=0.0)
+    auto_augment: str | None = None  # e.g. "rand-m9-mstd0.5"
+    re_prob: float = Field(0.0, ge=0.0, le=1.0)  # random erasing
+
+
+class OptimSpec(_Strict):
+    name: str = "adamw"  # any name ``timm.optim.create_optimizer_v2`` knows
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    scheduler: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+
+
+class TrainerSpec(_Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the train split per epoch
+    num_workers: int = Field(4, ge=0)
+    shuffle_buffer: int = Field(1000, ge=0)
+    precision: str = "32-true"  # Lightning precision: 32-true, 16-mixed, bf16-mixed
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = "auto"  # "auto" becomes "ddp" when more than one device or node is used
+    seed: int = 0
+    eval_batch_size: int = Field(128, ge=1)
+
+
+class ThresholdSpec(_Strict):
+    """How the binary decision threshold is chosen on validation data."""
+
+    rule: Literal["max_balanced_accuracy", "target_fpr"] = "max_balanced_accuracy"
+    target_fpr: float = Field(0.05, ge=0.0, le=1.0)
+
+
+class DetectorRecipe(_Strict):
+    """A detector recipe; see ``detectors/*.yaml``."""
+
+    name: str
+    description: str = ""
+    concept: str = ""  # the taxonomy concept this judge detects (binary judges)
+    data: DataSpec
+    model: ModelSpec
+    augment: AugmentSpec = AugmentSpec()
+    balance: Literal["none", "loss", "sample"] = "loss"
+    optim: OptimSpec = OptimSpec()
+    trainer: TrainerSpec = TrainerSpec()
+    threshold: ThresholdSpec = ThresholdSpec()
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<recipe>") -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML) to a recipe dict; returns a new dict."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"{source}: override {item!r} is not of the form key.sub=value")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RecipeError(f"{source}: override {item!r}: '{part}' is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid detector recipe"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        value = e.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
+        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def parse_detector_recipe(data: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> DetectorRecipe:
+    """Validate a recipe dict (after overrides); raises :class:`RecipeError` naming source, field and value."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a detector recipe must be a YAML mapping, got {type(data).__name__}")
+    data = apply_overrides(data, overrides or [], source)
+    try:
+        return DetectorRecipe(**data)
+    except ValidationError as e:
+        raise RecipeError(_format_error(source, e)) from None
+
+
+def load_detector_recipe(path: str | Path, overrides: list[str] | None = None) -> DetectorRecipe:
+    """Load a detector recipe YAML, apply ``key=value`` overrides and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: detector recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    return parse_detector_recipe(data, str(path), overrides)

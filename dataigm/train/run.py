@@ -1,0 +1,198 @@
+"""``dataigm train``: a detector recipe -> a run folder (checkpoints, logs, threshold, evaluation).
+
+Run folder layout::
+
+    RUN/run.json                 recipe, data source, classes, data config, epoch plan; threshold after training
+    RUN/checkpoints/last.ckpt    written every epoch (resume with ``--resume``), plus the best on validation
+    RUN/logs/version_N/          Lightning CSV logs, one version per (resumed) attempt
+    RUN/eval/{val,test}.json     final evaluation (rank 0), with PNG plots beside them
+
+Multi-GPU and multi-node go through Lightning's DDP (``--devices``, ``--num-nodes``; Slurm is detected by
+Lightning from its environment). Every rank runs the same number of steps per epoch (see
+:mod:`dataigm.train.data`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataigm.core.atomic import write_json_atomic
+from dataigm.core.manifest import package_versions
+from dataigm.train.recipe import DetectorRecipe
+from dataigm.train.source import DatasetSource, detector_label_names, label_mapping, mapped_counts, resolve_dataset
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind (reports only on rank 0)."""
+
+    run_dir: Path
+    global_step: int
+    epochs: int
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threshold: float | None = None
+
+
+def class_weights(counts: list[int]) -> list[float]:
+    """Inverse-frequency loss weights ``total / (K * n_c)`` over present classes (absent classes get 0)."""
+    present = [c for c in counts if c > 0]
+    total = sum(present)
+    return [total / (len(present) * c) if c else 0.0 for c in counts]
+
+
+def resolve_run(recipe: DetectorRecipe, data: str | Path | None = None) -> tuple[DatasetSource, dict[str, Any]]:
+    """The dataset source and the detector's classes for a recipe (validated before any training)."""
+    spec = recipe.data
+    source = resolve_dataset(data or spec.path, spec.category, spec.revision)
+    dataset_names = source.label_names(spec.category)
+    names, positive = detector_label_names(dataset_names, positive=spec.positive, classes=spec.classes, other_class=spec.other_class)
+    mapping = label_mapping(dataset_names, names, positive, spec.other_class)
+    counts = mapped_counts(source.label_counts(spec.category, spec.train_split), dataset_names, mapping, len(names))
+    if not source.shards(spec.category, spec.train_split):
+        raise FileNotFoundError(f"{source.root}: no shards for {spec.category}/{spec.train_split}")
+    if sum(counts) == 0:
+        raise ValueError(f"{source.root}: split {spec.category}/{spec.train_split} has no samples of the classes {names}")
+    classes = {"label_names": names, "dataset_label_names": dataset_names, "positive_label": positive, "label_map": mapping, "train_counts": counts}
+    return source, classes
+
+
+def train_detector(
+    recipe: DetectorRecipe,
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    resume: str | Path | bool | None = None,
+    progress: bool = True,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Train the detector of ``recipe`` into the run folder ``out``; rank 0 then picks the threshold and evaluates."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from dataigm.train.data import ShardDataModule
+    from dataigm.train.models import data_config_for
+    from dataigm.train.module import DetectorModule
+
+    # 1. Check inputs and resolve the data
+    out = Path(out)
+    ckpt_dir = out / "checkpoints"
+    ckpt_path = _resume_checkpoint(ckpt_dir, resume)
+    source, classes = resolve_run(recipe, data)
+    spec, tr = recipe.data, recipe.trainer
+    L.seed_everything(tr.seed, workers=True, verbose=False)
+
+    # 2. Model (timm inside) and data (shards + timm transforms)
+    m = recipe.model
+    module = DetectorModule(
+        arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
+        drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=recipe.optim.name, lr=recipe.optim.lr,
+        weight_decay=recipe.optim.weight_decay, label_smoothing=recipe.optim.label_smoothing, scheduler=recipe.optim.scheduler,
+        warmup_epochs=recipe.optim.warmup_epochs, class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
+    )
+    data_config = data_config_for(module.model, m.img_size)
+    datamodule = ShardDataModule(
+        source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
+        classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
+        num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
+    )
+
+    # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch
+    multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
+    strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
+    has_val = bool(datamodule.val_shards)
+    # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
+    checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
+    if has_val:
+        checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    trainer = L.Trainer(
+        default_root_dir=out, max_epochs=tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
+        num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
+        enable_progress_bar=progress, enable_model_summary=False,
+    )
+    run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
+    if trainer.is_global_zero:
+        write_json_atomic(out / RUN_FILE, run_info)
+
+    # 4. Fit (resuming restores weights, optimizer, schedule and the step count)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    result = TrainResult(out, int(trainer.global_step), int(trainer.current_epoch))
+    if not trainer.is_global_zero or not evaluate:
+        return result
+
+    # 5. Rank 0: threshold on validation data, then the held-out evaluation
+    result.reports, result.threshold = finalize_run(out, recipe, source)
+    return result
+
+
+def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -> tuple[dict[str, dict[str, Any]], float | None]:
+    """Choose the binary threshold on the val split, save it in run.json, evaluate val and test with plots."""
+    import json
+
+    from dataigm.train.evaluate import choose_threshold, evaluate_detector, json_safe, load_detector, predict, report_predictions
+    from dataigm.train.models import pick_device
+
+    spec = recipe.data
+    detector = load_detector(run_dir, device=pick_device())
+    reports: dict[str, dict[str, Any]] = {}
+    threshold, rule = None, ""
+    val_paths = source.shards(spec.category, spec.val_split)
+    if val_paths:
+        preds = predict(detector, val_paths, source.label_names(spec.category), recipe.trainer.eval_batch_size)
+        threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
+        rule = recipe.threshold.rule if threshold is not None else ""
+    if detector.binary and threshold is None:
+        threshold, rule = 0.5, "default"  # no validation data with both classes
+    info = json.loads((run_dir / RUN_FILE).read_text())
+    info.update(threshold=threshold, threshold_rule=rule, target_fpr=recipe.threshold.target_fpr if rule == "target_fpr" else None)
+    write_json_atomic(run_dir / RUN_FILE, info)
+    detector.threshold, detector.threshold_rule = threshold, rule
+    for split in (spec.val_split, spec.test_split):
+        if source.shards(spec.category, split):
+            report = evaluate_detector(detector, source, split, batch_size=recipe.trainer.eval_batch_size, plots_dir=run_dir / "eval")
+            reports[split] = json_safe(report)
+            write_json_atomic(run_dir / "eval" / f"{split}.json", reports[split])
+    return reports, threshold
+
+
+def _resume_checkpoint(ckpt_dir: Path, resume: str | Path | bool | None) -> str | None:
+    if resume in (None, False, ""):
+        if (ckpt_dir / "last.ckpt").exists():
+            raise ValueError(f"{ckpt_dir} already holds checkpoints: pass --resume to continue that run, or use another --out")
+        return None
+    path = ckpt_dir / "last.ckpt" if resume in (True, "last") else Path(str(resume))
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: checkpoint {path} not found")
+    return str(path)
+
+
+def _run_info(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any], data_config: dict[str, Any], datamodule: Any, world_size: int) -> dict[str, Any]:
+    plan = datamodule.epoch_plan(world_size)
+    return {
+        "format": "dataigm-detector-run/1",
+        "name": recipe.name,
+        "recipe": recipe.model_dump(mode="json"),
+        "recipe_sha256": recipe.sha256(),
+        "arch": recipe.model.arch,
+        "model_kwargs": recipe.model.kwargs,
+        "pretrained": recipe.model.pretrained,
+        "category": recipe.data.category,
+        "concept": recipe.concept or (recipe.data.positive or ""),
+        "other_class": recipe.data.other_class,
+        "data": source.describe(),
+        "data_config": data_config,
+        "world_size": world_size,
+        "epoch_samples": plan.samples,
+        "steps_per_epoch": plan.batches_per_rank,
+        "threshold": None,
+        "threshold_rule": "",
+        "versions": package_versions(("torch", "timm", "lightning", "webdataset", "torchmetrics")),
+        **classes,
+    }
