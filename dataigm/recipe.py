@@ -12,23 +12,19 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dataigm.core.schema import SPLITS, slugify
+from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord, read_prompt_jsonl
 from dataigm.taxonomy import CATEGORIES
 
 
-class RecipeError(ValueError):
+class RecipeError(SettingsError):
     """A recipe is invalid; the message names the file, the field, the value and what is allowed."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PromptSet(_Strict):
+class PromptSet(StrictModel):
     """Prompts of a class: literal ``prompts``, ``templates`` x ``subjects``, and imported JSONL ``files``."""
 
     prompts: list[str] = []
@@ -56,7 +52,7 @@ class PromptSet(_Strict):
         return records
 
 
-class ClassSpec(_Strict):
+class ClassSpec(StrictModel):
     """One label of the category and how to draw it."""
 
     name: str
@@ -76,7 +72,7 @@ class ClassSpec(_Strict):
         return out
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """A text-to-image model: Hub id, diffusers folder, single-file checkpoint, or ``tiny``; optional overrides."""
 
     id: str
@@ -91,7 +87,7 @@ class ModelSpec(_Strict):
         return slugify(self.name or self.id.rstrip("/").split("/")[-1].rsplit(".", 1)[0])
 
 
-class GenerationSpec(_Strict):
+class GenerationSpec(StrictModel):
     scheduler: str | None = None  # a diffusers scheduler class name, e.g. DPMSolverMultistepScheduler
     steps: int = Field(30, ge=1, le=1000)
     guidance: float = Field(7.5, ge=0.0, le=50.0)
@@ -109,7 +105,7 @@ class GenerationSpec(_Strict):
         return v
 
 
-class RealImagesSpec(_Strict):
+class RealImagesSpec(StrictModel):
     """A folder of real images added to the category as its own part (see :mod:`dataigm.ingest.images`).
 
     The folder holds one sub-folder per class, optionally below a ``train``/``val``/``test`` level
@@ -140,7 +136,7 @@ class RealImagesSpec(_Strict):
         return self
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     name: str
     category: str  # the dataset's category: its folder and its config name on the Hub (e.g. nudity, church, style)
     taxonomy: str | None = None  # the taxonomy category its concepts come from; default: ``category``
@@ -228,56 +224,15 @@ class Recipe(_Strict):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def _format_error(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: invalid recipe"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        value = e.get("input")
-        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
-        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
-    return "\n".join(lines)
-
-
 def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     """Validate a recipe dict; raises :class:`RecipeError` naming the source, field and value."""
-    if not isinstance(data, dict):
-        raise RecipeError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
-    try:
-        return Recipe(**data)
-    except ValidationError as e:
-        raise RecipeError(_format_error(source, e)) from None
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<recipe>") -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a recipe dict, e.g. ``generation.width=64``."""
-    data = json.loads(json.dumps(data))
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise RecipeError(f"{source}: override {item!r} must look like field.sub=value")
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.setdefault(part, {}), dict):
-                raise RecipeError(f"{source}: override {item!r}: {part!r} is not a mapping")
-            node = node[part]
-        node[parts[-1]] = yaml.safe_load(raw)
-    return data
+    return validate(Recipe, data, source, "recipe", RecipeError)
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load and validate a recipe YAML file, with optional ``field.sub=value`` overrides."""
     path = Path(path)
-    if not path.exists():
-        raise RecipeError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: not valid YAML: {e}") from None
-    if overrides:
-        if not isinstance(data, dict):
-            raise RecipeError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
-        data = apply_overrides(data, overrides, str(path))
+    data = apply_overrides(read_yaml_mapping(path, "recipe", RecipeError), overrides or [], str(path), RecipeError)
     recipe = parse_recipe(data, str(path))
     recipe._base_dir = path.parent.resolve()  # type: ignore[attr-defined]
     return recipe

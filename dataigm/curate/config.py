@@ -24,37 +24,34 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
 Action = Literal["keep", "review", "drop"]
 ACTIONS: tuple[str, ...] = ("keep", "review", "drop")
 ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # the strongest action of all flags wins
 
 
-class CurationConfigError(ValueError):
+class CurationConfigError(SettingsError):
     """An invalid curation config; the message names the source, the field, the value and what is allowed."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PairPolicy(_Strict):
+class PairPolicy(StrictModel):
     """What happens to the other member of a positive/negative pair when one is dropped."""
 
     on_positive_dropped: Literal["keep", "drop"] = "keep"  # the negative stays a valid hard negative by default
     on_negative_dropped: Literal["keep", "drop"] = "keep"
 
 
-class CategoryCuration(_Strict):
+class CategoryCuration(StrictModel):
     """Filters (name -> settings; ``None`` disables an inherited one) and the pair policy of one category."""
 
     filters: dict[str, dict[str, Any] | None] = {}
     pairs: PairPolicy | None = None
 
 
-class CurationConfig(_Strict):
+class CurationConfig(StrictModel):
     """Filters for every category (``default``) merged with per-category blocks."""
 
     default: CategoryCuration = CategoryCuration()
@@ -75,7 +72,7 @@ class CurationConfig(_Strict):
                     try:
                         FILTERS.get(name).Settings(**settings)
                     except ValidationError as e:
-                        raise ValueError(f"{where}.filters.{name}: {_first_error(e)}") from None
+                        raise ValueError(f"{where}.filters.{name}: {first_error(e)}") from None
         return self
 
     def filters_for(self, category: str) -> dict[str, dict[str, Any]]:
@@ -92,25 +89,12 @@ class CurationConfig(_Strict):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def _first_error(err: ValidationError) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-    return f"field '{loc}': {e['msg']} (got {e.get('input')!r})"
-
-
 def parse_curation_config(data: dict[str, Any] | None, source: str = "<curation config>", category: str | None = None) -> CurationConfig:
     """Validate a config dict. A bare category block (``filters``/``pairs`` at top level) needs ``category``."""
     data = dict(data or {})
     if category is not None and ({"filters", "pairs"} & set(data)) and not ({"default", "categories"} & set(data)):
         data = {"categories": {category: data}}
-    try:
-        return CurationConfig(**data)
-    except ValidationError as e:
-        lines = [f"{source}: invalid curation config"]
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  field '{loc}': {err['msg']}")
-        raise CurationConfigError("\n".join(lines)) from None
+    return validate(CurationConfig, data, source, "curation config", CurationConfigError)
 
 
 def load_curation_config(path: str | Path | None) -> CurationConfig:
@@ -120,12 +104,7 @@ def load_curation_config(path: str | Path | None) -> CurationConfig:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: curation config not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise CurationConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise CurationConfigError(f"{path}: a curation config must be a YAML mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(path, "curation config", CurationConfigError)
     if "classes" in data and "category" in data:  # a builder recipe: use its curation key
         if not data.get("curation"):
             raise CurationConfigError(f"{path}: this recipe has no 'curation:' key")

@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from dataigm.core.settings import StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.recipe import RecipeError
 
 TRAIN_MODES = ("frozen", "last_n", "finetune")
@@ -25,11 +25,7 @@ BALANCE_MODES = ("none", "loss", "sample")
 THRESHOLD_RULES = ("max_balanced_accuracy", "target_fpr")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataSpec(_Strict):
+class DataSpec(StrictModel):
     """Where the shards come from and which labels the detector predicts."""
 
     path: str = ""  # dataset folder or Hub dataset repo id; ``--data`` overrides
@@ -49,7 +45,7 @@ class DataSpec(_Strict):
         return self
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """The timm model: architecture, starting weights and which part of it is trained."""
 
     arch: str
@@ -67,7 +63,7 @@ class ModelSpec(_Strict):
         return self
 
 
-class AugmentSpec(_Strict):
+class AugmentSpec(StrictModel):
     """Training augmentation, passed to ``timm.data.create_transform(is_training=True, ...)``."""
 
     scale: tuple[float, float] = (0.08, 1.0)
@@ -79,7 +75,7 @@ class AugmentSpec(_Strict):
     re_prob: float = Field(0.0, ge=0.0, le=1.0)  # random erasing
 
 
-class OptimSpec(_Strict):
+class OptimSpec(StrictModel):
     name: str = "adamw"  # any name ``timm.optim.create_optimizer_v2`` knows
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.05, ge=0)
@@ -88,7 +84,7 @@ class OptimSpec(_Strict):
     warmup_epochs: float = Field(0.0, ge=0.0)
 
 
-class TrainerSpec(_Strict):
+class TrainerSpec(StrictModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the train split per epoch
@@ -103,14 +99,14 @@ class TrainerSpec(_Strict):
     eval_batch_size: int = Field(128, ge=1)
 
 
-class ThresholdSpec(_Strict):
+class ThresholdSpec(StrictModel):
     """How the binary decision threshold is chosen on validation data."""
 
     rule: Literal["max_balanced_accuracy", "target_fpr"] = "max_balanced_accuracy"
     target_fpr: float = Field(0.05, ge=0.0, le=1.0)
 
 
-class DetectorRecipe(_Strict):
+class DetectorRecipe(StrictModel):
     """A detector recipe; see ``detectors/*.yaml``."""
 
     name: str
@@ -128,51 +124,13 @@ class DetectorRecipe(_Strict):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<recipe>") -> dict[str, Any]:
-    """Apply ``a.b=value`` overrides (values parsed as YAML) to a recipe dict; returns a new dict."""
-    data = json.loads(json.dumps(data))
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise RecipeError(f"{source}: override {item!r} is not of the form key.sub=value")
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise RecipeError(f"{source}: override {item!r}: '{part}' is not a mapping")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return data
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: invalid detector recipe"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        value = e.get("input")
-        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
-        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
-    return "\n".join(lines)
-
-
 def parse_detector_recipe(data: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> DetectorRecipe:
     """Validate a recipe dict (after overrides); raises :class:`RecipeError` naming source, field and value."""
-    if not isinstance(data, dict):
-        raise RecipeError(f"{source}: a detector recipe must be a YAML mapping, got {type(data).__name__}")
-    data = apply_overrides(data, overrides or [], source)
-    try:
-        return DetectorRecipe(**data)
-    except ValidationError as e:
-        raise RecipeError(_format_error(source, e)) from None
+    if isinstance(data, dict):
+        data = apply_overrides(data, overrides or [], source, RecipeError)
+    return validate(DetectorRecipe, data, source, "detector recipe", RecipeError)
 
 
 def load_detector_recipe(path: str | Path, overrides: list[str] | None = None) -> DetectorRecipe:
     """Load a detector recipe YAML, apply ``key=value`` overrides and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: detector recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: not valid YAML: {e}") from None
-    return parse_detector_recipe(data, str(path), overrides)
+    return parse_detector_recipe(read_yaml_mapping(Path(path), "detector recipe", RecipeError), str(path), overrides)

@@ -1,0 +1,82 @@
+"""What every YAML-configured stage shares: strict pydantic models, ``a.b=value`` overrides, and error
+messages that name the file, the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class SettingsError(ValueError):
+    """An invalid recipe or config; the message names the source, the field, the value and what is allowed."""
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors (a typo must not be ignored silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def format_validation_error(source: str, err: ValidationError, what: str = "recipe") -> str:
+    lines = [f"{source}: invalid {what}"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        value = e.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
+        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def first_error(err: ValidationError) -> str:
+    """The first error of ``err`` in one line, for nesting inside another model's message."""
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    return f"field '{loc}': {e['msg']} (got {e.get('input')!r})"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str, error: type[Exception] = SettingsError) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML) to a dict; returns a new dict."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise error(f"{source}: override {item!r} is not of the form key.sub=value")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise error(f"{source}: override {item!r}: {part!r} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def read_yaml_mapping(path: Path, what: str = "recipe", error: type[Exception] = SettingsError) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise error(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: a {what} must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[M], data: Any, source: str, what: str = "recipe", error: type[Exception] = SettingsError) -> M:
+    """``model(**data)``, with a validation failure turned into ``error`` naming source, field and value."""
+    if not isinstance(data, dict):
+        raise error(f"{source}: a {what} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return model(**data)
+    except ValidationError as e:
+        raise error(format_validation_error(source, e, what)) from None
