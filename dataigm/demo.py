@@ -7,6 +7,7 @@ earlier stages left in ``ctx.artifacts`` and adds its own outputs there.
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ STAGES: list[str] = [
 
 
 def run_demo(out: Path, console: Console | None = None) -> DemoContext:
+    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "timm"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # the demo prints its own summaries
     ctx = DemoContext(Path(out), console or Console())
     ctx.out.mkdir(parents=True, exist_ok=True)
     for spec in STAGES:

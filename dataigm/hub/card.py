@@ -173,8 +173,10 @@ def render_card(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], op
 
 
 def default_template() -> Path:
-    """``cards/dataset.md.j2`` of the source tree (the ``cards/`` folder beside the package)."""
-    return Path(dataigm.__file__).resolve().parent.parent / "cards" / TEMPLATE_NAME
+    """The shipped ``cards/dataset.md.j2``."""
+    from dataigm.resources import resource_dir
+
+    return resource_dir("cards") / TEMPLATE_NAME
 
 
 def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], options: CardOptions) -> dict[str, Any]:

@@ -6,9 +6,8 @@ learn: near-chance metrics are the expected, honest outcome and are printed as s
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataigm.resources import resource_dir
 
-DETECTORS = Path(__file__).resolve().parents[2] / "detectors"
 DEMO_CATEGORY = "nudity"
 DEMO_OVERRIDES = ["name=tiny_nudity", f"data.category={DEMO_CATEGORY}", "data.positive=nude", "concept=nudity",
                   "trainer.epochs=2", "trainer.batch_size=16"]
@@ -23,7 +22,7 @@ def stage(ctx) -> None:
     from dataigm.train.run import train_detector
 
     dataset = ctx.artifacts["dataset"]
-    recipe = load_detector_recipe(DETECTORS / "tiny.yaml", DEMO_OVERRIDES)
+    recipe = load_detector_recipe(resource_dir("detectors") / "tiny.yaml", DEMO_OVERRIDES)
     run_dir = ctx.out / "detector-run"
     result = train_detector(recipe, run_dir, data=dataset, resume=True if (run_dir / "checkpoints" / "last.ckpt").exists() else None, progress=False)
     detector = export_detector(run_dir, ctx.out / "detector", overwrite=True)

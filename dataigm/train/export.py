@@ -19,8 +19,9 @@ from typing import Any
 
 from dataigm import __version__
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+from dataigm.resources import resource_dir
 
-CARD_TEMPLATE = Path(__file__).resolve().parents[2] / "cards" / "detector.md.j2"
+CARD_TEMPLATE = "detector.md.j2"  # in the shipped cards/ folder
 EXPORT_FORMAT = "dataigm-detector/1"
 
 
@@ -102,7 +103,7 @@ def render_card(config: dict[str, Any], reports: dict[str, dict[str, Any]], *, r
     """The model card (README.md) from the Jinja2 template, with a ``model-index`` of the measured metrics."""
     import jinja2
 
-    path = Path(template) if template else CARD_TEMPLATE
+    path = Path(template) if template else resource_dir("cards") / CARD_TEMPLATE
     if not path.is_file():
         raise FileNotFoundError(f"model card template {path} not found")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
