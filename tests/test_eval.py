@@ -160,36 +160,11 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
 
 
 # --- CSDR -----------------------------------------------------------------------------------------------------------
-def _char_tokenizer_files(folder: Path) -> None:
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = iter(range(256, 512))
-    chars = [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
-    vocab = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-
-
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from dataigm.generate.tiny import build_tiny_clip
 
-    folder = tmp_path_factory.mktemp("clip") / "tiny-clip"
-    _char_tokenizer_files(folder / "tok")
-    tokenizer = CLIPTokenizer(str(folder / "tok" / "vocab.json"), str(folder / "tok" / "merges.txt"), model_max_length=77)
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 16,
-                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
-                       "image_size": 32, "patch_size": 8, "projection_dim": 16},
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(folder)
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tokenizer=tokenizer)
-    processor.save_pretrained(folder)
-    return folder
+    return build_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
 
 
 def test_csdr_matches_hand_computed_scores(tiny_clip: Path) -> None:

@@ -1,6 +1,7 @@
-"""The embedded tiny model: a Stable-Diffusion-architecture pipeline built from config with fixed random
-weights and its own character-level tokenizer, saved once to a local folder and then loaded through the same
-``DiffusionPipeline.from_pretrained`` path a real model takes. Its images are noise-like by design.
+"""The embedded tiny models: a Stable-Diffusion-architecture pipeline (and a CLIP model for the curation and
+judging hooks) built from config with fixed random weights and their own character-level tokenizer, saved to
+a local folder and then loaded through the same ``from_pretrained`` path a real model takes. Their outputs are
+noise-like by design.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _write_char_tokenizer(folder: Path) -> int:
+def write_char_tokenizer(folder: Path) -> int:
     """A CLIP BPE tokenizer with no merges: byte-level characters only. Returns the vocabulary size."""
     # GPT-2/CLIP byte-to-unicode table: printable bytes map to themselves, the rest to code points >= 256.
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -42,7 +43,7 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    vocab_size = _write_char_tokenizer(tmp / "tokenizer")
+    vocab_size = write_char_tokenizer(tmp / "tokenizer")
     tokenizer = CLIPTokenizer(str(tmp / "tokenizer" / "vocab.json"), str(tmp / "tokenizer" / "merges.txt"), model_max_length=77)
 
     torch.manual_seed(seed)
@@ -110,4 +111,30 @@ def ensure_tiny_pipeline(folder: Path | None = None) -> Path:
         except OSError:
             if not (folder / "model_index.json").exists():  # another rank may have won the rename
                 raise
+    return folder
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A CLIP model (and processor) built from config with seeded random weights, saved as a transformers folder.
+
+    Stands in for ``openai/clip-vit-*`` wherever a CLIP path is accepted (curation's clip filter, CSDR).
+    """
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    folder = Path(folder)
+    vocab_size = write_char_tokenizer(folder / "tokenizer_files")
+    tokenizer = CLIPTokenizer(str(folder / "tokenizer_files" / "vocab.json"), str(folder / "tokenizer_files" / "merges.txt"), model_max_length=77)
+    config = CLIPConfig(
+        text_config={"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 16,
+                     "bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 32, "patch_size": 8, "projection_dim": 16},
+        projection_dim=16,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
     return folder
