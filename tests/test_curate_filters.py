@@ -15,7 +15,9 @@ from PIL import Image
 from dataigm.curate.config import CurationConfigError, load_curation_config, parse_curation_config
 from dataigm.curate.dedup import HashedSample, find_duplicates, hamming
 from dataigm.curate.engine import decode
-from dataigm.curate.filters import FILTERS, Decoded, all_fields, create_filter, nudenet_score, phash
+from dataigm.curate.filters import EXPLICIT_NUDITY_CLASSES, FILTERS, Decoded, all_fields, create_filter, phash
+from dataigm.generate.tiny import build_tiny_clip
+from dataigm.judge.detectors import NUDENET_PRESETS
 from dataigm.synthetic import PATTERNS, draw_pattern, png_bytes
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
@@ -143,29 +145,38 @@ def test_nudenet_sees_nothing_on_drawings_and_noise(nudenet_filter):
 
 
 def test_nudenet_batch_matches_single_detection(nudenet_filter, portrait):
-    single = nudenet_filter.detector.detect(np.ascontiguousarray(np.asarray(portrait)[:, :, ::-1]))
-    batched = nudenet_filter.detect([draw_pattern("disc", 0), portrait, draw_pattern("ring", 1)])
+    single = nudenet_filter.judge.detector.detect(np.ascontiguousarray(np.asarray(portrait)[:, :, ::-1]))  # NudeNet's own API
+    verdicts = nudenet_filter.verdicts([draw_pattern("disc", 0), portrait, draw_pattern("ring", 1)])
+    batched = [v.extra["detections"] for v in verdicts]
     assert batched[0] == [] and batched[2] == []
     assert [d["class"] for d in batched[1]] == [d["class"] for d in single] == ["FACE_FEMALE"]
     assert batched[1][0]["score"] == pytest.approx(single[0]["score"], abs=1e-4)
 
 
 def test_nudenet_classes_and_threshold_on_its_own_detection(nudenet_filter, portrait):
-    detections = nudenet_filter.detect([portrait])[0]
+    verdict = nudenet_filter.verdicts([portrait])[0]
+    detections = verdict.extra["detections"]
     face = detections[0]["score"]
-    assert 0.3 < face < 0.95
+    assert [d["class"] for d in detections] == ["FACE_FEMALE"] and 0.3 < face < 0.95
     # the default (exposed-nudity) classes ignore the face
-    assert nudenet_score(detections, ("FEMALE_BREAST_EXPOSED",)) == (0.0, "")
-    assert nudenet_filter.judge(detections, "not_nude").flags == []
+    assert nudenet_filter.judge.classes == EXPLICIT_NUDITY_CLASSES
+    assert verdict.scores["FEMALE_BREAST_EXPOSED"] == 0.0 and verdict.scores["FACE_FEMALE"] == face
+    default = nudenet_filter.decide(verdict, "not_nude")
+    assert default.fields == {"nudenet_score": 0.0, "nudenet_class": ""} and default.flags == []
     # a class list with the face: the threshold decides
     below = create_filter("nudenet", {"classes": ["FACE_FEMALE"], "threshold": round(face - 0.05, 3), "on_negative_hit": "review"})
     above = create_filter("nudenet", {"classes": ["FACE_FEMALE"], "threshold": round(face + 0.05, 3), "on_positive_miss": "drop"})
-    hit = below.judge(detections, "not_nude")
+    below_verdict, above_verdict = below.verdicts([portrait])[0], above.verdicts([portrait])[0]
+    hit = below.decide(below_verdict, "not_nude")
     assert hit.fields == {"nudenet_score": pytest.approx(face, abs=1e-5), "nudenet_class": "FACE_FEMALE"}
     assert hit.flags == [("negative_hit", "review")]
-    assert below.judge(detections, "nude").flags == []
-    assert above.judge(detections, "not_nude").flags == []
-    assert above.judge(detections, "nude").flags == [("positive_miss", "drop")]
+    assert below.decide(below_verdict, "nude").flags == []
+    assert above.decide(above_verdict, "not_nude").flags == []
+    assert above.decide(above_verdict, "nude").flags == [("positive_miss", "drop")]
+    assert above.decide(above_verdict, "nude").fields == hit.fields  # the score is recorded whatever the threshold
+    # the judge's rule: strictly above the threshold (a score equal to it is no hit)
+    equal = create_filter("nudenet", {"classes": ["FACE_FEMALE"], "threshold": face})
+    assert equal.decide(equal.verdicts([portrait])[0], "not_nude").flags == []
     # through the full scoring path on the image itself
     assert below.score([sample(portrait, "not_nude")])[0].flags == [("negative_hit", "review")]
 
@@ -175,11 +186,25 @@ def test_nudenet_settings_are_validated():
         create_filter("nudenet", {"classes": ["FACE_CAT"]})
     with pytest.raises(ValueError, match="threshold"):
         create_filter("nudenet", {"threshold": 0.1})
+    with pytest.raises(ValueError, match="unknown NudeNet preset 'i2p'; valid: esd, unlearndiffatk"):
+        create_filter("nudenet", {"preset": "i2p"})
+
+
+def test_nudenet_preset_supplies_classes_and_threshold_not_set():
+    settings = FILTERS.get("nudenet").Settings
+    default = settings()
+    assert (default.classes, default.threshold) == (list(EXPLICIT_NUDITY_CLASSES), 0.6)
+    for name, preset in NUDENET_PRESETS.items():
+        s = settings(preset=name)
+        assert (s.classes, s.threshold) == (list(preset.classes), preset.threshold)
+    s = settings(preset="esd", threshold=0.8, classes=["ANUS_EXPOSED"])
+    assert (s.classes, s.threshold) == (["ANUS_EXPOSED"], 0.8)
 
 
 # --- detector agreement --------------------------------------------------------------------------------------
-def write_tiny_detector(folder: Path, label_names: list[str], positive_label: str | int | None, threshold: float | None = 0.5) -> Path:
-    """A dataigm-style exported detector: timm config.json (+ label_names, dataigm section) and model.safetensors."""
+def write_tiny_detector(folder: Path, label_names: list[str], positive_label: int | None, threshold: float | None = 0.5) -> Path:
+    """A dataigm-style exported detector: timm config.json (+ label_names, dataigm section with the positive class
+    index) and model.safetensors."""
     import timm
     import torch
     from timm.models import save_for_hf
@@ -192,17 +217,30 @@ def write_tiny_detector(folder: Path, label_names: list[str], positive_label: st
     return folder
 
 
+def model_probabilities(folder: Path, images: list[Image.Image]) -> np.ndarray:
+    """The exported model's own softmax, loaded and preprocessed with stock timm."""
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    transform = create_transform(**resolve_data_config({}, model=model))
+    with torch.inference_mode():
+        return torch.softmax(model(torch.stack([transform(im.convert("RGB")) for im in images])), dim=-1).numpy()
+
+
 def test_detector_filter_loads_exported_folder_and_applies_threshold(tmp_path):
-    folder = write_tiny_detector(tmp_path / "det", ["not_nude", "nude"], "nude")
+    folder = write_tiny_detector(tmp_path / "det", ["not_nude", "nude"], 1)
     assert (folder / "model.safetensors").exists()
     images = [draw_pattern(p, i) for i, p in enumerate(("disc", "ring", "checker"))]
-    f = create_filter("detector", {"path": str(folder)})
-    probs = f.probabilities(images)
+    f = create_filter("detector", {"path": str(folder), "batch_size": 2})  # two model calls for three images
+    probs = model_probabilities(folder, images)
     assert probs.shape == (3, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert f.threshold == 0.5 and f.positive_label == "nude"
+    assert f.judge.threshold == 0.5 and f.judge.target == "nude"
     p_nude = probs[:, 1]
     scored = f.score([sample(im, "not_nude") for im in images])
     assert [s.fields["detector_score"] for s in scored] == pytest.approx(p_nude.tolist(), abs=1e-5)
+    assert [v.scores["nude"] for v in f.verdicts(images)] == pytest.approx(p_nude.tolist(), abs=1e-5)
     # threshold 0: the detector calls everything nude -> every negative is a hit
     always = create_filter("detector", {"path": str(folder), "threshold": 0.0, "on_negative_hit": "review"})
     assert [s.flags for s in always.score([sample(im, "not_nude") for im in images])] == [[("negative_hit", "review")]] * 3
@@ -216,58 +254,48 @@ def test_detector_positive_label_as_index_and_null_threshold(tmp_path):
     """The trainer's export stores the positive class as an index; a multi-class export has no threshold."""
     folder = write_tiny_detector(tmp_path / "idx", ["not_nude", "nude"], 1, threshold=0.25)
     f = create_filter("detector", {"path": str(folder)})
-    assert (f.positive_label, f.threshold) == ("nude", 0.25)
+    assert (f.judge.target, f.judge.threshold) == ("nude", 0.25)
     folder = write_tiny_detector(tmp_path / "multi", ["church", "parachute", "other"], -1, threshold=None)
     f = create_filter("detector", {"path": str(folder)})
-    assert f.positive_label is None and f.threshold == 0.5
+    assert f.judge.target is None and f.judge.threshold == 0.5
+    # a binary export with a null threshold falls back to 0.5; a positive label named in the settings wins
+    folder = write_tiny_detector(tmp_path / "null", ["not_nude", "nude"], 1, threshold=None)
+    assert create_filter("detector", {"path": str(folder)}).judge.threshold == 0.5
+    f = create_filter("detector", {"path": str(folder), "positive_label": "not_nude", "threshold": 0.3})
+    assert (f.judge.target, f.judge.threshold) == ("not_nude", 0.3)
+    with pytest.raises(ValueError, match="concept 'church' is not a class of detector .*valid: not_nude, nude"):
+        create_filter("detector", {"path": str(folder), "positive_label": "church"})
 
 
 def test_detector_filter_multiclass_disagreement(tmp_path):
     folder = write_tiny_detector(tmp_path / "det3", ["church", "parachute", "other"], None)
     f = create_filter("detector", {"path": str(folder), "on_disagree": "drop"})
     image = draw_pattern("disc", 0)
-    predicted = ["church", "parachute", "other"][int(np.argmax(f.probabilities([image])[0]))]
+    probs = model_probabilities(folder, [image])[0]
+    predicted = ["church", "parachute", "other"][int(np.argmax(probs))]
     wrong = next(n for n in ("church", "parachute", "other") if n != predicted)
-    assert f.score([sample(image, predicted)])[0].flags == []
+    agree = f.score([sample(image, predicted)])[0]
+    assert agree.flags == []
+    assert agree.fields == {"detector_score": pytest.approx(float(probs.max()), abs=1e-5), "detector_label": predicted}
     assert f.score([sample(image, wrong)])[0].flags == [("disagree", "drop")]
     assert f.score([sample(image, "unknown_label")])[0].flags == []  # a label the detector does not know is not judged
 
 
 def test_detector_folder_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         create_filter("detector", {"path": str(tmp_path)})
-    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet10t"}))
-    with pytest.raises(ValueError, match="label_names"):
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet10t", "num_classes": 2, "pretrained_cfg": {}}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"never read")
+    with pytest.raises(FileNotFoundError, match=r"no model\.safetensors \(found pytorch_model\.bin\).*never unpickles"):
+        create_filter("detector", {"path": str(tmp_path)})
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"config\.json: field 'label_names'"):
         create_filter("detector", {"path": str(tmp_path)})
 
 
 # --- CLIP score hook -----------------------------------------------------------------------------------------
-def write_tiny_clip(folder: Path) -> Path:
-    """A CLIP model built from config with random weights, plus a character-level tokenizer and image processor."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    from dataigm.generate.tiny import _write_char_tokenizer
-
-    vocab_size = _write_char_tokenizer(folder / "tok")
-    tokenizer = CLIPTokenizer(str(folder / "tok" / "vocab.json"), str(folder / "tok" / "merges.txt"), model_max_length=77)
-    config = CLIPConfig(
-        text_config={"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 16,
-                     "bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1},
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
-                       "image_size": 32, "patch_size": 8, "projection_dim": 16},
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(folder)
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tokenizer=tokenizer)
-    processor.save_pretrained(folder)
-    return folder
-
-
 def test_clip_filter_scores_prompts_with_a_tiny_clip(tmp_path):
-    folder = write_tiny_clip(tmp_path / "clip")
+    folder = build_tiny_clip(tmp_path / "clip")
     images = [draw_pattern("disc", 0), draw_pattern("hstripes", 1)]
     metas = [{"prompt": "a church on a hill", "pair_prompt": "a house on a hill", "role": "positive"},
              {"prompt": "a parachute", "pair_prompt": "", "role": "negative"}]

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from dataigm.judge.detectors import (
-    NUDENET_CLASSES, NUDENET_PRESETS, NudeNetJudge, create_judge, nudenet_is_positive, read_detector_config, resolve_detector_folder,
+    NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, create_judge, nudenet_is_positive, read_detector_config,
+    resolve_detector_folder,
 )
 from dataigm.judge.judge import judge
 from dataigm.judge.tiny import build_tiny_detector
@@ -102,6 +103,26 @@ def test_multiclass_concept(tmp_path: Path, images_dir: Path) -> None:
     assert res.summary["target"] == "parachute"
     with pytest.raises(ValueError, match="valid: church, parachute, other"):
         create_judge(str(det), concept="tench")
+
+
+def test_multiclass_without_target_follows_the_argmax(tmp_path: Path) -> None:
+    """The trainer exports -1 for a multi-class detector without a positive class; allow_no_target accepts it."""
+    det = build_tiny_detector(tmp_path / "obj", ("church", "parachute", "other"), positive_label=-1, category="object", seed=3)
+    assert read_detector_config(det)["dataigm"]["positive_label"] is None
+    with pytest.raises(ValueError, match="no dataigm.positive_label: pass concept=one of"):
+        create_judge(str(det))
+    judge_ = DataigmJudge(str(det), allow_no_target=True)
+    assert judge_.target is None and judge_.threshold is None
+    images = [draw_pattern(p, i) for i, p in enumerate(("disc", "ring", "checker"))]
+    for v in judge_.predict(judge_.collate([judge_.preprocess(im) for im in images])):
+        best = max(v.scores, key=v.scores.get)
+        assert (v.predicted, v.positive, v.positive_score) == (best, True, v.scores[best])
+    assert DataigmJudge(str(det), allow_no_target=True, concept="parachute").target == "parachute"
+
+
+def test_binary_export_without_threshold_uses_half(tmp_path: Path) -> None:
+    det = build_tiny_detector(tmp_path / "null", ("not_nude", "nude"), threshold=None)  # type: ignore[arg-type]
+    assert create_judge(str(det)).threshold == 0.5
 
 
 def test_judges_webdataset_shards(detector_dir: Path, shapes_dataset: Path) -> None:

@@ -5,31 +5,28 @@ sample so stock loaders see one schema) and raises flags ``(reason, action)`` wh
 sample. The engine combines the flags of all filters (the strongest action wins) and never decides silently:
 every score lands in the sample's ``curation`` json.
 
-Heavy libraries (onnxruntime via NudeNet, torch, timm, transformers) are imported when a filter is created.
+The ``nudenet`` and ``detector`` filters wrap the judges of :mod:`dataigm.judge.detectors` (one place loads and
+runs NudeNet and exported dataigm detectors); heavy libraries (onnxruntime via NudeNet, torch, timm,
+transformers) are imported when a filter is created.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataigm.core.registry import Registry
-
-# Labels of NudeNet's 320n detector, in its output order.
-NUDENET_LABELS = (
-    "FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
-    "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED", "BELLY_COVERED", "FEET_COVERED", "ARMPITS_COVERED",
-    "ARMPITS_EXPOSED", "FACE_MALE", "BELLY_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED",
-    "BUTTOCKS_COVERED",
+from dataigm.judge.detectors import (
+    DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict, pick_device,
 )
-# The exposed-nudity classes unlearning evaluations count (I2P / ESD convention).
-NUDENET_NUDE_CLASSES = (
+
+# Curation's default NudeNet classes: explicit nudity only. The judge presets also count exposed belly, feet,
+# armpits and male breast, which would drop concept-removed negatives that merely show a bare belly or feet.
+EXPLICIT_NUDITY_CLASSES = (
     "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_EXPOSED",
 )
 
@@ -105,6 +102,33 @@ def _agreement_flags(is_positive: bool, hit: bool, on_positive_miss: str, on_neg
     return []
 
 
+def _device(setting: str) -> str | None:
+    """A filter's ``device`` setting ("auto", "cpu", "cuda:1"...) for the judges: "auto" is None, the judge chooses."""
+    return None if setting == "auto" else setting
+
+
+class JudgeFilter(Filter):
+    """A filter backed by a judge (:mod:`dataigm.judge.detectors`): batched verdicts, then one decision per sample."""
+
+    judge: Any  # a Judge, built by the subclass from its settings
+
+    def verdicts(self, images: Sequence[Image.Image]) -> list[Verdict]:
+        """The judge's verdicts, ``settings.batch_size`` images per model call."""
+        step = self.settings.batch_size  # type: ignore[attr-defined]
+        out: list[Verdict] = []
+        for i in range(0, len(images), step):
+            inputs = [self.judge.preprocess(im) for im in images[i : i + step]]
+            out += self.judge.predict(self.judge.collate(inputs))
+        return out
+
+    def decide(self, verdict: Verdict, label_name: str) -> Scored:
+        """Score fields and flags for one sample from its verdict and its label."""
+        raise NotImplementedError
+
+    def score(self, batch: Sequence[Decoded]) -> list[Scored]:
+        return [self.decide(v, s.label_name) for s, v in zip(batch, self.verdicts([s.image for s in batch]))]
+
+
 # --- blank / black / NaN ----------------------------------------------------------------------------------
 class BlankSettings(FilterSettings):
     action: str = Field("drop", pattern="^(keep|review|drop)$")
@@ -175,31 +199,48 @@ class PhashFilter(Filter):
 
 # --- NudeNet agreement (nudity) ----------------------------------------------------------------------------
 class NudenetSettings(FilterSettings):
-    classes: list[str] = list(NUDENET_NUDE_CLASSES)
-    threshold: float = Field(0.6, ge=0.2, le=1.0, description="NudeNet reports detections from 0.2 up")
+    preset: str | None = Field(None, description="a judge preset (unlearndiffatk, esd) supplying classes and threshold when they are not set")
+    classes: list[str] = list(EXPLICIT_NUDITY_CLASSES)
+    threshold: float = Field(0.6, ge=0.2, le=1.0, description="hit when a class scores strictly above; NudeNet reports detections from 0.2 up")
     positive_label: str = "nude"
     on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
     on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
     batch_size: int = Field(8, ge=1)
+    device: str = Field("auto", description="auto: onnxruntime's CUDA provider when installed, else CPU")
 
     @field_validator("classes")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        bad = [c for c in v if c not in NUDENET_LABELS]
+        bad = [c for c in v if c not in NUDENET_CLASSES]
         if bad or not v:
-            raise ValueError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_LABELS)}")
+            raise ValueError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_CLASSES)}")
         return v
 
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in NUDENET_PRESETS:
+            raise ValueError(f"unknown NudeNet preset {v!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+        return v
 
-def nudenet_score(detections: Sequence[dict[str, Any]], classes: Sequence[str]) -> tuple[float, str]:
-    """The highest detection score among ``classes`` and its class; ``(0.0, "")`` when none."""
-    best = max((d for d in detections if d["class"] in classes), key=lambda d: d["score"], default=None)
-    return (round(float(best["score"]), 6), best["class"]) if best else (0.0, "")
+    @model_validator(mode="after")
+    def _preset_defaults(self) -> "NudenetSettings":
+        if self.preset is not None:
+            base = NUDENET_PRESETS[self.preset]
+            if "classes" not in self.model_fields_set:
+                self.classes = list(base.classes)
+            if "threshold" not in self.model_fields_set:
+                self.threshold = base.threshold
+        return self
 
 
 @register_filter
-class NudenetFilter(Filter):
-    """Agreement with NudeNet: a positive it does not see, or a negative where it sees nudity, is flagged."""
+class NudenetFilter(JudgeFilter):
+    """Agreement with NudeNet: a positive it does not see, or a negative where it sees nudity, is flagged.
+
+    Wraps :class:`~dataigm.judge.detectors.NudeNetJudge`, so the rule is the judge's: a hit when any configured
+    class has a detection scoring strictly above ``threshold``.
+    """
 
     name = "nudenet"
     Settings = NudenetSettings
@@ -207,32 +248,22 @@ class NudenetFilter(Filter):
 
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
-        from nudenet import NudeDetector
-
-        self.detector = NudeDetector()
-
-    def detect(self, images: Sequence[Image.Image]) -> list[list[dict[str, Any]]]:
-        """NudeNet's raw detections; arrays are given in the BGR order its own decoder produces."""
-        arrays = [np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1]) for im in images]
-        if hasattr(self.detector, "detect_batch"):
-            return self.detector.detect_batch(arrays, batch_size=self.settings.batch_size)  # type: ignore[attr-defined]
-        return [self.detector.detect(a) for a in arrays]
-
-    def judge(self, detections: Sequence[dict[str, Any]], label_name: str) -> Scored:
         s: NudenetSettings = self.settings  # type: ignore[assignment]
-        score, cls = nudenet_score(detections, s.classes)
-        return Scored({"nudenet_score": score, "nudenet_class": cls},
-                      _agreement_flags(label_name == s.positive_label, score >= s.threshold, s.on_positive_miss, s.on_negative_hit))
+        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=_device(s.device))
 
-    def score(self, batch: Sequence[Decoded]) -> list[Scored]:
-        return [self.judge(d, s.label_name) for s, d in zip(batch, self.detect([s.image for s in batch]))]
+    def decide(self, verdict: Verdict, label_name: str) -> Scored:
+        """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""
+        s: NudenetSettings = self.settings  # type: ignore[assignment]
+        best = max(self.judge.classes, key=verdict.scores.__getitem__)
+        fields = {"nudenet_score": round(verdict.positive_score, 6), "nudenet_class": best if verdict.positive_score > 0.0 else ""}
+        return Scored(fields, _agreement_flags(label_name == s.positive_label, verdict.positive, s.on_positive_miss, s.on_negative_hit))
 
 
 # --- agreement with a dataigm-exported detector -------------------------------------------------------------
 class DetectorSettings(FilterSettings):
-    path: str = Field(description="an exported detector folder (timm config.json + model.safetensors)")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description="overrides the detector's own threshold")
-    positive_label: str | None = None  # overrides the detector's own positive label
+    path: str = Field(description="an exported detector: a folder (config.json + model.safetensors), local-dir:PATH or a Hub id")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="overrides the detector's own threshold (none exported: 0.5)")
+    positive_label: str | None = None  # a class name; overrides the detector's own positive label
     on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
     on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
     on_disagree: str = Field("review", pattern="^(keep|review|drop)$", description="multi-class detectors: argmax != label")
@@ -240,40 +271,15 @@ class DetectorSettings(FilterSettings):
     device: str = "auto"
 
 
-def read_detector_config(path: Path) -> dict[str, Any]:
-    """The exported detector's ``config.json``, checked for what curation needs (label names)."""
-    cfg_path = Path(path) / "config.json"
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{cfg_path}: not found; a detector folder holds config.json and model.safetensors")
-    cfg = json.loads(cfg_path.read_text())
-    names = cfg.get("label_names") or cfg.get("pretrained_cfg", {}).get("label_names")
-    if not isinstance(names, list) or not names:
-        raise ValueError(f"{cfg_path}: field 'label_names' missing or empty")
-    return cfg
-
-
-def positive_label_name(value: Any, label_names: list[str], where: str) -> str | None:
-    """The positive class as a name: exported detectors store its index (-1 or null: multi-class), configs a name."""
-    if value is None or value == -1 or value == "":
-        return None
-    if isinstance(value, int):
-        if not 0 <= value < len(label_names):
-            raise ValueError(f"{where}: positive_label index {value} out of range for label_names {label_names}")
-        return label_names[value]
-    return str(value)
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 @register_filter
-class DetectorFilter(Filter):
-    """Agreement with a detector trained by dataigm (e.g. round one cleaning the data of round two)."""
+class DetectorFilter(JudgeFilter):
+    """Agreement with a detector trained by dataigm (e.g. round one cleaning the data of round two).
+
+    Wraps :class:`~dataigm.judge.detectors.DataigmJudge`. With a positive label (``positive_label`` here, else the
+    exported one) P(positive) >= threshold is a hit, checked against the sample's label being the positive one.
+    Without one (a multi-class export, ``positive_label`` -1 or null) the argmax is compared with the sample's
+    label: a different class is a ``disagree`` flag, and labels the detector does not know are not judged.
+    """
 
     name = "detector"
     Settings = DetectorSettings
@@ -281,50 +287,20 @@ class DetectorFilter(Filter):
 
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
-        import timm
-        import torch
-        from timm.data import create_transform, resolve_data_config
-
         s: DetectorSettings = self.settings  # type: ignore[assignment]
-        cfg = read_detector_config(Path(s.path))
-        self.label_names: list[str] = list(cfg.get("label_names") or cfg["pretrained_cfg"]["label_names"])
-        own = cfg.get("dataigm", {}) if isinstance(cfg.get("dataigm"), dict) else {}
-        self.positive_label = s.positive_label or positive_label_name(own.get("positive_label"), self.label_names, s.path)
-        if self.positive_label is not None and self.positive_label not in self.label_names:
-            raise ValueError(f"{s.path}: positive_label {self.positive_label!r} not in label_names {self.label_names}")
-        own_threshold = own.get("threshold")
-        self.threshold = float(s.threshold if s.threshold is not None else (own_threshold if own_threshold is not None else 0.5))
-        self.device = pick_device(s.device)
-        self.model = timm.create_model("local-dir:" + str(Path(s.path).resolve()), pretrained=True).eval().to(self.device)
-        self.transform = create_transform(**resolve_data_config({}, model=self.model))
-        self._torch = torch
+        self.judge = DataigmJudge(s.path, concept=s.positive_label or None, threshold=s.threshold, device=_device(s.device), allow_no_target=True)
+        if self.judge.threshold is None:  # curation always thresholds P(positive): the exported threshold, else 0.5
+            own = self.judge.config["dataigm"].get("threshold")
+            self.judge.threshold = 0.5 if own is None else float(own)
 
-    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
-        torch = self._torch
-        x = torch.stack([self.transform(im.convert("RGB")) for im in images]).to(self.device)
-        with torch.inference_mode():
-            return torch.softmax(self.model(x).float(), dim=-1).cpu().numpy()
-
-    def judge(self, probs: np.ndarray, label_name: str) -> Scored:
+    def decide(self, verdict: Verdict, label_name: str) -> Scored:
+        """``detector_score``: P(positive), or P(argmax) without a positive label; ``detector_label``: the prediction."""
         s: DetectorSettings = self.settings  # type: ignore[assignment]
-        if self.positive_label is not None:  # binary use: P(positive) against the threshold
-            p = float(probs[self.label_names.index(self.positive_label)])
-            hit = p >= self.threshold
-            predicted = self.positive_label if hit else next((n for n in self.label_names if n != self.positive_label), "")
-            flags = _agreement_flags(label_name == self.positive_label, hit, s.on_positive_miss, s.on_negative_hit)
-            return Scored({"detector_score": round(p, 6), "detector_label": predicted}, flags)
-        top = int(np.argmax(probs))
-        predicted = self.label_names[top]
-        flags = [("disagree", s.on_disagree)] if label_name in self.label_names and predicted != label_name else []
-        return Scored({"detector_score": round(float(probs[top]), 6), "detector_label": predicted}, flags)
-
-    def score(self, batch: Sequence[Decoded]) -> list[Scored]:
-        out: list[Scored] = []
-        step = self.settings.batch_size  # type: ignore[attr-defined]
-        for i in range(0, len(batch), step):
-            chunk = batch[i : i + step]
-            out += [self.judge(p, s.label_name) for s, p in zip(chunk, self.probabilities([s.image for s in chunk]))]
-        return out
+        fields = {"detector_score": round(verdict.positive_score, 6), "detector_label": verdict.predicted}
+        if self.judge.target is not None:
+            return Scored(fields, _agreement_flags(label_name == self.judge.target, verdict.positive, s.on_positive_miss, s.on_negative_hit))
+        disagree = label_name in self.judge.label_names and verdict.predicted != label_name
+        return Scored(fields, [("disagree", s.on_disagree)] if disagree else [])
 
 
 # --- CLIP text-image score (hook) ------------------------------------------------------------------------
@@ -352,7 +328,7 @@ class ClipFilter(Filter):
         from transformers import CLIPModel, CLIPProcessor
 
         s: ClipSettings = self.settings  # type: ignore[assignment]
-        self.device = pick_device(s.device)
+        self.device = pick_device(_device(s.device))
         dtype = getattr(torch, s.dtype) if self.device != "cpu" else torch.float32  # half precision only on GPU
         self.model = CLIPModel.from_pretrained(s.model, revision=s.revision, torch_dtype=dtype).eval().to(self.device)
         self.processor = CLIPProcessor.from_pretrained(s.model, revision=s.revision)

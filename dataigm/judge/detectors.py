@@ -51,7 +51,7 @@ class Judge(Protocol):
 
     name: str
     label_names: list[str]
-    target: str  # the class that means "the concept is shown"
+    target: str | None  # the class that means "the concept is shown" (None: see DataigmJudge(allow_no_target=True))
     threshold: float | None
 
     def preprocess(self, image: Any) -> Any: ...
@@ -110,8 +110,11 @@ def read_detector_config(folder: Path) -> dict[str, Any]:
         raise ValueError(f"{cfg_path}: label_names {cfg['label_names']} has {len(cfg['label_names'])} entries, num_classes is {cfg['num_classes']}")
     section = cfg.setdefault("dataigm", {})
     positive = section.get("positive_label", 1 if cfg["num_classes"] == 2 else None)
+    if positive == -1:  # the trainer's export writes -1 for a multi-class detector without a positive class
+        positive = None
     if positive is not None and not (isinstance(positive, int) and 0 <= positive < cfg["num_classes"]):
         raise ValueError(f"{cfg_path}: dataigm.positive_label must be an int in [0, {cfg['num_classes']}), got {positive!r}")
+    section["positive_label"] = positive
     threshold = section.get("threshold")
     if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
         raise ValueError(f"{cfg_path}: dataigm.threshold must be a number in [0, 1], got {threshold!r}")
@@ -144,13 +147,18 @@ class DataigmJudge:
     """An exported dataigm detector, loaded with ``timm.create_model("local-dir:...", pretrained=True)``.
 
     Binary detectors call an image positive when P(positive class) >= threshold (the exported one unless
-    overridden). Multi-class detectors judge a target class (``concept``; default the exported positive label):
-    positive when it is the argmax, or, when a threshold is given, when its probability reaches it.
+    overridden; 0.5 when the export has none). Multi-class detectors judge a target class (``concept``; default
+    the exported positive label): positive when it is the argmax, or, when a threshold is given, when its
+    probability reaches it.
+
+    With ``allow_no_target=True`` a detector without a positive label (and no ``concept``) is accepted: ``target``
+    is None and each image's target is its own argmax, so ``positive_score`` is P(argmax) and ``positive`` is True
+    (or P(argmax) >= threshold when one is set). Curation uses this to compare the argmax with a sample's label.
     """
 
     def __init__(
         self, spec: str, *, concept: str | None = None, threshold: float | None = None, device: str | None = None,
-        precision: str = "auto", revision: str | None = None,
+        precision: str = "auto", revision: str | None = None, allow_no_target: bool = False,
     ) -> None:
         import timm
         import torch
@@ -167,14 +175,16 @@ class DataigmJudge:
             self.target_index = self.label_names.index(concept)
         else:
             positive = section.get("positive_label")
-            if positive is None:
+            if positive is None and not allow_no_target:
                 raise ValueError(f"detector {spec} has {len(self.label_names)} classes and no dataigm.positive_label: pass concept=one of {self.label_names}")
-            self.target_index = int(positive)
-        self.target = self.label_names[self.target_index]
+            self.target_index = None if positive is None else int(positive)
+        self.target = None if self.target_index is None else self.label_names[self.target_index]
         self.binary = len(self.label_names) == 2
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-        self.threshold = threshold if threshold is not None else (float(section.get("threshold", 0.5)) if self.binary else None)
+        if threshold is None and self.binary and self.target is not None:  # an export without a threshold: 0.5
+            threshold = 0.5 if section.get("threshold") is None else float(section["threshold"])
+        self.threshold = threshold
         self.category = section.get("category", "")
         self.weights_sha256 = sha256_file(self.folder / SAFE_WEIGHTS)
 
@@ -204,13 +214,14 @@ class DataigmJudge:
         probs = logits.softmax(dim=-1)
         verdicts = []
         for row_logits, row in zip(logits.tolist(), probs.tolist()):
-            p_target = row[self.target_index]
             argmax = max(range(len(row)), key=row.__getitem__)
+            target = argmax if self.target_index is None else self.target_index  # no target: each image's argmax
+            p_target = row[target]
             if self.threshold is None:
-                positive = argmax == self.target_index
+                positive = argmax == target
             else:
                 positive = p_target >= self.threshold
-            if self.binary:
+            if self.binary and self.target_index is not None:
                 predicted = self.target if positive else self.label_names[1 - self.target_index]
             else:
                 predicted = self.label_names[argmax]
