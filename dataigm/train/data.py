@@ -33,6 +33,7 @@ from dataigm.core.shards import iter_samples
 from dataigm.train.models import build_transform
 from dataigm.train.source import DROP
 
+
 def assign_shards(urls: Sequence[str], rank: int, world_size: int, worker: int, num_workers: int) -> tuple[list[str], int, int]:
     """The shards one consumer reads and its sample slice ``(shards, slice_index, slice_count)``.
 
