@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from dataigm.core.manifest import build_manifest, write_part
@@ -63,8 +64,10 @@ def draw_pattern(pattern: str, seed: int, size: int = 64) -> Image.Image:
         d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fg)
     elif pattern != "plain":
         raise ValueError(f"unknown pattern {pattern!r}; valid: {PATTERNS}")
-    noise = Image.effect_noise((s, s), rng.uniform(10, 30)).convert("RGB")
-    return Image.blend(img, noise, 0.15)
+    # seeded (PIL's effect_noise is not), so a pattern and seed always give the same pixels
+    sigma = rng.uniform(10, 30)
+    grey = np.clip(128 + sigma * np.random.default_rng(seed).standard_normal((s, s)), 0, 255).astype(np.uint8)
+    return Image.blend(img, Image.fromarray(grey, "L").convert("RGB"), 0.15)
 
 
 def png_bytes(img: Image.Image) -> bytes:

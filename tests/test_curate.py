@@ -254,4 +254,4 @@ def test_cli_curate_with_shipped_config(crafted, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("default:\n  filters:\n    blurry: {}\n")
     assert main(["curate", str(crafted), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 2
-    assert "unknown filter 'blurry'; valid: blank, clip, detector, nudenet, phash" in capsys.readouterr().err
+    assert "unknown filter 'blurry'; valid: blank, clip, detector, embedding, nudenet, phash" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def test_every_filter_declares_typed_json_defaults(name):
 
 
 def test_unknown_filter_lists_valid_ones():
-    with pytest.raises(KeyError, match="valid: blank, clip, detector, nudenet, phash"):
+    with pytest.raises(KeyError, match="valid: blank, clip, detector, embedding, nudenet, phash"):
         create_filter("nope")
 
 
@@ -338,7 +338,7 @@ def test_config_merges_default_and_category_blocks():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"default": {"filters": {"bogus": {}}}}, "unknown filter 'bogus'; valid: blank, clip, detector, nudenet, phash"),
+        ({"default": {"filters": {"bogus": {}}}}, "unknown filter 'bogus'; valid: blank, clip, detector, embedding, nudenet, phash"),
         ({"categories": {"nudity": {"filters": {"nudenet": {"threshold": "high"}}}}}, "categories.nudity.filters.nudenet"),
         ({"default": {"filters": {"blank": {"action": "delete"}}}}, "default.filters.blank"),
         ({"default": {"pairs": {"on_positive_dropped": "maybe"}}}, "on_positive_dropped"),
@@ -362,3 +362,8 @@ def test_recipe_curation_key_applies_to_its_category(tmp_path):
     recipe.write_text("name: t\ncategory: nudity\nclasses: []\n")
     with pytest.raises(CurationConfigError, match="no 'curation:' key"):
         load_curation_config(recipe)
+
+
+def test_drawn_patterns_are_reproducible():
+    assert png_bytes(draw_pattern("checker", 7)) == png_bytes(draw_pattern("checker", 7))
+    assert png_bytes(draw_pattern("checker", 7)) != png_bytes(draw_pattern("checker", 8))

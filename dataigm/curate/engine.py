@@ -1,9 +1,10 @@
 """Shard-by-shard curation in three steps, spread over ranks the way the builder is, and resumable.
 
 1. **score** (per shard, disjoint shards per rank): decode every image, run the category's filters, write the
-   scores and flags to ``OUT/_curation/scores/<shard>.jsonl``. A shard whose score file exists is skipped.
-2. **decide** (global, cheap, identical on every rank): near-duplicates over all hashes, filter flags, human
-   review tags and the pair policy give one verdict per sample: keep, review (kept, marked) or drop.
+   scores and flags to ``OUT/_curation/scores/<shard>.jsonl`` (and, with the ``embedding`` filter, the image
+   embeddings to ``<shard>.emb.npy`` beside it, written first). A shard whose score file exists is skipped.
+2. **decide** (global, identical on every rank): near-duplicates over all hashes (and embeddings), filter flags,
+   human review tags and the pair policy give one verdict per sample: keep, review (kept, marked) or drop.
 3. **write** (per shard): kept samples, with their scores under the ``curation`` json key, go to a shard of the
    same name through :class:`~dataigm.core.shards.ShardSink`; done shards (tar + stats) are skipped.
 
@@ -22,7 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -33,8 +34,8 @@ from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
 from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
-from dataigm.curate.dedup import HashedSample, find_duplicates
-from dataigm.curate.filters import Decoded, Filter, PhashSettings, Scored, all_fields, create_filter
+from dataigm.curate.dedup import HashedSample, find_duplicates, find_embedding_duplicates
+from dataigm.curate.filters import Decoded, EmbeddingSettings, Filter, PhashSettings, Scored, all_fields, create_filter
 from dataigm.curate.pairs import PairMember, apply_pair_policy
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ def score_path(out: Path, spec: ShardSpec) -> Path:
     return Path(out) / CURATION_DIR / "scores" / spec.category / spec.split / f"{spec.name}.jsonl"
 
 
+def embedding_path(out: Path, spec: ShardSpec) -> Path:
+    """The shard's image embeddings (float32, one row per embedded sample; a row's ``emb_row`` points into it)."""
+    return score_path(out, spec).with_suffix(".emb.npy")
+
+
 # --- step 1: score -------------------------------------------------------------------------------------------
 class FilterBank:
     """The filters of each category, created on first use (so a rank loads only the models it needs)."""
@@ -125,9 +131,13 @@ def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
     return img.convert("RGB"), ""
 
 
-def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch_size: int = 32) -> list[dict[str, Any]]:
-    """Score every sample of one input shard; one row per sample, in shard order."""
+def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch_size: int = 32) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Score every sample of one input shard: one row per sample, in shard order, and the embeddings (or None).
+
+    A row with an embedding records its row in the embedding matrix as ``emb_row``.
+    """
     rows: list[dict[str, Any]] = []
+    vectors: list[np.ndarray] = []
     batch: list[tuple[dict[str, Any], Decoded]] = []
 
     def flush() -> None:
@@ -136,6 +146,9 @@ def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch
             for f, results in zip(filters, scored):
                 row["fields"].update(results[i].fields)
                 row["flags"] += [[f"{f.name}:{reason}", action] for reason, action in results[i].flags]
+                if results[i].embedding is not None:
+                    row["emb_row"] = len(vectors)
+                    vectors.append(results[i].embedding)
         batch.clear()
 
     for raw in iter_tar(spec.tar_path(dataset)):
@@ -157,7 +170,22 @@ def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch
             flush()
     if batch:
         flush()
-    return rows
+    return rows, (np.stack(vectors).astype(np.float32) if vectors else None)
+
+
+def write_scores(out: Path, spec: ShardSpec, rows: Sequence[dict[str, Any]], embeddings: np.ndarray | None) -> None:
+    """Write the embeddings (if any), then the score file, which marks the shard as scored."""
+    if embeddings is not None:
+        buf = io.BytesIO()
+        np.save(buf, embeddings, allow_pickle=False)
+        write_bytes_atomic(embedding_path(out, spec), buf.getvalue())
+    write_rows(score_path(out, spec), rows)
+
+
+def load_embeddings(out: Path, specs: Sequence[ShardSpec]) -> dict[str, np.ndarray]:
+    """Embeddings by input shard (relpath), memory-mapped; shards scored without the embedding filter have none."""
+    paths = {s.relpath: embedding_path(out, s) for s in specs}
+    return {rel: np.load(p, mmap_mode="r", allow_pickle=False) for rel, p in paths.items() if p.exists()}
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -181,8 +209,43 @@ def parse_review_tag(key: str, tag: str, label_names: Sequence[str]) -> tuple[st
     raise ValueError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
 
 
-def decide(rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: dict[str, str] | None = None) -> tuple[dict[str, Decision], dict[str, dict[str, int]], list[str]]:
-    """Verdicts for all scored samples: (decisions by key, pair statistics, review tags naming unknown keys)."""
+def _flag_duplicates(
+    dups: Mapping[str, Any], measure: str, filter_name: str, fields: tuple[str, str, str], settings: Any,
+    decisions: dict[str, Decision], flags_of: dict[str, list[tuple[str, str]]],
+) -> None:
+    """Record duplicates (``dup_of``, ``measure`` and ``leak`` under the names ``fields``) and raise their flags.
+
+    A copy in another split is a ``leak`` (always reported); a copy with the same label a ``duplicate``; a copy with
+    another label a ``conflict``, raised on both images since nothing says which label is wrong.
+    """
+    f_of, f_measure, f_leak = fields
+    for key, dup in dups.items():
+        d, rep = decisions[key], decisions[dup.dup_of]
+        value = getattr(dup, measure)
+        value = round(float(value), 6) if isinstance(value, float) else value
+        d.fields.update({f_of: dup.dup_of, f_measure: value, f_leak: dup.leak})
+        if dup.leak:
+            flags_of[key].append((f"{filter_name}:leak", settings.leak_action))
+        if d.label_name == rep.label_name:
+            if not dup.leak:
+                flags_of[key].append((f"{filter_name}:duplicate", settings.action))
+        else:  # one of the two is mislabelled and nothing says which: both are flagged
+            conflict = (f"{filter_name}:conflict", settings.conflict_action)
+            flags_of[key].append(conflict)
+            if conflict not in flags_of[rep.key]:
+                flags_of[rep.key].append(conflict)
+                if not rep.fields[f_of]:
+                    rep.fields.update({f_of: key, f_measure: value, f_leak: dup.leak})
+
+
+def decide(
+    rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: dict[str, str] | None = None,
+    embeddings: Mapping[str, np.ndarray] | None = None,
+) -> tuple[dict[str, Decision], dict[str, dict[str, int]], list[str]]:
+    """Verdicts for all scored samples: (decisions by key, pair statistics, review tags naming unknown keys).
+
+    ``embeddings`` maps an input shard's relpath to its embedding matrix (rows point into it with ``emb_row``).
+    """
     review_tags = dict(review_tags or {})
     defaults = all_fields()
     decisions: dict[str, Decision] = {}
@@ -200,20 +263,25 @@ def decide(rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: 
     for category, hashed in sorted(by_category.items()):
         raw = config.filters_for(category).get("phash")
         settings = PhashSettings(**raw) if raw is not None else PhashSettings(action="keep", leak_action="keep", conflict_action="keep", max_distance=0)
-        for key, dup in find_duplicates(hashed, settings.max_distance).items():
-            d, rep = decisions[key], decisions[dup.dup_of]
-            d.fields.update(dup_of=dup.dup_of, dup_distance=dup.distance, leak=dup.leak)
-            if dup.leak:
-                flags_of[key].append(("phash:leak", settings.leak_action))
-            if d.label_name == rep.label_name:
-                if not dup.leak:
-                    flags_of[key].append(("phash:duplicate", settings.action))
-            else:  # one of the two is mislabelled and nothing says which: both are flagged
-                flags_of[key].append(("phash:conflict", settings.conflict_action))
-                if ("phash:conflict", settings.conflict_action) not in flags_of[rep.key]:
-                    flags_of[rep.key].append(("phash:conflict", settings.conflict_action))
-                    if not rep.fields["dup_of"]:
-                        rep.fields.update(dup_of=key, dup_distance=dup.distance, leak=dup.leak)
+        dups = find_duplicates(hashed, settings.max_distance)
+        _flag_duplicates(dups, "distance", "phash", ("dup_of", "dup_distance", "leak"), settings, decisions, flags_of)
+
+    # embedding near-duplicates, per category where the embedding filter runs, over all splits
+    embedded: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("emb_row", -1) >= 0:
+            embedded[r["category"]].append(r)
+    for category, members in sorted(embedded.items()):
+        raw = config.filters_for(category).get("embedding")
+        if raw is None:
+            continue
+        missing = sorted({r["shard"] for r in members} - set(embeddings or {}))
+        if missing:
+            raise FileNotFoundError(f"embeddings of shard {missing[0]} not found ({len(missing)} shard(s)): rescore it (delete its score file)")
+        emb_settings = EmbeddingSettings(**raw)
+        matrix = np.stack([embeddings[r["shard"]][r["emb_row"]] for r in members])  # type: ignore[index]
+        dups = find_embedding_duplicates([r["key"] for r in members], [r["split"] for r in members], matrix, emb_settings.threshold)
+        _flag_duplicates(dups, "similarity", "embedding", ("emb_dup_of", "emb_similarity", "emb_leak"), emb_settings, decisions, flags_of)
 
     # human review tags, then the strongest action of all flags
     rows_by_key = {r["key"]: r for r in rows}
@@ -349,14 +417,13 @@ def curate(
     # 2. Score this rank's shards
     bank = FilterBank(config)
     for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
-        path = score_path(out, spec)
-        if not path.exists():
-            write_rows(path, score_shard(dataset, spec, bank.for_category(spec.category), batch_size))
+        if not score_path(out, spec).exists():
+            write_scores(out, spec, *score_shard(dataset, spec, bank.for_category(spec.category), batch_size))
     wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
     # 3. Decide, globally and identically on every rank
     rows = [r for s in specs for r in read_rows(score_path(out, s))]
-    decisions, pair_stats, unmatched = decide(rows, config, review_tags)
+    decisions, pair_stats, unmatched = decide(rows, config, review_tags, load_embeddings(out, specs))
     config_sha = config.sha256()
 
     # 4. Write this rank's curated shards

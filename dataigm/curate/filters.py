@@ -8,11 +8,17 @@ every score lands in the sample's ``curation`` json.
 The ``nudenet`` and ``detector`` filters wrap the judges of :mod:`dataigm.judge.detectors` (one place loads and
 runs NudeNet and exported dataigm detectors); heavy libraries (onnxruntime via NudeNet, torch, timm,
 transformers) are imported when a filter is created.
+
+Duplicate filters (``phash``, ``embedding``) only describe each image here; the engine compares all images of a
+category afterwards (:mod:`dataigm.curate.dedup`). An embedding is no json field: it travels in
+:attr:`Scored.embedding` and the engine stores it beside the score files.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -20,6 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataigm.core.registry import Registry
+from dataigm.curate.dedup import l2_normalize
 from dataigm.judge.detectors import (
     DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict, pick_device,
 )
@@ -50,6 +57,7 @@ class Scored:
 
     fields: dict[str, Any] = field(default_factory=dict)
     flags: list[tuple[str, str]] = field(default_factory=list)
+    embedding: np.ndarray | None = None  # an L2-normalised float32 vector (the ``embedding`` filter), stored as .npy
 
 
 class FilterSettings(BaseModel):
@@ -304,6 +312,27 @@ class DetectorFilter(JudgeFilter):
 
 
 # --- CLIP text-image score (hook) ------------------------------------------------------------------------
+def load_clip(model: str, revision: str | None = None, device: str = "auto", dtype: str = "float32") -> tuple[Any, Any, str]:
+    """``(CLIPModel, CLIPProcessor, device)`` from a folder or Hub id; half precision only on GPU."""
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    dev = pick_device(_device(device))
+    torch_dtype = getattr(torch, dtype) if dev != "cpu" else torch.float32
+    clip = CLIPModel.from_pretrained(model, revision=revision, torch_dtype=torch_dtype).eval().to(dev)
+    return clip, CLIPProcessor.from_pretrained(model, revision=revision), dev
+
+
+def clip_image_features(clip: Any, processor: Any, images: Sequence[Image.Image], device: str) -> Any:
+    """CLIP's projected image embeddings (a torch tensor, not normalised) for ``images``."""
+    import torch
+
+    pixels = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        feats = clip.get_image_features(pixel_values=pixels.to(device, clip.dtype))
+    return getattr(feats, "pooler_output", feats)  # some versions return a model output object
+
+
 class ClipSettings(FilterSettings):
     model: str = Field(description="a CLIP model folder or Hub id, loaded with CLIPModel.from_pretrained")
     revision: str | None = None
@@ -325,13 +354,9 @@ class ClipFilter(Filter):
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
         import torch
-        from transformers import CLIPModel, CLIPProcessor
 
         s: ClipSettings = self.settings  # type: ignore[assignment]
-        self.device = pick_device(_device(s.device))
-        dtype = getattr(torch, s.dtype) if self.device != "cpu" else torch.float32  # half precision only on GPU
-        self.model = CLIPModel.from_pretrained(s.model, revision=s.revision, torch_dtype=dtype).eval().to(self.device)
-        self.processor = CLIPProcessor.from_pretrained(s.model, revision=s.revision)
+        self.model, self.processor, self.device = load_clip(s.model, s.revision, s.device, s.dtype)
         self._torch = torch
 
     def _scores(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
@@ -361,3 +386,78 @@ class ClipFilter(Filter):
                 out.append(Scored({"clip_score": round(float(a), 4) if prompted else -1.0,
                                    "clip_pair_score": round(float(b), 4) if hp else -1.0}, flags))
         return out
+
+
+# --- embedding near-duplicates: scored per sample, duplicates decided globally (see dataigm.curate.dedup) ------
+class EmbeddingSettings(FilterSettings):
+    model: str = Field(description="a CLIP folder or Hub id (CLIPModel.from_pretrained), or a dataigm detector: local-dir:PATH, "
+                                   "dataigm:<folder or Hub id>, or a folder with a timm config.json + model.safetensors")
+    revision: str | None = None
+    threshold: float = Field(0.95, gt=0.0, le=1.0, description="cosine similarity at or above which two images are near-duplicates")
+    action: str = Field("drop", pattern="^(keep|review|drop)$")
+    leak_action: str = Field("drop", pattern="^(keep|review|drop)$", description="for duplicates across splits (always reported)")
+    conflict_action: str = Field("review", pattern="^(keep|review|drop)$", description="for both copies when near-identical images carry different labels")
+    batch_size: int = Field(32, ge=1)
+    device: str = "auto"
+
+
+def is_dataigm_detector(spec: str) -> bool:
+    """``local-dir:``/``dataigm:`` specs and folders holding a timm ``config.json`` (with ``architecture``) are detectors."""
+    if spec.startswith(("local-dir:", "dataigm:")):
+        return True
+    config = Path(spec).expanduser() / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "architecture" in json.loads(config.read_text())
+    except ValueError:
+        return False
+
+
+@register_filter
+class EmbeddingFilter(Filter):
+    """One L2-normalised image embedding per sample (CLIP image features, or a dataigm detector's pre-logits
+    features); near-duplicates by cosine similarity are found across shards and splits afterwards."""
+
+    name = "embedding"
+    Settings = EmbeddingSettings
+    FIELDS = {"emb_dup_of": "", "emb_similarity": -1.0, "emb_leak": False}
+
+    def __init__(self, settings: FilterSettings) -> None:
+        super().__init__(settings)
+        import torch
+
+        s: EmbeddingSettings = self.settings  # type: ignore[assignment]
+        self._torch = torch
+        self.judge: DataigmJudge | None = None
+        if is_dataigm_detector(s.model):
+            self.judge = DataigmJudge(s.model.removeprefix("dataigm:"), device=_device(s.device), revision=s.revision, allow_no_target=True)
+            self.kind = "detector"
+        else:
+            self.clip, self.processor, self.device = load_clip(s.model, s.revision, s.device)
+            self.kind = "clip"
+
+    def _detector_features(self, images: Sequence[Image.Image]) -> Any:
+        """timm features before the classifier: ``forward_head(forward_features(x), pre_logits=True)``."""
+        torch, judge = self._torch, self.judge
+        assert judge is not None
+        x = judge.collate([judge.preprocess(im) for im in images]).to(judge.device)
+        dtype = judge.autocast_dtype
+        with torch.inference_mode(), torch.autocast(judge.device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            feats = judge.model.forward_head(judge.model.forward_features(x), pre_logits=True)
+        return feats.flatten(1)
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """``(len(images), dim)`` float32 rows of unit length (a non-finite embedding becomes a zero row)."""
+        s: EmbeddingSettings = self.settings  # type: ignore[assignment]
+        parts = []
+        for i in range(0, len(images), s.batch_size):
+            chunk = images[i : i + s.batch_size]
+            feats = self._detector_features(chunk) if self.judge is not None else clip_image_features(self.clip, self.processor, chunk, self.device)
+            parts.append(feats.float().cpu().numpy())
+        x = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+        x[~np.isfinite(x).all(axis=1)] = 0.0
+        return l2_normalize(x)
+
+    def score(self, batch: Sequence[Decoded]) -> list[Scored]:
+        return [Scored(embedding=v) for v in self.embed([d.image for d in batch])]

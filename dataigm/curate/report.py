@@ -1,5 +1,6 @@
 """The curation report: kept / review / dropped per category, split and label, per filter reason, pair
-statistics and cross-split leaks, as Markdown (with the contact sheets inline) and as JSON.
+statistics, near-duplicates and cross-split leaks (perceptual hash and embedding), as Markdown (with the contact
+sheets inline) and as JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ if TYPE_CHECKING:
 REPORT_MD = "curation_report.md"
 REPORT_JSON = "curation_report.json"
 MAX_LISTED = 50
+# duplicate search -> its (dup_of, leak) fields in a sample's ``curation`` record
+DUPLICATE_FIELDS = {"phash": ("dup_of", "leak"), "embedding": ("emb_dup_of", "emb_leak")}
+
+
+def duplicate_counts(decisions: dict[str, "Decision"]) -> list[dict[str, Any]]:
+    """Per category and search: samples with a near-duplicate, within a split, across splits (leaks), with another label."""
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for d in decisions.values():
+        for by, (f_of, f_leak) in DUPLICATE_FIELDS.items():
+            other = d.fields.get(f_of)
+            if not other:
+                continue
+            n = counts.setdefault((d.category, by), Counter())
+            n["near_duplicates"] += 1
+            n["leaks" if d.fields.get(f_leak) else "same_split"] += 1
+            n["conflicts"] += other in decisions and decisions[other].label_name != d.label_name
+    return [{"category": c, "by": by, **{k: n[k] for k in ("near_duplicates", "same_split", "leaks", "conflicts")}}
+            for (c, by), n in sorted(counts.items())]
 
 
 def summarize(decisions: dict[str, "Decision"]) -> dict[str, Any]:
@@ -26,14 +45,16 @@ def summarize(decisions: dict[str, "Decision"]) -> dict[str, Any]:
         by_label.setdefault((d.category, d.split, d.label_name), Counter())[d.verdict] += 1
         for reason in d.reasons:
             by_reason.setdefault((d.category, reason), Counter())[d.verdict] += 1
-    leaks = sorted((d.key, d.fields.get("dup_of", "")) for d in decisions.values() if d.fields.get("leak"))
+    leaks = sorted((d.key, d.fields.get(f_of, ""), by) for d in decisions.values()
+                   for by, (f_of, f_leak) in DUPLICATE_FIELDS.items() if d.fields.get(f_leak))
     relabeled = sorted((d.key, d.label_name, d.relabel_to) for d in decisions.values() if d.relabel_to)
     return {
         "labels": [{"category": c, "split": s, "label": l, "in": sum(n.values()), "kept": n["keep"], "review": n["review"], "dropped": n["drop"]}
                    for (c, s, l), n in sorted(by_label.items())],
         "reasons": [{"category": c, "reason": r, "flagged": sum(n.values()), "kept": n["keep"], "review": n["review"], "dropped": n["drop"]}
                     for (c, r), n in sorted(by_reason.items())],
-        "leaks": [{"key": k, "dup_of": o} for k, o in leaks],
+        "duplicates": duplicate_counts(decisions),
+        "leaks": [{"key": k, "dup_of": o, "by": by} for k, o, by in leaks],
         "relabeled": [{"key": k, "from": a, "to": b} for k, a, b in relabeled],
         "totals": dict(sorted(Counter(d.verdict for d in decisions.values()).items())),
     }
@@ -57,8 +78,10 @@ def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int
     lines += _table(summary["reasons"], ["category", "reason", "flagged", "kept", "review", "dropped"])
     lines += ["## Pairs", ""]
     lines += _table([{"category": c, **s} for c, s in pair_stats.items()], ["category", *next(iter(pair_stats.values()), {}).keys()])
+    lines += ["## Near-duplicates", "", "Samples with a near-duplicate, per search (`phash`: perceptual hash, `embedding`: cosine similarity).", ""]
+    lines += _table(summary["duplicates"], ["category", "by", "near_duplicates", "same_split", "leaks", "conflicts"])
     lines += [f"## Cross-split duplicates (leaks): {len(summary['leaks'])}", ""]
-    lines += [f"- `{x['key']}` duplicates `{x['dup_of']}`" for x in summary["leaks"][:MAX_LISTED]] + [""]
+    lines += [f"- `{x['key']}` duplicates `{x['dup_of']}` ({x['by']})" for x in summary["leaks"][:MAX_LISTED]] + [""]
     if summary["relabeled"]:
         lines += ["## Relabelled by review", ""] + [f"- `{x['key']}`: {x['from']} -> {x['to']}" for x in summary["relabeled"][:MAX_LISTED]] + [""]
     if unmatched:
