@@ -36,7 +36,7 @@ STAGES: list[str] = [
 
 
 def run_demo(out: Path, console: Console | None = None) -> DemoContext:
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "timm"):
+    for noisy in ("dataigm", "timm"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # the demo prints its own summaries
     ctx = DemoContext(Path(out), console or Console())
     ctx.out.mkdir(parents=True, exist_ok=True)

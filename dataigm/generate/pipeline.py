@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
 
     diffusers.utils.logging.disable_progress_bar()  # our own bar counts images; per-component bars are noise
     transformers.utils.logging.disable_progress_bar()
+    # ``torch_dtype`` works on every diffusers we support; newer ones only warn that ``dtype`` is its new name.
+    warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
     torch_dtype = resolve_dtype(dtype, device)
     source = str(ensure_tiny_pipeline()) if spec.id == TINY_ID else spec.id
     path = Path(source)

@@ -6,6 +6,8 @@ learn: near-chance metrics are the expected, honest outcome and are printed as s
 
 from __future__ import annotations
 
+import logging
+
 from dataigm.resources import resource_dir
 
 DEMO_CATEGORY = "nudity"
@@ -14,6 +16,7 @@ DEMO_OVERRIDES = ["name=tiny_nudity", f"data.category={DEMO_CATEGORY}", "data.po
 
 
 def stage(ctx) -> None:
+    import lightning  # noqa: F401  (importing it sets its loggers to INFO; the demo prints its own summary)
     from rich.table import Table
 
     from dataigm.train.evaluate import metrics_rows
@@ -21,6 +24,7 @@ def stage(ctx) -> None:
     from dataigm.train.recipe import load_detector_recipe
     from dataigm.train.run import train_detector
 
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     dataset = ctx.artifacts["dataset"]
     recipe = load_detector_recipe(resource_dir("detectors") / "tiny.yaml", DEMO_OVERRIDES)
     run_dir = ctx.out / "detector-run"
