@@ -63,8 +63,9 @@ def run_judge(
     results: list[tuple[ImageRef, Any]] = []
     failed: list[dict[str, str]] = []
     total = len(inp.files) if not inp.shards else None
+    on_gpu = str(getattr(judge_, "device", "")).startswith("cuda") or "CUDAExecutionProvider" in getattr(judge_, "providers", [])
     with tqdm(total=total, desc=f"judging ({judge_.name})", unit="img", disable=not progress, leave=False) as bar:
-        for refs, batch, failures in iter_batches(inp, judge_.preprocess, judge_.collate, batch_size=batch_size, workers=workers):
+        for refs, batch, failures in iter_batches(inp, judge_.preprocess, judge_.collate, batch_size=batch_size, workers=workers, on_gpu=on_gpu):
             if refs:
                 results.extend(zip(refs, judge_.predict(batch)))
             failed.extend({"file": ref.id, "error": err} for ref, err in failures)
