@@ -246,3 +246,32 @@ def test_recipe_with_generated_and_real_parts(tiny_model_dir, tmp_path):
     labels = {s.meta["label_name"]: s.label for s in iter_samples(list_shards(tmp_path / "ds")) if s.meta["source"] == "real"}
     assert labels == {"church": 1, "other": 0}  # real images use the recipe's label order
     assert verify(tmp_path / "ds") == []
+
+
+def test_i2p_seed_and_guidance_reach_the_pixels(tiny_model_dir, tmp_path):
+    """An imported I2P prompt set: each image is exactly what the pipeline draws with the benchmark's seed and guidance."""
+    from dataigm.core.schema import SampleMeta
+    from dataigm.generate.engine import encode_png, generate_batch
+    from dataigm.generate.pipeline import load_pipeline
+    from dataigm.prompts import read_prompt_jsonl
+    from dataigm.recipe import ModelSpec, parse_recipe
+
+    prompts = BUILDERS / "prompts" / "imported" / "i2p_sample.jsonl"
+    records = {r.index: r for r in read_prompt_jsonl(prompts)}
+    recipe = parse_recipe({
+        "name": "i2p", "category": "nudity", "labels": ["not_nude", "nude"], "splits": {"test": 1.0}, "models": ["tiny"],
+        "generation": {"width": 64, "height": 64, "steps": 2, "batch_size": 1},
+        "classes": [{"name": "nude", "concept": "nudity", "negatives": "not_nude", "prompts": {"files": [str(prompts)]}}],
+    })
+    build(recipe, tmp_path, BuildOptions(device="cpu", progress=False))
+    samples = list(iter_samples(list_shards(tmp_path)))
+    positives = [s for s in samples if s.meta["role"] == "positive"]
+    assert len(positives) == len(records) and {s.meta["prompt_source"] for s in positives} == {"i2p"}
+    pipe = load_pipeline(ModelSpec(id="tiny")).pipe
+    for s in positives:
+        record = records[s.meta["prompt_index"]]
+        assert (s.meta["seed"], s.meta["guidance"]) == (record.seed, record.guidance)
+        expected = encode_png(generate_batch(pipe, [SampleMeta.from_dict(s.meta)], "cpu")[0])
+        assert s.image == expected
+    negatives = {s.meta["pair_id"]: s.meta for s in samples if s.meta["role"] == "negative"}
+    assert all(negatives[s.meta["pair_id"]]["seed"] == s.meta["seed"] for s in positives if s.meta["pair_id"] in negatives)
