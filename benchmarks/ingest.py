@@ -41,7 +41,7 @@ def make_folder(root: Path, n_images: int, size: int) -> list[Path]:
         folder = root / split / cls
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{i:04d}.{'png' if i % 4 == 0 else 'jpg'}"
-        img.save(path, quality=90) if path.suffix == ".jpg" else img.save(path)
+        img.save(path, **({"quality": 90} if path.suffix == ".jpg" else {}))
         paths.append(path)
     return sorted(paths)
 

@@ -2,8 +2,7 @@
 training loader (``dataigm.train.data.ShardStream``) and plain ``webdataset``, all on the same shards.
 
 Every loader decodes the PNG and turns it into a tensor (the same function), so the numbers compare the loaders.
-Last line: ``ratio=<package loader samples/s / plain webdataset samples/s>`` (``load_dataset`` streaming is used
-in place of the package loader when ``dataigm.train.data`` is not installed).
+Last line: ``ratio=<package loader samples/s / plain webdataset samples/s>``.
 
     python benchmarks/load.py [--per-class 1000] [--size 64] [--shard-size 250] [--repeats 2]
 """
@@ -60,6 +59,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
 
     from dataigm.hub.export import export_dataset
     from dataigm.synthetic import write_synthetic_dataset
+    from dataigm.train.data import ShardStream
 
     t0 = time.perf_counter()
     write_synthetic_dataset(work / "dataset", "object", LABELS, {"train": args.per_class}, shard_size=args.shard_size, size=args.size)
@@ -80,16 +80,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
 
     baseline = measure("webdataset (plain)", plain_webdataset, n, args.repeats)
     streaming = measure("load_dataset(streaming=True)", hub_streaming, n, args.repeats)
-    try:
-        from dataigm.train.data import ShardStream
-    except ImportError:
-        ShardStream = None
-    if ShardStream is not None:
-        stream = ShardStream(tars, list(range(len(LABELS))), lambda img: pil_to_tensor(img), shuffle_buffer=1000)
-        package = measure("dataigm.train.data.ShardStream", lambda: iter(stream), n, args.repeats)
-    else:
-        print("dataigm.train.data is not installed: the ratio uses load_dataset(streaming=True)")
-        package = streaming
+    stream = ShardStream(tars, list(range(len(LABELS))), pil_to_tensor, shuffle_buffer=1000)  # as in training
+    package = measure("dataigm.train.data.ShardStream", lambda: iter(stream), n, args.repeats)
     print(f"load_dataset streaming / webdataset: {streaming / baseline:.3f}")
     print(f"ratio={package / baseline:.3f}")
 

@@ -289,4 +289,3 @@ def test_eval_prompts_missing_index(tmp_path: Path) -> None:
     write_prompt_jsonl([PromptRecord("a church", index=0)], p)
     with pytest.raises(ValueError, match=r"have no prompt index in .*p\.jsonl.*5_1\.png"):
         open_set(tmp_path / "forget", tmp_path / "retain", (p, p))
-    shutil.rmtree(tmp_path / "forget")

@@ -106,3 +106,11 @@ def test_evaluate_export_uses_its_threshold(exported: dict, shapes_dataset: Path
 def test_export_refuses_to_overwrite(exported: dict) -> None:
     with pytest.raises(ValueError, match="not empty"):
         export_detector(exported["run"], exported["out"])
+
+
+def test_export_needs_a_run_folder_and_leaves_nothing_half_written(exported: dict, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"run\.json not found: export-detector takes a training run folder"):
+        export_detector(exported["out"], tmp_path / "again")  # an export, not a run
+    with pytest.raises(FileNotFoundError, match="model card template"):
+        export_detector(exported["run"], tmp_path / "bad-card", card_template=tmp_path / "missing.j2")
+    assert list(tmp_path.iterdir()) == []  # neither the destination nor its temporary folder remains

@@ -172,7 +172,7 @@ def test_refuses_to_write_a_token(source: Path, tmp_path: Path, monkeypatch: pyt
     with pytest.raises(ValueError, match="Hub token") as info:
         export_dataset(leaky, tmp_path / "out")
     assert token not in str(info.value)
-    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out").exists()  # refused before any tar is placed
 
 
 def test_cli_export(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,9 +184,18 @@ def test_cli_export(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "unknown categories" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("n,bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M")])
+@pytest.mark.parametrize("n,bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (250_000, "100K<n<1M"),
+                                      (5 * 10**9, "1B<n<10B"), (5 * 10**10, "10B<n<100B"), (10**12, "n>1T")])
 def test_size_category(n: int, bucket: str) -> None:
     assert size_category(n) == bucket
+
+
+def test_category_of_shard_paths() -> None:
+    from dataigm.hub import category_of
+
+    assert category_of("object/train/object-train-000000.tar") == "object"
+    assert category_of("data/object/train/object-train-000000.tar") == "object"
+    assert category_of("data/train/data-train-000000.tar") == "data"  # a category named like the repo's data folder
 
 
 def test_demo_stage_exports_and_loads(source: Path, tmp_path: Path) -> None:

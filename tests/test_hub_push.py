@@ -260,5 +260,7 @@ def test_pull_verification_of_some_categories(exported: Path, tmp_path: Path) ->
     extra = pulled / "data" / "object" / "test" / "object-test-extra-000000.tar"
     shutil.copyfile(sorted(pulled.glob("data/object/test/*.tar"))[0], extra)
     assert [(p.shard, p.problem) for p in verify_pulled(pulled, ["object"])] == [(extra.relative_to(pulled).as_posix(), "not in manifest")]
+    extra.rename(pulled / "data" / "object" / "stray.tar")  # one level up: reported once, not by both checks
+    assert [(p.shard, p.problem) for p in verify_pulled(pulled, ["object"])] == [("data/object/stray.tar", "not in manifest")]
     assert allow_patterns(["object"]) == ["README.md", "manifest.json", "data/object/**"]
     assert allow_patterns(None) == ["README.md", "manifest.json", "data/**"]

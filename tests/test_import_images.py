@@ -241,7 +241,37 @@ def test_missing_empty_and_misshaped_folders(tmp_path: Path) -> None:
         import_images(tmp_path / "flat", tmp_path / "ds", "object", split_from_folders=True)
     with pytest.raises(ValueError, match="unknown split"):
         import_images(tmp_path / "flat", tmp_path / "ds", "object", splits={"training": 1.0})
+    with pytest.raises(ValueError, match="must be >= 0 and sum to 1"):
+        import_images(tmp_path / "flat", tmp_path / "ds", "object", splits={"train": float("nan"), "test": 1.0})
     assert not (tmp_path / "ds").exists()
+
+
+def test_ordered_map_keeps_order_and_stops_on_close() -> None:
+    from dataigm.ingest.images import _ordered_map
+
+    calls = []
+
+    def slow_square(i: int) -> int:
+        calls.append(i)
+        time.sleep(0.01 * (i % 3))  # out-of-order completion
+        return i * i
+
+    assert list(_ordered_map(slow_square, range(30), workers=3)) == [i * i for i in range(30)]
+    calls.clear()
+    results = _ordered_map(slow_square, range(1000), workers=2)
+    assert [next(results) for _ in range(3)] == [0, 1, 4]
+    results.close()  # what import_images does when a shard fails
+    time.sleep(0.1)
+    assert len(calls) <= 3 + 2 * 4  # the look-ahead is bounded and nothing is submitted after the close
+
+
+def test_split_named_class_folders_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from dataigm.ingest.images import scan_folder
+
+    write_synthetic_folder(tmp_path / "photos", ["church"], 1, splits=["train", "test"])
+    files, _ = scan_folder(tmp_path / "photos")
+    assert {f.folder_class for f in files} == {"train", "test"}
+    assert "pass --split-from-folders" in caplog.text
 
 
 def test_cli_import_and_one_line_errors(mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

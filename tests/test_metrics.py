@@ -41,6 +41,11 @@ def test_roc_auc_ties_count_half_and_curve_endpoints() -> None:
     assert roc_auc(np.array([0.5, 0.5]), np.array([True, False])) == 0.5
     assert roc_auc(np.array([0.8, 0.4, 0.5, 0.1]), np.array([True, True, False, False])) == pytest.approx(0.75)
     assert np.isnan(roc_auc(np.array([0.1, 0.2]), np.array([True, True])))
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)  # scores on a coarse grid: many ties across and within classes
+    tied, positives = rng.integers(0, 5, 200) / 4, rng.random(200) < 0.4
+    assert roc_auc(tied, positives) == pytest.approx(roc_auc_score(positives, tied))
     fpr, tpr, thr = roc_curve(np.array([0.8, 0.4, 0.5, 0.1]), np.array([True, True, False, False]))
     assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
     assert tpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]

@@ -16,7 +16,9 @@ SAMPLE_FILES = {"igmu": ("igmu_forget.json", 11), "i2p": ("i2p_sample.csv", 5), 
 
 
 def test_every_registered_format_has_a_sample() -> None:
-    assert sorted(SAMPLE_FILES) == PROMPT_FORMATS.names()
+    from dataigm.commands.prompts import FORMATS
+
+    assert sorted(SAMPLE_FILES) == PROMPT_FORMATS.names() == sorted(FORMATS)  # the CLI's choices too
 
 
 @pytest.mark.parametrize("fmt", PROMPT_FORMATS.names())
@@ -57,6 +59,7 @@ def test_i2p_keeps_seeds_guidance_and_scores() -> None:
 
     sexual = import_prompts(SAMPLES / "i2p_sample.csv", "i2p", select_categories=["sexual"])
     assert [r.seed for r in sexual] == [2731, 4410]
+    assert import_prompts(SAMPLES / "i2p_sample.csv", "i2p", select_categories=[" Sexual"]) == sexual  # tags ignore case
     shocking = import_prompts(SAMPLES / "i2p_sample.csv", "i2p", select_categories=["shocking"])
     assert [r.index for r in shocking] == [2, 3]
 
@@ -75,6 +78,17 @@ def test_csv_paired_negative_and_overrides(tmp_path: Path) -> None:
     path.write_text("prompt,paired_negative,evaluation_seed\n\"a church, at noon\",\"a house, at noon\",5\n")
     [r] = import_prompts(path, "csv", category="object", concept="church")
     assert (r.prompt, r.paired_negative, r.seed, r.concept, r.label) == ("a church, at noon", "a house, at noon", 5, "church", "church")
+
+
+def test_csv_rows_split_only_at_line_ends(tmp_path: Path) -> None:
+    """Scraped prompts carry form feeds and U+2028; only \\n, \\r\\n and \\r end a CSV row."""
+    path = tmp_path / "p.csv"
+    path.write_bytes("prompt,categories\r\na page\x0cbreak,sexual\r\na line\u2028sep,shocking\r\nlast,sexual\r\n".encode())
+    records = import_prompts(path, "i2p")
+    assert [r.prompt for r in records] == ["a page\x0cbreak", "a line\u2028sep", "last"]
+    path.write_text("prompt,categories,sd_seed\na\x0cb,x,1\nc,x,2\nd,x,z\n")
+    with pytest.raises(PromptFormatError, match=r"p\.csv:4: column 'sd_seed'"):  # line numbers stay right
+        import_prompts(path, "i2p")
 
 
 def test_txt_lines_and_given_concept() -> None:

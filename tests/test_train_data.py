@@ -32,7 +32,7 @@ def test_assign_shards_is_disjoint_and_complete(n_shards: int, world: int, worke
         assert len(counts) == 1 and slices == list(range(counts.pop()))
 
 
-def test_stream_slices_cover_every_sample_once(shapes_dataset: Path) -> None:
+def test_stream_slices_cover_every_sample_once(shapes_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two ranks x two workers over one shared shard: the consumers' samples are disjoint and complete."""
     from dataigm.core.shards import iter_tar, list_shards
 
@@ -44,20 +44,14 @@ def test_stream_slices_cover_every_sample_once(shapes_dataset: Path) -> None:
         def __init__(self, id: int) -> None:
             self.id, self.num_workers = id, 2
 
-    import torch.utils.data
-
-    original = torch.utils.data.get_worker_info
-    try:
-        for rank in range(2):
-            for worker in range(2):
-                torch.utils.data.get_worker_info = lambda w=worker: Worker(w)
-                stream = ShardStream(shard, [0, 1, 2], lambda img: img.size, rank=rank, world_size=2, shuffle_buffer=0)
-                stream._decode = lambda s: s["__key__"]  # keys instead of tensors
-                it = iter(stream)
-                mine = {next(it) for _ in range(200)}  # endless: several passes over the slice
-                seen += sorted(mine)
-    finally:
-        torch.utils.data.get_worker_info = original
+    for rank in range(2):
+        for worker in range(2):
+            monkeypatch.setattr("torch.utils.data.get_worker_info", lambda w=worker: Worker(w))
+            stream = ShardStream(shard, [0, 1, 2], lambda img: img.size, rank=rank, world_size=2, shuffle_buffer=0)
+            stream._decode = lambda s: s["__key__"]  # keys instead of tensors
+            it = iter(stream)
+            mine = {next(it) for _ in range(200)}  # endless: several passes over the slice
+            seen += sorted(mine)
     assert sorted(seen) == sorted(keys)
 
 

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector, metrics_rows
-    from dataigm.train.models import pick_device
+    from dataigm.core.devices import pick_device
     from dataigm.train.source import resolve_dataset
 
     detector = load_detector(args.detector, device=pick_device(args.device))

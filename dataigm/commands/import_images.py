@@ -9,15 +9,16 @@ ORDER = 15
 
 
 def _fractions(text: str) -> dict[str, float]:
+    """``train=0.8,test=0.2`` -> {"train": 0.8, "test": 0.2}; split names and the sum are checked by the import."""
     out = {}
     for item in text.split(","):
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")  # no "=": value is "", which float() refuses
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep:
-            raise argparse.ArgumentTypeError(f"expected SPLIT=FRACTION[,...] such as train=0.8,val=0.1,test=0.1, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected SPLIT=FRACTION[,...] such as train=0.8,val=0.1,test=0.1, got {text!r}"
+            ) from None
     return out
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 ORDER = 5
 
-FORMATS = ("igmu", "i2p", "csv", "txt")  # keep in sync with dataigm.ingest.prompt_formats.PROMPT_FORMATS
+# The registry's names, spelled out so that `dataigm --help` imports nothing; a test keeps them in sync.
+FORMATS = ("igmu", "i2p", "csv", "txt")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.ingest.prompt_formats import import_prompts
     from dataigm.prompts import write_prompt_jsonl
 
-    select = tuple(t.strip().lower() for t in args.select.split(",") if t.strip())
-    records = import_prompts(args.file, args.fmt, args.role, category=args.category, concept=args.concept, select_categories=select)
+    records = import_prompts(args.file, args.fmt, args.role, category=args.category, concept=args.concept,
+                             select_categories=args.select.split(","))
     n = write_prompt_jsonl(records, args.out)
     by_concept = Counter(f"{r.category or '-'}/{r.concept or '-'} [{r.label or '-'}]" for r in records)
     seeded = sum(r.seed is not None for r in records)

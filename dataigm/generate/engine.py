@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from dataigm.core.devices import pick_device
 from dataigm.core.manifest import build_manifest, missing_shards, write_model_record, write_part
 from dataigm.core.partition import RankInfo, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
@@ -192,7 +193,7 @@ def build(
     """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards."""
     from tqdm.auto import tqdm
 
-    from dataigm.generate.pipeline import load_pipeline, resolve_device
+    from dataigm.generate.pipeline import load_pipeline
 
     options = options or BuildOptions()
     rank = rank or rank_from_env()
@@ -209,7 +210,7 @@ def build(
     for s in mine:  # temp files of this rank's shards left by a killed run
         for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
             stale.unlink(missing_ok=True)
-    device = resolve_device(options.device, rank.local_rank)
+    device = pick_device(options.device, rank.local_rank)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
 
     write_part(out, recipe.category, "", part_record(recipe, plan, options.limit))

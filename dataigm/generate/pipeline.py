@@ -43,15 +43,6 @@ class LoadedModel:
                 "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__}
 
 
-def resolve_device(device: str = "auto", local_rank: int = 0) -> str:
-    """``auto`` picks ``cuda:<local rank>`` when a GPU is visible (one GPU per rank), else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def resolve_dtype(dtype: str, device: str) -> Any:
     """``auto``: bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
     import torch

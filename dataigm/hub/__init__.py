@@ -9,3 +9,11 @@ Heavy libraries (``datasets``, ``huggingface_hub``, ``jinja2``) are imported ins
 """
 
 DATA_DIR = "data"
+README = "README.md"
+
+
+def category_of(shard_path: str) -> str:
+    """The category of a manifest shard path, in a dataset folder (``<category>/<split>/<name>.tar``) or in an
+    exported repo (``data/<category>/<split>/<name>.tar``)."""
+    parts = shard_path.split("/")
+    return parts[1] if parts[0] == DATA_DIR and len(parts) == 4 else parts[0]

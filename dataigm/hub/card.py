@@ -9,14 +9,16 @@ built, counts, schema, how to load it, limitations, licences and citation.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 import dataigm
 from dataigm.core.schema import SampleMeta
+from dataigm.core.settings import StrictModel
 from dataigm.hub import DATA_DIR
 from dataigm.taxonomy import CATEGORIES
 
@@ -74,10 +76,8 @@ _GATED_FIELDS = {
 }
 
 
-class CardOptions(BaseModel):
+class CardOptions(StrictModel):
     """What the card says beyond the manifest: names, licence, where it is published, gating of NSFW configs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     repo_id: str = Field("ORG/dataigm", description="Hub id used in the card's loading examples")
     pretty_name: str = "DataIGM"
@@ -91,12 +91,12 @@ class CardOptions(BaseModel):
 
 def size_category(n: int) -> str:
     """The Hub's size bucket for ``n`` samples ("n<1K", "1K<n<10K", ...)."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"),
-              (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    bounds = [(10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"), (10**7, "1M<n<10M"),
+              (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"), (10**11, "10B<n<100B"), (10**12, "100B<n<1T")]
     for bound, name in bounds:
         if n < bound:
             return name
-    return "n>1T" if n >= 1_000_000_000_000 else "1B<n<10B"
+    return "n>1T"
 
 
 def taxonomy_of(category: str, counts: dict[str, Any]) -> str:
@@ -111,13 +111,15 @@ def is_nsfw(category: str, counts: dict[str, Any] | None = None) -> bool:
 
 
 def nsfw_categories(manifest: dict[str, Any]) -> list[str]:
+    """The manifest's categories that need gating, sorted."""
     return [c for c in sorted(manifest["counts"]) if is_nsfw(c, manifest["counts"][c])]
 
 
 def config_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``configs:`` list: one per category, ``data_files`` per split; the first non-NSFW one is the default."""
     categories = sorted(manifest["counts"])
-    safe = [c for c in categories if c not in nsfw_categories(manifest)]
+    nsfw = nsfw_categories(manifest)
+    safe = [c for c in categories if c not in nsfw]
     default = (safe or categories)[0]
     entries = []
     for cat in categories:
@@ -167,7 +169,7 @@ def render_card(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], op
     if not template_path.exists():
         raise FileNotFoundError(f"card template {template_path} not found; pass a template path (--card-template)")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    body = env.from_string(template_path.read_text()).render(**card_context(manifest, dataset_info, options))
+    body = env.from_string(template_path.read_text(encoding="utf-8")).render(**card_context(manifest, dataset_info, options))
     card_data = DatasetCardData(**front_matter(manifest, dataset_info, options))
     return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.strip()}\n"))
 
@@ -278,7 +280,7 @@ def _curation_context(name: str, part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_fields(dataset_info: list[dict[str, Any]]) -> dict[str, str]:
-    """Field name -> short type of the ``json`` struct, from the first config's features."""
+    """Field name -> short type of the ``json`` struct, over all configs (the first config that has a field types it)."""
     fields: dict[str, str] = {}
     for info in dataset_info:
         for feature in info.get("features", []):
@@ -335,8 +337,6 @@ _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
 def find_token(text: str) -> str | None:
     """A Hub access token in ``text`` (masked), if any: cards and manifests must never carry one."""
-    import os
-
     match = _TOKEN_RE.search(text)
     if match:
         return match.group(0)[:5] + "..."

@@ -24,12 +24,10 @@ from typing import Any, Sequence
 from dataigm import __version__
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_bytes_atomic
 from dataigm.core.manifest import MANIFEST, load_manifest, verify
-from dataigm.hub import DATA_DIR
+from dataigm.hub import DATA_DIR, README, category_of
 from dataigm.hub.card import CardOptions, find_token, render_card
 
 logger = logging.getLogger(__name__)
-
-README = "README.md"
 
 
 @dataclass
@@ -56,7 +54,8 @@ def export_dataset(
 ) -> ExportResult:
     """Write the Hub layout of ``dataset_dir`` (or of some ``categories``) to ``out``; returns what was written.
 
-    Raises ValueError when the dataset is incomplete, fails verification, or a category is unknown.
+    Raises ValueError when the dataset is incomplete, fails verification, a category is unknown, or the card or
+    manifest would contain a Hub token (then nothing is written).
     """
     dataset_dir, out = Path(dataset_dir), Path(out)
     options = options or CardOptions()
@@ -69,13 +68,22 @@ def export_dataset(
         raise ValueError(f"{dataset_dir / MANIFEST}: {len(manifest['incomplete'])} planned shards never finished "
                          f"(e.g. {manifest['incomplete'][0]}); finish or resume the build before exporting")
     if check_source:
-        problems = [p for p in verify(dataset_dir) if p.shard.split("/", 1)[0] in chosen]
+        problems = [p for p in verify(dataset_dir) if category_of(p.shard) in chosen]
         if problems:
             listed = "; ".join(str(p) for p in problems[:5])
             raise ValueError(f"{dataset_dir} fails verification ({len(problems)} problems): {listed}")
 
-    # 2. Place the shards under data/ (hard links: the tars are write-once, so sharing them is safe and free).
-    shards = [s for s in manifest["shards"] if s["path"].split("/", 1)[0] in chosen]
+    # 2. The repo's manifest and card (features typed from the source tars), refused before anything is written
+    #    if they would carry a Hub token.
+    repo_manifest = _repo_manifest(manifest, chosen, dataset_dir)
+    card = render_card(repo_manifest, _dataset_info(dataset_dir, manifest, chosen), options)
+    manifest_text = json.dumps(repo_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    for name, text in ((README, card), (MANIFEST, manifest_text)):
+        if token := find_token(text):
+            raise ValueError(f"refusing to write {out / name}: it would contain a Hub token ({token}); remove it from the recipe/config")
+
+    # 3. Place the shards under data/ (hard links: the tars are write-once, so sharing them is safe and free).
+    shards = [s for s in manifest["shards"] if category_of(s["path"]) in chosen]
     result = ExportResult(out, chosen, sum(s["n"] for s in shards), len(shards))
     wanted = set()
     for shard in shards:
@@ -89,13 +97,7 @@ def export_dataset(
             stale.unlink()
             result.removed.append(stale.relative_to(out).as_posix())
 
-    # 3. The repo's manifest and card, checked for tokens before anything is written.
-    repo_manifest = _repo_manifest(manifest, chosen, dataset_dir)
-    card = render_card(repo_manifest, _dataset_info(out, repo_manifest), options)
-    manifest_text = json.dumps(repo_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    for name, text in ((README, card), (MANIFEST, manifest_text)):
-        if token := find_token(text):
-            raise ValueError(f"refusing to write {out / name}: it would contain a Hub token ({token}); remove it from the recipe/config")
+    # 4. Manifest and card last: they describe data that is already in place.
     write_bytes_atomic(out / MANIFEST, manifest_text.encode())
     write_bytes_atomic(out / README, card.encode())
     logger.info("exported %d samples of %s in %d shards to %s", result.samples, ", ".join(chosen), result.shards, out)
@@ -135,7 +137,7 @@ def _place(src: Path, dest: Path, sha256: str, link: bool) -> str:
 
 def _repo_manifest(manifest: dict[str, Any], chosen: list[str], dataset_dir: Path) -> dict[str, Any]:
     """The source manifest restricted to ``chosen`` with shard paths relative to the repo root."""
-    shards = [dict(s, path=f"{DATA_DIR}/{s['path']}") for s in manifest["shards"] if s["path"].split("/", 1)[0] in chosen]
+    shards = [dict(s, path=f"{DATA_DIR}/{s['path']}") for s in manifest["shards"] if category_of(s["path"]) in chosen]
     return {
         **manifest,
         "parts": {k: v for k, v in manifest.get("parts", {}).items() if v.get("category", k.split("/", 1)[0]) in chosen},
@@ -148,11 +150,12 @@ def _repo_manifest(manifest: dict[str, Any], chosen: list[str], dataset_dir: Pat
     }
 
 
-def _dataset_info(out: Path, repo_manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def _dataset_info(dataset_dir: Path, manifest: dict[str, Any], chosen: list[str]) -> list[dict[str, Any]]:
+    """The card's ``dataset_info``, typed from the source tars (the exported ones are the same bytes)."""
     from dataigm.hub.features import category_features, features_to_yaml
 
     features = {}
-    for cat, counts in sorted(repo_manifest["counts"].items()):
-        tars = [out / s["path"] for s in repo_manifest["shards"] if s["path"].split("/")[1] == cat]
-        features[cat] = category_features(tars, counts.get("label_names") or [])
+    for cat in chosen:
+        tars = [dataset_dir / s["path"] for s in manifest["shards"] if category_of(s["path"]) == cat]
+        features[cat] = category_features(tars, manifest["counts"][cat].get("label_names") or [])
     return features_to_yaml(features)

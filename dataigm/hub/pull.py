@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dataigm.core.manifest import MANIFEST, VerifyProblem, load_manifest, verify
-from dataigm.hub import DATA_DIR
+from dataigm.hub import DATA_DIR, README, category_of
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class PullResult:
 def allow_patterns(categories: Sequence[str] | None) -> list[str]:
     """``snapshot_download`` patterns: card, manifest and the data of the chosen categories (all when None)."""
     data = [f"{DATA_DIR}/{c}/**" for c in categories] if categories else [f"{DATA_DIR}/**"]
-    return ["README.md", MANIFEST, *data]
+    return [README, MANIFEST, *data]
 
 
 def pull_dataset(
@@ -50,10 +50,11 @@ def pull_dataset(
     if unknown:
         raise ValueError(f"unknown categories {unknown} in {repo_id}; valid: {', '.join(available)}")
     # 2. The data of those categories.
-    snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=out, allow_patterns=allow_patterns(categories and chosen))
+    patterns = allow_patterns(chosen if categories else None)
+    snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=out, allow_patterns=patterns)
     # 3. Verification against the manifest.
     problems = verify_pulled(out, chosen) if check else []
-    samples = sum(s["n"] for s in load_manifest(out)["shards"] if _category_of(s["path"]) in chosen)
+    samples = sum(s["n"] for s in load_manifest(out)["shards"] if category_of(s["path"]) in chosen)
     return PullResult(out, chosen, samples, problems)
 
 
@@ -66,15 +67,10 @@ def verify_pulled(folder: Path, categories: Sequence[str] | None = None) -> list
     folder = Path(folder)
     manifest = load_manifest(folder)
     chosen = set(categories or manifest["counts"])
-    problems = [p for p in verify(folder) if _category_of(p.shard) in chosen]
+    problems = [p for p in verify(folder) if category_of(p.shard) in chosen]
     listed = {s["path"] for s in manifest["shards"]}
     for tar in sorted((folder / DATA_DIR).rglob("*.tar")):
         rel = tar.relative_to(folder).as_posix()
         if rel not in listed and not tar.name.startswith("."):
             problems.append(VerifyProblem(rel, "not in manifest"))
     return problems
-
-
-def _category_of(path: str) -> str:
-    parts = path.split("/")
-    return parts[1] if parts[0] == DATA_DIR and len(parts) > 2 else parts[0]

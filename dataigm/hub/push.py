@@ -19,22 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dataigm.core.atomic import sha256_file
 from dataigm.core.manifest import MANIFEST, load_manifest, verify
-from dataigm.hub import DATA_DIR
+from dataigm.hub import DATA_DIR, README
 from dataigm.hub.card import nsfw_categories
 
 logger = logging.getLogger(__name__)
 
 MAX_COMMIT_FILES = 100
 MAX_COMMIT_BYTES = 4 << 30  # 4 GiB of new data per commit
-LAST_FILES = ("manifest.json", "README.md")  # committed last: they describe the data already uploaded
+LAST_FILES = (MANIFEST, README)  # committed last: they describe the data already uploaded
 MODEL_FILES = ("config.json", "model.safetensors")
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 @dataclass
 class LocalFile:
+    """A file to publish, with the two ids the Hub may report for it (LFS sha256, git blob sha1)."""
+
     path_in_repo: str
     local: Path
     size: int
@@ -58,12 +59,12 @@ class PushResult:
 def folder_kind(folder: Path) -> Literal["dataset", "model"]:
     """"dataset" for an exported dataset repo (manifest + README + data/), "model" for an exported detector."""
     folder = Path(folder)
-    if (folder / MANIFEST).exists() and (folder / "README.md").exists() and (folder / DATA_DIR).is_dir():
+    if (folder / MANIFEST).exists() and (folder / README).exists() and (folder / DATA_DIR).is_dir():
         return "dataset"
     if all((folder / name).exists() for name in MODEL_FILES):
         return "model"
     raise ValueError(
-        f"{folder} is neither an exported dataset (manifest.json, README.md, {DATA_DIR}/: run `dataigm export` first) "
+        f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export` first) "
         f"nor an exported detector ({', '.join(MODEL_FILES)})"
     )
 
@@ -126,8 +127,10 @@ def push_folder(
             result.skipped.append(local.path_in_repo)
         else:
             to_upload.append(local)
-    local_paths = {f.path_in_repo for f in local_files}
-    stale = sorted(p for p in remote if delete_stale and kind == "dataset" and p.startswith(f"{DATA_DIR}/") and p not in local_paths)
+    stale: list[str] = []
+    if delete_stale and kind == "dataset":
+        local_paths = {f.path_in_repo for f in local_files}
+        stale = sorted(p for p in remote if p.startswith(f"{DATA_DIR}/") and p not in local_paths)
 
     # 5. Commits: data in bounded batches, then the card and manifest with the removals.
     batches = _batches([f for f in to_upload if f.path_in_repo not in LAST_FILES], max_commit_files, max_commit_bytes)
@@ -170,29 +173,30 @@ def _check_nsfw_target(
 
 
 def _local_files(folder: Path, kind: str) -> list[LocalFile]:
-    """Files to publish: the dataset layout, or every non-hidden file of a detector folder."""
+    """Files to publish: the dataset layout, or every file of a detector folder; never hidden ones (temp files of
+    an interrupted export, ``.cache/`` of a download)."""
     if kind == "dataset":
         paths = [folder / name for name in LAST_FILES] + sorted((folder / DATA_DIR).rglob("*.tar"))
     else:
-        paths = sorted(
-            p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
+        paths = sorted(p for p in folder.rglob("*") if p.is_file())
     files = []
     for p in paths:
-        if p.name.startswith("."):  # temp files of an interrupted export
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
             continue
-        data_size = p.stat().st_size
-        files.append(LocalFile(p.relative_to(folder).as_posix(), p, data_size, sha256_file(p), _git_blob_sha1(p, data_size)))
+        size = p.stat().st_size
+        files.append(LocalFile(rel.as_posix(), p, size, *_digests(p, size)))
     return files
 
 
-def _git_blob_sha1(path: Path, size: int) -> str:
-    """The git object id of a file, which the Hub reports for files not stored in LFS."""
-    h = hashlib.sha1(f"blob {size}\0".encode())
+def _digests(path: Path, size: int) -> tuple[str, str]:
+    """sha256 (the Hub's id of an LFS file) and git blob sha1 (its id of any other file), in one read of the file."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+            sha256.update(block)
+            sha1.update(block)
+    return sha256.hexdigest(), sha1.hexdigest()
 
 
 def _same_content(local: LocalFile, remote: Any) -> bool:

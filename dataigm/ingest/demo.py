@@ -46,6 +46,7 @@ def _categories(dataset: Path) -> dict[str, list[str]]:
 
 
 def stage(ctx: Any) -> None:
+    """Draw and import a real part for each category of ``ctx.artifacts["dataset"]``, then print samples per source."""
     dataset = Path(ctx.artifacts.get("dataset") or ctx.out / "dataset")
     for category, label_names in _categories(dataset).items():
         folder = ctx.out / "real_photos" / category

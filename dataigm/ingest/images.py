@@ -21,8 +21,9 @@ import hashlib
 import io
 import logging
 import os
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -60,6 +61,8 @@ class ImageDecodeError(Exception):
 
 @dataclass
 class DecodedImage:
+    """An image as stored (RGB PNG bytes and size) and what it was (sha256, format, mode and size of the file)."""
+
     png: bytes
     width: int
     height: int
@@ -153,12 +156,15 @@ def scan_folder(folder: Path, split_from_folders: bool = False) -> tuple[list[Im
         raise FileNotFoundError(f"image folder {folder} not found")
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder (expected one sub-folder per class)")
-    top = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    top_dirs = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if not split_from_folders and top_dirs and top_dirs <= set(SPLITS):
+        log.warning("%s: the class folders are named %s; if they are splits, pass --split-from-folders "
+                    "(split_from_folders=True)", folder, sorted(top_dirs))
     if split_from_folders:
-        bad = [p.name for p in top if p.is_dir() and p.name not in SPLITS]
+        bad = sorted(top_dirs - set(SPLITS))
         if bad:
             raise ValueError(f"{folder}: --split-from-folders expects only {list(SPLITS)} at the top, found folder(s) {bad}")
-        if not any(p.is_dir() for p in top):
+        if not top_dirs:
             raise ValueError(f"{folder}: --split-from-folders expects {list(SPLITS)} folders at the top, found none")
     files, ignored = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and _visible(p, folder)):
@@ -290,14 +296,17 @@ def sample_key(category: str, part: str, relpath: str) -> str:
 
 @dataclass
 class PlannedShard:
+    """One shard of the plan and the files that go into it, in order."""
+
     spec: ShardSpec
     files: list[ImageFile]
 
 
 def plan_shards(category: str, part: str, by_split: Mapping[str, list[ImageFile]], shard_size: int) -> list[PlannedShard]:
+    """Cut each split into shards of ``shard_size`` files, ordered by path hash so classes mix within a shard."""
     shards = []
     for split in SPLITS:
-        files = sorted(by_split.get(split, []), key=lambda f: _order(f.relpath))  # classes mixed within shards
+        files = sorted(by_split.get(split, []), key=lambda f: _order(f.relpath))
         for index, start in enumerate(range(0, len(files), shard_size)):
             shards.append(PlannedShard(ShardSpec(category, split, index, part), files[start : start + shard_size]))
     return shards
@@ -328,28 +337,30 @@ def _check_fractions(splits: Mapping[str, float]) -> dict[str, float]:
     bad = set(splits) - set(SPLITS)
     if bad:
         raise ValueError(f"unknown split(s) {sorted(bad)} in split fractions; allowed: {list(SPLITS)}")
-    if any(f < 0 for f in splits.values()) or abs(sum(splits.values()) - 1.0) > 1e-6:
+    if not all(0 <= f <= 1 for f in splits.values()) or not abs(sum(splits.values()) - 1.0) <= 1e-6:  # NaN fails too
         raise ValueError(f"split fractions must be >= 0 and sum to 1, got {dict(splits)}")
     return {s: float(splits[s]) for s in SPLITS if s in splits}
 
 
 def _ordered_map(fn: Any, items: Sequence[Any], workers: int) -> Iterator[Any]:
-    """``map`` over a thread pool with bounded look-ahead, yielding results in input order."""
+    """``map`` over a thread pool with bounded look-ahead, yielding results in input order.
+
+    Closing the generator early (the caller failed) cancels the decodes not yet started.
+    """
     if workers <= 1:
         yield from map(fn, items)
         return
-    with ThreadPoolExecutor(workers, thread_name_prefix="dataigm-decode") as pool:
-        pending: list[Future] = []
-        it = iter(items)
-        for item in it:
-            pending.append(pool.submit(fn, item))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dataigm-decode")
+    try:
+        pending: deque[Future] = deque()
+        for item in items:
             if len(pending) >= workers * 4:
-                break
-        for item in it:
-            yield pending.pop(0).result()
+                yield pending.popleft().result()
             pending.append(pool.submit(fn, item))
-        for fut in pending:
-            yield fut.result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _remove_own_tmp(root: Path, spec: ShardSpec) -> None:
@@ -457,7 +468,8 @@ def import_images(
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
     results = _ordered_map(load, [f for shard in todo for f in shard.files], workers)  # one pool across shards
-    with tqdm(total=sum(len(p.files) for p in todo), desc=f"import {category}/{part}", unit="img", disable=not progress) as bar:
+    with closing(results), tqdm(total=sum(len(p.files) for p in todo), desc=f"import {category}/{part}", unit="img",
+                                disable=not progress) as bar:
         for shard in todo:
             _remove_own_tmp(out, shard.spec)
             sink = ShardSink(out, shard.spec, len(shard.files))

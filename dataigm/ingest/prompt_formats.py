@@ -23,6 +23,7 @@ Every error names the file and the line (CSV/TXT) or the JSON key path at fault.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -90,7 +91,9 @@ def import_prompts(
     :class:`PromptFormatError` (a ValueError) naming the line or key of a malformed file.
     """
     reader = PROMPT_FORMATS.get(fmt)
-    options = PromptImportOptions(role, category, concept, tuple(select_categories))
+    # Tags read from files are compared lowercased (``_split_tags``), so the selection is too.
+    select = tuple(t.strip().lower() for t in select_categories if t.strip())
+    options = PromptImportOptions(role, category, concept, select)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prompt file {path} not found")
@@ -196,8 +199,9 @@ def _parse_float(value: str, where: str, column: str) -> float | None:
 
 def _csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Rows of a CSV with the line each starts on; checks the header and the number of cells."""
-    text = _read_text(path)
-    reader = csv.reader(text.splitlines(keepends=True))
+    # newline="" lets csv see line ends itself: str.splitlines would also split on form feeds, U+2028 etc.
+    # that scraped prompts carry, cutting a row in two.
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from dataigm.judge.fidelity import ImageReader, _chunks
+from dataigm.judge.fidelity import ImageReader, _chunks, open_reader
 from dataigm.judge.images import ImageRef
 
 
@@ -37,6 +37,7 @@ class CSDRItem:
 
     @property
     def removed_wins(self) -> bool:
+        """The concept-free prompt matches the image better than the prompt itself."""
         return self.score_removed > self.score_prompt
 
 
@@ -72,6 +73,7 @@ class ClipScorer:
 
     @torch.inference_mode()
     def image_embeddings(self, images: Sequence[Any]) -> torch.Tensor:
+        """L2-normalised CLIP image embeddings (float32, on CPU) of PIL images."""
         pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device)
         emb = self.model.get_image_features(pixel_values=pixels)
         emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
@@ -79,6 +81,7 @@ class ClipScorer:
 
     @torch.inference_mode()
     def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised CLIP text embeddings (float32, on CPU), truncated to CLIP's context length."""
         tok = self.processor.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         emb = self.model.get_text_features(input_ids=tok["input_ids"].to(self.device), attention_mask=tok["attention_mask"].to(self.device))
         emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
@@ -94,21 +97,25 @@ def csdr(
     refs: Sequence[ImageRef], scorer: ClipScorer, *, batch_size: int = 32, reader: ImageReader | None = None,
 ) -> tuple[list[CSDRItem], list[str]]:
     """Score every image whose concept-free prompt can be derived; returns (items, skipped file ids)."""
-    reader = reader or ImageReader()
     todo, skipped = [], []
     for ref in refs:
         removed = concept_removed_prompt(ref.meta)
-        (todo.append((ref, removed)) if removed else skipped.append(ref.id))
+        if removed:
+            todo.append((ref, removed))
+        else:
+            skipped.append(ref.id)
     items: list[CSDRItem] = []
-    for chunk in _chunks(todo, batch_size):
-        img = scorer.image_embeddings([reader.image(ref) for ref, _ in chunk])
-        prompts = [str(ref.meta["prompt"]) for ref, _ in chunk]
-        removed = [r for _, r in chunk]
-        s_p = scorer.score(img, scorer.text_embeddings(prompts)).tolist()
-        s_r = scorer.score(img, scorer.text_embeddings(removed)).tolist()
-        items += [CSDRItem(ref.id, p, r, a, b) for (ref, _), p, r, a, b in zip(chunk, prompts, removed, s_p, s_r)]
+    with open_reader(reader) as reader:
+        for chunk in _chunks(todo, batch_size):
+            img = scorer.image_embeddings([reader.image(ref) for ref, _ in chunk])
+            prompts = [str(ref.meta["prompt"]) for ref, _ in chunk]
+            removed_prompts = [r for _, r in chunk]
+            s_p = scorer.score(img, scorer.text_embeddings(prompts)).tolist()
+            s_r = scorer.score(img, scorer.text_embeddings(removed_prompts)).tolist()
+            items += [CSDRItem(ref.id, p, r, a, b) for (ref, _), p, r, a, b in zip(chunk, prompts, removed_prompts, s_p, s_r)]
     return items, skipped
 
 
 def csdr_rate(items: Sequence[CSDRItem]) -> float | None:
+    """The share of items whose concept-free prompt wins; None without items."""
     return sum(i.removed_wins for i in items) / len(items) if items else None

@@ -22,7 +22,10 @@ def _print_summary(ctx: Any, title: str, result: JudgeResult) -> None:
     table.add_row("positive rate", "n/a" if s["positive_rate"] is None else f"{s['positive_rate']:.1%} judged '{s['target']}'")
     table.add_row("per class", ", ".join(f"{k}: {v}" for k, v in s["per_class"].items()))
     table.add_row("threshold", str(s["threshold"]))
-    table.add_row("detector", det.get("preset", "") and f"NudeNet {det['nudenet_version']} preset {det['preset']}" or f"{det['architecture']} sha256 {det['weights_sha256'][:12]}")
+    if det.get("preset"):
+        table.add_row("detector", f"NudeNet {det['nudenet_version']} preset {det['preset']}")
+    else:
+        table.add_row("detector", f"{det['architecture']} sha256 {det['weights_sha256'][:12]}")
     table.add_row("unreadable", str(s["n_failed"]))
     table.add_row("speed", f"{s['images_per_second']} images/s")
     ctx.console.print(table)

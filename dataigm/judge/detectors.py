@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from dataigm.core.atomic import sha256_file
+from dataigm.core.devices import pick_device
 from dataigm.core.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,6 @@ def read_detector_config(folder: Path) -> dict[str, Any]:
     return cfg
 
 
-def pick_device(device: str | None = None) -> str:
-    import torch
-
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def pick_autocast_dtype(device: str, precision: str = "auto") -> Any:
     """fp32 on CPU; on GPU bf16 where supported, else fp16 (``precision`` = auto | fp32 | fp16 | bf16)."""
     import torch
@@ -196,9 +191,11 @@ class DataigmJudge:
         self._torch = torch
 
     def preprocess(self, image: Any) -> Any:
+        """A PIL image -> the model's input tensor (timm eval transform)."""
         return self.transform(image.convert("RGB"))
 
     def collate(self, inputs: list[Any]) -> Any:
+        """Stack preprocessed images into one batch tensor."""
         return self._torch.stack(inputs)
 
     def logits(self, batch: Any) -> Any:
@@ -210,6 +207,7 @@ class DataigmJudge:
         return out.float().cpu()
 
     def predict(self, batch: Any) -> list[Verdict]:
+        """One verdict per image of a collated batch (see the class docstring for the decision rule)."""
         logits = self.logits(batch)
         probs = logits.softmax(dim=-1)
         verdicts = []
@@ -229,6 +227,7 @@ class DataigmJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
+        """What judged: architecture, classes, target, weights digest, device and precision (for reports)."""
         return {
             "kind": "dataigm",
             "name": self.name,
@@ -326,20 +325,29 @@ class NudeNetJudge:
         self.detector = NudeDetector()  # the wheel's session runs on CPU
         self.providers = self._use_gpu_if_asked(device)
         self.size = self.detector.input_width
+        self._weights_sha256: str | None = None
 
     def _use_gpu_if_asked(self, device: str | None) -> list[str]:
-        """Swap in a CUDA onnxruntime session when a GPU is asked for (or present) and onnxruntime-gpu has it."""
+        """Swap in a CUDA onnxruntime session when a GPU is asked for (or present) and onnxruntime-gpu has it.
+
+        ``cuda:N`` runs on GPU N (onnxruntime's ``device_id``; plain ``cuda`` is GPU 0), so one process per GPU works.
+        """
         import onnxruntime
 
-        wanted = device or ("cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu")
-        if wanted.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            self.detector.onnx_session = onnxruntime.InferenceSession(str(_nudenet_weights()), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        wanted = device or ("cuda" if has_cuda else "cpu")
+        if wanted.startswith("cuda") and has_cuda:
+            _, _, index = wanted.partition(":")
+            cuda = ("CUDAExecutionProvider", {"device_id": int(index or 0)})
+            self.detector.onnx_session = onnxruntime.InferenceSession(str(_nudenet_weights()), providers=[cuda, "CPUExecutionProvider"])
         return list(self.detector.onnx_session.get_providers())
 
     def preprocess(self, image: Any) -> Any:
+        """A PIL image -> NudeNet's input blob and the geometry to map boxes back."""
         return _nudenet_preprocess(image, self.size)
 
     def collate(self, inputs: list[Any]) -> Any:
+        """A batch is the list of preprocessed images (blobs are stacked in :meth:`detections`)."""
         return inputs
 
     def detections(self, batch: list[Any]) -> list[list[dict[str, Any]]]:
@@ -355,6 +363,7 @@ class NudeNetJudge:
         return results
 
     def predict(self, batch: list[Any]) -> list[Verdict]:
+        """One verdict per image: best score per class, nude when the preset's rule holds."""
         verdicts = []
         for dets in self.detections(batch):
             scores = {c: 0.0 for c in NUDENET_CLASSES}
@@ -366,6 +375,9 @@ class NudeNetJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
+        """Version, weights digest, preset, classes, threshold and providers (for reports)."""
+        if self._weights_sha256 is None:  # hashing the ONNX file once, not per call
+            self._weights_sha256 = _nudenet_weights_sha256()
         return {
             "kind": "nudenet",
             "name": "nudenet",
@@ -373,7 +385,7 @@ class NudeNetJudge:
             "target": self.target,
             "nudenet_version": _version("nudenet"),
             "weights": "320n.onnx",
-            "weights_sha256": _nudenet_weights_sha256(),
+            "weights_sha256": self._weights_sha256,
             "preset": self.preset,
             "classes": list(self.classes),
             "threshold": self.threshold,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dataigm.judge.detectors import Judge, create_judge, create_person_detector
+from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
 from dataigm.judge.images import ImageInput, resolve_images
 from dataigm.judge.judge import run_judge
 from dataigm.judge.metrics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, grouped, rate, retain_correct
@@ -76,6 +76,7 @@ def attach_prompts(inp: ImageInput, table: dict[int, dict[str, Any]], prompts_pa
 
 
 def open_set(forget: str | Path, retain: str | Path, prompts: tuple[Path, Path] | None = None, split: str | None = None) -> ImageSet:
+    """Resolve one model's forget and retain images; ``prompts`` (forget JSONL, retain JSONL) name files' prompts."""
     s = ImageSet(resolve_images(forget, split=split), resolve_images(retain, split=split))
     if prompts:
         attach_prompts(s.forget, load_prompt_table(prompts[0]), prompts[0])
@@ -121,30 +122,30 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
     from dataigm.judge.pairing import pair_images
 
     out: dict[str, Any] = {}
-    reader = ImageReader()
     metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
-    for name in ("forget", "retain"):
-        orig, unl = getattr(original, name).refs(), getattr(unlearned, name).refs()
-        pairs = pair_images(orig, unl, what=f"{name} images")
-        entry: dict[str, Any] = {"n_pairs": len(pairs)}
-        if metric is not None:
-            scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
-            entry["lpips"] = bootstrap_ci(scores, **_stats_kwargs(cfg)).to_dict()
-        if cfg.fid_feature:
-            entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
-                                 size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
-        out[name] = entry
-    reader.close()
+    with ImageReader() as reader:
+        for name in ("forget", "retain"):
+            orig, unl = getattr(original, name).refs(), getattr(unlearned, name).refs()
+            pairs = pair_images(orig, unl, what=f"{name} images")
+            entry: dict[str, Any] = {"n_pairs": len(pairs)}
+            if metric is not None:
+                scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
+                entry["lpips"] = bootstrap_ci(scores, **_stats_kwargs(cfg)).to_dict()
+            if cfg.fid_feature:
+                entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
+                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
+            out[name] = entry
     return out
 
 
 def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
-    from dataigm.judge.csdr import csdr, csdr_rate
+    """CSDR and CLIP scores of the forget images (those whose concept-free prompt can be derived)."""
+    from dataigm.judge.csdr import csdr
 
     items, skipped = csdr(images.forget.refs(), scorer, batch_size=cfg.batch_size)
     kw = _stats_kwargs(cfg)
     return {
-        "csdr": rate([i.removed_wins for i in items], **kw).to_dict() if items else {"value": csdr_rate(items), "n": 0},
+        "csdr": rate([i.removed_wins for i in items], **kw).to_dict(),  # no items: value None, n 0
         "clip_score_prompt": bootstrap_ci([i.score_prompt for i in items], **kw).to_dict(),
         "clip_score_removed": bootstrap_ci([i.score_removed for i in items], **kw).to_dict(),
         "skipped": skipped,
@@ -156,8 +157,6 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
 
     Returns the report dict (see :mod:`dataigm.judge.report` for how it is written).
     """
-    from dataigm.judge.detectors import pick_device
-
     # 1. Check inputs
     if not methods:
         raise ValueError("no unlearned images: give --forget/--retain or --method NAME=DIR")

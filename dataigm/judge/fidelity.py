@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -24,13 +25,23 @@ LPIPS_NETS = ("alex", "vgg", "squeeze")
 
 
 class ImageReader:
-    """Reads the bytes of files and of shard samples (random access; a few tar indexes kept open)."""
+    """Reads the bytes of files and of shard samples (random access; a few tar indexes kept open).
+
+    Close it (or use it as a context manager) to release the open shards.
+    """
 
     def __init__(self, max_open: int = 4) -> None:
         self._tars: OrderedDict[str, tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]] = OrderedDict()
         self.max_open = max_open
 
+    def __enter__(self) -> "ImageReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def read(self, ref: ImageRef) -> bytes:
+        """The encoded bytes of a file, or of a shard sample's image member."""
         if not ref.key:
             return Path(ref.path).read_bytes()
         tar, members = self._open(ref.path)
@@ -60,9 +71,20 @@ class ImageReader:
         return img.resize((size, size), Image.BICUBIC) if size else img
 
     def close(self) -> None:
+        """Close every open shard."""
         for tar, _ in self._tars.values():
             tar.close()
         self._tars.clear()
+
+
+@contextmanager
+def open_reader(reader: ImageReader | None) -> Iterator[ImageReader]:
+    """``reader`` as given (its owner closes it), or a new reader closed on exit."""
+    if reader is not None:
+        yield reader
+        return
+    with ImageReader() as own:
+        yield own
 
 
 def to_uint8_tensor(images: Sequence[Any]) -> torch.Tensor:
@@ -93,22 +115,22 @@ def lpips_pairs(
 
     Both images of a pair must have the same size unless ``size`` resizes both; a mismatch names the files.
     """
-    reader = reader or ImageReader()
     metric = metric or create_lpips(net, device)
     scores: list[float] = []
-    for chunk in _chunks(pairs, batch_size):
-        a, b = [], []
-        for ref_o, ref_u in chunk:
-            img_o, img_u = reader.image(ref_o, size), reader.image(ref_u, size)
-            if img_o.size != img_u.size:
-                raise ValueError(f"LPIPS needs equal sizes: {ref_o.id} is {img_o.size}, {ref_u.id} is {img_u.size}; pass size= to resize both")
-            a.append(img_o)
-            b.append(img_u)
-        if len({im.size for im in a}) > 1:  # mixed sizes across pairs: score those pairs one by one
-            for x, y in zip(a, b):
-                scores.append(_lpips_batch(metric, [x], [y], device)[0])
-        else:
-            scores.extend(_lpips_batch(metric, a, b, device))
+    with open_reader(reader) as reader:
+        for chunk in _chunks(pairs, batch_size):
+            a, b = [], []
+            for ref_o, ref_u in chunk:
+                img_o, img_u = reader.image(ref_o, size), reader.image(ref_u, size)
+                if img_o.size != img_u.size:
+                    raise ValueError(f"LPIPS needs equal sizes: {ref_o.id} is {img_o.size}, {ref_u.id} is {img_u.size}; pass size= to resize both")
+                a.append(img_o)
+                b.append(img_u)
+            if len({im.size for im in a}) > 1:  # mixed sizes across pairs: score those pairs one by one
+                for x, y in zip(a, b):
+                    scores.append(_lpips_batch(metric, [x], [y], device)[0])
+            else:
+                scores.extend(_lpips_batch(metric, a, b, device))
     return scores
 
 
@@ -141,11 +163,12 @@ class TimmFeatures(nn.Module):
         return self.model((x - self.mean) / self.std).float()
 
 
-def create_feature_network(spec: str = "inception", *, weights_path: str | None = None) -> int | nn.Module:
+def create_feature_network(spec: str = "inception") -> int | nn.Module:
     """The ``feature`` argument for torchmetrics FID/KID.
 
-    ``inception``: torchmetrics' 2048-d Inception-v3 (torch-fidelity; ``weights_path`` for a local copy of its
-    weights). ``local-dir:PATH`` / ``hf-hub:org/name`` / a timm name: that timm model's pooled features.
+    ``inception``: torchmetrics' 2048-d Inception-v3 (torch-fidelity; :func:`fid_kid` passes its ``weights_path``
+    for a local copy of the weights). ``local-dir:PATH`` / ``hf-hub:org/name`` / a timm name: that timm model's
+    pooled features.
     """
     if spec == "inception":
         from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
@@ -169,13 +192,13 @@ def fid_kid(
 
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID/KID need at least 2 images per side, got {len(real)} original and {len(fake)} unlearned")
-    reader = reader or ImageReader()
-    net = create_feature_network(feature, weights_path=weights_path)
+    net = create_feature_network(feature)
     extra = {"feature_extractor_weights_path": weights_path} if (weights_path and net == 2048) else {}
     fid = FrechetInceptionDistance(feature=net, normalize=False, **extra).to(device)
     subset = min(kid_subset_size, len(real), len(fake))
-    kid = KernelInceptionDistance(feature=net, subsets=kid_subsets, subset_size=subset, normalize=False).to(device)
-    with torch.inference_mode():
+    # KID shares FID's feature network: one copy in memory, and it has the local weights (KID takes no weights path)
+    kid = KernelInceptionDistance(feature=fid.inception, subsets=kid_subsets, subset_size=subset, normalize=False).to(device)
+    with torch.inference_mode(), open_reader(reader) as reader:
         for refs, is_real in ((real, True), (fake, False)):
             for chunk in _chunks(refs, batch_size):
                 x = to_uint8_tensor([reader.image(r, size) for r in chunk]).to(device)

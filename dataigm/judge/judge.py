@@ -81,24 +81,25 @@ def summarize(
 ) -> dict[str, Any]:
     """The summary: n_images, positive_rate, per_class counts, detector, threshold, failed files."""
     n = len(predictions)
+    n_positive = sum(p.positive for p in predictions)
     per_class = Counter({name: 0 for name in judge_.label_names})
     per_class.update(p.predicted for p in predictions)
+    detector = judge_.describe()
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
         "n_images": n,
-        "n_positive": sum(p.positive for p in predictions),
-        "positive_rate": (sum(p.positive for p in predictions) / n) if n else None,
+        "n_positive": n_positive,
+        "positive_rate": n_positive / n if n else None,
         "target": judge_.target,
         "per_class": dict(per_class),
-        "detector": judge_.describe(),
+        "detector": detector,
         "threshold": judge_.threshold,
         "n_failed": len(failed),
         "failed": [f["file"] for f in failed],
         "errors": {f["file"]: f["error"] for f in failed},
     }
-    if judge_.name == "nudenet":  # the body-part table of the ESD / UnlearnDiffAtk papers
-        classes = judge_.describe()["classes"]
-        summary["per_body_part"] = {c: sum(p.scores.get(c, 0.0) > judge_.threshold for p in predictions) for c in classes}
+    if detector.get("kind") == "nudenet":  # the body-part table of the ESD / UnlearnDiffAtk papers
+        summary["per_body_part"] = {c: sum(p.scores.get(c, 0.0) > judge_.threshold for p in predictions) for c in detector["classes"]}
     if inp is not None:
         summary["images"] = inp.describe()
     if seconds is not None:

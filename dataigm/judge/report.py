@@ -49,6 +49,7 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    """report.md: the judge, an overview table of every method, the chart, then one table per method."""
     det = report["detector"]
     head = [
         "# Unlearning evaluation", "",

@@ -29,9 +29,8 @@ import webdataset as wds
 from PIL import Image
 
 from dataigm.core.schema import stable_int
-from dataigm.core.shards import iter_samples
 from dataigm.train.models import build_transform
-from dataigm.train.source import DROP
+from dataigm.train.source import DROP, covered_samples
 
 
 def assign_shards(urls: Sequence[str], rank: int, world_size: int, worker: int, num_workers: int) -> tuple[list[str], int, int]:
@@ -155,14 +154,8 @@ class ImageBytesDataset(torch.utils.data.Dataset):
 
 def load_split(paths: Sequence[Path], label_map: Sequence[int]) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
     """Image bytes, detector labels and metadata of the samples the detector covers."""
-    images, labels, metas = [], [], []
-    for s in iter_samples(paths):
-        label = label_map[s.label]
-        if label != DROP:
-            images.append(s.image)
-            labels.append(label)
-            metas.append(s.meta)
-    return images, labels, metas
+    rows = list(covered_samples(paths, label_map))
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
 def balance_keep_prob(class_counts: Sequence[int]) -> list[float]:
@@ -185,9 +178,9 @@ class EpochPlan:
 def plan_epoch(class_counts: Sequence[int], batch_size: int, world_size: int, balance: str, steps_per_epoch: int | None = None) -> EpochPlan:
     """One pass over the (balanced) train split per epoch, split evenly over ranks, unless fixed by the recipe."""
     present = [c for c in class_counts if c > 0]
-    samples = len(present) * min(present) if balance == "sample" else sum(class_counts)
-    if samples == 0:
+    if not present:
         raise ValueError("no training samples in any detector class")
+    samples = len(present) * min(present) if balance == "sample" else sum(present)
     batches = steps_per_epoch or max(1, math.ceil(samples / (batch_size * world_size)))
     return EpochPlan(samples, batches)
 

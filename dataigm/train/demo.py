@@ -7,6 +7,7 @@ learn: near-chance metrics are the expected, honest outcome and are printed as s
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from dataigm.resources import resource_dir
 
@@ -15,11 +16,12 @@ DEMO_OVERRIDES = ["name=tiny_nudity", f"data.category={DEMO_CATEGORY}", "data.po
                   "trainer.epochs=2", "trainer.batch_size=16"]
 
 
-def stage(ctx) -> None:
+def stage(ctx: Any) -> None:
+    """Train, evaluate and export the tiny detector on ``ctx.artifacts["dataset"]``; sets ``ctx.artifacts["detector"]``."""
     import lightning  # noqa: F401  (importing it sets its loggers to INFO; the demo prints its own summary)
     from rich.table import Table
 
-    from dataigm.train.evaluate import metrics_rows
+    from dataigm.train.evaluate import LAST_CHECKPOINT, metrics_rows
     from dataigm.train.export import export_detector
     from dataigm.train.recipe import load_detector_recipe
     from dataigm.train.run import train_detector
@@ -28,7 +30,7 @@ def stage(ctx) -> None:
     dataset = ctx.artifacts["dataset"]
     recipe = load_detector_recipe(resource_dir("detectors") / "tiny.yaml", DEMO_OVERRIDES)
     run_dir = ctx.out / "detector-run"
-    result = train_detector(recipe, run_dir, data=dataset, resume=True if (run_dir / "checkpoints" / "last.ckpt").exists() else None, progress=False)
+    result = train_detector(recipe, run_dir, data=dataset, resume=True if (run_dir / LAST_CHECKPOINT).exists() else None, progress=False)
     detector = export_detector(run_dir, ctx.out / "detector", overwrite=True)
     for split, report in result.reports.items():
         table = Table(title=f"tiny {DEMO_CATEGORY} detector ({recipe.model.arch}, {result.global_step} steps): {split} split", show_header=False)

@@ -8,6 +8,7 @@ images), so cross-generator generalisation is visible.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from dataigm.train.metrics import classification_report, select_threshold
-from dataigm.train.source import DROP, DatasetSource, label_mapping
+from dataigm.train.source import DatasetSource, covered_samples, label_mapping
 
 RUN_FILE = "run.json"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -44,6 +45,7 @@ class Detector:
 
     @property
     def binary(self) -> bool:
+        """Two classes: decisions threshold P(positive class)."""
         return len(self.label_names) == 2
 
 
@@ -79,6 +81,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
     label_names = list(info.get("label_names") or [])
     if len(label_names) != model.num_classes:
         raise ValueError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
+    positive = section.get("positive_label")  # None (exports of multi-class detectors) or -1: no positive class
     return Detector(
         model=model.to(device).eval(),
         label_names=label_names,
@@ -87,7 +90,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
         concept=section.get("concept", ""),
         threshold=section.get("threshold"),
         threshold_rule=section.get("threshold_rule", ""),
-        positive_label=int(section.get("positive_label", -1) if section.get("positive_label") is not None else -1),
+        positive_label=-1 if positive is None else int(positive),
         other_class=section.get("other_class"),
         source=text,
         info=info,
@@ -116,23 +119,11 @@ class Predictions:
     metas: list[dict[str, Any]]
 
 
-def _batches(paths: Sequence[Path], mapping: Sequence[int], batch_size: int) -> Iterator[tuple[list[bytes], list[int], list[dict[str, Any]]]]:
-    from dataigm.core.shards import iter_samples
-
-    images: list[bytes] = []
-    labels: list[int] = []
-    metas: list[dict[str, Any]] = []
-    for s in iter_samples(paths):
-        if mapping[s.label] == DROP:
-            continue
-        images.append(s.image)
-        labels.append(mapping[s.label])
-        metas.append(s.meta)
-        if len(images) == batch_size:
-            yield images, labels, metas
-            images, labels, metas = [], [], []
-    if images:
-        yield images, labels, metas
+def _batches(paths: Sequence[Path], mapping: Sequence[int], batch_size: int) -> Iterator[tuple[tuple[bytes, ...], tuple[int, ...], tuple[dict[str, Any], ...]]]:
+    """``(images, labels, metas)`` of up to ``batch_size`` covered samples at a time."""
+    rows = covered_samples(paths, mapping)
+    while batch := list(itertools.islice(rows, batch_size)):
+        yield tuple(zip(*batch))  # type: ignore[misc]
 
 
 @torch.inference_mode()
@@ -147,8 +138,12 @@ def predict(detector: Detector, paths: Sequence[Path], dataset_label_names: Sequ
     mapping = label_mapping(dataset_label_names, detector.label_names, detector.positive_label, detector.other_class)
     device = next(detector.model.parameters()).device
     probs, labels, metas = [], [], []
+    def load(data: bytes) -> torch.Tensor:
+        with Image.open(io.BytesIO(data)) as img:
+            return transform(img.convert("RGB"))
+
     for images, y, m in tqdm(_batches(paths, mapping, batch_size), desc="evaluate", unit="batch", disable=not progress):
-        x = torch.stack([transform(Image.open(io.BytesIO(b)).convert("RGB")) for b in images]).to(device)
+        x = torch.stack([load(b) for b in images]).to(device)
         probs.append(detector.model(x).float().softmax(-1).cpu().numpy())
         labels += y
         metas += m
@@ -246,4 +241,5 @@ def metrics_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-__all__ = ["Detector", "Predictions", "load_detector", "predict", "evaluate_detector", "choose_threshold", "report_predictions"]
+__all__ = ["Detector", "Predictions", "load_detector", "predict", "evaluate_detector", "choose_threshold", "report_predictions",
+           "json_safe", "metrics_rows", "source_name"]

@@ -15,11 +15,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataigm import __version__
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
 from dataigm.resources import resource_dir
+
+if TYPE_CHECKING:
+    from dataigm.train.evaluate import Detector
 
 CARD_TEMPLATE = "detector.md.j2"  # in the shipped cards/ folder
 EXPORT_FORMAT = "dataigm-detector/1"
@@ -35,12 +38,12 @@ def export_detector(
     overwrite: bool = False,
 ) -> Path:
     """Export the run in ``run_dir`` (its last checkpoint unless ``checkpoint``) to the folder ``out``."""
-    from timm.models import save_for_hf
-
-    from dataigm.train.evaluate import load_detector
+    from dataigm.train.evaluate import RUN_FILE, load_detector
 
     run_dir, out = Path(run_dir), Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if not (run_dir / RUN_FILE).is_file():  # else load_detector would take it for an export or a Hub id
+        raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: export-detector takes a training run folder (dataigm train --out)")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ValueError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
     detector = load_detector(run_dir, checkpoint=checkpoint)
     info = detector.info
@@ -66,22 +69,38 @@ def export_detector(
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in detector.data_config.items()}
-    save_for_hf(detector.model, str(tmp), model_config={"label_names": detector.label_names, "dataigm": section},
-                model_args=info.get("model_kwargs") or None, safe_serialization=True, data_config=data_config)
-    _make_transformers_compatible(tmp / "config.json")
-    card = render_card(json.loads((tmp / "config.json").read_text()), reports, repo_id=repo_id, template=card_template)
-    write_bytes_atomic(tmp / "README.md", card.encode())
-    for plot in sorted((run_dir / "eval").glob("*.png")):
-        (tmp / "eval").mkdir(exist_ok=True)
-        shutil.copy2(plot, tmp / "eval" / plot.name)
-    for split, report in reports.items():
-        write_json_atomic(tmp / "eval" / f"{split}.json", report)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
+    try:
+        _write_export(tmp, detector, section, reports, run_dir, repo_id=repo_id, card_template=card_template)
+        if out.is_dir():
+            shutil.rmtree(out)
+        elif out.exists():
+            out.unlink()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-written export left beside the destination
+        raise
     return out
+
+
+def _write_export(
+    folder: Path, detector: Detector, section: dict[str, Any], reports: dict[str, dict[str, Any]], run_dir: Path, *,
+    repo_id: str, card_template: str | Path | None,
+) -> None:
+    """Weights and config (timm's ``save_for_hf``), the model card, and the run's evaluation files into ``folder``."""
+    from timm.models import save_for_hf
+
+    data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in detector.data_config.items()}
+    save_for_hf(detector.model, str(folder), model_config={"label_names": detector.label_names, "dataigm": section},
+                model_args=detector.info.get("model_kwargs") or None, safe_serialization=True, data_config=data_config)
+    _make_transformers_compatible(folder / "config.json")
+    card = render_card(json.loads((folder / "config.json").read_text()), reports, repo_id=repo_id, template=card_template)
+    write_bytes_atomic(folder / "README.md", card.encode())
+    for plot in sorted((run_dir / "eval").glob("*.png")):
+        (folder / "eval").mkdir(exist_ok=True)
+        shutil.copy2(plot, folder / "eval" / plot.name)
+    for split, report in reports.items():
+        write_json_atomic(folder / "eval" / f"{split}.json", report)
 
 
 def _make_transformers_compatible(config_path: Path) -> None:

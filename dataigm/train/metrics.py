@@ -65,16 +65,9 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    _, tie_group, tie_size = np.unique(scores, return_inverse=True, return_counts=True)
+    last_rank = np.cumsum(tie_size)  # 1-based rank of the last member of each tie group
+    ranks = (last_rank - (tie_size - 1) / 2)[tie_group]  # tied scores share their average rank
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -126,19 +119,19 @@ def select_threshold(scores: np.ndarray, positives: np.ndarray, rule: str = "max
     if len(scores) == 0 or positives.all() or not positives.any():
         raise ValueError(f"threshold selection needs both positive and negative samples (got {int(positives.sum())} of {len(scores)} positive)")
     n_pos, n_neg = positives.sum(), (~positives).sum()
-    best_t, best_key = 0.5, (-np.inf, -np.inf)
+    best_t, best = 0.5, -np.inf
     for t in _candidate_thresholds(scores):
         pred = scores >= t
         tpr = (pred & positives).sum() / n_pos
         fpr = (pred & ~positives).sum() / n_neg
         if rule == "max_balanced_accuracy":
-            key = (0.5 * (tpr + 1 - fpr), 0.0)
+            value = 0.5 * (tpr + 1 - fpr)
         elif fpr <= target_fpr + 1e-12:
-            key = (tpr, 0.0)
+            value = tpr
         else:
             continue
-        if key > best_key:
-            best_t, best_key = float(t), key
+        if value > best:  # strict: among equals the first, i.e. highest, threshold wins
+            best_t, best = float(t), value
     return best_t
 
 

@@ -61,10 +61,3 @@ def build_transform(data_config: dict[str, Any], training: bool, augment: dict[s
     return create_transform(
         input_size=cfg["input_size"], is_training=True, interpolation=cfg.get("interpolation", "bilinear"), mean=cfg["mean"], std=cfg["std"], **aug
     )
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """The requested device, else CUDA when available, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

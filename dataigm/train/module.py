@@ -62,8 +62,8 @@ class DetectorModule(L.LightningModule):
         self.save_hyperparameters()
         self.model = create_detector_model(arch, num_classes, pretrained, drop_rate, **(model_kwargs or {}))
         self.n_trainable = set_trainable(self.model, mode, last_n)
+        # the loss keeps the weights as its own buffer, so they follow the module to its device
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
-        self.register_buffer("class_weights", weight, persistent=False)
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         from torchmetrics.classification import MulticlassAccuracy
 
@@ -71,6 +71,7 @@ class DetectorModule(L.LightningModule):
         self.val_balanced_accuracy = MulticlassAccuracy(num_classes, average="macro")  # mean recall
 
     def train(self, mode: bool = True) -> "DetectorModule":
+        """``nn.Module.train``, except that a frozen backbone stays in eval mode."""
         super().train(mode)
         if mode and self.hparams.mode == "frozen":
             # a frozen backbone also keeps its normalisation statistics and disables its dropout
@@ -81,6 +82,7 @@ class DetectorModule(L.LightningModule):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the timm model."""
         return self.model(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -13,16 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
 from dataigm.core.settings import StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.recipe import RecipeError
 
-TRAIN_MODES = ("frozen", "last_n", "finetune")
-BALANCE_MODES = ("none", "loss", "sample")
-THRESHOLD_RULES = ("max_balanced_accuracy", "target_fpr")
+TrainMode = Literal["frozen", "last_n", "finetune"]
+BalanceMode = Literal["none", "loss", "sample"]
+ThresholdRule = Literal["max_balanced_accuracy", "target_fpr"]
+TRAIN_MODES: tuple[str, ...] = get_args(TrainMode)
+BALANCE_MODES: tuple[str, ...] = get_args(BalanceMode)
+THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 
 
 class DataSpec(StrictModel):
@@ -51,7 +54,7 @@ class ModelSpec(StrictModel):
     arch: str
     pretrained: bool | str = False  # True: timm's default weights; str: Hub id or local checkpoint file/folder
     img_size: int = Field(224, ge=16)
-    mode: Literal["frozen", "last_n", "finetune"] = "frozen"
+    mode: TrainMode = "frozen"
     last_n: int = Field(0, ge=0)  # trainable backbone groups (blocks/stages) before the head, for mode last_n
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     kwargs: dict[str, Any] = {}  # extra ``timm.create_model`` arguments (e.g. img_size for a ViT at another size)
@@ -76,6 +79,8 @@ class AugmentSpec(StrictModel):
 
 
 class OptimSpec(StrictModel):
+    """Loss, optimizer and learning-rate schedule."""
+
     name: str = "adamw"  # any name ``timm.optim.create_optimizer_v2`` knows
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.05, ge=0)
@@ -85,6 +90,8 @@ class OptimSpec(StrictModel):
 
 
 class TrainerSpec(StrictModel):
+    """Lightning trainer and data loader settings."""
+
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the train split per epoch
@@ -102,7 +109,7 @@ class TrainerSpec(StrictModel):
 class ThresholdSpec(StrictModel):
     """How the binary decision threshold is chosen on validation data."""
 
-    rule: Literal["max_balanced_accuracy", "target_fpr"] = "max_balanced_accuracy"
+    rule: ThresholdRule = "max_balanced_accuracy"
     target_fpr: float = Field(0.05, ge=0.0, le=1.0)
 
 
@@ -115,12 +122,13 @@ class DetectorRecipe(StrictModel):
     data: DataSpec
     model: ModelSpec
     augment: AugmentSpec = AugmentSpec()
-    balance: Literal["none", "loss", "sample"] = "loss"
+    balance: BalanceMode = "loss"
     optim: OptimSpec = OptimSpec()
     trainer: TrainerSpec = TrainerSpec()
     threshold: ThresholdSpec = ThresholdSpec()
 
     def sha256(self) -> str:
+        """Digest of the validated recipe (after overrides), recorded in run.json."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 

@@ -14,18 +14,17 @@ Lightning from its environment). Every rank runs the same number of steps per ep
 
 from __future__ import annotations
 
-import logging
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.manifest import package_versions
+from dataigm.train.evaluate import LAST_CHECKPOINT, RUN_FILE
 from dataigm.train.recipe import DetectorRecipe
 from dataigm.train.source import DatasetSource, detector_label_names, label_mapping, mapped_counts, resolve_dataset
 
-log = logging.getLogger(__name__)
-RUN_FILE = "run.json"
 
 
 @dataclass
@@ -83,7 +82,7 @@ def train_detector(
     # 1. Check inputs and resolve the data
     out = Path(out)
     ckpt_dir = out / "checkpoints"
-    ckpt_path = _resume_checkpoint(ckpt_dir, resume)
+    ckpt_path = _resume_checkpoint(out, resume)
     source, classes = resolve_run(recipe, data)
     spec, tr = recipe.data, recipe.trainer
     L.seed_everything(tr.seed, workers=True, verbose=False)
@@ -134,10 +133,8 @@ def train_detector(
 
 def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -> tuple[dict[str, dict[str, Any]], float | None]:
     """Choose the binary threshold on the val split, save it in run.json, evaluate val and test with plots."""
-    import json
-
-    from dataigm.train.evaluate import choose_threshold, evaluate_detector, json_safe, load_detector, predict, report_predictions
-    from dataigm.train.models import pick_device
+    from dataigm.train.evaluate import choose_threshold, evaluate_detector, json_safe, load_detector, predict
+    from dataigm.core.devices import pick_device
 
     spec = recipe.data
     detector = load_detector(run_dir, device=pick_device())
@@ -162,12 +159,14 @@ def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -
     return reports, threshold
 
 
-def _resume_checkpoint(ckpt_dir: Path, resume: str | Path | bool | None) -> str | None:
+def _resume_checkpoint(run_dir: Path, resume: str | Path | bool | None) -> str | None:
+    """The checkpoint to resume from: the run's last one (``True`` / ``"last"``), a given path, or None for a new run."""
+    last = run_dir / LAST_CHECKPOINT
     if resume in (None, False, ""):
-        if (ckpt_dir / "last.ckpt").exists():
-            raise ValueError(f"{ckpt_dir} already holds checkpoints: pass --resume to continue that run, or use another --out")
+        if last.exists():
+            raise ValueError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
         return None
-    path = ckpt_dir / "last.ckpt" if resume in (True, "last") else Path(str(resume))
+    path = last if resume in (True, "last") else Path(str(resume))
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: checkpoint {path} not found")
     return str(path)

@@ -9,13 +9,13 @@ detector can be evaluated on any dataigm dataset that shares its label names.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+from dataigm.core.atomic import sha256_file
 from dataigm.core.manifest import MANIFEST, load_manifest
-from dataigm.core.shards import list_shards
+from dataigm.core.shards import iter_samples, list_shards
 
 DROP = -1  # a dataset label the detector does not cover
 
@@ -41,13 +41,16 @@ class DatasetSource:
         return list(names)
 
     def label_counts(self, category: str, split: str) -> dict[str, int]:
+        """Samples per label name of one split, from the manifest (empty when the split is absent)."""
         split_counts = self.manifest.get("counts", {}).get(category, {}).get("splits", {}).get(split, {})
         return dict(split_counts.get("labels", {}))
 
     def shards(self, category: str, split: str) -> list[Path]:
+        """The shard files of one category and split, sorted."""
         return list_shards(self.root, category, split)
 
     def describe(self) -> dict[str, str]:
+        """Where the data came from, for run.json and the model card."""
         return {"path": "" if self.repo else str(self.root), "repo": self.repo, "revision": self.revision, "manifest_sha256": self.manifest_sha256}
 
 
@@ -72,10 +75,8 @@ def resolve_dataset(path_or_repo: str | Path, category: str, revision: str | Non
         repo, resolved = text, root.name  # snapshot folders are named by commit
     else:
         raise FileNotFoundError(f"dataset {text!r}: no such folder, and not a Hub repo id (org/name)")
-    manifest_path = root / MANIFEST
     manifest = load_manifest(root)
-    digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
-    return DatasetSource(root, repo, resolved, digest, manifest)
+    return DatasetSource(root, repo, resolved, sha256_file(root / MANIFEST), manifest)
 
 
 def detector_label_names(
@@ -127,8 +128,18 @@ def label_mapping(dataset_names: Sequence[str], detector_names: Sequence[str], p
 
 def mapped_counts(counts: dict[str, int], dataset_names: Sequence[str], mapping: Sequence[int], n_classes: int) -> list[int]:
     """Per detector class sample counts, from per dataset-label-name counts."""
+    detector_label = dict(zip(dataset_names, mapping))
     out = [0] * n_classes
     for name, n in counts.items():
-        if name in dataset_names and mapping[list(dataset_names).index(name)] != DROP:
-            out[mapping[list(dataset_names).index(name)]] += int(n)
+        label = detector_label.get(name, DROP)
+        if label != DROP:
+            out[label] += int(n)
     return out
+
+
+def covered_samples(paths: Sequence[Path], mapping: Sequence[int]) -> Iterator[tuple[bytes, int, dict[str, Any]]]:
+    """``(image bytes, detector label, sample metadata)`` of the samples of ``paths`` that ``mapping`` does not drop."""
+    for s in iter_samples(paths):
+        label = mapping[s.label]
+        if label != DROP:
+            yield s.image, label, s.meta
