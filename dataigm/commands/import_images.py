@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     report = import_images(
         args.folder, args.out, args.category, taxonomy=args.taxonomy, part=args.part, split_from_folders=args.split_from_folders,
         splits=args.split_fractions, class_map=load_class_map(args.class_map) if args.class_map else None,
-        label_names=[s.strip() for s in args.labels.split(",")] if args.labels else None, max_size=args.max_size,
+        label_names=_labels(args.labels), max_size=args.max_size,
         shard_size=args.shard_size, png_compress_level=args.png_compress_level, workers=args.workers, progress=not args.no_progress,
     )
     console = Console()
@@ -81,3 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if report.manifest.get("incomplete"):
         console.print(f"[yellow]{len(report.manifest['incomplete'])} planned shard(s) not finished yet (other ranks?)")
     return 0
+
+
+def _labels(text: str | None) -> list[str] | None:
+    """``--labels a,b,c`` as a list; an empty name is an error, not a label."""
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",")]
+    if not all(names):
+        raise ValueError(f"--labels {text!r}: empty label name; give comma-separated names such as other,church")
+    return names

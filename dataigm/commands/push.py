@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--gated", choices=["auto", "manual"], default=None, help="turn on access requests for the repo")
     p.add_argument("--allow-public-nsfw", action="store_true", help="publish NSFW categories to a public, ungated repo anyway")
     p.add_argument("--max-commit-files", type=int, default=100, help="files per commit (default: %(default)s)")
-    p.add_argument("--max-commit-gb", type=float, default=4.0, help="GB of new data per commit (default: %(default)s)")
+    p.add_argument("--max-commit-gb", type=float, default=4.0, help="GiB of new data per commit (default: %(default)s)")
     return p
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         gated=args.gated,
         allow_public_nsfw=args.allow_public_nsfw,
         max_commit_files=args.max_commit_files,
-        max_commit_bytes=int(args.max_commit_gb * 1e9),
+        max_commit_bytes=int(args.max_commit_gb * (1 << 30)),
     )
     print(f"{len(result.uploaded)} files uploaded in {result.commits} commits, {len(result.skipped)} already there, "
           f"{len(result.deleted)} stale files removed")

@@ -109,8 +109,9 @@ def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, An
     from dataigm.judge.images import iter_batches
 
     det = create_person_detector(spec)
+    on_gpu = pick_device(cfg.device).startswith("cuda")
     flags: list[bool] = []
-    for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=cfg.batch_size, workers=cfg.workers):
+    for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=cfg.batch_size, workers=cfg.workers, on_gpu=on_gpu):
         if refs:
             flags += det.present(batch)
     return {"detector": det.describe(), **rate(flags, **_stats_kwargs(cfg)).to_dict()}
