@@ -243,6 +243,9 @@ def test_review_tags_reject_accept_relabel(crafted, tmp_path):
     assert metas["p4-neg"]["curation"]["review_tag"] == "relabel:church"
     with pytest.raises(ValueError, match=r"class 'cat' not in label_names \['church', 'other'\]"):
         curate(crafted, tmp_path / "bad", review_tags={"p2-pos": "relabel:cat"}, progress=False)
+    with pytest.raises(ValueError, match=r"review tag 'delete' on sample 'p2-pos': allowed tags are reject, accept"):
+        curate(crafted, tmp_path / "early", review_tags={"p2-pos": "delete"}, progress=False)
+    assert not (tmp_path / "early" / "_curation" / "scores").exists(), "a malformed tag is refused before any scoring"
 
 
 def test_cli_curate_with_shipped_config(crafted, tmp_path, capsys):
@@ -255,3 +258,43 @@ def test_cli_curate_with_shipped_config(crafted, tmp_path, capsys):
     bad.write_text("default:\n  filters:\n    blurry: {}\n")
     assert main(["curate", str(crafted), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 2
     assert "unknown filter 'blurry'; valid: blank, clip, detector, embedding, nudenet, phash" in capsys.readouterr().err
+    tags = tmp_path / "tags.json"
+    tags.write_text('["p2-pos"]')
+    assert main(["curate", str(crafted), "--out", str(tmp_path / "y"), "--review-tags", str(tags)]) == 2
+    assert f"--review-tags {tags}: expected a JSON object" in capsys.readouterr().err
+
+
+def write_shards(root: Path, shards: dict[ShardSpec, list[tuple[str, str, bytes]]]) -> Path:
+    """A one-part dataset of the given shards, each a list of (key, role, image bytes)."""
+    for spec, samples in shards.items():
+        sink = ShardSink(root, spec, len(samples))
+        for key, role, image in samples:
+            sink.write(_meta(key, spec.split, role, key), image)
+        sink.close()
+    write_part(root, "object", "generated", {"kind": "recipe", "category": "object", "label_names": LABELS, "config": {}, "config_sha256": "x",
+                                              "shards": [s.relpath for s in shards]})
+    build_manifest(root)
+    return root
+
+
+def test_dropped_sheet_collects_drops_of_later_shards(tmp_path):
+    """The first shard fills every kept sheet; the only drop sits in the second shard and still gets its sheet."""
+    root = write_shards(tmp_path / "in", {
+        ShardSpec("object", "train", 0): [("a-pos", "positive", png_bytes(draw_pattern("disc", 1))),
+                                          ("a-neg", "negative", png_bytes(draw_pattern("hstripes", 2)))],
+        ShardSpec("object", "train", 1): [("b-pos", "positive", BLACK)],
+    })
+    config = parse_curation_config({**CONFIG, "sheet_thumbs": 1})
+    result = curate(root, tmp_path / "out", config, progress=False)
+    assert result.decisions["b-pos"].verdict == "drop"
+    sheets = sorted(p.name for p in (tmp_path / "out" / "_curation" / "sheets").glob("*.png"))
+    assert sheets == ["object-dropped.png", "object-train-church.png", "object-train-other.png"]
+
+
+def test_a_key_in_two_shards_is_refused(tmp_path):
+    image = png_bytes(draw_pattern("disc", 1))
+    root = write_shards(tmp_path / "in", {ShardSpec("object", "train", 0): [("same", "positive", image)],
+                                          ShardSpec("object", "train", 1): [("same", "positive", image)]})
+    with pytest.raises(ValueError, match=r"sample key 'same' appears in object/train/object-train-000000.tar and in "
+                                         r"object/train/object-train-000001.tar"):
+        curate(root, tmp_path / "out", parse_curation_config(CONFIG), progress=False)

@@ -121,6 +121,33 @@ def test_band_search_finds_every_pair_within_distance():
     assert len(dups) == 40
 
 
+# --- devices under a multi-rank launch -------------------------------------------------------------------------
+def test_auto_device_is_this_ranks_gpu(monkeypatch):
+    """No GPU here: CUDA's presence is faked to check that ``auto`` follows LOCAL_RANK instead of always GPU 0."""
+    import torch
+
+    from dataigm.curate import filters
+
+    assert filters._onnx_device("auto") is None and filters._device("auto") == filters._device("cpu") == "cpu"
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert filters._device("auto") == "cpu"  # no GPU visible
+    assert filters._onnx_device("auto") == "cuda:3" and filters._onnx_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert filters._device("auto") == "cuda:1" and filters._device("cuda:0") == "cuda:0"
+
+
+def test_nudenet_on_a_non_zero_rank_without_cuda_runs_on_cpu(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    f = create_filter("nudenet")
+    assert f.judge.providers == ["CPUExecutionProvider"]
+    assert f.score([sample(draw_pattern("disc", 0), "not_nude")])[0].flags == []
+
+
 # --- NudeNet --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def nudenet_filter():

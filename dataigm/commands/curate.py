@@ -22,16 +22,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def read_review_tags_file(path: Path) -> dict[str, str]:
+    """The ``--review-tags`` JSON: an object mapping sample keys to tags; errors name the file."""
     import json
 
+    try:
+        tags = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--review-tags {path}: cannot read it as JSON: {e}") from None
+    if not isinstance(tags, dict) or not all(isinstance(t, str) for t in tags.values()):
+        raise ValueError(f"--review-tags {path}: expected a JSON object {{sample key: reject|accept|relabel:<class>}}")
+    return tags
+
+
+def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from dataigm.curate import curate, load_curation_config
     from dataigm.curate.demo import kept_dropped_table
 
     config = load_curation_config(args.config)
-    tags = json.loads(args.review_tags.read_text()) if args.review_tags else None
+    tags = read_review_tags_file(args.review_tags) if args.review_tags else None
     out = args.out or args.dataset.with_name(args.dataset.name + "-curated")
     result = curate(args.dataset, out, config, review_tags=tags, batch_size=args.batch_size, progress=not args.no_progress)
     console = Console()

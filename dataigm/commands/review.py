@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.curate.review import apply_review, build_review_dataset, launch, read_review_tags, review_name
+    from dataigm.curate.review import apply_review, build_review_dataset, launch, review_name
 
     name = args.name or review_name(args.dataset)
     if args.apply:
@@ -36,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
         config = load_curation_config(args.config) if args.config else None
         out = args.out or args.dataset.with_name(args.dataset.name + "-reviewed")
-        tags = read_review_tags(name)
         result = apply_review(args.dataset, out, name=name, config=config)
+        n_tags = sum(1 for d in result.decisions.values() if d.review_tag) + len(result.unmatched_tags)
         Console().print(kept_dropped_table(result))
-        print(f"applied {len(tags)} review tag(s); next curated version: {out}")
+        print(f"applied {n_tags} review tag(s); next curated version: {out}")
         return 0
     dataset = build_review_dataset(args.dataset, name=name, review_dir=args.review_dir)
     print(f"FiftyOne dataset {name!r}: {len(dataset)} samples; tag them reject / accept / relabel:<class>, then run "

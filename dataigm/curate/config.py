@@ -82,10 +82,12 @@ class CurationConfig(StrictModel):
         return {k: v for k, v in merged.items() if v is not None}
 
     def pairs_for(self, category: str) -> PairPolicy:
+        """The pair policy of ``category``: its own block's, else ``default``'s, else keep both."""
         block = self.categories.get(category)
-        return (block.pairs if block and block.pairs else None) or self.default.pairs or PairPolicy()
+        return (block.pairs if block else None) or self.default.pairs or PairPolicy()
 
     def sha256(self) -> str:
+        """A digest of the validated config (recorded in every curated sample, part and run)."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 

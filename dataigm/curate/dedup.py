@@ -24,6 +24,8 @@ _SPLIT_ORDER = {s: i for i, s in enumerate(SPLITS)}
 
 @dataclass(frozen=True)
 class HashedSample:
+    """A sample's perceptual hash, with what the global order needs (split, key)."""
+
     key: str
     split: str
     phash: int
@@ -31,6 +33,8 @@ class HashedSample:
 
 @dataclass(frozen=True)
 class Duplicate:
+    """A perceptual-hash duplicate: ``key`` is within ``distance`` bits of the kept sample ``dup_of``."""
+
     key: str
     dup_of: str
     distance: int
@@ -38,6 +42,7 @@ class Duplicate:
 
 
 def hamming(a: int, b: int) -> int:
+    """The number of bits in which two hashes differ."""
     return (a ^ b).bit_count()
 
 
@@ -52,6 +57,7 @@ def order_key(split: str, key: str) -> tuple[int, str]:
 
 
 def global_order(samples: Iterable[HashedSample]) -> list[HashedSample]:
+    """``samples`` sorted by :func:`order_key`."""
     return sorted(samples, key=lambda s: order_key(s.split, s.key))
 
 
@@ -80,6 +86,8 @@ EMBEDDING_CHUNK = 4096  # rows per similarity block: a block is chunk x chunk fl
 
 @dataclass(frozen=True)
 class EmbeddingDuplicate:
+    """An embedding duplicate: ``key`` is at least as similar as the threshold to the kept sample ``dup_of``."""
+
     key: str
     dup_of: str
     similarity: float  # cosine similarity with the kept sample it duplicates

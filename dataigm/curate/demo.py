@@ -9,6 +9,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from dataigm.curate.engine import CurationResult
+    from dataigm.curate.config import CurationConfig
     from dataigm.demo import DemoContext
 
 
@@ -29,7 +30,7 @@ def kept_dropped_table(result: "CurationResult") -> Table:
     return table
 
 
-def demo_config():
+def demo_config() -> "CurationConfig":
     """The demo's config: the default filters, but judge disagreements go to review instead of the bin.
 
     The tiny model draws noise that barely depends on the prompt: NudeNet sees no nudity on any "nude" positive,

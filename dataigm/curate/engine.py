@@ -71,6 +71,8 @@ class Decision:
 
 @dataclass
 class CurationResult:
+    """What :func:`curate` did: the verdicts of all samples; on rank 0 also the report path and the manifest."""
+
     out: Path
     decisions: dict[str, Decision]
     pair_stats: dict[str, dict[str, int]]
@@ -95,6 +97,7 @@ def input_shards(dataset: Path) -> list[ShardSpec]:
 
 
 def score_path(out: Path, spec: ShardSpec) -> Path:
+    """The score file of an input shard; its existence marks the shard as scored."""
     return Path(out) / CURATION_DIR / "scores" / spec.category / spec.split / f"{spec.name}.jsonl"
 
 
@@ -189,21 +192,23 @@ def load_embeddings(out: Path, specs: Sequence[ShardSpec]) -> dict[str, np.ndarr
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write ``rows`` as JSON lines (sorted keys, so the bytes are reproducible), atomically."""
     write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file written by :func:`write_rows`."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # --- step 2: decide -------------------------------------------------------------------------------------------
-def parse_review_tag(key: str, tag: str, label_names: Sequence[str]) -> tuple[str, str]:
-    """``(kind, relabel class)`` of a review tag, validated against the sample's label names."""
+def parse_review_tag(key: str, tag: str, label_names: Sequence[str] | None) -> tuple[str, str]:
+    """``(kind, relabel class)`` of a review tag, validated against the sample's label names (``None``: form only)."""
     if tag in ("reject", "accept"):
         return tag, ""
     if tag.startswith("relabel:"):
         target = tag.split(":", 1)[1]
-        if target not in label_names:
+        if label_names is not None and target not in label_names:
             raise ValueError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
         return "relabel", target
     raise ValueError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
@@ -251,6 +256,8 @@ def decide(
     decisions: dict[str, Decision] = {}
     flags_of: dict[str, list[tuple[str, str]]] = {}
     for r in rows:
+        if r["key"] in decisions:  # verdicts are kept by key: two samples sharing one would share a verdict
+            raise ValueError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
         fields = {**defaults, **{k: v for k, v in r["fields"].items() if k in defaults}}
         decisions[r["key"]] = Decision(r["key"], r["category"], r["split"], r["label_name"], "keep", [], fields, r["shard"])
         flags_of[r["key"]] = [(reason, action) for reason, action in r["flags"]]
@@ -400,6 +407,8 @@ def curate(
     specs = input_shards(dataset)
     mine = partition(specs, rank, world_size)
     review_tags = dict(sorted((review_tags or {}).items()))
+    for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
+        parse_review_tag(key, tag, None)
     tags_sha = _sha(review_tags)
     run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
            "review_tags_sha256": tags_sha, "input_manifest_sha256": _sha(load_manifest(dataset)["shards"])}

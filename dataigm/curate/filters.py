@@ -25,11 +25,11 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dataigm.core.devices import pick_device
+from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
 from dataigm.curate.dedup import l2_normalize
-from dataigm.judge.detectors import (
-    DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict, pick_device,
-)
+from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
 
 # Curation's default NudeNet classes: explicit nudity only. The judge presets also count exposed belly, feet,
 # armpits and male breast, which would drop concept-removed negatives that merely show a bare belly or feet.
@@ -84,6 +84,7 @@ FILTERS: Registry[type[Filter]] = Registry("curation filter")
 
 
 def register_filter(cls: type[Filter]) -> type[Filter]:
+    """Class decorator: register a :class:`Filter` subclass under its ``name``."""
     FILTERS.register(cls.name, cls)
     return cls
 
@@ -110,9 +111,19 @@ def _agreement_flags(is_positive: bool, hit: bool, on_positive_miss: str, on_neg
     return []
 
 
-def _device(setting: str) -> str | None:
-    """A filter's ``device`` setting ("auto", "cpu", "cuda:1"...) for the judges: "auto" is None, the judge chooses."""
-    return None if setting == "auto" else setting
+def _device(setting: str) -> str:
+    """A torch filter's ``device`` setting ("auto", "cpu", "cuda:1"...) as a device: "auto" is this rank's GPU
+    (``cuda:<LOCAL_RANK>``) when one is visible, else the CPU, so the ranks of a node do not all load onto GPU 0."""
+    return pick_device(setting, rank_from_env().local_rank)
+
+
+def _onnx_device(setting: str) -> str | None:
+    """The NudeNet judge's device: "auto" is None (onnxruntime's CUDA provider when installed, else CPU) in a single
+    process, and ``cuda:<LOCAL_RANK>`` under torchrun/Slurm (still the CPU when onnxruntime has no CUDA provider)."""
+    if setting != "auto":
+        return setting
+    local_rank = rank_from_env().local_rank
+    return None if local_rank == 0 else f"cuda:{local_rank}"
 
 
 class JudgeFilter(Filter):
@@ -214,7 +225,7 @@ class NudenetSettings(FilterSettings):
     on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
     on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
     batch_size: int = Field(8, ge=1)
-    device: str = Field("auto", description="auto: onnxruntime's CUDA provider when installed, else CPU")
+    device: str = Field("auto", description="auto: onnxruntime's CUDA provider (this rank's GPU) when installed, else CPU")
 
     @field_validator("classes")
     @classmethod
@@ -257,7 +268,7 @@ class NudenetFilter(JudgeFilter):
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
         s: NudenetSettings = self.settings  # type: ignore[assignment]
-        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=_device(s.device))
+        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=_onnx_device(s.device))
 
     def decide(self, verdict: Verdict, label_name: str) -> Scored:
         """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""
@@ -317,7 +328,7 @@ def load_clip(model: str, revision: str | None = None, device: str = "auto", dty
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
-    dev = pick_device(_device(device))
+    dev = _device(device)
     torch_dtype = getattr(torch, dtype) if dev != "cpu" else torch.float32
     clip = CLIPModel.from_pretrained(model, revision=revision, torch_dtype=torch_dtype).eval().to(dev)
     return clip, CLIPProcessor.from_pretrained(model, revision=revision), dev

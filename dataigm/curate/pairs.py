@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 from dataigm.curate.config import PairPolicy
 
 
 @dataclass
 class PairMember:
+    """What the pair policy needs of one sample: its pair identity, its role and whether the filters dropped it."""
+
     key: str
     category: str
     split: str
@@ -80,7 +82,3 @@ def apply_pair_policy(members: Iterable[PairMember], policies: dict[str, PairPol
     keys = ("pairs", "complete", "positive_dropped", "negative_kept_alone", "negative_dropped_with_positive",
             "negative_dropped", "positive_kept_alone", "positive_dropped_with_negative", "both_dropped", "unpaired")
     return extra_drops, status, {cat: {k: int(c.get(k, 0)) for k in keys} for cat, c in sorted(stats.items())}
-
-
-def pair_stats_rows(stats: dict[str, dict[str, Any]]) -> list[tuple[str, str, int]]:
-    return [(cat, k, v) for cat, s in stats.items() for k, v in s.items()]

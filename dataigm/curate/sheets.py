@@ -57,8 +57,9 @@ def write_contact_sheets(dataset: Path, out: Path, specs: Sequence[ShardSpec], d
     groups: dict[tuple[str, str, str], list[tuple[bytes, str, str]]] = {}
     dropped: dict[str, list[tuple[bytes, str, str]]] = {}
     wanted = {(d.category, d.split, d.relabel_to or d.label_name) for d in decisions.values() if d.verdict != "drop"}
+    wanted_dropped = {d.category for d in decisions.values() if d.verdict == "drop"}
     for spec in specs:
-        if all(len(groups.get(g, [])) >= n for g in wanted) and all(len(v) >= n for v in dropped.values()):
+        if all(len(groups.get(g, [])) >= n for g in wanted) and all(len(dropped.get(c, [])) >= n for c in wanted_dropped):
             break  # every sheet is full: stop reading
         for raw in iter_tar(spec.tar_path(dataset)):
             d = decisions[raw.key]
