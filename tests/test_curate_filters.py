@@ -394,3 +394,22 @@ def test_recipe_curation_key_applies_to_its_category(tmp_path):
 def test_drawn_patterns_are_reproducible():
     assert png_bytes(draw_pattern("checker", 7)) == png_bytes(draw_pattern("checker", 7))
     assert png_bytes(draw_pattern("checker", 7)) != png_bytes(draw_pattern("checker", 8))
+
+
+@pytest.mark.parametrize("max_distance", [0, 4, 15, 16, 20, 32])
+def test_phash_band_search_is_exact(max_distance):
+    """The banded search finds exactly what comparing every pair would, at every allowed distance."""
+    rng = random.Random(max_distance)
+    base = [rng.getrandbits(64) for _ in range(40)]
+    hashes = base + [h ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, max_distance + 2))) for h in base]
+    samples = [HashedSample(f"k{i:03d}", "train", h) for i, h in enumerate(hashes)]
+    found = find_duplicates(samples, max_distance)
+    kept: list[HashedSample] = []
+    expected = {}
+    for s in samples:  # brute force, same visiting order and tie rule
+        best = min(((hamming(s.phash, k.phash), j) for j, k in enumerate(kept)), default=None)
+        if best is not None and best[0] <= max_distance:
+            expected[s.key] = kept[best[1]].key
+        else:
+            kept.append(s)
+    assert {k: d.dup_of for k, d in found.items()} == expected

@@ -46,9 +46,9 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def _bands(h: int, n_bands: int) -> list[tuple[int, int]]:
-    width = -(-64 // n_bands)
-    return [(i, (h >> (i * width)) & ((1 << width) - 1)) for i in range(n_bands)]
+def _bands(h: int, width: int) -> list[tuple[int, int]]:
+    """The 64-bit hash cut into bands of ``width`` bits (the last one may be narrower): (band index, value)."""
+    return [(i, (h >> start) & ((1 << width) - 1)) for i, start in enumerate(range(0, 64, width))]
 
 
 def order_key(split: str, key: str) -> tuple[int, str]:
@@ -63,18 +63,20 @@ def global_order(samples: Iterable[HashedSample]) -> list[HashedSample]:
 
 def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[str, Duplicate]:
     """Map each duplicate's key to what it duplicates; kept representatives are not in the result."""
-    n_bands = min(max_distance + 1, 64)
+    # Pigeonhole: with at least max_distance + 1 bands that each cover real bits, two hashes within
+    # max_distance of each other agree exactly on some band, so the band tables find every candidate.
+    width = max(1, 64 // (max_distance + 1))
     tables: dict[tuple[int, int], list[int]] = {}
     kept: list[HashedSample] = []
     out: dict[str, Duplicate] = {}
     for s in global_order(samples):
-        candidates = sorted({i for band in _bands(s.phash, n_bands) for i in tables.get(band, [])})
+        candidates = sorted({i for band in _bands(s.phash, width) for i in tables.get(band, [])})
         best = min(((hamming(s.phash, kept[i].phash), i) for i in candidates), default=None)
         if best is not None and best[0] <= max_distance:
             rep = kept[best[1]]
             out[s.key] = Duplicate(s.key, rep.key, best[0], rep.split != s.split)
             continue
-        for band in _bands(s.phash, n_bands):
+        for band in _bands(s.phash, width):
             tables.setdefault(band, []).append(len(kept))
         kept.append(s)
     return out
