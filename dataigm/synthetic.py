@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -97,7 +97,7 @@ def write_synthetic_dataset(
     patterns = list(patterns or PATTERNS[: len(label_names)])
     if len(patterns) < len(label_names):
         raise ValueError(f"need {len(label_names)} patterns, got {len(patterns)}")
-    shards = []
+    shards: dict[ShardSpec, list[tuple[SampleMeta, bytes]]] = {}
     for split, n in per_split.items():
         metas = []
         for i in range(n):
@@ -112,19 +112,36 @@ def write_synthetic_dataset(
                     )
                 )
         metas.sort(key=lambda m: m.seed)  # mix labels within shards
-        for index in range(0, max(len(metas), 1), shard_size):
+        for index in range(0, len(metas), shard_size):
             chunk = metas[index : index + shard_size]
-            if not chunk:
-                continue
-            spec = ShardSpec(category, split, index // shard_size, part)
-            sink = ShardSink(root, spec, len(chunk))
-            for m in chunk:
-                sink.write(m, png_bytes(draw_pattern(patterns[m.label], m.seed, size)))
-            sink.close()
-            shards.append(spec.relpath)
+            shards[ShardSpec(category, split, index // shard_size, part)] = [
+                (m, png_bytes(draw_pattern(patterns[m.label], m.seed, size))) for m in chunk
+            ]
     config = {"per_split": per_split, "size": size, "seed": seed, "patterns": patterns, "label_names": list(label_names)}
+    return write_samples(root, category, label_names, shards, part=part, config=config)
+
+
+def write_samples(
+    root: Path,
+    category: str,
+    label_names: Sequence[str],
+    shards: Mapping[ShardSpec, Sequence[tuple[SampleMeta, bytes]]],
+    *,
+    part: str = "synthetic",
+    config: dict[str, Any] | None = None,
+) -> dict:
+    """Write the given ``(meta, png bytes)`` samples into the given shards, record them as one part of
+    ``category`` and rebuild the manifest (returned): a dataset folder any stage reads."""
+    root = Path(root)
+    for spec, samples in shards.items():
+        sink = ShardSink(root, spec, len(samples))
+        for meta, image in samples:
+            sink.write(meta, image)
+        sink.close()
+    config = config or {}
     write_part(root, category, part, {"kind": "synthetic", "category": category, "label_names": list(label_names), "config": config,
-                                      "config_sha256": str(stable_int(repr(sorted(config.items())), bits=63)), "shards": sorted(shards)})
+                                      "config_sha256": str(stable_int(repr(sorted(config.items())), bits=63)),
+                                      "shards": sorted(spec.relpath for spec in shards)})
     return build_manifest(root)
 
 

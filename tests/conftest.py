@@ -35,3 +35,16 @@ def shapes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("shapes")
     write_synthetic_dataset(root, "object", ["church", "parachute", "other"], {"train": 40, "val": 10, "test": 10}, shard_size=40)
     return root
+
+
+@pytest.fixture(scope="session")
+def shapes_with_nudity(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``shapes_dataset`` plus a small drawn 'nudity' category (an NSFW category; only shapes are drawn). Read-only."""
+    import shutil
+
+    from dataigm.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("shapes-nudity") / "dataset"
+    shutil.copytree(shapes_dataset, root)
+    write_synthetic_dataset(root, "nudity", ["not_nude", "nude"], {"train": 3, "test": 2}, shard_size=4, patterns=["plain", "disc"])
+    return root

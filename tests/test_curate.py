@@ -13,14 +13,14 @@ import pytest
 from PIL import Image
 
 from dataigm.cli import main
-from dataigm.core.manifest import build_manifest, load_manifest, verify, write_part
+from dataigm.core.manifest import load_manifest, verify
 from dataigm.core.schema import SampleMeta
-from dataigm.core.shards import ShardSink, ShardSpec, iter_samples, list_shards
+from dataigm.core.shards import ShardSpec, iter_samples, list_shards
 from dataigm.curate import curate, parse_curation_config
 from dataigm.curate.engine import score_path
 from dataigm.curate.filters import all_fields
 from dataigm.curate.sheets import sheet_size
-from dataigm.synthetic import draw_pattern, png_bytes
+from dataigm.synthetic import draw_pattern, png_bytes, write_samples
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 LABELS = ["church", "other"]
@@ -56,18 +56,12 @@ def crafted_images() -> dict[str, bytes]:
 
 def write_crafted(root: Path) -> Path:
     images = crafted_images()
-    shards = []
-    for spec, pairs in ((ShardSpec("object", "train", 0), range(0, 3)), (ShardSpec("object", "train", 1), range(3, 6)),
-                        (ShardSpec("object", "test", 0), range(6, 8))):
-        sink = ShardSink(root, spec, 2 * len(pairs))
-        for i in pairs:
-            for role in ("positive", "negative"):
-                key = f"p{i}-{role[:3]}"
-                sink.write(_meta(key, spec.split, role, f"p{i}"), images[key])
-        sink.close()
-        shards.append(spec.relpath)
-    write_part(root, "object", "generated", {"kind": "recipe", "category": "object", "label_names": LABELS, "config": {}, "config_sha256": "x", "shards": shards})
-    build_manifest(root)
+    shards = {
+        spec: [(_meta(f"p{i}-{role[:3]}", spec.split, role, f"p{i}"), images[f"p{i}-{role[:3]}"]) for i in pairs for role in ("positive", "negative")]
+        for spec, pairs in ((ShardSpec("object", "train", 0), range(0, 3)), (ShardSpec("object", "train", 1), range(3, 6)),
+                            (ShardSpec("object", "test", 0), range(6, 8)))
+    }
+    write_samples(root, "object", LABELS, shards, part="generated")
     return root
 
 
@@ -266,14 +260,8 @@ def test_cli_curate_with_shipped_config(crafted, tmp_path, capsys):
 
 def write_shards(root: Path, shards: dict[ShardSpec, list[tuple[str, str, bytes]]]) -> Path:
     """A one-part dataset of the given shards, each a list of (key, role, image bytes)."""
-    for spec, samples in shards.items():
-        sink = ShardSink(root, spec, len(samples))
-        for key, role, image in samples:
-            sink.write(_meta(key, spec.split, role, key), image)
-        sink.close()
-    write_part(root, "object", "generated", {"kind": "recipe", "category": "object", "label_names": LABELS, "config": {}, "config_sha256": "x",
-                                              "shards": [s.relpath for s in shards]})
-    build_manifest(root)
+    write_samples(root, "object", LABELS, {spec: [(_meta(key, spec.split, role, key), image) for key, role, image in samples]
+                                           for spec, samples in shards.items()}, part="generated")
     return root
 
 

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from dataigm.core.manifest import build_manifest, load_manifest, write_part
+from dataigm.core.manifest import load_manifest
 from dataigm.core.schema import SPLITS, SampleMeta
-from dataigm.core.shards import ShardSink, ShardSpec, iter_samples, list_shards
+from dataigm.core.shards import ShardSpec, iter_samples, list_shards
 from dataigm.curate import curate, parse_curation_config
 from dataigm.curate.config import CurationConfigError
 from dataigm.curate.dedup import EmbeddingDuplicate, find_embedding_duplicates
 from dataigm.curate.engine import embedding_path, score_path
 from dataigm.curate.filters import Decoded, create_filter
 from dataigm.generate.tiny import build_tiny_clip
-from dataigm.synthetic import PATTERNS, draw_pattern, png_bytes
+from dataigm.synthetic import PATTERNS, draw_pattern, png_bytes, write_samples
 
 from test_curate_filters import write_tiny_detector
 
@@ -281,17 +281,12 @@ def crafted_images() -> dict[str, tuple[str, int, int, bytes]]:
 
 def write_dataset(root: Path) -> Path:
     images = crafted_images()
-    shards = []
-    for split, index in (("train", 0), ("train", 1), ("test", 0)):
-        spec = ShardSpec("object", split, index)
-        keys = sorted(k for k, (s, i, _, _) in images.items() if (s, i) == (split, index))
-        sink = ShardSink(root, spec, len(keys))
-        for k in keys:
-            sink.write(_meta(k, split, images[k][2]), images[k][3])
-        sink.close()
-        shards.append(spec.relpath)
-    write_part(root, "object", "generated", {"kind": "recipe", "category": "object", "label_names": LABELS, "config": {}, "config_sha256": "x", "shards": shards})
-    build_manifest(root)
+    shards = {
+        ShardSpec("object", split, index): [(_meta(k, split, images[k][2]), images[k][3])
+                                            for k in sorted(k for k, (s, i, _, _) in images.items() if (s, i) == (split, index))]
+        for split, index in (("train", 0), ("train", 1), ("test", 0))
+    }
+    write_samples(root, "object", LABELS, shards, part="generated")
     return root
 
 

@@ -14,19 +14,14 @@ from dataigm.core.atomic import sha256_file
 from dataigm.core.manifest import build_manifest, load_manifest, verify
 from dataigm.hub.card import CardOptions, size_category
 from dataigm.hub.export import export_dataset
-from dataigm.synthetic import write_synthetic_dataset
 
 OBJECT_LABELS = ["church", "parachute", "other"]
 NUDITY_LABELS = ["not_nude", "nude"]
 
 
 @pytest.fixture(scope="module")
-def source(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shapes 'object' dataset plus a small drawn 'nudity' category (an NSFW category; only shapes are drawn)."""
-    root = tmp_path_factory.mktemp("hub-src") / "dataset"
-    shutil.copytree(shapes_dataset, root)
-    write_synthetic_dataset(root, "nudity", NUDITY_LABELS, {"train": 3, "test": 2}, shard_size=4, patterns=["plain", "disc"])
-    return root
+def source(shapes_with_nudity: Path) -> Path:
+    return shapes_with_nudity
 
 
 @pytest.fixture(scope="module")

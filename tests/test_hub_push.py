@@ -16,7 +16,6 @@ from dataigm.hub.card import CardOptions
 from dataigm.hub.export import export_dataset
 from dataigm.hub.pull import allow_patterns, verify_pulled
 from dataigm.hub.push import folder_kind, push_folder
-from dataigm.synthetic import write_synthetic_dataset
 
 
 @dataclass
@@ -93,12 +92,8 @@ class FakeHfApi:
 
 
 @pytest.fixture(scope="module")
-def source(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shapes 'object' dataset plus a drawn 'nudity' category (NSFW policy applies; only shapes are drawn)."""
-    src = tmp_path_factory.mktemp("push-src") / "dataset"
-    shutil.copytree(shapes_dataset, src)
-    write_synthetic_dataset(src, "nudity", ["not_nude", "nude"], {"train": 3, "test": 2}, shard_size=4, patterns=["plain", "disc"])
-    return src
+def source(shapes_with_nudity: Path) -> Path:
+    return shapes_with_nudity
 
 
 @pytest.fixture(scope="module")
