@@ -44,7 +44,6 @@ def crafted_images() -> dict[str, bytes]:
     """Image bytes per key: 6 train pairs over two shards, 2 test pairs; each problem planted once."""
     images = {}
     for i in range(8):
-        split = "train" if i < 6 else "test"
         images[f"p{i}-pos"] = png_bytes(draw_pattern("disc", 1000 + i * 17))
         images[f"p{i}-neg"] = png_bytes(draw_pattern("hstripes", 2000 + i * 31))
     images["p0-pos"] = BLACK  # safety-checker black: dropped; its negative follows the pair policy

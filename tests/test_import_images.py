@@ -112,7 +112,7 @@ def test_mixed_folder_import_reads_back_with_datasets(mixed_folder: Path, tmp_pa
 def test_reimport_is_idempotent_and_byte_identical(mixed_folder: Path, tmp_path: Path) -> None:
     first = import_images(mixed_folder, tmp_path / "a", "object", split_from_folders=True, max_size=64, shard_size=5, progress=False)
     again = import_images(mixed_folder, tmp_path / "a", "object", split_from_folders=True, max_size=64, shard_size=5, progress=False)
-    fresh = import_images(mixed_folder, tmp_path / "b", "object", split_from_folders=True, max_size=64, shard_size=5, workers=1, progress=False)
+    import_images(mixed_folder, tmp_path / "b", "object", split_from_folders=True, max_size=64, shard_size=5, workers=1, progress=False)
     assert (again.shards_written, again.shards_skipped) == (0, first.shards_planned)
 
     def shard_digests(root: Path) -> dict[str, str]:
