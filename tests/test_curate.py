@@ -3,10 +3,8 @@ the fixed ``curation`` schema, determinism, resume, rank independence, contact s
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,8 @@ from dataigm.curate.engine import score_path
 from dataigm.curate.filters import all_fields
 from dataigm.curate.sheets import sheet_size
 from dataigm.synthetic import draw_pattern, png_bytes, write_samples
+
+from curation_helpers import curate_on_two_ranks, tree_digest
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 LABELS = ["church", "other"]
@@ -80,14 +80,6 @@ def curated(crafted, tmp_path_factory):
 
 def written(root: Path) -> dict[str, dict]:
     return {s.key: s.meta for s in iter_samples(list_shards(root))}
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file that must be reproducible (per-shard stats hold timings, so they are compared via the manifest)."""
-    files = [*list_shards(root), root / "curation_report.md", root / "curation_report.json", *sorted((root / "_curation").rglob("*.*"))]
-    digest = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    digest["manifest.shards"] = hashlib.sha256(json.dumps(load_manifest(root)["shards"]).encode()).hexdigest()
-    return digest
 
 
 def test_each_planted_problem_gets_its_verdict(curated):
@@ -199,20 +191,7 @@ def test_resume_redoes_only_missing_shards(crafted, curated, tmp_path):
 
 def test_two_ranks_give_the_same_output_as_one(crafted, curated, tmp_path):
     out = tmp_path / "ranks"
-    errors = []
-
-    def run(rank: int) -> None:
-        try:
-            curate(crafted, out, parse_curation_config(CONFIG), rank=rank, world_size=2, progress=False, barrier_timeout=120)
-        except Exception as e:  # surfaced below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(r,)) for r in (1, 0)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    curate_on_two_ranks(crafted, out, parse_curation_config(CONFIG))
     assert tree_digest(out) == tree_digest(curated.out)
 
 

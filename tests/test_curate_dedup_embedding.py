@@ -4,18 +4,15 @@ the ``embedding`` filter with a tiny CLIP and a tiny exported detector on drawn 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import random
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from dataigm.core.manifest import load_manifest
 from dataigm.core.schema import SPLITS, SampleMeta
 from dataigm.core.shards import ShardSpec, iter_samples, list_shards
 from dataigm.curate import curate, parse_curation_config
@@ -25,6 +22,8 @@ from dataigm.curate.engine import embedding_path, score_path
 from dataigm.curate.filters import Decoded, create_filter
 from dataigm.generate.tiny import build_tiny_clip
 from dataigm.synthetic import PATTERNS, draw_pattern, png_bytes, write_samples
+
+from curation_helpers import curate_on_two_ranks, tree_digest
 
 from test_curate_filters import write_tiny_detector
 
@@ -304,13 +303,6 @@ def curated(dataset, tiny_clip, tmp_path_factory):
     return curate(dataset, tmp_path_factory.mktemp("emb-out") / "out", config_for(tiny_clip), progress=False, batch_size=3)
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    files = [*list_shards(root), root / "curation_report.md", root / "curation_report.json", *sorted((root / "_curation").rglob("*.*"))]
-    digest = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    digest["manifest.shards"] = hashlib.sha256(json.dumps(load_manifest(root)["shards"]).encode()).hexdigest()
-    return digest
-
-
 def dataset_images(root: Path) -> dict[str, tuple[str, Image.Image]]:
     """key -> (split, decoded image) of every readable sample in the dataset folder."""
     out = {}
@@ -380,20 +372,7 @@ def test_report_counts_embedding_duplicates_and_leaks(curated):
 
 def test_one_and_two_ranks_give_the_same_bytes(dataset, curated, tiny_clip, tmp_path):
     out = tmp_path / "ranks"
-    errors = []
-
-    def run(rank: int) -> None:
-        try:
-            curate(dataset, out, config_for(tiny_clip), rank=rank, world_size=2, progress=False, batch_size=3, barrier_timeout=120)
-        except Exception as e:  # surfaced below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(r,)) for r in (1, 0)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    curate_on_two_ranks(dataset, out, config_for(tiny_clip), batch_size=3)
     digest = tree_digest(out)
     assert any(k.endswith(".emb.npy") for k in digest)
     assert digest == tree_digest(curated.out)
