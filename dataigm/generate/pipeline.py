@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import sha256_file
+from dataigm.core.errors import DataigmError
 from dataigm.generate.tiny import TINY_ID, ensure_tiny_pipeline
 from dataigm.recipe import ModelSpec
 
@@ -23,7 +24,7 @@ STATE_DICT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(DataigmError, RuntimeError):
     """A model or one of its components could not be loaded; the message names it."""
 
 
