@@ -81,12 +81,13 @@ def test_threshold_max_balanced_accuracy_separates_crafted_scores() -> None:
     scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7])
     positives = np.array([False, False, False, True, True])
     assert select_threshold(scores, positives) == pytest.approx(0.45)
-    # one overlapping negative: best is still to cut just below the lowest positive
+    # one overlapping negative: cutting at 0.675 (2 of 3 positives, no negative) and at 0.4 (all positives, one
+    # negative) both give balanced accuracy 5/6 exactly; the documented tie rule takes the highest threshold
     scores = np.array([0.1, 0.2, 0.65, 0.6, 0.7, 0.9])
     positives = np.array([False, False, False, True, True, True])
     t = select_threshold(scores, positives)
-    assert t == pytest.approx(0.4)
-    assert predict_labels(np.c_[1 - scores, scores], t, 1).tolist() == [0, 0, 1, 1, 1, 1]
+    assert t == pytest.approx(0.675)
+    assert predict_labels(np.c_[1 - scores, scores], t, 1).tolist() == [0, 0, 0, 0, 1, 1]
 
 
 def test_threshold_target_fpr() -> None:

@@ -118,16 +118,17 @@ def select_threshold(scores: np.ndarray, positives: np.ndarray, rule: str = "max
     scores, positives = np.asarray(scores, dtype=np.float64), np.asarray(positives, dtype=bool)
     if len(scores) == 0 or positives.all() or not positives.any():
         raise ValueError(f"threshold selection needs both positive and negative samples (got {int(positives.sum())} of {len(scores)} positive)")
-    n_pos, n_neg = positives.sum(), (~positives).sum()
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     best_t, best = 0.5, -np.inf
     for t in _candidate_thresholds(scores):
         pred = scores >= t
-        tpr = (pred & positives).sum() / n_pos
-        fpr = (pred & ~positives).sum() / n_neg
+        tp, fp = int((pred & positives).sum()), int((pred & ~positives).sum())
+        # Compared in integers, so thresholds that tie in real arithmetic tie here too (floats would let
+        # rounding pick): balanced accuracy = (tp * n_neg - fp * n_pos + n_pos * n_neg) / (2 * n_pos * n_neg).
         if rule == "max_balanced_accuracy":
-            value = 0.5 * (tpr + 1 - fpr)
-        elif fpr <= target_fpr + 1e-12:
-            value = tpr
+            value = tp * n_neg - fp * n_pos
+        elif fp <= target_fpr * n_neg + 1e-9:
+            value = tp
         else:
             continue
         if value > best:  # strict: among equals the first, i.e. highest, threshold wins

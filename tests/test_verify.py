@@ -1,0 +1,96 @@
+"""Verification and resume bookkeeping: what `dataigm verify` reports, with which exit code, and when a shard
+counts as done."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dataigm.cli import main
+from dataigm.core.manifest import MANIFEST, build_manifest, verify
+from dataigm.core.shards import ShardSpec, is_done, list_shards
+from dataigm.synthetic import write_synthetic_dataset
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "ds"
+    write_synthetic_dataset(root, "object", ["church", "other"], {"train": 6, "test": 3}, shard_size=4, size=32)
+    return root
+
+
+def run_verify(root: Path, *flags: str, capsys) -> tuple[int, str, str]:
+    code = main(["verify", str(root), *flags])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_intact_dataset_passes_deep_and_fast(dataset, capsys) -> None:
+    assert len(list_shards(dataset)) == 5  # 12 train samples in 3 shards, 6 test samples in 2
+    for flags in ((), ("--fast",)):
+        code, out, err = run_verify(dataset, *flags, capsys=capsys)
+        assert (code, err) == (0, "") and out.startswith("ok:")
+
+
+def test_planned_but_unfinished_shard_is_reported(dataset, capsys) -> None:
+    spec = ShardSpec("object", "train", 1, "synthetic")
+    spec.tar_path(dataset).unlink()
+    spec.stats_path(dataset).unlink()
+    build_manifest(dataset)  # as a killed build leaves it: the part planned the shard, nothing finished it
+    assert [str(p) for p in verify(dataset)] == [f"{spec.relpath}: planned but never finished"]
+    code, _, err = run_verify(dataset, "--fast", capsys=capsys)
+    assert code == 1 and f"FAIL {spec.relpath}: planned but never finished" in err and "1 problem(s)" in err
+
+
+def test_count_mismatch_is_found_deep_but_not_fast(dataset, capsys) -> None:
+    manifest = json.loads((dataset / MANIFEST).read_text())
+    entry = manifest["shards"][0]
+    entry["n"] += 1
+    (dataset / MANIFEST).write_text(json.dumps(manifest))
+    code, _, err = run_verify(dataset, capsys=capsys)
+    assert code == 1 and f"FAIL {entry['path']}: {entry['n'] - 1} samples != manifest {entry['n']}" in err
+    code, _, err = run_verify(dataset, "--fast", capsys=capsys)  # checksums only: the count is not read
+    assert (code, err) == (0, "")
+
+
+def test_changed_bytes_and_unlisted_tar_are_reported(dataset, capsys) -> None:
+    first, second = list_shards(dataset)[:2]
+    shutil.copy(first, second)  # a shard replaced by another's bytes
+    stray = first.with_name("object-train-extra-000000.tar")
+    shutil.copy(first, stray)
+    code, _, err = run_verify(dataset, "--fast", capsys=capsys)
+    rel = lambda p: p.relative_to(dataset).as_posix()  # noqa: E731
+    assert code == 1 and f"FAIL {rel(second)}: sha256 " in err and f"FAIL {rel(stray)}: not in manifest" in err
+    assert "2 problem(s)" in err
+
+
+def test_a_shard_is_done_only_with_both_tar_and_stats(dataset) -> None:
+    spec = ShardSpec("object", "train", 0, "synthetic")
+    assert is_done(dataset, spec)
+    stats = spec.stats_path(dataset).read_bytes()
+    spec.stats_path(dataset).unlink()  # what a kill between publishing the tar and writing its stats leaves
+    assert not is_done(dataset, spec)
+    spec.stats_path(dataset).write_bytes(stats)
+    spec.tar_path(dataset).unlink()
+    assert not is_done(dataset, spec)
+
+
+def test_build_resume_redoes_a_shard_whose_stats_are_missing(tiny_model_dir, tmp_path) -> None:
+    from dataigm.generate.engine import BuildOptions, build
+    from dataigm.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "builders" / "church.yaml", [
+        "generation.width=64", "generation.height=64", "generation.steps=1", "images_per_prompt=1", "shard_size=4", "models=[tiny]"])
+    out = tmp_path / "built"
+    first = build(recipe, out, BuildOptions(device="cpu", limit=3, progress=False))
+    tars = {p: p.read_bytes() for p in list_shards(out)}
+    victim = sorted(tars)[0]
+    stats = out / "_stats" / victim.relative_to(out).with_suffix(".json")
+    stats.unlink()  # the tar was published, the kill came before its stats
+    second = build(recipe, out, BuildOptions(device="cpu", limit=3, progress=False))
+    assert second.samples_written == json.loads(stats.read_text())["ok"] > 0  # only that shard was redone
+    assert first.samples_written > second.samples_written
+    assert {p: p.read_bytes() for p in list_shards(out)} == tars and verify(out) == []
