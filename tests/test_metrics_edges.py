@@ -40,3 +40,83 @@ def test_balanced_accuracy_ignores_classes_absent_from_the_labels() -> None:
     assert report["balanced_accuracy"] == pytest.approx(0.75)
     assert report["accuracy"] == pytest.approx(0.75)
     assert report["per_class"]["c"]["support"] == 0
+
+
+def test_max_balanced_accuracy_accepts_a_false_positive_when_it_pays() -> None:
+    # positives 0.9, 0.8, 0.5, 0.45; negatives 0.6, 0.3, 0.2, 0.1. Cutting at 0.7: tpr 1/2, fpr 0 (BA 0.75);
+    # at 0.375: tpr 1, fpr 1/4 (BA 0.875). Max balanced accuracy takes 0.375; a no-false-positive rule would take 0.7.
+    scores = np.array([0.9, 0.8, 0.5, 0.45, 0.6, 0.3, 0.2, 0.1])
+    positives = [1, 1, 1, 1, 0, 0, 0, 0]  # plain 0/1 integers are accepted as booleans
+    assert select_threshold(scores, positives) == pytest.approx(0.375)
+    assert select_threshold(scores, positives, "target_fpr", 0.0) == pytest.approx(0.7)
+
+
+def test_the_lowest_candidate_includes_the_lowest_score() -> None:
+    # positives 0.1 and 0.9, negative 0.5; any false-positive rate allowed: only a cut at the lowest score itself
+    # (0.1, predicted positive because score >= threshold) reaches tpr 1.
+    assert select_threshold(np.array([0.1, 0.5, 0.9]), np.array([True, False, True]), "target_fpr", 1.0) == pytest.approx(0.1)
+
+
+def test_calibration_bins_edges_counts_and_empty_bins() -> None:
+    from dataigm.train.metrics import calibration_bins
+
+    probs = np.array([[0.25, 0.25, 0.25, 0.25], [0.5, 0.3, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
+    labels = np.array([0, 1, 0, 3, 1])  # right, wrong, wrong, right, wrong
+    bins = calibration_bins(probs, labels, n_bins=4)
+    # a confidence on an edge belongs to the bin below it (0.25 -> [0, 0.25], 0.5 -> (0.25, 0.5])
+    assert bins == [
+        {"lower": 0.0, "upper": 0.25, "n": 1, "confidence": 0.25, "accuracy": 1.0},
+        {"lower": 0.25, "upper": 0.5, "n": 1, "confidence": 0.5, "accuracy": 0.0},
+        {"lower": 0.5, "upper": 0.75, "n": 1, "confidence": 0.6, "accuracy": 0.0},
+        {"lower": 0.75, "upper": 1.0, "n": 2, "confidence": 1.0, "accuracy": 0.5},
+    ]
+    empty = calibration_bins(np.array([[0.9, 0.1]]), np.array([0]), n_bins=2)[0]
+    assert empty == {"lower": 0.0, "upper": 0.5, "n": 0, "confidence": 0.0, "accuracy": 0.0}
+
+
+def test_ece_uses_the_given_number_of_bins() -> None:
+    # confidences 0.62 (right) and 0.64 (wrong) share a bin of 15 ([0.6, 0.667)) but not of 16 (edge 0.625):
+    # 15 bins: |0.5 - 0.63| = 0.13; 16 bins: 0.5 * 0.38 + 0.5 * 0.64 = 0.51
+    probs = np.array([[0.62, 0.38], [0.64, 0.36]])
+    labels = np.array([0, 1])
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.13)
+    assert expected_calibration_error(probs, labels, n_bins=16) == pytest.approx(0.51)
+    assert classification_report(probs, labels, ["a", "b"])["ece"] == pytest.approx(0.13)
+    assert np.isnan(expected_calibration_error(np.zeros((0, 2)), np.zeros(0, dtype=int)))
+
+
+def test_balanced_accuracy_counts_a_class_seen_once() -> None:
+    # class c occurs once and is missed: recalls a 1, b 1, c 0 -> 2/3
+    probs = np.eye(3)[[0, 1, 1]]
+    assert classification_report(probs, np.array([0, 1, 2]), ["a", "b", "c"])["balanced_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_binary_report_in_full() -> None:
+    probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
+    labels = np.array([0, 1, 1, 0])
+    report = classification_report(probs, labels, ["neg", "pos"], threshold=0.35)
+    # p(pos) >= 0.35 -> predictions 0, 1, 1, 1: one false positive
+    assert report["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert (report["n"], report["accuracy"], report["balanced_accuracy"]) == (4, 0.75, 0.75)
+    assert report["chance_balanced_accuracy"] == 0.5 and report["label_names"] == ["neg", "pos"]
+    assert report["threshold"] == 0.35 and report["positive_label"] == 1
+    assert report["roc_auc"] == pytest.approx(0.5)  # positives 0.7, 0.4 against negatives 0.2, 0.9: 2 of 4 pairs
+    assert report["per_class"]["pos"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    flipped = classification_report(probs, labels, ["neg", "pos"], threshold=0.35, positive_label=0)
+    # p(neg) >= 0.35 -> predictions 0, 1, 0, 1
+    assert flipped["confusion_matrix"] == [[1, 1], [1, 1]] and flipped["positive_label"] == 0
+    assert flipped["roc_auc"] == pytest.approx(0.5)
+    multi = classification_report(np.eye(3)[[0, 1, 2]], np.array([0, 1, 2]), ["a", "b", "c"])
+    assert multi["chance_balanced_accuracy"] == pytest.approx(1 / 3) and multi["threshold"] is None
+
+
+def test_report_rejects_probabilities_that_do_not_fit_the_classes() -> None:
+    for bad in (np.array([0.2, 0.8]), np.zeros((2, 3))):
+        with pytest.raises(ValueError, match=r"do not match 2 classes \['a', 'b'\]"):
+            classification_report(bad, np.array([0, 1]), ["a", "b"])
+
+
+def test_empty_predictions_report_nan_not_zero() -> None:
+    report = classification_report(np.zeros((0, 2)), np.zeros(0, dtype=int), ["a", "b"], threshold=0.5)
+    assert report["n"] == 0 and report["confusion_matrix"] == [[0, 0], [0, 0]]
+    assert all(np.isnan(report[k]) for k in ("accuracy", "balanced_accuracy", "ece", "roc_auc"))
