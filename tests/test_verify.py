@@ -78,6 +78,7 @@ def test_a_shard_is_done_only_with_both_tar_and_stats(dataset) -> None:
     assert not is_done(dataset, spec)
 
 
+@pytest.mark.slow
 def test_build_resume_redoes_a_shard_whose_stats_are_missing(tiny_model_dir, tmp_path) -> None:
     from dataigm.generate.engine import BuildOptions, build
     from dataigm.recipe import load_recipe
