@@ -12,7 +12,8 @@ from dataigm.prompts import read_prompt_jsonl
 
 SAMPLES = Path(__file__).resolve().parents[1] / "builders" / "prompts"
 # format -> (sample file, prompts in it)
-SAMPLE_FILES = {"igmu": ("igmu_forget.json", 11), "i2p": ("i2p_sample.csv", 5), "csv": ("unlearndiff_church.csv", 4), "txt": ("parachute.txt", 3)}
+SAMPLE_FILES = {"igmu": ("igmu_forget.json", 11), "i2p": ("i2p_sample.csv", 5), "csv": ("unlearndiff_church.csv", 4), "txt": ("parachute.txt", 3),
+                "unlearndiffatk": ("unlearndiff_i2p_sample.csv", 3)}
 
 
 def test_every_registered_format_has_a_sample() -> None:
