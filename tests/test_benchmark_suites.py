@@ -341,3 +341,17 @@ def test_kill_during_generation_then_rerun_gives_the_same_report(bench: dict, tm
             assert rerun["methods"][name][metric] == ref["methods"][name][metric]
     for role in ("forget", "retain"):
         assert _image_digests(out / "methods" / "esd" / role) == _image_digests(bench["out"] / "methods" / "esd" / role)
+
+
+def test_unavailable_judge_fails_before_generating(bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    data = yaml.safe_load(bench["suite"].read_text())
+    data["judges"] = [{"detector": "nosuchjudge:church"}]
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(yaml.safe_dump(data))
+    rc = main(["benchmark", str(suite), "--model", "tiny", "--unet", str(bench["unets"]["esd"]), "--name", "esd",
+               "--out", str(tmp_path / "runs"), "--from", str(bench["src"]), "--limit", "1", "--no-estimate"])
+    assert rc == 2
+    assert "judge 'nosuchjudge:church' is not available" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
