@@ -355,3 +355,37 @@ def test_unavailable_judge_fails_before_generating(bench: dict, tmp_path: Path, 
     assert rc == 2
     assert "judge 'nosuchjudge:church' is not available" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A suite without forget prompts (like coco-10k): LPIPS of each method against the original, no judge."""
+    import torch
+    import torchvision
+
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.judge.fidelity import create_lpips, lpips_pairs
+    from dataigm.judge.images import resolve_images
+    from dataigm.judge.pairing import pair_images
+    from dataigm.recipe import ModelSpec
+
+    # torchvision's weight cache with a seeded random SqueezeNet under its official name (LPIPS' backbone)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints" / Path(torchvision.models.SqueezeNet1_1_Weights.DEFAULT.url).name
+    ckpt.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), ckpt)
+    data = yaml.safe_load(bench["suite"].read_text())
+    data.update(name="tiny-coco", forget=[], judges=[], metrics=["lpips"], images_per_prompt=1)
+    del data["files"]["forget"]
+    suite = tmp_path / "tiny-coco.yaml"
+    suite.write_text(yaml.safe_dump(data))
+    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], progress=False, workers=0,
+                               estimate=False, lpips_net="squeeze", fid_features=None, bootstrap=100)
+    result = run_benchmark(suite, ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
+    assert result.total_images == 4 and set(result.generated) == {"original/retain", "esd/retain"}
+    report = json.loads((result.reports["utility"] / "report.json").read_text())
+    fid = report["methods"]["esd"]["fidelity"]
+    pairs = pair_images(resolve_images(result.folders["original/retain"]).refs(), resolve_images(result.folders["esd/retain"]).refs())
+    direct = lpips_pairs(pairs, metric=create_lpips("squeeze"))
+    assert fid["n_pairs"] == 2 and fid["lpips"]["value"] == pytest.approx(sum(direct) / 2, abs=1e-6) and fid["lpips"]["value"] > 0
+    assert "| esd |" in (result.reports["utility"] / "report.md").read_text()
