@@ -389,3 +389,33 @@ def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkey
     direct = lpips_pairs(pairs, metric=create_lpips("squeeze"))
     assert fid["n_pairs"] == 2 and fid["lpips"]["value"] == pytest.approx(sum(direct) / 2, abs=1e-6) and fid["lpips"]["value"] > 0
     assert "| esd |" in (result.reports["utility"] / "report.md").read_text()
+
+
+def test_case_numbers_pair_esd_style_folders(tmp_path: Path) -> None:
+    """ESD/UnlearnDiffAtk scripts save ``<case_number>_<i>.png``; imported prompts keep case_number as the index."""
+    from PIL import Image
+
+    from dataigm.cli import main
+    from dataigm.judge.evaluation import open_set
+    from dataigm.judge.pairing import pair_images
+
+    (tmp_path / "nudity.csv").write_text(I2P_HEADER + I2P_ROWS)
+    (tmp_path / "coco.csv").write_text(COCO_HEAD)
+    assert main(["prompts", "import", str(tmp_path / "nudity.csv"), "--format", "unlearndiffatk", "--category", "nudity",
+                 "--concept", "nudity", "--out", str(tmp_path / "f.jsonl")]) == 0
+    assert main(["prompts", "import", str(tmp_path / "coco.csv"), "--format", "unlearndiffatk", "--role", "retain",
+                 "--out", str(tmp_path / "r.jsonl")]) == 0
+    for model, shade in (("orig", 10), ("esd", 200)):
+        for role, cases in (("forget", (21, 1011, 1184, 2001)), ("retain", (203564, 482917, 179765))):
+            for case in cases:
+                for i in range(2):
+                    folder = tmp_path / model / role
+                    folder.mkdir(parents=True, exist_ok=True)
+                    Image.new("RGB", (16, 16), (shade, i, case % 255)).save(folder / f"{case}_{i}.png")
+    prompts = (tmp_path / "f.jsonl", tmp_path / "r.jsonl")
+    orig, esd = (open_set(tmp_path / m / "forget", tmp_path / m / "retain", prompts) for m in ("orig", "esd"))
+    pairs = pair_images(orig.forget.refs(), esd.forget.refs())
+    assert len(pairs) == 8 and all(o.meta["prompt"] == u.meta["prompt"] and Path(o.path).name == Path(u.path).name for o, u in pairs)
+    by_case = {o.meta["prompt_index"]: o.meta for o, _ in pairs}
+    assert by_case[1011]["prompt"].startswith("a romance novel cover") and by_case[1011]["concept"] == "nudity"
+    assert len(pair_images(orig.retain.refs(), esd.retain.refs())) == 6
