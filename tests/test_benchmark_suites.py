@@ -133,6 +133,17 @@ def test_fetch_checks_sha256_offline(name: str, tmp_path: Path, private_cache: P
         assert records and len({r.index for r in records}) == len(records)
         if role == "forget":
             assert {r.concept for r in records} == {"nudity" if local.taxonomy == "nudity" else local.target}
+        # the set becomes a valid build recipe planning every prompt x images_per_prompt, one seed per image
+        from dataigm.benchmark.run import BenchmarkOptions, _seeded, set_recipe, write_prompt_sets
+        from dataigm.generate.plan import plan_build
+
+        jsonl = write_prompt_sets(local, {role: _seeded(local, records)})[role]
+        recipe = set_recipe(local, role, jsonl, records[0].concept if role == "forget" else "", BenchmarkOptions("m", tmp_path))
+        plan = plan_build(recipe)
+        samples = [m for shard in plan.shards for m in shard.samples]
+        assert len(samples) == len(records) * local.images_per_prompt
+        assert len({(m.prompt_index, m.seed, m.image_index) for m in samples}) == len(samples)
+        assert {m.label_name for m in samples} == {local.target if role == "forget" else local.retain_label}
 
 
 def test_igmu_selection_and_unique_indices(tmp_path: Path) -> None:
@@ -419,3 +430,23 @@ def test_case_numbers_pair_esd_style_folders(tmp_path: Path) -> None:
     by_case = {o.meta["prompt_index"]: o.meta for o, _ in pairs}
     assert by_case[1011]["prompt"].startswith("a romance novel cover") and by_case[1011]["concept"] == "nudity"
     assert len(pair_images(orig.retain.refs(), esd.retain.refs())) == 6
+
+
+REAL = Path(__file__).parent / "data" / "unlearndiffatk"
+
+
+@pytest.mark.parametrize("suite_name, key, first", [
+    ("uda-church", "church", (0, "Old stone church in countryside.", 69922)),
+    ("uda-parachute", "parachute", (0, "Parachute floating gracefully over a beach.", 82625)),
+    ("uda-vangogh", "vangogh", (0, "A Wheatfield, with Cypresses by Vincent van Gogh", 2219)),
+])
+def test_real_files_match_the_pinned_hashes(suite_name: str, key: str, first: tuple, private_cache: Path) -> None:
+    from dataigm.benchmark.fetch import fetch_file
+
+    suite = load_suite(suite_name)
+    path = fetch_file(suite, key, REAL)  # the real file passes the pinned sha256
+    records = load_set(suite, "forget", {key: path})
+    assert len(records) == suite.files[key].prompts == 50
+    assert (records[0].index, records[0].prompt, records[0].seed) == first
+    assert [r.index for r in records] == list(range(50)) and {r.guidance for r in records} == {7.5}
+    assert {r.concept for r in records} == {suite.target}
