@@ -170,8 +170,9 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
         raise BenchmarkError(f"{path} holds a benchmark of suite {state.get('suite')} with other settings (key {state.get('settings_key', '')[:12]} "
                              f"!= {key[:12]}: variant, limit, batch size, dtype or the suite changed); use another --out")
     if state and state.get("original", {}).get("folder") != str(orig_dir):
-        raise BenchmarkError(f"{path} compares against original model {state['original']['model']['id']}; this run's original is "
-                             f"{original.id}: use another --out")
+        raise BenchmarkError(f"{path} compares against the original images in {state['original']['folder']} (model "
+                             f"{state['original']['model']['id']}); this run's are in {orig_dir} (model {original.id}, DATAIGM_CACHE "
+                             "or --original changed): use another --out")
     methods = state.get("methods", {})
     spec = model.model_dump(mode="json")
     if options.name in methods and methods[options.name]["model"] != spec:
