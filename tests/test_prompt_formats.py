@@ -12,7 +12,8 @@ from dataigm.prompts import read_prompt_jsonl
 
 SAMPLES = Path(__file__).resolve().parents[1] / "builders" / "prompts"
 # format -> (sample file, prompts in it)
-SAMPLE_FILES = {"igmu": ("igmu_forget.json", 11), "i2p": ("i2p_sample.csv", 5), "csv": ("unlearndiff_church.csv", 4), "txt": ("parachute.txt", 3)}
+SAMPLE_FILES = {"igmu": ("igmu_forget.json", 11), "i2p": ("i2p_sample.csv", 5), "csv": ("unlearndiff_church.csv", 4), "txt": ("parachute.txt", 3),
+                "unlearndiffatk": ("unlearndiff_i2p_sample.csv", 3)}
 
 
 def test_every_registered_format_has_a_sample() -> None:
@@ -187,3 +188,14 @@ def test_i2p_seeds_and_guidance_reach_the_generation_plan(tmp_path: Path) -> Non
     negatives = [m for m in samples if m.role == "negative"]
     assert {(m.seed, m.guidance) for m in negatives} == {(2731, 7.0), (4410, 8.0)}  # a pair shares seed and guidance
     assert all("nude" not in m.prompt for m in negatives)
+
+
+def test_unlearndiffatk_needs_case_numbers(tmp_path: Path) -> None:
+    bad = tmp_path / "no_case.csv"
+    bad.write_text("prompt,evaluation_seed\na church,1\n")
+    with pytest.raises(PromptFormatError, match=r"no_case.csv:1: missing column\(s\) \['case_number'\]"):
+        import_prompts(bad, "unlearndiffatk")
+    empty = tmp_path / "empty_case.csv"
+    empty.write_text("case_number,prompt,evaluation_seed\n0,a church,1\n,a chapel,2\n")
+    with pytest.raises(PromptFormatError, match=r"empty_case.csv:3: column 'case_number' is empty"):
+        import_prompts(empty, "unlearndiffatk")

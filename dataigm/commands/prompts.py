@@ -1,4 +1,4 @@
-"""dataigm prompts import: read prompt sets other benchmarks publish (igmu, i2p, csv, txt) into one JSONL."""
+"""dataigm prompts import | fetch: read prompt sets other benchmarks publish into one JSONL; fetch a suite's pinned files."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 ORDER = 5
 
 # The registry's names, spelled out so that `dataigm --help` imports nothing; a test keeps them in sync.
-FORMATS = ("igmu", "i2p", "csv", "txt")
+FORMATS = ("igmu", "i2p", "csv", "txt", "unlearndiffatk")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("prompts", help="import external prompt sets (igmu, i2p, csv, txt) as normalised JSONL")
+    p = sub.add_parser("prompts", help="import external prompt sets as normalised JSONL; fetch a benchmark suite's pinned prompt files")
     actions = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
     imp = actions.add_parser(
         "import",
@@ -29,10 +29,39 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     imp.add_argument("--concept", default="", help="concept of every prompt, e.g. van_gogh or church (needs --category)")
     imp.add_argument("--select", default="", metavar="TAGS",
                      help="i2p/csv: keep rows whose 'categories' include one of these comma-separated tags (e.g. sexual)")
+    fetch = actions.add_parser(
+        "fetch",
+        help="download a benchmark suite's prompt files at their pinned commit into the cache and check their sha256",
+        description="Download the prompt files a suite pins (see `dataigm suites`) into $DATAIGM_CACHE/prompts/ and check each "
+        "sha256; a mismatch is an error naming the expected and the found hash. --from DIR takes local copies (offline machines).",
+    )
+    fetch.add_argument("suite", help="a suite name or a suite YAML")
+    fetch.add_argument("--from", dest="source_dir", type=Path, help="folder holding the files (by their path in the repository or by name)")
+    fetch.add_argument("--force", action="store_true", help="fetch again even when a verified copy is cached")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.prompts_command == "fetch":
+        return run_fetch(args)
+    return run_import(args)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from dataigm.benchmark.fetch import fetch_suite
+    from dataigm.benchmark.suite import load_suite
+
+    suite = load_suite(args.suite)
+    paths = fetch_suite(suite, args.source_dir, force=args.force)
+    console = Console(highlight=False, markup=False)
+    for key, path in paths.items():
+        console.print(f"{suite.files[key].path} ({suite.files[key].sha256[:12]}…, {suite.files[key].format}): {path}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from rich.console import Console

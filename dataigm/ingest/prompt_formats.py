@@ -14,6 +14,13 @@ Formats (a :class:`~dataigm.core.registry.Registry`, so adding one is one decora
     UnlearnDiffAtk-style CSV: ``prompt``, optional ``evaluation_seed``, ``evaluation_guidance``,
     ``case_number``, ``paired_negative`` and a class column: ``class`` (object), ``artist`` (style),
     ``category`` + ``concept``, or ``categories`` (I2P tags; ``sexual`` means nudity).
+``unlearndiffatk``
+    The CSVs of UnlearnDiffAtk (OPTML-Group/Diffusion-MU-Attack ``prompts/*.csv``), read row for row: ``case_number``
+    (kept as the record's index, so ESD-style ``<case>_<i>.png`` folders pair up), ``prompt``, ``evaluation_seed`` and
+    ``evaluation_guidance`` (``sd_seed``/``sd_guidance_scale`` where a file has those instead), the I2P columns of
+    ``nudity.csv``/``i2p.csv`` (``categories``, ``nudity_percentage``, ...), the ``artist``/``class`` columns, and
+    ``source`` (``coco_10k.csv``). Unlike ``csv`` it requires ``case_number`` and never drops a row for its tags
+    unless ``select_categories`` asks to; pandas' ``Unnamed: 0`` index column is ignored.
 ``txt``
     One prompt a line; blank lines and ``#`` comments are skipped.
 
@@ -358,6 +365,53 @@ def read_csv(path: Path, options: PromptImportOptions) -> list[PromptRecord]:
                 category=category, concept_name=concept, where=where, paired_negative=negative,
                 seed=_parse_int(row.get("evaluation_seed", ""), where, "evaluation_seed"),
                 guidance=_parse_float(row.get("evaluation_guidance", ""), where, "evaluation_guidance"),
+                extra=extra,
+            )
+        )
+    return records
+
+
+# --- unlearndiffatk ------------------------------------------------------------------------------------------
+
+
+@PROMPT_FORMATS.register("unlearndiffatk")
+def read_unlearndiffatk(path: Path, options: PromptImportOptions) -> list[PromptRecord]:
+    """An UnlearnDiffAtk ``prompts/*.csv`` file, row for row; ``case_number`` becomes the record's index."""
+    header, rows = _csv_rows(path, ("case_number", "prompt"))
+    seed_col = "evaluation_seed" if "evaluation_seed" in header else "sd_seed"
+    guidance_col = "evaluation_guidance" if "evaluation_guidance" in header else "sd_guidance_scale"
+    records = []
+    for line, row in rows:
+        where = f"{path}:{line}"
+        if not row["prompt"].strip():
+            log.warning("%s: empty prompt, skipped", where)
+            continue
+        category, concept, tags = _csv_concept(row)
+        if "categories" in row:
+            tags = _split_tags(row["categories"])
+        if not _keep(tags, options):
+            continue
+        case = _parse_int(row["case_number"], where, "case_number")
+        if case is None:
+            raise PromptFormatError(f"{where}: column 'case_number' is empty")
+        extra: dict = {"case_number": case}
+        if "categories" in row:
+            extra["categories"] = tags
+        for column in _I2P_EXTRA_FLOATS:
+            if column in row:
+                extra[column] = _parse_float(row[column], where, column)
+        for column in _I2P_EXTRA_INTS:
+            if column in row:
+                extra[column] = _parse_int(row[column], where, column)
+        for column in ("sd_model", "source", "artist", "class"):
+            if row.get(column, "").strip():
+                extra[column] = row[column].strip()
+        records.append(
+            _record(
+                row["prompt"], fmt="unlearndiffatk", index=case, options=options, category=category, concept_name=concept,
+                where=where, paired_negative=row.get("paired_negative", "").strip() or None,
+                seed=_parse_int(row.get(seed_col, ""), where, seed_col),
+                guidance=_parse_float(row.get(guidance_col, ""), where, guidance_col),
                 extra=extra,
             )
         )

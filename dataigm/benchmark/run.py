@@ -1,0 +1,389 @@
+"""``dataigm benchmark``: a suite plus an unlearned checkpoint -> forget/retain images of both models -> the
+``dataigm eval`` report, in one resumable command.
+
+Layout of ``--out`` (several methods may share it; each run adds or refreshes one method and rewrites the report)::
+
+    benchmark.json                 suite, variant, limit, settings key, original model, one entry per method
+    methods/<name>/forget|retain   the unlearned model's images (dataset folders: shards + manifest.json)
+    reports/<judge>/report.{json,md}, forgetting_preservation.png
+
+The original model's images live in a cache shared by every ``--out``:
+``$DATAIGM_CACHE/benchmark/originals/<suite>-<key>/forget|retain``, keyed by the model, the suite (with variant and
+limit) and every generation setting that changes pixels, so a second method reuses them. Prompt files go to
+``$DATAIGM_CACHE/benchmark/prompts/<sha256 of their content>/`` so every run names the same files.
+
+Kill-safety: shards are written atomically and skipped when done (the build engine), every JSON is written with
+temp + rename, and the report is derived from what is on disk; a rerun continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dataigm.benchmark.suite import Suite, SuiteError, load_set, load_suite
+from dataigm.core.atomic import write_json_atomic
+from dataigm.core.errors import DataigmError
+from dataigm.core.schema import slugify
+from dataigm.prompts import PromptRecord, write_prompt_jsonl
+from dataigm.recipe import ModelSpec, Recipe, parse_recipe
+
+log = logging.getLogger(__name__)
+STATE = "benchmark.json"
+STATE_FORMAT = "dataigm-benchmark/1"
+SHARD_SIZE = 64
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
+ROLES = ("forget", "retain")
+
+
+class BenchmarkError(DataigmError):
+    """A benchmark cannot run as asked (conflicting --out, unavailable judge, ...)."""
+
+
+@dataclass
+class BenchmarkOptions:
+    """Everything ``run_benchmark`` needs besides the suite and the models."""
+
+    name: str
+    out: Path
+    limit: int | None = None  # first N prompts of each set (per source file)
+    variant: str | None = None
+    source_dir: Path | None = None  # local copies of the suite's files (offline)
+    judges: list[str] | None = None  # override the suite's judge specs
+    device: str = "auto"
+    dtype: str | None = None
+    batch_size: int | None = None
+    shard_size: int = SHARD_SIZE
+    lpips_net: str | None = "suite"  # "suite": alex when the suite lists lpips; None: off
+    fid_features: str | None = "suite"  # "suite": inception when the suite lists fid; None: off
+    fid_weights: str | None = None
+    clip: str | None = None  # CLIP path/Hub id: CSDR and CLIP scores
+    bootstrap: int = 1000
+    workers: int | None = None
+    eval_batch_size: int = 32
+    progress: bool = True
+    estimate: bool = True
+    evaluate: bool = True
+    wait_poll_s: float = 10.0
+
+
+@dataclass
+class BenchmarkResult:
+    out: Path
+    total_images: int  # images of both models the suite needs (at this limit)
+    todo_images: int  # of which this run had to generate
+    generated: dict[str, int] = field(default_factory=dict)  # "<model>/<role>" -> images written by this run
+    folders: dict[str, Path] = field(default_factory=dict)  # "<model>/<role>" -> dataset folder
+    reports: dict[str, Path] = field(default_factory=dict)  # judge spec -> report folder
+    seconds_per_image: float | None = None
+
+
+# --- preparation -----------------------------------------------------------------------------------------------
+def cache_root() -> Path:
+    from dataigm.generate.tiny import cache_dir
+
+    return cache_dir() / "benchmark"
+
+
+def write_prompt_sets(suite: Suite, sets: dict[str, list[PromptRecord]]) -> dict[str, Path]:
+    """Write the sets' prompt JSONLs to a content-addressed folder (the same path for every run)."""
+    lines = {role: [json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in recs] for role, recs in sets.items()}
+    digest = hashlib.sha256(json.dumps(lines, sort_keys=True).encode()).hexdigest()[:20]
+    folder = cache_root() / "prompts" / f"{suite.name}-{digest}"
+    paths = {}
+    for role, recs in sets.items():
+        path = folder / f"{role}.jsonl"
+        if not path.is_file():
+            write_prompt_jsonl(recs, path)
+        paths[role] = path
+    return paths
+
+
+def _seeded(suite: Suite, records: list[PromptRecord]) -> list[PromptRecord]:
+    """Every record gets a seed: its own (``seeds.from_file``) or ``seeds.start``; image k then uses seed + k."""
+    for r in records:
+        if not suite.seeds.from_file or r.seed is None:
+            r.seed = suite.seeds.start
+    return records
+
+
+def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions) -> Recipe:
+    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file."""
+    label = suite.target if role == "forget" else suite.retain_label
+    generation = suite.generation.model_dump(mode="json")
+    generation.update({k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None})
+    data = {
+        "name": f"{suite.name}-{role}", "category": suite.taxonomy, "description": suite.description, "labels": [label],
+        "classes": [{"name": label, "concept": concept or None, "prompts": {"files": [str(prompts)]}}],
+        "paired_negatives": False, "images_per_prompt": suite.images_per_prompt, "seed": suite.seeds.start,
+        "generation": generation, "splits": {"test": 1.0}, "shard_size": options.shard_size,
+    }
+    return parse_recipe(data, f"suite {suite.name} ({role})")
+
+
+def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, limit: int | None) -> str:
+    """What the generated images depend on apart from the model: suite, variant, limit, recipes (prompts by content)."""
+    def content(recipe: Recipe) -> dict[str, Any]:
+        data = recipe.model_dump(mode="json")
+        data["classes"] = [{**c, "prompts": {"sha256": hashlib.sha256(Path(c["prompts"]["files"][0]).read_bytes()).hexdigest()}}
+                           for c in data["classes"]]
+        return data
+
+    # Judges, metrics and prose do not change a pixel: a suite may rename its judges without invalidating the cache.
+    pixels = suite.model_dump(mode="json", exclude={"judges", "metrics", "description", "reference"})
+    payload = {"suite": pixels, "variant": variant, "limit": limit, "recipes": {k: content(r) for k, r in recipes.items()}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def model_key(spec: ModelSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json", exclude={"name"}), sort_keys=True).encode()).hexdigest()
+
+
+def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
+    digest = hashlib.sha256((key + model_key(spec)).encode()).hexdigest()[:16]
+    return cache_root() / "originals" / f"{suite.name}-{digest}"
+
+
+def check_judges(specs: list[str], device: str | None) -> None:
+    """Create each judge once before the long part: a missing judge fails now, not after hours of generation."""
+    from dataigm.judge.detectors import create_judge
+
+    for spec in specs:
+        try:
+            create_judge(spec, device=device)
+        except (KeyError, ValueError, FileNotFoundError, OSError) as e:
+            msg = e.args[0] if e.args else str(e)
+            raise BenchmarkError(f"judge {spec!r} is not available: {msg}; pass --judge SPEC to use another") from None
+
+
+def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, original: ModelSpec, orig_dir: Path, model: ModelSpec) -> dict[str, Any]:
+    """Record this run in ``out/benchmark.json``; refuse an ``--out`` that holds another suite/settings or another model under this name."""
+    path = out / STATE
+    state = json.loads(path.read_text()) if path.is_file() else {}
+    if state and (state.get("suite") != suite.name or state.get("settings_key") != key):
+        raise BenchmarkError(f"{path} holds a benchmark of suite {state.get('suite')} with other settings (key {state.get('settings_key', '')[:12]} "
+                             f"!= {key[:12]}: variant, limit, batch size, dtype or the suite changed); use another --out")
+    if state and state.get("original", {}).get("folder") != str(orig_dir):
+        raise BenchmarkError(f"{path} compares against the original images in {state['original']['folder']} (model "
+                             f"{state['original']['model']['id']}); this run's are in {orig_dir} (model {original.id}, DATAIGM_CACHE "
+                             "or --original changed): use another --out")
+    methods = state.get("methods", {})
+    spec = model.model_dump(mode="json")
+    if options.name in methods and methods[options.name]["model"] != spec:
+        raise BenchmarkError(f"--name {options.name!r} in {out} already holds model {methods[options.name]['model']}; "
+                             "use another --name or another --out")
+    methods[options.name] = {"model": spec, "folder": str(out / "methods" / options.name)}
+    state = {
+        "format": STATE_FORMAT, "suite": suite.name, "suite_sha256": suite.sha256(), "variant": options.variant, "limit": options.limit,
+        "settings_key": key, "reference": suite.reference, "source": suite.source.model_dump(),
+        "original": {"model": original.model_dump(mode="json"), "folder": str(orig_dir)}, "methods": methods,
+    }
+    write_json_atomic(path, state)
+    return state
+
+
+# --- generation --------------------------------------------------------------------------------------------------
+def _todo(recipe: Recipe, spec: ModelSpec, folder: Path) -> tuple[int, int]:
+    """(planned, not yet generated) images of ``recipe`` by ``spec`` in ``folder``."""
+    from dataigm.core.shards import is_done
+    from dataigm.generate.plan import plan_build
+
+    plan = plan_build(recipe, [spec])
+    return plan.n_samples, sum(len(s.samples) for s in plan.shards if not is_done(folder, s.spec))
+
+
+def time_one_batch(recipe: Recipe, spec: ModelSpec, device: str, local_rank: int = 0) -> float:
+    """Seconds per image of one generated batch (after a warm-up call), for the estimate printed before the long part."""
+    from dataclasses import replace
+
+    from dataigm.core.devices import pick_device
+    from dataigm.generate.engine import generate_batch
+    from dataigm.generate.pipeline import load_pipeline
+    from dataigm.generate.plan import plan_build
+
+    plan = plan_build(recipe, [spec])
+    dev = pick_device(device, local_rank)
+    model = load_pipeline(spec, dev, recipe.generation.dtype, recipe.generation.scheduler)
+    first = list(plan.shards[0].samples[: recipe.generation.batch_size])
+    generate_batch(model.pipe, [replace(first[0], steps=1)], dev)  # warm-up: kernels, allocator
+    start = time.perf_counter()
+    generate_batch(model.pipe, first, dev)
+    seconds = (time.perf_counter() - start) / len(first)
+    del model
+    return seconds
+
+
+def wait_for(folder: Path, poll_s: float, say: Callable[[str], None]) -> None:
+    """Wait until every planned shard of ``folder`` exists (other ranks), then write its manifest."""
+    from dataigm.core.manifest import missing_shards
+    from dataigm.generate.engine import finalize
+
+    announced = False
+    while missing_shards(folder):
+        if not announced:
+            say(f"waiting for other ranks to finish {folder} ...")
+            announced = True
+        time.sleep(poll_s)
+    finalize(folder)
+
+
+# --- evaluation --------------------------------------------------------------------------------------------------
+def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions) -> Any:
+    from dataigm.judge.evaluation import EvalConfig
+
+    lpips = ("alex" if "lpips" in suite.metrics else None) if options.lpips_net == "suite" else options.lpips_net
+    fid = ("inception" if "fid" in suite.metrics else None) if options.fid_features == "suite" else options.fid_features
+    return EvalConfig(detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
+                      person_detector=judge.get("person_detector"), clip=options.clip, lpips_net=lpips, fid_feature=fid,
+                      fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,
+                      device=None if options.device == "auto" else options.device, n_resamples=options.bootstrap)
+
+
+def judge_slug(spec: str) -> str:
+    return slugify(spec.replace(":", "_"))[-48:].strip("_") or "judge"
+
+
+def evaluate_state(state: dict[str, Any], suite: Suite, options: BenchmarkOptions) -> dict[str, Path]:
+    """Write one report per judge over every method in ``state`` against the original (``dataigm eval``'s code)."""
+    from dataigm.judge.evaluation import evaluate, open_set
+    from dataigm.judge.report import write_report
+
+    out = Path(options.out)
+    original = Path(state["original"]["folder"])
+    methods = {name: Path(m["folder"]) for name, m in sorted(state["methods"].items()) if (Path(m["folder"]) / "retain" / "manifest.json").is_file()}
+    judges = [{"detector": j} for j in options.judges] if options.judges else [j.model_dump() for j in suite.judges]
+    reports = {}
+    if suite.utility_only:
+        reports["utility"] = write_utility_report(state, suite, options, original, methods, out / "reports" / "utility")
+        return reports
+    sets = {name: open_set(folder / "forget", folder / "retain") for name, folder in methods.items()}
+    orig = open_set(original / "forget", original / "retain")
+    for judge in judges:
+        report = evaluate(sets, _eval_config(suite, judge, options), orig)
+        report["benchmark"] = {k: state[k] for k in ("suite", "variant", "limit", "settings_key", "reference", "source", "original")}
+        report["benchmark"]["generation"] = suite.generation.model_dump(mode="json")
+        report["benchmark"]["images_per_prompt"] = suite.images_per_prompt
+        folder = out / "reports" / judge_slug(judge["detector"])
+        write_report(report, folder)
+        reports[judge["detector"]] = folder
+    return reports
+
+
+def write_utility_report(state: dict[str, Any], suite: Suite, options: BenchmarkOptions, original: Path,
+                         methods: dict[str, Path], folder: Path) -> Path:
+    """Fidelity only (LPIPS over pairs, FID/KID) of each method's images against the original's: suites without a concept."""
+    from dataigm.core.atomic import write_bytes_atomic
+    from dataigm.judge.detectors import pick_device
+    from dataigm.judge.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
+    from dataigm.judge.images import resolve_images
+    from dataigm.judge.metrics import bootstrap_ci
+    from dataigm.judge.pairing import pair_images
+
+    cfg = _eval_config(suite, {"detector": "none"}, options)
+    device = pick_device(cfg.device)
+    metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
+    orig = resolve_images(original / "retain").refs()
+    results = {}
+    with ImageReader() as reader:
+        for name, path in methods.items():
+            pairs = pair_images(orig, resolve_images(path / "retain").refs(), what="retain images")
+            entry: dict[str, Any] = {"n_pairs": len(pairs)}
+            if metric is not None:
+                scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
+                entry["lpips"] = bootstrap_ci(scores, n_resamples=cfg.n_resamples, seed=cfg.seed).to_dict()
+            if cfg.fid_feature:
+                entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
+                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
+            results[name] = {"fidelity": entry, "source": str(path / "retain")}
+    report = {"format": "dataigm-eval-utility/1", "benchmark": {k: state[k] for k in ("suite", "variant", "limit", "settings_key", "reference")},
+              "config": {"lpips_net": cfg.lpips_net, "fid_feature": cfg.fid_feature}, "methods": results}
+    write_json_atomic(folder / "report.json", report)
+    lines = ["# Utility vs the original model", "", f"suite: {suite.name}", "", "| method | LPIPS (↓) | FID (↓) | KID (↓) | pairs |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        f = r["fidelity"]
+        lp = f"{f['lpips']['value']:.4f}" if f.get("lpips", {}).get("value") is not None else "n/a"
+        fid = f"{f['fid']:.3f}" if "fid" in f else "n/a"
+        kid = f"{f['kid_mean']:.5f}" if "kid_mean" in f else "n/a"
+        lines.append(f"| {name} | {lp} | {fid} | {kid} | {f['n_pairs']} |")
+    write_bytes_atomic(folder / "report.md", ("\n".join(lines) + "\n").encode())
+    return folder
+
+
+# --- the command -------------------------------------------------------------------------------------------------
+def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOptions, original: ModelSpec | None = None,
+                  say: Callable[[str], None] = print) -> BenchmarkResult:
+    """Generate (or reuse) the suite's images of ``original`` and ``model``, judge them, write the reports."""
+    from dataigm.benchmark.fetch import fetch_suite
+    from dataigm.core.partition import rank_from_env
+    from dataigm.generate.engine import BuildOptions, build
+
+    # 1. Check inputs: suite, prompt files, judges, --out
+    suite = load_suite(suite_name)
+    if options.limit is not None and options.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {options.limit}")
+    if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
+        raise ValueError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
+    rank = rank_from_env()
+    files = fetch_suite(suite, options.source_dir)
+    sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}
+    prompts = write_prompt_sets(suite, sets)
+    concept = next((r.concept for r in sets.get("forget", []) if r.concept), "")
+    recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options) for role, path in prompts.items()}
+    if rank.rank == 0 and options.evaluate and not suite.utility_only:
+        check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
+    original = original or ModelSpec(id=model.id, revision=model.revision, pipeline_class=model.pipeline_class, config=model.config)
+    original = original.model_copy(update={"name": "original"})
+    model = model.model_copy(update={"name": options.name})
+    key = settings_key(suite, recipes, options.variant, options.limit)
+    orig_dir = original_folder(suite, original, key)
+    out = Path(options.out)
+    state = update_state(out, suite, key, options, original, orig_dir, model) if rank.rank == 0 else None
+    write_json_atomic(orig_dir / "original.json", {"model": original.model_dump(mode="json"), "suite": suite.name, "settings_key": key})
+
+    # 2. Count the work and estimate its time
+    jobs = [(f"original/{role}", recipes[role], original, orig_dir / role) for role in recipes]
+    jobs += [(f"{options.name}/{role}", recipes[role], model, out / "methods" / options.name / role) for role in recipes]
+    counts = {label: _todo(recipe, spec, folder) for label, recipe, spec, folder in jobs}
+    total, todo = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
+    result = BenchmarkResult(out, total, todo, folders={label: folder for label, _, _, folder in jobs})
+    say(f"suite {suite.name}: {sum(len(s) for s in sets.values())} prompts x {suite.images_per_prompt} images x 2 models = {total} images; "
+        f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else ""))
+    if todo and options.estimate:
+        label, recipe, spec, _ = next(j for j in jobs if counts[j[0]][1])
+        result.seconds_per_image = time_one_batch(recipe, spec, options.device, rank.local_rank)
+        share = todo / rank.world_size
+        say(f"estimate: {result.seconds_per_image:.2f} s/image from a timed batch -> about {_hms(share * result.seconds_per_image)} "
+            f"of generation{' per rank' if rank.world_size > 1 else ''}")
+
+    # 3. Generate (each build resumes finished shards; the original's are shared by every method)
+    build_opts = BuildOptions(device=options.device, progress=options.progress)
+    for label, recipe, spec, folder in jobs:
+        if counts[label][1] == 0 and (folder / "manifest.json").is_file():
+            result.generated[label] = 0
+            continue
+        res = build(recipe, folder, build_opts, models=[spec], rank=rank)
+        result.generated[label] = res.samples_written
+        if res.samples_failed:
+            say(f"{label}: {res.samples_failed} images failed (listed in the shard stats)")
+
+    # 4. Judge and report (rank 0, once every rank's shards are there)
+    if rank.rank != 0 or not options.evaluate:
+        return result
+    for _, _, _, folder in jobs:
+        wait_for(folder, options.wait_poll_s, say)
+    result.reports = evaluate_state(state, suite, options)
+    return result
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+__all__ = ["BenchmarkOptions", "BenchmarkResult", "BenchmarkError", "run_benchmark", "SuiteError"]
