@@ -61,11 +61,9 @@ class FasterRCNNPersonDetector:
         import torch
         import torchvision
 
-        try:
-            torchvision.models.get_model_builder(arch)
-        except ValueError as e:
-            detection = sorted(torchvision.models.list_models(module=torchvision.models.detection))
-            raise ValueError(f"unknown torchvision detector {arch!r}; valid: {', '.join(detection)}") from e
+        detection = sorted(torchvision.models.list_models(module=torchvision.models.detection))
+        if arch not in detection:
+            raise ValueError(f"unknown torchvision detector {arch!r}; valid: {', '.join(detection)}")
         self.arch, self.conf, self.name = arch, conf, f"fasterrcnn:{arch}"
         self.device = pick_device(device)
         if weights:
