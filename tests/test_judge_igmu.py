@@ -136,6 +136,10 @@ def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Pa
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "nudity")]) == 0
     with pytest.raises(ValueError, match="holds the 'nudity' head"):
         create_judge("igmu:church", igmu_head=str(tmp_path / "nudity"))
+    with pytest.raises(ValueError, match="holds the 'nudity' head"):  # the head folder may ride in the spec
+        create_judge(f"igmu:church@{tmp_path / 'nudity'}")
+    with pytest.raises(ValueError, match="needs the converted head folder"):
+        create_judge("igmu:nudity")
     evil = tmp_path / "classifier_head.pth"
     torch.save({"head": nn.Linear(2, 2)}, evil)  # a pickled module: code, not tensors
     assert main(["convert-judge", "igmu", str(evil), "--out", str(tmp_path / "x"), "--task", "nudity"]) == 2

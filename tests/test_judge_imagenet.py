@@ -82,3 +82,9 @@ def test_missing_weights_and_bad_class_are_one_line_errors(tmp_path: Path, photo
     assert "could not be loaded" in err and len(err.strip().splitlines()) == 1
     assert main(["judge", str(photos), "--detector", "imagenet:cathedral"]) == 2
     assert "unknown ImageNet concept 'cathedral'" in capsys.readouterr().err
+
+
+def test_model_can_ride_in_the_spec(efficientnet_lite0_dir: Path) -> None:
+    """``imagenet:<class>@MODEL``: how ``dataigm eval --detector`` names the classifier."""
+    judge_ = create_judge(f"imagenet:tench@local-dir:{efficientnet_lite0_dir}")
+    assert judge_.target_index == 0 and judge_.describe()["model"] == f"local-dir:{efficientnet_lite0_dir}"

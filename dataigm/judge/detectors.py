@@ -503,9 +503,10 @@ def create_judge(
 ) -> Judge:
     """Build a judge from a spec string.
 
-    ``nudenet`` or ``nudenet:<preset>`` (presets: :data:`NUDENET_PRESETS`); ``imagenet:<class>`` (an Imagenette
-    name or an ImageNet index; ``imagenet_model`` picks the classifier); ``igmu:<task>`` (``igmu_head``: the folder
-    ``dataigm convert-judge igmu`` wrote; ``clip_model`` overrides its CLIP); ``dataigm:<folder or hub id>``;
+    ``nudenet`` or ``nudenet:<preset>`` (presets: :data:`NUDENET_PRESETS`); ``imagenet:<class>[@MODEL]`` (an
+    Imagenette name or an ImageNet index; ``imagenet_model`` or ``@MODEL`` picks the classifier);
+    ``igmu:<task>[@HEAD_DIR]`` (``igmu_head`` or ``@HEAD_DIR``: the folder ``dataigm convert-judge igmu`` wrote;
+    ``clip_model`` overrides its CLIP); ``dataigm:<folder or hub id>``;
     ``local-dir:PATH``, a folder path, ``hf-hub:org/name`` or ``org/name[@revision]`` (dataigm detectors).
     """
     if not spec:
@@ -517,10 +518,12 @@ def create_judge(
         return JUDGES.get("nudenet")(rest or DEFAULT_NUDENET_PRESET, classes=classes, threshold=threshold, device=device)
     if classes:
         raise ValueError("classes= applies to NudeNet only")
-    if kind == "imagenet":
-        return JUDGES.get("imagenet")(rest or concept or "", model=imagenet_model, threshold=threshold, device=device, precision=precision)
-    if kind == "igmu":
-        return JUDGES.get("igmu")(rest, head=igmu_head, clip=clip_model, threshold=threshold, device=device, precision=precision)
+    if kind in ("imagenet", "igmu"):  # the model may ride in the spec (imagenet:church@local-dir:PATH), for dataigm eval
+        rest, _, inline = rest.partition("@")
+        if kind == "imagenet":
+            return JUDGES.get("imagenet")(rest or concept or "", model=imagenet_model or inline or None, threshold=threshold, device=device,
+                                          precision=precision)
+        return JUDGES.get("igmu")(rest, head=igmu_head or inline or None, clip=clip_model, threshold=threshold, device=device, precision=precision)
     if kind == "dataigm" and rest:
         spec = rest
     elif rest and kind not in ("local-dir", "hf-hub") and not Path(spec).expanduser().exists():
