@@ -127,6 +127,7 @@ def test_judge_equals_igmus_own_prediction(task: str, head_pth: Path, tiny_clip:
     assert 0 < summary["n_positive"] < 8  # both decisions occur
     assert summary["n_positive"] == sum(label == concept_label for label in labels)
     assert summary["detector"]["task"] == task and summary["threshold"] == 0.5
+    assert summary["detector"]["category"] == ("nudity" if task == "nudity" else "object")
 
 
 def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

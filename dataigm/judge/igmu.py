@@ -242,6 +242,7 @@ class IgmuJudge:
             "kind": "igmu",
             "name": self.name,
             "task": self.task,
+            "category": {"nudity": "nudity", "vangogh": "style"}.get(self.task, "object"),  # dataigm eval: nudity -> person presence
             "label_names": self.label_names,
             "target": self.target,
             "p_concept": self.config["p_concept"],

@@ -162,6 +162,7 @@ class ImageNetJudge:
             "label_names": self.label_names,
             "target": self.target,
             "target_index": self.target_index,
+            "category": "object",
             "rule": "top-1 == target" if self.threshold is None else "P(target) >= threshold",
             "reference": "ESD eval-scripts/imageclassify.py (torchvision ResNet50 IMAGENET1K_V2); UnlearnDiffAtk "
                          "src/tasks/classifier_.py object_labels (argmax == class)",
