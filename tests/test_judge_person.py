@@ -84,6 +84,16 @@ def test_person_presence_in_evaluation(two_images: Path, tmp_path: Path) -> None
     assert frcnn["value"] == 1.0 and frcnn["n"] == 2 and frcnn["detector"]["architecture"] == ARCH
 
 
+def test_coco_person_falls_back_to_faster_rcnn_without_ultralytics(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ultralytics") is not None:
+        pytest.skip("ultralytics is installed: coco-person runs YOLO")
+    weights = random_detector_weights(tmp_path / "frcnn.pth", -20.0)
+    det = create_person_detector(f"coco-person:{ARCH}@{weights}")
+    assert det.name == f"fasterrcnn:{ARCH}" and det.describe()["person_label"] == TORCHVISION_PERSON
+
+
 def test_yolo_needs_ultralytics_and_unknown_names_list_valid() -> None:
     import importlib.util
 
