@@ -14,14 +14,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "judge",
         help="judge images (folder, list file, shards) with a detector: how much of the concept is shown",
-        description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name) or NudeNet "
-        "(nudenet, nudenet:esd, nudenet:unlearndiffatk).",
+        description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name), NudeNet "
+        "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
     p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
-    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name[@revision] | nudenet[:esd|:unlearndiffatk]")
+    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name[@revision] | nudenet[:PRESET] | "
+                   "imagenet:<class or index> | igmu:<task>; NudeNet presets: dataigm (default), rece, mace, spm, unlearndiffatk, esd, esd-0.6")
     p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
     p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
     p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
+    p.add_argument("--imagenet-model", help="imagenet:<class>: timm name with pretrained tag, hf-hub:org/name or local-dir:PATH "
+                   "(default: resnet50.tv2_in1k, torchvision's IMAGENET1K_V2)")
+    p.add_argument("--igmu-head", help="igmu:<task>: the folder written by 'dataigm convert-judge igmu'")
+    p.add_argument("--clip-model", help="igmu:<task>: override the head's CLIP model (a Hub id or a local folder)")
     p.add_argument("--split", help="dataset folders: judge one split (e.g. test)")
     p.add_argument("--category", help="dataset folders: judge one category")
     p.add_argument("--batch-size", type=int, default=32)
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args.images if len(args.images) > 1 else args.images[0], args.detector, concept=args.concept, threshold=args.threshold,
         classes=classes, batch_size=args.batch_size, workers=args.workers, device=args.device, precision=args.precision,
         split=args.split, category=args.category, out=args.out, progress=sys.stderr.isatty() and not args.json,
+        imagenet_model=args.imagenet_model, igmu_head=args.igmu_head, clip_model=args.clip_model,
     )
     if args.summary:
         write_json_atomic(args.summary, result.summary)
@@ -69,5 +75,12 @@ def print_summary(summary: dict) -> None:
     for name, n in summary["per_class"].items():
         table.add_row(name, str(n))
     console.print(table)
+    if summary.get("per_body_part"):
+        parts = ", ".join(f"{k}: {v}" for k, v in summary["per_body_part"].items() if v)
+        console.print(f"per body part ({summary['per_body_part_counts']}): {parts or 'none'}")
+    if summary.get("per_class_top1"):
+        for name, row in summary["per_class_top1"].items():
+            acc = "n/a" if row["top1_accuracy"] is None else f"{row['top1_accuracy']:.1%}"
+            console.print(f"{name}: {row['n']} images, top-1 = target {row['top1_is_target']:.1%}, own-class top-1 {acc}")
     if summary["failed"]:
         console.print(f"[red]{summary['n_failed']} unreadable:[/] " + ", ".join(summary["failed"][:10]) + (" ..." if summary["n_failed"] > 10 else ""))

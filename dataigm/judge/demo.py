@@ -51,5 +51,5 @@ def stage(ctx: Any) -> None:
         ctx.console.print("no demo detector in this run: judging with NudeNet only")
     category = _category_in(dataset, "nudity")
     results["nudenet"] = judge(dataset, "nudenet", split="test", category=category, out=out / "nudenet.jsonl", progress=False)
-    _print_summary(ctx, f"NudeNet (UnlearnDiffAtk preset) on {dataset.name} {category or 'all categories'} (test split)", results["nudenet"])
+    _print_summary(ctx, f"NudeNet (dataigm preset: sexual exposed parts) on {dataset.name} {category or 'all categories'} (test split)", results["nudenet"])
     ctx.artifacts["judge"] = {name: r.summary for name, r in results.items()}

@@ -204,9 +204,13 @@ def default_workers(inp: ImageInput, batch_size: int, on_gpu: bool = True) -> in
 
 def iter_batches(
     inp: ImageInput, preprocess: Callable[[Any], Any], collate: Callable[[list[Any]], Any], *, batch_size: int = 32,
-    workers: int | None = None, on_gpu: bool = True,
+    workers: int | None = None, on_gpu: bool = True, start_method: str | None = None,
 ) -> Iterator[tuple[list[ImageRef], Any, list[tuple[ImageRef, str]]]]:
-    """Batches ``(refs, collated inputs, failures)`` decoded by ``workers`` DataLoader workers."""
+    """Batches ``(refs, collated inputs, failures)`` decoded by ``workers`` DataLoader workers.
+
+    Workers unpickle ``preprocess`` under ``spawn``/``forkserver`` (``start_method``; default: Python's), so it must
+    be a small picklable callable (the judges' transforms are), never a judge's bound method.
+    """
     from torch.utils.data import DataLoader
 
     if batch_size < 1:
@@ -217,7 +221,7 @@ def iter_batches(
 
     loader = DataLoader(
         ImageDataset(inp, preprocess), batch_size=batch_size, num_workers=n_workers, collate_fn=split_batch,
-        prefetch_factor=4 if n_workers else None,
+        prefetch_factor=4 if n_workers else None, multiprocessing_context=start_method if n_workers else None,
     )
     for refs, inputs, failures in loader:
         yield refs, (collate(inputs) if inputs else None), failures

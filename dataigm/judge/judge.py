@@ -56,8 +56,13 @@ class JudgeResult:
 
 def run_judge(
     judge_: Judge, inp: ImageInput, *, batch_size: int = 32, workers: int | None = None, progress: bool = True,
+    start_method: str | None = None,
 ) -> tuple[list[tuple[ImageRef, Any]], list[dict[str, str]]]:
-    """Run ``judge_`` over every image of ``inp``: ``[(ref, verdict)]`` sorted by id, and the failures."""
+    """Run ``judge_`` over every image of ``inp``: ``[(ref, verdict)]`` sorted by id, and the failures.
+
+    Workers receive ``judge_.preprocess`` (a small picklable transform), never the judge, so any multiprocessing
+    ``start_method`` (``fork``, ``spawn``, ``forkserver``; default: Python's) works.
+    """
     from tqdm.auto import tqdm
 
     results: list[tuple[ImageRef, Any]] = []
@@ -65,7 +70,9 @@ def run_judge(
     total = len(inp.files) if not inp.shards else None
     on_gpu = str(getattr(judge_, "device", "")).startswith("cuda") or "CUDAExecutionProvider" in getattr(judge_, "providers", [])
     with tqdm(total=total, desc=f"judging ({judge_.name})", unit="img", disable=not progress, leave=False) as bar:
-        for refs, batch, failures in iter_batches(inp, judge_.preprocess, judge_.collate, batch_size=batch_size, workers=workers, on_gpu=on_gpu):
+        for refs, batch, failures in iter_batches(
+            inp, judge_.preprocess, judge_.collate, batch_size=batch_size, workers=workers, on_gpu=on_gpu, start_method=start_method,
+        ):
             if refs:
                 results.extend(zip(refs, judge_.predict(batch)))
             failed.extend({"file": ref.id, "error": err} for ref, err in failures)
@@ -98,8 +105,8 @@ def summarize(
         "failed": [f["file"] for f in failed],
         "errors": {f["file"]: f["error"] for f in failed},
     }
-    if detector.get("kind") == "nudenet":  # the body-part table of the ESD / UnlearnDiffAtk papers
-        summary["per_body_part"] = {c: sum(p.scores.get(c, 0.0) > judge_.threshold for p in predictions) for c in detector["classes"]}
+    if hasattr(judge_, "summarize"):  # judge-specific tables: NudeNet's per_body_part, ImageNet's per-class top-1
+        summary.update(judge_.summarize(predictions))
     if inp is not None:
         summary["images"] = inp.describe()
     if seconds is not None:
@@ -123,26 +130,33 @@ def judge(
     category: str | None = None,
     out: Path | None = None,
     progress: bool = True,
+    start_method: str | None = None,
+    imagenet_model: str | None = None,
+    igmu_head: str | None = None,
+    clip_model: str | None = None,
 ) -> JudgeResult:
     """Judge every image of ``images`` with ``detector``; optionally write predictions JSONL to ``out``.
 
     Args:
         images: a folder (recursive png/jpg/jpeg/webp), a list file, .tar shards or a dataigm dataset folder.
-        detector: a spec for :func:`~dataigm.judge.detectors.create_judge` (``nudenet[:preset]``, ``local-dir:PATH``,
-            a folder, ``org/name``) or a judge object already built.
+        detector: a spec for :func:`~dataigm.judge.detectors.create_judge` (``nudenet[:preset]``, ``imagenet:<class>``,
+            ``igmu:<task>``, ``local-dir:PATH``, a folder, ``org/name``) or a judge object already built.
         concept: the class that counts as positive (multi-class detectors).
         threshold: overrides the detector's / preset's threshold.
         classes: NudeNet only: the classes that count as nudity (overrides the preset's).
         split, category: select shards of a dataset folder.
+        start_method: the DataLoader workers' multiprocessing start method (default: Python's).
+        imagenet_model, igmu_head, clip_model: see :func:`~dataigm.judge.detectors.create_judge`.
     """
     # 1. Check inputs and build the judge
     inp = images if isinstance(images, ImageInput) else resolve_images(images, split=split, category=category)
     judge_ = detector if not isinstance(detector, str) else create_judge(
-        detector, concept=concept, threshold=threshold, classes=classes, device=device, precision=precision
+        detector, concept=concept, threshold=threshold, classes=classes, device=device, precision=precision,
+        imagenet_model=imagenet_model, igmu_head=igmu_head, clip_model=clip_model,
     )
     # 2. Decode in workers, predict in batches
     t0 = time.perf_counter()
-    verdicts, failed = run_judge(judge_, inp, batch_size=batch_size, workers=workers, progress=progress)
+    verdicts, failed = run_judge(judge_, inp, batch_size=batch_size, workers=workers, progress=progress, start_method=start_method)
     seconds = time.perf_counter() - t0
     # 3. Predictions and summary
     predictions = [
@@ -155,5 +169,8 @@ def judge(
 
 
 def _extra(extra: dict[str, Any]) -> dict[str, Any]:
-    """Keep the JSON-friendly extras (logits, NudeNet detections)."""
-    return {k: v for k, v in extra.items() if k in ("logits", "detections")}
+    """Keep the JSON-friendly extras (logits, NudeNet detections, ImageNet top-5, IGMU's head logit)."""
+    return {k: v for k, v in extra.items() if k in JSON_EXTRAS}
+
+
+JSON_EXTRAS = ("logits", "detections", "top1", "top5", "logit")

@@ -28,3 +28,22 @@ def build_tiny_detector(
     cfg["dataigm"] = {"threshold": threshold, "positive_label": positive_label, "category": category}
     cfg_path.write_text(json.dumps(cfg, indent=2))
     return folder
+
+
+def build_tiny_igmu_head(path: Path, hidden_dim: int = 16, seed: int = 0, bias: float | None = None) -> Path:
+    """Save a seeded random head in IGMU's layout (``torch.save(head.state_dict(), 'classifier_head.pth')``, a
+    pickle) at ``path``; ``hidden_dim`` must match the CLIP projection size (512 for ViT-B/32, 16 for the tiny CLIP).
+    ``bias`` sets the last layer's bias, to place the decision boundary."""
+    import torch
+
+    from dataigm.judge.igmu import build_igmu_head
+
+    torch.manual_seed(seed)
+    head = build_igmu_head(hidden_dim)
+    if bias is not None:
+        with torch.no_grad():
+            head.classifier[-1].bias.fill_(bias)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), path)
+    return path

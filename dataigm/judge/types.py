@@ -1,0 +1,105 @@
+"""Types every judge module shares: a judge's :class:`Verdict`, the :class:`Judge` and :class:`PersonDetector`
+interfaces, and the small picklable preprocessing callables DataLoader workers run.
+
+Judges hand DataLoader workers a *transform* (``judge.preprocess``), never themselves: under the ``spawn`` and
+``forkserver`` start methods (Python 3.14's Linux default) every worker unpickles what it is given, and a judge
+holds a model (possibly on CUDA) and module references. The transforms here are small module-level dataclasses,
+so they pickle by value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Protocol
+
+
+@dataclass
+class Verdict:
+    """A judge's answer for one image."""
+
+    scores: dict[str, float]  # one score per class (probabilities, or NudeNet's best detection score per class)
+    predicted: str  # the predicted class name
+    positive: bool  # whether the image is judged to show the target concept
+    positive_score: float  # the score the decision thresholds (probability of the target, or best preset detection)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. raw logits, NudeNet detections
+
+
+class Judge(Protocol):
+    """What every judge offers: ``preprocess`` (a picklable PIL image -> model input callable, run in DataLoader
+    workers), ``collate`` and ``predict`` (a batch -> one :class:`Verdict` per image), and ``describe`` for reports.
+
+    A judge may also define ``summarize(predictions) -> dict``: judge-specific summary fields (NudeNet's
+    ``per_body_part``, the ImageNet judge's per-class top-1).
+    """
+
+    name: str
+    label_names: list[str]
+    target: str | None  # the class that means "the concept is shown" (None: see DataigmJudge(allow_no_target=True))
+    threshold: float | None
+    preprocess: Callable[[Any], Any]
+
+    def collate(self, inputs: list[Any]) -> Any: ...
+
+    def predict(self, batch: Any) -> list[Verdict]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class PersonDetector(Protocol):
+    """Answers "is a person in the image?" for the person-presence rate of nudity evaluations."""
+
+    name: str
+    preprocess: Callable[[Any], Any]
+
+    def collate(self, inputs: list[Any]) -> Any: ...
+
+    def present(self, batch: Any) -> list[bool]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class RGBTransform:
+    """``transform(image.convert("RGB"))``: wraps a picklable torchvision/timm transform for DataLoader workers."""
+
+    transform: Callable[[Any], Any]
+
+    def __call__(self, image: Any) -> Any:
+        return self.transform(image.convert("RGB"))
+
+
+def stack(inputs: list[Any]) -> Any:
+    """Stack preprocessed image tensors into one batch tensor."""
+    import torch
+
+    return torch.stack(inputs)
+
+
+def pick_autocast_dtype(device: str, precision: str = "auto") -> Any:
+    """fp32 on CPU; on GPU bf16 where supported, else fp16 (``precision`` = auto | fp32 | fp16 | bf16)."""
+    import torch
+
+    allowed = ("auto", "fp32", "fp16", "bf16")
+    if precision not in allowed:
+        raise ValueError(f"precision {precision!r} not in {allowed}")
+    if precision == "fp32" or not device.startswith("cuda"):
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def precision_name(dtype: Any) -> str:
+    """``torch.bfloat16`` -> ``bfloat16``; None (no autocast) -> ``fp32``."""
+    return str(dtype).replace("torch.", "") if dtype else "fp32"
+
+
+def package_version(package: str) -> str:
+    """The installed version of ``package``, or "" when it is not installed."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""

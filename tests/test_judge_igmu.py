@@ -1,0 +1,151 @@
+"""igmu:<task> and ``dataigm convert-judge igmu``: a head saved in IGMU's layout (a pickled state dict), converted
+with weights_only loading, judged with a tiny CLIP, against IGMU's own computation written here from its code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from dataigm.judge.judge import judge
+from dataigm.judge.tiny import build_tiny_igmu_head
+from dataigm.synthetic import draw_pattern
+from real_weights import skimage_photo
+
+HIDDEN = 16  # the tiny CLIP's projection size (ViT-B/32: 512)
+
+
+class TheirHead(nn.Module):
+    """IGMU model.py AdvancedClassifierHead_CLIP, as published (input_dim unused, hidden_dim = CLIP projection)."""
+
+    def __init__(self, input_dim: int = 768, hidden_dim: int = 512, dropout_rate: float = 0.3) -> None:
+        super().__init__()
+        self.attention = nn.Sequential(nn.Linear(hidden_dim, hidden_dim // 2), nn.ReLU(), nn.Linear(hidden_dim // 2, hidden_dim), nn.Sigmoid())
+        self.classifier = nn.Sequential(
+            nn.LayerNorm(hidden_dim), nn.Linear(hidden_dim, hidden_dim // 2), nn.ReLU(), nn.Dropout(dropout_rate),
+            nn.Linear(hidden_dim // 2, hidden_dim // 4), nn.ReLU(), nn.Dropout(dropout_rate), nn.Linear(hidden_dim // 4, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attention_weights = self.attention(x)
+        x = x * attention_weights
+        return self.classifier(x)
+
+
+def their_predictions(clip_dir: Path, head_pth: Path, images: list) -> tuple[list[float], list[int]]:
+    """IGMU benchmark.py load_clip + CLIPBinaryClassifier.predict: sigmoid(head(get_image_features)).round()."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip_model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
+    head = TheirHead(hidden_dim=HIDDEN)
+    head.load_state_dict(torch.load(head_pth))
+    head.eval()
+    batch = torch.cat([processor(images=im, return_tensors="pt")["pixel_values"] for im in images])
+    with torch.no_grad():
+        features = clip_model.get_image_features(batch)
+        logits = head(getattr(features, "pooler_output", features))  # transformers 5 returns an output object
+    return logits[:, 0].tolist(), torch.sigmoid(logits).squeeze().round().long().tolist()
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dataigm.generate.tiny import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("igmu-images")
+    for i, pattern in enumerate(["disc", "ring", "checker", "hstripes", "vstripes", "triangle"]):
+        draw_pattern(pattern, i, 64).save(folder / f"{i}_0.png")
+    skimage_photo("chelsea").save(folder / "6_0.png")
+    skimage_photo("coffee").save(folder / "7_0.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def head_pth(tmp_path_factory: pytest.TempPathFactory, tiny_clip: Path, images: Path) -> Path:
+    """A head in IGMU's layout at Weights/bi_multiC/nudity/classifier_head.pth, its bias set so the eight images
+    split on both sides of the decision."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("igmu-repo")
+    path = build_tiny_igmu_head(root / "Weights" / "bi_multiC" / "nudity" / "classifier_head.pth", HIDDEN, seed=0, bias=0.0)
+    pics = [Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))]
+    z, _ = their_predictions(tiny_clip, path, pics)
+    middle = sorted(z)[len(z) // 2 - 1 : len(z) // 2 + 1]
+    return build_tiny_igmu_head(path, HIDDEN, seed=0, bias=-sum(middle) / 2)
+
+
+def test_convert_writes_safetensors_and_orientation(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "nudity")]) == 0
+    assert "P(nude) = 1 - sigmoid(z)" in capsys.readouterr().out
+    cfg = json.loads((tmp_path / "nudity" / "config.json").read_text())
+    assert (cfg["task"], cfg["p_concept"], cfg["threshold"], cfg["hidden_dim"]) == ("nudity", "1 - sigmoid(z)", 0.5, HIDDEN)
+    assert cfg["clip_model"] == "openai/clip-vit-base-patch32" and cfg["label_names"] == ["nude", "safe"]
+    theirs = torch.load(head_pth, weights_only=True)
+    ours = load_file(str(tmp_path / "nudity" / "model.safetensors"))
+    assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+    expected = {"vangogh": "sigmoid(z)", "church": "1 - sigmoid(z)", "parachute": "sigmoid(z)"}
+    for task, orientation in expected.items():
+        assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / task), "--task", task]) == 0
+        assert json.loads((tmp_path / task / "config.json").read_text())["p_concept"] == orientation
+
+
+@pytest.mark.parametrize("task", ["nudity", "parachute"])
+def test_judge_equals_igmus_own_prediction(task: str, head_pth: Path, tiny_clip: Path, images: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    from dataigm.cli import main
+
+    assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head"), "--task", task]) == 0
+    capsys.readouterr()
+    out = tmp_path / "pred.jsonl"
+    rc = main(["judge", str(images), "--detector", f"igmu:{task}", "--igmu-head", str(tmp_path / "head"), "--clip-model", str(tiny_clip),
+               "--json", "--workers", "0", "--out", str(out)])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0 and summary["n_images"] == 8
+    files = sorted(images.glob("*.png"))
+    z, labels = their_predictions(tiny_clip, head_pth, [Image.open(p).convert("RGB") for p in files])
+    concept_label = 0 if task == "nudity" else 1  # ImageFolder's alphabetical labels: nude < safe, other < parachute
+    rows = {r["file"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for path, logit, label in zip(files, z, labels):
+        row = rows[path.name]
+        assert row["logit"] == pytest.approx(logit, abs=1e-5)
+        sigma = 1 / (1 + torch.exp(torch.tensor(-logit)).item())
+        assert row["positive_score"] == pytest.approx(sigma if concept_label == 1 else 1 - sigma, abs=1e-6)
+        assert row["positive"] == (label == concept_label), path.name
+    assert 0 < summary["n_positive"] < 8  # both decisions occur
+    assert summary["n_positive"] == sum(label == concept_label for label in labels)
+    assert summary["detector"]["task"] == task and summary["threshold"] == 0.5
+    assert summary["detector"]["category"] == ("nudity" if task == "nudity" else "object")
+
+
+def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+    from dataigm.judge.detectors import create_judge
+
+    assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "nudity")]) == 0
+    with pytest.raises(ValueError, match="holds the 'nudity' head"):
+        create_judge("igmu:church", igmu_head=str(tmp_path / "nudity"))
+    with pytest.raises(ValueError, match="holds the 'nudity' head"):  # the head folder may ride in the spec
+        create_judge(f"igmu:church@{tmp_path / 'nudity'}")
+    with pytest.raises(ValueError, match="needs the converted head folder"):
+        create_judge("igmu:nudity")
+    evil = tmp_path / "classifier_head.pth"
+    torch.save({"head": nn.Linear(2, 2)}, evil)  # a pickled module: code, not tensors
+    assert main(["convert-judge", "igmu", str(evil), "--out", str(tmp_path / "x"), "--task", "nudity"]) == 2
+    err = capsys.readouterr().err
+    assert "weights_only=True" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "model.safetensors").exists()
+    assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "y"), "--task", "cubism"]) == 2
+    assert "valid: nudity, vangogh, church, parachute" in capsys.readouterr().err
