@@ -3,6 +3,8 @@ classes absent from the labels. Every expected value is computed by hand in the 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,8 @@ def test_balanced_accuracy_ignores_classes_absent_from_the_labels() -> None:
     report = classification_report(probs, np.array([0, 0, 1, 1]), ["a", "b", "c"])
     assert report["balanced_accuracy"] == pytest.approx(0.75)
     assert report["accuracy"] == pytest.approx(0.75)
-    assert report["per_class"]["c"]["support"] == 0
+    # a class neither present nor predicted scores 0, not 1, everywhere
+    assert report["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
 
 
 def test_max_balanced_accuracy_accepts_a_false_positive_when_it_pays() -> None:
@@ -96,7 +99,7 @@ def test_binary_report_in_full() -> None:
     labels = np.array([0, 1, 1, 0])
     report = classification_report(probs, labels, ["neg", "pos"], threshold=0.35)
     # p(pos) >= 0.35 -> predictions 0, 1, 1, 1: one false positive
-    assert report["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert json.dumps(report["confusion_matrix"]) == "[[1, 1], [0, 2]]"  # integer counts in the JSON report
     assert (report["n"], report["accuracy"], report["balanced_accuracy"]) == (4, 0.75, 0.75)
     assert report["chance_balanced_accuracy"] == 0.5 and report["label_names"] == ["neg", "pos"]
     assert report["threshold"] == 0.35 and report["positive_label"] == 1
@@ -120,3 +123,10 @@ def test_empty_predictions_report_nan_not_zero() -> None:
     report = classification_report(np.zeros((0, 2)), np.zeros(0, dtype=int), ["a", "b"], threshold=0.5)
     assert report["n"] == 0 and report["confusion_matrix"] == [[0, 0], [0, 0]]
     assert all(np.isnan(report[k]) for k in ("accuracy", "balanced_accuracy", "ece", "roc_auc"))
+
+
+def test_confusion_matrix_takes_labels_read_as_floats() -> None:
+    from dataigm.train.metrics import confusion_matrix
+
+    cm = confusion_matrix(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0]), 2)  # e.g. labels read back from JSON
+    assert cm.dtype == np.int64 and cm.tolist() == [[1, 0], [1, 1]]
