@@ -158,6 +158,17 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
     assert got["fid"] > 1e-3 and got["n_real"] == 12 and got["kid_subset_size"] == 12
     assert len(real) == len(fake)
 
+    # KID (Binkowski et al.): unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3. With
+    # subsets of all 12 images every subset is a permutation of the same sets, so every subset gives this value.
+    def k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+    m = len(fr)
+    kxx, kyy, kxy = k(fr, fr), k(ff, ff), k(fr, ff)
+    kid = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.sum() / m**2
+    assert kid > 1e-4 and got["kid_mean"] == pytest.approx(kid, rel=1e-3)
+    assert got["kid_std"] < 1e-4 * kid  # float rounding only
+
 
 # --- CSDR -----------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
