@@ -349,6 +349,24 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
         evaluate(sets, cfg, no_pair)
 
 
+def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, tiny_clip_aligned: Path) -> None:
+    """--fid-reference: FID/KID (and CMMD) of every model's retain images against an unpaired folder."""
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+
+    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    prompts = (eval_tree / "forget.jsonl", eval_tree / "retain.jsonl")
+    sets = {"esd": open_set(eval_tree / "esd" / "forget", eval_tree / "esd" / "retain", prompts)}
+    res = {}
+    for ref in ("original/retain", "original/pair"):  # the same images as the retain set, then different ones
+        cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net=None, fid_feature=f"local-dir:{feature_net_dir}", fid_size=64,
+                         cmmd=str(tiny_clip_aligned), fid_reference=str(eval_tree / ref), n_resamples=20, workers=0)
+        res[ref] = evaluate(sets, cfg)["methods"]["esd"]["reference_fidelity"]
+    same, other = res["original/retain"], res["original/pair"]
+    assert same["n_reference"] == same["n_images"] == 12 and same["reference"].endswith("retain")
+    assert abs(same["fid"]) < 1e-3 and abs(same["cmmd"]) < 1e-6
+    assert other["fid"] > 1e-3 and other["cmmd"] > 1e-4 and other["kid_mean"] > same["kid_mean"]
+
+
 def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
     from dataigm.judge.judge import judge
@@ -391,12 +409,22 @@ def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, c
         for split in ("forget", "retain"):
             for i in range(n):
                 _write(tmp_path / name / split, f"{i}_{7 + i}.png", draw_pattern("disc", i, 64))
-    rc = main(["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
-               "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
-               "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")])
-    assert rc == 2
+    args = ["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
+            "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
+            "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")]
+    # the default forget reference needs the original's images of the concept-removed prompts: refused before judging
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--forget-reference pair needs the original model's images of the concept-removed prompts" in err
+    assert main(args + ["--forget-reference", "same-prompt"]) == 2
     err = capsys.readouterr().err
     assert "original forget images without an unlearned counterpart: 2_9.png" in err
+    for i in range(3):  # the pair folder, one image short on the unlearned side as well
+        _write(tmp_path / "orig" / "pair", f"{i}_{7 + i}.png", draw_pattern("ring", i, 64))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "original images of the concept-removed prompts without an unlearned counterpart: 2_9.png" in err
+    assert not (tmp_path / "r" / "report.json").exists()  # refused before judging
 
 
 def test_eval_prompts_missing_index(tmp_path: Path) -> None:

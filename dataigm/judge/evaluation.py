@@ -195,6 +195,18 @@ def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, An
     return {"detector": det.describe(), **rate(flags, clusters=_clusters(refs_seen, cfg), **_stats_kwargs(cfg)).to_dict()}
 
 
+def fidelity_pairs(original: ImageSet, unlearned: ImageSet, split: str, forget_reference: str) -> tuple[str, list[tuple[ImageRef, ImageRef]]]:
+    """(reference kind, [(original, unlearned)]) for the ``forget`` or ``retain`` images; errors name the files."""
+    from dataigm.judge.pairing import pair_images, pair_key, pair_reference_key
+
+    if split == "forget" and forget_reference == "pair":
+        return "pair", pair_images(pair_refs(original), forget_refs(unlearned.forget), what="images of the concept-removed prompts",
+                                   what_unlearned="forget images", key=pair_reference_key)
+    orig = forget_refs(original.forget) if split == "forget" else original.retain.refs()
+    unl = forget_refs(unlearned.forget) if split == "forget" else unlearned.retain.refs()
+    return "same-prompt", pair_images(orig, unl, what=f"{split} images", key=pair_key)
+
+
 def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: str, cmmd_scorer: Any = None) -> dict[str, Any]:
     """LPIPS over pairs and FID/KID (and CMMD), for forget and retain images separately.
 
@@ -203,20 +215,12 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
     original's images of the same prompt and seed.
     """
     from dataigm.judge.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
-    from dataigm.judge.pairing import pair_images, pair_key, pair_reference_key
 
     out: dict[str, Any] = {}
     metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
     with ImageReader() as reader:
         for name in ("forget", "retain"):
-            if name == "forget" and cfg.forget_reference == "pair":
-                reference = "pair"
-                pairs = pair_images(pair_refs(original), forget_refs(unlearned.forget), what="forget images and original pair images", key=pair_reference_key)
-            else:
-                reference = "same-prompt"
-                orig = forget_refs(original.forget) if name == "forget" else original.retain.refs()
-                unl = forget_refs(unlearned.forget) if name == "forget" else unlearned.retain.refs()
-                pairs = pair_images(orig, unl, what=f"{name} images", key=pair_key)
+            reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
             entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
             if metric is not None:
                 scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
@@ -273,7 +277,7 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     except ValueError as e:
         out["csdr"] = {"value": None, "n": 0, "note": str(e)}
         return out
-    pairs = pair_images(reference, refs, what="forget images and original pair images", key=pair_reference_key)
+    pairs = pair_images(reference, refs, what="images of the concept-removed prompts", what_unlearned="forget images", key=pair_reference_key)
     units, _ = csdr(pairs, scorer, unit=cfg.csdr_unit, prompts=cfg.csdr_prompts, batch_size=cfg.batch_size)
     defined = [u for u in units if u.value is not None]
     est = bootstrap_ci([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
@@ -300,8 +304,10 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if not methods:
         raise ValueError("no unlearned images: give --forget/--retain or --method NAME=DIR")
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
-    if paired_metrics and cfg.forget_reference == "pair":
-        pair_refs(original)  # fail now, before judging, when the pair images are missing
+    if paired_metrics:
+        for images in methods.values():  # fail now, before judging, when images are missing or do not pair
+            for split in ("forget", "retain"):
+                fidelity_pairs(original, images, split, cfg.forget_reference)
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)

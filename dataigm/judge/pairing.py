@@ -55,23 +55,27 @@ def _names(refs: Sequence[ImageRef]) -> str:
 
 def pair_images(
     original: Sequence[ImageRef], unlearned: Sequence[ImageRef], *, what: str = "images",
-    key: Callable[[ImageRef], tuple[Any, ...]] = pair_key,
+    key: Callable[[ImageRef], tuple[Any, ...]] = pair_key, what_unlearned: str | None = None,
 ) -> list[tuple[ImageRef, ImageRef]]:
-    """``[(original, unlearned)]`` sorted by ``key``; raises ValueError naming unmatched or duplicated files."""
+    """``[(original, unlearned)]`` sorted by ``key``; raises ValueError naming unmatched or duplicated files.
+
+    ``what`` names the images in the errors (``what_unlearned`` the unlearned side's, when they differ).
+    """
     problems = []
+    names = {"original": what, "unlearned": what_unlearned or what}
     for side, refs in (("original", original), ("unlearned", unlearned)):
         counts = Counter(key(r) for r in refs)
         dups = [r for r in refs if counts[key(r)] > 1]
         if dups:
-            problems.append(f"{side} {what} have duplicate prompt index/seed: {_names(dups)}")
+            problems.append(f"{side} {names[side]} have duplicate prompt index/seed: {_names(dups)}")
     by_key_o = {key(r): r for r in original}
     by_key_u = {key(r): r for r in unlearned}
     only_o = [r for k, r in sorted(by_key_o.items(), key=lambda kv: repr(kv[0])) if k not in by_key_u]
     only_u = [r for k, r in sorted(by_key_u.items(), key=lambda kv: repr(kv[0])) if k not in by_key_o]
     if only_o:
-        problems.append(f"original {what} without an unlearned counterpart: {_names(only_o)}")
+        problems.append(f"original {names['original']} without an unlearned counterpart: {_names(only_o)}")
     if only_u:
-        problems.append(f"unlearned {what} without an original counterpart: {_names(only_u)}")
+        problems.append(f"unlearned {names['unlearned']} without an original counterpart: {_names(only_u)}")
     if problems:
         raise ValueError("cannot pair original and unlearned images by prompt index and seed: " + "; ".join(problems))
     return [(by_key_o[k], by_key_u[k]) for k in sorted(by_key_o, key=repr)]
