@@ -55,6 +55,11 @@ def test_grouped_rates_and_retain_accuracy() -> None:
     g = grouped(items)
     assert g["all"]["value"] == 0.5 and g["church"]["value"] == pytest.approx(1 / 3)
     assert g["church/modern"]["value"] == 0.0 and g["church/gothic"]["n"] == 1 and g["parachute"]["value"] == 1.0
+    # two seeds of one prompt are one cluster; by image, each is its own; --group-by adds FIELD=value groups
+    seeds = [({"concept": "church", "prompt_index": i // 2, "seed": i, "lang": "de" if i < 4 else "en"}, i % 3 == 0) for i in range(8)]
+    by_prompt, by_image = grouped(seeds, group_by=("lang",)), grouped(seeds, by_prompt=False)
+    assert by_prompt["all"]["clusters"] == 4 and by_image["all"]["clusters"] == 8 and by_prompt["all"]["n"] == 8
+    assert by_prompt["lang=de"]["n"] == 4 and by_prompt["lang=de"]["value"] == 0.5 and by_prompt["lang=en"]["value"] == 0.25
     labels = ["church", "parachute", "other"]
     assert retain_correct({"label_name": "parachute"}, "parachute", False, labels, "church")
     assert not retain_correct({"label_name": "parachute"}, "other", False, labels, "church")
@@ -75,6 +80,22 @@ def test_pairing_by_prompt_index_and_seed() -> None:
     pairs = pair_images(orig, unl)
     assert [(o.id, u.id) for o, u in pairs] == [(n, n) for n in ["1_7.png", "10_5.png", "2_9.png", "3_11.png"]]
     assert pair_key(orig[0]) == ("file", 3, 11)
+
+
+def test_pair_reference_matches_pair_id_and_seed() -> None:
+    """Dataset samples: a positive and its concept-removed negative share pair_id and seed (not the key or prompt)."""
+    from dataigm.judge.pairing import pair_reference_key
+
+    def sample(key: str, role: str, pair_id: str, seed: int, index: int) -> ImageRef:
+        return ImageRef(f"s.tar#{key}", "s.tar", key, {"role": role, "pair_id": pair_id, "seed": seed, "prompt_index": index, "concept": "church"})
+
+    unl = [sample("u-a", "positive", "church-00001", 11, 1), sample("u-b", "positive", "church-00002", 12, 2)]
+    neg = [sample("o-b-neg", "negative", "church-00002", 12, 7), sample("o-a-neg", "negative", "church-00001", 11, 9)]
+    pairs = pair_images(neg, unl, key=pair_reference_key)
+    assert [(o.key, u.key) for o, u in pairs] == [("o-a-neg", "u-a"), ("o-b-neg", "u-b")]
+    with pytest.raises(ValueError, match=r"unlearned forget images without an original counterpart: s\.tar#u-c"):
+        pair_images(neg, unl + [sample("u-c", "positive", "church-00003", 13, 3)], key=pair_reference_key, what="pair images",
+                    what_unlearned="forget images")
 
 
 def test_pairing_mismatch_names_the_files() -> None:

@@ -155,7 +155,10 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any
     """Forgetting (positive rate on forget), preservation (accuracy on retain: pooled, IRA, CRA) and, with a
     no-attack set, the attack success rate; grouped, with intervals."""
     kw = {**_stats_kwargs(cfg), "by_prompt": cfg.bootstrap_unit == "prompt", "group_by": cfg.group_by}
-    run = lambda inp: run_judge(judge_, inp, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)  # noqa: E731
+
+    def run(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
+        return run_judge(judge_, inp, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
+
     forget, failed_f = run(images.forget)
     forget = [(ref, v) for ref, v in forget if ref.meta.get("role") != "negative"]
     retain, failed_r = run(images.retain)
