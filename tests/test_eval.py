@@ -388,6 +388,50 @@ def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_ne
     assert other["fid"] > 1e-3 and other["cmmd"] > 1e-4 and other["kid_mean"] > same["kid_mean"]
 
 
+def _dataset(root: Path, members: list[tuple[str, str, int, int, str]]) -> Path:
+    """A dataset folder of church samples: (role, pair_id, prompt index, seed, pattern) each."""
+    from dataigm.core.schema import SampleMeta
+    from dataigm.core.shards import ShardSpec
+    from dataigm.synthetic import png_bytes, write_samples
+
+    labels = ["not_church", "church"]
+    samples = []
+    for role, pair_id, index, seed, pattern in members:
+        pos = f"a church in the {['snow', 'rain', 'sun'][index]}"
+        neg = pos.replace("church", "house")
+        prompt, pair_prompt = (pos, neg) if role == "positive" else (neg, pos)
+        meta = SampleMeta(key=f"{role[:3]}-{pair_id}-{seed}", category="church", split="test", label=int(role == "positive"),
+                          label_name=labels[int(role == "positive")], label_names=labels, role=role, concept="church", taxonomy="object",
+                          pair_id=pair_id, prompt=prompt, pair_prompt=pair_prompt, prompt_index=index, seed=seed, image_index=seed % 2)
+        samples.append((meta, png_bytes(draw_pattern(pattern, seed + 7 * index, 64))))
+    write_samples(root, "church", labels, {ShardSpec("church", "test", 0, "gen"): samples}, part="gen")
+    return root
+
+
+def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_random_squeezenet: Path, tiny_clip_aligned: Path) -> None:
+    """A dataset built with paired negatives holds the pair images: forget images are matched to the original's
+    negatives on pair_id and seed, the negatives are not judged as forget images, and prompts are the clusters."""
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+
+    ids = [(f"church-{i:05d}", i, s) for i in range(3) for s in (10, 11)]
+    original = _dataset(tmp_path / "orig", [("positive", p, i, s, "disc") for p, i, s in ids] + [("negative", p, i, s, "checker") for p, i, s in ids])
+    # the unlearned model draws the concept-removed image for prompts 1 and 2, and keeps the concept on prompt 0
+    unlearned = _dataset(tmp_path / "unl", [("positive", p, i, s, "disc" if i == 0 else "checker") for p, i, s in ids])
+    retain = _dataset(tmp_path / "ret", [("negative", p, i, s, "square") for p, i, s in ids])
+    det = build_tiny_detector(tmp_path / "det", ("not_church", "church"), category="object", seed=1)
+    cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net="squeeze", fid_feature=None, clip=str(tiny_clip_aligned), n_resamples=50, workers=0)
+    rep = evaluate({"u": open_set(unlearned, retain)}, cfg, original=open_set(original, retain))
+    u, o = rep["methods"]["u"], rep["methods"]["original"]
+    assert o["n_forget"] == 6 and o["forgetting"]["all"]["clusters"] == 3  # the 6 negatives are not forget images
+    f = u["fidelity"]["forget"]
+    assert f["reference"] == "pair" and f["n_pairs"] == 6 and f["lpips"]["clusters"] == 3
+    assert 0 < f["lpips"]["value"] < 1 and u["fidelity"]["retain"]["lpips"]["value"] == pytest.approx(0.0, abs=1e-6)
+    units = {x["key"]: x for x in u["alignment"]["csdr"]["units"]}
+    assert len(units) == 3 and all(x["n_images"] == 2 for x in units.values())
+    assert [round(units[k]["value"], 3) == 0 for k in sorted(units)] == [False, True, True]  # only prompt 0 kept the concept
+    assert rep["definitions"]["lpips"] == "lpips/2"
+
+
 def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
     from dataigm.judge.judge import judge
