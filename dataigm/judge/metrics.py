@@ -1,5 +1,9 @@
-"""Rates with bootstrap confidence intervals: forgetting (positive rate on forget images, lower is better) and
-preservation (accuracy on retain images, higher is better), per concept and subcategory.
+"""Rates with bootstrap confidence intervals: forgetting (positive rate on forget images or prompts, lower is
+better), preservation (accuracy on retain images, pooled and as UnlearnCanvas' IRA/CRA, higher is better) and
+UnlearnDiffAtk's attack success rate, per concept, subcategory and any metadata field.
+
+Intervals resample prompts (a cluster bootstrap): the seeds of one prompt are not independent images. Each
+metric's definition has a version (:data:`METRIC_DEFINITIONS`) that reports record.
 """
 
 from __future__ import annotations
