@@ -79,6 +79,18 @@ def test_ira_cra_match_unlearncanvas_accuracy() -> None:
     assert res["pooled"]["value"] == pytest.approx(pooled) and abs(pooled - res["ira"]["value"]) > 0.01  # macro, not pooled
     assert res["ira"]["low"] <= res["ira"]["value"] <= res["ira"]["high"]
     assert res["ira"]["clusters"] == 12  # prompts (concept, label, index) of the style images: 4 + 2 + 6
+    # its interval: resample the prompts, then the per-class mean of the resampled images (classes drawn at all)
+    style = [(m, ok) for m, ok in items if m["category"] == "style"]
+    keys = [(m["label_name"], m["prompt_index"]) for m, _ in style]
+    est = macro_accuracy([m["label_name"] for m, _ in style], [ok for _, ok in style], keys, n_resamples=400, seed=4)
+    idx = np.random.default_rng(4).integers(0, 12, size=(400, 12))
+    dist = []
+    for row in idx:
+        drawn = [style[i] for i in row]
+        per_class = {c: np.mean([ok for m, ok in drawn if m["label_name"] == c]) for c in {m["label_name"] for m, _ in drawn}}
+        dist.append(np.mean(list(per_class.values())))
+    assert (est.low, est.high) == pytest.approx(tuple(np.quantile(dist, [0.025, 0.975])), abs=1e-12)
+    assert est.low < est.value < est.high
     empty = macro_accuracy([], [])
     assert empty.value is None and empty.n == 0
     assert in_cross_domain(items, "nudity", n_resamples=50)["ira"]["value"] is None  # no retain class of that domain
