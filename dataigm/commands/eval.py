@@ -21,20 +21,41 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--method", action="append", default=[], metavar="NAME=DIR", help="an unlearned model: DIR/forget and DIR/retain (repeatable)")
     p.add_argument("--original-forget", type=Path, help="original model's images of the forget prompts (same prompts and seeds)")
     p.add_argument("--original-retain", type=Path, help="original model's images of the retain prompts")
-    p.add_argument("--original", type=Path, help="shorthand: DIR/forget and DIR/retain of the original model")
+    p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
+    p.add_argument("--original-pair", type=Path,
+                   help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
+    p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
+                   help="forget LPIPS/FID/KID against the original's image of the concept-removed prompt (pair, IGMU; default) "
+                   "or of the same prompt (same-prompt); retain images always use the same prompt")
+    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
+    p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
+    p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
+                   help="forgetting per image, or per prompt: a prompt counts when any of its images is flagged (default: %(default)s)")
+    p.add_argument("--group-by", action="append", default=[], metavar="FIELD", help="also group rates by this metadata field (repeatable)")
     p.add_argument("--prompts", nargs=2, type=Path, metavar=("FORGET_JSONL", "RETAIN_JSONL"), help="prompt files for image folders")
     p.add_argument("--split", help="dataset folders: use one split")
     p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name | nudenet[:preset]")
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
-    p.add_argument("--clip", help="CLIP model path or Hub id: compute CSDR")
+    p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
+                   help="CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
+    p.add_argument("--csdr-unit", choices=["prompt", "image"], default="prompt", help="CSDR per prompt (IGMU's code; default) or per image")
+    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
+                   help="score against the concept-removed prompt (pair; default) or IGMU's buggy cleaned text (igmu)")
+    p.add_argument("--clip-score", choices=["torchmetrics", "clipscore"],
+                   help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) or SPM's 2.5 max(cos, 0)")
+    p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
+    p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
+                   help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze", "none"])
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
     p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
+                   help="resample prompts (cluster bootstrap; default) or single images")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int)
     p.add_argument("--device")
@@ -67,24 +88,32 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.judge.report import write_report
 
     methods = parse_methods(args)
-    orig_f, orig_r = args.original_forget, args.original_retain
+    orig_f, orig_r, orig_p = args.original_forget, args.original_retain, args.original_pair
     if args.original:
         orig_f, orig_r = args.original / "forget", args.original / "retain"
+        if orig_p is None and (args.original / "pair").is_dir():
+            orig_p = args.original / "pair"
     if bool(orig_f) != bool(orig_r):
         raise ValueError("--original-forget and --original-retain go together")
+    if args.no_attack and len(methods) != 1:
+        raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     cfg = EvalConfig(
         detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
-        clip=args.clip, lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
+        aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
+        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
+        fid_reference=str(args.fid_reference) if args.fid_reference else None,
+        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
         fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
+        bootstrap_unit=args.bootstrap_unit,
     )
-    if cfg.fid_feature == "inception" and orig_f:
+    if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
         from dataigm.judge.fidelity import create_feature_network
 
         create_feature_network("inception")  # fail now, not after judging, when torch-fidelity is missing
     prompts = tuple(args.prompts) if args.prompts else None
-    sets = {name: open_set(f, r, prompts, args.split) for name, (f, r) in methods.items()}
-    original = open_set(orig_f, orig_r, prompts, args.split) if orig_f else None
+    sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
+    original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None
     report = evaluate(sets, cfg, original)
     paths = write_report(report, args.out)
     if args.json:

@@ -11,15 +11,22 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
-from dataigm.judge.images import ImageInput, resolve_images
+from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge
-from dataigm.judge.metrics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, grouped, rate, retain_correct
+from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
+from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
+from dataigm.judge.metrics import (
+    AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
+    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct,
+)
 
 log = logging.getLogger(__name__)
-REPORT_FORMAT = "dataigm-eval/1"
+REPORT_FORMAT = "dataigm-eval/2"
+FORGET_REFERENCES = ("pair", "same-prompt")
+BOOTSTRAP_UNITS = ("prompt", "image")
 
 
 @dataclass
@@ -30,7 +37,16 @@ class EvalConfig:
     concept: str | None = None
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
-    clip: str | None = None  # CLIP model path or Hub id -> CSDR
+    aggregate: str = "image"  # forgetting per image, or per prompt ("prompt-any", UnlearnDiffAtk)
+    group_by: tuple[str, ...] = ()  # extra metadata fields to group rates by
+    clip: str | None = None  # CLIP model path or Hub id -> CSDR (IGMU: openai/clip-vit-base-patch16) and csdr_win_rate
+    csdr_unit: str = "prompt"
+    csdr_prompts: str = "pair"
+    clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
+    clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
+    cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
+    forget_reference: str = "pair"  # forget fidelity against the original's image of p' ("pair") or of p ("same-prompt")
+    fid_reference: str | None = None  # an unpaired folder (e.g. real COCO images): FID/KID of retain images against it
     lpips_net: str | None = "alex"
     lpips_size: int | None = None
     fid_feature: str | None = "inception"
@@ -42,24 +58,40 @@ class EvalConfig:
     n_resamples: int = DEFAULT_RESAMPLES
     confidence: float = DEFAULT_CONFIDENCE
     seed: int = DEFAULT_SEED
+    bootstrap_unit: str = "prompt"  # resample prompts (cluster bootstrap) or images
+
+    def check(self) -> None:
+        """Raise ValueError naming the first invalid setting and its allowed values."""
+        for name, value, allowed in (("aggregate", self.aggregate, AGGREGATIONS), ("forget_reference", self.forget_reference, FORGET_REFERENCES),
+                                     ("bootstrap_unit", self.bootstrap_unit, BOOTSTRAP_UNITS), ("csdr_unit", self.csdr_unit, CSDR_UNITS),
+                                     ("csdr_prompts", self.csdr_prompts, CSDR_PROMPTS)):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} not in {allowed}")
+        if self.clip_score is not None and self.clip_score not in CLIP_SCORE_MODES:
+            raise ValueError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
 
 
 @dataclass
 class ImageSet:
-    """The forget and retain images of one model."""
+    """The images of one model: forget and retain; for the original model optionally ``pair`` (its images of the
+    concept-removed prompts); for an attacked model optionally ``no_attack`` (the same prompts without attack)."""
 
     forget: ImageInput
     retain: ImageInput
+    pair: ImageInput | None = None
+    no_attack: ImageInput | None = None
 
 
 def load_prompt_table(path: Path) -> dict[int, dict[str, Any]]:
-    """prompt index -> sample-like meta (prompt, pair_prompt, concept, category, subcategory, label_name, seed)."""
+    """prompt index -> sample-like meta (prompt, pair_prompt, concept, category, subcategory, label_name, prompt_source,
+    and the record's ``extra`` fields such as language or attack, for ``--group-by``)."""
     from dataigm.prompts import read_prompt_jsonl
 
     table = {}
     for line_no, rec in enumerate(read_prompt_jsonl(Path(path))):
         index = rec.index if rec.index >= 0 else line_no
         table[index] = {
+            **rec.extra, "prompt_source": rec.source,
             "prompt": rec.prompt, "pair_prompt": rec.paired_negative or "", "concept": rec.concept, "category": rec.category,
             "subcategory": rec.subcategory, "label_name": rec.label, "role": "positive", "prompt_index": index,
         }
@@ -75,12 +107,23 @@ def attach_prompts(inp: ImageInput, table: dict[int, dict[str, Any]], prompts_pa
         ref.meta = {**table[ref.meta["prompt_index"]], **ref.meta}
 
 
-def open_set(forget: str | Path, retain: str | Path, prompts: tuple[Path, Path] | None = None, split: str | None = None) -> ImageSet:
-    """Resolve one model's forget and retain images; ``prompts`` (forget JSONL, retain JSONL) name files' prompts."""
-    s = ImageSet(resolve_images(forget, split=split), resolve_images(retain, split=split))
+def open_set(
+    forget: str | Path, retain: str | Path, prompts: tuple[Path, Path] | None = None, split: str | None = None, *,
+    pair: str | Path | None = None, no_attack: str | Path | None = None,
+) -> ImageSet:
+    """Resolve one model's images; ``prompts`` (forget JSONL, retain JSONL) name the prompts of plain files.
+
+    ``pair`` (original model: images of the concept-removed prompts, named after the forget prompt's index) and
+    ``no_attack`` (images of the forget prompts without attack) get the forget prompts.
+    """
+    s = ImageSet(resolve_images(forget, split=split), resolve_images(retain, split=split),
+                 resolve_images(pair, split=split) if pair else None, resolve_images(no_attack, split=split) if no_attack else None)
     if prompts:
-        attach_prompts(s.forget, load_prompt_table(prompts[0]), prompts[0])
-        attach_prompts(s.retain, load_prompt_table(prompts[1]), prompts[1])
+        forget_table, retain_table = load_prompt_table(prompts[0]), load_prompt_table(prompts[1])
+        attach_prompts(s.forget, forget_table, prompts[0])
+        attach_prompts(s.retain, retain_table, prompts[1])
+        if s.no_attack is not None:
+            attach_prompts(s.no_attack, forget_table, prompts[0])
     return s
 
 
@@ -88,20 +131,56 @@ def _stats_kwargs(cfg: EvalConfig) -> dict[str, Any]:
     return {"n_resamples": cfg.n_resamples, "confidence": cfg.confidence, "seed": cfg.seed}
 
 
+def _clusters(refs: Sequence[ImageRef], cfg: EvalConfig) -> list[tuple[Any, ...]] | None:
+    return [prompt_key(r.meta, r.id) for r in refs] if cfg.bootstrap_unit == "prompt" else None
+
+
+def forget_refs(inp: ImageInput) -> list[ImageRef]:
+    """The images of forget prompts (a dataset's concept-removed negatives, if any, are left out)."""
+    return [r for r in inp.refs() if r.meta.get("role") != "negative"]
+
+
+def pair_refs(original: ImageSet) -> list[ImageRef]:
+    """The original model's images of the concept-removed prompts: its ``pair`` set, else its forget set's
+    paired negatives (datasets built with paired negatives). Raises ValueError when there are none."""
+    refs = original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"]
+    if not refs:
+        raise ValueError("--forget-reference pair needs the original model's images of the concept-removed prompts (same seeds): "
+                         "give --original-pair DIR (or DIR/pair under --original), a dataset with paired negatives, "
+                         "or choose --forget-reference same-prompt")
+    return refs
+
+
 def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
-    """Forgetting (positive rate on forget) and preservation (accuracy on retain), grouped, with intervals."""
-    kw = _stats_kwargs(cfg)
-    forget, failed_f = run_judge(judge_, images.forget, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
-    retain, failed_r = run_judge(judge_, images.retain, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
+    """Forgetting (positive rate on forget), preservation (accuracy on retain: pooled, IRA, CRA) and, with a
+    no-attack set, the attack success rate; grouped, with intervals."""
+    kw = {**_stats_kwargs(cfg), "by_prompt": cfg.bootstrap_unit == "prompt", "group_by": cfg.group_by}
+
+    def run(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
+        return run_judge(judge_, inp, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
+
+    forget, failed_f = run(images.forget)
+    forget = [(ref, v) for ref, v in forget if ref.meta.get("role") != "negative"]
+    retain, failed_r = run(images.retain)
     correct = [(ref.meta, retain_correct(ref.meta, v.predicted, v.positive, judge_.label_names, judge_.target)) for ref, v in retain]
-    return {
-        "forgetting": grouped([(ref.meta, v.positive) for ref, v in forget], **kw),
+    domains = [domain_of(ref.meta) for ref, _ in forget if domain_of(ref.meta)]
+    forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
+    st = _stats_kwargs(cfg)
+    out = {
+        "forgetting": grouped(aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate), **kw),
         "preservation": grouped(correct, **kw),
-        "retain_positive_rate": rate([v.positive for _, v in retain], **kw).to_dict(),
+        "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=cfg.bootstrap_unit == "prompt", **st),
+        "retain_positive_rate": rate([v.positive for _, v in retain], clusters=_clusters([r for r, _ in retain], cfg), **st).to_dict(),
         "n_forget": len(forget),
         "n_retain": len(retain),
+        "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
     }
+    if images.no_attack is not None:
+        pre, failed_n = run(images.no_attack)
+        out["asr"] = attack_success_rate([(ref.meta, v.positive) for ref, v in forget], [(ref.meta, v.positive) for ref, v in pre], **st)
+        out["failed"] = sorted(out["failed"] + [f["file"] for f in failed_n])
+    return out
 
 
 def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, Any]:
@@ -111,78 +190,172 @@ def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, An
     det = create_person_detector(spec)
     on_gpu = pick_device(cfg.device).startswith("cuda")
     flags: list[bool] = []
+    refs_seen: list[ImageRef] = []
     for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=cfg.batch_size, workers=cfg.workers, on_gpu=on_gpu):
         if refs:
             flags += det.present(batch)
-    return {"detector": det.describe(), **rate(flags, **_stats_kwargs(cfg)).to_dict()}
+            refs_seen += refs
+    return {"detector": det.describe(), **rate(flags, clusters=_clusters(refs_seen, cfg), **_stats_kwargs(cfg)).to_dict()}
 
 
-def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: str) -> dict[str, Any]:
-    """LPIPS over pairs (same prompt index and seed) and FID/KID, for forget and retain images separately."""
+def fidelity_pairs(original: ImageSet, unlearned: ImageSet, split: str, forget_reference: str) -> tuple[str, list[tuple[ImageRef, ImageRef]]]:
+    """(reference kind, [(original, unlearned)]) for the ``forget`` or ``retain`` images; errors name the files."""
+    from dataigm.judge.pairing import pair_images, pair_key, pair_reference_key
+
+    if split == "forget" and forget_reference == "pair":
+        return "pair", pair_images(pair_refs(original), forget_refs(unlearned.forget), what="images of the concept-removed prompts",
+                                   what_unlearned="forget images", key=pair_reference_key)
+    orig = forget_refs(original.forget) if split == "forget" else original.retain.refs()
+    unl = forget_refs(unlearned.forget) if split == "forget" else unlearned.retain.refs()
+    return "same-prompt", pair_images(orig, unl, what=f"{split} images", key=pair_key)
+
+
+def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: str, cmmd_scorer: Any = None) -> dict[str, Any]:
+    """LPIPS over pairs and FID/KID (and CMMD), for forget and retain images separately.
+
+    Forget images are compared with the original model's images of the concept-removed prompt (``pair``, IGMU's
+    reference, matched on pair_id and seed) or of the same prompt (``same-prompt``); retain images always with the
+    original's images of the same prompt and seed.
+    """
     from dataigm.judge.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
-    from dataigm.judge.pairing import pair_images
 
     out: dict[str, Any] = {}
     metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
     with ImageReader() as reader:
         for name in ("forget", "retain"):
-            orig, unl = getattr(original, name).refs(), getattr(unlearned, name).refs()
-            pairs = pair_images(orig, unl, what=f"{name} images")
-            entry: dict[str, Any] = {"n_pairs": len(pairs)}
+            reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
+            entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
             if metric is not None:
                 scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
-                entry["lpips"] = bootstrap_ci(scores, **_stats_kwargs(cfg)).to_dict()
+                entry["lpips"] = bootstrap_ci(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
             if cfg.fid_feature:
                 entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
                                      size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
+            if cmmd_scorer is not None:
+                from dataigm.judge.clip_metrics import cmmd
+
+                entry.update(cmmd([o for o, _ in pairs], [u for _, u in pairs], cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
             out[name] = entry
     return out
 
 
-def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
-    """CSDR and CLIP scores of the forget images (those whose concept-free prompt can be derived)."""
-    from dataigm.judge.csdr import csdr
+def reference_fidelity(reference: ImageInput, images: ImageSet, cfg: EvalConfig, device: str, cmmd_scorer: Any = None) -> dict[str, Any]:
+    """FID/KID (and CMMD) of a model's retain images against an unpaired reference folder (e.g. real COCO images)."""
+    from dataigm.judge.fidelity import ImageReader, fid_kid
 
-    items, skipped = csdr(images.forget.refs(), scorer, batch_size=cfg.batch_size)
+    ref, imgs = reference.refs(), images.retain.refs()
+    entry: dict[str, Any] = {"reference": reference.source, "n_reference": len(ref), "n_images": len(imgs)}
+    with ImageReader() as reader:
+        if cfg.fid_feature:
+            entry.update(fid_kid(ref, imgs, feature=cfg.fid_feature, weights_path=cfg.fid_weights, size=cfg.fid_size,
+                                 batch_size=cfg.batch_size, device=device, reader=reader))
+        if cmmd_scorer is not None:
+            from dataigm.judge.clip_metrics import cmmd
+
+            entry.update(cmmd(ref, imgs, cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
+    return entry
+
+
+def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: ImageSet | None = None) -> dict[str, Any]:
+    """IGMU's CSDR (needs the original's pair images) and our csdr_win_rate, on the forget images."""
+    from dataigm.judge.csdr import csdr, csdr_win_items
+    from dataigm.judge.pairing import pair_images, pair_reference_key
+
     kw = _stats_kwargs(cfg)
-    return {
-        "csdr": rate([i.removed_wins for i in items], **kw).to_dict(),  # no items: value None, n 0
-        "clip_score_prompt": bootstrap_ci([i.score_prompt for i in items], **kw).to_dict(),
-        "clip_score_removed": bootstrap_ci([i.score_removed for i in items], **kw).to_dict(),
+    refs = forget_refs(images.forget)
+    items, skipped = csdr_win_items(refs, scorer, batch_size=cfg.batch_size)
+    by_id = {r.id: r for r in refs}
+    clusters = _clusters([by_id[i.file] for i in items], cfg)
+    out: dict[str, Any] = {
+        "csdr_win_rate": rate([i.removed_wins for i in items], clusters=clusters, **kw).to_dict(),  # no items: value None, n 0
+        "clip_score_prompt": bootstrap_ci([i.score_prompt for i in items], clusters=clusters, **kw).to_dict(),
+        "clip_score_removed": bootstrap_ci([i.score_removed for i in items], clusters=clusters, **kw).to_dict(),
         "skipped": skipped,
     }
+    if original is None:
+        out["csdr"] = {"value": None, "n": 0, "note": "needs the original model's images of the concept-removed prompts"}
+        return out
+    try:
+        reference = pair_refs(original)
+    except ValueError as e:
+        out["csdr"] = {"value": None, "n": 0, "note": str(e)}
+        return out
+    pairs = pair_images(reference, refs, what="images of the concept-removed prompts", what_unlearned="forget images", key=pair_reference_key)
+    units, _ = csdr(pairs, scorer, unit=cfg.csdr_unit, prompts=cfg.csdr_prompts, batch_size=cfg.batch_size)
+    defined = [u for u in units if u.value is not None]
+    est = bootstrap_ci([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
+    out["csdr"] = {**est.to_dict(), "unit": cfg.csdr_unit, "prompts": cfg.csdr_prompts, "n_units": len(units),
+                   "n_undefined": len(units) - len(defined), "units": [u.to_dict() for u in units]}
+    return out
 
 
-def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet | None = None) -> dict[str, Any]:
+def _clip_scores(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
+    from dataigm.judge.clip_metrics import clip_score
+
+    return {name: clip_score(refs, scorer, mode=str(cfg.clip_score), batch_size=cfg.batch_size, by_prompt=cfg.bootstrap_unit == "prompt",
+                             **_stats_kwargs(cfg))
+            for name, refs in (("forget", forget_refs(images.forget)), ("retain", images.retain.refs()))}
+
+
+def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet | None = None, fid_reference: ImageInput | None = None) -> dict[str, Any]:
     """Evaluate every unlearned method (and the original model, as the reference row) with one judge.
 
     Returns the report dict (see :mod:`dataigm.judge.report` for how it is written).
     """
     # 1. Check inputs
+    cfg.check()
     if not methods:
         raise ValueError("no unlearned images: give --forget/--retain or --method NAME=DIR")
+    paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
+    if paired_metrics:
+        for images in methods.values():  # fail now, before judging, when images are missing or do not pair
+            for split in ("forget", "retain"):
+                fidelity_pairs(original, images, split, cfg.forget_reference)
+    if cfg.fid_reference and fid_reference is None:
+        fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
     judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device)
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec = cfg.person_detector or ("nudenet-body" if nudity else None)
-    scorer = None
-    if cfg.clip:
-        from dataigm.judge.csdr import ClipScorer
+    # 2. Load the CLIP models once (one copy when two metrics name the same model)
+    from dataigm.judge.csdr import ClipScorer
 
-        scorer = ClipScorer(cfg.clip, device)
+    scorers: dict[str, Any] = {}
+
+    def scorer_for(model: str | None) -> Any:
+        if model and model not in scorers:
+            scorers[model] = ClipScorer(model, device)
+        return scorers.get(model) if model else None
+
+    csdr_scorer = scorer_for(cfg.clip)
+    score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]) if cfg.clip_score else None
+    cmmd_scorer = scorer_for(cfg.cmmd)
     rows = ({"original": original} if original else {}) | methods
-    # 2. Judge, then the optional metrics, per method
+    # 3. Judge, then the optional metrics, per method
+    names = {"forgetting", "preservation", "ira_cra"}
     results: dict[str, Any] = {}
     for name, images in rows.items():
         log.info("evaluating %s", name)
         res = judge_set(judge_, images, cfg)
+        names |= {"asr"} if "asr" in res else set()
         if person_spec:
             res["person_presence"] = person_presence(person_spec, images.forget, cfg)
-        if original is not None and name != "original" and (cfg.lpips_net or cfg.fid_feature):
-            res["fidelity"] = fidelity(original, images, cfg, device)
-        if scorer is not None:
-            res["alignment"] = clip_alignment(scorer, images, cfg)
+            names.add("person_presence")
+        if original is not None and name != "original" and paired_metrics:
+            res["fidelity"] = fidelity(original, images, cfg, device, cmmd_scorer)
+            names |= {"lpips"} if cfg.lpips_net else set()
+            names |= {"fid_kid"} if cfg.fid_feature else set()
+            names |= {"cmmd"} if cfg.cmmd else set()
+        if fid_reference is not None:
+            res["reference_fidelity"] = reference_fidelity(fid_reference, images, cfg, device, cmmd_scorer)
+            names |= ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
+        if csdr_scorer is not None:
+            res["alignment"] = clip_alignment(csdr_scorer, images, cfg, original)
+            names |= {"csdr", "csdr_win_rate"}
+        if score_scorer is not None:
+            res["clip_score"] = _clip_scores(score_scorer, images, cfg)
+            names.add("clip_score")
         res["sources"] = {"forget": images.forget.source, "retain": images.retain.source}
         results[name] = res
     return {
@@ -191,5 +364,6 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         "threshold": judge_.threshold,
         "target": judge_.target,
         "config": asdict(cfg),
+        "definitions": definition_versions(names),
         "methods": results,
     }

@@ -23,26 +23,51 @@ def _fmt(est: dict[str, Any] | None, pct: bool = True) -> str:
 
 def method_table(name: str, res: dict[str, Any]) -> list[str]:
     """Markdown lines: one table per method with every metric it has."""
+    unit = "prompts" if res.get("aggregate") == "prompt-any" else "images"
     lines = [f"## {name}", "", f"forget images: {res['sources']['forget']} ({res['n_forget']}), "
              f"retain images: {res['sources']['retain']} ({res['n_retain']})", "",
-             "| metric | group | value [95% CI] | n |", "|---|---|---|---|"]
+             "| metric | group | value [CI] | n |", "|---|---|---|---|"]
     for group, est in res["forgetting"].items():
-        lines.append(f"| forgetting: positive rate on forget (lower is better) | {group} | {_fmt(est)} | {est['n']} |")
+        lines.append(f"| forgetting: positive rate on forget {unit} (lower is better) | {group} | {_fmt(est)} | {est['n']} |")
     for group, est in res["preservation"].items():
         lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
+    dom = res.get("preservation_domains")
+    if dom:
+        for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):
+            lines.append(f"| {label} (domain {dom['forget_domain'] or '?'}) | {len(dom[key]['classes'])} classes | {_fmt(dom[key])} | {dom[key]['n']} |")
+    if "asr" in res:
+        a = res["asr"]
+        lines.append(f"| attack success rate (pre-attack {a['pre_attack_successes']} + new {a['new_successes']}) | prompts | {_fmt(a)} | {a['n_prompts']} |")
     if "person_presence" in res:
         pp = res["person_presence"]
         lines.append(f"| person presence on forget ({pp['detector']['name']}) | all | {_fmt(pp)} | {pp['n']} |")
     for split, fid in res.get("fidelity", {}).items():
+        ref = f"original {'concept-removed prompt' if fid.get('reference') == 'pair' else 'same prompt'}"
         if "lpips" in fid:
-            lines.append(f"| LPIPS vs original (lower is closer) | {split} | {_fmt(fid['lpips'], pct=False)} | {fid['n_pairs']} |")
+            lines.append(f"| LPIPS vs {ref} (lower is closer) | {split} | {_fmt(fid['lpips'], pct=False)} | {fid['n_pairs']} |")
         if "fid" in fid:
-            lines.append(f"| FID vs original ({fid['feature']}) | {split} | {fid['fid']:.3f} | {fid['n_pairs']} |")
-            lines.append(f"| KID vs original ({fid['feature']}) | {split} | {fid['kid_mean']:.5f} ± {fid['kid_std']:.5f} | {fid['n_pairs']} |")
+            lines.append(f"| FID vs {ref} ({fid['feature']}) | {split} | {fid['fid']:.3f} | {fid['n_pairs']} |")
+            lines.append(f"| KID vs {ref} ({fid['feature']}) | {split} | {fid['kid_mean']:.5f} ± {fid['kid_std']:.5f} | {fid['n_pairs']} |")
+        if "cmmd" in fid:
+            lines.append(f"| CMMD vs {ref} | {split} | {fid['cmmd']:.4f} | {fid['n_pairs']} |")
+    rf = res.get("reference_fidelity")
+    if rf:
+        if "fid" in rf:
+            lines.append(f"| FID vs {rf['reference']} ({rf['feature']}) | retain | {rf['fid']:.3f} | {rf['n_images']} |")
+            lines.append(f"| KID vs {rf['reference']} | retain | {rf['kid_mean']:.5f} ± {rf['kid_std']:.5f} | {rf['n_images']} |")
+        if "cmmd" in rf:
+            lines.append(f"| CMMD vs {rf['reference']} | retain | {rf['cmmd']:.4f} | {rf['n_images']} |")
     if "alignment" in res:
         al = res["alignment"]
-        lines.append(f"| CSDR (concept-free prompt matches better) | forget | {_fmt(al['csdr'])} | {al['csdr']['n']} |")
+        c = al["csdr"]
+        if c.get("value") is not None or c.get("n_units"):
+            lines.append(f"| CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
+        else:
+            lines.append(f"| CSDR (IGMU) | forget | n/a: {c.get('note', '')} | 0 |")
+        lines.append(f"| csdr_win_rate (concept-removed prompt scores higher) | forget | {_fmt(al['csdr_win_rate'])} | {al['csdr_win_rate']['n']} |")
         lines.append(f"| CLIP score with prompt | forget | {_fmt(al['clip_score_prompt'], pct=False)} | {al['clip_score_prompt']['n']} |")
+    for split, cs in res.get("clip_score", {}).items():
+        lines.append(f"| CLIP score ({cs['mode']}) | {split} | {_fmt(cs, pct=False)} | {cs['n']} |")
     if res.get("failed"):
         lines += ["", f"unreadable images ({len(res['failed'])}): " + ", ".join(res["failed"][:20])]
     return lines + [""]
@@ -56,7 +81,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"judge: `{det['name']}` (target `{report['target']}`, threshold {report['threshold']}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
         + (f", weights sha256 {det['weights_sha256'][:16]}…" if det.get("weights_sha256") else "") + ")",
-        f"intervals: {report['config']['confidence']:.0%} percentile bootstrap, {report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
+        f"intervals: {report['config']['confidence']:.0%} percentile bootstrap over {report['config'].get('bootstrap_unit', 'image')}s, "
+        f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
+        "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
         "",
         "| method | forgetting (↓) | preservation (↑) |", "|---|---|---|",
     ]
