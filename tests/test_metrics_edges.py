@@ -130,3 +130,15 @@ def test_confusion_matrix_takes_labels_read_as_floats() -> None:
 
     cm = confusion_matrix(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0]), 2)  # e.g. labels read back from JSON
     assert cm.dtype == np.int64 and cm.tolist() == [[1, 0], [1, 1]]
+
+
+def test_threshold_is_inclusive_and_only_binary_reports_carry_it() -> None:
+    from dataigm.train.metrics import predict_labels
+
+    probs = np.array([[0.5, 0.5], [0.6, 0.4]])
+    assert predict_labels(probs, 0.5).tolist() == [1, 0]  # p(positive) == threshold counts as positive
+    multi = classification_report(np.eye(3)[[0, 1, 2]], np.array([0, 1, 2]), ["a", "b", "c"], threshold=0.5)
+    assert multi["threshold"] is None and multi["positive_label"] is None  # a threshold means nothing for 3 classes
+    # the report passes its bin count on to ECE (same inputs as test_ece_uses_the_given_number_of_bins)
+    report = classification_report(np.array([[0.62, 0.38], [0.64, 0.36]]), np.array([0, 1]), ["a", "b"], n_bins=16)
+    assert report["ece"] == pytest.approx(0.51)
