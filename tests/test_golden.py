@@ -55,3 +55,31 @@ def test_recipe_seed_changes_every_seed_but_keeps_pairs_aligned() -> None:
         pairs = [k for k in run if k[1] == "positive" and (k[0], "negative", k[2]) in run]
         assert len(pairs) >= 8
         assert all(run[k] == run[(k[0], "negative", k[2])] for k in pairs)
+
+
+def test_a_planned_sample_in_full(tmp_path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "set.jsonl").write_text(
+        '{"prompt": "a church by the sea", "index": 7, "source": "set.jsonl", "subcategory": "coast"}\n'
+        '{"prompt": "a quiet village street", "index": 8, "source": "set.jsonl", "subcategory": "city"}\n')
+    (tmp_path / "r.yaml").write_text(
+        "name: r\ncategory: church\ntaxonomy: object\nlabels: [other, church]\nseed: 3\n"
+        "classes:\n  - {name: church, concept: church, negatives: other, prompts: {files: [prompts/set.jsonl]}}\n"
+        "images_per_prompt: 1\nmodels: [tiny]\nsplits: {train: 1.0}\n"
+        "generation: {steps: 3, guidance: 6.0, width: 96, height: 80, negative_prompt: blurry, scheduler: DDIMScheduler}\n")
+    plan = plan_build(load_recipe(tmp_path / "r.yaml"))
+    samples = sorted((m.to_dict() for s in plan.shards for m in s.samples), key=lambda m: (m["pair_id"], m["role"] != "positive"))
+    # the file is found relative to the recipe; the second prompt has no concept word, so it gets no paired negative
+    assert plan.skipped_negatives == ["a quiet village street"]
+    assert [(m["role"], m["prompt"]) for m in samples] == [
+        ("positive", "a church by the sea"), ("negative", "a house by the sea"), ("positive", "a quiet village street")]
+    assert samples[0] == {
+        "key": "church-tiny-church-00000-pos-000", "category": "church", "split": "train", "label": 1, "label_name": "church",
+        "label_names": ["other", "church"], "source": "generated", "role": "positive", "concept": "church", "taxonomy": "object",
+        "subcategory": "coast", "pair_id": "church-00000", "prompt": "a church by the sea", "pair_prompt": "a house by the sea",
+        "negative_prompt": "blurry", "prompt_source": "set.jsonl", "prompt_index": 7, "seed": samples[0]["seed"], "image_index": 0,
+        "model": "tiny", "model_revision": "", "scheduler": "DDIMScheduler", "steps": 3, "guidance": 6.0, "width": 96, "height": 80,
+        "original_path": "", "original_sha256": "", "schema_version": 1,
+    }
+    assert samples[0]["seed"] == derive_seed(3, "church-00000", 0) == samples[1]["seed"]
+    assert samples[1]["label"] == 0 and samples[1]["pair_prompt"] == "a church by the sea"
