@@ -47,3 +47,10 @@ def test_slugify_and_keys() -> None:
     with pytest.raises(ValueError):
         slugify("!!!")
     assert check_key("a-b_c9") == "a-b_c9"
+
+
+def test_json_bytes_are_sorted_and_utf8() -> None:
+    # the same sample always gives the same bytes (sorted keys), and non-ASCII prompts stay readable UTF-8
+    data = meta(prompt="une église à Paris").to_json_bytes()
+    assert data.startswith(b'{"category": "church", "concept": "church", "guidance": -1.0, "height": -1, "image_index": 1,')
+    assert "une église à Paris".encode() in data
