@@ -13,7 +13,9 @@ test) is the one dropped and a train/test pair is reported as a leak. Two measur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from itertools import combinations
+from math import comb
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -46,11 +48,6 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def _bands(h: int, width: int) -> list[tuple[int, int]]:
-    """The 64-bit hash cut into bands of ``width`` bits (the last one may be narrower): (band index, value)."""
-    return [(i, (h >> start) & ((1 << width) - 1)) for i, start in enumerate(range(0, 64, width))]
-
-
 def order_key(split: str, key: str) -> tuple[int, str]:
     """The global visiting order: split (train < val < test, unknown splits last), then key."""
     return _SPLIT_ORDER.get(split, len(SPLITS)), key
@@ -61,24 +58,197 @@ def global_order(samples: Iterable[HashedSample]) -> list[HashedSample]:
     return sorted(samples, key=lambda s: order_key(s.split, s.key))
 
 
-def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[str, Duplicate]:
-    """Map each duplicate's key to what it duplicates; kept representatives are not in the result."""
-    # Pigeonhole: with at least max_distance + 1 bands that each cover real bits, two hashes within
-    # max_distance of each other agree exactly on some band, so the band tables find every candidate.
-    width = max(1, 64 // (max_distance + 1))
-    tables: dict[tuple[int, int], list[int]] = {}
-    kept: list[HashedSample] = []
-    out: dict[str, Duplicate] = {}
-    for s in global_order(samples):
-        candidates = sorted({i for band in _bands(s.phash, width) for i in tables.get(band, [])})
-        best = min(((hamming(s.phash, kept[i].phash), i) for i in candidates), default=None)
-        if best is not None and best[0] <= max_distance:
-            rep = kept[best[1]]
-            out[s.key] = Duplicate(s.key, rep.key, best[0], rep.split != s.split)
+def popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each element of a uint64 array (uint8 counts)."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(x)
+    b = x.view(np.uint8).reshape(*x.shape, 8)
+    return _POPCOUNT8[b].sum(axis=-1, dtype=np.uint8)
+
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+# --- the search plan: multi-index hashing or, for few hashes or wide radii, blockwise brute force ---------------
+MAX_TABLE_BITS = 24  # a band's table holds 2**width bucket offsets (64 MB at 24 bits)
+# relative costs per unit of work, measured with numpy on a 2-core CPU
+_COST_PROBE = 1.0  # one query looked up in one band table with one flip mask
+_COST_CANDIDATE = 4.0  # one candidate pair expanded and verified
+_COST_PAIR = 0.5  # one pair compared by the blockwise brute force
+_COST_BUCKET = 0.3  # one bucket of a band table built
+
+
+@dataclass(frozen=True)
+class HashSearchPlan:
+    """How :func:`near_pairs` finds all pairs of distinct hashes within ``max_distance`` bits.
+
+    ``bands`` near-equal bands partition the 64 bits; by the pigeonhole rule two hashes within ``max_distance`` bits
+    differ in at most ``radius = max_distance // bands`` bits on at least one band, so looking each hash up in every
+    band's table, with every flip of at most ``radius`` bits, finds every such pair (multi-index hashing, Norouzi
+    et al., CVPR 2012). ``bands == 0`` means blockwise brute force (few hashes, or a radius so wide that every
+    band plan costs more).
+    """
+
+    max_distance: int
+    bands: int
+    radius: int
+
+    @property
+    def widths(self) -> list[int]:
+        """Band widths in bits: near-equal, summing to 64 (the wider bands first); none for brute force."""
+        if self.bands == 0:
+            return []
+        base, extra = divmod(64, self.bands)
+        return [base + (i < extra) for i in range(self.bands)]
+
+    def describe(self) -> str:
+        if self.bands == 0:
+            return f"brute force within {self.max_distance} bits"
+        widths = sorted(set(self.widths))
+        return (f"multi-index hashing within {self.max_distance} bits: {self.bands} bands of "
+                f"{'-'.join(map(str, widths))} bits, each probed within {self.radius} bit(s)")
+
+
+def _flips(width: int, radius: int) -> int:
+    return sum(comb(width, k) for k in range(radius + 1))
+
+
+def plan_search(n: int, max_distance: int) -> HashSearchPlan:
+    """The cheapest exact plan for ``n`` distinct hashes, by a cost model of uniformly spread hashes."""
+    if max_distance < 0:
+        raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+    best = (_COST_PAIR * n * (n - 1) / 2, HashSearchPlan(max_distance, 0, max_distance))
+    for bands in range(1, max_distance + 2):
+        plan = HashSearchPlan(max_distance, bands, max_distance // bands)
+        wide, narrow = max(plan.widths), min(plan.widths)
+        if wide > MAX_TABLE_BITS:
             continue
-        for band in _bands(s.phash, width):
-            tables.setdefault(band, []).append(len(kept))
-        kept.append(s)
+        probes = n * bands * _flips(wide, plan.radius)
+        cost = _COST_PROBE * probes + _COST_CANDIDATE * probes * n / 2**narrow + _COST_BUCKET * bands * 2**wide
+        best = min(best, (cost, plan), key=lambda c: c[0])
+    return best[1]
+
+
+_CANDIDATE_BLOCK = 1 << 22  # candidate pairs expanded at once (bounds memory on crowded buckets)
+_QUERY_BLOCK = 1 << 16
+
+
+def _brute_pairs(h: np.ndarray, max_distance: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    rows = max(1, _CANDIDATE_BLOCK // max(1, len(h)))
+    for i0 in range(0, len(h), rows):
+        a = np.arange(i0, min(i0 + rows, len(h)))
+        dist = popcount(h[a, None] ^ h[None, i0:])
+        i, j = np.nonzero(dist <= max_distance)
+        j += i0
+        later = j > a[i]
+        yield a[i[later]], j[later], dist[i[later], j[later] - i0]
+
+
+def _band_pairs(h: np.ndarray, plan: HashSearchPlan) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    n = len(h)
+    start = 0
+    for width in plan.widths:
+        vals = ((h >> np.uint64(start)) & np.uint64((1 << width) - 1)).astype(np.int64)
+        start += width
+        # work in band order: a query's probes then land near the previous query's, which keeps the table in cache
+        order = np.argsort(vals, kind="stable")
+        svals, sh = vals[order], h[order]
+        counts = np.bincount(vals, minlength=2**width)
+        table = np.empty((2**width, 2), dtype=np.int64)  # per bucket: first position in band order, size
+        table[:, 0] = np.cumsum(counts) - counts
+        table[:, 1] = counts
+        masks = [sum(1 << b for b in bits) for k in range(plan.radius + 1) for bits in combinations(range(width), k)]
+        for q0 in range(0, n, _QUERY_BLOCK):
+            qv = svals[q0 : q0 + _QUERY_BLOCK]
+            for mask in masks:
+                found = table[qv ^ mask]
+                hit = np.flatnonzero(found[:, 1])
+                lo, c = found[hit, 0], found[hit, 1]
+                ends = np.cumsum(c)
+                # expand in pieces of about _CANDIDATE_BLOCK candidate pairs (a crowded bucket must not exhaust memory)
+                cuts = np.unique(np.searchsorted(ends, np.arange(_CANDIDATE_BLOCK, ends[-1] if len(ends) else 0, _CANDIDATE_BLOCK)))
+                for piece in np.split(np.arange(len(hit)), cuts):
+                    if len(piece) == 0:
+                        continue
+                    pc = c[piece]
+                    u = np.repeat(hit[piece] + q0, pc)
+                    v = np.repeat(lo[piece] - (np.cumsum(pc) - pc), pc) + np.arange(int(pc.sum()))
+                    later = v > u  # each pair once per band (it is found from both ends)
+                    u, v = u[later], v[later]
+                    dist = popcount(sh[u] ^ sh[v])
+                    near = dist <= plan.max_distance
+                    i, j = order[u[near]], order[v[near]]
+                    yield np.minimum(i, j), np.maximum(i, j), dist[near]
+
+
+def near_pairs(hashes: np.ndarray, max_distance: int, plan: HashSearchPlan | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs ``i < j`` of ``hashes`` (uint64) within ``max_distance`` bits, each once: (i, j, distance)."""
+    h = np.ascontiguousarray(hashes, dtype=np.uint64)
+    plan = plan or plan_search(len(h), max_distance)
+    parts = list(_brute_pairs(h, max_distance) if plan.bands == 0 else _band_pairs(h, plan))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    i, j, dist = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(3))
+    _, first = np.unique(i * len(h) + j, return_index=True)  # a pair close on several bands is found on each
+    return i[first], j[first], dist[first]
+
+
+def _global_positions(keys: Sequence[str], splits: Sequence[str]) -> np.ndarray:
+    """Input indices in the global order (:func:`order_key`), sorted with numpy rather than per-object keys."""
+    rank = np.array([_SPLIT_ORDER.get(s, len(SPLITS)) for s in splits], dtype=np.int64)
+    return np.lexsort((np.array(keys, dtype=str), rank)) if len(keys) else np.zeros(0, dtype=np.int64)
+
+
+def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[str, Duplicate]:
+    """Map each duplicate's key to what it duplicates (in the global order); kept representatives are not in it.
+
+    Equal to visiting the samples in the global order and comparing each with every kept one, but the comparisons
+    are made once, between distinct hashes, by :func:`near_pairs`; only samples with a near (not equal) hash are
+    then visited one by one, since whether a sample is kept depends on the verdicts before it.
+    """
+    samples = list(samples)
+    order = _global_positions([s.key for s in samples], [s.split for s in samples])
+    try:
+        h = np.array([s.phash for s in samples], dtype=np.uint64)[order]
+    except OverflowError:
+        bad = next(s for s in samples if not 0 <= s.phash < 2**64)
+        raise ValueError(f"sample {bad.key!r}: phash {bad.phash} is not a 64-bit unsigned integer") from None
+    # 1. all pairs of distinct hashes within max_distance
+    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    a, b, dist = near_pairs(uniq, max_distance) if max_distance > 0 else (np.zeros(0, np.int64),) * 3
+    # 2. a hash near no other: its first sample is kept, later copies duplicate it at distance 0
+    rep = first[inv].astype(np.int64)
+    rep_dist = np.zeros(len(h), dtype=np.int64)
+    # 3. samples whose hash is near another, in the global order: the nearest kept one, ties the earliest
+    connected = np.zeros(len(uniq), dtype=bool)
+    connected[a] = connected[b] = True
+    visit = np.flatnonzero(connected[inv])
+    if len(visit):
+        src, dst, dd = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([dist, dist])
+        by = np.lexsort((dst, dd, src))  # each hash's neighbours, nearest first
+        dst_l, dd_l = dst[by].tolist(), dd[by].tolist()
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=len(uniq)))]).tolist()
+        kept_of = [-1] * len(uniq)  # the kept sample of each hash (at most one: a later copy is at distance 0)
+        reps, dists = [], []
+        for p, u in zip(visit.tolist(), inv[visit].tolist()):
+            best_d, best_k = (0, kept_of[u]) if kept_of[u] >= 0 else (max_distance + 1, -1)
+            if best_k < 0:
+                for e in range(indptr[u], indptr[u + 1]):
+                    if dd_l[e] > best_d:
+                        break
+                    k = kept_of[dst_l[e]]
+                    if k >= 0 and (dd_l[e] < best_d or k < best_k):
+                        best_d, best_k = dd_l[e], k
+            if best_k < 0:
+                kept_of[u] = best_k = p
+                best_d = 0
+            reps.append(best_k)
+            dists.append(best_d)
+        rep[visit], rep_dist[visit] = reps, dists
+    out: dict[str, Duplicate] = {}
+    for p in np.flatnonzero(rep != np.arange(len(h))).tolist():
+        s, r = samples[order[p]], samples[order[rep[p]]]
+        out[s.key] = Duplicate(s.key, r.key, int(rep_dist[p]), r.split != s.split)
     return out
 
 
