@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from dataigm.core.errors import DataigmError
 from dataigm.core.schema import SPLITS
 
 _SPLIT_ORDER = {s: i for i, s in enumerate(SPLITS)}
@@ -192,6 +193,13 @@ def near_pairs(hashes: np.ndarray, max_distance: int, plan: HashSearchPlan | Non
     return i[first], j[first], dist[first]
 
 
+def describe_hash_search(distinct: int, max_distance: int) -> str:
+    """How :func:`find_duplicates` searches ``distinct`` distinct hashes (for the curation report)."""
+    if max_distance == 0:
+        return "equal hashes only"
+    return plan_search(distinct, max_distance).describe()
+
+
 def _global_positions(keys: Sequence[str], splits: Sequence[str]) -> np.ndarray:
     """Input indices in the global order (:func:`order_key`), sorted with numpy rather than per-object keys."""
     rank = np.array([_SPLIT_ORDER.get(s, len(SPLITS)) for s in splits], dtype=np.int64)
@@ -272,18 +280,8 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
 
 
-def find_embedding_duplicates(
-    keys: Sequence[str], splits: Sequence[str], embeddings: np.ndarray, threshold: float, chunk: int = EMBEDDING_CHUNK,
-) -> dict[str, EmbeddingDuplicate]:
-    """Map each duplicate's key to what it duplicates, by cosine similarity of L2-normalised ``embeddings``.
-
-    Row ``i`` of ``embeddings`` belongs to ``keys[i]`` in ``splits[i]``; the input order does not matter. In the
-    global order, a sample whose best similarity with an earlier kept sample is ``>= threshold`` duplicates the most
-    similar one (ties: the earliest); otherwise it is kept. Each block of ``chunk`` samples is compared with the
-    kept samples ``chunk`` at a time, then with itself row by row, so at most ``chunk`` x ``chunk`` similarities
-    exist at once.
-    """
-    x = np.asarray(embeddings, dtype=np.float32)
+def _check_embeddings(keys: Sequence[str], splits: Sequence[str], embeddings: np.ndarray, chunk: int) -> np.ndarray:
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if x.ndim != 2 or len(x) != len(keys) or len(keys) != len(splits):
         raise ValueError(f"embeddings must be (n, dim) with n = len(keys) = len(splits); got {x.shape}, {len(keys)} keys, {len(splits)} splits")
     if len(set(keys)) != len(keys):
@@ -292,21 +290,41 @@ def find_embedding_duplicates(
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN or infinite values")
-    order = sorted(range(len(keys)), key=lambda i: order_key(splits[i], keys[i]))
-    kept: list[int] = []  # rows of x, in the global order
-    out: dict[str, EmbeddingDuplicate] = {}
-    for start in range(0, len(order), chunk):
-        rows = order[start : start + chunk]
-        block = x[rows]
-        # 1. the best earlier kept sample from previous blocks (argmax takes the first, i.e. earliest, of equal maxima)
-        best = np.full(len(rows), -np.inf, dtype=np.float32)
-        best_at = np.full(len(rows), -1, dtype=np.int64)  # a position in ``kept``
-        for k0 in range(0, len(kept), chunk):
+    return x
+
+
+# the best earlier kept sample of each row of a block: (similarity, position in ``kept``; -1 for none)
+_Prior = Callable[[np.ndarray, list[int]], tuple[np.ndarray, np.ndarray]]
+
+
+def _exact_prior(x: np.ndarray, chunk: int) -> _Prior:
+    def prior(block: np.ndarray, kept: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        best = np.full(len(block), -np.inf, dtype=np.float32)
+        best_at = np.full(len(block), -1, dtype=np.int64)
+        for k0 in range(0, len(kept), chunk):  # argmax takes the first, i.e. earliest, of equal maxima
             sims = block @ x[kept[k0 : k0 + chunk]].T
             arg = sims.argmax(axis=1)
-            top = sims[np.arange(len(rows)), arg]
+            top = sims[np.arange(len(block)), arg]
             better = top > best  # strictly: an earlier block wins ties
             best[better], best_at[better] = top[better], arg[better] + k0
+        return best, best_at
+    return prior
+
+
+def _greedy(
+    x: np.ndarray, keys: Sequence[str], splits: Sequence[str], order: Sequence[int], threshold: float, chunk: int,
+    prior: _Prior, on_kept: Callable[[list[int]], None] = lambda rows: None,
+) -> tuple[dict[str, EmbeddingDuplicate], list[int], np.ndarray]:
+    """The global greedy rule, ``chunk`` samples at a time: (duplicates, kept rows in the global order, and for each
+    position in ``order`` the similarity with the kept sample it was compared best with, -inf for none)."""
+    kept: list[int] = []  # rows of x, in the global order
+    best_seen = np.full(len(order), -np.inf, dtype=np.float32)
+    out: dict[str, EmbeddingDuplicate] = {}
+    for start in range(0, len(order), chunk):
+        rows = list(order[start : start + chunk])
+        block = x[rows]
+        # 1. the best earlier kept sample from previous blocks
+        best, best_at = prior(block, kept)
         # 2. samples kept earlier in this block, visited row by row since each verdict depends on the previous ones
         inner = block @ block.T
         kept_here: list[int] = []  # positions in ``rows``
@@ -317,10 +335,144 @@ def find_embedding_duplicates(
                 i = int(local.argmax())
                 if local[i] > best[j]:  # strictly: earlier blocks precede this one
                     sim, rep = float(local[i]), len(kept) - len(kept_here) + i
+            best_seen[start + j] = sim if rep >= 0 else -np.inf
             if rep >= 0 and sim >= threshold:
                 other = kept[rep]
                 out[keys[row]] = EmbeddingDuplicate(keys[row], keys[other], sim, splits[other] != splits[row])
                 continue
             kept.append(row)
             kept_here.append(j)
-    return out
+        on_kept([rows[j] for j in kept_here])
+    return out, kept, best_seen
+
+
+def find_embedding_duplicates(
+    keys: Sequence[str], splits: Sequence[str], embeddings: np.ndarray, threshold: float, chunk: int = EMBEDDING_CHUNK,
+) -> dict[str, EmbeddingDuplicate]:
+    """Map each duplicate's key to what it duplicates, by cosine similarity of L2-normalised ``embeddings`` (exact).
+
+    Row ``i`` of ``embeddings`` belongs to ``keys[i]`` in ``splits[i]``; the input order does not matter. In the
+    global order, a sample whose best similarity with an earlier kept sample is ``>= threshold`` duplicates the most
+    similar one (ties: the earliest); otherwise it is kept. Each block of ``chunk`` samples is compared with the
+    kept samples ``chunk`` at a time, then with itself row by row, so at most ``chunk`` x ``chunk`` similarities
+    exist at once. Cost: O(n x kept x dim) multiply-adds.
+    """
+    x = _check_embeddings(keys, splits, embeddings, chunk)
+    order = _global_positions(keys, splits).tolist()
+    return _greedy(x, keys, splits, order, threshold, chunk, _exact_prior(x, chunk))[0]
+
+
+# --- embeddings beyond brute force: a FAISS index of the kept samples -----------------------------------------------
+EXACT_MAX = 100_000  # default: up to this many embeddings per category the search stays exact
+ANN_INDEXES = ("ivf", "hnsw")
+IVF_NPROBE = 32  # inverted lists visited per query
+HNSW_M, HNSW_EF_SEARCH, HNSW_EF_CONSTRUCTION = 32, 128, 80
+
+
+@dataclass(frozen=True)
+class EmbeddingSearch:
+    """What :func:`search_embedding_duplicates` found and how: for an approximate index, its recall measured
+    against exact search on ``recall_queries`` sampled samples (the same kept samples, exact similarities)."""
+
+    duplicates: dict[str, EmbeddingDuplicate]
+    method: str  # exact, or the index (ivf or hnsw) with its parameters
+    samples: int
+    recall_at_1: float | None = None  # the index found the most similar kept sample (up to float32 rounding)
+    duplicate_recall: float | None = None  # of the sampled samples exact search calls duplicates, the share it found
+    recall_queries: int = 0
+    recall_duplicates: int = 0  # sampled samples that exact search calls duplicates
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        raise DataigmError("the embedding search above exact_max samples needs FAISS: pip install faiss-cpu "
+                           "(or faiss-gpu), or raise the embedding filter's exact_max") from None
+    return faiss
+
+
+def _ann_index(x: np.ndarray, method: str, seed: int) -> tuple[Any, str]:
+    """An empty FAISS inner-product index for ``x``'s rows (IVF trained on a seeded sample of them), and its name."""
+    faiss = _faiss()
+    n, dim = x.shape
+    if method == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction, index.hnsw.efSearch = HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
+        return index, f"hnsw (M {HNSW_M}, efSearch {HNSW_EF_SEARCH})"
+    nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))  # FAISS wants >= 39 training points per list
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    train = x[np.sort(np.random.default_rng(seed).choice(n, min(n, 64 * nlist), replace=False))]
+    index.train(train)
+    index.nprobe = min(nlist, IVF_NPROBE)
+    name = f"ivf (nlist {nlist}, nprobe {index.nprobe})"
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+        name += " on GPU"
+    return index, name
+
+
+def _measure_recall(
+    x: np.ndarray, order: Sequence[int], kept: list[int], best_seen: np.ndarray, threshold: float, sample: int, seed: int, chunk: int,
+) -> tuple[float | None, float | None, int, int]:
+    """Exact best similarity with the earlier kept samples for ``sample`` seeded positions, against what was used."""
+    n = len(order)
+    if sample <= 0 or n < 2:
+        return None, None, 0, 0
+    queries = np.sort(np.random.default_rng(seed).choice(np.arange(1, n), min(sample, n - 1), replace=False))
+    position = np.empty(n, dtype=np.int64)
+    position[np.asarray(order)] = np.arange(n)
+    kept_pos = position[np.asarray(kept, dtype=np.int64)]
+    q = x[np.asarray(order)[queries]]
+    exact = np.full(len(queries), -np.inf, dtype=np.float32)
+    for k0 in range(0, len(kept), chunk):
+        sims = x[kept[k0 : k0 + chunk]] @ q.T
+        sims[kept_pos[k0 : k0 + chunk, None] >= queries[None, :]] = -np.inf  # only samples before the query
+        exact = np.maximum(exact, sims.max(axis=0))
+    used = best_seen[queries]
+    has = np.isfinite(exact)
+    dup = exact >= threshold
+    at1 = float(np.mean(used[has] >= exact[has] - 1e-5)) if has.any() else None
+    dup_recall = float(np.mean(used[dup] >= threshold)) if dup.any() else None
+    return at1, dup_recall, int(has.sum()), int(dup.sum())
+
+
+def search_embedding_duplicates(
+    keys: Sequence[str], splits: Sequence[str], embeddings: np.ndarray, threshold: float, *,
+    exact_max: int = EXACT_MAX, index: str = "ivf", recall_sample: int = 1000, chunk: int = EMBEDDING_CHUNK, seed: int = 0,
+) -> EmbeddingSearch:
+    """Embedding near-duplicates by the rule of :func:`find_embedding_duplicates`: exact up to ``exact_max`` samples,
+    above it with a FAISS ``index`` (``ivf``: IVF-Flat, inner product over the L2-normalised rows, on a GPU when
+    faiss-gpu sees one; ``hnsw``: HNSW-Flat) holding the kept samples, searched for each block's most similar one.
+
+    Within a block the comparison stays exact. The approximate search may miss a near-duplicate (the sample is then
+    kept) or pick a less similar kept sample; on ``recall_sample`` seeded samples the similarity it used is compared
+    with the exact best over the same kept samples, and the recall returned (reported by curation).
+    """
+    if index not in ANN_INDEXES:
+        raise ValueError(f"index must be one of {', '.join(ANN_INDEXES)}, got {index!r}")
+    if exact_max < 0 or recall_sample < 0:
+        raise ValueError(f"exact_max and recall_sample must be >= 0, got {exact_max}, {recall_sample}")
+    x = _check_embeddings(keys, splits, embeddings, chunk)
+    if len(x) <= exact_max:
+        return EmbeddingSearch(find_embedding_duplicates(keys, splits, x, threshold, chunk), "exact", len(x))
+    order = _global_positions(keys, splits).tolist()
+    ann, name = _ann_index(x, index, seed)
+
+    def prior(block: np.ndarray, kept: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        if not kept:
+            return np.full(len(block), -np.inf, dtype=np.float32), np.full(len(block), -1, dtype=np.int64)
+        sims, ids = ann.search(block, 1)
+        sims, ids = sims[:, 0].astype(np.float32), ids[:, 0].astype(np.int64)
+        sims[ids < 0] = -np.inf
+        return sims, ids
+
+    def on_kept(rows: list[int]) -> None:
+        if rows:
+            ann.add(x[rows])  # ids follow: an index id is a position in ``kept``
+
+    dups, kept, best_seen = _greedy(x, keys, splits, order, threshold, chunk, prior, on_kept)
+    at1, dup_recall, nq, nd = _measure_recall(x, order, kept, best_seen, threshold, recall_sample, seed, chunk)
+    return EmbeddingSearch(dups, name, len(x), at1, dup_recall, nq, nd)
