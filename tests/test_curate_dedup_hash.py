@@ -69,7 +69,7 @@ def all_pairs(h: np.ndarray, max_distance: int) -> set[tuple[int, int, int]]:
 
 def every_plan(max_distance: int) -> list[HashSearchPlan]:
     plans = [HashSearchPlan(max_distance, 0, max_distance)]
-    for bands in range(1, max_distance + 2):
+    for bands in range(1, max(max_distance + 2, 4) + 2):  # more bands than max_distance + 1 are exact too
         plan = HashSearchPlan(max_distance, bands, max_distance // bands)
         if max(plan.widths) <= MAX_TABLE_BITS and plan.radius <= 2:
             plans.append(plan)
@@ -131,6 +131,7 @@ def test_the_plan_fits_the_size_and_distance():
     big = plan_search(1_000_000, 4)
     assert (big.bands, big.radius) == (3, 1) and big.widths == [22, 21, 21]
     assert plan_search(1_000_000, 8).radius >= 1
+    assert plan_search(1_000_000, 1).bands == 3  # 2 bands of 32 bits would need tables too large: 3 of 21-22 bits
     for n in (10, 10**4, 10**6):
         for d in range(0, 33, 4):
             plan = plan_search(n, d)

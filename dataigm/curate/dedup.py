@@ -72,10 +72,10 @@ _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 # --- the search plan: multi-index hashing or, for few hashes or wide radii, blockwise brute force ---------------
 MAX_TABLE_BITS = 24  # a band's table holds 2**width bucket offsets (64 MB at 24 bits)
 # relative costs per unit of work, measured with numpy on a 2-core CPU
-_COST_PROBE = 1.0  # one query looked up in one band table with one flip mask (about 45 ns)
-_COST_CANDIDATE = 1.5  # one candidate pair expanded and verified
-_COST_PAIR = 0.5  # one pair compared by the blockwise brute force
-_COST_BUCKET = 0.8  # one bucket of a band table built
+_COST_PROBE = 1.0  # one query looked up in one band table with one flip mask (about 35 ns)
+_COST_CANDIDATE = 0.4  # one candidate pair expanded and verified
+_COST_PAIR = 0.1  # one pair compared by the blockwise brute force
+_COST_BUCKET = 1.0  # one bucket of a band table built
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def plan_search(n: int, max_distance: int) -> HashSearchPlan:
     if max_distance < 0:
         raise ValueError(f"max_distance must be >= 0, got {max_distance}")
     best = (_COST_PAIR * n * (n - 1) / 2, HashSearchPlan(max_distance, 0, max_distance))
-    for bands in range(1, max_distance + 2):
+    for bands in range(3, 65):  # at least 3: a band's table has at most 2**MAX_TABLE_BITS buckets
         plan = HashSearchPlan(max_distance, bands, max_distance // bands)
         wide, narrow = max(plan.widths), min(plan.widths)
         if wide > MAX_TABLE_BITS:
