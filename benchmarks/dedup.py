@@ -79,6 +79,9 @@ def main() -> None:
             print(f"n={n}: brute force {brute:.2f} s (same result)", flush=True)
     for (n0, t0_), (n1, t1) in zip(zip(args.sizes, times), zip(args.sizes[1:], times[1:])):
         print(f"growth {n0} -> {n1}: exponent {math.log(t1 / t0_) / math.log(n1 / n0):.2f}")
+    if len(args.sizes) > 2:
+        n0, n1 = args.sizes[0], args.sizes[-1]
+        print(f"growth {n0} -> {n1}: exponent {math.log(times[-1] / times[0]) / math.log(n1 / n0):.2f}")
     print(f"ratio={brute / times[0]:.2f}")
 
 

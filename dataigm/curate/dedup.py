@@ -4,10 +4,12 @@ Samples are visited in one global order (split train < val < test, then key); a 
 earlier kept sample is a duplicate of the closest one (ties: the earliest), so the copy in the later split (e.g.
 test) is the one dropped and a train/test pair is reported as a leak. Two measures share this rule:
 
-* perceptual hashes (:func:`find_duplicates`): within ``max_distance`` bits. Candidates are found exactly with
-  the pigeonhole rule: two 64-bit hashes within ``d`` bits share at least one of ``d + 1`` bands.
-* L2-normalised embeddings (:func:`find_embedding_duplicates`): cosine similarity at or above ``threshold``.
-  The search is exact and blockwise (``chunk`` x ``chunk`` similarity blocks), so memory stays bounded.
+* perceptual hashes (:func:`find_duplicates`): within ``max_distance`` bits, exactly. All pairs of distinct hashes
+  within the distance are found by multi-index hashing (:class:`HashSearchPlan`: bands that partition the 64 bits,
+  one table each, probed with bit flips when fewer, wider bands are cheaper), so the cost grows near-linearly.
+* L2-normalised embeddings (:func:`find_embedding_duplicates`, :func:`search_embedding_duplicates`): cosine
+  similarity at or above ``threshold``. Exact and blockwise (``chunk`` x ``chunk`` similarity blocks, so memory stays
+  bounded) up to a configurable size; above it a FAISS index of the kept samples, with its recall measured.
 """
 
 from __future__ import annotations
@@ -63,14 +65,14 @@ def popcount(x: np.ndarray) -> np.ndarray:
     """Set bits of each element of a uint64 array (uint8 counts)."""
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
         return np.bitwise_count(x)
-    b = x.view(np.uint8).reshape(*x.shape, 8)
+    b = np.ascontiguousarray(x, dtype=np.uint64).view(np.uint8).reshape(*np.shape(x), 8)
     return _POPCOUNT8[b].sum(axis=-1, dtype=np.uint8)
 
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 # --- the search plan: multi-index hashing or, for few hashes or wide radii, blockwise brute force ---------------
-MAX_TABLE_BITS = 24  # a band's table holds 2**width bucket offsets (64 MB at 24 bits)
+MAX_TABLE_BITS = 24  # a band's table holds 2**width (first, size) pairs of int32 (128 MB at 24 bits)
 # relative costs per unit of work, measured with numpy on a 2-core CPU
 _COST_PROBE = 1.0  # one query looked up in one band table with one flip mask (about 35 ns)
 _COST_CANDIDATE = 0.4  # one candidate pair expanded and verified

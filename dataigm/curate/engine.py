@@ -384,7 +384,7 @@ def write_decided(out: Path, decided: Decided, digest: str) -> None:
     """Write the verdicts atomically (the header first, then decisions in the order they were made)."""
     header = {"format": DECIDED_FORMAT, "inputs_sha256": digest, "pair_stats": decided.pair_stats, "unmatched": decided.unmatched,
               "searches": decided.searches, "samples": len(decided.decisions)}
-    lines = [json.dumps(header, sort_keys=True)] + [json.dumps(dataclasses.asdict(d)) for d in decided.decisions.values()]
+    lines = [json.dumps(header)] + [json.dumps(dataclasses.asdict(d)) for d in decided.decisions.values()]
     write_bytes_atomic(decided_path(out), ("\n".join(lines) + "\n").encode())
 
 
