@@ -20,7 +20,7 @@ from dataigm.core.partition import partition
 from dataigm.curate.engine import input_shards, decide_error_path, decided_path, embedding_path, score_path
 from dataigm.generate.tiny import build_tiny_clip
 
-from curation_helpers import tree_digest
+from curation_helpers import curate_on_two_ranks, tree_digest
 
 from test_curate_dedup_embedding import THRESHOLD, config_for, write_dataset
 
@@ -51,6 +51,14 @@ def test_rank0_writes_the_decisions_with_the_digest_of_its_inputs(curated):
     assert header["searches"] == [{"category": "object", "by": "phash", "samples": len(curated.decisions) - 1,
                                   "method": "brute force within 4 bits"}]  # few hashes: all pairs compared
     assert not decide_error_path(curated.out).exists()
+
+
+def test_two_ranks_share_one_decision_file_and_give_the_same_bytes(dataset, curated, tmp_path):
+    out = tmp_path / "ranks"
+    curate_on_two_ranks(dataset, out, parse_curation_config(PHASH))
+    digest = tree_digest(out)
+    assert "_curation/decided.jsonl" in digest and digest == tree_digest(curated.out)
+    assert not decide_error_path(out).exists()
 
 
 def test_other_ranks_read_rank0s_decisions_instead_of_deciding(dataset, curated, tmp_path):
