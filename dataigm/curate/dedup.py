@@ -256,9 +256,10 @@ def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[
             dists.append(best_d)
         rep[visit], rep_dist[visit] = reps, dists
     out: dict[str, Duplicate] = {}
-    for p in np.flatnonzero(rep != np.arange(len(h))).tolist():
-        s, r = samples[order[p]], samples[order[rep[p]]]
-        out[s.key] = Duplicate(s.key, r.key, int(rep_dist[p]), r.split != s.split)
+    dup = np.flatnonzero(rep != np.arange(len(h)))
+    for i, j, d in zip(order[dup].tolist(), order[rep[dup]].tolist(), rep_dist[dup].tolist()):
+        s, r = samples[i], samples[j]
+        out[s.key] = Duplicate(s.key, r.key, d, r.split != s.split)
     return out
 
 
