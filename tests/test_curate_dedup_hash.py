@@ -138,6 +138,8 @@ def test_the_plan_fits_the_size_and_distance():
             assert plan.bands == 0 or (sum(plan.widths) == 64 and max(plan.widths) <= MAX_TABLE_BITS and plan.radius == d // plan.bands)
     with pytest.raises(ValueError, match="max_distance"):
         plan_search(10, -1)
+    with pytest.raises(ValueError, match="does not find all pairs within 4 bits"):
+        near_pairs(np.arange(10, dtype=np.uint64), 4, HashSearchPlan(4, 3, 0))  # 3 bands need 1-bit flips at distance 4
 
 
 def test_hash_out_of_range_is_named():

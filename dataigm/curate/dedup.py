@@ -187,6 +187,8 @@ def near_pairs(hashes: np.ndarray, max_distance: int, plan: HashSearchPlan | Non
     """All pairs ``i < j`` of ``hashes`` (uint64) within ``max_distance`` bits, each once: (i, j, distance)."""
     h = np.ascontiguousarray(hashes, dtype=np.uint64)
     plan = plan or plan_search(len(h), max_distance)
+    if plan.max_distance != max_distance or (plan.bands and plan.radius < max_distance // plan.bands):
+        raise ValueError(f"{plan} does not find all pairs within {max_distance} bits")
     parts = list(_brute_pairs(h, max_distance) if plan.bands == 0 else _band_pairs(h, plan))
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
