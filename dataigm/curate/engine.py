@@ -3,13 +3,15 @@
 1. **score** (per shard, disjoint shards per rank): decode every image, run the category's filters, write the
    scores and flags to ``OUT/_curation/scores/<shard>.jsonl`` (and, with the ``embedding`` filter, the image
    embeddings to ``<shard>.emb.npy`` beside it, written first). A shard whose score file exists is skipped.
-2. **decide** (global, identical on every rank): near-duplicates over all hashes (and embeddings), filter flags,
-   human review tags and the pair policy give one verdict per sample: keep, review (kept, marked) or drop.
+2. **decide** (global, once): near-duplicates over all hashes (and embeddings), filter flags, human review tags and
+   the pair policy give one verdict per sample: keep, review (kept, marked) or drop. Rank 0 decides and writes the
+   verdicts to ``OUT/_curation/decided.jsonl`` (atomically, with a digest of the score files they were made from);
+   the other ranks wait for that file and read it.
 3. **write** (per shard): kept samples, with their scores under the ``curation`` json key, go to a shard of the
    same name through :class:`~dataigm.core.shards.ShardSink`; done shards (tar + stats) are skipped.
 
 Rank 0 then writes the parts, the manifest, the per-sample decision table, the report and the contact sheets.
-Ranks meet at two file barriers (all score files; all output shards), so no process group is needed.
+Ranks meet at file barriers (all score files; the decisions; all output shards), so no process group is needed.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from dataigm.core.atomic import remove_stale_tmp, write_bytes_atomic, write_json_atomic
+from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic
+from dataigm.core.errors import DataigmError
 from dataigm.core.manifest import build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
 from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
-from dataigm.curate.dedup import HashedSample, find_duplicates, find_embedding_duplicates
+from dataigm.curate.dedup import HashedSample, describe_hash_search, find_duplicates, search_embedding_duplicates
 from dataigm.curate.filters import Decoded, EmbeddingSettings, Filter, PhashSettings, Scored, all_fields, create_filter
 from dataigm.curate.pairs import PairMember, apply_pair_policy
 
@@ -80,6 +83,18 @@ class CurationResult:
     manifest: dict[str, Any] | None = None
     seconds: float = 0.0
     unmatched_tags: list[str] = field(default_factory=list)
+    searches: list[dict[str, Any]] = field(default_factory=list)  # how each near-duplicate search ran (and its recall)
+
+
+@dataclass
+class Decided:
+    """The outcome of the decide step: verdicts by key, pair statistics, review tags naming unknown keys, and one
+    record per near-duplicate search (category, measure, samples, method, recall of an approximate index)."""
+
+    decisions: dict[str, Decision]
+    pair_stats: dict[str, dict[str, int]]
+    unmatched: list[str]
+    searches: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- work units -------------------------------------------------------------------------------------------
@@ -247,10 +262,20 @@ def decide(
     rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: dict[str, str] | None = None,
     embeddings: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Decision], dict[str, dict[str, int]], list[str]]:
-    """Verdicts for all scored samples: (decisions by key, pair statistics, review tags naming unknown keys).
+    """Verdicts for all scored samples: (decisions by key, pair statistics, review tags naming unknown keys)."""
+    d = decide_all(rows, config, review_tags, embeddings)
+    return d.decisions, d.pair_stats, d.unmatched
+
+
+def decide_all(
+    rows: Sequence[dict[str, Any]], config: CurationConfig, review_tags: dict[str, str] | None = None,
+    embeddings: Mapping[str, np.ndarray] | None = None,
+) -> Decided:
+    """Verdicts for all scored samples, with how each near-duplicate search ran.
 
     ``embeddings`` maps an input shard's relpath to its embedding matrix (rows point into it with ``emb_row``).
     """
+    searches: list[dict[str, Any]] = []
     review_tags = dict(review_tags or {})
     defaults = all_fields()
     decisions: dict[str, Decision] = {}
@@ -271,6 +296,8 @@ def decide(
         raw = config.filters_for(category).get("phash")
         settings = PhashSettings(**raw) if raw is not None else PhashSettings(action="keep", leak_action="keep", conflict_action="keep", max_distance=0)
         dups = find_duplicates(hashed, settings.max_distance)
+        searches.append({"category": category, "by": "phash", "samples": len(hashed),
+                         "method": describe_hash_search(len({s.phash for s in hashed}), settings.max_distance)})
         _flag_duplicates(dups, "distance", "phash", ("dup_of", "dup_distance", "leak"), settings, decisions, flags_of)
 
     # embedding near-duplicates, per category where the embedding filter runs, over all splits
@@ -287,7 +314,12 @@ def decide(
             raise FileNotFoundError(f"embeddings of shard {missing[0]} not found ({len(missing)} shard(s)): rescore it (delete its score file)")
         emb_settings = EmbeddingSettings(**raw)
         matrix = np.stack([embeddings[r["shard"]][r["emb_row"]] for r in members])  # type: ignore[index]
-        dups = find_embedding_duplicates([r["key"] for r in members], [r["split"] for r in members], matrix, emb_settings.threshold)
+        search = search_embedding_duplicates([r["key"] for r in members], [r["split"] for r in members], matrix, emb_settings.threshold,
+                                             exact_max=emb_settings.exact_max, index=emb_settings.index, recall_sample=emb_settings.recall_sample)
+        dups = search.duplicates
+        searches.append({"category": category, "by": "embedding", "samples": search.samples, "method": search.method,
+                         **({"recall_at_1": search.recall_at_1, "duplicate_recall": search.duplicate_recall, "recall_queries": search.recall_queries,
+                             "recall_duplicates": search.recall_duplicates} if search.method != "exact" else {})})
         _flag_duplicates(dups, "similarity", "embedding", ("emb_dup_of", "emb_similarity", "emb_leak"), emb_settings, decisions, flags_of)
 
     # human review tags, then the strongest action of all flags
@@ -320,7 +352,73 @@ def decide(
         decisions[key].reasons.append(reason)
     for key, s in status.items():
         decisions[key].pair_status = s
-    return decisions, pair_stats, unmatched
+    return Decided(decisions, pair_stats, unmatched, searches)
+
+
+# --- decided once: rank 0 writes the verdicts, the other ranks read them -------------------------------------------
+DECIDED_FORMAT = "dataigm-decided/1"
+
+
+def decided_path(out: Path) -> Path:
+    """Rank 0's verdicts: a header line (format, input digest, pair statistics, ...), then one decision per line."""
+    return Path(out) / CURATION_DIR / "decided.jsonl"
+
+
+def decide_error_path(out: Path) -> Path:
+    """Where rank 0 records why it could not decide, so the other ranks fail with the same message."""
+    return Path(out) / CURATION_DIR / "decided.error.json"
+
+
+def inputs_digest(out: Path, specs: Sequence[ShardSpec]) -> str:
+    """sha256 over every score file and embedding file the decisions are made from (so no rank reads stale ones)."""
+    h = hashlib.sha256()
+    for spec in specs:
+        for path in (score_path(out, spec), embedding_path(out, spec)):
+            h.update(f"{spec.relpath}:{path.suffix}:{path.exists()}\n".encode())
+            if path.exists():
+                h.update(bytes.fromhex(sha256_file(path)))
+    return h.hexdigest()
+
+
+def write_decided(out: Path, decided: Decided, digest: str) -> None:
+    """Write the verdicts atomically (the header first, then decisions in the order they were made)."""
+    header = {"format": DECIDED_FORMAT, "inputs_sha256": digest, "pair_stats": decided.pair_stats, "unmatched": decided.unmatched,
+              "searches": decided.searches, "samples": len(decided.decisions)}
+    lines = [json.dumps(header)] + [json.dumps(dataclasses.asdict(d)) for d in decided.decisions.values()]
+    write_bytes_atomic(decided_path(out), ("\n".join(lines) + "\n").encode())
+
+
+def read_decided(out: Path, digest: str) -> Decided | None:
+    """The verdicts rank 0 wrote for inputs with this digest, or None when there are none (yet)."""
+    path = decided_path(out)
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = json.loads(f.readline() or "{}")
+            if header.get("inputs_sha256") != digest:
+                return None
+            decisions = [Decision(**json.loads(line)) for line in f if line.strip()]
+    except FileNotFoundError:
+        return None
+    if header.get("format") != DECIDED_FORMAT or len(decisions) != header.get("samples"):
+        raise DataigmError(f"{path}: not a complete {DECIDED_FORMAT} file; delete it and rerun")
+    return Decided({d.key: d for d in decisions}, header["pair_stats"], header["unmatched"], header["searches"])
+
+
+def wait_for_decided(out: Path, digest: str, timeout: float, poll: float = 2.0) -> Decided:
+    """The barrier after the decide step: rank 0's verdicts for these inputs, or rank 0's error, re-raised here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        decided = read_decided(out, digest)
+        if decided is not None:
+            return decided
+        err = decide_error_path(out)
+        if err.exists():
+            record = json.loads(err.read_text())
+            if record.get("inputs_sha256") == digest:
+                raise DataigmError(f"rank 0 could not decide: {record['error']}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f}s for rank 0's decisions ({decided_path(out)})")
+        time.sleep(poll)
 
 
 def curation_record(d: Decision, config_sha256: str) -> dict[str, Any]:
@@ -430,16 +528,27 @@ def curate(
             write_scores(out, spec, *score_shard(dataset, spec, bank.for_category(spec.category), batch_size))
     wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
-    # 3. Decide, globally and identically on every rank
-    rows = [r for s in specs for r in read_rows(score_path(out, s))]
-    decisions, pair_stats, unmatched = decide(rows, config, review_tags, load_embeddings(out, specs))
+    # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
+    digest = inputs_digest(out, specs)
+    if rank == 0:
+        try:
+            rows = [r for s in specs for r in read_rows(score_path(out, s))]
+            decided = decide_all(rows, config, review_tags, load_embeddings(out, specs))
+        except Exception as e:  # recorded for the other ranks, then raised here unchanged
+            write_json_atomic(decide_error_path(out), {"inputs_sha256": digest, "error": f"{type(e).__name__}: {e}"})
+            raise
+        write_decided(out, decided, digest)
+        decide_error_path(out).unlink(missing_ok=True)
+    else:
+        decided = wait_for_decided(out, digest, barrier_timeout)
+    decisions, pair_stats, unmatched = decided.decisions, decided.pair_stats, decided.unmatched
     config_sha = config.sha256()
 
     # 4. Write this rank's curated shards
     for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
         if not is_done(out, spec):
             write_shard(dataset, out, spec, decisions, config_sha)
-    result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched)
+    result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
     if rank != 0:
         result.seconds = time.perf_counter() - t0
         return result
@@ -460,6 +569,6 @@ def curate(
               "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]
     write_rows(out / CURATION_DIR / "decisions.jsonl", table)
     sheets = write_contact_sheets(dataset, out, specs, decisions, config)
-    result.report = write_report(out, decisions, pair_stats, sheets, unmatched)
+    result.report = write_report(out, decisions, pair_stats, sheets, unmatched, decided.searches)
     result.seconds = time.perf_counter() - t0
     return result

@@ -410,6 +410,9 @@ class EmbeddingSettings(FilterSettings):
     conflict_action: str = Field("review", pattern="^(keep|review|drop)$", description="for both copies when near-identical images carry different labels")
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
+    exact_max: int = Field(100_000, ge=0, description="up to this many embeddings per category the search is exact; above, a FAISS index")
+    index: str = Field("ivf", pattern="^(ivf|hnsw)$", description="the FAISS index above exact_max: ivf (IVF-Flat, GPU with faiss-gpu) or hnsw")
+    recall_sample: int = Field(1000, ge=0, description="samples on which a FAISS search is checked against exact search (recall in the report)")
 
 
 def is_dataigm_detector(spec: str) -> bool:

@@ -68,7 +68,17 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str]) -> str:
+def search_rows(searches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table row per near-duplicate search; recall columns are empty for an exact search."""
+    def fmt(v: Any) -> str:
+        return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    return [{"category": s["category"], "by": s["by"], "samples": s["samples"], "method": s["method"],
+             "recall_at_1": fmt(s.get("recall_at_1")), "duplicate_recall": fmt(s.get("duplicate_recall")),
+             "recall_queries": fmt(s.get("recall_queries")), "recall_duplicates": fmt(s.get("recall_duplicates"))} for s in searches]
+
+
+def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str],
+                    searches: Sequence[dict[str, Any]] = ()) -> str:
     t = summary["totals"]
     lines = ["# Curation report", "",
              f"In: {sum(t.values())} samples; kept {t.get('keep', 0)}, kept for review {t.get('review', 0)}, dropped {t.get('drop', 0)}.", "",
@@ -80,6 +90,10 @@ def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int
     lines += _table([{"category": c, **s} for c, s in pair_stats.items()], ["category", *next(iter(pair_stats.values()), {}).keys()])
     lines += ["## Near-duplicates", "", "Samples with a near-duplicate, per search (`phash`: perceptual hash, `embedding`: cosine similarity).", ""]
     lines += _table(summary["duplicates"], ["category", "by", "near_duplicates", "same_split", "leaks", "conflicts"])
+    lines += ["## Near-duplicate search", "", "How each search ran. An approximate (FAISS) search is checked against exact search on "
+              "sampled samples: `recall_at_1` is the share whose most similar earlier kept sample it found, `duplicate_recall` the "
+              "share of exact near-duplicates it flagged.", ""]
+    lines += _table(search_rows(searches), ["category", "by", "samples", "method", "recall_at_1", "duplicate_recall", "recall_queries", "recall_duplicates"])
     lines += [f"## Cross-split duplicates (leaks): {len(summary['leaks'])}", ""]
     lines += [f"- `{x['key']}` duplicates `{x['dup_of']}` ({x['by']})" for x in summary["leaks"][:MAX_LISTED]] + [""]
     if summary["relabeled"]:
@@ -90,10 +104,12 @@ def render_markdown(summary: dict[str, Any], pair_stats: dict[str, dict[str, int
     return "\n".join(lines)
 
 
-def write_report(out: Path, decisions: dict[str, "Decision"], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str] = ()) -> Path:
+def write_report(out: Path, decisions: dict[str, "Decision"], pair_stats: dict[str, dict[str, int]], sheets: Sequence[str], unmatched: Sequence[str] = (),
+                 searches: Sequence[dict[str, Any]] = ()) -> Path:
     """Write ``curation_report.md`` and ``curation_report.json`` at the top of ``out``; returns the Markdown path."""
     summary = summarize(decisions)
-    write_json_atomic(Path(out) / REPORT_JSON, {**summary, "pairs": pair_stats, "sheets": list(sheets), "unmatched_review_tags": list(unmatched)})
+    write_json_atomic(Path(out) / REPORT_JSON, {**summary, "pairs": pair_stats, "sheets": list(sheets), "unmatched_review_tags": list(unmatched),
+                                                "searches": list(searches)})
     path = Path(out) / REPORT_MD
-    write_bytes_atomic(path, render_markdown(summary, pair_stats, sheets, unmatched).encode())
+    write_bytes_atomic(path, render_markdown(summary, pair_stats, sheets, unmatched, searches).encode())
     return path

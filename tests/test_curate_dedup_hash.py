@@ -1,0 +1,148 @@
+"""Perceptual-hash near-duplicates at scale: every search plan (multi-index hashing with and without flips, blockwise
+brute force) against comparing all pairs, and the whole greedy decision against the rule spelled out, on clustered
+hashes (exact copies, near copies and chains of copies, as real datasets have) at distances 0, 4, 5 and 8."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from dataigm.core.schema import SPLITS
+from dataigm.curate.dedup import MAX_TABLE_BITS, HashedSample, HashSearchPlan, find_duplicates, near_pairs, plan_search, popcount
+
+
+def clustered_hashes(n: int, max_distance: int, seed: int) -> list[int]:
+    """Groups of copies (0 to max_distance + 2 flipped bits from a seed hash, so some fall just outside), chains
+    (each link within max_distance of the previous one, so what is kept depends on the order) and unrelated hashes."""
+    rng = random.Random(seed)
+
+    def flip(h: int, k: int) -> int:
+        return h ^ sum(1 << b for b in rng.sample(range(64), k))
+
+    out: list[int] = []
+    while len(out) < n:
+        kind = rng.random()
+        h = rng.getrandbits(64)
+        out.append(h)
+        if kind < 0.4:  # a group: copies of one image
+            out += [flip(h, rng.randint(0, max_distance + 2)) for _ in range(rng.randint(1, 12))]
+        elif kind < 0.6:  # a chain: each a near copy of the one before
+            for _ in range(rng.randint(1, 8)):
+                h = flip(h, rng.randint(max(0, max_distance - 2), max_distance))
+                out.append(h)
+    return out[:n]
+
+
+def samples_of(hashes: list[int], seed: int) -> list[HashedSample]:
+    """Samples with random unique keys and splits, in a shuffled input order."""
+    rng = random.Random(seed)
+    keys = rng.sample(range(10 * len(hashes)), len(hashes))
+    samples = [HashedSample(f"k{k:07d}", rng.choice(["train", "train", "val", "test"]), h) for k, h in zip(keys, hashes)]
+    rng.shuffle(samples)
+    return samples
+
+
+def brute_force(samples: list[HashedSample], max_distance: int) -> list[tuple[str, str, int, bool]]:
+    """The rule spelled out: visit by (split, key), compare with every kept sample, nearest wins, ties the earliest."""
+    ordered = sorted(samples, key=lambda s: (SPLITS.index(s.split), s.key))
+    kept: list[HashedSample] = []
+    kept_h = np.zeros(len(samples), dtype=np.uint64)
+    out = []
+    for s in ordered:
+        dist = popcount(kept_h[: len(kept)] ^ np.uint64(s.phash))
+        if len(kept) and dist.min() <= max_distance:
+            rep = kept[int(dist.argmin())]  # argmin: the first, i.e. earliest, of equal minima
+            out.append((s.key, rep.key, int(dist.min()), rep.split != s.split))
+            continue
+        kept_h[len(kept)] = s.phash
+        kept.append(s)
+    return out
+
+
+def all_pairs(h: np.ndarray, max_distance: int) -> set[tuple[int, int, int]]:
+    dist = popcount(h[:, None] ^ h[None, :])
+    i, j = np.nonzero(np.triu(dist <= max_distance, k=1))
+    return set(zip(i.tolist(), j.tolist(), dist[i, j].tolist()))
+
+
+def every_plan(max_distance: int) -> list[HashSearchPlan]:
+    plans = [HashSearchPlan(max_distance, 0, max_distance)]
+    for bands in range(1, max(max_distance + 2, 4) + 2):  # more bands than max_distance + 1 are exact too
+        plan = HashSearchPlan(max_distance, bands, max_distance // bands)
+        if max(plan.widths) <= MAX_TABLE_BITS and plan.radius <= 2:
+            plans.append(plan)
+    return plans
+
+
+@pytest.mark.parametrize("max_distance", [1, 4, 5, 8])
+def test_every_plan_finds_exactly_the_pairs_within_distance(max_distance):
+    h = np.unique(np.array(clustered_hashes(1500, max_distance, seed=max_distance), dtype=np.uint64))
+    expected = all_pairs(h, max_distance)
+    assert len(expected) > 300 and {d for _, _, d in expected} == set(range(1, max_distance + 1))
+    plans = every_plan(max_distance)
+    assert any(p.radius >= 1 for p in plans) or max_distance < 2
+    for plan in plans:
+        assert plan.bands == 0 or (sum(plan.widths) == 64 and max(plan.widths) - min(plan.widths) <= 1)
+        i, j, dist = near_pairs(h, max_distance, plan)
+        found = list(zip(i.tolist(), j.tolist(), dist.tolist()))
+        assert len(found) == len(set(found)), f"{plan.describe()}: a pair reported twice"
+        assert set(found) == expected, plan.describe()
+
+
+@pytest.mark.parametrize("max_distance", [0, 4, 5, 8])
+def test_find_duplicates_equals_brute_force_on_clustered_hashes(max_distance):
+    samples = samples_of(clustered_hashes(3000, max_distance, seed=10 + max_distance), seed=max_distance)
+    expected = brute_force(samples, max_distance)
+    found = find_duplicates(samples, max_distance)
+    # the same duplicates, representatives, distances and leaks, in the same (global) order
+    assert [(d.key, d.dup_of, d.distance, d.leak) for d in found.values()] == expected
+    dup_keys = {k for k, *_ in expected}
+    assert 0.2 * len(samples) < len(expected) < 0.8 * len(samples)
+    assert {d for *_, d, _ in expected} == set(range(max_distance + 1)), "every distance up to the limit occurs"
+    assert any(leak for *_, leak in expected) and not all(leak for *_, leak in expected)
+    # a chain link whose predecessor was dropped is compared with kept samples only
+    assert all(rep not in dup_keys for _, rep, _, _ in expected)
+    for seed in range(2):  # the input order does not matter
+        shuffled = samples[:]
+        random.Random(seed).shuffle(shuffled)
+        assert find_duplicates(shuffled, max_distance) == found
+
+
+def test_representative_is_the_nearest_then_the_earliest_kept():
+    base = 0x0123_4567_89AB_CDEF
+    samples = [
+        HashedSample("b", "train", base ^ 0b11),
+        HashedSample("a0", "train", base ^ (0b1111 << 8)),  # 6 bits from b: both kept
+        HashedSample("a", "val", base ^ 0b1100),  # 4 bits from b, 6 from a0
+        HashedSample("t", "test", base),  # 2 bits from b, 4 from a0
+        HashedSample("u", "test", base ^ 0b11),  # an exact copy of b
+        HashedSample("v", "test", base ^ 0b1 ^ (0b11 << 8)),  # 3 bits from both: the earlier, a0, wins the tie
+    ]
+    found = find_duplicates(samples, 4)
+    assert [(d.key, d.dup_of, d.distance, d.leak) for d in found.values()] == [
+        ("a", "b", 4, True), ("t", "b", 2, True), ("u", "b", 0, True), ("v", "a0", 3, True)]
+    assert [(d.key, d.dup_of) for d in find_duplicates(samples, 1).values()] == [("u", "b")]
+
+
+def test_the_plan_fits_the_size_and_distance():
+    assert plan_search(100, 4).bands == 0  # few hashes: comparing all pairs is cheapest
+    big = plan_search(1_000_000, 4)
+    assert (big.bands, big.radius) == (3, 1) and big.widths == [22, 21, 21]
+    assert plan_search(1_000_000, 8).radius >= 1
+    assert plan_search(1_000_000, 1).bands == 3  # 2 bands of 32 bits would need tables too large: 3 of 21-22 bits
+    for n in (10, 10**4, 10**6):
+        for d in range(0, 33, 4):
+            plan = plan_search(n, d)
+            assert plan.bands == 0 or (sum(plan.widths) == 64 and max(plan.widths) <= MAX_TABLE_BITS and plan.radius == d // plan.bands)
+    with pytest.raises(ValueError, match="max_distance"):
+        plan_search(10, -1)
+    with pytest.raises(ValueError, match="does not find all pairs within 4 bits"):
+        near_pairs(np.arange(10, dtype=np.uint64), 4, HashSearchPlan(4, 3, 0))  # 3 bands need 1-bit flips at distance 4
+
+
+def test_hash_out_of_range_is_named():
+    with pytest.raises(ValueError, match="sample 'x': phash"):
+        find_duplicates([HashedSample("x", "train", 1 << 64)], 4)
+    assert find_duplicates([], 4) == {}
