@@ -125,6 +125,7 @@ def _write(folder: Path, name: str, img: Image.Image) -> Path:
     return folder / name
 
 
+@pytest.mark.slow
 def test_lpips_pairs_correctly_and_matches_torchmetrics(torch_hub_with_random_squeezenet: Path, tmp_path: Path) -> None:
     from torchmetrics.functional.image.lpips import learned_perceptual_image_patch_similarity as lpips_fn
 
@@ -153,6 +154,7 @@ def feature_net_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_detector(tmp_path_factory.mktemp("feat") / "features", ("a", "b"), seed=5)
 
 
+@pytest.mark.slow
 def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) -> None:
     import timm
     from scipy import linalg
@@ -287,6 +289,7 @@ def eval_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, torch_hub_with_random_squeezenet: Path,
                                       tiny_clip_aligned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
@@ -348,6 +351,7 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     assert esd["clip_score"]["retain"]["value"] == pytest.approx(report["methods"]["original"]["clip_score"]["retain"]["value"])
 
 
+@pytest.mark.slow
 def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, tmp_path: Path, torch_hub_with_random_squeezenet: Path) -> None:
     """The reason IGMU compares with the concept-removed image: against the same prompt, ga (which kept the concept
     on more prompts) looks closer to the original than esd."""
@@ -370,6 +374,7 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
         evaluate(sets, cfg, no_pair)
 
 
+@pytest.mark.slow
 def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, tiny_clip_aligned: Path) -> None:
     """--fid-reference: FID/KID (and CMMD) of every model's retain images against an unpaired folder."""
     from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
@@ -408,6 +413,7 @@ def _dataset(root: Path, members: list[tuple[str, str, int, int, str]]) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_random_squeezenet: Path, tiny_clip_aligned: Path) -> None:
     """A dataset built with paired negatives holds the pair images: forget images are matched to the original's
     negatives on pair_id and seed, the negatives are not judged as forget images, and prompts are the clusters."""
