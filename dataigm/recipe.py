@@ -96,6 +96,7 @@ class GenerationSpec(StrictModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = Field(8, ge=1, le=1024)
     negative_prompt: str = ""
+    threads: int | None = Field(None, ge=1, le=1024)  # CPU intra-op threads; None: as launched (see docs/build.md)
 
     @field_validator("width", "height")
     @classmethod
@@ -221,7 +222,10 @@ class Recipe(StrictModel):
         return out + sorted({c.negatives for c in classes if c.negatives and c.negatives not in out})
 
     def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        data = self.model_dump(mode="json")
+        if data["generation"]["threads"] is None:  # unset: the hash of recipes written before the field existed
+            del data["generation"]["threads"]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:

@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], help="override the recipe's dtype")
     p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels, no cuDNN autotuning or TF32, the same CPU thread count under torchrun and alone "
+                   "(generation.threads, default: one per physical core); see docs/build.md, Reproducibility")
     return p
 
 
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     options = BuildOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress)
+    options.deterministic = args.deterministic
     result = build(recipe, args.out, options, models=[override] if override else None)
     console = Console(stderr=True)
     console.print(f"wrote {result.samples_written} images in {result.written_shards} shards "

@@ -17,6 +17,7 @@ from typing import Any
 
 from dataigm import __version__
 from dataigm.core.atomic import sha256_file, write_json_atomic
+from dataigm.core.run_settings import dataset_settings
 from dataigm.core.shards import count_samples, list_shards, read_stats
 
 MANIFEST = "manifest.json"
@@ -107,6 +108,7 @@ def build_manifest(root: Path) -> dict[str, Any]:
         "versions": package_versions(),
         "parts": parts,
         "models": read_model_records(root),
+        "settings": dataset_settings(root),  # per-rank pixel-changing settings and whether the ranks agreed
         "counts": _plain(counts),
         "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(stats)},
         "incomplete": missing_shards(root),

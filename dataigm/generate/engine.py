@@ -21,6 +21,7 @@ from dataigm.core.manifest import build_manifest, missing_shards, write_model_re
 from dataigm.core.partition import RankInfo, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
+from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
 from dataigm.recipe import ModelSpec, Recipe
 
@@ -38,6 +39,7 @@ class BuildOptions:
     batch_size: int | None = None  # None: the recipe's (likewise)
     limit: int | None = None  # first N prompts of each class
     progress: bool = True
+    deterministic: bool = False  # deterministic kernels, no TF32/autotuning, pinned threads (see determinism.py)
 
 
 @dataclass
@@ -214,6 +216,10 @@ def build(
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
 
     write_part(out, recipe.category, "", part_record(recipe, plan, options.limit))
+    restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
+    if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
+        determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
+                                          options.deterministic, [s.spec.relpath for s in todo])
     loaded: dict[int, Any] = {}
     bar = tqdm(total=sum(len(s.samples) for s in todo), unit="img", desc=f"build {recipe.name}", disable=not options.progress,
                position=rank.local_rank if rank.world_size > 1 else None, dynamic_ncols=True)
@@ -243,6 +249,7 @@ def build(
         raise
     finally:
         bar.close()
+        restore_settings()
 
     if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
         from dataigm.ingest.images import import_recipe_images
