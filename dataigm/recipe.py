@@ -84,7 +84,15 @@ class ModelSpec(StrictModel):
 
     @property
     def tag(self) -> str:
-        return slugify(self.name or self.id.rstrip("/").split("/")[-1].rsplit(".", 1)[0])
+        """``name``, else the id's last part plus each overridden component (``sd-v1-4+unet-esd-x`` style)."""
+        if self.name:
+            return slugify(self.name)
+
+        def stem(source: str) -> str:
+            return source.rstrip("/").replace(":", "/").split("/")[-1].rsplit(".", 1)[0]
+
+        parts = [stem(self.id)] + [f"{k}_{stem(v)}" for k, v in sorted(self.components.items())]
+        return slugify("__".join(parts))
 
 
 class GenerationSpec(StrictModel):

@@ -12,16 +12,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.atomic import sha256_file
 from dataigm.core.errors import DataigmError
 from dataigm.generate.tiny import TINY_ID, ensure_tiny_pipeline
 from dataigm.recipe import ModelSpec
 
 log = logging.getLogger(__name__)
 
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 STATE_DICT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+LDM_UNET_PREFIX = "model.diffusion_model."
+# Buffers older transformers saved with CLIP text encoders; the model recomputes them.
+IGNORED_KEYS = ("embeddings.position_ids", "text_model.embeddings.position_ids")
+# Prefixes unlearning repos leave on text-encoder dicts, tried in order: older transformers (<5) kept CLIP's text
+# tower under ``text_model.`` (transformers 5 maps it with ``PrefixChange(prefix_to_remove="text_model")`` in its
+# conversion_mapping.py), LDM checkpoints under ``cond_stage_model.transformer.``, DataParallel under ``module.``.
+STRIP_PREFIXES = ("module.", "cond_stage_model.transformer.text_model.", "cond_stage_model.transformer.", "text_model.")
+
+# diffusers' single-file model type (``infer_diffusers_model_type``) -> the text-to-image pipeline that runs it.
+MODEL_TYPE_PIPELINES = {
+    "v1": "StableDiffusionPipeline",
+    "v2": "StableDiffusionPipeline",
+    "xl_base": "StableDiffusionXLPipeline",
+    "playground-v2-5": "StableDiffusionXLPipeline",
+    "sd3": "StableDiffusion3Pipeline",
+    "sd35_medium": "StableDiffusion3Pipeline",
+    "sd35_large": "StableDiffusion3Pipeline",
+    "flux-dev": "FluxPipeline",
+    "flux-schnell": "FluxPipeline",
+}
+# Pipelines whose releases ship transformer-only files (no VAE, no text encoders): the file is their denoiser.
+TRANSFORMER_CLASSES = {"StableDiffusion3Pipeline": "SD3Transformer2DModel", "FluxPipeline": "FluxTransformer2DModel"}
+VAE_KEY_PREFIXES = ("first_stage_model.", "vae.")
 
 
 class ModelLoadError(DataigmError, RuntimeError):
@@ -37,33 +59,51 @@ class LoadedModel:
     components: dict[str, str] = field(default_factory=dict)  # overridden component -> its revision/sha256
     dtype: str = ""
     device: str = ""
+    loads: dict[str, dict[str, Any]] = field(default_factory=dict)  # component -> format, tensors replaced, sha256
+    single_file: dict[str, Any] = field(default_factory=dict)  # model type diffusers inferred, transformer-only
+    memory: dict[str, Any] = field(default_factory=dict)  # offload, VAE slicing/tiling
+    call: dict[str, Any] = field(default_factory=dict)  # what the pipeline's __call__ really takes (see call_settings)
 
     def record(self) -> dict[str, Any]:
         """Provenance for the manifest."""
         return {"tag": self.tag, "source": self.source, "revision": self.revision, "components": self.components,
-                "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__}
+                "component_loads": self.loads, "single_file": self.single_file, "memory": self.memory,
+                "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__,
+                "scheduler": type(self.pipe.scheduler).__name__, "call": self.call}
+
+
+def bf16_native(device: str) -> bool:
+    """Whether ``device`` computes bf16 natively (emulated bf16 on older GPUs is slow and not what fp16 gives)."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no including_emulation; it then reports native support only
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
+    """``auto``: bf16 on GPUs that support it natively, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
     import torch
 
     if dtype == "auto":
         if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if bf16_native(device) else torch.float16
         return torch.float32
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
 
 
 def weights_fingerprint(path: Path) -> str:
-    """sha256 over the weight files of a local model folder (or of a single file)."""
+    """sha256 over the weight files of a local model folder (or of a single file); hashed once per node."""
+    from dataigm.generate.hashing import cached_sha256
+
     path = Path(path)
     if path.is_file():
-        return sha256_file(path)
+        return cached_sha256(path)
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
         h.update(f.relative_to(path).as_posix().encode())
-        h.update(sha256_file(f).encode())
+        h.update(cached_sha256(f).encode())
     return h.hexdigest()
 
 
@@ -77,23 +117,135 @@ def _hub_revision(repo_id: str, revision: str | None) -> str:
         return revision or ""
 
 
-def _load_state_dict(path: Path) -> dict[str, Any]:
+def split_subfolder(source: str) -> tuple[str, str | None]:
+    """``org/repo:subfolder`` (or ``folder:subfolder``) -> (``org/repo``, ``subfolder``); an existing path is kept whole."""
+    if Path(source).exists() or ":" not in source or "://" in source:
+        return source, None
+    repo, sub = source.rsplit(":", 1)
+    if not repo or not sub:
+        raise ModelLoadError(f"{source!r}: expected REPO:SUBFOLDER")
+    return repo, sub
+
+
+def component_fingerprint(source: str) -> str:
+    """What identifies a component source: sha256 of a local file or folder, else the cached Hub commit."""
+    repo, sub = split_subfolder(source)
+    path = Path(repo) / sub if sub else Path(repo)
+    if path.exists():
+        return weights_fingerprint(path)
+    return _hub_revision(repo, None) + (f":{sub}" if sub else "")
+
+
+def load_state_dict_file(path: Path) -> dict[str, Any]:
+    """Tensors of a ``.safetensors`` file or a ``.pt/.pth/.bin/.ckpt`` pickle read with ``weights_only=True``.
+
+    Common wrappers (``state_dict``, ``model``, ``module``) are unwrapped; nothing but tensors is unpickled.
+    """
     import torch
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        sd = load_file(str(path))
+        sd: Any = load_file(str(path))
     else:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
+        except Exception as e:
+            raise ModelLoadError(f"{path}: not a plain tensor checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                                 "only weights_only=True pickles are read") from e
     for wrapper in ("state_dict", "model", "module"):
         if isinstance(sd, dict) and wrapper in sd and isinstance(sd[wrapper], dict):
             sd = sd[wrapper]
-    return sd
+    if not isinstance(sd, dict) or not sd:
+        raise ModelLoadError(f"{path}: holds no state dict of tensors")
+    return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 
 
-def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> str:
-    """Replace ``pipe.<name>`` by weights from a diffusers folder / Hub id or a state-dict file."""
+def convert_ldm_unet(sd: dict[str, Any], unet_config: dict[str, Any]) -> dict[str, Any]:
+    """CompVis/LDM UNet keys (``model.diffusion_model.*``), full or partial, to diffusers keys.
+
+    Uses diffusers' own ``convert_ldm_unet_checkpoint``. It counts blocks from the keys present, so a partial dict
+    (ESD-x: only ``attn2``) is padded with one placeholder key per block index up to the highest one, and the
+    placeholders are dropped after the conversion.
+    """
+    import re
+
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    ldm = {k: v for k, v in sd.items() if k.startswith(LDM_UNET_PREFIX)}
+    pad = "__dataigm_pad__"
+    padded = dict(ldm)
+    for block in ("input_blocks", "middle_block", "output_blocks"):
+        ids = [int(m.group(1)) for k in ldm if (m := re.match(rf"{re.escape(LDM_UNET_PREFIX)}{block}\.(\d+)\.", k))]
+        for i in range(max(ids) + 1 if ids else 0):
+            padded[f"{LDM_UNET_PREFIX}{block}.{i}.{pad}"] = None
+    converted = convert_ldm_unet_checkpoint(padded, dict(unet_config))
+    out = {k: v for k, v in converted.items() if pad not in k and v is not None}
+    lost = len(ldm) - len(out)
+    if lost:
+        raise ModelLoadError(f"{lost} of {len(ldm)} LDM UNet keys have no diffusers counterpart")
+    return out
+
+
+def adapt_state_dict(module: Any, sd: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Map a state dict onto ``module``'s key layout; returns (mapped dict, format name).
+
+    Formats: ``diffusers`` (the module's own keys), ``ldm`` (CompVis ``model.diffusion_model.*`` UNet keys,
+    converted with diffusers' single-file utilities), ``<prefix>``-prefixed dicts (older transformers' ``text_model.``,
+    LDM text encoders, DataParallel ``module.``). ``position_ids`` buffers are dropped.
+    """
+    own = set(module.state_dict())
+    sd = {k: v for k, v in sd.items() if k not in IGNORED_KEYS}
+    if set(sd) <= own:
+        return sd, "diffusers"
+    if any(k.startswith(LDM_UNET_PREFIX) for k in sd) and hasattr(module, "config") and "layers_per_block" in module.config:
+        rest = [k for k in sd if not k.startswith(LDM_UNET_PREFIX)]
+        if rest:
+            raise ModelLoadError(f"LDM checkpoint holds more than the UNet ({len(rest)} other keys, e.g. {rest[:2]}); "
+                                 "a whole original checkpoint loads as --model FILE instead")
+        return convert_ldm_unet(sd, module.config), "ldm"
+    best, best_fmt = sd, "diffusers"
+    for prefix in STRIP_PREFIXES:
+        stripped = {k.removeprefix(prefix): v for k, v in sd.items() if k.removeprefix(prefix) not in IGNORED_KEYS}
+        if len(set(stripped) & own) > len(set(best) & own):
+            best, best_fmt = stripped, f"{prefix}-prefixed"
+    prefixes = {k.split(".", 1)[0] + "." for k in own}
+    if len(prefixes) == 1:  # the model nests everything (older transformers' text_model.); add the prefix instead
+        (prefix,) = prefixes
+        added = {prefix + k: v for k, v in sd.items()}
+        if len(set(added) & own) > len(set(best) & own):
+            best, best_fmt = added, f"un{prefix}-prefixed"
+    return best, best_fmt
+
+
+def apply_state_dict(module: Any, sd: dict[str, Any], what: str) -> dict[str, Any]:
+    """Load a full or partial state dict into ``module`` in place.
+
+    A subset is accepted (ESD-x and UCE ship only the parameters they trained) when no key is unexpected and every
+    shape matches; what was replaced is returned and logged. Anything else raises, naming the keys.
+    """
+    mapped, fmt = adapt_state_dict(module, sd)
+    own = module.state_dict()
+    unexpected = sorted(set(mapped) - set(own))
+    if unexpected:
+        raise ModelLoadError(
+            f"{what}: keys do not match {type(module).__name__} ({len(unexpected)} unexpected, e.g. {unexpected[:2]}; "
+            f"read as {fmt}). Accepted: diffusers keys, LDM 'model.diffusion_model.' UNet keys, 'text_model.'-prefixed "
+            "CLIP keys, full or partial; an original checkpoint of the whole model loads as --model FILE instead"
+        )
+    wrong = [f"{k} {tuple(v.shape)} != {tuple(own[k].shape)}" for k, v in mapped.items() if tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        raise ModelLoadError(f"{what}: {len(wrong)} tensors have the wrong shape for {type(module).__name__}, e.g. {wrong[:2]} "
+                             "(a checkpoint of another model size or version?)")
+    if not mapped:
+        raise ModelLoadError(f"{what}: no tensors to load")
+    module.load_state_dict(mapped, strict=False)
+    log.info("%s: replaced %d of %d tensors (%s keys)", what, len(mapped), len(own), fmt)
+    return {"format": fmt, "tensors_replaced": len(mapped), "tensors_total": len(own), "partial": len(mapped) < len(own)}
+
+
+def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> tuple[str, dict[str, Any]]:
+    """Replace ``pipe.<name>`` by weights from a diffusers folder, Hub id (``REPO:SUBFOLDER``) or state-dict file."""
     current = getattr(pipe, name, None)
     if current is None:
         valid = sorted(k for k, v in pipe.components.items() if hasattr(v, "state_dict"))
@@ -101,27 +253,136 @@ def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> str:
     path = Path(source)
     try:
         if path.is_file() and path.suffix in STATE_DICT_SUFFIXES:
-            sd = _load_state_dict(path)
-            result = current.load_state_dict(sd, strict=False)
-            if result.missing_keys or result.unexpected_keys:
-                raise ModelLoadError(
-                    f"component {name!r} from {source}: keys do not match {type(current).__name__} "
-                    f"({len(result.missing_keys)} missing, e.g. {result.missing_keys[:2]}; {len(result.unexpected_keys)} unexpected, "
-                    f"e.g. {result.unexpected_keys[:2]}). A diffusers-format state dict is expected; an original (LDM) "
-                    "checkpoint of the whole model loads as --model FILE instead"
-                )
-            return sha256_file(path)
-        replacement = type(current).from_pretrained(source, torch_dtype=dtype)
+            info = apply_state_dict(current, load_state_dict_file(path), f"component {name!r} from {source}")
+            sha = weights_fingerprint(path)
+            return sha, {"source": source, "sha256": sha, **info}
+        repo, sub = split_subfolder(source)
+        kwargs = {"subfolder": sub} if sub else {}
+        replacement = type(current).from_pretrained(repo, torch_dtype=dtype, **kwargs)
         setattr(pipe, name, replacement)
-        return weights_fingerprint(path) if path.exists() else _hub_revision(source, None)
+        fingerprint = component_fingerprint(source)
+        return fingerprint, {"source": source, "sha256": fingerprint, "format": "diffusers-folder" if Path(repo).exists() else "hub",
+                             "tensors_replaced": len(replacement.state_dict()), "partial": False}
     except ModelLoadError:
         raise
     except Exception as e:
         raise ModelLoadError(f"component {name!r} could not be loaded from {source}: {type(e).__name__}: {e}") from e
 
 
-def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", scheduler: str | None = None) -> LoadedModel:
-    """Load the pipeline ``spec`` names, apply component overrides and the scheduler, move it to ``device``."""
+class _ShapeOnly:
+    """A tensor stand-in with only a shape: enough for diffusers' model-type inference without reading weights."""
+
+    def __init__(self, shape: Any) -> None:
+        self.shape = tuple(shape)
+
+
+def checkpoint_keys_and_shapes(path: Path) -> dict[str, Any]:
+    """Keys of a single-file checkpoint with shape-only values (safetensors headers; memory-mapped pickles)."""
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return {k: _ShapeOnly(f.get_slice(k).get_shape()) for k in f.keys()}
+    sd = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    while isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    return {k: _ShapeOnly(v.shape) for k, v in sd.items() if isinstance(v, torch.Tensor)}
+
+
+def infer_single_file(path: Path) -> dict[str, Any]:
+    """Which pipeline a single-file checkpoint is, by diffusers' own ``infer_diffusers_model_type``.
+
+    Returns ``model_type``, ``pipeline_class`` and ``transformer_only`` (a BFL/SAI-style file with no VAE: its
+    ``<Model>.from_single_file`` loads the denoiser and ``--config`` gives the other components).
+    """
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+
+    try:
+        keys = checkpoint_keys_and_shapes(path)
+    except Exception as e:
+        raise ModelLoadError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e})") from e
+    model_type = infer_diffusers_model_type(keys)
+    cls = MODEL_TYPE_PIPELINES.get(model_type)
+    if cls is None:
+        raise ModelLoadError(f"{path}: diffusers reads it as {model_type!r}, not a text-to-image model dataigm runs; "
+                             f"supported: {', '.join(sorted(MODEL_TYPE_PIPELINES))} (or give --pipeline-class)")
+    has_vae = any(k.startswith(VAE_KEY_PREFIXES) for k in keys)
+    return {"model_type": model_type, "pipeline_class": cls, "transformer_only": cls in TRANSFORMER_CLASSES and not has_vae}
+
+
+def _load_single_file(diffusers: Any, spec: ModelSpec, path: Path, torch_dtype: Any) -> tuple[Any, dict[str, Any]]:
+    info = infer_single_file(path)
+    cls_name = spec.pipeline_class or info["pipeline_class"]
+    cls = getattr(diffusers, cls_name, None)
+    if cls is None or not hasattr(cls, "from_single_file"):
+        raise ModelLoadError(f"pipeline_class {cls_name!r} cannot load single-file checkpoints")
+    info["pipeline_class"] = cls_name
+    if info["transformer_only"] and cls_name in TRANSFORMER_CLASSES:
+        if not spec.config:
+            raise ModelLoadError(f"{path} is a transformer-only {info['model_type']} file (no VAE, no text encoders): "
+                                 "give --config with the diffusers folder or Hub id of the base model for the other components")
+        model_cls = getattr(diffusers, TRANSFORMER_CLASSES[cls_name])
+        transformer = model_cls.from_single_file(str(path), config=spec.config, subfolder="transformer", torch_dtype=torch_dtype)
+        return cls.from_pretrained(spec.config, transformer=transformer, torch_dtype=torch_dtype), info
+    return cls.from_single_file(str(path), config=spec.config, torch_dtype=torch_dtype), info
+
+
+def check_scheduler(pipe: Any, scheduler: str) -> Any:
+    """The scheduler class named ``scheduler`` if it is one of ``pipe.scheduler.compatibles``, else a clear error."""
+    import diffusers
+
+    sched_cls = getattr(diffusers, scheduler, None)
+    if sched_cls is None or not scheduler.endswith("Scheduler"):
+        valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
+        raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
+    compatible = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {type(pipe.scheduler).__name__}
+    if sched_cls.__name__ not in compatible:
+        raise ModelLoadError(f"scheduler {scheduler!r} is not compatible with {type(pipe).__name__} "
+                             f"(its {type(pipe.scheduler).__name__}); compatible: {', '.join(sorted(compatible))}")
+    return sched_cls
+
+
+def call_settings(pipe: Any) -> dict[str, Any]:
+    """Which shared ``__call__`` arguments this pipeline honours.
+
+    A pipeline without ``negative_prompt`` ignores it; Flux takes one but uses it only with ``true_cfg_scale > 1``,
+    which dataigm does not set, so the negative prompt is neither passed nor recorded there.
+    """
+    import inspect
+
+    params = inspect.signature(pipe.__call__).parameters
+    negative = "negative_prompt" in params and "true_cfg_scale" not in params
+    return {"negative_prompt": negative, "guidance_scale": "guidance_scale" in params}
+
+
+def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae_slicing: bool = False,
+                         vae_tiling: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Move ``pipe`` to ``device``, or offload it there (``model``: whole components; ``sequential``: submodules)."""
+    if offload not in (None, "model", "sequential"):
+        raise ModelLoadError(f"offload {offload!r}: expected model or sequential")
+    if offload and not device.startswith("cuda"):
+        raise ModelLoadError(f"--offload {offload} needs a CUDA device, got {device!r}")
+    vae = getattr(pipe, "vae", None)
+    if vae_slicing or vae_tiling:
+        if vae is None:
+            raise ModelLoadError(f"{type(pipe).__name__} has no VAE to slice or tile")
+        if vae_slicing:
+            vae.enable_slicing()
+        if vae_tiling:
+            vae.enable_tiling()
+    if offload:
+        gpu = int(device.split(":", 1)[1]) if ":" in device else 0
+        (pipe.enable_model_cpu_offload if offload == "model" else pipe.enable_sequential_cpu_offload)(gpu_id=gpu)
+    else:
+        pipe = pipe.to(device)
+    return pipe, {"offload": offload or "", "vae_slicing": vae_slicing, "vae_tiling": vae_tiling}
+
+
+def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", scheduler: str | None = None,
+                  offload: str | None = None, vae_slicing: bool = False, vae_tiling: bool = False) -> LoadedModel:
+    """Load the pipeline ``spec`` names, apply component overrides, the scheduler and memory options, place it on ``device``."""
     import diffusers
     import transformers
 
@@ -132,33 +393,31 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
     torch_dtype = resolve_dtype(dtype, device)
     source = str(ensure_tiny_pipeline()) if spec.id == TINY_ID else spec.id
     path = Path(source)
+    single_file: dict[str, Any] = {}
     try:
         if path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
-            cls_name = spec.pipeline_class or "StableDiffusionPipeline"
-            cls = getattr(diffusers, cls_name, None)
-            if cls is None or not hasattr(cls, "from_single_file"):
-                raise ModelLoadError(f"pipeline_class {cls_name!r} cannot load single-file checkpoints")
-            pipe = cls.from_single_file(source, config=spec.config, torch_dtype=torch_dtype)
-            revision = sha256_file(path)
+            pipe, single_file = _load_single_file(diffusers, spec, path, torch_dtype)
+            revision = weights_fingerprint(path)
         else:
+            repo, sub = split_subfolder(source)
             cls = getattr(diffusers, spec.pipeline_class) if spec.pipeline_class else diffusers.DiffusionPipeline
-            pipe = cls.from_pretrained(source, revision=spec.revision, torch_dtype=torch_dtype)
-            revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(source, spec.revision)
+            kwargs = {"subfolder": sub} if sub else {}
+            pipe = cls.from_pretrained(repo, revision=spec.revision, torch_dtype=torch_dtype, **kwargs)
+            revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(repo, spec.revision)
     except ModelLoadError:
         raise
     except Exception as e:
         raise ModelLoadError(f"model {spec.id!r} could not be loaded: {type(e).__name__}: {e}") from e
 
-    components = {name: _override_component(pipe, name, src, torch_dtype) for name, src in sorted(spec.components.items())}
+    components, loads = {}, {}
+    for name, src in sorted(spec.components.items()):
+        components[name], loads[name] = _override_component(pipe, name, src, torch_dtype)
     if scheduler:
-        sched_cls = getattr(diffusers, scheduler, None)
-        if sched_cls is None or not scheduler.endswith("Scheduler"):
-            valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
-            raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
-        pipe.scheduler = sched_cls.from_config(pipe.scheduler.config)
+        pipe.scheduler = check_scheduler(pipe, scheduler).from_config(pipe.scheduler.config)
     if getattr(pipe, "safety_checker", None) is not None:
         # Concept datasets need the concept: the checker would blacken exactly the images we build.
         pipe.safety_checker = None
-    pipe = pipe.to(device)
+    pipe, memory = apply_memory_options(pipe, device, offload, vae_slicing, vae_tiling)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(pipe, spec.tag, spec.id, revision, components, str(torch_dtype).removeprefix("torch."), device)
+    return LoadedModel(pipe, spec.tag, spec.id, revision, components, str(torch_dtype).removeprefix("torch."), device,
+                       loads=loads, single_file=single_file, memory=memory, call=call_settings(pipe))
