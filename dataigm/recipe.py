@@ -84,7 +84,7 @@ class ModelSpec(StrictModel):
 
     @property
     def tag(self) -> str:
-        """``name``, else the id's last part plus each overridden component (``sd-v1-4+unet-esd-x`` style)."""
+        """``name``, else the id's last part plus each overridden component (``stable_diffusion_v1_4_unet_esd_x``)."""
         if self.name:
             return slugify(self.name)
 
@@ -92,7 +92,7 @@ class ModelSpec(StrictModel):
             return source.rstrip("/").replace(":", "/").split("/")[-1].rsplit(".", 1)[0]
 
         parts = [stem(self.id)] + [f"{k}_{stem(v)}" for k, v in sorted(self.components.items())]
-        return slugify("__".join(parts))
+        return slugify("_".join(parts))
 
 
 class GenerationSpec(StrictModel):

@@ -272,6 +272,9 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
     old = json.loads(path.read_text())
     if old.get("models_sha256", digest) == digest:
         return
+    if not any((out / "_stats" / rel).with_suffix(".json").exists() for rel in old.get("shards", [])):
+        path.unlink()  # nothing of that part was published (e.g. a build that failed at once): nothing to reuse
+        return
     before = {m["tag"]: m for m in old.get("models", [])}
     changes = []
     for m in models:
