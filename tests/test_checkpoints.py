@@ -20,7 +20,7 @@ from dataigm.core.shards import iter_samples, list_shards
 from dataigm.generate.engine import BuildOptions, GenerationFailed, build
 from dataigm.recipe import ModelSpec, parse_recipe
 
-LPB = 1  # the tiny UNet's layers_per_block
+LPB = 1  # the tiny UNet's layers_per_block: LPB + 1 input blocks per down block, LPB + 1 output blocks per up block
 
 
 def tiny_recipe(**generation):
@@ -46,10 +46,11 @@ def _resnet(rest: str) -> str:
     return f"{RESNET.get(head, head)}.{tail}"
 
 
-def to_ldm_key(key: str, up_attention_blocks: set[int]) -> str:
+def to_ldm_key(key: str, up_attention_blocks: set[int], LPB: int = LPB) -> str:  # noqa: N803
     """A diffusers UNet key as the original Stable Diffusion code names it (``model.diffusion_model.`` ...)."""
     fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2", "conv_in": "input_blocks.0.0",
-             "conv_norm_out": "out.0", "conv_out": "out.2"}
+             "conv_norm_out": "out.0", "conv_out": "out.2", "add_embedding.linear_1": "label_emb.0.0",
+             "add_embedding.linear_2": "label_emb.0.2"}
     for old, new in fixed.items():
         if key.startswith(old + "."):
             return "model.diffusion_model." + new + key[len(old):]
@@ -65,15 +66,56 @@ def to_ldm_key(key: str, up_attention_blocks: set[int]) -> str:
     elif m := re.match(r"mid_block\.attentions\.0\.(.+)", key):
         out = f"middle_block.1.{m[1]}"
     elif m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-        out = f"output_blocks.{int(m[1]) * (LPB + 2) + int(m[2])}.0.{_resnet(m[3])}"
+        out = f"output_blocks.{int(m[1]) * (LPB + 1) + int(m[2])}.0.{_resnet(m[3])}"
     elif m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", key):
-        out = f"output_blocks.{int(m[1]) * (LPB + 2) + int(m[2])}.1.{m[3]}"
+        out = f"output_blocks.{int(m[1]) * (LPB + 1) + int(m[2])}.1.{m[3]}"
     elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
         b = int(m[1])
-        out = f"output_blocks.{b * (LPB + 2) + LPB + 1}.{2 if b in up_attention_blocks else 1}.conv.{m[2]}"
+        out = f"output_blocks.{b * (LPB + 1) + LPB}.{2 if b in up_attention_blocks else 1}.conv.{m[2]}"
     else:
         raise AssertionError(f"no LDM name for {key}")
     return "model.diffusion_model." + out
+
+
+VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+
+
+def to_ldm_vae_key(key: str, n_up: int) -> str:
+    """A diffusers AutoencoderKL key as the original code names it (below ``first_stage_model.``)."""
+    key = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+    if m := re.match(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
+        return f"encoder.down.{m[1]}.block.{m[2]}.{m[3]}"
+    if m := re.match(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
+        return f"encoder.down.{m[1]}.downsample.conv.{m[2]}"
+    if m := re.match(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):  # the original counts up blocks bottom-up
+        return f"decoder.up.{n_up - 1 - int(m[1])}.block.{m[2]}.{m[3]}"
+    if m := re.match(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
+        return f"decoder.up.{n_up - 1 - int(m[1])}.upsample.conv.{m[2]}"
+    if m := re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.+)", key):
+        return f"{m[1]}.mid.block_{int(m[2]) + 1}.{m[3]}"
+    if m := re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.+)", key):
+        rest = m[2]
+        for old, new in VAE_ATTENTION.items():
+            if rest.startswith(old + "."):
+                rest = new + rest[len(old):]
+        return f"{m[1]}.mid.attn_1.{rest}"
+    return key
+
+
+def write_sd_single_file(pipe, path: Path) -> None:
+    """The whole pipeline as one original-layout (CompVis/LDM) Stable Diffusion 1.x checkpoint."""
+    import torch
+    from safetensors.torch import save_file
+
+    up_attn = {i for i, b in enumerate(pipe.unet.config.up_block_types) if "CrossAttn" in b}
+    sd = {to_ldm_key(k, up_attn): v for k, v in pipe.unet.state_dict().items()}
+    n_up = len(pipe.vae.config.up_block_types)
+    for k, v in pipe.vae.state_dict().items():
+        name = "first_stage_model." + to_ldm_vae_key(k, n_up)
+        sd[name] = v[:, :, None, None] if ".mid.attn_1." in name and v.ndim == 2 else v  # 1x1 convs in the original
+    sd.update({f"cond_stage_model.transformer.text_model.{k}": v for k, v in pipe.text_encoder.state_dict().items()})
+    sd = {k: v.contiguous() for k, v in sd.items()}
+    save_file(sd, str(path)) if path.suffix == ".safetensors" else torch.save({"state_dict": sd}, path)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +255,21 @@ def test_single_file_pipeline_class_is_inferred_from_the_checkpoint(model_type, 
     path = tmp_path / f"model{suffix}"
     save_file(sd, str(path)) if suffix == ".safetensors" else torch.save({"state_dict": sd}, path)
     assert infer_single_file(path) == {"model_type": model_type, "pipeline_class": cls, "transformer_only": transformer_only}
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".ckpt"])
+def test_tiny_sd_single_file_builds_the_same_images_as_its_folder(tiny_model_dir, tmp_path, suffix):
+    from diffusers import StableDiffusionPipeline
+
+    path = tmp_path / f"tiny-sd{suffix}"
+    write_sd_single_file(StableDiffusionPipeline.from_pretrained(tiny_model_dir), path)
+    build(tiny_recipe(), tmp_path / "file", BuildOptions(device="cpu", progress=False),
+          models=[ModelSpec(id=str(path), name="m", config=str(tiny_model_dir))])
+    build(tiny_recipe(), tmp_path / "folder", BuildOptions(device="cpu", progress=False), models=[ModelSpec(id="tiny", name="m")])
+    assert len(images(tmp_path / "file")) == 4 and images(tmp_path / "file") == images(tmp_path / "folder")
+    record = json.loads((tmp_path / "file" / "manifest.json").read_text())["models"]["m"]
+    assert record["single_file"] == {"model_type": "v1", "pipeline_class": "StableDiffusionPipeline", "transformer_only": False}
+    assert record["pipeline_class"] == "StableDiffusionPipeline" and record["revision"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
 def test_transformer_only_file_needs_config_and_unknown_types_are_named(tiny_model_dir, tmp_path):
