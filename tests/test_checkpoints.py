@@ -272,6 +272,94 @@ def test_tiny_sd_single_file_builds_the_same_images_as_its_folder(tiny_model_dir
     assert record["pipeline_class"] == "StableDiffusionPipeline" and record["revision"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
+OPENCLIP = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj", "self_attn.out_proj": "attn.out_proj"}
+
+
+def to_open_clip(sd: dict, prefix: str = "conditioner.embedders.1.model.") -> dict:
+    """A transformers CLIPTextModelWithProjection state dict in OpenCLIP's layout (SDXL's second text encoder)."""
+    import torch
+
+    out = {}
+    for k, v in sd.items():
+        if k == "text_model.embeddings.position_embedding.weight":
+            out[prefix + "positional_embedding"] = v
+        elif k == "text_model.embeddings.token_embedding.weight":
+            out[prefix + "token_embedding.weight"] = v
+        elif k.startswith("text_model.final_layer_norm."):
+            out[prefix + "ln_final." + k.rsplit(".", 1)[1]] = v
+        elif k == "text_projection.weight":
+            out[prefix + "text_projection"] = v.T.contiguous()
+        elif m := re.match(r"text_model\.encoder\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias)", k):  # q, k, v fused
+            out[f"{prefix}transformer.resblocks.{m[1]}.attn.in_proj_{m[2]}"] = torch.cat(
+                [sd[f"text_model.encoder.layers.{m[1]}.self_attn.{x}_proj.{m[2]}"] for x in "qkv"])
+        elif m := re.match(r"text_model\.encoder\.layers\.(\d+)\.(.+)", k):
+            if re.match(r"self_attn\.[kv]_proj\.", m[2]):
+                continue
+            rest = m[2]
+            for old, new in OPENCLIP.items():
+                rest = rest.replace(old, new)
+            out[f"{prefix}transformer.resblocks.{m[1]}.{rest}"] = v
+        else:
+            raise AssertionError(f"no OpenCLIP name for {k}")
+    return out
+
+
+def tiny_sdxl(folder: Path) -> Path:
+    """A tiny SDXL pipeline built from config (two text encoders of different widths, as in SDXL, so diffusers' key
+    checks can tell them apart; 10 layers in the second, since diffusers recognises SDXL by ``resblocks.9``)."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from dataigm.generate.tiny import write_char_tokenizer
+
+    vocab = write_char_tokenizer(folder.parent / "tok")
+    tok = CLIPTokenizer(str(folder.parent / "tok" / "vocab.json"), str(folder.parent / "tok" / "merges.txt"), model_max_length=77)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, transformer_layers_per_block=(1, 2), cross_attention_dim=96,
+        addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=112)
+    torch.manual_seed(1)
+    vae = AutoencoderKL(block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, sample_size=64)
+    common = dict(vocab_size=vocab, intermediate_size=37, num_attention_heads=4, max_position_embeddings=77,
+                  bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=vocab - 1)
+    torch.manual_seed(2)
+    te = CLIPTextModel(CLIPTextConfig(hidden_size=32, projection_dim=32, num_hidden_layers=2, **common))
+    torch.manual_seed(3)
+    te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=64, projection_dim=64, num_hidden_layers=10, **common))
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    StableDiffusionXLPipeline(vae=vae, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok, unet=unet,
+                              scheduler=sched).save_pretrained(folder)
+    return folder
+
+
+def test_tiny_sdxl_single_file_is_recognised_and_builds_the_same_images_as_its_folder(tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+    from safetensors.torch import save_file
+
+    folder = tiny_sdxl(tmp_path / "sdxl")
+    pipe = StableDiffusionXLPipeline.from_pretrained(folder)
+    up_attn = {i for i, b in enumerate(pipe.unet.config.up_block_types) if "CrossAttn" in b}
+    sd = {to_ldm_key(k, up_attn, pipe.unet.config.layers_per_block): v for k, v in pipe.unet.state_dict().items()}
+    n_up = len(pipe.vae.config.up_block_types)
+    for k, v in pipe.vae.state_dict().items():
+        name = "first_stage_model." + to_ldm_vae_key(k, n_up)
+        sd[name] = v[:, :, None, None] if ".mid.attn_1." in name and v.ndim == 2 else v
+    sd.update({f"conditioner.embedders.0.transformer.text_model.{k}": v for k, v in pipe.text_encoder.state_dict().items()})
+    sd.update(to_open_clip(pipe.text_encoder_2.state_dict()))
+    path = tmp_path / "tiny-sdxl.safetensors"
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    build(tiny_recipe(), tmp_path / "file", BuildOptions(device="cpu", progress=False), models=[ModelSpec(id=str(path), name="m", config=str(folder))])
+    build(tiny_recipe(), tmp_path / "folder", BuildOptions(device="cpu", progress=False), models=[ModelSpec(id=str(folder), name="m")])
+    assert len(images(tmp_path / "file")) == 4 and images(tmp_path / "file") == images(tmp_path / "folder")
+    record = json.loads((tmp_path / "file" / "manifest.json").read_text())["models"]["m"]
+    assert record["single_file"] == {"model_type": "xl_base", "pipeline_class": "StableDiffusionXLPipeline", "transformer_only": False}
+    assert record["pipeline_class"] == "StableDiffusionXLPipeline"
+
+
 def test_transformer_only_file_needs_config_and_unknown_types_are_named(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import save_file

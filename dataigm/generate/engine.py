@@ -242,15 +242,15 @@ def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str, offload: b
 
 def model_identity(spec: ModelSpec) -> dict[str, Any]:
     """What makes a model's images: its id, revision, class, config, and each overridden component with the sha256
-    of its local file/folder (or its cached Hub commit). Local weights are hashed once per node."""
-    from dataigm.generate.pipeline import TINY_ID, component_fingerprint, weights_fingerprint
+    of its local file/folder. A Hub source is identified by its name and revision, not by the commit in the local
+    cache: that is unknown before the first download and would change the identity between a run and its resume.
+    Local weights are hashed once per node."""
+    from dataigm.generate.pipeline import TINY_ID, local_fingerprint
 
-    path = Path(spec.id)
-    weights = weights_fingerprint(path) if spec.id != TINY_ID and path.exists() else ""
     return {
         "tag": spec.tag, "id": spec.id, "revision": spec.revision or "", "pipeline_class": spec.pipeline_class or "",
-        "config": spec.config or "", "weights_sha256": weights,
-        "components": {name: {"source": src, "sha256": component_fingerprint(src)} for name, src in sorted(spec.components.items())},
+        "config": spec.config or "", "weights_sha256": local_fingerprint(spec.id) if spec.id != TINY_ID else "",
+        "components": {name: {"source": src, "sha256": local_fingerprint(src)} for name, src in sorted(spec.components.items())},
     }
 
 

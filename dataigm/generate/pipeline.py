@@ -136,6 +136,13 @@ def component_fingerprint(source: str) -> str:
     return _hub_revision(repo, None) + (f":{sub}" if sub else "")
 
 
+def local_fingerprint(source: str) -> str:
+    """sha256 of a local file or folder (``DIR:SUBFOLDER`` too); "" for a Hub id."""
+    repo, sub = split_subfolder(source)
+    path = Path(repo) / sub if sub else Path(repo)
+    return weights_fingerprint(path) if path.exists() else ""
+
+
 def load_state_dict_file(path: Path) -> dict[str, Any]:
     """Tensors of a ``.safetensors`` file or a ``.pt/.pth/.bin/.ckpt`` pickle read with ``weights_only=True``.
 
