@@ -48,7 +48,8 @@ class BuildOptions:
     batch_size: int | None = None  # None: the recipe's (likewise)
     limit: int | None = None  # first N prompts of each class
     progress: bool = True
-    # Memory and failure handling: they change where and whether an image is made, never its pixels.
+    # Memory and failure handling: they change where and whether an image is made, not the recipe (VAE slicing and
+    # tiling may change the decoder's numerics slightly; they are recorded with the model).
     offload: str | None = None  # None | "model" | "sequential" (diffusers CPU offload)
     vae_slicing: bool = False
     vae_tiling: bool = False
@@ -168,17 +169,18 @@ def iter_batches(samples: Sequence[SampleMeta], batch_size: int) -> Iterator[lis
         yield batch
 
 
-def generate_batch(pipe: Any, batch: Sequence[SampleMeta], device: str, offload: bool = False) -> list[Any]:
+def generate_batch(pipe: Any, batch: Sequence[SampleMeta], device: str) -> list[Any]:
     """Images for a batch: one seeded generator per image, so each image depends only on its own seed.
 
     Arguments the pipeline does not take (``negative_prompt`` on Flux, see :func:`call_settings`) are not passed.
-    With CPU offload the generators stay on the CPU: the pipeline's own device is then the execution device.
+    The generators live on ``device`` also under CPU offload (the GPU is then the execution device), so offloading
+    does not change the noise.
     """
     import torch
 
     from dataigm.generate.pipeline import call_settings
 
-    gen_device = "cpu" if device.startswith("mps") or offload else device
+    gen_device = "cpu" if device.startswith("mps") else device
     generators = [torch.Generator(gen_device).manual_seed(m.seed) for m in batch]
     first = batch[0]
     takes = call_settings(pipe)
@@ -212,14 +214,14 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
-def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str, offload: bool = False) -> list[tuple[SampleMeta, Any, str | None]]:
+def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str) -> list[tuple[SampleMeta, Any, str | None]]:
     """Generate a batch; if the whole batch fails, retry its images one by one and record what still fails.
 
     A CUDA error, or a batch whose every image still fails one by one, is systematic (out of memory, a broken
     context, the wrong pipeline class, a size the model cannot take): it raises :class:`GenerationFailed`.
     """
     try:
-        return list(zip(batch, generate_batch(pipe, batch, device, offload), [None] * len(batch)))
+        return list(zip(batch, generate_batch(pipe, batch, device), [None] * len(batch)))
     except Exception as e:
         if is_fatal(e):
             raise GenerationFailed(f"CUDA error while generating {batch[0].key}: {_describe(e)}") from e
@@ -229,7 +231,7 @@ def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str, offload: b
         results = []
         for m in batch:
             try:
-                results.append((m, generate_batch(pipe, [m], device, offload)[0], None))
+                results.append((m, generate_batch(pipe, [m], device)[0], None))
             except Exception as one:
                 if is_fatal(one):
                     raise GenerationFailed(f"CUDA error while generating {m.key}: {_describe(one)}") from one
@@ -368,7 +370,7 @@ def build(
             for batch in iter_batches(shard.samples, recipe.generation.batch_size):
                 # Record what the pipeline really used: its scheduler, and no negative prompt where it takes none.
                 batch = [replace(m, **used, negative_prompt=m.negative_prompt if model.call["negative_prompt"] else "") for m in batch]
-                writer.put("batch", _generate_safely(model.pipe, batch, device, bool(options.offload)))
+                writer.put("batch", _generate_safely(model.pipe, batch, device))
             writer.put("close")
         writer.put("stop")
         writer.join()
