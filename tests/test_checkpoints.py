@@ -360,6 +360,27 @@ def test_tiny_sdxl_single_file_is_recognised_and_builds_the_same_images_as_its_f
     assert record["pipeline_class"] == "StableDiffusionXLPipeline"
 
 
+def test_partial_ldm_dict_of_an_sdxl_unet_converts_to_its_diffusers_keys():
+    """SDXL's UNet reads ``label_emb`` unconditionally in diffusers' converter: a partial dict must not need it."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from dataigm.generate.pipeline import apply_state_dict
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, block_out_channels=(32, 64), layers_per_block=2, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), use_linear_projection=True,
+        transformer_layers_per_block=(1, 2), cross_attention_dim=96, addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=112)
+    up_attn = {i for i, b in enumerate(unet.config.up_block_types) if "CrossAttn" in b}
+    partial = {k: torch.randn_like(v) for k, v in unet.state_dict().items() if ".attn2." in k}
+    info = apply_state_dict(unet, {to_ldm_key(k, up_attn, 2): v for k, v in partial.items()}, "unet")
+    assert info["format"] == "ldm" and info["tensors_replaced"] == len(partial) > 0 and info["partial"]
+    own = unet.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in partial.items())
+
+
 def test_transformer_only_file_needs_config_and_unknown_types_are_named(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import save_file

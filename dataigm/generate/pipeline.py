@@ -177,11 +177,14 @@ def convert_ldm_unet(sd: dict[str, Any], unet_config: dict[str, Any]) -> dict[st
     """
     import re
 
-    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING, convert_ldm_unet_checkpoint
 
     ldm = {k: v for k, v in sd.items() if k.startswith(LDM_UNET_PREFIX)}
     pad = "__dataigm_pad__"
     padded = dict(ldm)
+    for extra in ("class_embed_type", "addition_embed_type"):  # read unconditionally when the config has them (SDXL)
+        for ldm_key in DIFFUSERS_TO_LDM_MAPPING["unet"][extra].values():
+            padded.setdefault(LDM_UNET_PREFIX + ldm_key, None)
     for block in ("input_blocks", "middle_block", "output_blocks"):
         ids = [int(m.group(1)) for k in ldm if (m := re.match(rf"{re.escape(LDM_UNET_PREFIX)}{block}\.(\d+)\.", k))]
         for i in range(max(ids) + 1 if ids else 0):
@@ -231,7 +234,10 @@ def apply_state_dict(module: Any, sd: dict[str, Any], what: str) -> dict[str, An
     A subset is accepted (ESD-x and UCE ship only the parameters they trained) when no key is unexpected and every
     shape matches; what was replaced is returned and logged. Anything else raises, naming the keys.
     """
-    mapped, fmt = adapt_state_dict(module, sd)
+    try:
+        mapped, fmt = adapt_state_dict(module, sd)
+    except ModelLoadError as e:
+        raise ModelLoadError(f"{what}: {e}") from e
     own = module.state_dict()
     unexpected = sorted(set(mapped) - set(own))
     if unexpected:
