@@ -288,10 +288,13 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
             if o.get(field_name, "") != m[field_name]:
                 changes.append(f"{m['tag']}.{field_name} {str(o.get(field_name, ''))[:16]!r} -> {str(m[field_name])[:16]!r}")
         oc, nc = o.get("components", {}), m["components"]
+        def ident(c: Any) -> str:  # a local component by its hash, a Hub one by its name
+            return (c.get("sha256", "")[:12] or c.get("source", "")) if isinstance(c, dict) else ""
+
         for name in sorted(set(oc) | set(nc)):
-            old_sha = oc.get(name, {}).get("sha256", "") if isinstance(oc.get(name), dict) else ""
-            if name not in nc or name not in oc or old_sha != nc[name]["sha256"]:
-                changes.append(f"{m['tag']}.{name} {old_sha[:12] or 'base'} -> {nc.get(name, {}).get('sha256', '')[:12] or 'base'}")
+            before_id, after_id = ident(oc.get(name)), ident(nc.get(name))
+            if before_id != after_id:
+                changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
     changes += [f"model {t!r} removed" for t in before]
     raise ValueError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
                      "its images would be reused for the wrong model: use another --out or delete that part")
