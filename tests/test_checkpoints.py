@@ -551,12 +551,14 @@ def test_bare_cuda_is_the_local_rank(env, device, count, expected):
 
 
 def test_temp_names_carry_host_and_random_suffix(tmp_path):
+    import os
     import socket
 
     from dataigm.core.atomic import tmp_path_for
 
     a, b = tmp_path_for(tmp_path / "x.tar"), tmp_path_for(tmp_path / "x.tar")
-    assert a != b and a.name.startswith(".x.tar.tmp-") and re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname())[:40] in a.name
+    host = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40]
+    assert a != b and a.name.startswith(f".x.tar.tmp-{host}_{os.getpid()}_") and a.name.count("-") == 1
 
 
 def test_weights_are_hashed_once_per_node(tmp_path, monkeypatch):

@@ -18,8 +18,9 @@ def tmp_path_for(path: Path) -> Path:
     The PID alone is not enough: containerised ranks on different nodes often share PIDs (each container's
     launcher is PID 1's child with the same number) while writing into one shared folder.
     """
-    host = re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname())[:40] or "host"
-    return path.with_name(f".{path.name}.tmp-{host}-{os.getpid()}-{secrets.token_hex(4)}")
+    # One dash only, after "tmp": callers glob ".<name>.tmp-*" for the temp files of a name.
+    host = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+    return path.with_name(f".{path.name}.tmp-{host}_{os.getpid()}_{secrets.token_hex(4)}")
 
 
 def publish(tmp: Path, final: Path) -> None:
