@@ -84,7 +84,15 @@ class ModelSpec(StrictModel):
 
     @property
     def tag(self) -> str:
-        return slugify(self.name or self.id.rstrip("/").split("/")[-1].rsplit(".", 1)[0])
+        """``name``, else the id's last part plus each overridden component (``stable_diffusion_v1_4_unet_esd_x``)."""
+        if self.name:
+            return slugify(self.name)
+
+        def stem(source: str) -> str:
+            return source.rstrip("/").replace(":", "/").split("/")[-1].rsplit(".", 1)[0]
+
+        parts = [stem(self.id)] + [f"{k}_{stem(v)}" for k, v in sorted(self.components.items())]
+        return slugify("_".join(parts))
 
 
 class GenerationSpec(StrictModel):

@@ -191,6 +191,7 @@ def test_unlearned_unet_override_from_folder_and_state_dict(tiny_model_dir, tmp_
         manifest = load_manifest(tmp_path / name)
         if src:
             assert len(manifest["models"][name]["components"]["unet"]) == 64
+            assert manifest["models"][name]["component_loads"]["unet"]["partial"] is False
     assert outs["folder"] == outs["file"] and outs["folder"] != outs["base"]
 
 
@@ -202,8 +203,11 @@ def test_component_errors_name_the_component(tiny_model_dir, tmp_path):
     from dataigm.recipe import ModelSpec
 
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}, str(tmp_path / "ldm.safetensors"))
-    with pytest.raises(ModelLoadError, match="component 'unet' .*keys do not match"):
+    with pytest.raises(ModelLoadError, match=r"component 'unet' .*1 tensors have the wrong shape.*conv_in.weight \(1,\) != \(32, 4, 3, 3\)"):
         load_pipeline(ModelSpec(id="tiny", components={"unet": str(tmp_path / "ldm.safetensors")}))
+    save_file({"first_stage_model.encoder.conv_in.weight": torch.zeros(1)}, str(tmp_path / "vae.safetensors"))
+    with pytest.raises(ModelLoadError, match="component 'unet' .*keys do not match.*1 unexpected"):
+        load_pipeline(ModelSpec(id="tiny", components={"unet": str(tmp_path / "vae.safetensors")}))
     with pytest.raises(ModelLoadError, match="no such component; valid: .*text_encoder"):
         load_pipeline(ModelSpec(id="tiny", components={"transformer": str(tmp_path / "ldm.safetensors")}))
     with pytest.raises(ModelLoadError, match="model 'no/such-model' could not be loaded"):

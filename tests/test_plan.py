@@ -94,7 +94,7 @@ def test_rank_partition_is_disjoint_and_covers_the_plan(world_size):
 
 def test_rank_from_env_reads_torchrun_and_slurm():
     assert rank_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == RankInfo(3, 4, 1)
-    assert rank_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1"}) == RankInfo(5, 8, 1)
+    assert rank_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_STEP_NUM_TASKS": "8", "SLURM_LOCALID": "1"}) == RankInfo(5, 8, 1)  # an srun step
     assert rank_from_env({}) == RankInfo(0, 1, 0)
     with pytest.raises(ValueError, match="rank must be in"):
         partition([1, 2], 2, 2)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
 
 def tmp_path_for(path: Path) -> Path:
-    """A temp name beside ``path``, unique per process, hidden from ``*.tar``/``*.json`` globs."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """A temp name beside ``path``, hidden from ``*.tar``/``*.json`` globs, unique per host, process and call.
+
+    The PID alone is not enough: containerised ranks on different nodes often share PIDs (each container's
+    launcher is PID 1's child with the same number) while writing into one shared folder.
+    """
+    # One dash only, after "tmp": callers glob ".<name>.tmp-*" for the temp files of a name.
+    host = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+    return path.with_name(f".{path.name}.tmp-{host}_{os.getpid()}_{secrets.token_hex(4)}")
 
 
 def publish(tmp: Path, final: Path) -> None:

@@ -25,13 +25,33 @@ class RankInfo:
 
 
 def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
-    """Read rank and world size from torchrun/accelerate (RANK, WORLD_SIZE, LOCAL_RANK) or Slurm (SLURM_PROCID...)."""
+    """Read rank and world size from torchrun/accelerate (RANK, WORLD_SIZE, LOCAL_RANK) or a Slurm step.
+
+    Under Slurm the world is the step's task count (``SLURM_STEP_NUM_TASKS``, set by ``srun``), never the job's
+    ``SLURM_NTASKS``: an ``sbatch --ntasks=N`` script that runs the command without ``srun`` is one process, and
+    taking rank 0 of N there would silently build 1/N of the shards. A multi-task job outside a step is refused.
+    """
     env = dict(os.environ if env is None else env)
     if "WORLD_SIZE" in env:
         return RankInfo(int(env.get("RANK", 0)), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
-    if "SLURM_NTASKS" in env and "SLURM_PROCID" in env:
-        return RankInfo(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0)))
+    if "SLURM_STEP_NUM_TASKS" in env and "SLURM_PROCID" in env:
+        return RankInfo(int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"]), int(env.get("SLURM_LOCALID", 0)))
+    if int(env.get("SLURM_NTASKS", "1") or 1) > 1:
+        raise ValueError(
+            f"Slurm job with SLURM_NTASKS={env['SLURM_NTASKS']} but not inside an srun step (no SLURM_STEP_NUM_TASKS): "
+            "launch one task per GPU with `srun dataigm ...`, or run with --ntasks=1"
+        )
     return RankInfo()
+
+
+def device_for_rank(device: str, local_rank: int, device_count: int) -> str:
+    """A bare ``cuda`` means ``cuda:<LOCAL_RANK>`` (one GPU per rank); with fewer visible GPUs than local ranks
+    (Slurm's ``--gpus-per-task 1`` shows each task one GPU) the index wraps. Other devices are returned as given."""
+    if device != "cuda":
+        return device
+    if device_count < 1:
+        raise ValueError("--device cuda: no CUDA device is visible")
+    return f"cuda:{local_rank % device_count}"
 
 
 def partition(units: Sequence[T], rank: int, world_size: int) -> list[T]:

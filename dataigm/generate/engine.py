@@ -8,7 +8,10 @@ already done, and writes each shard atomically, so a killed build resumes exactl
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import io
+import json
 import logging
 import queue
 import threading
@@ -17,8 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from dataigm.core.devices import pick_device
-from dataigm.core.manifest import build_manifest, missing_shards, write_model_record, write_part
-from dataigm.core.partition import RankInfo, partition, rank_from_env
+from dataigm.core.errors import DataigmError
+from dataigm.core.manifest import build_manifest, missing_shards, part_path, write_model_record, write_part
+from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
 from dataigm.generate import determinism
@@ -28,6 +32,12 @@ from dataigm.recipe import ModelSpec, Recipe
 log = logging.getLogger(__name__)
 
 QUEUE_BATCHES = 4  # batches in flight between generation and the writer
+MAX_FAILURE_RATE = 0.05  # per shard: more failed images than this aborts the build without publishing the shard
+
+
+class GenerationFailed(DataigmError):
+    """A systematic generation failure (a whole batch, a CUDA error, too many failed images): the shard is not
+    published and the build stops, naming the cause."""
 
 
 @dataclass
@@ -40,6 +50,18 @@ class BuildOptions:
     limit: int | None = None  # first N prompts of each class
     progress: bool = True
     deterministic: bool = False  # deterministic kernels, no TF32/autotuning, pinned threads (see determinism.py)
+    # Memory and failure handling: they change where and whether an image is made, not the recipe (VAE slicing and
+    # tiling may change the decoder's numerics slightly; they are recorded with the model).
+    offload: str | None = None  # None | "model" | "sequential" (diffusers CPU offload)
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    max_failure_rate: float = MAX_FAILURE_RATE
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_failure_rate < 1.0:
+            raise ValueError(f"max_failure_rate must be in [0, 1), got {self.max_failure_rate}")
+        if self.offload not in (None, "model", "sequential"):
+            raise ValueError(f"offload must be model or sequential, got {self.offload!r}")
 
 
 @dataclass
@@ -69,7 +91,7 @@ def encode_png(image: Any) -> bytes:
 class _Writer(threading.Thread):
     """Consumes (event, payload) items: encodes images and writes them to the open shard."""
 
-    def __init__(self, root: Path, on_sample: Callable[[int], None]) -> None:
+    def __init__(self, root: Path, on_sample: Callable[[int], None], max_failure_rate: float = MAX_FAILURE_RATE) -> None:
         super().__init__(daemon=True, name="dataigm-writer")
         self.root = root
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BATCHES)
@@ -78,6 +100,7 @@ class _Writer(threading.Thread):
         self.written = 0
         self.failed = 0
         self.on_sample = on_sample
+        self.max_failure_rate = max_failure_rate
 
     def run(self) -> None:
         while True:
@@ -112,6 +135,13 @@ class _Writer(threading.Thread):
             self.on_sample(len(payload))
         elif event == "close":
             assert self.sink is not None
+            stats = self.sink.stats
+            if stats.failed > self.max_failure_rate * stats.planned:
+                first = stats.errors[0]["error"] if stats.errors else ""
+                self.sink.abort()
+                self.sink = None
+                raise GenerationFailed(f"shard {stats.shard}: {stats.failed} of {stats.planned} images failed "
+                                       f"(more than --max-failure-rate {self.max_failure_rate:g}; first: {first}); not published")
             self.sink.close()
             self.sink = None
         elif event == "abort" and self.sink is not None:
@@ -119,9 +149,14 @@ class _Writer(threading.Thread):
             self.sink = None
 
     def put(self, event: str, payload: Any = None) -> None:
+        self.check()
+        self.queue.put((event, payload))
+
+    def check(self) -> None:
+        if isinstance(self.error, DataigmError):
+            raise self.error
         if self.error is not None:
             raise RuntimeError(f"shard writer failed: {self.error}") from self.error
-        self.queue.put((event, payload))
 
 
 def iter_batches(samples: Sequence[SampleMeta], batch_size: int) -> Iterator[list[SampleMeta]]:
@@ -137,50 +172,151 @@ def iter_batches(samples: Sequence[SampleMeta], batch_size: int) -> Iterator[lis
 
 
 def generate_batch(pipe: Any, batch: Sequence[SampleMeta], device: str) -> list[Any]:
-    """Images for a batch: one seeded generator per image, so each image depends only on its own seed."""
+    """Images for a batch: one seeded generator per image, so each image depends only on its own seed.
+
+    Arguments the pipeline does not take (``negative_prompt`` on Flux, see :func:`call_settings`) are not passed.
+    The generators live on ``device`` also under CPU offload (the GPU is then the execution device), so offloading
+    does not change the noise.
+    """
     import torch
+
+    from dataigm.generate.pipeline import call_settings
 
     gen_device = "cpu" if device.startswith("mps") else device
     generators = [torch.Generator(gen_device).manual_seed(m.seed) for m in batch]
     first = batch[0]
+    takes = call_settings(pipe)
     kwargs: dict[str, Any] = dict(
         prompt=[m.prompt for m in batch],
         num_inference_steps=first.steps,
-        guidance_scale=first.guidance,
         height=first.height,
         width=first.width,
         generator=generators,
         output_type="np",
     )
-    if any(m.negative_prompt for m in batch):
+    if takes["guidance_scale"]:
+        kwargs["guidance_scale"] = first.guidance
+    if takes["negative_prompt"] and any(m.negative_prompt for m in batch):
         kwargs["negative_prompt"] = [m.negative_prompt for m in batch]
     with torch.inference_mode():
         return list(pipe(**kwargs).images)
 
 
+def is_fatal(error: BaseException) -> bool:
+    """A CUDA error other than out-of-memory leaves the context broken: nothing after it can be trusted."""
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return False
+    accelerator_error = getattr(torch, "AcceleratorError", None)
+    return (accelerator_error is not None and isinstance(error, accelerator_error)) or "CUDA error" in str(error)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+
+
 def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str) -> list[tuple[SampleMeta, Any, str | None]]:
-    """Generate a batch; if the whole batch fails, retry its images one by one and record what still fails."""
+    """Generate a batch; if the whole batch fails, retry its images one by one and record what still fails.
+
+    A CUDA error, or a batch whose every image still fails one by one, is systematic (out of memory, a broken
+    context, the wrong pipeline class, a size the model cannot take): it raises :class:`GenerationFailed`.
+    """
     try:
         return list(zip(batch, generate_batch(pipe, batch, device), [None] * len(batch)))
     except Exception as e:
+        if is_fatal(e):
+            raise GenerationFailed(f"CUDA error while generating {batch[0].key}: {_describe(e)}") from e
         if len(batch) == 1:
-            return [(batch[0], None, f"{type(e).__name__}: {e}")]
+            return [(batch[0], None, _describe(e))]
         log.warning("batch of %d failed (%s); retrying one image at a time", len(batch), e)
-        return [item for m in batch for item in _generate_safely(pipe, [m], device)]
+        results = []
+        for m in batch:
+            try:
+                results.append((m, generate_batch(pipe, [m], device)[0], None))
+            except Exception as one:
+                if is_fatal(one):
+                    raise GenerationFailed(f"CUDA error while generating {m.key}: {_describe(one)}") from one
+                results.append((m, None, _describe(one)))
+        if all(error is not None for _, _, error in results):
+            raise GenerationFailed(f"every image of a batch of {len(batch)} failed, also one by one "
+                                   f"(first: {batch[0].key}): {results[0][2]}") from e
+        return results
 
 
-def part_record(recipe: Recipe, plan: Plan, limit: int | None) -> dict[str, Any]:
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What makes a model's images: its id, revision, class, config, and each overridden component with the sha256
+    of its local file/folder. A Hub source is identified by its name and revision, not by the commit in the local
+    cache: that is unknown before the first download and would change the identity between a run and its resume.
+    Local weights are hashed once per node."""
+    from dataigm.generate.pipeline import TINY_ID, local_fingerprint
+
+    return {
+        "tag": spec.tag, "id": spec.id, "revision": spec.revision or "", "pipeline_class": spec.pipeline_class or "",
+        "config": spec.config or "", "weights_sha256": local_fingerprint(spec.id) if spec.id != TINY_ID else "",
+        "components": {name: {"source": src, "sha256": local_fingerprint(src)} for name, src in sorted(spec.components.items())},
+    }
+
+
+def models_sha256(identities: Sequence[dict[str, Any]]) -> str:
+    """One hash over the models of a part (sources are paths and may move; only what identifies weights counts)."""
+    keep = [{k: v for k, v in m.items() if k not in ("tag", "components")}
+            | {"components": {n: c["sha256"] or c["source"] for n, c in m["components"].items()}} for m in identities]
+    for m in keep:
+        if m["weights_sha256"]:
+            m["id"] = ""  # a local file/folder is identified by its hash, not by where it sits
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+
+
+def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]], digest: str) -> None:
+    """Refuse a rebuild into ``out`` whose models differ from the part's recorded ones, naming the part and the change."""
+    path = part_path(out, category, "")
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old.get("models_sha256", digest) == digest:
+        return
+    if not any((out / "_stats" / rel).with_suffix(".json").exists() for rel in old.get("shards", [])):
+        path.unlink()  # nothing of that part was published (e.g. a build that failed at once): nothing to reuse
+        return
+    before = {m["tag"]: m for m in old.get("models", [])}
+    changes = []
+    for m in models:
+        o = before.pop(m["tag"], None)
+        if o is None:
+            changes.append(f"new model {m['tag']!r}")
+            continue
+        for field_name in ("id", "revision", "pipeline_class", "config", "weights_sha256"):
+            if o.get(field_name, "") != m[field_name]:
+                changes.append(f"{m['tag']}.{field_name} {str(o.get(field_name, ''))[:16]!r} -> {str(m[field_name])[:16]!r}")
+        oc, nc = o.get("components", {}), m["components"]
+        def ident(c: Any) -> str:  # a local component by its hash, a Hub one by its name
+            return (c.get("sha256", "")[:12] or c.get("source", "")) if isinstance(c, dict) else ""
+
+        for name in sorted(set(oc) | set(nc)):
+            before_id, after_id = ident(oc.get(name)), ident(nc.get(name))
+            if before_id != after_id:
+                changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
+    changes += [f"model {t!r} removed" for t in before]
+    raise ValueError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
+                     "its images would be reused for the wrong model: use another --out or delete that part")
+
+
+def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    identities = list(identities) if identities is not None else [model_identity(m) for m in plan.models]
+    digest = models_sha256(identities)
     return {
         "kind": "generated",
         "category": recipe.category,
         "taxonomy": recipe.taxonomy_name,
         "label_names": recipe.label_names(),
         "config": recipe.model_dump(mode="json"),
-        "config_sha256": recipe.sha256() + (f"-limit{limit}" if limit is not None else ""),
+        "config_sha256": recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
+        "models_sha256": digest,
         "limit": limit,
         "shards": sorted(s.spec.relpath for s in plan.shards),
         "n_planned": plan.n_samples,
-        "models": [{"tag": m.tag, "id": m.id, "revision": m.revision or "", "components": m.components} for m in plan.models],
+        "models": identities,
         "skipped_negatives": plan.skipped_negatives[:100],
     }
 
@@ -208,39 +344,46 @@ def build(
     if not plan.shards:
         raise ValueError(f"recipe {recipe.name!r} plans no samples")
     mine = partition(plan.shards, rank.rank, rank.world_size)
-    todo = [s for s in mine if not is_done(out, s.spec)]
+    todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
     for s in mine:  # temp files of this rank's shards left by a killed run
         for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
             stale.unlink(missing_ok=True)
-    device = pick_device(options.device, rank.local_rank)
+    device = resolve_device(options.device, rank)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
 
-    write_part(out, recipe.category, "", part_record(recipe, plan, options.limit))
+    identities = [model_identity(m) for m in plan.models]
+    record = part_record(recipe, plan, options.limit, identities)
+    check_same_models(out, recipe.category, identities, record["models_sha256"])
+    write_part(out, recipe.category, "", record)
     restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
     if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
         determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
                                           options.deterministic, [s.spec.relpath for s in todo])
-    loaded: dict[int, Any] = {}
+    model: Any = None
+    model_index = -1
     bar = tqdm(total=sum(len(s.samples) for s in todo), unit="img", desc=f"build {recipe.name}", disable=not options.progress,
                position=rank.local_rank if rank.world_size > 1 else None, dynamic_ncols=True)
-    writer = _Writer(out, bar.update)
+    writer = _Writer(out, bar.update, options.max_failure_rate)
     writer.start()
     try:
         for shard in todo:
-            if shard.model_index not in loaded:
-                loaded.clear()  # one pipeline in memory at a time
-                loaded[shard.model_index] = load_pipeline(plan.models[shard.model_index], device, recipe.generation.dtype, recipe.generation.scheduler)
-                write_model_record(out, loaded[shard.model_index].record())
-            model = loaded[shard.model_index]
+            if shard.model_index != model_index:
+                model = None  # one pipeline in memory at a time: free the previous one before loading the next
+                release_memory()
+                model = load_pipeline(plan.models[shard.model_index], device, recipe.generation.dtype, recipe.generation.scheduler,
+                                      options.offload, options.vae_slicing, options.vae_tiling)
+                model_index = shard.model_index
+                write_model_record(out, model.record())
             writer.put("open", (shard.spec, len(shard.samples)))
+            used = {"model_revision": model.revision, "scheduler": type(model.pipe.scheduler).__name__}
             for batch in iter_batches(shard.samples, recipe.generation.batch_size):
-                batch = [replace(m, model_revision=model.revision) for m in batch]
+                # Record what the pipeline really used: its scheduler, and no negative prompt where it takes none.
+                batch = [replace(m, **used, negative_prompt=m.negative_prompt if model.call["negative_prompt"] else "") for m in batch]
                 writer.put("batch", _generate_safely(model.pipe, batch, device))
             writer.put("close")
         writer.put("stop")
         writer.join()
-        if writer.error is not None:
-            raise RuntimeError(f"shard writer failed: {writer.error}") from writer.error
+        writer.check()
     except BaseException:
         if writer.is_alive():
             writer.queue.put(("abort", None))
@@ -257,6 +400,32 @@ def build(
         import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
     manifest = finalize(out)
     return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), writer.written, writer.failed, manifest)
+
+
+def _has_failures(out: Path, shard: Any) -> bool:
+    path = shard.spec.stats_path(out)
+    return path.exists() and json.loads(path.read_text()).get("failed", 0) > 0
+
+
+def resolve_device(device: str, rank: RankInfo) -> str:
+    """``auto`` and a bare ``cuda`` become ``cuda:<LOCAL_RANK>`` (wrapped to the visible GPUs); the rest as given."""
+    if device == "cuda":
+        import torch
+
+        return device_for_rank(device, rank.local_rank, torch.cuda.device_count())
+    return pick_device(device, rank.local_rank)
+
+
+def release_memory() -> None:
+    """Return freed pipeline memory to the allocator and the GPU."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
 
 
 def finalize(out: Path) -> dict[str, Any] | None:

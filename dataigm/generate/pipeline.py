@@ -6,26 +6,20 @@ encoder as a diffusers folder or a state dict). Errors say which component faile
 from __future__ import annotations
 
 import hashlib
-import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.atomic import sha256_file
-from dataigm.core.errors import DataigmError
+from dataigm.generate.checkpoints import ModelLoadError, apply_state_dict, load_state_dict_file
+from dataigm.generate.single_file import TRANSFORMER_CLASSES, infer_single_file
 from dataigm.generate.tiny import TINY_ID, ensure_tiny_pipeline
 from dataigm.recipe import ModelSpec
 
-log = logging.getLogger(__name__)
-
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 STATE_DICT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
-
-
-class ModelLoadError(DataigmError, RuntimeError):
-    """A model or one of its components could not be loaded; the message names it."""
+__all__ = ["LoadedModel", "ModelLoadError", "apply_state_dict", "infer_single_file", "load_pipeline"]  # re-exported for callers
 
 
 @dataclass
@@ -37,33 +31,51 @@ class LoadedModel:
     components: dict[str, str] = field(default_factory=dict)  # overridden component -> its revision/sha256
     dtype: str = ""
     device: str = ""
+    loads: dict[str, dict[str, Any]] = field(default_factory=dict)  # component -> format, tensors replaced, sha256
+    single_file: dict[str, Any] = field(default_factory=dict)  # model type diffusers inferred, transformer-only
+    memory: dict[str, Any] = field(default_factory=dict)  # offload, VAE slicing/tiling
+    call: dict[str, Any] = field(default_factory=dict)  # what the pipeline's __call__ really takes (see call_settings)
 
     def record(self) -> dict[str, Any]:
         """Provenance for the manifest."""
         return {"tag": self.tag, "source": self.source, "revision": self.revision, "components": self.components,
-                "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__}
+                "component_loads": self.loads, "single_file": self.single_file, "memory": self.memory,
+                "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__,
+                "scheduler": type(self.pipe.scheduler).__name__, "call": self.call}
+
+
+def bf16_native(device: str) -> bool:
+    """Whether ``device`` computes bf16 natively (emulated bf16 on older GPUs is slow and not what fp16 gives)."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no including_emulation; it then reports native support only
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
+    """``auto``: bf16 on GPUs that support it natively, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
     import torch
 
     if dtype == "auto":
         if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if bf16_native(device) else torch.float16
         return torch.float32
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
 
 
 def weights_fingerprint(path: Path) -> str:
-    """sha256 over the weight files of a local model folder (or of a single file)."""
+    """sha256 over the weight files of a local model folder (or of a single file); hashed once per node."""
+    from dataigm.generate.hashing import cached_sha256
+
     path = Path(path)
     if path.is_file():
-        return sha256_file(path)
+        return cached_sha256(path)
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
         h.update(f.relative_to(path).as_posix().encode())
-        h.update(sha256_file(f).encode())
+        h.update(cached_sha256(f).encode())
     return h.hexdigest()
 
 
@@ -77,23 +89,34 @@ def _hub_revision(repo_id: str, revision: str | None) -> str:
         return revision or ""
 
 
-def _load_state_dict(path: Path) -> dict[str, Any]:
-    import torch
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
-    for wrapper in ("state_dict", "model", "module"):
-        if isinstance(sd, dict) and wrapper in sd and isinstance(sd[wrapper], dict):
-            sd = sd[wrapper]
-    return sd
+def split_subfolder(source: str) -> tuple[str, str | None]:
+    """``org/repo:subfolder`` (or ``folder:subfolder``) -> (``org/repo``, ``subfolder``); an existing path is kept whole."""
+    if Path(source).exists() or ":" not in source or "://" in source:
+        return source, None
+    repo, sub = source.rsplit(":", 1)
+    if not repo or not sub:
+        raise ModelLoadError(f"{source!r}: expected REPO:SUBFOLDER")
+    return repo, sub
 
 
-def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> str:
-    """Replace ``pipe.<name>`` by weights from a diffusers folder / Hub id or a state-dict file."""
+def component_fingerprint(source: str) -> str:
+    """What identifies a component source: sha256 of a local file or folder, else the cached Hub commit."""
+    repo, sub = split_subfolder(source)
+    path = Path(repo) / sub if sub else Path(repo)
+    if path.exists():
+        return weights_fingerprint(path)
+    return _hub_revision(repo, None) + (f":{sub}" if sub else "")
+
+
+def local_fingerprint(source: str) -> str:
+    """sha256 of a local file or folder (``DIR:SUBFOLDER`` too); "" for a Hub id."""
+    repo, sub = split_subfolder(source)
+    path = Path(repo) / sub if sub else Path(repo)
+    return weights_fingerprint(path) if path.exists() else ""
+
+
+def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> tuple[str, dict[str, Any]]:
+    """Replace ``pipe.<name>`` by weights from a diffusers folder, Hub id (``REPO:SUBFOLDER``) or state-dict file."""
     current = getattr(pipe, name, None)
     if current is None:
         valid = sorted(k for k, v in pipe.components.items() if hasattr(v, "state_dict"))
@@ -101,27 +124,93 @@ def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> str:
     path = Path(source)
     try:
         if path.is_file() and path.suffix in STATE_DICT_SUFFIXES:
-            sd = _load_state_dict(path)
-            result = current.load_state_dict(sd, strict=False)
-            if result.missing_keys or result.unexpected_keys:
-                raise ModelLoadError(
-                    f"component {name!r} from {source}: keys do not match {type(current).__name__} "
-                    f"({len(result.missing_keys)} missing, e.g. {result.missing_keys[:2]}; {len(result.unexpected_keys)} unexpected, "
-                    f"e.g. {result.unexpected_keys[:2]}). A diffusers-format state dict is expected; an original (LDM) "
-                    "checkpoint of the whole model loads as --model FILE instead"
-                )
-            return sha256_file(path)
-        replacement = type(current).from_pretrained(source, torch_dtype=dtype)
+            info = apply_state_dict(current, load_state_dict_file(path), f"component {name!r} from {source}")
+            sha = weights_fingerprint(path)
+            return sha, {"source": source, "sha256": sha, **info}
+        repo, sub = split_subfolder(source)
+        kwargs = {"subfolder": sub} if sub else {}
+        replacement = type(current).from_pretrained(repo, torch_dtype=dtype, **kwargs)
         setattr(pipe, name, replacement)
-        return weights_fingerprint(path) if path.exists() else _hub_revision(source, None)
+        fingerprint = component_fingerprint(source)
+        return fingerprint, {"source": source, "sha256": fingerprint, "format": "diffusers-folder" if Path(repo).exists() else "hub",
+                             "tensors_replaced": len(replacement.state_dict()), "partial": False}
     except ModelLoadError:
         raise
     except Exception as e:
         raise ModelLoadError(f"component {name!r} could not be loaded from {source}: {type(e).__name__}: {e}") from e
 
 
-def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", scheduler: str | None = None) -> LoadedModel:
-    """Load the pipeline ``spec`` names, apply component overrides and the scheduler, move it to ``device``."""
+def _load_single_file(diffusers: Any, spec: ModelSpec, path: Path, torch_dtype: Any) -> tuple[Any, dict[str, Any]]:
+    info = infer_single_file(path)
+    cls_name = spec.pipeline_class or info["pipeline_class"]
+    cls = getattr(diffusers, cls_name, None)
+    if cls is None or not hasattr(cls, "from_single_file"):
+        raise ModelLoadError(f"pipeline_class {cls_name!r} cannot load single-file checkpoints")
+    info["pipeline_class"] = cls_name
+    if info["transformer_only"] and cls_name in TRANSFORMER_CLASSES:
+        if not spec.config:
+            raise ModelLoadError(f"{path} is a transformer-only {info['model_type']} file (no VAE, no text encoders): "
+                                 "give --config with the diffusers folder or Hub id of the base model for the other components")
+        model_cls = getattr(diffusers, TRANSFORMER_CLASSES[cls_name])
+        transformer = model_cls.from_single_file(str(path), config=spec.config, subfolder="transformer", torch_dtype=torch_dtype)
+        return cls.from_pretrained(spec.config, transformer=transformer, torch_dtype=torch_dtype), info
+    return cls.from_single_file(str(path), config=spec.config, torch_dtype=torch_dtype), info
+
+
+def check_scheduler(pipe: Any, scheduler: str) -> Any:
+    """The scheduler class named ``scheduler`` if it is one of ``pipe.scheduler.compatibles``, else a clear error."""
+    import diffusers
+
+    sched_cls = getattr(diffusers, scheduler, None)
+    if sched_cls is None or not scheduler.endswith("Scheduler"):
+        valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
+        raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
+    compatible = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {type(pipe.scheduler).__name__}
+    if sched_cls.__name__ not in compatible:
+        raise ModelLoadError(f"scheduler {scheduler!r} is not compatible with {type(pipe).__name__} "
+                             f"(its {type(pipe.scheduler).__name__}); compatible: {', '.join(sorted(compatible))}")
+    return sched_cls
+
+
+def call_settings(pipe: Any) -> dict[str, Any]:
+    """Which shared ``__call__`` arguments this pipeline honours.
+
+    A pipeline without ``negative_prompt`` ignores it; Flux takes one but uses it only with ``true_cfg_scale > 1``,
+    which dataigm does not set, so the negative prompt is neither passed nor recorded there.
+    """
+    import inspect
+
+    params = inspect.signature(pipe.__call__).parameters
+    negative = "negative_prompt" in params and "true_cfg_scale" not in params
+    return {"negative_prompt": negative, "guidance_scale": "guidance_scale" in params}
+
+
+def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae_slicing: bool = False,
+                         vae_tiling: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Move ``pipe`` to ``device``, or offload it there (``model``: whole components; ``sequential``: submodules)."""
+    if offload not in (None, "model", "sequential"):
+        raise ModelLoadError(f"offload {offload!r}: expected model or sequential")
+    if offload and not device.startswith("cuda"):
+        raise ModelLoadError(f"--offload {offload} needs a CUDA device, got {device!r}")
+    vae = getattr(pipe, "vae", None)
+    if vae_slicing or vae_tiling:
+        if vae is None:
+            raise ModelLoadError(f"{type(pipe).__name__} has no VAE to slice or tile")
+        if vae_slicing:
+            vae.enable_slicing()
+        if vae_tiling:
+            vae.enable_tiling()
+    if offload:
+        gpu = int(device.split(":", 1)[1]) if ":" in device else 0
+        (pipe.enable_model_cpu_offload if offload == "model" else pipe.enable_sequential_cpu_offload)(gpu_id=gpu)
+    else:
+        pipe = pipe.to(device)
+    return pipe, {"offload": offload or "", "vae_slicing": vae_slicing, "vae_tiling": vae_tiling}
+
+
+def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", scheduler: str | None = None,
+                  offload: str | None = None, vae_slicing: bool = False, vae_tiling: bool = False) -> LoadedModel:
+    """Load the pipeline ``spec`` names, apply component overrides, the scheduler and memory options, place it on ``device``."""
     import diffusers
     import transformers
 
@@ -132,33 +221,31 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
     torch_dtype = resolve_dtype(dtype, device)
     source = str(ensure_tiny_pipeline()) if spec.id == TINY_ID else spec.id
     path = Path(source)
+    single_file: dict[str, Any] = {}
     try:
         if path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
-            cls_name = spec.pipeline_class or "StableDiffusionPipeline"
-            cls = getattr(diffusers, cls_name, None)
-            if cls is None or not hasattr(cls, "from_single_file"):
-                raise ModelLoadError(f"pipeline_class {cls_name!r} cannot load single-file checkpoints")
-            pipe = cls.from_single_file(source, config=spec.config, torch_dtype=torch_dtype)
-            revision = sha256_file(path)
+            pipe, single_file = _load_single_file(diffusers, spec, path, torch_dtype)
+            revision = weights_fingerprint(path)
         else:
+            repo, sub = split_subfolder(source)
             cls = getattr(diffusers, spec.pipeline_class) if spec.pipeline_class else diffusers.DiffusionPipeline
-            pipe = cls.from_pretrained(source, revision=spec.revision, torch_dtype=torch_dtype)
-            revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(source, spec.revision)
+            kwargs = {"subfolder": sub} if sub else {}
+            pipe = cls.from_pretrained(repo, revision=spec.revision, torch_dtype=torch_dtype, **kwargs)
+            revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(repo, spec.revision)
     except ModelLoadError:
         raise
     except Exception as e:
         raise ModelLoadError(f"model {spec.id!r} could not be loaded: {type(e).__name__}: {e}") from e
 
-    components = {name: _override_component(pipe, name, src, torch_dtype) for name, src in sorted(spec.components.items())}
+    components, loads = {}, {}
+    for name, src in sorted(spec.components.items()):
+        components[name], loads[name] = _override_component(pipe, name, src, torch_dtype)
     if scheduler:
-        sched_cls = getattr(diffusers, scheduler, None)
-        if sched_cls is None or not scheduler.endswith("Scheduler"):
-            valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
-            raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
-        pipe.scheduler = sched_cls.from_config(pipe.scheduler.config)
+        pipe.scheduler = check_scheduler(pipe, scheduler).from_config(pipe.scheduler.config)
     if getattr(pipe, "safety_checker", None) is not None:
         # Concept datasets need the concept: the checker would blacken exactly the images we build.
         pipe.safety_checker = None
-    pipe = pipe.to(device)
+    pipe, memory = apply_memory_options(pipe, device, offload, vae_slicing, vae_tiling)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(pipe, spec.tag, spec.id, revision, components, str(torch_dtype).removeprefix("torch."), device)
+    return LoadedModel(pipe, spec.tag, spec.id, revision, components, str(torch_dtype).removeprefix("torch."), device,
+                       loads=loads, single_file=single_file, memory=memory, call=call_settings(pipe))
