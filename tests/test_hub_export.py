@@ -64,8 +64,8 @@ def test_card_front_matter(repo: Path, source: Path) -> None:
     configs = {c["config_name"]: c for c in data.configs}
     assert sorted(configs) == ["nudity", "object"]
     assert [name for name, c in configs.items() if c.get("default")] == ["object"]  # never the NSFW one
-    assert configs["object"]["data_files"] == [
-        {"split": s, "path": f"data/object/{s}/*.tar"} for s in ("train", "val", "test")
+    assert configs["object"]["data_files"] == [  # the `datasets` canonical names; folders keep theirs
+        {"split": hf, "path": f"data/object/{s}/*.tar"} for hf, s in (("train", "train"), ("validation", "val"), ("test", "test"))
     ]
     assert [f["split"] for f in configs["nudity"]["data_files"]] == ["train", "test"]
     assert "extra_gated_fields" in data.to_dict() and "nudity" in data.extra_gated_prompt
@@ -95,8 +95,9 @@ def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool)
     for config in configs:
         name = config["config_name"]
         for entry in config["data_files"]:
-            split = entry["split"]
-            ds = datasets.load_dataset(str(repo), name, split=split, streaming=streaming)
+            split = entry["path"].split("/")[2]  # the folder (val) behind the published split (validation)
+            assert entry["split"] == {"val": "validation"}.get(split, split)
+            ds = datasets.load_dataset(str(repo), name, split=entry["split"], streaming=streaming)
             label_names = ds.features["cls"].names
             assert label_names == counts[name]["label_names"]
             rows = list(ds)
@@ -112,7 +113,7 @@ def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool)
 def test_default_config_loads_without_a_name(repo: Path) -> None:
     import datasets
 
-    ds = datasets.load_dataset(str(repo), split="val")
+    ds = datasets.load_dataset(str(repo), split="validation")
     assert len(ds) == 30 and ds.features["cls"].names == OBJECT_LABELS
 
 

@@ -166,7 +166,8 @@ def verify(root: Path, deep: bool = True) -> list[VerifyProblem]:
                 continue
             if n != entry["n"]:
                 problems.append(VerifyProblem(rel, f"{n} samples != manifest {entry['n']}"))
-    for path in list_shards(root):
+    data_root = root / manifest["hub"].get("data_dir", "data") if "hub" in manifest else root  # an exported/pulled folder
+    for path in list_shards(data_root):
         rel = path.relative_to(root).as_posix()
         if rel not in listed:
             problems.append(VerifyProblem(rel, "not in manifest"))

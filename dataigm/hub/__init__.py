@@ -8,7 +8,7 @@
 Heavy libraries (``datasets``, ``huggingface_hub``, ``jinja2``) are imported inside the functions that use them.
 """
 
-DATA_DIR = "data"
+from dataigm.core.datasets import DATA_DIR
 README = "README.md"
 
 

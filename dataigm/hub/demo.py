@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from dataigm.hub import README
-from dataigm.hub.card import CardOptions, config_entries
+from dataigm.hub.card import CardOptions, config_entries, hf_split
 
 
 def stage(ctx: Any) -> None:
@@ -37,7 +37,8 @@ def stage(ctx: Any) -> None:
     for split, ds in loaded.items():
         labels = Counter(ds["cls"])
         table.add_row(split, *(str(labels.get(i, 0)) for i in range(len(names))), str(len(ds)))
-        expected = manifest["counts"][config]["splits"][split]["n"]
+        folder = {hf_split(s): s for s in manifest["counts"][config]["splits"]}[split]  # validation -> val
+        expected = manifest["counts"][config]["splits"][folder]["n"]
         if len(ds) != expected:
             raise RuntimeError(f"{config}/{split}: loaded {len(ds)} rows, manifest says {expected}")
     ctx.console.print(table)
