@@ -207,4 +207,5 @@ def test_demo_stage_exports_and_loads(source: Path, tmp_path: Path) -> None:
     assert ctx.artifacts["hub_repo"] == tmp_path / "hub"
     assert f'datasets.load_dataset("{tmp_path / "hub"}", "object")' in text
     assert "exported 190 samples of nudity, object" in text
-    assert "│ train │     40 │        40 │    40 │  120 │" in text
+    assert "│ train      │     40 │        40 │    40 │  120 │" in text
+    assert "│ validation │     10 │        10 │    10 │   30 │" in text

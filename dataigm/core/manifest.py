@@ -166,8 +166,12 @@ def verify(root: Path, deep: bool = True) -> list[VerifyProblem]:
                 continue
             if n != entry["n"]:
                 problems.append(VerifyProblem(rel, f"{n} samples != manifest {entry['n']}"))
-    data_root = root / manifest["hub"].get("data_dir", "data") if "hub" in manifest else root  # an exported/pulled folder
-    for path in list_shards(data_root):
+    if "hub" in manifest:  # an exported/pulled folder: any tar below data/ would be published
+        data_root = root / manifest["hub"].get("data_dir", "data")
+        tars = sorted(p for p in data_root.rglob("*.tar") if not any(x.startswith(".") for x in p.relative_to(root).parts))
+    else:
+        tars = list_shards(root)
+    for path in tars:
         rel = path.relative_to(root).as_posix()
         if rel not in listed:
             problems.append(VerifyProblem(rel, "not in manifest"))
