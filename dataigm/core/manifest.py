@@ -98,9 +98,9 @@ def build_manifest(root: Path) -> dict[str, Any]:
         sp["failed"] += s["failed"]
         for field in ("labels", "sources", "models"):
             sp[field].update(s[field])
-    shards = [
+    shards = [  # a shard without samples has stats (its failures are counted) but no tar
         {"path": s["shard"], "sha256": s["sha256"], "n": s["ok"], "failed": s["failed"], "bytes": s["bytes"]}
-        for s in stats
+        for s in stats if s["ok"] > 0
     ]
     manifest = {
         "format": FORMAT,
@@ -108,7 +108,7 @@ def build_manifest(root: Path) -> dict[str, Any]:
         "parts": parts,
         "models": read_model_records(root),
         "counts": _plain(counts),
-        "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(stats)},
+        "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(shards)},
         "incomplete": missing_shards(root),
         "shards": shards,
     }
