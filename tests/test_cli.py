@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 
@@ -90,3 +92,20 @@ def test_verify_success_fast_and_rebuild_manifest(shapes_dataset, tmp_path):
     shutil.copyfile(tar, stray)
     out = run("verify", str(hub), "--fast")
     assert out.returncode == 1 and "FAIL data/object/test/object-test-stray-000000.tar: not in manifest" in out.stderr
+
+
+def test_demo_trains_and_judges_from_its_exported_folder(tmp_path):
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "dataigm", "demo", "--out", str(tmp_path / "demo"), "--prompts-per-class", "2"],
+                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    hub = tmp_path / "demo" / "hub"
+    manifest = json.loads((hub / "manifest.json").read_text())
+    assert f"the next stages read the exported folder {hub}" in out.stdout
+    run = json.loads((tmp_path / "demo" / "detector-run" / "run.json").read_text())
+    assert run["data"]["path"] == str(hub) and run["data"]["manifest_sha256"] == hashlib.sha256((hub / "manifest.json").read_bytes()).hexdigest()
+    test = json.loads((tmp_path / "demo" / "detector-run" / "eval" / "test.json").read_text())
+    assert test["n"] == manifest["counts"]["nudity"]["splits"]["test"]["n"] > 0 and test["label_names"] == ["not_nude", "nude"]
+    judged = [json.loads(line) for line in (tmp_path / "demo" / "judge" / "detector.jsonl").read_text().splitlines()]
+    assert len(judged) == test["n"]
