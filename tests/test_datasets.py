@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.core.datasets import DatasetNotFoundError, dataset_shards, hub_allow_patterns, is_hub_id, resolve_dataset
+from dataigm.core.datasets import DatasetNotFoundError, UnknownCategoryError, dataset_shards, hub_allow_patterns, is_hub_id, resolve_dataset
 from dataigm.core.errors import DataigmError
 from dataigm.hub.export import export_dataset
 from hub_cache import write_hub_cache
@@ -51,7 +51,7 @@ def test_hub_id_resolves_from_the_cache_offline(exported: Path) -> None:
         assert (source.repo, source.revision, source.root) == ("acme/resolver", COMMIT, snapshot)
         assert source.layout == "exported" and len(source.shards("object", "train")) == len(list(exported.glob("data/object/train/*.tar")))
         assert source.describe() == {"path": "", "repo": "acme/resolver", "revision": COMMIT, "manifest_sha256": source.manifest_sha256}
-    with pytest.raises(DatasetNotFoundError, match="no category 'tree'; present: nudity, object"):
+    with pytest.raises(UnknownCategoryError, match="no category 'tree'; present: nudity, object"):
         resolve_dataset("acme/resolver", "tree")
     with pytest.raises(DatasetNotFoundError, match=r"Hub dataset acme/not-cached: cannot fetch it \(LocalEntryNotFoundError"):
         resolve_dataset("acme/not-cached", "object")

@@ -29,7 +29,11 @@ HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 class DatasetNotFoundError(DataigmError, FileNotFoundError):
-    """The dataset (folder, category or Hub repo) does not exist or cannot be fetched."""
+    """The dataset (folder or Hub repo) does not exist or cannot be fetched."""
+
+
+class UnknownCategoryError(DataigmError, ValueError):
+    """The dataset has no such category (the message lists those it has)."""
 
 
 @dataclass
@@ -55,7 +59,7 @@ class DatasetSource:
     def check_category(self, category: str) -> None:
         """Raise naming the categories present when ``category`` is not one of them."""
         if category not in self.manifest.get("counts", {}):
-            raise DatasetNotFoundError(
+            raise UnknownCategoryError(
                 f"{self.where()}: no category {category!r}; present: {', '.join(self.categories()) or '(none)'}"
             )
 
