@@ -41,7 +41,7 @@ def test_every_command_has_help(command):
 
 def test_bad_input_is_one_line_error_not_traceback(tmp_path):
     out = run("verify", str(tmp_path / "nowhere"))
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "manifest.json not found" in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr and f"dataset folder {tmp_path / 'nowhere'} not found" in out.stderr
 
 
 def test_resources_are_found_and_can_be_redirected(tmp_path, monkeypatch):
