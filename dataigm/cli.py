@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (DataigmError, ValueError, FileNotFoundError, KeyError) as e:
+    except (DataigmError, ValueError, OSError, KeyError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
         # Bad input is reported in one line, not a traceback (use -v for the traceback).
         if args.verbose:
             raise

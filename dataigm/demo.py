@@ -35,10 +35,14 @@ STAGES: list[str] = [
 ]
 
 
-def run_demo(out: Path, console: Console | None = None) -> DemoContext:
+def run_demo(out: Path, console: Console | None = None, prompts_per_class: int | None = None) -> DemoContext:
+    """Run every stage into ``out``. The stages after the export read the exported folder, as a user of the
+    published dataset would; ``prompts_per_class`` makes the generation smaller (a quicker run)."""
     for noisy in ("dataigm", "timm"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # the demo prints its own summaries
     ctx = DemoContext(Path(out), console or Console())
+    if prompts_per_class is not None:
+        ctx.artifacts["prompts_per_class"] = prompts_per_class
     ctx.out.mkdir(parents=True, exist_ok=True)
     for spec in STAGES:
         module, func = spec.split(":")

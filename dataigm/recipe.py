@@ -117,16 +117,19 @@ class GenerationSpec(StrictModel):
 class RealImagesSpec(StrictModel):
     """A folder of real images added to the category as its own part (see :mod:`dataigm.ingest.images`).
 
-    The folder holds one sub-folder per class, optionally below a ``train``/``val``/``test`` level
-    (``split_from_folders``); otherwise each class is split by ``splits`` (default: the recipe's splits).
+    The folder holds one sub-folder per class, optionally below a split level (``train``, ``validation``/``val``/
+    ``valid``/``dev``, ``test``: detected by name, as Hugging Face's imagefolder does; ``split_from_folders: false``
+    reads them as classes); otherwise each class is split by ``splits`` (default: the recipe's splits).
+    ``source_from_name`` is a regular expression with a group ``source`` that names each file's source.
     Folder names are the class names unless ``class_map`` (or the YAML/JSON ``class_map_file``) maps them
     onto the category's label names. Images larger than ``max_size`` are downscaled, never upscaled.
     """
 
     folder: str
     part: str = Field("real", pattern=r"^[a-z0-9_]+$")
-    split_from_folders: bool = False
+    split_from_folders: bool | None = None  # None: detect split folders by name
     splits: dict[str, float] | None = None  # fractions per split; None: the recipe's splits
+    source_from_name: str | None = None  # regex with a group "source" searched in file names (default source: real)
     class_map: dict[str, str] = {}  # folder name -> label name
     class_map_file: str | None = None  # YAML/JSON mapping folder name -> label name (merged under class_map)
     max_size: int = Field(1024, ge=8)

@@ -114,3 +114,25 @@ def test_export_needs_a_run_folder_and_leaves_nothing_half_written(exported: dic
     with pytest.raises(FileNotFoundError, match="model card template"):
         export_detector(exported["run"], tmp_path / "bad-card", card_template=tmp_path / "missing.j2")
     assert list(tmp_path.iterdir()) == []  # neither the destination nor its temporary folder remains
+
+
+def test_cli_export_detector(exported: dict, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dataigm", "export-detector", *map(str, args)], capture_output=True, text=True)
+
+    out = cli(exported["run"], "--out", tmp_path / "det", "--repo-id", "acme/church-tiny")
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "det" / "config.json").read_text())
+    threshold = config["dataigm"]["threshold"]
+    assert out.stdout.splitlines()[0] == (f"exported test_resnet (2 classes: not_church, church; threshold {threshold}) to {tmp_path / 'det'}")
+    assert config["label_names"] == ["not_church", "church"] and 0.0 < threshold < 1.0
+    assert (tmp_path / "det" / "model.safetensors").read_bytes() == (exported["out"] / "model.safetensors").read_bytes()
+    assert "acme/church-tiny" in (tmp_path / "det" / "README.md").read_text()
+    again = cli(exported["run"], "--out", tmp_path / "det")
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
+    assert cli(exported["run"], "--out", tmp_path / "det", "--overwrite").returncode == 0
+    missing = cli(exported["run"], "--out", tmp_path / "det2", "--checkpoint", tmp_path / "none.ckpt")
+    assert missing.returncode == 2 and "none.ckpt: checkpoint not found" in missing.stderr and not (tmp_path / "det2").exists()

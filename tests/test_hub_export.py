@@ -64,8 +64,8 @@ def test_card_front_matter(repo: Path, source: Path) -> None:
     configs = {c["config_name"]: c for c in data.configs}
     assert sorted(configs) == ["nudity", "object"]
     assert [name for name, c in configs.items() if c.get("default")] == ["object"]  # never the NSFW one
-    assert configs["object"]["data_files"] == [
-        {"split": s, "path": f"data/object/{s}/*.tar"} for s in ("train", "val", "test")
+    assert configs["object"]["data_files"] == [  # the `datasets` canonical names; folders keep theirs
+        {"split": hf, "path": f"data/object/{s}/*.tar"} for hf, s in (("train", "train"), ("validation", "val"), ("test", "test"))
     ]
     assert [f["split"] for f in configs["nudity"]["data_files"]] == ["train", "test"]
     assert "extra_gated_fields" in data.to_dict() and "nudity" in data.extra_gated_prompt
@@ -95,8 +95,9 @@ def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool)
     for config in configs:
         name = config["config_name"]
         for entry in config["data_files"]:
-            split = entry["split"]
-            ds = datasets.load_dataset(str(repo), name, split=split, streaming=streaming)
+            split = entry["path"].split("/")[2]  # the folder (val) behind the published split (validation)
+            assert entry["split"] == {"val": "validation"}.get(split, split)
+            ds = datasets.load_dataset(str(repo), name, split=entry["split"], streaming=streaming)
             label_names = ds.features["cls"].names
             assert label_names == counts[name]["label_names"]
             rows = list(ds)
@@ -112,7 +113,7 @@ def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool)
 def test_default_config_loads_without_a_name(repo: Path) -> None:
     import datasets
 
-    ds = datasets.load_dataset(str(repo), split="val")
+    ds = datasets.load_dataset(str(repo), split="validation")
     assert len(ds) == 30 and ds.features["cls"].names == OBJECT_LABELS
 
 
@@ -206,4 +207,35 @@ def test_demo_stage_exports_and_loads(source: Path, tmp_path: Path) -> None:
     assert ctx.artifacts["hub_repo"] == tmp_path / "hub"
     assert f'datasets.load_dataset("{tmp_path / "hub"}", "object")' in text
     assert "exported 190 samples of nudity, object" in text
-    assert "│ train │     40 │        40 │    40 │  120 │" in text
+    assert "│ train      │     40 │        40 │    40 │  120 │" in text
+    assert "│ validation │     10 │        10 │    10 │   30 │" in text
+
+
+def test_a_split_emptied_by_curation_publishes_no_shard(source: Path, tmp_path: Path) -> None:
+    """Review tags reject every nudity test sample: the curated shard leaves stats but no tar, and the export
+    lists no nudity test split anywhere; everything published reads with webdataset's default empty check."""
+    import webdataset as wds
+    from huggingface_hub import DatasetCard
+
+    from dataigm.core.shards import iter_samples, list_shards, read_stats
+    from dataigm.curate import curate
+    from dataigm.curate.config import CurationConfig
+
+    rejected = {s.key: "reject" for s in iter_samples(list_shards(source, "nudity", "test"))}
+    assert len(rejected) == 4
+    curated = tmp_path / "curated"
+    curate(source, curated, CurationConfig(), review_tags=rejected, progress=False)
+    empty = [s for s in read_stats(curated) if s["category"] == "nudity" and s["split"] == "test"]
+    assert empty and all(s["ok"] == 0 for s in empty) and not list_shards(curated, "nudity", "test")
+    assert verify(curated) == []
+    repo = tmp_path / "repo"
+    export_dataset(curated, repo)
+    manifest = json.loads((repo / "manifest.json").read_text())
+    assert sorted(manifest["counts"]["nudity"]["splits"]) == ["train"]
+    assert not any(s["path"].startswith("data/nudity/test/") for s in manifest["shards"]) and not (repo / "data" / "nudity" / "test").exists()
+    configs = {c["config_name"]: c for c in DatasetCard.load(repo / "README.md").data.configs}
+    assert [f["split"] for f in configs["nudity"]["data_files"]] == ["train"]
+    assert len(configs["object"]["data_files"]) == 3
+    for tar in sorted(repo.glob("data/*/*/*.tar")):  # raises "No samples found" on an empty tar
+        assert sum(1 for _ in wds.WebDataset(str(tar), shardshuffle=False)) > 0
+    assert sum(s["n"] for s in manifest["shards"]) == manifest["totals"]["samples"] == 190 - 4

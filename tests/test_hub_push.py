@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -259,3 +263,64 @@ def test_pull_verification_of_some_categories(exported: Path, tmp_path: Path) ->
     assert [(p.shard, p.problem) for p in verify_pulled(pulled, ["object"])] == [("data/object/stray.tar", "not in manifest")]
     assert allow_patterns(["object"]) == ["README.md", "manifest.json", "data/object/**"]
     assert allow_patterns(None) == ["README.md", "manifest.json", "data/**"]
+
+
+# --- the command line: push (fake write API), pull (from a Hub cache, offline), as a user runs them -----------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dataigm", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_push_uploads_then_resumes_and_refuses_public_nsfw(
+    exported: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import huggingface_hub
+
+    from dataigm.cli import main
+
+    api = FakeHfApi()
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda *a, **k: api)
+    n_files = len(local_files(exported))
+    assert main(["push", str(exported), "--repo-id", "acme/cli", "--private", "--max-commit-files", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"{n_files} files uploaded in {len(api.commits)} commits, 0 already there" in out
+    assert "https://hub.example/datasets/acme/cli" in out and len(api.commits) == -(-(n_files - 2) // 4) + 1
+    assert {k: v for k, v in api.repos["acme/cli"].files.items() if k != ".gitattributes"} == local_files(exported)
+    assert main(["push", str(exported), "--repo-id", "acme/cli", "--private"]) == 0
+    assert f"0 files uploaded in 0 commits, {n_files} already there" in capsys.readouterr().out
+    assert main(["push", str(exported), "--repo-id", "acme/public"]) == 2  # nudity to a public, ungated repo
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refusing to publish NSFW categories ['nudity']" in err and "acme/public" not in api.repos
+
+
+def test_cli_pull_from_the_hub_cache_offline(exported: Path, tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf-home"
+    env = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    files = local_files(exported)
+    commit = "89abcdef" * 5
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from hub_cache import write_hub_cache; "
+                    "import json, pathlib; files = {k: pathlib.Path(v).read_bytes() for k, v in json.loads(sys.argv[2]).items()}; "
+                    "write_hub_cache('acme/pulled', files, sys.argv[3])",
+                    str(Path(__file__).parent), json.dumps({k: str(exported / k) for k in files}), commit],
+                   check=True, env={**os.environ, **env})
+    out = _cli("pull", "acme/pulled", "--out", tmp_path / "object-only", "--categories", "object", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "180 samples of object" in out.stdout and "all checksums match" in out.stdout
+    assert sorted(p.relative_to(tmp_path / "object-only").parts[1] for p in (tmp_path / "object-only").glob("data/*/*/*.tar")) == \
+        ["object"] * len(list(exported.glob("data/object/*/*.tar")))
+    assert (tmp_path / "object-only" / "manifest.json").read_bytes() == files["manifest.json"]
+    out = _cli("pull", "acme/pulled", "--out", tmp_path / "all", env=env)
+    assert out.returncode == 0 and "190 samples of nudity, object" in out.stdout
+    out = _cli("pull", "acme/pulled", "--out", tmp_path / "bad", "--categories", "tree", env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "unknown categories ['tree']" in out.stderr
+    out = _cli("pull", "acme/never-pushed", "--out", tmp_path / "none", env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "Hub dataset acme/never-pushed: cannot fetch it" in out.stderr
+    blob = next(p for p in (hf_home / "hub").rglob("blobs/*") if p.read_bytes() == files[sorted(f for f in files if f.endswith(".tar"))[0]])
+    data = bytearray(blob.read_bytes())
+    data[2048] ^= 0x01  # a corrupted download: one flipped bit
+    blob.write_bytes(bytes(data))
+    out = _cli("pull", "acme/pulled", "--out", tmp_path / "corrupt", env=env)
+    assert out.returncode == 1 and "FAILED data/" in out.stdout and "sha256" in out.stdout

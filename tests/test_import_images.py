@@ -119,7 +119,10 @@ def test_reimport_is_idempotent_and_byte_identical(mixed_folder: Path, tmp_path:
         return {s["path"]: s["sha256"] for s in load_manifest(root)["shards"]}
 
     assert shard_digests(tmp_path / "a") == shard_digests(tmp_path / "b")
-    assert len(shard_digests(tmp_path / "a")) == first.shards_planned == 8
+    assert first.shards_planned == len(read_stats(tmp_path / "a")) == 8
+    empty = [s["shard"] for s in read_stats(tmp_path / "a") if s["ok"] == 0]  # a shard of only undecodable files
+    assert len(empty) == 1 and not (tmp_path / "a" / empty[0]).exists()  # has stats, publishes no empty tar
+    assert len(shard_digests(tmp_path / "a")) == 7 and empty[0] not in shard_digests(tmp_path / "a")
     keys_a = [s.key for s in iter_samples(list_shards(tmp_path / "a"))]
     assert keys_a == [s.key for s in iter_samples(list_shards(tmp_path / "b"))] and len(set(keys_a)) == 31
 
@@ -237,7 +240,7 @@ def test_missing_empty_and_misshaped_folders(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no image files found"):
         import_images(tmp_path / "empty", tmp_path / "ds", "object")
     write_synthetic_folder(tmp_path / "flat", ["church"], 1)
-    with pytest.raises(ValueError, match=r"expects only \['train', 'val', 'test'\] at the top, found folder\(s\) \['church'\]"):
+    with pytest.raises(ValueError, match=r"expects only split folders \['dev', 'test', 'train', 'val', 'valid', 'validation'\] at the top, found folder\(s\) \['church'\]"):
         import_images(tmp_path / "flat", tmp_path / "ds", "object", split_from_folders=True)
     with pytest.raises(ValueError, match="unknown split"):
         import_images(tmp_path / "flat", tmp_path / "ds", "object", splits={"training": 1.0})
@@ -265,13 +268,82 @@ def test_ordered_map_keeps_order_and_stops_on_close() -> None:
     assert len(calls) <= 3 + 2 * 4  # the look-ahead is bounded and nothing is submitted after the close
 
 
-def test_split_named_class_folders_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from dataigm.ingest.images import scan_folder
+@pytest.mark.parametrize("val_name", ["validation", "val", "valid", "dev"])
+def test_split_folders_are_detected_by_name(tmp_path: Path, val_name: str) -> None:
+    write_synthetic_folder(tmp_path / "photos", ["church", "other"], 2, splits=["train", val_name, "test"], size=16)
+    report = import_images(tmp_path / "photos", tmp_path / "ds", "object", progress=False)
+    assert report.label_names == ["church", "other"]  # the classes, not "train"/"test"
+    splits = report.manifest["counts"]["object"]["splits"]
+    assert {s: sp["labels"] for s, sp in splits.items()} == {s: {"church": 2, "other": 2} for s in ("train", "val", "test")}
+    assert report.manifest["parts"]["object/real"]["config"]["split_from_folders"] is True
+    for sample in iter_samples(list_shards(tmp_path / "ds", "object", "val")):  # every sample keeps its folder's split
+        assert sample.meta["original_path"].startswith(f"{val_name}/")
 
-    write_synthetic_folder(tmp_path / "photos", ["church"], 1, splits=["train", "test"])
-    files, _ = scan_folder(tmp_path / "photos")
-    assert {f.folder_class for f in files} == {"train", "test"}
-    assert "pass --split-from-folders" in caplog.text
+
+def test_no_split_from_folders_reads_split_names_as_classes(tmp_path: Path) -> None:
+    write_synthetic_folder(tmp_path / "photos", ["church"], 5, splits=["train", "test"], size=16)
+    report = import_images(tmp_path / "photos", tmp_path / "ds", "object", split_from_folders=False, splits={"train": 0.6, "test": 0.4},
+                           progress=False)
+    assert report.label_names == ["test", "train"]
+    assert report.manifest["counts"]["object"]["splits"]["train"]["labels"] == {"test": 3, "train": 3}
+
+
+def test_mixed_split_and_class_folders_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    write_synthetic_folder(tmp_path / "photos", ["church"], 1, splits=["train"], size=16)
+    write_synthetic_folder(tmp_path / "photos", ["parachute"], 1, size=16)
+    code = main(["import-images", str(tmp_path / "photos"), "-c", "object", "-o", str(tmp_path / "ds"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "mix split names ['train'] and other names ['parachute']" in err
+    assert not (tmp_path / "ds").exists()
+    with pytest.raises(ValueError, match="has split folders"):  # fractions cannot apply to given splits
+        import_images(_split_only(tmp_path), tmp_path / "ds", "object", splits={"train": 1.0})
+    assert main(["import-images", str(tmp_path / "photos"), "-c", "object", "-o", str(tmp_path / "ds"), "--no-split-from-folders",
+                 "--no-progress"]) == 0
+    assert load_manifest(tmp_path / "ds")["counts"]["object"]["label_names"] == ["parachute", "train"]
+
+
+def _split_only(tmp_path: Path) -> Path:
+    write_synthetic_folder(tmp_path / "split_only", ["church"], 2, splits=["train", "test"], size=16)
+    return tmp_path / "split_only"
+
+
+def test_recipe_real_images_detects_split_folders(tmp_path: Path) -> None:
+    from dataigm.recipe import load_recipe
+
+    write_synthetic_folder(tmp_path / "real", ["church", "other"], 2, splits=["train", "validation"], size=16)
+    (tmp_path / "church.yaml").write_text(
+        "name: church\ncategory: church\ntaxonomy: object\nlabels: [other, church]\n"
+        "classes:\n  - name: church\n    concept: church\n    negatives: other\n    prompts: {prompts: ['a church']}\n"
+        "splits: {train: 0.6, test: 0.4}\n"
+        "real_images:\n  - {folder: real, max_size: 16}\n"
+    )
+    [report] = import_recipe_images(load_recipe(tmp_path / "church.yaml"), tmp_path / "ds", progress=False)
+    splits = report.manifest["counts"]["church"]["splits"]
+    assert {s: sp["labels"] for s, sp in splits.items()} == {"train": {"church": 2, "other": 2}, "val": {"church": 2, "other": 2}}
+
+
+def test_source_from_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    for i, name in enumerate(["LAION_0001.png", "LAION_0002.png", "REAL_n01440764_1.png", "SD-GEN_00003.png", "photo.png"]):
+        for cls in ("church", "other"):
+            (tmp_path / "photos" / cls).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(tmp_path / "photos" / cls / name)
+    pattern = r"^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_"
+    assert main(["import-images", str(tmp_path / "photos"), "-c", "object", "-o", str(tmp_path / "ds"), "--split-fractions",
+                 "train=1.0", "--source-from-name", pattern, "--no-progress"]) == 0
+    assert "LAION 4, REAL 2, SD-GEN 2, real 2" in capsys.readouterr().out
+    manifest = load_manifest(tmp_path / "ds")
+    assert manifest["counts"]["object"]["splits"]["train"]["sources"] == {"LAION": 4, "REAL": 2, "SD-GEN": 2, "real": 2}
+    assert manifest["parts"]["object/real"]["config"]["source_from_name"] == pattern
+    by_file = {s.meta["original_path"]: s.meta["source"] for s in iter_samples(list_shards(tmp_path / "ds"))}
+    assert by_file["church/SD-GEN_00003.png"] == "SD-GEN" and by_file["other/photo.png"] == "real"
+    for bad, message in (("(unclosed", "not a valid regular expression"), ("^([A-Z]+)_", "no named group 'source'")):
+        assert main(["import-images", str(tmp_path / "photos"), "-c", "object", "-o", str(tmp_path / "ds2"), "--source-from-name", bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
 
 
 def test_cli_import_and_one_line_errors(mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,11 +11,15 @@ ORDER = 1
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole pipeline end to end on the embedded tiny model (offline, CPU)")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: %(default)s)")
+    p.add_argument("--prompts-per-class", type=int, default=None, metavar="N",
+                   help="generate only the first N prompts of each class (default: 40; smaller is a quicker run)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from dataigm.demo import run_demo
 
-    run_demo(args.out)
+    if args.prompts_per_class is not None and args.prompts_per_class < 1:
+        raise ValueError(f"--prompts-per-class must be >= 1, got {args.prompts_per_class}")
+    run_demo(args.out, prompts_per_class=args.prompts_per_class)
     return 0

@@ -26,9 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "import-images",
         help="import a folder of real images (one sub-folder per class) into a dataset folder",
-        description="Import FOLDER/<class>/... (or FOLDER/<split>/<class>/... with --split-from-folders) into the dataset "
-        "folder's shard layout and sample schema, as part PART of CATEGORY. Bad files are recorded, never fatal; "
-        "re-running is idempotent and resumes after a kill.",
+        description="Import FOLDER/<class>/... or FOLDER/<split>/<class>/... into the dataset folder's shard layout and sample "
+        "schema, as part PART of CATEGORY. Top-level folders named train, validation/val/valid/dev and test are splits "
+        "(Hugging Face imagefolder's convention); --no-split-from-folders reads them as classes. Bad files are recorded, "
+        "never fatal; re-running is idempotent and resumes after a kill.",
     )
     p.add_argument("folder", type=Path, help="folder with one sub-folder per class")
     p.add_argument("--category", "-c", required=True, help="dataset category, i.e. its folder (e.g. nudity, church, style)")
@@ -36,10 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="taxonomy category of its concepts (default: that of the dataset's other parts, or CATEGORY)")
     p.add_argument("--out", "-o", type=Path, required=True, help="dataset folder (may already hold generated parts)")
     p.add_argument("--part", default="real", help="name of this part (default: %(default)s)")
-    split = p.add_mutually_exclusive_group()
-    split.add_argument("--split-from-folders", action="store_true", help="FOLDER has a train/val/test level above the class folders")
-    split.add_argument("--split-fractions", type=_fractions, default=None, metavar="SPLIT=F,...",
-                       help="fractions per split, drawn per class by a stable hash (default: train=0.8,val=0.1,test=0.1)")
+    p.add_argument("--split-from-folders", action=argparse.BooleanOptionalAction, default=None,
+                   help="FOLDER's top-level folders are splits (default: detected by name); --no-split-from-folders: they are classes")
+    p.add_argument("--split-fractions", type=_fractions, default=None, metavar="SPLIT=F,...",
+                   help="class folders only: fractions per split, drawn per class by a stable hash (default: train=0.8,val=0.1,test=0.1)")
+    p.add_argument("--source-from-name", default=None, metavar="REGEX",
+                   help="regular expression with a named group 'source' searched in each file name, e.g. "
+                   "'^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_' (LAION_1.jpg -> LAION); the sample's source, default 'real'")
     p.add_argument("--class-map", type=Path, default=None, metavar="FILE", help="YAML/JSON mapping folder name -> label name")
     p.add_argument("--labels", default=None, help="label names in label order, comma-separated (default: the dataset's, else the folder names)")
     p.add_argument("--max-size", type=int, default=1024, help="downscale images whose longest side is larger (default: %(default)s)")
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = import_images(
         args.folder, args.out, args.category, taxonomy=args.taxonomy, part=args.part, split_from_folders=args.split_from_folders,
-        splits=args.split_fractions, class_map=load_class_map(args.class_map) if args.class_map else None,
+        splits=args.split_fractions, source_from_name=args.source_from_name, class_map=load_class_map(args.class_map) if args.class_map else None,
         label_names=_labels(args.labels), max_size=args.max_size,
         shard_size=args.shard_size, png_compress_level=args.png_compress_level, workers=args.workers, progress=not args.no_progress,
     )
@@ -72,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())) + " (reasons in the shard stats)")
     counts = report.manifest["counts"].get(args.category, {}).get("splits", {})
     table = Table(title=f"{args.out} / {args.category}")
-    for col in ("split", "label", "generated", "real", "failed"):
+    for col in ("split", "label", "source", "failed"):
         table.add_column(col)
     for split, sp in counts.items():
         table.add_row(split, ", ".join(f"{k} {v}" for k, v in sorted(sp["labels"].items())),
-                      str(sp["sources"].get("generated", 0)), str(sp["sources"].get("real", 0)), str(sp["failed"]))
+                      ", ".join(f"{k} {v}" for k, v in sorted(sp["sources"].items())), str(sp["failed"]))
     console.print(table)
     if report.manifest.get("incomplete"):
         console.print(f"[yellow]{len(report.manifest['incomplete'])} planned shard(s) not finished yet (other ranks?)")

@@ -26,18 +26,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from dataigm.core.errors import DataigmError
     from dataigm.hub.push import push_folder
 
-    result = push_folder(
-        args.folder,
-        args.repo_id,
-        private=args.private,
-        revision=args.revision,
-        gated=args.gated,
-        allow_public_nsfw=args.allow_public_nsfw,
-        max_commit_files=args.max_commit_files,
-        max_commit_bytes=int(args.max_commit_gb * (1 << 30)),
-    )
+    try:
+        result = push_folder(
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            gated=args.gated,
+            allow_public_nsfw=args.allow_public_nsfw,
+            max_commit_files=args.max_commit_files,
+            max_commit_bytes=int(args.max_commit_gb * (1 << 30)),
+        )
+    except (HfHubHTTPError, ConnectionError) as e:  # offline, refused token, network: what is uploaded stays, a re-run resumes
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataigmError(f"push to {args.repo_id} failed ({type(e).__name__}: {first}); run the same command again to resume") from e
     print(f"{len(result.uploaded)} files uploaded in {result.commits} commits, {len(result.skipped)} already there, "
           f"{len(result.deleted)} stale files removed")
     print(result.url)

@@ -11,16 +11,21 @@ ORDER = 12
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check shards against the manifest (sha256, sample counts); exit 1 on any mismatch")
-    p.add_argument("dataset", type=Path, help="dataset folder")
+    p.add_argument("dataset", type=Path, help="dataset folder: a build folder, or one written by export or pull")
     p.add_argument("--fast", action="store_true", help="checksums only, do not count samples")
     p.add_argument("--rebuild-manifest", action="store_true", help="first re-derive manifest.json from parts and shard stats")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataigm.core.datasets import open_dataset_folder
     from dataigm.core.manifest import build_manifest, verify
 
+    source = open_dataset_folder(args.dataset)  # a build folder, or an exported/pulled one
     if args.rebuild_manifest:
+        if source.layout != "build":
+            raise ValueError(f"--rebuild-manifest needs a build folder (with _parts/ and _stats/); {args.dataset} is an exported "
+                             "folder whose manifest.json came from its build: verify it without the flag")
         build_manifest(args.dataset)
     problems = verify(args.dataset, deep=not args.fast)
     for p in problems:

@@ -99,9 +99,9 @@ def build_manifest(root: Path) -> dict[str, Any]:
         sp["failed"] += s["failed"]
         for field in ("labels", "sources", "models"):
             sp[field].update(s[field])
-    shards = [
+    shards = [  # a shard without samples has stats (its failures are counted) but no tar
         {"path": s["shard"], "sha256": s["sha256"], "n": s["ok"], "failed": s["failed"], "bytes": s["bytes"]}
-        for s in stats
+        for s in stats if s["ok"] > 0
     ]
     manifest = {
         "format": FORMAT,
@@ -110,7 +110,7 @@ def build_manifest(root: Path) -> dict[str, Any]:
         "models": read_model_records(root),
         "settings": dataset_settings(root),  # per-rank pixel-changing settings and whether the ranks agreed
         "counts": _plain(counts),
-        "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(stats)},
+        "totals": {"samples": sum(s["ok"] for s in stats), "failed": sum(s["failed"] for s in stats), "shards": len(shards)},
         "incomplete": missing_shards(root),
         "shards": shards,
     }
@@ -168,7 +168,12 @@ def verify(root: Path, deep: bool = True) -> list[VerifyProblem]:
                 continue
             if n != entry["n"]:
                 problems.append(VerifyProblem(rel, f"{n} samples != manifest {entry['n']}"))
-    for path in list_shards(root):
+    if "hub" in manifest:  # an exported/pulled folder: any tar below data/ would be published
+        data_root = root / manifest["hub"].get("data_dir", "data")
+        tars = sorted(p for p in data_root.rglob("*.tar") if not any(x.startswith(".") for x in p.relative_to(root).parts))
+    else:
+        tars = list_shards(root)
+    for path in tars:
         rel = path.relative_to(root).as_posix()
         if rel not in listed:
             problems.append(VerifyProblem(rel, "not in manifest"))

@@ -17,10 +17,11 @@ from typing import Any
 SCHEMA_VERSION = 1
 IMAGE_FIELD = "png"
 SPLITS = ("train", "val", "test")
-SOURCES = ("generated", "real")
+SOURCES = ("generated", "real")  # the defaults; imports may name others (see import-images --source-from-name)
 ROLES = ("positive", "negative", "unrelated", "real")
 
 _KEY_RE = re.compile(r"^[a-z0-9_\-]+$")
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # imported images name their own source (LAION, REAL, SD-GEN)
 
 
 def slugify(text: str) -> str:
@@ -87,8 +88,8 @@ class SampleMeta:
         check_key(self.key)
         if self.split not in SPLITS:
             raise ValueError(f"split {self.split!r} not in {SPLITS}")
-        if self.source not in SOURCES:
-            raise ValueError(f"source {self.source!r} not in {SOURCES}")
+        if self.source not in SOURCES and not _SOURCE_RE.match(self.source):
+            raise ValueError(f"source {self.source!r}: expected {' or '.join(SOURCES)}, or a name of letters, digits, '-', '_', '.'")
         if not 0 <= self.label < len(self.label_names):
             raise ValueError(f"label {self.label} out of range for {self.label_names}")
 

@@ -59,8 +59,12 @@ class ShardSpec:
 
 
 def is_done(root: Path, spec: ShardSpec) -> bool:
-    """A shard is finished when its tar and its stats file both exist."""
-    return spec.tar_path(root).exists() and spec.stats_path(root).exists()
+    """A shard is finished when its stats file exists, and its tar too unless no sample was written (an empty
+    shard leaves no tar: see :meth:`ShardSink.close`)."""
+    stats = spec.stats_path(root)
+    if not stats.exists():
+        return False
+    return spec.tar_path(root).exists() or json.loads(stats.read_text()).get("ok", 1) == 0
 
 
 @dataclass
@@ -125,14 +129,21 @@ class ShardSink:
             self.stats.errors.append({"key": key, "error": reason[:500]})
 
     def close(self) -> ShardStats:
-        """Finish the tar, rename it into place, then write its stats (the 'done' marker)."""
+        """Finish the tar, rename it into place, then write its stats (the 'done' marker).
+
+        A shard without samples (all failed, or all dropped by curation) leaves its stats but no tar: an empty
+        tar is never published (``webdataset`` refuses it, and a split of only empty tars is no split).
+        """
         self._writer.close()  # closes the file too
-        publish(self.tmp, self.final)
         s = self.stats
+        if s.ok:
+            publish(self.tmp, self.final)
+            s.sha256, s.bytes = sha256_file(self.final), self.final.stat().st_size
+        else:
+            self.tmp.unlink(missing_ok=True)
+            self.final.unlink(missing_ok=True)
         s.labels, s.sources, s.models = dict(self._labels), dict(self._sources), dict(self._models)
         s.error_counts = dict(self._errors)
-        s.sha256 = sha256_file(self.final)
-        s.bytes = self.final.stat().st_size
         s.seconds = round(time.perf_counter() - self._t0, 3)
         write_json_atomic(self.spec.stats_path(self.root), s.__dict__)
         return s

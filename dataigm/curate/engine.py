@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic
+from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError
 from dataigm.core.manifest import build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
@@ -99,10 +100,20 @@ class Decided:
 
 # --- work units -------------------------------------------------------------------------------------------
 def input_shards(dataset: Path) -> list[ShardSpec]:
-    """The finished shards of a dataset folder (those with stats), in path order."""
-    load_manifest(dataset)  # a clear error when this is not a dataset folder
+    """The finished shards that hold samples, in path order: from the stats of a build folder, or from the manifest
+    of an exported or pulled one (paths relative to its ``data/`` folder)."""
+    source = open_dataset_folder(dataset)  # a clear error when this is not a dataset folder
+    if source.layout == "build":
+        entries = [s for s in read_stats(dataset) if s["ok"] > 0]
+    else:
+        entries = []
+        for s in source.manifest["shards"]:
+            rel = (source.root / s["path"]).relative_to(source.data_root)
+            category, split = rel.parts[0], rel.parts[1]
+            part = rel.stem[len(f"{category}-{split}"):].rpartition("-")[0].lstrip("-")
+            entries.append({"shard": rel.as_posix(), "category": category, "split": split, "part": part})
     specs = []
-    for s in read_stats(dataset):
+    for s in entries:
         index = int(Path(s["shard"]).stem.rsplit("-", 1)[1])
         spec = ShardSpec(s["category"], s["split"], index, s.get("part", ""))
         if spec.relpath != s["shard"]:
@@ -503,6 +514,7 @@ def curate(
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
     specs = input_shards(dataset)
+    tars = open_dataset_folder(dataset).data_root  # the shards of a build folder, or data/ of an exported one
     mine = partition(specs, rank, world_size)
     review_tags = dict(sorted((review_tags or {}).items()))
     for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
@@ -525,7 +537,7 @@ def curate(
     bank = FilterBank(config)
     for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
         if not score_path(out, spec).exists():
-            write_scores(out, spec, *score_shard(dataset, spec, bank.for_category(spec.category), batch_size))
+            write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
     wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
     # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
@@ -547,7 +559,7 @@ def curate(
     # 4. Write this rank's curated shards
     for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
         if not is_done(out, spec):
-            write_shard(dataset, out, spec, decisions, config_sha)
+            write_shard(tars, out, spec, decisions, config_sha)
     result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
     if rank != 0:
         result.seconds = time.perf_counter() - t0
@@ -558,17 +570,16 @@ def curate(
     from dataigm.curate.sheets import write_contact_sheets
 
     wait_for([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
-    for part_file in sorted((dataset / "_parts").glob("*/*.json")):
-        part = json.loads(part_file.read_text())
+    for part_name, part in sorted(load_manifest(dataset).get("parts", {}).items()):  # both layouts carry them
         record = dict(part)
         record["curation"] = {"config_sha256": config_sha, "review_tags_sha256": tags_sha, "input_config_sha256": part.get("config_sha256", "")}
         record["config_sha256"] = _sha([part.get("config_sha256", ""), config_sha, tags_sha])
-        write_part(out, part["category"], part_file.stem, record)
+        write_part(out, part["category"], part_name.split("/", 1)[1], record)
     result.manifest = build_manifest(out)
     table = [{"key": d.key, "shard": d.shard, "category": d.category, "split": d.split, "label_name": d.label_name,
               "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]
     write_rows(out / CURATION_DIR / "decisions.jsonl", table)
-    sheets = write_contact_sheets(dataset, out, specs, decisions, config)
+    sheets = write_contact_sheets(tars, out, specs, decisions, config)
     result.report = write_report(out, decisions, pair_stats, sheets, unmatched, decided.searches)
     result.seconds = time.perf_counter() - t0
     return result

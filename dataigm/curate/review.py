@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.core.schema import slugify
-from dataigm.core.shards import iter_samples, list_shards
+from dataigm.core.datasets import dataset_shards
+from dataigm.core.shards import iter_samples
 from dataigm.curate.engine import CURATION_DIR, REVIEW_TAGS, CurationResult, curate
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def build_review_dataset(dataset_dir: str | Path, *, name: str | None = None, re
     import fiftyone as fo
 
     dataset_dir = Path(dataset_dir)
-    shards = list_shards(dataset_dir)
+    shards = dataset_shards(dataset_dir)  # a build folder, or an exported/pulled one
     if not shards:
         raise FileNotFoundError(f"{dataset_dir}: no shards (<category>/<split>/*.tar) to review")
     images = Path(review_dir) if review_dir else dataset_dir / "_review"

@@ -17,7 +17,8 @@ def stage(ctx) -> None:
     out = ctx.out / "dataset"
     for name in DEMO_RECIPES:
         recipe = load_recipe(resource_dir("builders") / f"{name}.yaml", DEMO_OVERRIDES)
-        result = build(recipe, out, BuildOptions(device="cpu", limit=DEMO_PROMPTS_PER_CLASS), models=[ModelSpec(id="tiny")])
+        limit = ctx.artifacts.get("prompts_per_class", DEMO_PROMPTS_PER_CLASS)
+        result = build(recipe, out, BuildOptions(device="cpu", limit=limit), models=[ModelSpec(id="tiny")])
         ctx.console.print(f"{name}: {result.samples_written} images written, {result.skipped_shards} shards already done")
     print_dataset_summary(load_manifest(out), ctx.console, out)
     ctx.console.print("[dim]The tiny model's images are noise-like by design; point --model at a real model for real data.[/dim]")

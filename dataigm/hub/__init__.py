@@ -8,7 +8,8 @@
 Heavy libraries (``datasets``, ``huggingface_hub``, ``jinja2``) are imported inside the functions that use them.
 """
 
-DATA_DIR = "data"
+from dataigm.core.datasets import DATA_DIR
+from dataigm.core.schema import SPLITS
 README = "README.md"
 
 
@@ -16,4 +17,5 @@ def category_of(shard_path: str) -> str:
     """The category of a manifest shard path, in a dataset folder (``<category>/<split>/<name>.tar``) or in an
     exported repo (``data/<category>/<split>/<name>.tar``)."""
     parts = shard_path.split("/")
-    return parts[1] if parts[0] == DATA_DIR and len(parts) == 4 else parts[0]
+    # data/<category>/<split>/<name>.tar, or a stray tar directly below data/<category>/ (not data/<split>/)
+    return parts[1] if parts[0] == DATA_DIR and (len(parts) == 4 or (len(parts) == 3 and parts[1] not in SPLITS)) else parts[0]

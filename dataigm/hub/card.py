@@ -27,6 +27,7 @@ PAPER_URL = "https://arxiv.org/abs/2506.02761"
 BASE_TAGS = ("machine-unlearning", "image-generation", "diffusion", "evaluation", "synthetic", "webdataset", "dataigm")
 NSFW_TAG = "not-for-all-audiences"  # the Hub's own tag for content that needs a warning
 TASK_CATEGORIES = ("image-classification", "text-to-image")
+HF_SPLIT_NAMES = {"val": "validation"}  # split folder -> the `datasets` canonical split name
 
 # Licences of well-known generators; anything else is listed as "see the model card".
 MODEL_LICENSES = {
@@ -41,7 +42,7 @@ MODEL_LICENSES = {
 FIELD_DOCS = {
     "key": "sample key, unique in the dataset (lowercase, no dots)",
     "category": "the config this sample belongs to",
-    "split": "train / val / test",
+    "split": "split folder: train / val / test (the `datasets` splits train / validation / test)",
     "label": "class index (same as `cls`)",
     "label_name": "class name of `label`",
     "label_names": "all class names of the category, in index order",
@@ -127,7 +128,7 @@ def config_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"config_name": cat}
         if cat == default:
             entry["default"] = True
-        entry["data_files"] = [{"split": s, "path": f"{DATA_DIR}/{cat}/{s}/*.tar"} for s in splits]
+        entry["data_files"] = [{"split": hf_split(s), "path": f"{DATA_DIR}/{cat}/{s}/*.tar"} for s in splits]
         entries.append(entry)
     return entries
 
@@ -196,7 +197,8 @@ def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], o
         "categories": categories,
         "nsfw_categories": [c["name"] for c in categories if c["nsfw"]],
         "default_config": default,
-        "default_split": "test" if "test" in counts[default]["splits"] else next(iter(_ordered_splits(counts[default]["splits"]))),
+        "default_split": hf_split(default_dir := _default_split(counts[default]["splits"])),
+        "default_split_dir": default_dir,
         "totals": manifest["totals"],
         "models": _models_context(counts, manifest.get("parts", {})),
         "parts": [_part_context(name, part) for name, part in parts if part.get("kind") != "curation"],
@@ -210,9 +212,22 @@ def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], o
     }
 
 
+def hf_split(folder: str) -> str:
+    """The ``datasets`` split name of a split folder: ``val`` is published as ``validation``, the canonical name
+    (``load_dataset(repo, config, split="validation")``); other names are kept."""
+    return HF_SPLIT_NAMES.get(folder, folder)
+
+
 def _ordered_splits(splits: dict[str, Any]) -> list[str]:
+    """The split folders that hold samples (a split emptied by curation has no shard and no config entry), in
+    train, val, test order."""
     order = {"train": 0, "val": 1, "validation": 1, "test": 2}
-    return sorted(splits, key=lambda s: (order.get(s, 3), s))
+    return sorted((s for s, sp in splits.items() if sp.get("n", 0) > 0), key=lambda s: (order.get(s, 3), s))
+
+
+def _default_split(splits: dict[str, Any]) -> str:
+    ordered = _ordered_splits(splits)
+    return "test" if "test" in ordered or not ordered else ordered[0]
 
 
 def _category_context(name: str, counts: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from collections import Counter
 from typing import Any
 
 from dataigm.hub import README
-from dataigm.hub.card import CardOptions, config_entries
+from dataigm.hub.card import CardOptions, config_entries, hf_split
 
 
 def stage(ctx: Any) -> None:
-    """Export ``ctx.artifacts["dataset"]`` to ``ctx.out / "hub"``, load the default config back, print the call."""
+    """Export ``ctx.artifacts["dataset"]`` to ``ctx.out / "hub"``, load the default config back, print the call; the
+    exported folder becomes ``ctx.artifacts["dataset"]`` for the stages after this one."""
     import datasets
     from rich.table import Table
 
@@ -37,7 +38,8 @@ def stage(ctx: Any) -> None:
     for split, ds in loaded.items():
         labels = Counter(ds["cls"])
         table.add_row(split, *(str(labels.get(i, 0)) for i in range(len(names))), str(len(ds)))
-        expected = manifest["counts"][config]["splits"][split]["n"]
+        folder = {hf_split(s): s for s in manifest["counts"][config]["splits"]}[split]  # validation -> val
+        expected = manifest["counts"][config]["splits"][folder]["n"]
         if len(ds) != expected:
             raise RuntimeError(f"{config}/{split}: loaded {len(ds)} rows, manifest says {expected}")
     ctx.console.print(table)
@@ -45,3 +47,7 @@ def stage(ctx: Any) -> None:
     label, prompt = names[first["cls"]], first["json"]["prompt"]
     ctx.console.print(f"first sample: image {first['png'].size}, label {label!r}, prompt {prompt!r}", markup=False)
     ctx.artifacts["hub_repo"] = out
+    # From here on the demo works as a user who downloaded the published dataset: training and judging read the
+    # exported folder (data/<category>/<split>/*.tar), not the build folder.
+    ctx.artifacts["built_dataset"], ctx.artifacts["dataset"] = ctx.artifacts["dataset"], out
+    ctx.console.print(f"the next stages read the exported folder {out}, as a user of the published dataset would")

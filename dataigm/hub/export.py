@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 from dataigm import __version__
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_bytes_atomic
-from dataigm.core.manifest import MANIFEST, load_manifest, verify
+from dataigm.core.datasets import DatasetSource, open_dataset_folder
+from dataigm.core.manifest import MANIFEST, verify
 from dataigm.hub import DATA_DIR, README, category_of
 from dataigm.hub.card import CardOptions, find_token, render_card
 
@@ -60,7 +61,8 @@ def export_dataset(
     dataset_dir, out = Path(dataset_dir), Path(out)
     options = options or CardOptions()
     # 1. Check inputs: a complete, intact dataset and known categories.
-    manifest = load_manifest(dataset_dir)
+    source = open_dataset_folder(dataset_dir)  # a build folder, or an exported/pulled one (re-export)
+    manifest = source.manifest
     chosen = _check_categories(manifest, categories, dataset_dir)
     if out.resolve() == dataset_dir.resolve():
         raise ValueError(f"--out {out} is the dataset folder itself; export to a new folder")
@@ -75,7 +77,7 @@ def export_dataset(
 
     # 2. The repo's manifest and card (features typed from the source tars), refused before anything is written
     #    if they would carry a Hub token.
-    repo_manifest = _repo_manifest(manifest, chosen, dataset_dir)
+    repo_manifest = _repo_manifest(manifest, chosen, dataset_dir, source)
     card = render_card(repo_manifest, _dataset_info(dataset_dir, manifest, chosen), options)
     manifest_text = json.dumps(repo_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     for name, text in ((README, card), (MANIFEST, manifest_text)):
@@ -83,11 +85,11 @@ def export_dataset(
             raise ValueError(f"refusing to write {out / name}: it would contain a Hub token ({token}); remove it from the recipe/config")
 
     # 3. Place the shards under data/ (hard links: the tars are write-once, so sharing them is safe and free).
-    shards = [s for s in manifest["shards"] if category_of(s["path"]) in chosen]
+    shards = _published_shards(manifest, chosen)
     result = ExportResult(out, chosen, sum(s["n"] for s in shards), len(shards))
     wanted = set()
     for shard in shards:
-        dest = out / DATA_DIR / shard["path"]
+        dest = out / DATA_DIR / _data_relpath(shard["path"], source)
         wanted.add(dest.resolve())
         state = _place(dataset_dir / shard["path"], dest, shard["sha256"], link)
         result.linked += state == "linked"
@@ -135,13 +137,29 @@ def _place(src: Path, dest: Path, sha256: str, link: bool) -> str:
     return "copied"
 
 
-def _repo_manifest(manifest: dict[str, Any], chosen: list[str], dataset_dir: Path) -> dict[str, Any]:
+def _published_shards(manifest: dict[str, Any], chosen: list[str]) -> list[dict[str, Any]]:
+    """The manifest's shards of ``chosen`` that hold samples: an empty tar is never published (``webdataset``
+    refuses it and ``datasets`` would list an empty split)."""
+    return [s for s in manifest["shards"] if category_of(s["path"]) in chosen and s["n"] > 0]
+
+
+def _data_relpath(path: str, source: DatasetSource) -> str:
+    """A manifest shard path relative to the data folder (``<category>/<split>/<name>.tar``) in either layout."""
+    return (source.root / path).relative_to(source.data_root).as_posix()
+
+
+def _nonempty_counts(counts: dict[str, Any]) -> dict[str, Any]:
+    """A category's counts without its splits that hold no sample (their failures stay in the source manifest)."""
+    return {**counts, "splits": {k: v for k, v in counts.get("splits", {}).items() if v.get("n", 0) > 0}}
+
+
+def _repo_manifest(manifest: dict[str, Any], chosen: list[str], dataset_dir: Path, source: DatasetSource) -> dict[str, Any]:
     """The source manifest restricted to ``chosen`` with shard paths relative to the repo root."""
-    shards = [dict(s, path=f"{DATA_DIR}/{s['path']}") for s in manifest["shards"] if category_of(s["path"]) in chosen]
+    shards = [dict(s, path=f"{DATA_DIR}/{_data_relpath(s['path'], source)}") for s in _published_shards(manifest, chosen)]
     return {
         **manifest,
         "parts": {k: v for k, v in manifest.get("parts", {}).items() if v.get("category", k.split("/", 1)[0]) in chosen},
-        "counts": {c: manifest["counts"][c] for c in chosen},
+        "counts": {c: _nonempty_counts(manifest["counts"][c]) for c in chosen},
         "totals": {"samples": sum(s["n"] for s in shards), "failed": sum(s["failed"] for s in shards), "shards": len(shards)},
         "incomplete": [],
         "shards": shards,
@@ -156,6 +174,6 @@ def _dataset_info(dataset_dir: Path, manifest: dict[str, Any], chosen: list[str]
 
     features = {}
     for cat in chosen:
-        tars = [dataset_dir / s["path"] for s in manifest["shards"] if category_of(s["path"]) == cat]
+        tars = [dataset_dir / s["path"] for s in _published_shards(manifest, [cat])]
         features[cat] = category_features(tars, manifest["counts"][cat].get("label_names") or [])
     return features_to_yaml(features)

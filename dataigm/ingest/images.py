@@ -1,9 +1,14 @@
 """Import a folder of real images into the dataset layout, next to generated parts, in the same sample schema.
 
-The folder holds one sub-folder per class, optionally below a ``train``/``val``/``test`` level::
+The folder holds one sub-folder per class, optionally below a split level::
 
     FOLDER/<class>/**/<image>            (splits drawn per class by a stable hash of the relative path)
-    FOLDER/<split>/<class>/**/<image>    (split_from_folders=True: splits used as given)
+    FOLDER/<split>/<class>/**/<image>    (splits used as given)
+
+Split folders are detected as Hugging Face's ``imagefolder`` does: top-level folders named ``train``,
+``validation``/``val``/``valid``/``dev`` and ``test`` are splits (stored as ``train``, ``val``, ``test``). A top
+level mixing split names and other names is refused; ``split_from_folders=False`` (``--no-split-from-folders``)
+reads every top-level folder as a class, ``True`` requires split folders.
 
 The import follows the reader -> worker -> writer pattern of the builder:
 
@@ -21,6 +26,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -38,6 +44,8 @@ from dataigm.taxonomy import CATEGORIES
 log = logging.getLogger(__name__)
 
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
+# Top-level folder names read as splits (Hugging Face imagefolder's convention) -> the dataset's split names.
+SPLIT_FOLDERS = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test"}
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k"}
 )
@@ -140,32 +148,56 @@ class ImageFile:
     folder_class: str
     split: str = ""
     size: int = 0
+    source: str = "real"  # the sample's source: "real", or what --source-from-name found in the file name
 
 
 def _visible(path: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def scan_folder(folder: Path, split_from_folders: bool = False) -> tuple[list[ImageFile], list[str]]:
-    """Image files below ``folder`` (sorted by relative path) and the relative paths of ignored files.
-
-    Raises FileNotFoundError for a missing folder and ValueError for an empty or mis-shaped one.
-    """
+def _top_dirs(folder: Path) -> set[str]:
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"image folder {folder} not found")
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder (expected one sub-folder per class)")
-    top_dirs = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    if not split_from_folders and top_dirs and top_dirs <= set(SPLITS):
-        log.warning("%s: the class folders are named %s; if they are splits, pass --split-from-folders "
-                    "(split_from_folders=True)", folder, sorted(top_dirs))
+    return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def detect_split_folders(folder: str | Path) -> bool:
+    """Whether ``folder``'s top-level folders are splits (names in :data:`SPLIT_FOLDERS`) rather than classes.
+
+    Raises ValueError when split names and other names are mixed: that layout has no single meaning.
+    """
+    folder = Path(folder)
+    top = _top_dirs(folder)
+    splits, others = sorted(top & set(SPLIT_FOLDERS)), sorted(top - set(SPLIT_FOLDERS))
+    if splits and others:
+        raise ValueError(
+            f"{folder}: top-level folders mix split names {splits} and other names {others}; put every class folder "
+            "below a split folder, or pass --no-split-from-folders to read all of them as classes"
+        )
+    return bool(splits)
+
+
+def scan_folder(folder: Path, split_from_folders: bool | None = None, source_pattern: re.Pattern[str] | None = None) -> tuple[list[ImageFile], list[str]]:
+    """Image files below ``folder`` (sorted by relative path) and the relative paths of ignored files.
+
+    ``split_from_folders=None`` detects split folders (:func:`detect_split_folders`). With ``source_pattern``
+    each file's source is its name's ``source`` group (``real`` when the name does not match).
+    Raises FileNotFoundError for a missing folder and ValueError for an empty or mis-shaped one.
+    """
+    folder = Path(folder)
+    top_dirs = _top_dirs(folder)
+    if split_from_folders is None:
+        split_from_folders = detect_split_folders(folder)
     if split_from_folders:
-        bad = sorted(top_dirs - set(SPLITS))
+        bad = sorted(top_dirs - set(SPLIT_FOLDERS))
+        names = sorted(SPLIT_FOLDERS)
         if bad:
-            raise ValueError(f"{folder}: --split-from-folders expects only {list(SPLITS)} at the top, found folder(s) {bad}")
+            raise ValueError(f"{folder}: --split-from-folders expects only split folders {names} at the top, found folder(s) {bad}")
         if not top_dirs:
-            raise ValueError(f"{folder}: --split-from-folders expects {list(SPLITS)} folders at the top, found none")
+            raise ValueError(f"{folder}: --split-from-folders expects split folders {names} at the top, found none")
     files, ignored = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and _visible(p, folder)):
         rel = path.relative_to(folder)
@@ -173,14 +205,33 @@ def scan_folder(folder: Path, split_from_folders: bool = False) -> tuple[list[Im
         if len(rel.parts) < depth or path.suffix.lower() not in IMAGE_SUFFIXES:
             ignored.append(rel.as_posix())
             continue
-        split, cls = (rel.parts[0], rel.parts[1]) if split_from_folders else ("", rel.parts[0])
-        files.append(ImageFile(rel.as_posix(), cls, split, path.stat().st_size))
+        split, cls = (SPLIT_FOLDERS[rel.parts[0]], rel.parts[1]) if split_from_folders else ("", rel.parts[0])
+        files.append(ImageFile(rel.as_posix(), cls, split, path.stat().st_size, source_of(path.name, source_pattern)))
     if not files:
         layout = "<split>/<class>/<image>" if split_from_folders else "<class>/<image>"
         raise ValueError(f"{folder}: no image files found (expected {layout} with suffixes {sorted(IMAGE_SUFFIXES)})")
     if ignored:
         log.warning("%s: ignored %d file(s) that are not images in a class folder, e.g. %s", folder, len(ignored), ignored[:3])
     return files, ignored
+
+
+def compile_source_pattern(pattern: str | None) -> re.Pattern[str] | None:
+    """``--source-from-name``: a regular expression with a named group ``source``, searched in each file name."""
+    if not pattern:
+        return None
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"--source-from-name {pattern!r}: not a valid regular expression ({e})") from None
+    if "source" not in compiled.groupindex:
+        raise ValueError(f"--source-from-name {pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
+    return compiled
+
+
+def source_of(file_name: str, pattern: re.Pattern[str] | None) -> str:
+    """The sample source a file name encodes (``LAION_0001.jpg`` -> ``LAION``), or ``real``."""
+    match = pattern.search(file_name) if pattern else None
+    return match["source"] if match and match["source"] else "real"
 
 
 def load_class_map(path: str | Path) -> dict[str, str]:
@@ -378,8 +429,9 @@ def import_images(
     *,
     taxonomy: str | None = None,
     part: str = "real",
-    split_from_folders: bool = False,
+    split_from_folders: bool | None = None,
     splits: Mapping[str, float] | None = None,
+    source_from_name: str | None = None,
     class_map: Mapping[str, str] | None = None,
     label_names: Sequence[str] | None = None,
     max_size: int = 1024,
@@ -394,6 +446,8 @@ def import_images(
 
     ``category`` is the dataset category (its folder, e.g. ``church``); ``taxonomy`` the taxonomy category of
     its concepts (nudity | style | object; default: that of the category's other parts, or the category).
+    ``split_from_folders=None`` detects split folders (see the module docstring). ``source_from_name`` is a
+    regular expression whose group ``source`` names each file's source (default source: ``real``).
 
     Idempotent (same keys, same tar bytes) and resumable (finished shards are skipped). Bad files are
     recorded in the shard stats with their reason. With several ranks (``rank``/``world_size`` or torchrun/
@@ -413,15 +467,21 @@ def import_images(
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if not 0 <= png_compress_level <= 9:
         raise ValueError(f"png_compress_level must be in 0..9, got {png_compress_level}")
+    if split_from_folders is None:
+        split_from_folders = detect_split_folders(folder)
+        if split_from_folders and splits is not None:
+            raise ValueError(f"{folder} has split folders (train/validation/test); drop the split fractions, "
+                             "or pass --no-split-from-folders to read the top-level folders as classes")
     if split_from_folders and splits is not None:
         raise ValueError("give either split_from_folders or split fractions, not both")
     fractions = None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
+    source_pattern = compile_source_pattern(source_from_name)
     env = rank_from_env()
     rank = env.rank if rank is None else rank
     world_size = env.world_size if world_size is None else world_size
 
     # 2. Scan the folder and resolve labels
-    files, ignored = scan_folder(folder, split_from_folders)
+    files, ignored = scan_folder(folder, split_from_folders, source_pattern)
     classes = sorted({f.folder_class for f in files})
     taxonomy = resolve_taxonomy(out, category, part, taxonomy)
     names, mapping = resolve_labels(out, category, part, classes, class_map or {}, label_names)
@@ -447,6 +507,8 @@ def import_images(
         "shard_size": shard_size,
         "png_compress_level": png_compress_level,
     }
+    if source_pattern is not None:  # only when given, so earlier imports keep their config hash
+        config["source_from_name"] = source_pattern.pattern
     config_sha = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
     record = {"kind": "real", "category": category, "taxonomy": taxonomy, "part": part, "label_names": names, "config": config,
               "config_sha256": config_sha, "shards": sorted(p.spec.relpath for p in planned)}
@@ -503,7 +565,7 @@ def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, name
     concept = next((c.name for c in concepts if c.label_name == label_name), "")
     return SampleMeta(
         key=key, category=category, split=split, label=names.index(label_name), label_name=label_name, label_names=list(names),
-        source="real", role="real", concept=concept, taxonomy=taxonomy, subcategory=f.folder_class, prompt_source="",
+        source=f.source, role="real", concept=concept, taxonomy=taxonomy, subcategory=f.folder_class, prompt_source="",
         width=img.width, height=img.height, original_path=f.relpath, original_sha256=img.sha256,
     )
 
@@ -523,9 +585,16 @@ def import_real_images(spec: Any, out: str | Path, category: str, *, base_dir: s
 
     class_map = load_class_map(resolve(spec.class_map_file)) if spec.class_map_file else {}
     class_map.update(spec.class_map)
+    folder = resolve(spec.folder)
+    split_mode = spec.split_from_folders
+    if split_mode is None:
+        split_mode = detect_split_folders(folder)
+        if split_mode and spec.splits is not None:
+            raise ValueError(f"real_images {spec.folder}: the folder has split folders (train/validation/test); "
+                             "remove 'splits', or set split_from_folders: false to read them as classes")
     return import_images(
-        resolve(spec.folder), out, category, part=spec.part, split_from_folders=spec.split_from_folders,
-        splits=None if spec.split_from_folders else (spec.splits or splits), class_map=class_map, label_names=label_names,
+        folder, out, category, part=spec.part, split_from_folders=split_mode, source_from_name=spec.source_from_name,
+        splits=None if split_mode else (spec.splits or splits), class_map=class_map, label_names=label_names,
         max_size=spec.max_size, shard_size=spec.shard_size or shard_size, **kwargs,
     )
 

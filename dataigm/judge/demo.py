@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.shards import list_shards
+from dataigm.core.datasets import dataset_shards
 from dataigm.judge.detectors import read_detector_config
 from dataigm.judge.judge import JudgeResult, judge
 
@@ -33,7 +33,7 @@ def _print_summary(ctx: Any, title: str, result: JudgeResult) -> None:
 
 def _category_in(dataset: Path, category: str | None) -> str | None:
     """``category`` when the dataset has test shards of it, else None (judge every category)."""
-    return category if category and list_shards(dataset, category, "test") else None
+    return category if category and dataset_shards(dataset, category, "test") else None
 
 
 def stage(ctx: Any) -> None:

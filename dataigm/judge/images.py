@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from dataigm.core.shards import iter_tar, list_shards
+from dataigm.core.datasets import dataset_shards
+from dataigm.core.shards import iter_tar
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
@@ -94,7 +95,7 @@ def resolve_images(images: str | Path | Sequence[str | Path], *, split: str | No
     elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
         inp.files = [_file_ref(path, path.parent)]
     elif path.is_dir():
-        shards = list_shards(path, category, split)
+        shards = dataset_shards(path, category, split)  # build, exported or pulled layout
         if (path / "manifest.json").exists() or (shards and not _has_images(path)):
             if not shards:
                 raise FileNotFoundError(f"no shards in {path} for category={category or '*'} split={split or '*'}")

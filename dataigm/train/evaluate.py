@@ -152,9 +152,9 @@ def predict(detector: Detector, paths: Sequence[Path], dataset_label_names: Sequ
 
 
 def source_name(meta: dict[str, Any]) -> str:
-    """Data source of a sample: ``real`` or ``generated:<model>``."""
-    if meta.get("source") == "real":
-        return "real"
+    """Data source of a sample: ``generated:<model>``, else its own source (``real``, or an imported one like ``LAION``)."""
+    if meta.get("source", "generated") != "generated":
+        return str(meta["source"])
     return f"generated:{meta.get('model') or 'unknown'}"
 
 

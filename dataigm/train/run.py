@@ -15,6 +15,7 @@ Lightning from its environment). Every rank runs the same number of steps per ep
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ from dataigm.train.evaluate import LAST_CHECKPOINT, RUN_FILE
 from dataigm.train.recipe import DetectorRecipe
 from dataigm.train.source import DatasetSource, detector_label_names, label_mapping, mapped_counts, resolve_dataset
 
+
+
+def _one_log_handler() -> None:
+    """Lightning (and torchmetrics) add their own stderr handler and also propagate to the root logger's: with a
+    root handler in place (the CLI's), theirs is dropped so each message is printed once."""
+    if logging.getLogger().handlers:
+        for name in ("lightning", "torchmetrics"):
+            logging.getLogger(name).handlers.clear()
 
 
 @dataclass
@@ -79,6 +88,7 @@ def train_detector(
     from dataigm.train.models import data_config_for
     from dataigm.train.module import DetectorModule
 
+    _one_log_handler()
     # 1. Check inputs and resolve the data
     out = Path(out)
     ckpt_dir = out / "checkpoints"

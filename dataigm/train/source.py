@@ -1,7 +1,7 @@
 """Where a detector's data comes from and how dataset labels map to detector classes (no torch import).
 
-A dataset is a local folder (see :mod:`dataigm.core.shards`) or a Hub dataset repo, downloaded once with
-``huggingface_hub.snapshot_download`` (only the category's shards and the manifest). The detector's classes
+A dataset is a build folder, an exported or pulled folder, or a Hub dataset repo, all resolved by
+:func:`dataigm.core.datasets.resolve_dataset` (a Hub repo is fetched once, only the category's shards and the manifest). The detector's classes
 are derived from the dataset's label names and the recipe (a positive class for a binary judge, a class list
 for a multi-class one); the same name-based mapping is used in training and in evaluation, so an exported
 detector can be evaluated on any dataigm dataset that shares its label names.
@@ -9,74 +9,21 @@ detector can be evaluated on any dataigm dataset that shares its label names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from dataigm.core.atomic import sha256_file
-from dataigm.core.manifest import MANIFEST, load_manifest
-from dataigm.core.shards import iter_samples, list_shards
+from dataigm.core.datasets import DatasetSource
+from dataigm.core.datasets import resolve_dataset as _resolve
+from dataigm.core.shards import iter_samples
+
+__all__ = ["DROP", "DatasetSource", "resolve_dataset", "detector_label_names", "label_mapping", "mapped_counts", "covered_samples"]
 
 DROP = -1  # a dataset label the detector does not cover
 
 
-@dataclass
-class DatasetSource:
-    """A resolved dataset: local root plus where it came from (for the model card and reproducibility)."""
-
-    root: Path
-    repo: str = ""  # Hub dataset repo id, "" for a local folder
-    revision: str = ""  # resolved Hub commit
-    manifest_sha256: str = ""
-    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def label_names(self, category: str) -> list[str]:
-        """The category's label names from the manifest (raises naming the categories present)."""
-        counts = self.manifest.get("counts", {})
-        if category not in counts:
-            raise ValueError(f"{self.root / MANIFEST}: no category {category!r}; present: {', '.join(sorted(counts)) or '(none)'}")
-        names = counts[category].get("label_names") or []
-        if not names:
-            raise ValueError(f"{self.root / MANIFEST}: category {category!r} has no label_names")
-        return list(names)
-
-    def label_counts(self, category: str, split: str) -> dict[str, int]:
-        """Samples per label name of one split, from the manifest (empty when the split is absent)."""
-        split_counts = self.manifest.get("counts", {}).get(category, {}).get("splits", {}).get(split, {})
-        return dict(split_counts.get("labels", {}))
-
-    def shards(self, category: str, split: str) -> list[Path]:
-        """The shard files of one category and split, sorted."""
-        return list_shards(self.root, category, split)
-
-    def describe(self) -> dict[str, str]:
-        """Where the data came from, for run.json and the model card."""
-        return {"path": "" if self.repo else str(self.root), "repo": self.repo, "revision": self.revision, "manifest_sha256": self.manifest_sha256}
-
-
 def resolve_dataset(path_or_repo: str | Path, category: str, revision: str | None = None) -> DatasetSource:
-    """A local dataset folder, or a Hub dataset repo id downloaded (category shards + manifest) to the HF cache."""
-    text = str(path_or_repo)
-    if not text:
-        raise ValueError("no dataset given: set data.path in the recipe or pass --data DIR_OR_REPO")
-    local = Path(text).expanduser()
-    repo, resolved = "", ""
-    if local.exists():
-        root = local
-    elif text.count("/") == 1 and not text.startswith((".", "/")):
-        from huggingface_hub import snapshot_download
-
-        root = Path(
-            snapshot_download(
-                text, repo_type="dataset", revision=revision,
-                allow_patterns=[MANIFEST, "_parts/**", f"_stats/{category}/**", f"{category}/**"],
-            )
-        )
-        repo, resolved = text, root.name  # snapshot folders are named by commit
-    else:
-        raise FileNotFoundError(f"dataset {text!r}: no such folder, and not a Hub repo id (org/name)")
-    manifest = load_manifest(root)
-    return DatasetSource(root, repo, resolved, sha256_file(root / MANIFEST), manifest)
+    """The dataset a detector trains or is evaluated on: see :func:`dataigm.core.datasets.resolve_dataset`."""
+    return _resolve(path_or_repo, category, revision)
 
 
 def detector_label_names(
