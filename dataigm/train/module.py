@@ -90,11 +90,18 @@ class DetectorModule(L.LightningModule):
         """
         super().train(mode)
         if mode:
-            for m in self.model.modules():
-                params = list(m.parameters())
-                if params and not any(p.requires_grad for p in params):
-                    m.train(False)
+            self._freeze_modes()
         return self
+
+    def _freeze_modes(self) -> None:
+        for m in self.model.modules():
+            params = list(m.parameters())
+            if params and not any(p.requires_grad for p in params):
+                m.train(False)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's own mode around its loops without calling ``train`` above
+        self._freeze_modes()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the timm model."""
