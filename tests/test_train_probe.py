@@ -170,3 +170,30 @@ def test_last_n_keeps_the_frozen_stages_normalisation_in_eval_mode() -> None:
     assert all(not m.training for m in frozen_bn) and all(m.training for m in trained_bn)
     assert all(torch.equal(a, m.running_mean) for a, m in zip(before, frozen_bn))
     assert any(not torch.equal(a, m.running_mean) for a, m in zip(trained_before, trained_bn))
+
+
+def test_logistic_probe_chooses_its_l2_on_validation(efficientnet_lite0_dir: Path, church_task: Path, tmp_path: Path) -> None:
+    """``optim.name: logistic``: CLIP's L-BFGS probe, L2 strength from the carved validation set."""
+    recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", _overrides(efficientnet_lite0_dir, "optim.name=logistic"))
+    result = train_detector(recipe, tmp_path / "run", data=church_task, progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    probe = info["logistic_probe"]
+    assert len(probe["sweep"]) == 13 and probe["rule"] == "best_val_balanced_accuracy"
+    best = max(s["val_balanced_accuracy"] for s in probe["sweep"])
+    assert probe["l2"] in [s["l2"] for s in probe["sweep"] if s["val_balanced_accuracy"] == best]
+    assert result.reports["test"]["accuracy"] >= 0.9 and result.reports["val"]["n"] == 7
+
+
+def test_logistic_regression_head_matches_scikit_learn() -> None:
+    """Same objective as scikit-learn's multinomial ``LogisticRegression(C)``: mean loss + l2/2 |W|^2, l2 = 1 / (C n)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from dataigm.train.features import logistic_regression_head
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = np.digitize(x[:, 0] + 0.5 * rng.normal(size=60), [-0.5, 0.5]).astype(np.int64)  # 3 classes
+    weight, bias = logistic_regression_head(torch.from_numpy(x), torch.from_numpy(y), 3, l2=1.0 / 60)
+    ours = (torch.from_numpy(x) @ weight.T + bias).softmax(1).numpy()
+    theirs = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(x, y).predict_proba(x)
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)

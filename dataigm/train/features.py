@@ -109,6 +109,16 @@ class CachedFeatureDataModule(ShardDataModule):
     def setup(self, stage: str | None = None) -> None:
         pass  # features need the model on its device: computed when the loaders are built
 
+    def cached_val(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``([n, dim] features, [n] labels)`` of the whole validation set, computed once (None without one)."""
+        if not self.has_val:
+            return None
+        if self._val is None:
+            images, labels, _ = self._val_samples()
+            self._val = (self.extract(images, build_transform(self.data_config, training=False), "features val"),
+                         torch.tensor(labels, dtype=torch.long))
+        return self._val
+
     def train_dataloader(self) -> Any:
         features, labels = self.cached_train()
         stream = FeatureStream(features, labels, self.batch_size, seed=self.seed,
@@ -120,13 +130,72 @@ class CachedFeatureDataModule(ShardDataModule):
         return FixedEpochLoader(stream, self.epoch_plan().batches_per_rank, before_start=start)
 
     def val_dataloader(self) -> Any:
-        if not self.has_val:
+        val = self.cached_val()
+        if val is None:
             return []
-        if self._val is None:
-            images, labels, _ = self._val_samples()
-            self._val = (self.extract(images, build_transform(self.data_config, training=False), "features val"),
-                         torch.tensor(labels, dtype=torch.long))
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*self._val), batch_size=self.eval_batch_size)
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*val), batch_size=self.eval_batch_size)
 
 
-__all__ = ["CachedFeatureDataModule", "FeatureStream"]
+
+
+def logistic_regression_head(
+    train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, l2: float, class_weights: Sequence[float] | None = None,
+    max_iter: int = 1000,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression ``(weight [K, D], bias [K])`` fitted by full-batch L-BFGS, minimising the
+    (class-weighted) mean cross-entropy plus ``l2 / 2 * ||weight||^2`` (the bias is not penalised, as scikit-learn's).
+    """
+    x, y = train_x.double(), train_y.long()
+    weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    cw = torch.tensor(class_weights, dtype=torch.float64) if class_weights else None
+    opt = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ weight.T + bias, y, weight=cw) + 0.5 * l2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return weight.detach().float(), bias.detach().float()
+
+
+def _balanced_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    pred = logits.argmax(1)
+    recalls = [float((pred[y == c] == c).float().mean()) for c in y.unique()]
+    return sum(recalls) / len(recalls)
+
+
+def select_logistic_head(
+    train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor] | None, num_classes: int,
+    class_weights: Sequence[float] | None = None, l2_grid: Sequence[float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The CLIP paper's linear-probe protocol: L-BFGS logistic regression with its L2 strength chosen on validation.
+
+    CLIP sweeps the strength over 1e-6..1e6 (96 log-spaced values, refined by a parametric binary search) with
+    scikit-learn's L-BFGS ``LogisticRegression``; here a coarse log-spaced grid (one value per decade) is fitted in
+    torch and the value with the best validation balanced accuracy wins (ties: lower validation loss). Without
+    validation data the strength is scikit-learn's default ``C = 1`` (``l2 = 1 / n`` for a mean loss).
+    """
+    x, y = train
+    if val is None or len(val[1]) == 0:
+        l2 = 1.0 / len(y)
+        w, b = logistic_regression_head(x, y, num_classes, l2, class_weights)
+        return w, b, {"l2": l2, "rule": "sklearn_default_C1"}
+    grid = list(l2_grid or [10.0**k for k in range(-6, 7)])
+    best: tuple[float, float] | None = None
+    sweep = []
+    chosen = (torch.zeros(0), torch.zeros(0), 0.0)
+    for l2 in grid:
+        w, b = logistic_regression_head(x, y, num_classes, l2, class_weights)
+        logits = val[0].float() @ w.T + b
+        score = (_balanced_accuracy(logits, val[1]), -float(torch.nn.functional.cross_entropy(logits, val[1])))
+        sweep.append({"l2": l2, "val_balanced_accuracy": score[0], "val_loss": -score[1]})
+        if best is None or score > best:
+            best, chosen = score, (w, b, l2)
+    return chosen[0], chosen[1], {"l2": chosen[2], "rule": "best_val_balanced_accuracy", "sweep": sweep}
+
+
+__all__ = ["CachedFeatureDataModule", "FeatureStream", "logistic_regression_head", "select_logistic_head"]

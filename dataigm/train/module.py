@@ -18,6 +18,8 @@ from torch import nn
 from dataigm.train.models import attach_head_norm, create_detector_model, init_head
 from dataigm.train.recipe import TRAIN_MODES
 
+LOGISTIC = "logistic"  # optim.name of the CLIP-style L-BFGS probe (frozen mode, cached features)
+
 
 def set_trainable(model: nn.Module, mode: str, last_n: int = 0) -> int:
     """Freeze what the mode does not train; returns the number of trainable parameters.
@@ -74,6 +76,13 @@ class DetectorModule(L.LightningModule):
         elif head_norm != "none":
             raise ValueError(f"unknown model.head_norm {head_norm!r}; valid: none, batchnorm")
         self.n_trainable = set_trainable(self.model, mode, last_n)
+        if optimizer == LOGISTIC:
+            if not cached_features:
+                raise ValueError("optim.name 'logistic' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
+            if head_norm != "none":
+                raise ValueError("optim.name 'logistic' fits a plain linear head: needs model.head_norm=none")
+            self.automatic_optimization = False  # one L-BFGS fit on the cached features instead of gradient steps
+        self.probe_info: dict[str, Any] = {}
         # the loss keeps the weights as its own buffer, so they follow the module to its device
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
@@ -117,6 +126,14 @@ class DetectorModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
+        if self.hparams.optimizer == LOGISTIC:
+            if not self.probe_info:
+                self._fit_logistic()
+            with torch.no_grad():
+                loss = self.criterion(self._logits(x), y)
+            self.optimizers().step()  # lr 0: only keeps Lightning's step count (checkpoints, logs) moving
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+            return loss
         loss = self.criterion(self._logits(x), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
         return loss
@@ -130,10 +147,25 @@ class DetectorModule(L.LightningModule):
         self.log("val/accuracy", self.val_accuracy, prog_bar=True, batch_size=len(y))
         self.log("val/balanced_accuracy", self.val_balanced_accuracy, batch_size=len(y))
 
+    def _fit_logistic(self) -> None:
+        """CLIP's linear probe: L-BFGS logistic regression on all cached train features, L2 chosen on validation."""
+        from dataigm.train.features import select_logistic_head
+
+        datamodule = self.trainer.datamodule
+        features, labels = datamodule.cached_train()  # [views, n, dim]: every view is a training sample
+        train = (features.reshape(-1, features.shape[-1]), labels.repeat(len(features)))
+        weight, bias, self.probe_info = select_logistic_head(train, datamodule.cached_val(), self.hparams.num_classes, self.hparams.class_weights)
+        head = self.model.get_classifier()
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(bias)
+
     def configure_optimizers(self) -> Any:
         from timm.optim import create_optimizer_v2
 
         hp = self.hparams
+        if hp.optimizer == LOGISTIC:
+            return torch.optim.SGD(self.model.get_classifier().parameters(), lr=0.0)
         optimizer = create_optimizer_v2(self.model, opt=hp.optimizer, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "constant" and not hp.warmup_epochs:
             return optimizer

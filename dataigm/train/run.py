@@ -143,12 +143,15 @@ def train_detector(
     checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
     if has_val:
         checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
     trainer = L.Trainer(
-        default_root_dir=out, max_epochs=tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
         strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
         num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
         enable_progress_bar=progress, enable_model_summary=False,
     )
+    if logistic and trainer.world_size > 1:
+        raise ValueError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
     run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
     if trainer.is_global_zero:
@@ -157,6 +160,9 @@ def train_detector(
     # 4. Fit (resuming restores weights, optimizer, schedule and the step count)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     result = TrainResult(out, int(trainer.global_step), int(trainer.current_epoch))
+    if module.probe_info and trainer.is_global_zero:
+        run_info["logistic_probe"] = module.probe_info  # the L2 strength chosen on validation, and the sweep
+        write_json_atomic(out / RUN_FILE, run_info)
     if not trainer.is_global_zero or not evaluate:
         return result
 
