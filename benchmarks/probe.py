@@ -71,7 +71,7 @@ def train_seconds(weights: Path, data: Path, out: Path, img_size: int, cached: b
     from dataigm.train.run import train_detector
 
     recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", [
-        *cpu_overrides(weights, img_size), f"trainer.epochs={epochs}", "trainer.batch_size=16",
+        *cpu_overrides(weights, img_size), f"trainer.epochs={epochs}", "trainer.batch_size=16", "trainer.min_steps=0",
         f"trainer.cache_features={'true' if cached else 'false'}", "data.val_split=none", "data.val_fraction=0",
     ])
     t0 = time.perf_counter()

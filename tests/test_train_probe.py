@@ -197,3 +197,20 @@ def test_logistic_regression_head_matches_scikit_learn() -> None:
     ours = (torch.from_numpy(x) @ weight.T + bias).softmax(1).numpy()
     theirs = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(x, y).predict_proba(x)
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+def test_head_norm_run_loads_and_exports_as_a_plain_timm_model(efficientnet_lite0_dir: Path, church_task: Path, tmp_path: Path) -> None:
+    from dataigm.train.evaluate import load_detector
+    from dataigm.train.export import export_detector
+
+    recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", _overrides(efficientnet_lite0_dir, "model.head_norm=batchnorm"))
+    result = train_detector(recipe, tmp_path / "run", data=church_task, progress=False)
+    assert result.reports["test"]["accuracy"] >= 0.9
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert float(state["model.classifier.0.running_var"].mean()) != 1.0  # the norm learned the feature statistics
+    detector = load_detector(tmp_path / "run")
+    assert isinstance(detector.model.get_classifier(), torch.nn.Linear)
+    exported = load_detector(export_detector(tmp_path / "run", tmp_path / "export"))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.model(x), detector.model(x))

@@ -68,13 +68,14 @@ def carve_run_validation(recipe: DetectorRecipe, source: DatasetSource, classes:
 
     Returns what run.json records (fraction, split, the keys on each side), or None when nothing is carved.
     """
-    from dataigm.train.data import carve_validation, load_split
+    from dataigm.train.data import carve_validation
+    from dataigm.train.source import covered_samples
 
     spec = recipe.data
     if source.shards(spec.category, spec.val_split) or spec.val_fraction <= 0:
         return None
-    _, labels, metas = load_split(source.shards(spec.category, spec.train_split), classes["label_map"])
-    keys = [m["key"] for m in metas]
+    rows = [(meta["key"], label) for _, label, meta in covered_samples(source.shards(spec.category, spec.train_split), classes["label_map"])]
+    keys, labels = [k for k, _ in rows], [y for _, y in rows]
     val_keys = carve_validation(keys, labels, spec.val_fraction, recipe.trainer.seed)
     if not val_keys:
         return None
