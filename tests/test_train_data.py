@@ -106,3 +106,93 @@ def test_recipe_errors_name_file_field_and_value(tmp_path: Path) -> None:
     bad.write_text(bad.read_text() + "\nunknown_field: 1\n")
     with pytest.raises(RecipeError, match="unknown_field"):
         load_detector_recipe(bad)
+
+
+def _pixels(img) -> bytes:  # module level: picklable for DataLoader workers
+    return img.tobytes()
+
+
+def test_two_real_workers_per_rank_cover_every_sample_once_per_pass(tmp_path: Path) -> None:
+    """2 ranks x 2 real DataLoader worker processes over 4 equal shards: each pass yields every sample once."""
+    import torch
+
+    from dataigm.core.shards import iter_samples, list_shards
+    from dataigm.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path, "object", ["church", "parachute", "other"], {"train": 8}, shard_size=6)
+    shards = list_shards(tmp_path, "object", "train")
+    assert len(shards) == 4
+    from PIL import Image
+    import io
+
+    pixels = {}
+    for s in iter_samples(shards):
+        with Image.open(io.BytesIO(s.image)) as img:
+            pixels[img.convert("RGB").tobytes()] = s.key
+    assert len(pixels) == 24
+    passes: list[list[str]] = [[], []]
+    for rank in range(2):
+        stream = ShardStream(shards, [0, 1, 2], _pixels, rank=rank, world_size=2, shuffle_buffer=0)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
+        it = iter(loader)
+        for p in range(2):  # this rank holds 12 samples; workers alternate, each over its own shard
+            passes[p] += [pixels[next(it)[0]] for _ in range(12)]
+        del it
+    for seen in passes:
+        assert sorted(seen) == sorted(pixels.values())
+
+
+def test_resumed_stream_order_comes_from_the_epoch_at_iteration_time(shapes_dataset: Path) -> None:
+    """The loader is built before a resumed run restores its epoch (as Lightning does); iterating reads the epoch."""
+    from types import SimpleNamespace
+
+    from dataigm.core.shards import list_shards
+    from dataigm.train.data import ShardDataModule
+
+    config = {"input_size": [3, 16, 16], "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear", "crop_pct": 1.0}
+
+    def first_labels(epoch_at_build: int, epoch_at_iter: int) -> list[int]:
+        dm = ShardDataModule(list_shards(shapes_dataset, "object", "train"), [], [0, 1, 2], [40, 40, 40], config,
+                             batch_size=40, num_workers=0, shuffle_buffer=50, seed=3)
+        trainer = SimpleNamespace(global_rank=0, world_size=1, current_epoch=epoch_at_build)
+        dm.trainer = trainer
+        loader = dm.train_dataloader()
+        trainer.current_epoch = epoch_at_iter  # checkpoint restored after the loader was built
+        return next(iter(loader))[1].tolist()
+
+    resumed = first_labels(0, 2)
+    assert resumed == first_labels(2, 2)
+    assert resumed != first_labels(0, 0)
+
+
+def test_carve_validation_is_stratified_and_stable() -> None:
+    from dataigm.train.data import carve_validation
+
+    keys = [f"k{i:03d}" for i in range(50)]
+    labels = [0] * 40 + [1] * 9 + [2]
+    val = carve_validation(keys, labels, 0.2, seed=0)
+    assert sum(k < "k040" for k in val) == 8 and sum("k040" <= k < "k049" for k in val) == 2  # round(0.2 * 9) = 2
+    assert "k049" not in val  # a class of one stays in train
+    assert val == carve_validation(list(reversed(keys)), list(reversed(labels)), 0.2, seed=0)
+    assert val != carve_validation(keys, labels, 0.2, seed=1)
+    assert carve_validation(keys, labels, 0.0) == []
+
+
+def test_min_steps_raises_small_epochs() -> None:
+    assert plan_epoch([10, 10], batch_size=128, world_size=1, balance="loss").batches_per_rank == 1
+    assert plan_epoch([10, 10], batch_size=128, world_size=1, balance="loss", min_steps=50, epochs=10).batches_per_rank == 5
+    assert plan_epoch([400, 400], batch_size=8, world_size=1, balance="loss", min_steps=50, epochs=10).batches_per_rank == 100
+
+
+def test_feature_stream_rotates_views_and_fills_batches() -> None:
+    import torch
+
+    from dataigm.train.features import FeatureStream
+
+    features = torch.stack([torch.zeros(5, 2), torch.ones(5, 2)])  # view 1 all 0, view 2 all 1
+    stream = iter(FeatureStream(features, torch.arange(5), batch_size=5, seed=0))
+    (x0, y0), (x1, y1) = next(stream), next(stream)
+    assert sorted(y0.tolist()) == sorted(y1.tolist()) == [0, 1, 2, 3, 4]  # one pass per batch
+    assert x0.sum() == 0 and x1.sum() == 10
+    x, y = next(iter(FeatureStream(features, torch.arange(5), batch_size=7, seed=0)))
+    assert len(y) == 7 and len(set(y.tolist())) == 5  # batches run across passes, as the image stream

@@ -10,7 +10,11 @@ Training reads the category's train shards as an endless stream per data loader 
   ranks never wait for each other at the end of uneven shards.
 
 Validation reads the val shards into a map-style dataset (image bytes only), so Lightning's distributed
-sampler splits it evenly over ranks.
+sampler splits it evenly over ranks. A dataset without a val split gets one carved out of train
+(:func:`carve_validation`): stratified by class, chosen by key hash, and excluded from the train stream.
+
+The stream's order depends on the epoch it starts at, read when the loader is first iterated (after a resumed
+run restored its epoch), so a resumed run continues with new orders instead of replaying epoch 0's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Container, Iterator, Sequence
 
 import lightning as L
 import torch
@@ -68,11 +72,13 @@ class ShardStream(torch.utils.data.IterableDataset):
         keep_prob: Sequence[float] | None = None,
         seed: int = 0,
         start_epoch: int = 0,
+        exclude: frozenset[str] = frozenset(),
     ) -> None:
         self.urls, self.label_map, self.transform = [str(u) for u in urls], list(label_map), transform
         self.rank, self.world_size = rank, world_size
         self.shuffle_buffer, self.keep_prob, self.seed = shuffle_buffer, keep_prob, seed
         self.start_epoch = start_epoch  # a resumed run does not replay the first epochs' sample order
+        self.exclude = exclude  # keys carved out of train for validation
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
         info = torch.utils.data.get_worker_info()
@@ -83,6 +89,8 @@ class ShardStream(torch.utils.data.IterableDataset):
 
         def accept(sample: dict[str, Any]) -> bool:
             if slice_count > 1 and stable_int(sample["__key__"]) % slice_count != slice_index:
+                return False
+            if sample["__key__"] in self.exclude:
                 return False
             label = self._label(sample)
             if label == DROP:
@@ -121,11 +129,12 @@ class FixedEpochLoader:
     """Cuts an endless batch loader into epochs of exactly ``batches`` batches.
 
     The underlying iterator (and its worker processes) lives across epochs, so each epoch continues the
-    stream where the last one stopped instead of restarting every worker's shard order.
+    stream where the last one stopped instead of restarting every worker's shard order. ``before_start`` runs
+    just before that iterator is created (the data module sets the stream's start epoch there).
     """
 
-    def __init__(self, loader: Any, batches: int) -> None:
-        self.loader, self.batches = loader, batches
+    def __init__(self, loader: Any, batches: int, before_start: Callable[[], None] | None = None) -> None:
+        self.loader, self.batches, self.before_start = loader, batches, before_start
         self._iterator: Iterator[Any] | None = None
 
     def __len__(self) -> int:
@@ -133,6 +142,8 @@ class FixedEpochLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if self._iterator is None:
+            if self.before_start is not None:
+                self.before_start()
             self._iterator = iter(self.loader)
         for _ in range(self.batches):
             yield next(self._iterator)
@@ -152,10 +163,29 @@ class ImageBytesDataset(torch.utils.data.Dataset):
             return self.transform(img.convert("RGB")), self.labels[i]
 
 
-def load_split(paths: Sequence[Path], label_map: Sequence[int]) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
-    """Image bytes, detector labels and metadata of the samples the detector covers."""
-    rows = list(covered_samples(paths, label_map))
+def load_split(
+    paths: Sequence[Path], label_map: Sequence[int], keys: Container[str] | None = None, exclude: Container[str] = ()
+) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+    """Image bytes, detector labels and metadata of the samples the detector covers (only ``keys`` if given,
+    never ``exclude``)."""
+    rows = [r for r in covered_samples(paths, label_map) if (keys is None or r[2]["key"] in keys) and r[2]["key"] not in exclude]
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def carve_validation(keys: Sequence[str], labels: Sequence[int], fraction: float, seed: int = 0) -> list[str]:
+    """A stratified validation subset of train: in every class with at least 2 samples, ``round(fraction * n)``
+    samples (at least 1, never all), chosen by a seeded hash of the key, so the choice is the same on every rank
+    and in every rerun. Returns the chosen keys, sorted."""
+    by_class: dict[int, list[str]] = {}
+    for key, label in zip(keys, labels):
+        by_class.setdefault(int(label), []).append(key)
+    chosen: list[str] = []
+    for members in by_class.values():
+        if fraction <= 0 or len(members) < 2:
+            continue
+        n = min(len(members) - 1, max(1, round(fraction * len(members))))
+        chosen += sorted(members, key=lambda k: stable_int("val-carve", seed, k))[:n]
+    return sorted(chosen)
 
 
 def balance_keep_prob(class_counts: Sequence[int]) -> list[float]:
@@ -175,14 +205,18 @@ class EpochPlan:
     batches_per_rank: int
 
 
-def plan_epoch(class_counts: Sequence[int], batch_size: int, world_size: int, balance: str, steps_per_epoch: int | None = None) -> EpochPlan:
-    """One pass over the (balanced) train split per epoch, split evenly over ranks, unless fixed by the recipe."""
+def plan_epoch(
+    class_counts: Sequence[int], batch_size: int, world_size: int, balance: str, steps_per_epoch: int | None = None,
+    min_steps: int = 0, epochs: int = 1,
+) -> EpochPlan:
+    """One pass over the (balanced) train split per epoch, split evenly over ranks, unless fixed by the recipe;
+    with ``min_steps``, at least ``ceil(min_steps / epochs)`` batches per epoch (small data still trains)."""
     present = [c for c in class_counts if c > 0]
     if not present:
         raise ValueError("no training samples in any detector class")
     samples = len(present) * min(present) if balance == "sample" else sum(present)
     batches = steps_per_epoch or max(1, math.ceil(samples / (batch_size * world_size)))
-    return EpochPlan(samples, batches)
+    return EpochPlan(samples, max(batches, math.ceil(min_steps / max(1, epochs))))
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -204,6 +238,9 @@ class ShardDataModule(L.LightningDataModule):
         balance: str = "loss",
         steps_per_epoch: int | None = None,
         seed: int = 0,
+        val_keys: Sequence[str] = (),
+        min_steps: int = 0,
+        epochs: int = 1,
     ) -> None:
         super().__init__()
         self.train_shards, self.val_shards = [str(p) for p in train_shards], [str(p) for p in val_shards]
@@ -211,6 +248,8 @@ class ShardDataModule(L.LightningDataModule):
         self.data_config, self.augment = data_config, dict(augment or {})
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.shuffle_buffer, self.balance, self.steps_per_epoch, self.seed = shuffle_buffer, balance, steps_per_epoch, seed
+        self.val_keys = frozenset(val_keys)  # carved out of train: the validation set, never trained on
+        self.min_steps, self.epochs = min_steps, epochs
         self.val_set: ImageBytesDataset | None = None
 
     def _world(self) -> tuple[int, int]:
@@ -219,26 +258,50 @@ class ShardDataModule(L.LightningDataModule):
 
     def epoch_plan(self, world_size: int | None = None) -> EpochPlan:
         world = world_size if world_size is not None else self._world()[1]
-        return plan_epoch(self.class_counts, self.batch_size, world, self.balance, self.steps_per_epoch)
+        return plan_epoch(self.class_counts, self.batch_size, world, self.balance, self.steps_per_epoch, self.min_steps, self.epochs)
+
+    @property
+    def has_val(self) -> bool:
+        """Validation data exists: a val split or a carved subset of train."""
+        return bool(self.val_shards or self.val_keys)
+
+    def _val_samples(self) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+        if self.val_shards:
+            return load_split([Path(p) for p in self.val_shards], self.label_map)
+        return load_split([Path(p) for p in self.train_shards], self.label_map, keys=self.val_keys)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.val_shards and self.val_set is None:
-            images, labels, _ = load_split([Path(p) for p in self.val_shards], self.label_map)
+        if self.has_val and self.val_set is None:
+            images, labels, _ = self._val_samples()
             self.val_set = ImageBytesDataset(images, labels, build_transform(self.data_config, training=False))
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.current_epoch) if trainer is not None else 0
+
+    def train_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        """The recipe's training augmentation, or the evaluation transform when ``augment.enabled`` is false."""
+        if not self.augment.get("enabled", True):
+            return build_transform(self.data_config, training=False)
+        return build_transform(self.data_config, training=True, augment=self.augment)
 
     def train_dataloader(self) -> Any:
         rank, world = self._world()
         stream = ShardStream(
-            self.train_shards, self.label_map, build_transform(self.data_config, training=True, augment=self.augment),
+            self.train_shards, self.label_map, self.train_transform(),
             rank=rank, world_size=world, shuffle_buffer=self.shuffle_buffer,
             keep_prob=balance_keep_prob(self.class_counts) if self.balance == "sample" else None, seed=self.seed,
-            start_epoch=self.trainer.current_epoch if getattr(self, "trainer", None) is not None else 0,
+            exclude=self.val_keys,
         )
+
+        def start() -> None:  # at iteration time: a resumed run has restored its epoch by now
+            stream.start_epoch = self._current_epoch()
+
         loader = wds.WebLoader(
             wds.DataPipeline(stream, wds.batched(self.batch_size, collation_fn=torch.utils.data.default_collate, partial=False)),
             batch_size=None, num_workers=self.num_workers,
         )
-        return FixedEpochLoader(loader, self.epoch_plan(world).batches_per_rank)
+        return FixedEpochLoader(loader, self.epoch_plan(world).batches_per_rank, before_start=start)
 
     def val_dataloader(self) -> Any:
         if not self.val_set:

@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Container, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
 
 
 def _model_from_run(folder: Path, info: dict[str, Any], checkpoint: str | Path | None) -> nn.Module:
-    from dataigm.train.models import create_detector_model
+    from dataigm.train.models import attach_head_norm, create_detector_model, fold_head_norm
 
     ckpt = Path(checkpoint) if checkpoint else folder / LAST_CHECKPOINT
     if not ckpt.is_file():
@@ -106,6 +106,10 @@ def _model_from_run(folder: Path, info: dict[str, Any], checkpoint: str | Path |
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     model = create_detector_model(info["arch"], len(info["label_names"]), False, **info.get("model_kwargs", {}))
+    if info.get("head_norm") == "batchnorm":
+        # trained with a norm before the head: folded into the linear layer, a plain timm model again
+        attach_head_norm(model).load_state_dict(weights)
+        return fold_head_norm(model)
     model.load_state_dict(weights)
     return model
 
@@ -119,16 +123,22 @@ class Predictions:
     metas: list[dict[str, Any]]
 
 
-def _batches(paths: Sequence[Path], mapping: Sequence[int], batch_size: int) -> Iterator[tuple[tuple[bytes, ...], tuple[int, ...], tuple[dict[str, Any], ...]]]:
-    """``(images, labels, metas)`` of up to ``batch_size`` covered samples at a time."""
-    rows = covered_samples(paths, mapping)
+def _batches(
+    paths: Sequence[Path], mapping: Sequence[int], batch_size: int, keys: Container[str] | None = None
+) -> Iterator[tuple[tuple[bytes, ...], tuple[int, ...], tuple[dict[str, Any], ...]]]:
+    """``(images, labels, metas)`` of up to ``batch_size`` covered samples at a time (only ``keys`` if given)."""
+    rows = (r for r in covered_samples(paths, mapping) if keys is None or r[2].get("key") in keys)
     while batch := list(itertools.islice(rows, batch_size)):
         yield tuple(zip(*batch))  # type: ignore[misc]
 
 
 @torch.inference_mode()
-def predict(detector: Detector, paths: Sequence[Path], dataset_label_names: Sequence[str], batch_size: int = 128, progress: bool = False) -> Predictions:
-    """Run the detector over the samples of ``paths`` it covers (its label mapping drops the others)."""
+def predict(
+    detector: Detector, paths: Sequence[Path], dataset_label_names: Sequence[str], batch_size: int = 128, progress: bool = False,
+    keys: Container[str] | None = None,
+) -> Predictions:
+    """Run the detector over the samples of ``paths`` it covers (its label mapping drops the others), only the
+    samples with these ``keys`` if given (a validation set carved out of train)."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -142,7 +152,7 @@ def predict(detector: Detector, paths: Sequence[Path], dataset_label_names: Sequ
         with Image.open(io.BytesIO(data)) as img:
             return transform(img.convert("RGB"))
 
-    for images, y, m in tqdm(_batches(paths, mapping, batch_size), desc="evaluate", unit="batch", disable=not progress):
+    for images, y, m in tqdm(_batches(paths, mapping, batch_size, keys), desc="evaluate", unit="batch", disable=not progress):
         x = torch.stack([load(b) for b in images]).to(device)
         probs.append(detector.model(x).float().softmax(-1).cpu().numpy())
         labels += y
@@ -192,17 +202,25 @@ def evaluate_detector(
     batch_size: int = 128,
     plots_dir: Path | None = None,
     progress: bool = False,
+    keys: Container[str] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``detector`` on one split of a dataset; ``threshold`` defaults to the detector's own."""
+    """Evaluate ``detector`` on one split of a dataset; ``threshold`` defaults to the detector's own.
+
+    ``keys`` restricts the split to those samples (a validation set carved out of train), reported as ``name``.
+    """
     category = category or detector.category
     if not category:
         raise ValueError(f"detector {detector.source} records no category: pass one explicitly")
     paths = source.shards(category, split)
     if not paths:
         raise FileNotFoundError(f"{source.root}: no shards for {category}/{split}")
-    preds = predict(detector, paths, source.label_names(category), batch_size, progress)
+    preds = predict(detector, paths, source.label_names(category), batch_size, progress, keys)
     threshold = detector.threshold if threshold is None else threshold
     report = report_predictions(preds, detector, threshold)
+    if keys is not None:
+        report["carved_from"] = split
+    split = name or split
     report.update(split=split, category=category, detector=detector.source, dataset=source.describe())
     if plots_dir is not None and report["n"]:
         from dataigm.train.plots import save_plots

@@ -61,3 +61,74 @@ def build_transform(data_config: dict[str, Any], training: bool, augment: dict[s
     return create_transform(
         input_size=cfg["input_size"], is_training=True, interpolation=cfg.get("interpolation", "bilinear"), mean=cfg["mean"], std=cfg["std"], **aug
     )
+
+
+def _classifier_path(model: nn.Module) -> str:
+    """Dotted attribute path of the module ``model.get_classifier()`` returns (e.g. ``classifier``, ``head``, ``head.fc``)."""
+    head = model.get_classifier()
+    for name, module in model.named_modules():
+        if module is head and name:
+            return name
+    raise ValueError(f"{type(model).__name__}: its classifier is not a submodule")
+
+
+def _linear(head: nn.Module) -> nn.Linear:
+    linear = head[-1] if isinstance(head, nn.Sequential) else head
+    if not isinstance(linear, nn.Linear):
+        raise ValueError(f"the classifier is a {type(linear).__name__}, not a Linear layer: use model.head_init=timm and model.head_norm=none")
+    return linear
+
+
+def init_head(model: nn.Module, how: str) -> None:
+    """Re-initialise the linear classifier for the task.
+
+    ``trunc_normal``: weights ~ truncated normal with std 0.01 and zero bias, as MAE's linear probe
+    (``main_linprobe.py``, following MoCo v3) and DINO's ``eval_linear.py`` (normal, std 0.01); ``zero``: all
+    zeros (the starting point of CLIP's logistic regression); ``timm``: keep the architecture's initialisation.
+    """
+    if how == "timm":
+        return
+    from timm.layers import trunc_normal_
+
+    linear = _linear(model.get_classifier())
+    with torch.no_grad():
+        if how == "trunc_normal":
+            trunc_normal_(linear.weight, std=0.01)
+        elif how == "zero":
+            linear.weight.zero_()
+        else:
+            raise ValueError(f"unknown model.head_init {how!r}; valid: trunc_normal, zero, timm")
+        if linear.bias is not None:
+            linear.bias.zero_()
+
+
+def attach_head_norm(model: nn.Module) -> nn.Module:
+    """Put a non-affine ``BatchNorm1d`` before the linear classifier (MAE's ``main_linprobe.py``); returns ``model``."""
+    path = _classifier_path(model)
+    linear = _linear(model.get_submodule(path))
+    parent, _, name = path.rpartition(".")
+    host = model.get_submodule(parent) if parent else model
+    setattr(host, name, nn.Sequential(nn.BatchNorm1d(linear.in_features, affine=False, eps=1e-6), linear))
+    return model
+
+
+def fold_head_norm(model: nn.Module) -> nn.Module:
+    """Fold an attached head norm (its running statistics) into the linear layer: a plain timm model again."""
+    path = _classifier_path(model)
+    head = model.get_submodule(path)
+    if not isinstance(head, nn.Sequential):
+        return model
+    norm, linear = head[0], _linear(head)
+    scale = 1.0 / torch.sqrt(norm.running_var + norm.eps)
+    folded = nn.Linear(linear.in_features, linear.out_features)
+    with torch.no_grad():
+        folded.weight.copy_(linear.weight * scale)
+        folded.bias.copy_((linear.bias if linear.bias is not None else 0) - (linear.weight * scale) @ norm.running_mean)
+    parent, _, name = path.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, name, folded)
+    return model
+
+
+def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The backbone's pooled features, the input of the classifier (timm's ``forward_head(pre_logits=True)``)."""
+    return model.forward_head(model.forward_features(x), pre_logits=True)

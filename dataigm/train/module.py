@@ -1,5 +1,9 @@
 """The thin ``LightningModule`` of a detector: ``timm.create_model`` inside, a cross-entropy step, and the
 training mode (frozen backbone + head as in the paper, the last N blocks, or full fine-tuning).
+
+The new classifier is re-initialised for the task (truncated normal, std 0.01, zero bias by default) and can get
+a non-affine BatchNorm before it, the linear-probe protocol of MAE's ``main_linprobe.py``. With cached features
+(frozen mode), batches hold the backbone's pooled features instead of images and only the head runs.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import lightning as L
 import torch
 from torch import nn
 
-from dataigm.train.models import create_detector_model
+from dataigm.train.models import attach_head_norm, create_detector_model, init_head
 from dataigm.train.recipe import TRAIN_MODES
+
+LOGISTIC = "logistic"  # optim.name of the CLIP-style L-BFGS probe (frozen mode, cached features)
 
 
 def set_trainable(model: nn.Module, mode: str, last_n: int = 0) -> int:
@@ -57,11 +63,26 @@ class DetectorModule(L.LightningModule):
         scheduler: str = "cosine",
         warmup_epochs: float = 0.0,
         class_weights: Sequence[float] | None = None,
+        head_init: str = "trunc_normal",
+        head_norm: str = "none",
+        cached_features: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = create_detector_model(arch, num_classes, pretrained, drop_rate, **(model_kwargs or {}))
+        init_head(self.model, head_init)
+        if head_norm == "batchnorm":
+            attach_head_norm(self.model)
+        elif head_norm != "none":
+            raise ValueError(f"unknown model.head_norm {head_norm!r}; valid: none, batchnorm")
         self.n_trainable = set_trainable(self.model, mode, last_n)
+        if optimizer == LOGISTIC:
+            if not cached_features:
+                raise ValueError("optim.name 'logistic' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
+            if head_norm != "none":
+                raise ValueError("optim.name 'logistic' fits a plain linear head: needs model.head_norm=none")
+            self.automatic_optimization = False  # one L-BFGS fit on the cached features instead of gradient steps
+        self.probe_info: dict[str, Any] = {}
         # the loss keeps the weights as its own buffer, so they follow the module to its device
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
@@ -71,39 +92,80 @@ class DetectorModule(L.LightningModule):
         self.val_balanced_accuracy = MulticlassAccuracy(num_classes, average="macro")  # mean recall
 
     def train(self, mode: bool = True) -> "DetectorModule":
-        """``nn.Module.train``, except that a frozen backbone stays in eval mode."""
+        """``nn.Module.train``, except that frozen parts stay in eval mode.
+
+        Every submodule whose parameters are all frozen (the backbone in ``frozen`` mode, the stages before the
+        last N in ``last_n`` mode) keeps its normalisation statistics and runs without dropout.
+        """
         super().train(mode)
-        if mode and self.hparams.mode == "frozen":
-            # a frozen backbone also keeps its normalisation statistics and disables its dropout
-            head = self.model.get_classifier()
-            for m in self.model.modules():
-                m.train(False)
-            head.train(True)
+        if mode:
+            self._freeze_modes()
         return self
+
+    def _freeze_modes(self) -> None:
+        for m in self.model.modules():
+            params = list(m.parameters())
+            if params and not any(p.requires_grad for p in params):
+                m.train(False)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's own mode around its loops without calling ``train`` above
+        self._freeze_modes()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the timm model."""
         return self.model(x)
 
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from cached pooled features: the rest of timm's ``forward_head`` (dropout, classifier)."""
+        features = nn.functional.dropout(features, p=self.hparams.drop_rate, training=self.training)
+        return self.model.get_classifier()(features)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head_logits(x) if self.hparams.cached_features else self.model(x)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.criterion(self.model(x), y)
+        if self.hparams.optimizer == LOGISTIC:
+            if not self.probe_info:
+                self._fit_logistic()
+            with torch.no_grad():
+                loss = self.criterion(self._logits(x), y)
+            self.optimizers().step()  # lr 0: only keeps Lightning's step count (checkpoints, logs) moving
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+            return loss
+        loss = self.criterion(self._logits(x), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        logits = self.model(x)
+        logits = self._logits(x)
         self.val_accuracy(logits, y)
         self.val_balanced_accuracy(logits, y)
         self.log("val/loss", nn.functional.cross_entropy(logits, y), sync_dist=True, batch_size=len(y))
         self.log("val/accuracy", self.val_accuracy, prog_bar=True, batch_size=len(y))
         self.log("val/balanced_accuracy", self.val_balanced_accuracy, batch_size=len(y))
 
+    def _fit_logistic(self) -> None:
+        """CLIP's linear probe: L-BFGS logistic regression on all cached train features, L2 chosen on validation."""
+        from dataigm.train.features import select_logistic_head
+
+        datamodule = self.trainer.datamodule
+        features, labels = datamodule.cached_train()  # [views, n, dim]: every view is a training sample
+        train = (features.reshape(-1, features.shape[-1]), labels.repeat(len(features)))
+        weight, bias, self.probe_info = select_logistic_head(train, datamodule.cached_val(), self.hparams.num_classes, self.hparams.class_weights)
+        head = self.model.get_classifier()
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(bias)
+
     def configure_optimizers(self) -> Any:
         from timm.optim import create_optimizer_v2
 
         hp = self.hparams
+        if hp.optimizer == LOGISTIC:
+            return torch.optim.SGD(self.model.get_classifier().parameters(), lr=0.0)
         optimizer = create_optimizer_v2(self.model, opt=hp.optimizer, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "constant" and not hp.warmup_epochs:
             return optimizer

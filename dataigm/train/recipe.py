@@ -23,6 +23,8 @@ from dataigm.recipe import RecipeError
 TrainMode = Literal["frozen", "last_n", "finetune"]
 BalanceMode = Literal["none", "loss", "sample"]
 ThresholdRule = Literal["max_balanced_accuracy", "target_fpr"]
+HeadInit = Literal["trunc_normal", "zero", "timm"]
+HeadNorm = Literal["none", "batchnorm"]
 TRAIN_MODES: tuple[str, ...] = get_args(TrainMode)
 BALANCE_MODES: tuple[str, ...] = get_args(BalanceMode)
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
@@ -40,6 +42,8 @@ class DataSpec(StrictModel):
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    # no val split: this stratified fraction of train becomes validation (threshold, best checkpoint); 0 disables
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _check(self) -> "DataSpec":
@@ -57,6 +61,10 @@ class ModelSpec(StrictModel):
     mode: TrainMode = "frozen"
     last_n: int = Field(0, ge=0)  # trainable backbone groups (blocks/stages) before the head, for mode last_n
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    # the new classifier: truncated normal (std 0.01) or zero weights and zero bias, as the MAE/DINO/CLIP linear
+    # probes do; "timm" keeps the architecture's own initialisation (large logits on a 2-class head)
+    head_init: HeadInit = "trunc_normal"
+    head_norm: HeadNorm = "none"  # "batchnorm": non-affine BatchNorm1d on the features before the head (MAE linear probe)
     kwargs: dict[str, Any] = {}  # extra ``timm.create_model`` arguments (e.g. img_size for a ViT at another size)
 
     @model_validator(mode="after")
@@ -76,6 +84,8 @@ class AugmentSpec(StrictModel):
     color_jitter: float = Field(0.0, ge=0.0)
     auto_augment: str | None = None  # e.g. "rand-m9-mstd0.5"
     re_prob: float = Field(0.0, ge=0.0, le=1.0)  # random erasing
+    enabled: bool = True  # streaming training: false uses the evaluation transform (no augmentation)
+    views: int = Field(1, ge=1)  # cached features: view 1 is the evaluation transform, views 2..N augmented ones
 
 
 class OptimSpec(StrictModel):
@@ -95,6 +105,8 @@ class TrainerSpec(StrictModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the train split per epoch
+    min_steps: int = Field(0, ge=0)  # at least this many optimisation steps in all (small data: more steps per epoch)
+    cache_features: bool = True  # frozen mode: run the backbone once per augmentation view, train the head on the features
     num_workers: int = Field(4, ge=0)
     shuffle_buffer: int = Field(1000, ge=0)
     precision: str = "32-true"  # Lightning precision: 32-true, 16-mixed, bf16-mixed

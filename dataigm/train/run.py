@@ -2,14 +2,16 @@
 
 Run folder layout::
 
-    RUN/run.json                 recipe, data source, classes, data config, epoch plan; threshold after training
+    RUN/run.json                 recipe, data source, classes, data config, epoch plan, a carved validation set's
+                                 keys; threshold after training
     RUN/checkpoints/last.ckpt    written every epoch (resume with ``--resume``), plus the best on validation
     RUN/logs/version_N/          Lightning CSV logs, one version per (resumed) attempt
     RUN/eval/{val,test}.json     final evaluation (rank 0), with PNG plots beside them
 
 Multi-GPU and multi-node go through Lightning's DDP (``--devices``, ``--num-nodes``; Slurm is detected by
 Lightning from its environment). Every rank runs the same number of steps per epoch (see
-:mod:`dataigm.train.data`).
+:mod:`dataigm.train.data`). A frozen backbone trains its head on cached features (:mod:`dataigm.train.features`);
+``last_n`` and ``finetune`` stream images.
 """
 
 from __future__ import annotations
@@ -70,6 +72,32 @@ def resolve_run(recipe: DetectorRecipe, data: str | Path | None = None) -> tuple
     return source, classes
 
 
+def carve_run_validation(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any]) -> dict[str, Any] | None:
+    """Without a val split, a stratified ``data.val_fraction`` of train becomes validation; updates the train counts.
+
+    Returns what run.json records (fraction, split, the keys on each side), or None when nothing is carved.
+    """
+    from dataigm.train.data import carve_validation
+    from dataigm.train.source import covered_samples
+
+    spec = recipe.data
+    if source.shards(spec.category, spec.val_split) or spec.val_fraction <= 0:
+        return None
+    rows = [(meta["key"], label) for _, label, meta in covered_samples(source.shards(spec.category, spec.train_split), classes["label_map"])]
+    keys, labels = [k for k, _ in rows], [y for _, y in rows]
+    val_keys = carve_validation(keys, labels, spec.val_fraction, recipe.trainer.seed)
+    if not val_keys:
+        return None
+    chosen = set(val_keys)
+    counts = [0] * len(classes["label_names"])
+    for key, label in zip(keys, labels):
+        if key not in chosen:
+            counts[label] += 1
+    classes["train_counts"] = counts
+    return {"from_split": spec.train_split, "fraction": spec.val_fraction, "val_keys": val_keys,
+            "train_keys": sorted(k for k in keys if k not in chosen)}
+
+
 def train_detector(
     recipe: DetectorRecipe,
     out: str | Path,
@@ -85,6 +113,7 @@ def train_detector(
     from lightning.pytorch.loggers import CSVLogger
 
     from dataigm.train.data import ShardDataModule
+    from dataigm.train.features import CachedFeatureDataModule
     from dataigm.train.models import data_config_for
     from dataigm.train.module import DetectorModule
 
@@ -95,44 +124,56 @@ def train_detector(
     ckpt_path = _resume_checkpoint(out, resume)
     source, classes = resolve_run(recipe, data)
     spec, tr = recipe.data, recipe.trainer
+    carve = carve_run_validation(recipe, source, classes)
     L.seed_everything(tr.seed, workers=True, verbose=False)
 
-    # 2. Model (timm inside) and data (shards + timm transforms)
+    # 2. Model (timm inside) and data (shards + timm transforms, or the frozen backbone's cached features)
     m = recipe.model
+    cached = m.mode == "frozen" and tr.cache_features
     module = DetectorModule(
         arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
         drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=recipe.optim.name, lr=recipe.optim.lr,
         weight_decay=recipe.optim.weight_decay, label_smoothing=recipe.optim.label_smoothing, scheduler=recipe.optim.scheduler,
         warmup_epochs=recipe.optim.warmup_epochs, class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
+        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
     )
     data_config = data_config_for(module.model, m.img_size)
-    datamodule = ShardDataModule(
+    data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
+    datamodule = (CachedFeatureDataModule if cached else ShardDataModule)(
         source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
         classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
         num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
+        val_keys=carve["val_keys"] if carve else (), min_steps=tr.min_steps, epochs=tr.epochs, **data_kwargs,
     )
 
     # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch
     multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
     strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
-    has_val = bool(datamodule.val_shards)
+    has_val = datamodule.has_val
     # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
     checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
     if has_val:
         checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
     trainer = L.Trainer(
-        default_root_dir=out, max_epochs=tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
         strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
         num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
         enable_progress_bar=progress, enable_model_summary=False,
     )
+    if logistic and trainer.world_size > 1:
+        raise ValueError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
+    run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
     if trainer.is_global_zero:
         write_json_atomic(out / RUN_FILE, run_info)
 
     # 4. Fit (resuming restores weights, optimizer, schedule and the step count)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     result = TrainResult(out, int(trainer.global_step), int(trainer.current_epoch))
+    if module.probe_info and trainer.is_global_zero:
+        run_info["logistic_probe"] = module.probe_info  # the L2 strength chosen on validation, and the sweep
+        write_json_atomic(out / RUN_FILE, run_info)
     if not trainer.is_global_zero or not evaluate:
         return result
 
@@ -150,20 +191,24 @@ def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -
     detector = load_detector(run_dir, device=pick_device())
     reports: dict[str, dict[str, Any]] = {}
     threshold, rule = None, ""
-    val_paths = source.shards(spec.category, spec.val_split)
+    info = json.loads((run_dir / RUN_FILE).read_text())
+    carve = info.get("val_carve")  # no val split: the stratified part of train that training never saw
+    val_paths = source.shards(spec.category, spec.train_split if carve else spec.val_split)
+    val_keys = frozenset(carve["val_keys"]) if carve else None
     if val_paths:
-        preds = predict(detector, val_paths, source.label_names(spec.category), recipe.trainer.eval_batch_size)
+        preds = predict(detector, val_paths, source.label_names(spec.category), recipe.trainer.eval_batch_size, keys=val_keys)
         threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
         rule = recipe.threshold.rule if threshold is not None else ""
     if detector.binary and threshold is None:
         threshold, rule = 0.5, "default"  # no validation data with both classes
-    info = json.loads((run_dir / RUN_FILE).read_text())
     info.update(threshold=threshold, threshold_rule=rule, target_fpr=recipe.threshold.target_fpr if rule == "target_fpr" else None)
     write_json_atomic(run_dir / RUN_FILE, info)
     detector.threshold, detector.threshold_rule = threshold, rule
     for split in (spec.val_split, spec.test_split):
-        if source.shards(spec.category, split):
-            report = evaluate_detector(detector, source, split, batch_size=recipe.trainer.eval_batch_size, plots_dir=run_dir / "eval")
+        carved = carve is not None and split == spec.val_split
+        if carved or source.shards(spec.category, split):
+            report = evaluate_detector(detector, source, spec.train_split if carved else split, batch_size=recipe.trainer.eval_batch_size,
+                                       plots_dir=run_dir / "eval", keys=val_keys if carved else None, name=split)
             reports[split] = json_safe(report)
             write_json_atomic(run_dir / "eval" / f"{split}.json", reports[split])
     return reports, threshold
