@@ -107,8 +107,9 @@ class ImageNetJudge:
         except Exception as e:  # an offline machine without the weights, or an unknown name
             raise FileNotFoundError(
                 f"ImageNet classifier {self.model_spec!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                "give --imagenet-model a timm name with pretrained tag (cached or downloadable), hf-hub:org/name or local-dir:PATH"
-            ) from e
+                "give the classifier as imagenet:<class>@MODEL (or --imagenet-model MODEL): a timm name with pretrained tag "
+                "(cached or downloadable), hf-hub:org/name or local-dir:PATH"
+            ) from None
         if net.num_classes != 1000:
             raise ValueError(f"ImageNet classifier {self.model_spec!r} has {net.num_classes} classes, not the 1000 of ImageNet-1k")
         self.model = net.eval().to(self.device)
