@@ -43,7 +43,7 @@ CONFIG = "config.json"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+(@[\w.\-/]+)?$")
 
 
-__all__ = ["Judge", "PersonDetector", "Verdict", "create_judge", "create_person_detector", "pick_autocast_dtype"]
+__all__ = ["Judge", "PersonDetector", "Verdict", "check_judge_spec", "create_judge", "create_person_detector", "pick_autocast_dtype"]
 
 
 # --- dataigm exported detectors --------------------------------------------------------------------------------
@@ -63,7 +63,8 @@ def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Pat
     repo_id = spec.removeprefix("hf-hub:")
     if not HUB_ID_RE.match(repo_id):
         raise FileNotFoundError(
-            f"detector {spec!r} is neither a folder nor a Hub id; use local-dir:PATH, a folder, org/name or 'nudenet'"
+            f"detector {spec!r} is neither a folder nor a Hub id; use local-dir:PATH, a folder, org/name, nudenet[:preset], "
+            "imagenet:<class> or igmu:<task>"
         )
     if "@" in repo_id:
         repo_id, revision = repo_id.split("@", 1)
@@ -496,6 +497,36 @@ JUDGES.register("imagenet", _imagenet_judge)
 JUDGES.register("igmu", _igmu_judge)
 
 
+def check_judge_spec(spec: str) -> str:
+    """Check a judge spec's syntax and names without loading any weights; returns the judge kind.
+
+    Checks the NudeNet preset, the ImageNet class, the IGMU task and the judge name; errors list the valid values.
+    Whether a dataigm detector's folder or Hub repo (or a judge's model) is available is left to :func:`create_judge`.
+    """
+    if not spec:
+        raise ValueError("empty detector spec; use nudenet[:preset], imagenet:<class>, igmu:<task>, local-dir:PATH, a folder or org/name")
+    kind, _, rest = spec.partition(":")
+    name = rest.partition("@")[0]  # imagenet:<class>@MODEL, igmu:<task>@HEAD_DIR
+    if kind == "nudenet":
+        if (rest or DEFAULT_NUDENET_PRESET) not in NUDENET_PRESETS:
+            raise KeyError(f"unknown NudeNet preset {rest!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+    elif kind == "imagenet":
+        from dataigm.judge.imagenet import imagenet_index
+
+        if name:
+            imagenet_index(name)
+    elif kind == "igmu":
+        from dataigm.judge.igmu import igmu_task
+
+        if name:
+            igmu_task(name)
+    elif kind == "dataigm" or not rest or kind in ("local-dir", "hf-hub") or Path(spec).expanduser().exists():
+        return "dataigm"
+    else:
+        JUDGES.get(kind)  # an unknown prefix: the KeyError lists the valid judges
+    return kind
+
+
 def create_judge(
     spec: str, *, concept: str | None = None, threshold: float | None = None, classes: Sequence[str] | None = None,
     device: str | None = None, precision: str = "auto", imagenet_model: str | None = None, igmu_head: str | None = None,
@@ -509,8 +540,7 @@ def create_judge(
     ``clip_model`` overrides its CLIP); ``dataigm:<folder or hub id>``;
     ``local-dir:PATH``, a folder path, ``hf-hub:org/name`` or ``org/name[@revision]`` (dataigm detectors).
     """
-    if not spec:
-        raise ValueError("empty detector spec; use nudenet[:preset], imagenet:<class>, igmu:<task>, local-dir:PATH, a folder or org/name")
+    check_judge_spec(spec)
     kind, _, rest = spec.partition(":")
     if kind == "nudenet":
         if concept not in (None, "nude", "nudity"):
@@ -526,8 +556,6 @@ def create_judge(
         return JUDGES.get("igmu")(rest, head=igmu_head or inline or None, clip=clip_model, threshold=threshold, device=device, precision=precision)
     if kind == "dataigm" and rest:
         spec = rest
-    elif rest and kind not in ("local-dir", "hf-hub") and not Path(spec).expanduser().exists():
-        JUDGES.get(kind)  # an unknown prefix: the KeyError lists the valid judges
     return JUDGES.get("dataigm")(spec, concept=concept, threshold=threshold, device=device, precision=precision)
 
 
