@@ -354,18 +354,35 @@ def test_kill_during_generation_then_rerun_gives_the_same_report(bench: dict, tm
         assert _image_digests(out / "methods" / "esd" / role) == _image_digests(bench["out"] / "methods" / "esd" / role)
 
 
-def test_unavailable_judge_fails_before_generating(bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("spec, hint", [
+    ("nosuchjudge:church", "pass --judge SPEC"),
+    ("igmu:church", "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote"),
+    ("imagenet:church@local-dir:/nonexistent", "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH"),
+])
+def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
     data = yaml.safe_load(bench["suite"].read_text())
-    data["judges"] = [{"detector": "nosuchjudge:church"}]
+    data["judges"] = [{"detector": spec}]
     suite = tmp_path / "bad.yaml"
     suite.write_text(yaml.safe_dump(data))
     rc = main(["benchmark", str(suite), "--model", "tiny", "--unet", str(bench["unets"]["esd"]), "--name", "esd",
                "--out", str(tmp_path / "runs"), "--from", str(bench["src"]), "--limit", "1", "--no-estimate"])
     assert rc == 2
-    assert "judge 'nosuchjudge:church' is not available" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"judge {spec!r} is not available" in err[0] and hint in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_judge_specs_parse(name: str) -> None:
+    """Every judge a shipped suite names is a valid spec of the real judge registry (no weights are loaded)."""
+    from dataigm.judge.detectors import JUDGES, check_judge_spec
+
+    suite = load_suite(name)
+    kinds = [check_judge_spec(j.detector) for j in suite.judges]
+    assert all(k in JUDGES.names() and k != "dataigm" for k in kinds)  # named judges, not folders
+    assert bool(kinds) != suite.utility_only
 
 
 def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,6 +150,13 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
     return cache_root() / "originals" / f"{suite.name}-{digest}"
 
 
+# How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
+JUDGE_WEIGHTS_HINTS = {
+    "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
+    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name or a cached timm name",
+}
+
+
 def check_judges(specs: list[str], device: str | None) -> None:
     """Create each judge once before the long part: a missing judge fails now, not after hours of generation."""
     from dataigm.judge.detectors import create_judge
@@ -157,9 +164,10 @@ def check_judges(specs: list[str], device: str | None) -> None:
     for spec in specs:
         try:
             create_judge(spec, device=device)
-        except (KeyError, ValueError, FileNotFoundError, OSError) as e:
+        except (DataigmError, KeyError, ValueError, OSError) as e:
             msg = e.args[0] if e.args else str(e)
-            raise BenchmarkError(f"judge {spec!r} is not available: {msg}; pass --judge SPEC to use another") from None
+            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "--judge SPEC")
+            raise BenchmarkError(f"judge {spec!r} is not available: {msg}; to replace the suite's judges pass {hint}") from None
 
 
 def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, original: ModelSpec, orig_dir: Path, model: ModelSpec) -> dict[str, Any]:
