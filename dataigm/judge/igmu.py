@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, stack
+from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
 IGMU_FORMAT = "dataigm-igmu-head/1"
@@ -190,7 +190,6 @@ class IgmuJudge:
         self, task: str, *, head: str | Path | None = None, clip: str | None = None, threshold: float | None = None,
         device: str | None = None, precision: str = "auto", **_: Any,
     ) -> None:
-        import torch
         from safetensors.torch import load_file
         from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
@@ -229,18 +228,13 @@ class IgmuJudge:
         self.preprocess = ClipPreprocess(CLIPImageProcessor.from_pretrained(self.clip_spec))
         self.weights_sha256 = sha256_file(folder / HEAD_WEIGHTS)
         self.folder = folder
-        self._torch = torch
 
     def collate(self, inputs: list[Any]) -> Any:
         return stack(inputs)
 
     def logits(self, batch: Any) -> Any:
         """The head's logit z per image (float32, CPU)."""
-        torch = self._torch
-        x = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            z = self.head(self.vision(pixel_values=x).image_embeds)[:, 0]
-        return z.float().cpu()
+        return run_inference(lambda x: self.head(self.vision(pixel_values=x).image_embeds)[:, 0], batch, self.device, self.autocast_dtype)
 
     def predict(self, batch: Any) -> list[Verdict]:
         verdicts = []
