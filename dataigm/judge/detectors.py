@@ -33,7 +33,7 @@ from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
 from dataigm.core.registry import Registry
 from dataigm.judge.types import (
-    Judge, PersonDetector, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, stack,
+    Judge, PersonDetector, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack,
 )
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,6 @@ class DataigmJudge:
         precision: str = "auto", revision: str | None = None, allow_no_target: bool = False,
     ) -> None:
         import timm
-        import torch
         from timm.data import create_transform, resolve_data_config
 
         self.folder, self.revision = resolve_detector_folder(spec, revision)
@@ -156,7 +155,6 @@ class DataigmJudge:
         self.data_config = resolve_data_config(model=self.model)
         self.transform = create_transform(**self.data_config, is_training=False)
         self.preprocess = RGBTransform(self.transform)  # PIL image -> input tensor; picklable for DataLoader workers
-        self._torch = torch
 
     def collate(self, inputs: list[Any]) -> Any:
         """Stack preprocessed images into one batch tensor."""
@@ -164,11 +162,7 @@ class DataigmJudge:
 
     def logits(self, batch: Any) -> Any:
         """Raw logits (float32, on CPU) for a preprocessed batch."""
-        torch = self._torch
-        x = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            out = self.model(x)
-        return out.float().cpu()
+        return run_inference(self.model, batch, self.device, self.autocast_dtype)
 
     def predict(self, batch: Any) -> list[Verdict]:
         """One verdict per image of a collated batch (see the class docstring for the decision rule)."""
@@ -419,10 +413,11 @@ class NudeNetJudge:
         """One verdict per image: best score per class, nude when the preset's rule holds."""
         verdicts = []
         for dets in self.detections(batch):
-            scores = {c: 0.0 for c in NUDENET_CLASSES}
+            detected: dict[str, float] = {}  # best score of each detected class: an absent class never passes, even at 0.0
             for d in dets:
-                scores[d["class"]] = max(scores[d["class"]], float(d["score"]))
-            positive = any(self.passes(scores[c]) for c in self.classes if any(d["class"] == c for d in dets))
+                detected[d["class"]] = max(detected.get(d["class"], 0.0), float(d["score"]))
+            scores = {c: detected.get(c, 0.0) for c in NUDENET_CLASSES}
+            positive = nudenet_is_positive(detected, self.classes, self.threshold, self.inclusive)
             best = max((scores[c] for c in self.classes), default=0.0)
             verdicts.append(Verdict(scores, "nude" if positive else "not_nude", positive, best, {"detections": dets}))
         return verdicts
@@ -605,27 +600,17 @@ class JudgePersonDetector:
         return self.judge.describe()
 
 
-def _coco_person(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
+def _coco_person_factory(kind: str) -> Callable[[str], PersonDetector]:
+    def create(arg: str = "") -> PersonDetector:
+        from dataigm.judge.person import create_coco_person_detector
 
-    return create_coco_person_detector("coco-person", arg)
+        return create_coco_person_detector(kind, arg)
 
-
-def _fasterrcnn(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
-
-    return create_coco_person_detector("fasterrcnn", arg)
+    return create
 
 
-def _yolo(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
-
-    return create_coco_person_detector("yolo", arg)
-
-
-PERSON_DETECTORS.register("coco-person", _coco_person)
-PERSON_DETECTORS.register("fasterrcnn", _fasterrcnn)
-PERSON_DETECTORS.register("yolo", _yolo)
+for _kind in ("coco-person", "fasterrcnn", "yolo"):
+    PERSON_DETECTORS.register(_kind, _coco_person_factory(_kind))
 PERSON_DETECTORS.register("nudenet-body", lambda arg="": NudeNetPersonDetector(float(arg) if arg else 0.3))
 
 
