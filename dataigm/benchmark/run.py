@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dataigm.benchmark.suite import Suite, SuiteError, load_set, load_suite
+from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.core.schema import slugify
@@ -39,7 +39,6 @@ STATE = "benchmark.json"
 STATE_FORMAT = "dataigm-benchmark/1"
 SHARD_SIZE = 64
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
-ROLES = ("forget", "retain")
 
 
 class BenchmarkError(DataigmError):
