@@ -86,13 +86,6 @@ def test_threshold_override_flips_decisions(detector_dir: Path, images_dir: Path
     assert high.summary["positive_rate"] == 0.0
 
 
-def test_workers_give_the_same_predictions(detector_dir: Path, images_dir: Path) -> None:
-    a = judge(images_dir, f"local-dir:{detector_dir}", batch_size=2, workers=0, progress=False)
-    b = judge(images_dir, f"local-dir:{detector_dir}", batch_size=3, workers=2, progress=False)
-    assert [p.file for p in a.predictions] == [p.file for p in b.predictions]
-    assert np.allclose([p.positive_score for p in a.predictions], [p.positive_score for p in b.predictions], atol=1e-5)
-
-
 def test_multiclass_concept(tmp_path: Path, images_dir: Path) -> None:
     det = build_tiny_detector(tmp_path / "obj", ("church", "parachute", "other"), positive_label=0, category="object", seed=3)
     res = judge(images_dir, str(det), concept="parachute", workers=0, progress=False)
