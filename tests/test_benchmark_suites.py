@@ -236,9 +236,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dic
     options = BenchmarkOptions(name="esd", out=out, limit=2, source_dir=src, shard_size=2, progress=False, workers=0, bootstrap=200, evaluate=False)
     first = run_benchmark(suite_path, ModelSpec(id="tiny", components={"unet": str(unets["esd"])}), options, say=messages.append)
     # calibrate the judge to the median P(church) of these images, so that it flags some and not others
+    from dataigm.judge.detectors import create_judge
     from dataigm.judge.judge import judge
 
-    scores = [v.positive_score for folder in first.folders.values() for v in judge(folder, f"local-dir:{det}", workers=0, progress=False).predictions]
+    uncalibrated = create_judge(f"local-dir:{det}")
+    scores = [v.positive_score for folder in first.folders.values() for v in judge(folder, uncalibrated, workers=0, progress=False).predictions]
     cfg = json.loads((det / "config.json").read_text())
     cfg["dataigm"]["threshold"] = sorted(scores)[len(scores) // 2]
     (det / "config.json").write_text(json.dumps(cfg))
@@ -262,6 +264,7 @@ def _image_digests(folder: Path) -> dict[tuple, str]:
 
 
 def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
+    from dataigm.judge.detectors import create_judge
     from dataigm.judge.judge import judge
 
     first, second, out = bench["first"], bench["second"], bench["out"]
@@ -287,10 +290,11 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     assert set(report["methods"]) == {"original", "esd"} and report["benchmark"]["suite"] == "tiny-church"
     assert report["benchmark"]["images_per_prompt"] == 2 and report["benchmark"]["generation"]["steps"] == 2
     flagged = 0
+    calibrated = create_judge(f"local-dir:{bench['det']}")  # the threshold the report used
     for name, key in (("original", "original"), ("esd", "esd")):
         res = report["methods"][name]
-        direct_f = judge(first.folders[f"{key}/forget"], f"local-dir:{bench['det']}", workers=0, progress=False).summary
-        direct_r = judge(first.folders[f"{key}/retain"], f"local-dir:{bench['det']}", workers=0, progress=False).summary
+        direct_f = judge(first.folders[f"{key}/forget"], calibrated, workers=0, progress=False).summary
+        direct_r = judge(first.folders[f"{key}/retain"], calibrated, workers=0, progress=False).summary
         assert res["n_forget"] == 4 and res["n_retain"] == 4
         assert res["forgetting"]["all"]["value"] == pytest.approx(direct_f["positive_rate"])
         assert res["preservation"]["all"]["value"] == pytest.approx(1 - direct_r["positive_rate"])
