@@ -378,6 +378,26 @@ def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: 
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["nope"], "unknown suite 'nope'; valid: coco-10k"),
+    (["uda-church", "--limit", "0"], "--limit must be >= 1, got 0"),
+    (["uda-church", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["uda-church", "--shard-size", "-1"], "--shard-size must be >= 1, got -1"),
+    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet: missing/unet.safetensors not found"),
+    (["uda-church", "--component", "vae=./no-vae"], "--component vae: ./no-vae not found"),
+    (["uda-church", "--name", "Original"], "--name 'Original': use lowercase letters"),
+])
+def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], message: str, tmp_path: Path, private_cache: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    argv = ["benchmark", *args, "--model", "tiny", "--out", str(tmp_path / "runs")]
+    rc = main(argv + ([] if "--name" in args else ["--name", "esd"]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists() and not private_cache.exists()  # nothing fetched, nothing generated
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_judge_specs_parse(name: str) -> None:
     """Every judge a shipped suite names is a valid spec of the real judge registry (no weights are loaded)."""

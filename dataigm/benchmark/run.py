@@ -156,6 +156,24 @@ JUDGE_WEIGHTS_HINTS = {
 }
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def check_local_paths(*models: ModelSpec | None) -> None:
+    """A model or component given as a local path must exist: found now, not after the original's images are generated.
+
+    A value counts as a path when it is absolute, starts with ``.`` or ``~``, or names a weights file; anything else
+    may be a Hub id.
+    """
+    for spec in filter(None, models):
+        flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
+        for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
+            path = Path(value).expanduser()
+            looks_local = value.startswith((".", "~", "/")) or path.suffix in WEIGHT_SUFFIXES
+            if looks_local and not path.exists():
+                raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
+
+
 def check_judges(specs: list[str], device: str | None) -> None:
     """Create each judge once before the long part: a missing judge fails now, not after hours of generation."""
     from dataigm.judge.detectors import create_judge
@@ -332,8 +350,10 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    if options.limit is not None and options.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {options.limit}")
+    for flag, value in (("--limit", options.limit), ("--batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
         raise ValueError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
