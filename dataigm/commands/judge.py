@@ -1,4 +1,4 @@
-"""dataigm judge: score images with a dataigm detector or NudeNet; predictions JSONL + a summary."""
+"""dataigm judge: score images with a dataigm detector, NudeNet, an ImageNet classifier or an IGMU judge; predictions JSONL + a summary."""
 
 from __future__ import annotations
 
