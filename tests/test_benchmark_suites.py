@@ -236,9 +236,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dic
     options = BenchmarkOptions(name="esd", out=out, limit=2, source_dir=src, shard_size=2, progress=False, workers=0, bootstrap=200, evaluate=False)
     first = run_benchmark(suite_path, ModelSpec(id="tiny", components={"unet": str(unets["esd"])}), options, say=messages.append)
     # calibrate the judge to the median P(church) of these images, so that it flags some and not others
+    from dataigm.judge.detectors import create_judge
     from dataigm.judge.judge import judge
 
-    scores = [v.positive_score for folder in first.folders.values() for v in judge(folder, f"local-dir:{det}", workers=0, progress=False).predictions]
+    uncalibrated = create_judge(f"local-dir:{det}")
+    scores = [v.positive_score for folder in first.folders.values() for v in judge(folder, uncalibrated, workers=0, progress=False).predictions]
     cfg = json.loads((det / "config.json").read_text())
     cfg["dataigm"]["threshold"] = sorted(scores)[len(scores) // 2]
     (det / "config.json").write_text(json.dumps(cfg))
@@ -262,6 +264,7 @@ def _image_digests(folder: Path) -> dict[tuple, str]:
 
 
 def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
+    from dataigm.judge.detectors import create_judge
     from dataigm.judge.judge import judge
 
     first, second, out = bench["first"], bench["second"], bench["out"]
@@ -287,10 +290,11 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     assert set(report["methods"]) == {"original", "esd"} and report["benchmark"]["suite"] == "tiny-church"
     assert report["benchmark"]["images_per_prompt"] == 2 and report["benchmark"]["generation"]["steps"] == 2
     flagged = 0
+    calibrated = create_judge(f"local-dir:{bench['det']}")  # the threshold the report used
     for name, key in (("original", "original"), ("esd", "esd")):
         res = report["methods"][name]
-        direct_f = judge(first.folders[f"{key}/forget"], f"local-dir:{bench['det']}", workers=0, progress=False).summary
-        direct_r = judge(first.folders[f"{key}/retain"], f"local-dir:{bench['det']}", workers=0, progress=False).summary
+        direct_f = judge(first.folders[f"{key}/forget"], calibrated, workers=0, progress=False).summary
+        direct_r = judge(first.folders[f"{key}/retain"], calibrated, workers=0, progress=False).summary
         assert res["n_forget"] == 4 and res["n_retain"] == 4
         assert res["forgetting"]["all"]["value"] == pytest.approx(direct_f["positive_rate"])
         assert res["preservation"]["all"]["value"] == pytest.approx(1 - direct_r["positive_rate"])
@@ -354,18 +358,55 @@ def test_kill_during_generation_then_rerun_gives_the_same_report(bench: dict, tm
         assert _image_digests(out / "methods" / "esd" / role) == _image_digests(bench["out"] / "methods" / "esd" / role)
 
 
-def test_unavailable_judge_fails_before_generating(bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("spec, hint", [
+    ("nosuchjudge:church", "pass --judge SPEC"),
+    ("igmu:church", "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote"),
+    ("imagenet:church@local-dir:/nonexistent", "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH"),
+])
+def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
     data = yaml.safe_load(bench["suite"].read_text())
-    data["judges"] = [{"detector": "nosuchjudge:church"}]
+    data["judges"] = [{"detector": spec}]
     suite = tmp_path / "bad.yaml"
     suite.write_text(yaml.safe_dump(data))
     rc = main(["benchmark", str(suite), "--model", "tiny", "--unet", str(bench["unets"]["esd"]), "--name", "esd",
                "--out", str(tmp_path / "runs"), "--from", str(bench["src"]), "--limit", "1", "--no-estimate"])
     assert rc == 2
-    assert "judge 'nosuchjudge:church' is not available" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"judge {spec!r} is not available" in err[0] and hint in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope"], "unknown suite 'nope'; valid: coco-10k"),
+    (["uda-church", "--limit", "0"], "--limit must be >= 1, got 0"),
+    (["uda-church", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["uda-church", "--shard-size", "-1"], "--shard-size must be >= 1, got -1"),
+    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet: missing/unet.safetensors not found"),
+    (["uda-church", "--component", "vae=./no-vae"], "--component vae: ./no-vae not found"),
+    (["uda-church", "--name", "Original"], "--name 'Original': use lowercase letters"),
+])
+def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], message: str, tmp_path: Path, private_cache: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    argv = ["benchmark", *args, "--model", "tiny", "--out", str(tmp_path / "runs")]
+    rc = main(argv + ([] if "--name" in args else ["--name", "esd"]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists() and not private_cache.exists()  # nothing fetched, nothing generated
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_judge_specs_parse(name: str) -> None:
+    """Every judge a shipped suite names is a valid spec of the real judge registry (no weights are loaded)."""
+    from dataigm.judge.detectors import JUDGES, check_judge_spec
+
+    suite = load_suite(name)
+    kinds = [check_judge_spec(j.detector) for j in suite.judges]
+    assert all(k in JUDGES.names() and k != "dataigm" for k in kinds)  # named judges, not folders
+    assert bool(kinds) != suite.utility_only
 
 
 def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,13 +86,6 @@ def test_threshold_override_flips_decisions(detector_dir: Path, images_dir: Path
     assert high.summary["positive_rate"] == 0.0
 
 
-def test_workers_give_the_same_predictions(detector_dir: Path, images_dir: Path) -> None:
-    a = judge(images_dir, f"local-dir:{detector_dir}", batch_size=2, workers=0, progress=False)
-    b = judge(images_dir, f"local-dir:{detector_dir}", batch_size=3, workers=2, progress=False)
-    assert [p.file for p in a.predictions] == [p.file for p in b.predictions]
-    assert np.allclose([p.positive_score for p in a.predictions], [p.positive_score for p in b.predictions], atol=1e-5)
-
-
 def test_multiclass_concept(tmp_path: Path, images_dir: Path) -> None:
     det = build_tiny_detector(tmp_path / "obj", ("church", "parachute", "other"), positive_label=0, category="object", seed=3)
     res = judge(images_dir, str(det), concept="parachute", workers=0, progress=False)
@@ -433,6 +426,55 @@ def test_cli_bad_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureF
 
     assert main(["judge", str(tmp_path / "nope"), "--detector", "nudenet"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("text")
+    assert main(["judge", str(tmp_path / "notes"), "--detector", "nudenet"]) == 2
+    assert "no images (.png, .jpg, .jpeg, .webp) below" in capsys.readouterr().err
+    # image names, other bytes: every image fails to decode; the predictions still list them, the exit is non-zero
+    (tmp_path / "fake").mkdir()
+    for name in ("0_0.png", "1_0.jpg"):
+        (tmp_path / "fake" / name).write_text("not an image")
+    rc = main(["judge", str(tmp_path / "fake"), "--detector", "nudenet", "--workers", "0", "--out", str(tmp_path / "p.jsonl")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [err[-1]] and "none of the 2 images of" in err[-1] and "first: 0_0.png: unreadable image" in err[-1]
+    assert [json.loads(line)["file"] for line in (tmp_path / "p.jsonl").read_text().splitlines()] == ["0_0.png", "1_0.jpg"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("foo:bar", "unknown judge 'foo'; valid: dataigm, igmu, imagenet, nudenet"),
+    ("nudenet:nope", "unknown NudeNet preset 'nope'"),
+    ("imagenet:unicorn", "unknown ImageNet concept 'unicorn'"),
+    ("imagenet:1234", "ImageNet index 1234 out of range"),
+    ("igmu:cubism", "unknown IGMU task 'cubism'"),  # before asking for the head folder
+    ("igmu:nudity", "needs the converted head folder"),
+    ("no-such-folder", "imagenet:<class> or igmu:<task>"),
+])
+def test_cli_unknown_judge_spec_is_one_line_error(spec: str, message: str, images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    assert main(["judge", str(images_dir), "--detector", spec]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_check_judge_spec_loads_nothing() -> None:
+    from dataigm.judge.detectors import check_judge_spec
+
+    assert check_judge_spec("nudenet") == "nudenet" and check_judge_spec("nudenet:esd-0.6") == "nudenet"
+    assert check_judge_spec("imagenet:garbage truck@local-dir:/nowhere") == "imagenet"  # the model is not looked at
+    assert check_judge_spec("igmu:style_vangogh@/nowhere") == "igmu" and check_judge_spec("igmu:object_church") == "igmu"
+    assert check_judge_spec("local-dir:/nowhere") == "dataigm" and check_judge_spec("org/name@main") == "dataigm"
+    with pytest.raises(KeyError, match="valid: dataigm, esd"):
+        check_judge_spec("nudenet:dataigm2")
+    with pytest.raises(ValueError, match="unknown IGMU task 'vangough'"):
+        check_judge_spec("igmu:vangough@/nowhere")
+    with pytest.raises(ValueError, match="empty detector spec"):
+        check_judge_spec("")
 
 
 # --- demo stage -------------------------------------------------------------------------------------------------------

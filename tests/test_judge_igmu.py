@@ -149,3 +149,37 @@ def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Pa
     assert not (tmp_path / "x" / "model.safetensors").exists()
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "y"), "--task", "cubism"]) == 2
     assert "valid: nudity, vangogh, church, parachute" in capsys.readouterr().err
+
+
+def test_convert_refuses_bad_heads_in_one_line(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+    from dataigm.judge.igmu import build_igmu_head
+
+    folder = tmp_path / "Weights" / "nudity"
+    folder.mkdir(parents=True)
+    (folder / "text.pth").write_text("not a torch file")
+    state = build_igmu_head(HIDDEN).state_dict()
+    state["classifier.7.weight"] = torch.zeros(1, HIDDEN // 4 + 1)  # IGMU's keys, another shape
+    torch.save(state, folder / "shapes.pth")
+    (tmp_path / "file").write_text("")
+    cases = [
+        ([str(folder / "text.pth"), "--out", str(tmp_path / "a")], "not a PyTorch file of tensors only"),
+        ([str(folder / "shapes.pth"), "--out", str(tmp_path / "b")], "tensor shapes differ from AdvancedClassifierHead_CLIP"),
+        ([str(head_pth), "--out", str(tmp_path / "file")], "is a file; give a folder"),
+        ([str(tmp_path / "missing.pth"), "--out", str(tmp_path / "c")], "not found"),
+    ]
+    for args, message in cases:
+        assert main(["convert-judge", "igmu", *args]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.cli import main
+
+    assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head")]) == 0  # CLIP: the Hub id, offline here
+    capsys.readouterr()
+    assert main(["judge", str(images), "--detector", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "--clip-model DIR" in err[0]

@@ -43,11 +43,21 @@ def test_every_judge_hands_workers_a_picklable_transform(detector_dir: Path, eff
         assert len(pickle.dumps(j.preprocess)) < 100_000  # a transform, not a model
 
 
-@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
-def test_two_workers_under_start_method_equal_no_workers(start_method: str, detector_dir: Path, folder: Path) -> None:
-    judge_ = create_judge(f"local-dir:{detector_dir}")
-    single = judge(folder, judge_, batch_size=2, workers=0, progress=False)
-    multi = judge(folder, judge_, batch_size=2, workers=2, progress=False, start_method=start_method)
+@pytest.fixture(scope="module")
+def tiny_judge(detector_dir: Path) -> object:
+    return create_judge(f"local-dir:{detector_dir}")
+
+
+@pytest.fixture(scope="module")
+def no_workers(tiny_judge: object, folder: Path) -> object:
+    """The reference: the folder judged in the main process, two images per batch."""
+    return judge(folder, tiny_judge, batch_size=2, workers=0, progress=False)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_two_workers_under_start_method_equal_no_workers(start_method: str, tiny_judge: object, no_workers: object, folder: Path) -> None:
+    single = no_workers
+    multi = judge(folder, tiny_judge, batch_size=3, workers=2, progress=False, start_method=start_method)  # other batch boundaries too
     assert multi.summary["n_images"] == single.summary["n_images"] == 9 and not multi.failed
     assert [p.file for p in multi.predictions] == [p.file for p in single.predictions]
     for a, b in zip(multi.predictions, single.predictions):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dataigm.benchmark.suite import Suite, SuiteError, load_set, load_suite
+from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.core.schema import slugify
@@ -39,7 +39,6 @@ STATE = "benchmark.json"
 STATE_FORMAT = "dataigm-benchmark/1"
 SHARD_SIZE = 64
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
-ROLES = ("forget", "retain")
 
 
 class BenchmarkError(DataigmError):
@@ -150,6 +149,31 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
     return cache_root() / "originals" / f"{suite.name}-{digest}"
 
 
+# How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
+JUDGE_WEIGHTS_HINTS = {
+    "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
+    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name or a cached timm name",
+}
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def check_local_paths(*models: ModelSpec | None) -> None:
+    """A model or component given as a local path must exist: found now, not after the original's images are generated.
+
+    A value counts as a path when it is absolute, starts with ``.`` or ``~``, or names a weights file; anything else
+    may be a Hub id.
+    """
+    for spec in filter(None, models):
+        flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
+        for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
+            path = Path(value).expanduser()
+            looks_local = value.startswith((".", "~", "/")) or path.suffix in WEIGHT_SUFFIXES
+            if looks_local and not path.exists():
+                raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
+
+
 def check_judges(specs: list[str], device: str | None) -> None:
     """Create each judge once before the long part: a missing judge fails now, not after hours of generation."""
     from dataigm.judge.detectors import create_judge
@@ -157,9 +181,10 @@ def check_judges(specs: list[str], device: str | None) -> None:
     for spec in specs:
         try:
             create_judge(spec, device=device)
-        except (KeyError, ValueError, FileNotFoundError, OSError) as e:
+        except (DataigmError, KeyError, ValueError, OSError) as e:
             msg = e.args[0] if e.args else str(e)
-            raise BenchmarkError(f"judge {spec!r} is not available: {msg}; pass --judge SPEC to use another") from None
+            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "--judge SPEC")
+            raise BenchmarkError(f"judge {spec!r} is not available: {msg}; to replace the suite's judges pass {hint}") from None
 
 
 def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, original: ModelSpec, orig_dir: Path, model: ModelSpec) -> dict[str, Any]:
@@ -325,8 +350,10 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    if options.limit is not None and options.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {options.limit}")
+    for flag, value in (("--limit", options.limit), ("--batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
         raise ValueError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()

@@ -92,7 +92,7 @@ class JudgeSpec(StrictModel):
     person_detector: str | None = None
 
 
-METRICS = ("forgetting", "preservation", "person_presence", "lpips", "fid", "csdr")
+Metric = Literal["forgetting", "preservation", "person_presence", "lpips", "fid", "csdr"]
 
 
 class Suite(StrictModel):
@@ -111,7 +111,7 @@ class Suite(StrictModel):
     images_per_prompt: int = Field(1, ge=1, le=100)
     generation: GenerationSpec = GenerationSpec()
     judges: list[JudgeSpec] = []
-    metrics: list[Literal["forgetting", "preservation", "person_presence", "lpips", "fid", "csdr"]] = ["forgetting", "preservation", "lpips", "fid"]
+    metrics: list[Metric] = ["forgetting", "preservation", "lpips", "fid"]
 
     @model_validator(mode="after")
     def _check(self) -> "Suite":

@@ -1,4 +1,4 @@
-"""dataigm judge: score images with a dataigm detector or NudeNet; predictions JSONL + a summary."""
+"""dataigm judge: score images with a dataigm detector, NudeNet, an ImageNet classifier or an IGMU judge; predictions JSONL + a summary."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from dataigm.core.atomic import write_json_atomic
+    from dataigm.core.errors import DataigmError
     from dataigm.judge.judge import judge
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary, sort_keys=True))
     else:
         print_summary(result.summary)
+    if result.failed and not result.predictions:  # nothing was judged: say so, after writing the failure list
+        first = result.failed[0]
+        raise DataigmError(f"none of the {len(result.failed)} images of {' '.join(args.images)} could be read "
+                           f"(first: {first['file']}: {first['error']})")
     return 0
 
 

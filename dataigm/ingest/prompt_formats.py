@@ -290,6 +290,13 @@ _I2P_EXTRA_FLOATS = ("nudity_percentage", "inappropriate_percentage")
 _I2P_EXTRA_INTS = ("hard", "sd_image_width", "sd_image_height")
 
 
+def _i2p_numbers(row: dict[str, str], where: str) -> dict[str, float | int | None]:
+    """I2P's numeric columns present in ``row`` (percentages, ``hard``, the image size), parsed."""
+    numbers: dict[str, float | int | None] = {c: _parse_float(row[c], where, c) for c in _I2P_EXTRA_FLOATS if c in row}
+    numbers.update({c: _parse_int(row[c], where, c) for c in _I2P_EXTRA_INTS if c in row})
+    return numbers
+
+
 @PROMPT_FORMATS.register("i2p")
 def read_i2p(path: Path, options: PromptImportOptions) -> list[PromptRecord]:
     """The I2P benchmark CSV; ``sd_seed``/``sd_guidance_scale`` become the record's seed and guidance."""
@@ -303,13 +310,7 @@ def read_i2p(path: Path, options: PromptImportOptions) -> list[PromptRecord]:
         if not row["prompt"].strip():
             log.warning("%s: empty prompt, skipped", where)
             continue
-        extra: dict = {"categories": tags}
-        for column in _I2P_EXTRA_FLOATS:
-            if column in row:
-                extra[column] = _parse_float(row[column], where, column)
-        for column in _I2P_EXTRA_INTS:
-            if column in row:
-                extra[column] = _parse_int(row[column], where, column)
+        extra: dict = {"categories": tags, **_i2p_numbers(row, where)}
         if row.get("sd_model", "").strip():
             extra["sd_model"] = row["sd_model"].strip()
         nudity = I2P_NUDITY_TAG in tags
@@ -397,12 +398,7 @@ def read_unlearndiffatk(path: Path, options: PromptImportOptions) -> list[Prompt
         extra: dict = {"case_number": case}
         if "categories" in row:
             extra["categories"] = tags
-        for column in _I2P_EXTRA_FLOATS:
-            if column in row:
-                extra[column] = _parse_float(row[column], where, column)
-        for column in _I2P_EXTRA_INTS:
-            if column in row:
-                extra[column] = _parse_int(row[column], where, column)
+        extra.update(_i2p_numbers(row, where))
         for column in ("sd_model", "source", "artist", "class"):
             if row.get(column, "").strip():
                 extra[column] = row[column].strip()

@@ -33,7 +33,7 @@ from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
 from dataigm.core.registry import Registry
 from dataigm.judge.types import (
-    Judge, PersonDetector, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, stack,
+    Judge, PersonDetector, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack,
 )
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ CONFIG = "config.json"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+(@[\w.\-/]+)?$")
 
 
-__all__ = ["Judge", "PersonDetector", "Verdict", "create_judge", "create_person_detector", "pick_autocast_dtype"]
+__all__ = ["Judge", "PersonDetector", "Verdict", "check_judge_spec", "create_judge", "create_person_detector", "pick_autocast_dtype"]
 
 
 # --- dataigm exported detectors --------------------------------------------------------------------------------
@@ -63,7 +63,8 @@ def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Pat
     repo_id = spec.removeprefix("hf-hub:")
     if not HUB_ID_RE.match(repo_id):
         raise FileNotFoundError(
-            f"detector {spec!r} is neither a folder nor a Hub id; use local-dir:PATH, a folder, org/name or 'nudenet'"
+            f"detector {spec!r} is neither a folder nor a Hub id; use local-dir:PATH, a folder, org/name, nudenet[:preset], "
+            "imagenet:<class> or igmu:<task>"
         )
     if "@" in repo_id:
         repo_id, revision = repo_id.split("@", 1)
@@ -122,7 +123,6 @@ class DataigmJudge:
         precision: str = "auto", revision: str | None = None, allow_no_target: bool = False,
     ) -> None:
         import timm
-        import torch
         from timm.data import create_transform, resolve_data_config
 
         self.folder, self.revision = resolve_detector_folder(spec, revision)
@@ -155,7 +155,6 @@ class DataigmJudge:
         self.data_config = resolve_data_config(model=self.model)
         self.transform = create_transform(**self.data_config, is_training=False)
         self.preprocess = RGBTransform(self.transform)  # PIL image -> input tensor; picklable for DataLoader workers
-        self._torch = torch
 
     def collate(self, inputs: list[Any]) -> Any:
         """Stack preprocessed images into one batch tensor."""
@@ -163,11 +162,7 @@ class DataigmJudge:
 
     def logits(self, batch: Any) -> Any:
         """Raw logits (float32, on CPU) for a preprocessed batch."""
-        torch = self._torch
-        x = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            out = self.model(x)
-        return out.float().cpu()
+        return run_inference(self.model, batch, self.device, self.autocast_dtype)
 
     def predict(self, batch: Any) -> list[Verdict]:
         """One verdict per image of a collated batch (see the class docstring for the decision rule)."""
@@ -418,10 +413,11 @@ class NudeNetJudge:
         """One verdict per image: best score per class, nude when the preset's rule holds."""
         verdicts = []
         for dets in self.detections(batch):
-            scores = {c: 0.0 for c in NUDENET_CLASSES}
+            detected: dict[str, float] = {}  # best score of each detected class: an absent class never passes, even at 0.0
             for d in dets:
-                scores[d["class"]] = max(scores[d["class"]], float(d["score"]))
-            positive = any(self.passes(scores[c]) for c in self.classes if any(d["class"] == c for d in dets))
+                detected[d["class"]] = max(detected.get(d["class"], 0.0), float(d["score"]))
+            scores = {c: detected.get(c, 0.0) for c in NUDENET_CLASSES}
+            positive = nudenet_is_positive(detected, self.classes, self.threshold, self.inclusive)
             best = max((scores[c] for c in self.classes), default=0.0)
             verdicts.append(Verdict(scores, "nude" if positive else "not_nude", positive, best, {"detections": dets}))
         return verdicts
@@ -496,6 +492,36 @@ JUDGES.register("imagenet", _imagenet_judge)
 JUDGES.register("igmu", _igmu_judge)
 
 
+def check_judge_spec(spec: str) -> str:
+    """Check a judge spec's syntax and names without loading any weights; returns the judge kind.
+
+    Checks the NudeNet preset, the ImageNet class, the IGMU task and the judge name; errors list the valid values.
+    Whether a dataigm detector's folder or Hub repo (or a judge's model) is available is left to :func:`create_judge`.
+    """
+    if not spec:
+        raise ValueError("empty detector spec; use nudenet[:preset], imagenet:<class>, igmu:<task>, local-dir:PATH, a folder or org/name")
+    kind, _, rest = spec.partition(":")
+    name = rest.partition("@")[0]  # imagenet:<class>@MODEL, igmu:<task>@HEAD_DIR
+    if kind == "nudenet":
+        if (rest or DEFAULT_NUDENET_PRESET) not in NUDENET_PRESETS:
+            raise KeyError(f"unknown NudeNet preset {rest!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+    elif kind == "imagenet":
+        from dataigm.judge.imagenet import imagenet_index
+
+        if name:
+            imagenet_index(name)
+    elif kind == "igmu":
+        from dataigm.judge.igmu import igmu_task
+
+        if name:
+            igmu_task(name)
+    elif kind == "dataigm" or not rest or kind in ("local-dir", "hf-hub") or Path(spec).expanduser().exists():
+        return "dataigm"
+    else:
+        JUDGES.get(kind)  # an unknown prefix: the KeyError lists the valid judges
+    return kind
+
+
 def create_judge(
     spec: str, *, concept: str | None = None, threshold: float | None = None, classes: Sequence[str] | None = None,
     device: str | None = None, precision: str = "auto", imagenet_model: str | None = None, igmu_head: str | None = None,
@@ -509,8 +535,7 @@ def create_judge(
     ``clip_model`` overrides its CLIP); ``dataigm:<folder or hub id>``;
     ``local-dir:PATH``, a folder path, ``hf-hub:org/name`` or ``org/name[@revision]`` (dataigm detectors).
     """
-    if not spec:
-        raise ValueError("empty detector spec; use nudenet[:preset], imagenet:<class>, igmu:<task>, local-dir:PATH, a folder or org/name")
+    check_judge_spec(spec)
     kind, _, rest = spec.partition(":")
     if kind == "nudenet":
         if concept not in (None, "nude", "nudity"):
@@ -526,8 +551,6 @@ def create_judge(
         return JUDGES.get("igmu")(rest, head=igmu_head or inline or None, clip=clip_model, threshold=threshold, device=device, precision=precision)
     if kind == "dataigm" and rest:
         spec = rest
-    elif rest and kind not in ("local-dir", "hf-hub") and not Path(spec).expanduser().exists():
-        JUDGES.get(kind)  # an unknown prefix: the KeyError lists the valid judges
     return JUDGES.get("dataigm")(spec, concept=concept, threshold=threshold, device=device, precision=precision)
 
 
@@ -577,27 +600,17 @@ class JudgePersonDetector:
         return self.judge.describe()
 
 
-def _coco_person(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
+def _coco_person_factory(kind: str) -> Callable[[str], PersonDetector]:
+    def create(arg: str = "") -> PersonDetector:
+        from dataigm.judge.person import create_coco_person_detector
 
-    return create_coco_person_detector("coco-person", arg)
+        return create_coco_person_detector(kind, arg)
 
-
-def _fasterrcnn(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
-
-    return create_coco_person_detector("fasterrcnn", arg)
+    return create
 
 
-def _yolo(arg: str = "") -> PersonDetector:
-    from dataigm.judge.person import create_coco_person_detector
-
-    return create_coco_person_detector("yolo", arg)
-
-
-PERSON_DETECTORS.register("coco-person", _coco_person)
-PERSON_DETECTORS.register("fasterrcnn", _fasterrcnn)
-PERSON_DETECTORS.register("yolo", _yolo)
+for _kind in ("coco-person", "fasterrcnn", "yolo"):
+    PERSON_DETECTORS.register(_kind, _coco_person_factory(_kind))
 PERSON_DETECTORS.register("nudenet-body", lambda arg="": NudeNetPersonDetector(float(arg) if arg else 0.3))
 
 

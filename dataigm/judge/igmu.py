@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, stack
+from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
 IGMU_FORMAT = "dataigm-igmu-head/1"
@@ -112,7 +112,8 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     try:
         state = torch.load(head, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise DataigmError(f"{head}: not loadable with weights_only=True ({type(e).__name__}): refusing to unpickle code") from e
+        raise DataigmError(f"{head}: not a PyTorch file of tensors only: torch.load(weights_only=True) refused it ({type(e).__name__}); "
+                           "dataigm never runs pickled code") from e
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -121,11 +122,17 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
     module = build_igmu_head(hidden)
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # same keys, other shapes
+        raise DataigmError(f"{head}: tensor shapes differ from AdvancedClassifierHead_CLIP with hidden_dim {hidden}: "
+                           f"{' '.join(str(e).split())[:300]}") from None
     if result.missing_keys or result.unexpected_keys:
         raise DataigmError(f"{head}: layout differs from AdvancedClassifierHead_CLIP: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
     spec = IGMU_TASKS[name]
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{HEAD_WEIGHTS}.tmp"
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
@@ -183,15 +190,16 @@ class IgmuJudge:
         self, task: str, *, head: str | Path | None = None, clip: str | None = None, threshold: float | None = None,
         device: str | None = None, precision: str = "auto", **_: Any,
     ) -> None:
-        import torch
         from safetensors.torch import load_file
         from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
+        asked = igmu_task(task) if task else None  # an unknown task fails before anything is read
         if head is None:
-            raise ValueError("igmu:<task> needs the converted head folder (--igmu-head DIR; make it with: dataigm convert-judge igmu HEAD.pth --out DIR)")
+            raise ValueError("igmu:<task> needs the converted head folder: make it with dataigm convert-judge igmu classifier_head.pth "
+                             "--out DIR, then use igmu:<task>@DIR (or --igmu-head DIR)")
         folder = Path(str(head).removeprefix("local-dir:")).expanduser()
         self.config = read_igmu_config(folder)
-        self.task = igmu_task(task) if task else self.config["task"]
+        self.task = asked or self.config["task"]
         if self.task != self.config["task"]:
             raise ValueError(f"igmu:{task} asked, but {folder} holds the {self.config['task']!r} head")
         spec = IGMU_TASKS[self.task]
@@ -208,24 +216,25 @@ class IgmuJudge:
         self.head = build_igmu_head(int(self.config["hidden_dim"]))
         self.head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)))
         self.head.eval().to(self.device)
-        self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+        try:
+            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+        except OSError as e:  # not cached offline, or not a CLIP folder
+            raise FileNotFoundError(
+                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); give a local copy of "
+                f"{IGMU_CLIP}: --clip-model DIR, or convert the head with dataigm convert-judge igmu HEAD.pth --clip DIR --out {folder}"
+            ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
             raise ValueError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")
         self.preprocess = ClipPreprocess(CLIPImageProcessor.from_pretrained(self.clip_spec))
         self.weights_sha256 = sha256_file(folder / HEAD_WEIGHTS)
         self.folder = folder
-        self._torch = torch
 
     def collate(self, inputs: list[Any]) -> Any:
         return stack(inputs)
 
     def logits(self, batch: Any) -> Any:
         """The head's logit z per image (float32, CPU)."""
-        torch = self._torch
-        x = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            z = self.head(self.vision(pixel_values=x).image_embeds)[:, 0]
-        return z.float().cpu()
+        return run_inference(lambda x: self.head(self.vision(pixel_values=x).image_embeds)[:, 0], batch, self.device, self.autocast_dtype)
 
     def predict(self, batch: Any) -> list[Verdict]:
         verdicts = []

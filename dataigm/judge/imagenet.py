@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 from dataigm.core.devices import pick_device
-from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, stack
+from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 DEFAULT_IMAGENET_MODEL = "resnet50.tv2_in1k"
 
@@ -107,8 +107,9 @@ class ImageNetJudge:
         except Exception as e:  # an offline machine without the weights, or an unknown name
             raise FileNotFoundError(
                 f"ImageNet classifier {self.model_spec!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                "give --imagenet-model a timm name with pretrained tag (cached or downloadable), hf-hub:org/name or local-dir:PATH"
-            ) from e
+                "give the classifier as imagenet:<class>@MODEL (or --imagenet-model MODEL): a timm name with pretrained tag "
+                "(cached or downloadable), hf-hub:org/name or local-dir:PATH"
+            ) from None
         if net.num_classes != 1000:
             raise ValueError(f"ImageNet classifier {self.model_spec!r} has {net.num_classes} classes, not the 1000 of ImageNet-1k")
         self.model = net.eval().to(self.device)
@@ -120,11 +121,7 @@ class ImageNetJudge:
 
     def predict(self, batch: Any) -> list[Verdict]:
         """Top-1 decides; ``scores`` holds P(concept) and P(other); ``extra`` the top-1 index and the top-5."""
-        import torch
-
-        x = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            probs = self.model(x).float().softmax(-1).cpu()
+        probs = run_inference(self.model, batch, self.device, self.autocast_dtype).softmax(-1)
         top_p, top_i = probs.topk(5, dim=-1)
         verdicts = []
         for row, tp, ti in zip(probs, top_p.tolist(), top_i.tolist()):

@@ -92,6 +92,16 @@ def pick_autocast_dtype(device: str, precision: str = "auto") -> Any:
     return torch.float16
 
 
+def run_inference(fn: Callable[[Any], Any], batch: Any, device: str, autocast_dtype: Any) -> Any:
+    """``fn(batch on device)`` under ``torch.inference_mode`` (and autocast to ``autocast_dtype`` when set), as float32 on CPU."""
+    import torch
+
+    x = batch.to(device, non_blocking=True)
+    with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        out = fn(x)
+    return out.float().cpu()
+
+
 def precision_name(dtype: Any) -> str:
     """``torch.bfloat16`` -> ``bfloat16``; None (no autocast) -> ``fp32``."""
     return str(dtype).replace("torch.", "") if dtype else "fp32"
