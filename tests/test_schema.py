@@ -32,7 +32,7 @@ def test_encoded_sample_has_the_three_fields() -> None:
 
 @pytest.mark.parametrize("over, message", [
     ({"split": "validation"}, "split 'validation'"),
-    ({"source": "web"}, "source 'web'"),
+    ({"source": "web crawl"}, "source 'web crawl'"),
     ({"label": 2}, "label 2 out of range"),
     ({"label": -1}, "label -1 out of range"),
     ({"key": "Church.png"}, "invalid sample key"),
