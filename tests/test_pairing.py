@@ -58,3 +58,26 @@ def test_duplicates_and_unmatched_are_named_and_long_lists_cut() -> None:
     assert "without an original counterpart" not in msg  # the one unlearned image has its original
     with pytest.raises(ValueError, match=r"unlearned retain images without an original counterpart: 5_5\.png$"):
         pair_images([file("1_1.png")], [file("1_1.png"), file("5_5.png")], what="ignored", what_unlearned="retain images")
+
+
+def test_missing_fields_take_their_documented_defaults() -> None:
+    # a sample needs both a prompt index and a seed to pair by them; concept, role and image index default to ""/-1
+    assert pair_key(sample("a", seed=5)) == ("key", "a")
+    assert pair_key(sample("b", prompt_index=3)) == ("key", "b")
+    assert pair_key(sample("c", prompt_index=3, seed=5)) == ("sample", "", "", 3, 5, -1)
+    assert pair_key(ImageRef("p.png", "p.png", "", {"prompt_index": 3})) == ("file", 3, -1)  # e.g. from a prompts file
+    assert pair_reference_key(sample("d", pair_id="church-00001", prompt_index=3)) == ("file", 3, -1)
+    assert pair_reference_key(ImageRef("p.png", "p.png", "", {"prompt_index": 3})) == ("file", 3, -1)
+
+
+def test_exactly_ten_names_are_listed_without_a_count_and_unlearned_problems_are_named() -> None:
+    with pytest.raises(ValueError) as e:
+        pair_images([file(f"{i}_1.png") for i in range(10)], [])
+    assert str(e.value).endswith("without an unlearned counterpart: " + ", ".join(
+        f"{i}_1.png" for i in sorted(range(10), key=lambda i: repr(("file", i, 1)))))
+    with pytest.raises(ValueError) as e:
+        pair_images([], [file("9_1.png"), file("10_1.png"), file("10_1.jpg")])
+    msg = str(e.value)
+    assert "unlearned images have duplicate prompt index/seed: 10_1.png, 10_1.jpg" in msg
+    # listed in the order of their keys' text, the same on every run
+    assert "unlearned images without an original counterpart: 10_1.jpg, 9_1.png" in msg
