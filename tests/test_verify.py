@@ -95,3 +95,33 @@ def test_build_resume_redoes_a_shard_whose_stats_are_missing(tiny_model_dir, tmp
     assert second.samples_written == json.loads(stats.read_text())["ok"] > 0  # only that shard was redone
     assert first.samples_written > second.samples_written
     assert {p: p.read_bytes() for p in list_shards(out)} == tars and verify(out) == []
+
+
+def test_an_empty_shard_is_done_without_a_tar_and_an_aborted_one_leaves_nothing(tmp_path) -> None:
+    from dataigm.core.shards import ShardSink
+
+    spec = ShardSpec("object", "test", 0, "x")
+    sink = ShardSink(tmp_path, spec, planned=2)
+    sink.fail("k1", "decode: broken")
+    sink.fail("k2", "decode: broken")
+    stats = sink.close()
+    assert (stats.ok, stats.failed, stats.error_counts) == (0, 2, {"decode": 2})
+    assert not spec.tar_path(tmp_path).exists() and is_done(tmp_path, spec)  # stats but no tar: done, nothing published
+    spec.stats_path(tmp_path).write_text(json.dumps({**json.loads(spec.stats_path(tmp_path).read_text()), "ok": 3}))
+    assert not is_done(tmp_path, spec)  # stats that claim samples need their tar
+    other = ShardSpec("object", "test", 1, "x")
+    sink = ShardSink(tmp_path, other, planned=1)
+    sink.abort()
+    assert not other.tar_path(tmp_path).exists() and not other.stats_path(tmp_path).exists()
+    assert list(other.tar_path(tmp_path).parent.iterdir()) == []  # no temp file left either
+
+
+def test_counts_table_and_model_records(dataset) -> None:
+    from dataigm.core.manifest import counts_table, load_manifest, read_model_records, write_model_record
+
+    assert counts_table(load_manifest(dataset)) == [
+        ("object", "test", "church", 3), ("object", "test", "other", 3), ("object", "train", "church", 6), ("object", "train", "other", 6)]
+    write_model_record(dataset, {"tag": "tiny", "revision": "abc"})
+    write_model_record(dataset, {"tag": "esd", "revision": "def"})
+    assert read_model_records(dataset) == {"esd": {"tag": "esd", "revision": "def"}, "tiny": {"tag": "tiny", "revision": "abc"}}
+    assert build_manifest(dataset)["models"]["esd"]["revision"] == "def"
