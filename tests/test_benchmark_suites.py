@@ -612,3 +612,17 @@ def test_unavailable_eval_model_fails_before_generating(flags: list[str], messag
     what = message.split(" ")[0]
     assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
     assert not (tmp_path / "runs").exists()  # nothing generated
+
+
+def test_pair_set_takes_p_prime_from_the_source_or_the_taxonomy() -> None:
+    """p' of each forget prompt: the file's counterpart, else the taxonomy's removal, else (no trigger) the prompt itself."""
+    from dataigm.benchmark.run import pair_set
+    from dataigm.prompts import PromptRecord
+
+    forget = [PromptRecord("Old stone church in countryside.", concept="church", index=0, seed=5, guidance=7.5),
+              PromptRecord("A quiet lake at dawn.", concept="church", index=1, seed=6),
+              PromptRecord("A chapel on a hill.", concept="church", index=2, seed=7, paired_negative="A barn on a hill.")]
+    pair = pair_set(load_suite("uda-church"), forget, "church")
+    assert [r.prompt for r in pair] == ["Old stone house in countryside.", "A quiet lake at dawn.", "A barn on a hill."]
+    assert [(r.index, r.seed, r.guidance, r.concept) for r in pair] == [(0, 5, 7.5, ""), (1, 6, None, ""), (2, 7, None, "")]
+    assert [r.paired_negative for r in forget] == [r.prompt for r in pair]  # each forget image records its p'

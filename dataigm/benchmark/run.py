@@ -470,6 +470,9 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
     concept = next((r.concept for r in sets.get("forget", []) if r.concept), "")
     if sets.get("forget"):  # the original's images of p' (IGMU's fidelity reference and CSDR's s_o)
         sets["pair"] = pair_set(suite, sets["forget"], concept)
+        unchanged = sum(r.prompt == r.paired_negative for r in sets["pair"])
+        if unchanged and rank.rank == 0:
+            say(f"{unchanged} of {len(sets['pair'])} forget prompts name no trigger of concept {concept!r}: their p' is the prompt itself (as IGMU's cleaning leaves it)")
     prompts = write_prompt_sets(suite, sets)
     recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options) for role, path in prompts.items()}
     if rank.rank == 0 and options.evaluate:
