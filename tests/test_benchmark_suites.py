@@ -196,14 +196,17 @@ RETAIN_CSV = ("case_number,source,prompt,evaluation_seed\n000000203564,coco-30k,
 
 
 def _perturbed_unet(tiny: Path, path: Path, seed: int) -> Path:
-    """The tiny pipeline's UNet with seeded noise on every weight, saved as a full state dict (an 'unlearned' UNet)."""
+    """An 'unlearned' UNet as ESD-x ships it: only the cross-attention (``attn2``) weights, with seeded noise, saved as
+    a partial state dict that loads over the base UNet."""
     import torch
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
 
     unet = UNet2DConditionModel.from_pretrained(tiny / "unet")
     g = torch.Generator().manual_seed(seed)
-    save_file({k: v + 0.05 * torch.randn(v.shape, generator=g) for k, v in unet.state_dict().items()}, str(path))
+    partial = {k: v + 0.2 * torch.randn(v.shape, generator=g) for k, v in unet.state_dict().items() if ".attn2." in k}
+    assert 0 < len(partial) < len(unet.state_dict())
+    save_file(partial, str(path))
     return path
 
 
@@ -268,11 +271,20 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     from dataigm.judge.judge import judge
 
     first, second, out = bench["first"], bench["second"], bench["out"]
-    # 2 prompts (limit) x 2 images x 2 sets x 2 models; the first run generated all, the rerun nothing
-    assert first.total_images == 16 and first.todo_images == 16 and sum(first.generated.values()) == 16
+    # 2 prompts (limit) x 2 images x 2 sets x 2 models + the original's p' images (2 x 2); the rerun generated nothing
+    assert first.total_images == 20 and first.todo_images == 20 and sum(first.generated.values()) == 20
+    assert first.generated["original/pair"] == 4 and "esd/pair" not in first.generated
     assert second.todo_images == 0 and sum(second.generated.values()) == 0
     assert first.seconds_per_image is not None and second.seconds_per_image is None
-    assert any("= 16 images; 16 to generate" in m for m in bench["messages"]) and any(m.startswith("estimate: ") for m in bench["messages"])
+    assert any("= 20 images; 20 to generate" in m for m in bench["messages"]) and any(m.startswith("estimate: ") for m in bench["messages"])
+    # the unlearned UNet is a partial (attn2-only) state dict: the model record says how many tensors it replaced
+    from safetensors.torch import load_file
+
+    manifest = json.loads((first.folders["esd/forget"] / "manifest.json").read_text())
+    load = manifest["models"]["esd"]["component_loads"]["unet"]
+    n_attn2 = len(load_file(str(bench["unets"]["esd"])))
+    assert load["partial"] is True and load["tensors_replaced"] == n_attn2 < load["tensors_total"]
+    assert load["sha256"] == _sha(bench["unets"]["esd"])
     state = json.loads((out / "benchmark.json").read_text())
     assert state["suite"] == "tiny-church" and set(state["methods"]) == {"esd"} and state["limit"] == 2
     for role in ("forget", "retain"):
@@ -282,6 +294,15 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     forget_keys = sorted(k[1:] for k in _pair_keys(first.folders["esd/forget"]))
     assert forget_keys == [(0, 101, 0), (0, 102, 1), (1, 202, 0), (1, 203, 1)]  # case_number, evaluation_seed + k
     assert sorted(k[1] for k in _pair_keys(first.folders["esd/retain"]))[::2] == [179765, 203564]  # COCO ids kept
+    # the original's p' images: one per forget prompt and seed, sharing pair_id and seed with the forget images
+    from dataigm.judge.images import resolve_images
+
+    pair = {(r.meta["pair_id"], r.meta["seed"]): r.meta for r in resolve_images(first.folders["original/pair"]).refs()}
+    forget = {(r.meta["pair_id"], r.meta["seed"]): r.meta for r in resolve_images(first.folders["esd/forget"]).refs()}
+    assert pair.keys() == forget.keys() and len(pair) == 4
+    assert all(pair[k]["prompt"] == forget[k]["pair_prompt"] and pair[k]["pair_prompt"] == forget[k]["prompt"] for k in pair)
+    assert all(pair[k]["prompt_index"] == forget[k]["prompt_index"] and pair[k]["guidance"] == forget[k]["guidance"] for k in pair)
+    assert {m["prompt"] for m in pair.values()} >= {"Old stone house in countryside."}  # church -> house, the taxonomy's removal
     orig_px, unl_px = _image_digests(first.folders["original/forget"]), _image_digests(first.folders["esd/forget"])
     assert orig_px.keys() == unl_px.keys() and all(orig_px[k] != unl_px[k] for k in orig_px)  # the UNet changed every image
 
@@ -314,7 +335,7 @@ def test_second_method_reuses_the_original(bench: dict, capsys: pytest.CaptureFi
                "--workers", "0", "--bootstrap", "200", "--no-progress", "--no-estimate"])
     assert rc == 0
     err = capsys.readouterr().err
-    assert "= 16 images; 8 to generate" in err  # only the new method's images
+    assert "= 20 images; 8 to generate" in err  # only the new method's images
     assert "original/forget: 0 images generated now" in err and "ga/forget: 4 images generated now" in err
     assert {p.name: p.stat().st_mtime_ns for p in orig.rglob("*.tar")} == before
     report = json.loads(next((bench["out"] / "reports").glob("*/report.json")).read_text())
@@ -491,3 +512,117 @@ def test_real_files_match_the_pinned_hashes(suite_name: str, key: str, first: tu
     assert (records[0].index, records[0].prompt, records[0].seed) == first
     assert [r.index for r in records] == list(range(50)) and {r.guidance for r in records} == {7.5}
     assert {r.concept for r in records} == {suite.target}
+
+
+def _fake_squeezenet(torch_home: Path) -> None:
+    """torchvision's weight cache with a seeded random SqueezeNet under its official name (LPIPS' backbone)."""
+    import torch
+    import torchvision
+
+    ckpt = torch_home / "hub" / "checkpoints" / Path(torchvision.models.SqueezeNet1_1_Weights.DEFAULT.url).name
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), ckpt)
+
+
+def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    efficientnet_lite0_dir: Path) -> None:
+    """IGMU's references: forget LPIPS/FID against the original's image of p' (same seed), CSDR's s_o from that image."""
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.generate.tiny import build_tiny_clip
+    from dataigm.judge.csdr import ClipScorer
+    from dataigm.judge.fidelity import create_lpips, lpips_pairs
+    from dataigm.judge.images import resolve_images
+    from dataigm.judge.pairing import pair_images, pair_reference_key
+    from dataigm.recipe import ModelSpec
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _fake_squeezenet(tmp_path / "torch")
+    clip = build_tiny_clip(tmp_path / "clip", seed=4)  # a seed with s_o > 0
+    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, workers=0,
+                               estimate=False, bootstrap=100, lpips_net="squeeze", fid_features=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip))
+    result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
+    assert result.generated["original/pair"] == 0 and result.generated["original/forget"] == 0  # the cached originals, p' included
+    report = json.loads((next(iter(result.reports.values())) / "report.json").read_text())
+    assert report["config"]["forget_reference"] == "pair"
+    fid = report["methods"]["esd"]["fidelity"]
+    assert fid["forget"]["reference"] == "pair" and fid["forget"]["n_pairs"] == 2 * 2  # forget prompts x images
+    assert fid["retain"]["reference"] == "same-prompt" and fid["retain"]["n_pairs"] == 4
+    assert fid["forget"]["n_real"] == fid["forget"]["n_fake"] == 4 and fid["forget"]["fid"] > 0
+    pair_refs = resolve_images(result.folders["original/pair"]).refs()
+    forget_refs = resolve_images(result.folders["esd/forget"]).refs()
+    pairs = pair_images(pair_refs, forget_refs, key=pair_reference_key)
+    assert len(pairs) == 4 and all(o.meta["prompt_index"] == u.meta["prompt_index"] and o.meta["seed"] == u.meta["seed"]
+                                   and o.meta["prompt"] == u.meta["pair_prompt"] != u.meta["prompt"] for o, u in pairs)
+    direct = lpips_pairs(pairs, metric=create_lpips("squeeze"))
+    assert fid["forget"]["lpips"]["value"] == pytest.approx(sum(direct) / 4, abs=1e-6)
+    # CSDR (IGMU benchmark.py, per prompt): s = max(mean_k 100 cos(image_k, p'), 0); s_o from the original's p' images
+    scorer = ClipScorer(clip)
+    csdr = report["methods"]["esd"]["alignment"]["csdr"]
+    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair"
+    values = []
+    for unit in csdr["units"]:
+        mine = [(o, u) for o, u in pairs if u.meta["pair_prompt"] == unit["removed_prompt"]]
+        assert len(mine) == 2
+        s_o = max(100 * sum(scorer.cosines([o for o, _ in mine], [unit["removed_prompt"]] * 2)) / 2, 0.0)
+        s_u = max(100 * sum(scorer.cosines([u for _, u in mine], [unit["removed_prompt"]] * 2)) / 2, 0.0)
+        assert unit["score_original"] == pytest.approx(s_o, abs=1e-4) and unit["score_unlearned"] == pytest.approx(s_u, abs=1e-4)
+        if s_o > 0:
+            values.append(abs(s_o - s_u) / s_o * 100)
+        else:  # IGMU divides by zero here; such a prompt is left out and counted
+            assert unit["value"] is None
+    assert values and csdr["n_undefined"] == 2 - len(values)
+    assert csdr["value"] == pytest.approx(sum(values) / len(values), abs=1e-3)
+
+
+def test_deterministic_reaches_every_build_and_the_cache_key(bench: dict, tmp_path: Path) -> None:
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.recipe import ModelSpec
+
+    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False,
+                               estimate=False, evaluate=False, deterministic=True)
+    result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
+    # its own original images, though every other setting equals the fixture's: --deterministic is part of the cache key
+    assert result.generated == {"original/forget": 4, "original/retain": 4, "original/pair": 4, "esd/forget": 4, "esd/retain": 4}
+    assert result.folders["original/forget"] != bench["first"].folders["original/forget"]
+    for label, folder in result.folders.items():
+        settings = json.loads((folder / "manifest.json").read_text())["settings"]
+        assert settings["values"]["deterministic"] is True and settings["values"]["deterministic_algorithms"] is True, label
+    plain = json.loads((bench["first"].folders["original/forget"] / "manifest.json").read_text())["settings"]
+    assert plain["values"]["deterministic"] is False
+    assert json.loads((tmp_path / "runs" / "benchmark.json").read_text())["deterministic"] is True
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
+    (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
+    (["--clip-score", "clipscore"], "clip_score 'openai/clip-vit-base-patch32' cannot be loaded"),
+    (["--fid-features", "inception"], "fid 'inception' cannot be loaded"),
+])
+def test_unavailable_eval_model_fails_before_generating(flags: list[str], message: str, bench: dict, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataigm.benchmark.run import EVAL_MODEL_HINTS
+    from dataigm.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
+    rc = main(["benchmark", str(bench["suite"]), "--model", "tiny", "--unet", str(bench["unets"]["esd"]), "--name", "esd",
+               "--out", str(tmp_path / "runs"), "--from", str(bench["src"]), "--limit", "1", "--no-estimate", *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    what = message.split(" ")[0]
+    assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
+    assert not (tmp_path / "runs").exists()  # nothing generated
+
+
+def test_pair_set_takes_p_prime_from_the_source_or_the_taxonomy() -> None:
+    """p' of each forget prompt: the file's counterpart, else the taxonomy's removal, else (no trigger) the prompt itself."""
+    from dataigm.benchmark.run import pair_set
+    from dataigm.prompts import PromptRecord
+
+    forget = [PromptRecord("Old stone church in countryside.", concept="church", index=0, seed=5, guidance=7.5),
+              PromptRecord("A quiet lake at dawn.", concept="church", index=1, seed=6),
+              PromptRecord("A chapel on a hill.", concept="church", index=2, seed=7, paired_negative="A barn on a hill.")]
+    pair = pair_set(load_suite("uda-church"), forget, "church")
+    assert [r.prompt for r in pair] == ["Old stone house in countryside.", "A quiet lake at dawn.", "A barn on a hill."]
+    assert [(r.index, r.seed, r.guidance, r.concept) for r in pair] == [(0, 5, 7.5, ""), (1, 6, None, ""), (2, 7, None, "")]
+    assert [r.paired_negative for r in forget] == [r.prompt for r in pair]  # each forget image records its p'

@@ -8,8 +8,10 @@ Layout of ``--out`` (several methods may share it; each run adds or refreshes on
     reports/<judge>/report.{json,md}, forgetting_preservation.png
 
 The original model's images live in a cache shared by every ``--out``:
-``$DATAIGM_CACHE/benchmark/originals/<suite>-<key>/forget|retain``, keyed by the model, the suite (with variant and
-limit) and every generation setting that changes pixels, so a second method reuses them. Prompt files go to
+``$DATAIGM_CACHE/benchmark/originals/<suite>-<key>/forget|retain|pair``, keyed by the model, the suite (with variant
+and limit), every generation setting that changes pixels and ``--deterministic``, so a second method reuses them.
+``pair`` holds the original model's images of the concept-removed prompt p' of every forget prompt and seed
+(IGMU's reference for forget fidelity and for CSDR's s_o); suites without forget prompts (coco-10k) have none. Prompt files go to
 ``$DATAIGM_CACHE/benchmark/prompts/<sha256 of their content>/`` so every run names the same files.
 
 Kill-safety: shards are written atomically and skipped when done (the build engine), every JSON is written with
@@ -18,10 +20,13 @@ temp + rename, and the report is derived from what is on disk; a rerun continues
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,12 @@ class BenchmarkOptions:
     progress: bool = True
     estimate: bool = True
     evaluate: bool = True
+    deterministic: bool = False  # BuildOptions(deterministic=True) for every set; part of the cache key
+    forget_reference: str = "pair"  # forget fidelity against the original's image of p' (IGMU) or of p
+    csdr_unit: str = "prompt"
+    csdr_prompts: str = "pair"
+    clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
+    clip_score_model: str | None = None
     wait_poll_s: float = 10.0
 
 
@@ -112,9 +123,41 @@ def _seeded(suite: Suite, records: list[PromptRecord]) -> list[PromptRecord]:
     return records
 
 
+def concept_removed(suite: Suite, record: PromptRecord, concept: str) -> str:
+    """p' of a forget prompt: the source's paired negative, else the taxonomy's concept removal (as paired negatives
+    are built, :meth:`dataigm.taxonomy.Concept.negative`); a prompt that names no trigger stays as it is, which is
+    what IGMU's ``prompt.replace(item, '')`` gives it."""
+    from dataigm.taxonomy import get_concept
+
+    if record.paired_negative:
+        return record.paired_negative
+    try:
+        return get_concept(suite.taxonomy, record.concept or concept).negative(record.prompt)
+    except ValueError:
+        return record.prompt
+
+
+def pair_set(suite: Suite, forget: list[PromptRecord], concept: str) -> list[PromptRecord]:
+    """The original model's ``pair`` prompts: each forget record's p' with the same index, seed and guidance.
+
+    Sets each forget record's ``paired_negative`` to its p' too, so every forget image records the p' that CSDR scores.
+    """
+    from dataclasses import replace
+
+    out = []
+    for r in forget:
+        r.paired_negative = concept_removed(suite, r, concept)
+        out.append(replace(r, prompt=r.paired_negative, paired_negative=r.prompt, concept="", extra={**r.extra, "forget_prompt": r.prompt}))
+    return out
+
+
 def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions) -> Recipe:
-    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file."""
-    label = suite.target if role == "forget" else suite.retain_label
+    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file.
+
+    ``pair`` (the p' images) uses the forget set's class name, so its samples share ``pair_id`` and seed with the
+    forget images they belong to (the key ``dataigm eval`` pairs them by).
+    """
+    label = suite.retain_label if role == "retain" else suite.target
     generation = suite.generation.model_dump(mode="json")
     generation.update({k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None})
     data = {
@@ -126,8 +169,15 @@ def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: Be
     return parse_recipe(data, f"suite {suite.name} ({role})")
 
 
-def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, limit: int | None) -> str:
-    """What the generated images depend on apart from the model: suite, variant, limit, recipes (prompts by content)."""
+def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, limit: int | None, deterministic: bool = False) -> str:
+    """What the generated images depend on apart from the model: suite, variant, limit, recipes (prompts by content)
+    and ``--deterministic``.
+
+    ``--deterministic`` is in the key because it changes what the pixels guarantee, not only (possibly) the pixels:
+    it pins the thread count and the kernels, so its images are reproducible by any later run and launcher; images
+    cached by a run without it (torchrun's one thread, TF32, autotuning) can differ from those by a level and must
+    not stand in for them, nor the other way round, or one report would compare images made under two guarantees.
+    """
     def content(recipe: Recipe) -> dict[str, Any]:
         data = recipe.model_dump(mode="json")
         data["classes"] = [{**c, "prompts": {"sha256": hashlib.sha256(Path(c["prompts"]["files"][0]).read_bytes()).hexdigest()}}
@@ -137,6 +187,8 @@ def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, 
     # Judges, metrics and prose do not change a pixel: a suite may rename its judges without invalidating the cache.
     pixels = suite.model_dump(mode="json", exclude={"judges", "metrics", "description", "reference"})
     payload = {"suite": pixels, "variant": variant, "limit": limit, "recipes": {k: content(r) for k, r in recipes.items()}}
+    if deterministic:  # absent when off: keys of runs made before the flag existed stay valid
+        payload["deterministic"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -193,7 +245,7 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
     state = json.loads(path.read_text()) if path.is_file() else {}
     if state and (state.get("suite") != suite.name or state.get("settings_key") != key):
         raise BenchmarkError(f"{path} holds a benchmark of suite {state.get('suite')} with other settings (key {state.get('settings_key', '')[:12]} "
-                             f"!= {key[:12]}: variant, limit, batch size, dtype or the suite changed); use another --out")
+                             f"!= {key[:12]}: variant, limit, batch size, dtype, --deterministic or the suite changed); use another --out")
     if state and state.get("original", {}).get("folder") != str(orig_dir):
         raise BenchmarkError(f"{path} compares against the original images in {state['original']['folder']} (model "
                              f"{state['original']['model']['id']}); this run's are in {orig_dir} (model {original.id}, DATAIGM_CACHE "
@@ -206,7 +258,7 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
     methods[options.name] = {"model": spec, "folder": str(out / "methods" / options.name)}
     state = {
         "format": STATE_FORMAT, "suite": suite.name, "suite_sha256": suite.sha256(), "variant": options.variant, "limit": options.limit,
-        "settings_key": key, "reference": suite.reference, "source": suite.source.model_dump(),
+        "settings_key": key, "deterministic": options.deterministic, "reference": suite.reference, "source": suite.source.model_dump(),
         "original": {"model": original.model_dump(mode="json"), "folder": str(orig_dir)}, "methods": methods,
     }
     write_json_atomic(path, state)
@@ -265,9 +317,64 @@ def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions)
     lpips = ("alex" if "lpips" in suite.metrics else None) if options.lpips_net == "suite" else options.lpips_net
     fid = ("inception" if "fid" in suite.metrics else None) if options.fid_features == "suite" else options.fid_features
     return EvalConfig(detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
-                      person_detector=judge.get("person_detector"), clip=options.clip, lpips_net=lpips, fid_feature=fid,
+                      person_detector=judge.get("person_detector"), clip=options.clip, csdr_unit=options.csdr_unit,
+                      csdr_prompts=options.csdr_prompts, clip_score=options.clip_score, clip_score_model=options.clip_score_model,
+                      forget_reference=options.forget_reference, lpips_net=lpips, fid_feature=fid,
                       fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,
                       device=None if options.device == "auto" else options.device, n_resamples=options.bootstrap)
+
+
+# The flag that supplies each model the evaluation loads, for offline machines.
+EVAL_MODEL_HINTS = {
+    "lpips": "pass --lpips-net with a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or --lpips-net none",
+    "fid": "pass --fid-weights FILE (a local copy of the Inception weights), --fid-features local-dir:PATH (a timm folder), or --fid-features none",
+    "clip": "pass --clip PATH (a local CLIP folder with its processor)",
+    "clip_score": "pass --clip-score-model PATH (a local CLIP folder with its processor)",
+}
+
+
+def check_eval_models(cfg: Any) -> None:
+    """Load, once, every model the evaluation will need (LPIPS net, FID feature net, CLIP models), before anything is
+    generated: an unavailable one (offline, no local copy) fails now in one line naming the flag that supplies it."""
+    from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL
+
+    def load(what: str, name: str, fn: Callable[[], Any]) -> None:
+        # torch.hub announces a download on stderr: keep it only when the load succeeds, so a failure stays one line
+        with contextlib.redirect_stderr(io.StringIO()) as said:
+            try:
+                fn()
+            except (OSError, ValueError, RuntimeError, ImportError) as e:
+                msg = " ".join(str(e.args[0] if e.args else e).split())[:300]
+                raise BenchmarkError(f"{what} {name!r} cannot be loaded: {type(e).__name__}: {msg}; {EVAL_MODEL_HINTS[what]}") from None
+        sys.stderr.write(said.getvalue())
+
+    cfg.check()
+
+    if cfg.lpips_net:
+        from dataigm.judge.fidelity import create_lpips
+
+        load("lpips", cfg.lpips_net, lambda: create_lpips(cfg.lpips_net, "cpu"))
+    if cfg.fid_feature:
+        load("fid", cfg.fid_feature, lambda: _fid_network(cfg.fid_feature, cfg.fid_weights))
+    if cfg.clip or cfg.clip_score:
+        from dataigm.judge.csdr import ClipScorer
+
+        if cfg.clip:
+            load("clip", cfg.clip, lambda: ClipScorer(cfg.clip))
+        if cfg.clip_score:
+            score_model = cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]
+            load("clip_score", score_model, lambda: ClipScorer(score_model))
+
+
+def _fid_network(feature: str, weights: str | None) -> Any:
+    """The FID feature network as :func:`dataigm.judge.fidelity.fid_kid` builds it (Inception weights included)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from dataigm.judge.fidelity import create_feature_network
+
+    net = create_feature_network(feature)
+    extra = {"feature_extractor_weights_path": weights} if (weights and net == 2048) else {}
+    return FrechetInceptionDistance(feature=net, normalize=False, **extra)
 
 
 def judge_slug(spec: str) -> str:
@@ -288,12 +395,13 @@ def evaluate_state(state: dict[str, Any], suite: Suite, options: BenchmarkOption
         reports["utility"] = write_utility_report(state, suite, options, original, methods, out / "reports" / "utility")
         return reports
     sets = {name: open_set(folder / "forget", folder / "retain") for name, folder in methods.items()}
-    orig = open_set(original / "forget", original / "retain")
+    orig = open_set(original / "forget", original / "retain", pair=original / "pair" if (original / "pair" / "manifest.json").is_file() else None)
     for judge in judges:
         report = evaluate(sets, _eval_config(suite, judge, options), orig)
         report["benchmark"] = {k: state[k] for k in ("suite", "variant", "limit", "settings_key", "reference", "source", "original")}
         report["benchmark"]["generation"] = suite.generation.model_dump(mode="json")
         report["benchmark"]["images_per_prompt"] = suite.images_per_prompt
+        report["benchmark"]["deterministic"] = state.get("deterministic", False)
         folder = out / "reports" / judge_slug(judge["detector"])
         write_report(report, folder)
         reports[judge["detector"]] = folder
@@ -359,15 +467,22 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
     rank = rank_from_env()
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}
-    prompts = write_prompt_sets(suite, sets)
     concept = next((r.concept for r in sets.get("forget", []) if r.concept), "")
+    if sets.get("forget"):  # the original's images of p' (IGMU's fidelity reference and CSDR's s_o)
+        sets["pair"] = pair_set(suite, sets["forget"], concept)
+        unchanged = sum(r.prompt == r.paired_negative for r in sets["pair"])
+        if unchanged and rank.rank == 0:
+            say(f"{unchanged} of {len(sets['pair'])} forget prompts name no trigger of concept {concept!r}: their p' is the prompt itself (as IGMU's cleaning leaves it)")
+    prompts = write_prompt_sets(suite, sets)
     recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options) for role, path in prompts.items()}
-    if rank.rank == 0 and options.evaluate and not suite.utility_only:
-        check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
+    if rank.rank == 0 and options.evaluate:
+        if not suite.utility_only:
+            check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
+        check_eval_models(_eval_config(suite, {"detector": "none"}, options))
     original = original or ModelSpec(id=model.id, revision=model.revision, pipeline_class=model.pipeline_class, config=model.config)
     original = original.model_copy(update={"name": "original"})
     model = model.model_copy(update={"name": options.name})
-    key = settings_key(suite, recipes, options.variant, options.limit)
+    key = settings_key(suite, recipes, options.variant, options.limit, options.deterministic)
     orig_dir = original_folder(suite, original, key)
     out = Path(options.out)
     state = update_state(out, suite, key, options, original, orig_dir, model) if rank.rank == 0 else None
@@ -375,11 +490,13 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 
     # 2. Count the work and estimate its time
     jobs = [(f"original/{role}", recipes[role], original, orig_dir / role) for role in recipes]
-    jobs += [(f"{options.name}/{role}", recipes[role], model, out / "methods" / options.name / role) for role in recipes]
+    jobs += [(f"{options.name}/{role}", recipes[role], model, out / "methods" / options.name / role) for role in recipes if role != "pair"]
     counts = {label: _todo(recipe, spec, folder) for label, recipe, spec, folder in jobs}
     total, todo = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
     result = BenchmarkResult(out, total, todo, folders={label: folder for label, _, _, folder in jobs})
-    say(f"suite {suite.name}: {sum(len(s) for s in sets.values())} prompts x {suite.images_per_prompt} images x 2 models = {total} images; "
+    n_prompts = sum(len(v) for k, v in sets.items() if k != "pair")
+    pair_note = f" + the original's {len(sets['pair'])} concept-removed prompts" if "pair" in sets else ""
+    say(f"suite {suite.name}: {n_prompts} prompts x {suite.images_per_prompt} images x 2 models{pair_note} = {total} images; "
         f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else ""))
     if todo and options.estimate:
         label, recipe, spec, _ = next(j for j in jobs if counts[j[0]][1])
@@ -389,7 +506,7 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
             f"of generation{' per rank' if rank.world_size > 1 else ''}")
 
     # 3. Generate (each build resumes finished shards; the original's are shared by every method)
-    build_opts = BuildOptions(device=options.device, progress=options.progress)
+    build_opts = BuildOptions(device=options.device, progress=options.progress, deterministic=options.deterministic)
     for label, recipe, spec, folder in jobs:
         if counts[label][1] == 0 and (folder / "manifest.json").is_file():
             result.generated[label] = 0

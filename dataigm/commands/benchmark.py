@@ -39,7 +39,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lpips-net", default="suite", choices=["suite", "alex", "vgg", "squeeze", "none"], help="LPIPS network (default: the suite's metrics)")
     p.add_argument("--fid-features", default="suite", help="suite | inception | local-dir:PATH | hf-hub:org/name | timm name | none")
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
-    p.add_argument("--clip", help="CLIP model path or Hub id: CSDR and CLIP scores")
+    p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
+                   help="CLIP model path or Hub id: CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
+    p.add_argument("--csdr-unit", choices=["prompt", "image"], default="prompt",
+                   help="CSDR per prompt over its seed images, as IGMU's benchmark.py (default), or per image")
+    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
+                   help="text CSDR scores against: the concept-removed prompt p' (default) or IGMU's cleaned text, bug included")
+    p.add_argument("--clip-score", choices=["torchmetrics", "clipscore"], help="CLIP score of forget and retain images")
+    p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
+    p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
+                   help="forget-image fidelity against the original's image of the concept-removed prompt p', same seed (IGMU, default), "
+                   "or of the same prompt")
+    p.add_argument("--deterministic", action="store_true",
+                   help="build every set with deterministic kernels, no cuDNN autotuning or TF32, pinned CPU threads (as `dataigm build "
+                   "--deterministic`); part of the original-image cache key")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--workers", type=int, help="image decoding workers for judging")
     p.add_argument("--no-estimate", action="store_true", help="skip the timed batch that estimates the generation time")
@@ -62,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         name=args.name, out=args.out, limit=args.limit, variant=args.variant, source_dir=args.source_dir, judges=args.judge,
         device=args.device, dtype=args.dtype, batch_size=args.batch_size, shard_size=args.shard_size, lpips_net=none(args.lpips_net), fid_features=none(args.fid_features),
         fid_weights=args.fid_weights, clip=args.clip, bootstrap=args.bootstrap, workers=args.workers, progress=not args.no_progress,
-        estimate=not args.no_estimate, evaluate=not args.no_eval,
+        estimate=not args.no_estimate, evaluate=not args.no_eval, deterministic=args.deterministic, forget_reference=args.forget_reference,
+        csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts, clip_score=args.clip_score, clip_score_model=args.clip_score_model,
     )
     console = Console(stderr=True, highlight=False)
     original = ModelSpec(id=args.original) if args.original else None

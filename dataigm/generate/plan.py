@@ -94,7 +94,8 @@ def plan_build(recipe: Recipe, models: Sequence[ModelSpec] | None = None, limit:
         for pair_id, rec, negative in pairs:
             if cls.negatives and recipe.paired_negatives and negative is None:
                 skipped.append(rec.prompt)
-            members = [("positive" if cls.concept else "unrelated", cls.name, rec.prompt, negative or "")]
+            # pair_prompt: the generated negative, else the concept-free counterpart the prompt record names, if any
+            members = [("positive" if cls.concept else "unrelated", cls.name, rec.prompt, negative or rec.paired_negative or "")]
             if negative is not None:
                 members.append(("negative", cls.negatives, negative, rec.prompt))
             for mi, model in enumerate(models):
