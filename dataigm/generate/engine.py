@@ -27,6 +27,7 @@ from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
 from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
+from dataigm.generate.sources import check_models
 from dataigm.recipe import ModelSpec, Recipe
 
 log = logging.getLogger(__name__)
@@ -343,6 +344,7 @@ def build(
     plan = plan_build(recipe, models, options.limit)
     if not plan.shards:
         raise ValueError(f"recipe {recipe.name!r} plans no samples")
+    check_models(plan.models)  # a mistyped path fails now, not after the first shards' work
     mine = partition(plan.shards, rank.rank, rank.world_size)
     todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
     for s in mine:  # temp files of this rank's shards left by a killed run
