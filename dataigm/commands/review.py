@@ -26,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from dataigm.curate.review import apply_review, build_review_dataset, launch, review_name
+
+    if not getattr(args, "verbose", False):  # FiftyOne warns about its MongoDB version on every start
+        logging.getLogger("fiftyone.core.odm.database").setLevel(logging.ERROR)
 
     name = args.name or review_name(args.dataset)
     if args.apply:
