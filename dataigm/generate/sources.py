@@ -13,8 +13,9 @@ from dataigm.core.errors import DataigmError
 from dataigm.recipe import ModelSpec
 
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-# huggingface_hub's repo id rule (ORG/NAME, letters, digits, - _ .), with an optional :SUBFOLDER.
-_HUB_ID = re.compile(r"^[\w.-]{1,96}/[\w.-]{1,96}(:[\w./-]+)?$")
+# huggingface_hub's repo id rule (ORG/NAME of letters, digits, - _ . with no - or . at either end), plus :SUBFOLDER.
+_NAME = r"[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?"
+_HUB_ID = re.compile(rf"^{_NAME}/{_NAME}(:[\w./-]+)?$")
 
 
 class ModelSourceError(DataigmError, ValueError):
