@@ -212,3 +212,16 @@ def test_usage_and_trainer_errors_are_one_line(shapes_dataset, tmp_path):
                               "--devices", "banana", "--out", str(tmp_path / "run")))
     assert line.startswith("dataigm train: error: trainer settings (") and "devices='banana'" in line
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_path):
+    line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "banana"))
+    assert line == "dataigm judge: error: device 'banana': not a device; use auto, cpu, cuda, cuda:N or mps"
+    import torch
+
+    if not torch.cuda.is_available():
+        line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "cuda:3"))
+        assert line == "dataigm judge: error: device 'cuda:3': no CUDA GPU is visible on this machine; use auto or cpu"
+    line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
+                              "--accelerator", "tpu", "--out", str(tmp_path / "run")))
+    assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line

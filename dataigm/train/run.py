@@ -164,7 +164,7 @@ def train_detector(
             num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
             enable_progress_bar=progress, enable_model_summary=False,
         )
-    except (MisconfigurationException, TypeError, ValueError, RuntimeError) as e:  # Lightning rejects the trainer settings
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
         raise ValueError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
                          f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
     if logistic and trainer.world_size > 1:
