@@ -10,15 +10,23 @@ import importlib
 import logging
 import pkgutil
 import sys
+from typing import NoReturn
 
 from dataigm import __version__
 from dataigm.core.errors import DataigmError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr (the usage itself is one ``--help`` away), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import dataigm.commands as commands
 
-    parser = argparse.ArgumentParser(prog="dataigm", description="Datasets and judges for machine unlearning in image generation models.")
+    parser = OneLineParser(prog="dataigm", description="Datasets and judges for machine unlearning in image generation models.")
     parser.add_argument("--version", action="version", version=f"dataigm {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"dataigm {args.command}: error: {msg}", file=sys.stderr)
+        # One line even when a library's message spans several (PyYAML, pydantic, torch).
+        print(f"dataigm {args.command}: error: {' '.join(str(msg).split())}", file=sys.stderr)
         return 2
 
 

@@ -109,3 +109,119 @@ def test_demo_trains_and_judges_from_its_exported_folder(tmp_path):
     assert test["n"] == manifest["counts"]["nudity"]["splits"]["test"]["n"] > 0 and test["label_names"] == ["not_nude", "nude"]
     judged = [json.loads(line) for line in (tmp_path / "demo" / "judge" / "detector.jsonl").read_text().splitlines()]
     assert len(judged) == test["n"]
+
+
+def one_line_error(out: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a failed command (asserting there is exactly one and no traceback)."""
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr[-2000:]
+    return lines[0]
+
+
+def test_invalid_configs_and_yaml_are_one_line_naming_file_fields_values(tmp_path):
+    recipe = (resource_dir("builders") / "church.yaml").read_text()
+    bad_recipe = tmp_path / "recipe.yaml"
+    bad_recipe.write_text(recipe.replace("steps: 30", "steps: 0").replace("width: 512", "width: wide"))
+    assert one_line_error(run("build", str(bad_recipe), "--out", str(tmp_path / "o"))) == (
+        f"dataigm build: error: {bad_recipe}: invalid recipe: field 'generation.steps': Input should be greater than or equal to 1 "
+        "(got 0); field 'generation.width': Input should be a valid integer, unable to parse string as an integer (got 'wide')")
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("name: x\nclasses: [a\n  b: c\n")
+    assert one_line_error(run("build", str(syntax), "--out", str(tmp_path / "o"))) == (
+        f"dataigm build: error: {syntax}: not valid YAML: expected ',' or ']', but got ':' at line 3, column 4 (while parsing a flow sequence)")
+    detector = tmp_path / "detector.yaml"
+    detector.write_text((resource_dir("detectors") / "tiny.yaml").read_text().replace("balance: loss", "balance: lots"))
+    assert one_line_error(run("train", str(detector), "--data", str(tmp_path))) == (
+        f"dataigm train: error: {detector}: invalid detector recipe: field 'balance': Input should be 'none', 'loss' or 'sample' (got 'lots')")
+    curation = tmp_path / "curation.yaml"
+    curation.write_text((resource_dir("builders") / "curation" / "default.yaml").read_text().replace("blank: {action: drop", "blank: {action: burn"))
+    assert one_line_error(run("curate", str(tmp_path), "--config", str(curation))) == (
+        f"dataigm curate: error: {curation}: invalid curation config: default.filters.blank: field 'action': "
+        "String should match pattern '^(keep|review|drop)$' (got 'burn')")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text((resource_dir("builders") / "suites" / "igmu-church.yaml").read_text()
+                     .replace("prompts: 600", "prompts: lots").replace("taxonomy: object", "taxonomi: object"))
+    assert one_line_error(run("suites", str(suite))) == (
+        f"dataigm suites: error: {suite}: invalid suite: field 'files.forgot.prompts': Input should be a valid integer, unable to parse "
+        "string as an integer (got 'lots'); field 'taxonomy': Field required; field 'taxonomi': Extra inputs are not permitted (got 'object')")
+    assert run("-v", "suites", str(suite)).stderr.startswith("Traceback")  # -v shows the traceback
+
+
+def test_build_checks_every_model_source_before_writing(tmp_path):
+    recipe = str(resource_dir("builders") / "church.yaml")
+    out = tmp_path / "out"
+    cases = {("--model", "/no/such/dir"): "model '/no/such/dir': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+             ("--model", "tiny", "--unet", "esd.safetensors"): "--unet 'esd.safetensors': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+             ("--model", "tiny", "--component", "vae=./vae"): "component vae './vae': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+             ("--model", "tiny", "--text-encoder", "org/advunlearn:text_encoder"):
+                 "--text-encoder 'org/advunlearn:text_encoder': not in the Hub cache, and HF_HUB_OFFLINE is set",
+             ("--model", "tiny", "--device", "cuda:7"): "device 'cuda:7': no CUDA GPU is visible on this machine; use auto or cpu"}
+    for flags, message in cases.items():
+        out_ = subprocess.run([sys.executable, "-m", "dataigm", "build", recipe, "--out", str(out), "--limit", "1", *flags],
+                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert one_line_error(out_) == f"dataigm build: error: {message}"
+        assert not out.exists()  # nothing written
+
+
+def _snapshot(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_curate_into_a_build_folder_is_refused_before_writing(shapes_dataset, tmp_path):
+    import shutil
+
+    other = tmp_path / "other-build"
+    shutil.copytree(shapes_dataset, other)
+    before = _snapshot(other)
+    line = one_line_error(run("curate", str(shapes_dataset), "--out", str(other), "--no-progress"))
+    assert line == (f"dataigm curate: error: --out {other} already holds _parts, _stats, manifest.json ... but no curation run; "
+                    "curated shards go to a new or empty folder")
+    assert _snapshot(other) == before
+
+
+def test_build_and_import_refuse_an_exported_folder_and_compare_reads_it(shapes_dataset, tmp_path):
+    from dataigm.hub.export import export_dataset
+
+    hub = tmp_path / "hub"
+    export_dataset(shapes_dataset, hub)
+    before = _snapshot(hub)
+    refusal = (f"--out {hub} is an exported dataset folder (data/<category>/<split>); {{}} writes into a build folder: "
+               "give another --out, then `dataigm export` it again")
+    line = one_line_error(run("build", str(resource_dir("builders") / "church.yaml"), "--model", "tiny", "--out", str(hub), "--limit", "1"))
+    assert line == "dataigm build: error: " + refusal.format("build")
+    (tmp_path / "photos" / "church").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 20, 20)).save(tmp_path / "photos" / "church" / "a.png")
+    line = one_line_error(run("import-images", str(tmp_path / "photos"), "--category", "object", "--out", str(hub)))
+    assert line == "dataigm import-images: error: " + refusal.format("import-images")
+    assert _snapshot(hub) == before
+    out = run("compare", str(shapes_dataset), str(hub), "--json")
+    import json
+
+    report = json.loads(out.stdout)
+    assert out.returncode == 0 and report["identical"] == report["n_b"] == 180 and report["ok"]
+
+
+def test_usage_and_trainer_errors_are_one_line(shapes_dataset, tmp_path):
+    line = one_line_error(run("build", "x.yaml", "--out", str(tmp_path), "--dtype", "float8"))
+    assert line == ("dataigm build: error: argument --dtype: invalid choice: 'float8' (choose from 'auto', 'float32', 'float16', 'bfloat16') "
+                    "(see 'dataigm build --help')")
+    line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
+                              "--devices", "banana", "--out", str(tmp_path / "run")))
+    assert line.startswith("dataigm train: error: trainer settings (") and "devices='banana'" in line
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_path):
+    line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "banana"))
+    assert line == "dataigm judge: error: device 'banana': not a device; use auto, cpu, cuda, cuda:N or mps"
+    import torch
+
+    if not torch.cuda.is_available():
+        line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "cuda:3"))
+        assert line == "dataigm judge: error: device 'cuda:3': no CUDA GPU is visible on this machine; use auto or cpu"
+    line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
+                              "--accelerator", "tpu", "--out", str(tmp_path / "run")))
+    assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line

@@ -87,3 +87,16 @@ def test_cli_review_builds_dataset(curated, tmp_path, capsys):
     import fiftyone as fo
 
     assert fo.load_dataset("cli-review").count() == 180
+
+
+def test_review_of_an_exported_folder_leaves_it_untouched(curated, tmp_path, capsys):
+    from dataigm.hub.export import export_dataset
+
+    hub = tmp_path / "hub"
+    export_dataset(curated, hub)
+    before = {str(p.relative_to(hub)): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
+    assert main(["review", str(hub), "--name", "exported-review"]) == 0
+    assert "'exported-review': 180 samples" in capsys.readouterr().out
+    after = {str(p.relative_to(hub)): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
+    assert after == before  # no _review/ inside what push uploads
+    assert len(list((tmp_path / "hub-review" / "images" / "object").rglob("*.png"))) == 180

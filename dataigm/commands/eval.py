@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
     from dataigm.judge.report import write_report
 
+    if args.device:  # before hours of work, not when the first model is placed
+        from dataigm.core.devices import check_device
+
+        check_device(args.device)
     methods = parse_methods(args)
     orig_f, orig_r, orig_p = args.original_forget, args.original_retain, args.original_pair
     if args.original:

@@ -44,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.core.errors import DataigmError
     from dataigm.judge.judge import judge
 
+    if args.device:  # NudeNet runs on CPU whatever the device: a device this machine lacks is still an error
+        from dataigm.core.devices import check_device
+
+        check_device(args.device)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     result = judge(
         args.images if len(args.images) > 1 else args.images[0], args.detector, concept=args.concept, threshold=args.threshold,

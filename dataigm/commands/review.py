@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "provenance). Tag samples 'reject', 'accept' or 'relabel:<class>' in the App, then run with --apply.")
     p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
     p.add_argument("--name", default=None, help="FiftyOne dataset name (default: derived from DATASET_DIR)")
-    p.add_argument("--review-dir", type=Path, default=None, help="where images are extracted for FiftyOne (default: DATASET_DIR/_review)")
+    p.add_argument("--review-dir", type=Path, default=None, help="where images are extracted for FiftyOne (default: DATASET_DIR/_review; "
+                   "DATASET_DIR-review next to an exported or pulled folder)")
     p.add_argument("--launch", action="store_true", help="open the FiftyOne App and wait until it is closed")
     p.add_argument("--port", type=int, default=5151)
     p.add_argument("--remote", action="store_true", help="serve the App for a browser on another machine (ssh -L PORT:localhost:PORT)")
@@ -25,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from dataigm.curate.review import apply_review, build_review_dataset, launch, review_name
+
+    if not getattr(args, "verbose", False):  # FiftyOne warns about its MongoDB version on every start
+        logging.getLogger("fiftyone.core.odm.database").setLevel(logging.ERROR)
 
     name = args.name or review_name(args.dataset)
     if args.apply:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dataigm.core.errors import DataigmError
+from dataigm.core.datasets import data_root_of
 from dataigm.core.manifest import MANIFEST
 from dataigm.core.schema import IMAGE_FIELD
 from dataigm.core.shards import RawSample, iter_tar, list_shards
@@ -106,7 +107,7 @@ class _TarReader:
         self.index: dict[str, tuple[Path, dict[str, tarfile.TarInfo]]] = {}
         self.duplicates: list[str] = []
         self._open: OrderedDict[Path, tarfile.TarFile] = OrderedDict()
-        for path in list_shards(root):
+        for path in list_shards(shard_root(root)):
             with tarfile.open(path, "r") as tar:
                 members: dict[str, dict[str, tarfile.TarInfo]] = {}
                 for m in tar.getmembers():
@@ -135,7 +136,7 @@ class _TarReader:
 
 
 def _samples(root: Path) -> Iterator[RawSample]:
-    for path in list_shards(root):
+    for path in list_shards(shard_root(root)):
         yield from iter_tar(path)
 
 
@@ -168,6 +169,11 @@ def _metadata_diffs(a: RawSample, b: RawSample, ignore: set[str], found: dict[st
             fd.n += 1
             if len(fd.examples) < MAX_EXAMPLES:
                 fd.examples.append({"key": a.key, "a": va, "b": vb})
+
+
+def shard_root(root: Path) -> Path:
+    """Where the shards of a dataset folder are: the folder itself, or ``data/`` of an exported or pulled one."""
+    return data_root_of(root, _manifest(root))
 
 
 def _manifest(root: Path) -> dict[str, Any] | None:
@@ -208,8 +214,8 @@ def compare_datasets(a: Path, b: Path, tolerance: int = 0, ignore_fields: tuple[
     for root in (a, b):
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
-        if not list_shards(root):
-            raise DataigmError(f"{root} holds no shards (<category>/<split>/*.tar): is it a dataigm dataset folder?")
+        if not list_shards(shard_root(root)):
+            raise DataigmError(f"{root} holds no shards (<category>/<split>/*.tar, or data/<category>/<split>/*.tar): is it a dataigm dataset folder?")
     if not 0 <= tolerance <= 255:
         raise ValueError(f"--tolerance is in pixel levels, 0-255; got {tolerance}")
     result = Comparison(str(a), str(b), tolerance)

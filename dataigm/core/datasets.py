@@ -113,6 +113,17 @@ def data_root_of(root: Path, manifest: dict[str, Any] | None = None) -> Path:
     return root
 
 
+def refuse_exported(out: str | Path, stage: str) -> None:
+    """Refuse to write a stage's output into an exported or pulled folder (the published layout): that folder is
+    what ``push`` uploads, and a build part inside it would never reach its ``data/`` shards."""
+    out = Path(out)
+    manifest_path = out / MANIFEST
+    exported = (manifest_path.is_file() and "hub" in load_manifest(out)) or (not manifest_path.exists() and (out / DATA_DIR).is_dir())
+    if exported:
+        raise DataigmError(f"--out {out} is an exported dataset folder (data/<category>/<split>); {stage} writes into a build "
+                           "folder: give another --out, then `dataigm export` it again")
+
+
 def dataset_shards(folder: str | Path, category: str | None = None, split: str | None = None) -> list[Path]:
     """The tars of a local dataset folder in either layout (build or exported), optionally of one category/split."""
     folder = Path(folder)

@@ -24,21 +24,33 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _shown(value: Any) -> str:
+    return repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
+
+
+def _field_error(e: Any) -> str:
+    loc = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "value_error" and "error" in e.get("ctx", {}):
+        # A model validator's own message already names the field and the value.
+        msg = one_line(str(e["ctx"]["error"]))
+        return f"field '{loc}': {msg}" if loc else msg
+    got = "" if e["type"] == "missing" else f" (got {one_line(_shown(e.get('input')))})"
+    return f"field '{loc or '(top level)'}': {one_line(e['msg'])}{got}"
+
+
 def format_validation_error(source: str, err: ValidationError, what: str = "recipe") -> str:
-    lines = [f"{source}: invalid {what}"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        value = e.get("input")
-        shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
-        lines.append(f"  field '{loc}': {e['msg']} (got {shown})")
-    return "\n".join(lines)
+    """One line: ``source: invalid what: field 'a.b': msg (got value); field 'c': ...``."""
+    return f"{source}: invalid {what}: " + "; ".join(_field_error(e) for e in err.errors())
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of blanks folded into single spaces."""
+    return " ".join(str(text).split())
 
 
 def first_error(err: ValidationError) -> str:
     """The first error of ``err`` in one line, for nesting inside another model's message."""
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-    return f"field '{loc}': {e['msg']} (got {e.get('input')!r})"
+    return _field_error(err.errors()[0])
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str, error: type[Exception] = SettingsError) -> dict[str, Any]:
@@ -66,10 +78,21 @@ def read_yaml_mapping(path: Path, what: str = "recipe", error: type[Exception] =
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise error(f"{path}: not valid YAML: {e}") from None
+        raise error(f"{path}: not valid YAML: {yaml_error_line(e)}") from None
     if not isinstance(data, dict):
         raise error(f"{path}: a {what} must be a YAML mapping, got {type(data).__name__}")
     return data
+
+
+def yaml_error_line(err: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message in one line: the problem and where (line and column, 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if problem and mark is not None:
+        context = getattr(err, "context", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        return f"{problem} at {where}" + (f" ({context})" if context else "")
+    return one_line(str(err))
 
 
 def validate(model: type[M], data: Any, source: str, what: str = "recipe", error: type[Exception] = SettingsError) -> M:

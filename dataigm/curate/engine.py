@@ -523,6 +523,10 @@ def curate(
     run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
            "review_tags_sha256": tags_sha, "input_manifest_sha256": _sha(load_manifest(dataset)["shards"])}
     run_path = out / CURATION_DIR / "run.json"
+    foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
+    if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
+        raise ValueError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
+                         "but no curation run; curated shards go to a new or empty folder")
     if run_path.exists():
         old = json.loads(run_path.read_text())
         if {k: old.get(k) for k in run} != run:

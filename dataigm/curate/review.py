@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.core.schema import slugify
-from dataigm.core.datasets import dataset_shards
+from dataigm.core.datasets import data_root_of, dataset_shards
+from dataigm.core.manifest import MANIFEST, load_manifest
 from dataigm.core.shards import iter_samples
 from dataigm.curate.engine import CURATION_DIR, REVIEW_TAGS, CurationResult, curate
 
@@ -37,6 +38,16 @@ def review_name(dataset_dir: Path) -> str:
     return f"dataigm-{slugify(Path(path).name)}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 
+def default_review_dir(dataset_dir: Path) -> Path:
+    """``DATASET_DIR/_review`` for a build folder; next to an exported or pulled folder (``DATASET_DIR-review``),
+    which is what is published, so reviewing it never adds files to it."""
+    dataset_dir = Path(dataset_dir)
+    manifest = load_manifest(dataset_dir) if (dataset_dir / MANIFEST).is_file() else None
+    if data_root_of(dataset_dir, manifest) != dataset_dir:
+        return dataset_dir.with_name(dataset_dir.name + "-review")
+    return dataset_dir / "_review"
+
+
 def build_review_dataset(dataset_dir: str | Path, *, name: str | None = None, review_dir: str | Path | None = None, overwrite: bool = True) -> "fo.Dataset":
     """Build a persistent FiftyOne dataset from the shards of ``dataset_dir`` and return it."""
     import fiftyone as fo
@@ -45,7 +56,7 @@ def build_review_dataset(dataset_dir: str | Path, *, name: str | None = None, re
     shards = dataset_shards(dataset_dir)  # a build folder, or an exported/pulled one
     if not shards:
         raise FileNotFoundError(f"{dataset_dir}: no shards (<category>/<split>/*.tar) to review")
-    images = Path(review_dir) if review_dir else dataset_dir / "_review"
+    images = Path(review_dir) if review_dir else default_review_dir(dataset_dir)
     name = name or review_name(dataset_dir)
     if fo.dataset_exists(name) and not overwrite:
         return fo.load_dataset(name)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from dataigm.core.devices import pick_device
+from dataigm.core.datasets import refuse_exported
+from dataigm.core.devices import check_device, pick_device
 from dataigm.core.errors import DataigmError
 from dataigm.core.manifest import build_manifest, missing_shards, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
@@ -27,6 +28,7 @@ from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
 from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
+from dataigm.generate.sources import check_models
 from dataigm.recipe import ModelSpec, Recipe
 
 log = logging.getLogger(__name__)
@@ -343,6 +345,8 @@ def build(
     plan = plan_build(recipe, models, options.limit)
     if not plan.shards:
         raise ValueError(f"recipe {recipe.name!r} plans no samples")
+    check_models(plan.models)  # a mistyped path fails now, not after the first shards' work
+    refuse_exported(out, "build")
     mine = partition(plan.shards, rank.rank, rank.world_size)
     todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
     for s in mine:  # temp files of this rank's shards left by a killed run
@@ -412,7 +416,7 @@ def resolve_device(device: str, rank: RankInfo) -> str:
     if device == "cuda":
         import torch
 
-        return device_for_rank(device, rank.local_rank, torch.cuda.device_count())
+        return device_for_rank(check_device(device), rank.local_rank, torch.cuda.device_count())
     return pick_device(device, rank.local_rank)
 
 

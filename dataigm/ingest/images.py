@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dataigm.core.atomic import tmp_path_for
+from dataigm.core.datasets import refuse_exported
 from dataigm.core.manifest import build_manifest, read_parts, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
@@ -457,6 +458,7 @@ def import_images(
 
     # 1. Check inputs
     folder, out = Path(folder), Path(out)
+    refuse_exported(out, "import-images")
     if slugify(category) != category:
         raise ValueError(f"category {category!r} must be lowercase letters, digits and '_' (e.g. {slugify(category)!r})")
     if slugify(part) != part:

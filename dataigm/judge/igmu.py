@@ -105,7 +105,8 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
 
     head = Path(head)
     if not head.is_file():
-        raise FileNotFoundError(f"IGMU head {head} not found")
+        raise FileNotFoundError(f"IGMU head {head} not found" if not head.exists() else
+                                f"IGMU head {head} is a folder; give the head file itself (e.g. Weights/bi_multiC/nudity/classifier_head.pth)")
     name = igmu_task(task) if task else _infer_task(head)
     if name is None:
         raise ValueError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")

@@ -155,12 +155,18 @@ def train_detector(
     if has_val:
         checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
     logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
-    trainer = L.Trainer(
-        default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
-        strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
-        num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
-        enable_progress_bar=progress, enable_model_summary=False,
-    )
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer = L.Trainer(
+            default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+            strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
+            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
+            enable_progress_bar=progress, enable_model_summary=False,
+        )
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
+        raise ValueError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
+                         f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
     if logistic and trainer.world_size > 1:
         raise ValueError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
