@@ -302,3 +302,23 @@ def test_cmmd_matches_google_research_distance() -> None:
     assert mmd(x, x) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="both sides"):
         mmd(x[:0], y)
+
+
+def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
+    # torchmetrics / IGMU: s = max(100 * cos, 0) of L2-normalised embeddings, row by row (the absolute value matters:
+    # CSDR's ratios would hide a wrong scale)
+    import torch
+
+    from dataigm.judge.csdr import ClipScorer
+
+    image = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [1.0, 0.0, 0.0]]), dim=-1)
+    text = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), dim=-1)
+    assert ClipScorer.score(image, text).tolist() == pytest.approx([100.0, 80.0, 0.0])
+
+
+def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
+    from dataigm.judge.metrics import METRIC_DEFINITIONS, definition_versions
+
+    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/1", "lpips": "lpips/2"}
+    assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
+    assert all(d["version"].startswith(f"{name}/") and d["reference"] for name, d in METRIC_DEFINITIONS.items())
