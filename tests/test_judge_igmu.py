@@ -11,7 +11,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dataigm.judge.judge import judge
 from dataigm.judge.tiny import build_tiny_igmu_head
 from dataigm.synthetic import draw_pattern
 from real_weights import skimage_photo
