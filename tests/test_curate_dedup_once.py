@@ -12,7 +12,7 @@ import pytest
 
 from dataigm.core.errors import DataigmError
 from dataigm.core.schema import SPLITS
-from dataigm.core.shards import ShardSpec, iter_samples, list_shards
+from dataigm.core.shards import ShardSpec, iter_samples
 from dataigm.curate import curate, parse_curation_config
 from dataigm.curate import dedup
 from dataigm.curate.dedup import find_embedding_duplicates, search_embedding_duplicates
