@@ -322,3 +322,24 @@ def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
     assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/1", "lpips": "lpips/2"}
     assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
     assert all(d["version"].startswith(f"{name}/") and d["reference"] for name, d in METRIC_DEFINITIONS.items())
+
+
+def test_macro_accuracy_resamples_prompts_when_given_and_handles_empty_input() -> None:
+    from dataigm.judge.metrics import macro_accuracy
+
+    empty = macro_accuracy([], [], clusters=[])
+    assert (empty.value, empty.n, empty.clusters) == (None, 0, 0) and macro_accuracy([], []).clusters is None
+    with pytest.raises(ValueError, match="2 classes for 3 verdicts"):
+        macro_accuracy(["a", "b"], [True, True, False])
+    # class a: 10 images all right; class b: 10 images, prompts of 5 seeds each, one prompt right and one wrong
+    classes = ["a"] * 10 + ["b"] * 10
+    correct = [True] * 10 + [True] * 5 + [False] * 5
+    prompts = [f"a{i // 5}" for i in range(10)] + ["b0"] * 5 + ["b1"] * 5
+    by_prompt = macro_accuracy(classes, correct, prompts, n_resamples=2000)
+    by_image = macro_accuracy(classes, correct, n_resamples=2000)
+    assert by_prompt.value == by_image.value == pytest.approx(0.75)  # (1 + 0.5) / 2
+    assert (by_prompt.n, by_prompt.clusters, by_image.clusters) == (20, 4, None)
+    # 4 prompts resampled: class b's accuracy is 0, 0.5 or 1 in a resample, so the interval reaches 0.5 and 1.0;
+    # 20 independent images give a narrower one
+    assert by_prompt.low == pytest.approx(0.5) and by_prompt.high == pytest.approx(1.0)
+    assert by_image.high - by_image.low < by_prompt.high - by_prompt.low
