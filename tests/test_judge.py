@@ -18,6 +18,7 @@ from dataigm.judge.detectors import (
 from dataigm.judge.judge import judge
 from dataigm.judge.tiny import build_tiny_detector
 from dataigm.synthetic import draw_pattern, write_synthetic_folder
+from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
@@ -202,12 +203,6 @@ def test_list_file_with_missing_entry(detector_dir: Path, images_dir: Path, tmp_
 # imagery. Where a test checks a preset's rule, FACE_FEMALE stands in for the preset's body parts.
 NINE = ["FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED", "MALE_BREAST_EXPOSED", "MALE_GENITALIA_EXPOSED", "BUTTOCKS_EXPOSED",
         "ANUS_EXPOSED", "FEET_EXPOSED", "BELLY_EXPOSED", "ARMPITS_EXPOSED"]
-
-
-def grace_hopper() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,9 @@ from PIL import Image
 from dataigm.judge.detectors import create_person_detector
 from dataigm.judge.images import resolve_images
 from dataigm.judge.person import TORCHVISION_PERSON, YOLO_PERSON, person_in
+from real_weights import grace_hopper
 
 ARCH = "fasterrcnn_mobilenet_v3_large_320_fpn"
-
-
-def grace_hopper() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")

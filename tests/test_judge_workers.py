@@ -14,6 +14,7 @@ from dataigm.judge.detectors import NudeNetJudge, create_judge, create_person_de
 from dataigm.judge.judge import judge
 from dataigm.judge.tiny import build_tiny_detector
 from dataigm.synthetic import write_synthetic_folder
+from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +25,9 @@ def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight drawn pictures and Grace Hopper's portrait (NudeNet finds her face)."""
-    import matplotlib
-
     root = tmp_path_factory.mktemp("imgs")
     write_synthetic_folder(root, ["disc", "stripes"], 4)
-    shutil.copy(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg", root / "grace_hopper.jpg")
+    shutil.copy(grace_hopper(), root / "grace_hopper.jpg")
     return root
 
 
