@@ -370,6 +370,7 @@ def test_report_counts_embedding_duplicates_and_leaks(curated):
     assert "| object | embedding:duplicate | 1 | 0 | 0 | 1 |" in md and "| object | embedding:conflict | 2 | 0 | 2 | 0 |" in md
 
 
+@pytest.mark.slow  # end to end: the faster tests state its parts
 def test_one_and_two_ranks_give_the_same_bytes(dataset, curated, tiny_clip, tmp_path):
     out = tmp_path / "ranks"
     curate_on_two_ranks(dataset, out, config_for(tiny_clip), batch_size=3)

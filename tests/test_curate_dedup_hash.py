@@ -142,6 +142,34 @@ def test_the_plan_fits_the_size_and_distance():
         near_pairs(np.arange(10, dtype=np.uint64), 4, HashSearchPlan(4, 3, 0))  # 3 bands need 1-bit flips at distance 4
 
 
+def test_the_cost_model_crosses_over_from_brute_force_at_these_sizes():
+    """Pinned: which plan the cost model picks is a speed choice, and a change to it is made on purpose."""
+    assert plan_search(364, 4) == HashSearchPlan(4, 0, 4) and plan_search(365, 4) == HashSearchPlan(4, 8, 0)
+    assert plan_search(591, 8) == HashSearchPlan(8, 0, 8) and plan_search(592, 8) == HashSearchPlan(8, 9, 0)
+    assert plan_search(84_622, 12).bands == 0 and plan_search(84_623, 12) == HashSearchPlan(12, 4, 3)
+    assert plan_search(1_000_000, 8) == HashSearchPlan(8, 3, 2) and plan_search(1_000_000, 16).bands == 0
+    assert plan_search(3_577_890, 16) == HashSearchPlan(16, 3, 5)
+
+
+def test_hamming_and_the_global_visiting_order():
+    from dataigm.curate.dedup import global_order, hamming, order_key
+
+    assert hamming(0b1011, 0b0001) == 2 and hamming(0, (1 << 64) - 1) == 64 and hamming(5, 5) == 0
+    samples = [HashedSample("b", "test", 0), HashedSample("z", "val", 0), HashedSample("a", "holdout", 0),
+               HashedSample("c", "train", 0), HashedSample("a", "train", 0), HashedSample("a", "test", 0)]
+    # train < val < test, a split outside these last, then by key
+    assert [(s.split, s.key) for s in global_order(samples)] == [
+        ("train", "a"), ("train", "c"), ("val", "z"), ("test", "a"), ("test", "b"), ("holdout", "a")]
+    assert order_key("holdout", "a") == (len(SPLITS), "a") and order_key("train", "k") == (0, "k")
+
+
+def test_the_plan_describes_itself_as_the_report_shows_it():
+    assert HashSearchPlan(4, 0, 4).describe() == "brute force within 4 bits"
+    assert HashSearchPlan(4, 3, 1).describe() == "multi-index hashing within 4 bits: 3 bands of 21-22 bits, each probed within 1 bit(s)"
+    assert HashSearchPlan(8, 8, 1).describe() == "multi-index hashing within 8 bits: 8 bands of 8 bits, each probed within 1 bit(s)"
+    assert HashSearchPlan(4, 0, 4).widths == [] and HashSearchPlan(4, 3, 1).widths == [22, 21, 21]
+
+
 def test_hash_out_of_range_is_named():
     with pytest.raises(ValueError, match="sample 'x': phash"):
         find_duplicates([HashedSample("x", "train", 1 << 64)], 4)

@@ -438,6 +438,7 @@ def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_rand
     assert rep["definitions"]["lpips"] == "lpips/2"
 
 
+@pytest.mark.slow  # end to end: the faster tests state its parts
 def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
     from dataigm.judge.judge import judge

@@ -83,3 +83,48 @@ def test_a_planned_sample_in_full(tmp_path) -> None:
     }
     assert samples[0]["seed"] == derive_seed(3, "church-00000", 0) == samples[1]["seed"]
     assert samples[1]["label"] == 0 and samples[1]["pair_prompt"] == "a church by the sea"
+
+
+def test_planned_shards_and_fields_golden_values(tmp_path) -> None:
+    """A recipe with a prompt file (its own indexes, one named counterpart), inline prompts and two models."""
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "set.jsonl").write_text(
+        '{"prompt": "a church by the sea", "index": 5, "paired_negative": "an empty beach"}\n'
+        '{"prompt": "a church at dawn", "index": 0}\n')
+    (tmp_path / "r.yaml").write_text(
+        "name: r\ncategory: church\ntaxonomy: object\nlabels: [other, church]\nseed: 3\nclasses:\n"
+        "  - {name: church, concept: church, negatives: other, prompts: {files: [prompts/set.jsonl]}}\n"
+        "  - {name: other, prompts: {prompts: [a quiet village street, a red bicycle, a bowl of fruit]}}\n"
+        "images_per_prompt: 1\nmodels: [tiny, other/model]\nsplits: {train: 0.5, test: 0.5}\nshard_size: 2\n"
+        "generation: {steps: 3, width: 64, height: 64}\n")
+
+    def plan(*over: str):
+        return plan_build(load_recipe(tmp_path / "r.yaml", list(over)))
+
+    def fields(p) -> list[tuple]:
+        return sorted((m.pair_id, m.role, m.split, m.prompt_index, m.prompt, m.pair_prompt, m.concept, m.scheduler)
+                      for s in p.shards for m in s.samples if m.model == "tiny")
+
+    base = plan()
+    # shards are numbered per split across models, each split's shards in recipe order of models
+    assert [(s.spec.relpath, s.model_index, len(s.samples)) for s in base.shards] == [
+        ("church/train/church-train-000000.tar", 0, 2), ("church/train/church-train-000001.tar", 0, 2),
+        ("church/test/church-test-000000.tar", 0, 2), ("church/test/church-test-000001.tar", 0, 1),
+        ("church/train/church-train-000002.tar", 1, 2), ("church/train/church-train-000003.tar", 1, 2),
+        ("church/test/church-test-000002.tar", 1, 2), ("church/test/church-test-000003.tar", 1, 1)]
+    # a file's prompt keeps its own index (0 included); inline prompts are numbered by position; the counterpart a
+    # record names is its negative; an unrelated class has no concept; no scheduler is recorded as ""
+    assert fields(base) == [
+        ("church-00000", "negative", "train", 5, "an empty beach", "a church by the sea", "church", ""),
+        ("church-00000", "positive", "train", 5, "a church by the sea", "an empty beach", "church", ""),
+        ("church-00001", "negative", "test", 0, "a house at dawn", "a church at dawn", "church", ""),
+        ("church-00001", "positive", "test", 0, "a church at dawn", "a house at dawn", "church", ""),
+        ("other-00000", "unrelated", "train", 0, "a quiet village street", "", "", ""),
+        ("other-00001", "unrelated", "train", 1, "a red bicycle", "", "", ""),
+        ("other-00002", "unrelated", "test", 2, "a bowl of fruit", "", "", "")]
+    # the recipe's seed also moves split assignment (pairs stay whole)
+    assert [(f[0], f[2]) for f in fields(plan("seed=4")) if f[1] == "unrelated"] == [
+        ("other-00000", "test"), ("other-00001", "train"), ("other-00002", "train")]
+    # without paired negatives, no negative is generated, though a named counterpart stays the pair prompt
+    assert [(f[0], f[1], f[5]) for f in fields(plan("paired_negatives=false")) if f[6]] == [
+        ("church-00000", "positive", "an empty beach"), ("church-00001", "positive", "")]

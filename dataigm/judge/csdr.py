@@ -119,7 +119,7 @@ class ClipScorer:
     @staticmethod
     def score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """Row-wise CLIP score max(100 * cos, 0) of matching rows."""
-        return (100.0 * (image_emb * text_emb).sum(-1)).clamp(min=0)
+        return (100.0 * (image_emb * text_emb).sum(-1)).clamp(min=0)  # pragma: no mutate, rows are (batch, dim): -1 is 1
 
     def cosines(
         self, refs: Sequence[ImageRef], texts: Sequence[str], *, batch_size: int = 32, reader: ImageReader | None = None,
@@ -199,7 +199,7 @@ def csdr_value(units: Sequence[CSDRUnit]) -> float | None:
 
 
 def csdr_win_items(
-    refs: Sequence[ImageRef], scorer: ClipScorer, *, batch_size: int = 32, reader: ImageReader | None = None,
+    refs: Sequence[ImageRef], scorer: ClipScorer, *, batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate, batching changes no score
 ) -> tuple[list[CSDRItem], list[str]]:
     """Score every image whose concept-free prompt can be derived; returns (items, skipped file ids)."""
     todo, skipped = [], []

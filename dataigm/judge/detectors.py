@@ -47,7 +47,7 @@ __all__ = ["Judge", "PersonDetector", "Verdict", "check_judge_spec", "create_jud
 
 
 # --- dataigm exported detectors --------------------------------------------------------------------------------
-def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Path, str]:
+def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Path, str]:  # pragma: no mutate block, plumbing, see docs/testing.md
     """Turn ``local-dir:PATH``, a folder path, ``hf-hub:org/name`` or ``org/name[@rev]`` into a local folder.
 
     Returns ``(folder, revision)``; the revision is the Hub commit for Hub ids and "" for local folders. Only
@@ -74,7 +74,7 @@ def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Pat
     return folder, folder.name  # snapshots/<commit sha>
 
 
-def read_detector_config(folder: Path) -> dict[str, Any]:
+def read_detector_config(folder: Path) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
     """Read and check an exported detector's ``config.json``; errors name the file, field and value."""
     folder = Path(folder)
     cfg_path = folder / CONFIG
@@ -121,7 +121,7 @@ class DataigmJudge:
     def __init__(
         self, spec: str, *, concept: str | None = None, threshold: float | None = None, device: str | None = None,
         precision: str = "auto", revision: str | None = None, allow_no_target: bool = False,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         import timm
         from timm.data import create_transform, resolve_data_config
 
@@ -156,7 +156,7 @@ class DataigmJudge:
         self.transform = create_transform(**self.data_config, is_training=False)
         self.preprocess = RGBTransform(self.transform)  # PIL image -> input tensor; picklable for DataLoader workers
 
-    def collate(self, inputs: list[Any]) -> Any:
+    def collate(self, inputs: list[Any]) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         """Stack preprocessed images into one batch tensor."""
         return stack(inputs)
 
@@ -184,7 +184,7 @@ class DataigmJudge:
             verdicts.append(Verdict(dict(zip(self.label_names, row)), predicted, positive, p_target, {"logits": row_logits}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         """What judged: architecture, classes, target, weights digest, device and precision (for reports)."""
         return {
             "kind": "dataigm",
@@ -336,7 +336,7 @@ class NudeNetPreprocess:
 
     size: int
 
-    def __call__(self, image: Any) -> Any:
+    def __call__(self, image: Any) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         return _nudenet_preprocess(image, self.size)
 
 
@@ -353,7 +353,7 @@ class NudeNetJudge:
     def __init__(
         self, preset: str = DEFAULT_NUDENET_PRESET, *, classes: Sequence[str] | None = None, threshold: float | None = None,
         device: str | None = None, **_: Any,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         from nudenet import NudeDetector
 
         if preset not in NUDENET_PRESETS:
@@ -374,7 +374,7 @@ class NudeNetJudge:
         self.preprocess = NudeNetPreprocess(self.size)
         self._weights_sha256: str | None = None
 
-    def _use_gpu_if_asked(self, device: str | None) -> list[str]:
+    def _use_gpu_if_asked(self, device: str | None) -> list[str]:  # pragma: no mutate block, plumbing, see docs/testing.md
         """Swap in a CUDA onnxruntime session when a GPU is asked for (or present) and onnxruntime-gpu has it.
 
         ``cuda:N`` runs on GPU N (onnxruntime's ``device_id``; plain ``cuda`` is GPU 0), so one process per GPU works.
@@ -389,7 +389,7 @@ class NudeNetJudge:
             self.detector.onnx_session = onnxruntime.InferenceSession(str(_nudenet_weights()), providers=[cuda, "CPUExecutionProvider"])
         return list(self.detector.onnx_session.get_providers())
 
-    def collate(self, inputs: list[Any]) -> Any:
+    def collate(self, inputs: list[Any]) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         """A batch is the list of preprocessed images (blobs are stacked in :meth:`detections`)."""
         return inputs
 
@@ -438,7 +438,7 @@ class NudeNetJudge:
         return {"per_body_part": boxes if self.count == "boxes" else images, "per_body_part_counts": self.count,
                 "n_boxes": sum(boxes.values())}
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         """Version, weights digest, preset, classes, threshold, comparison and providers (for reports)."""
         if self._weights_sha256 is None:  # hashing the ONNX file once, not per call
             self._weights_sha256 = _nudenet_weights_sha256()
@@ -462,24 +462,24 @@ class NudeNetJudge:
         }
 
 
-def _nudenet_weights() -> Path:
+def _nudenet_weights() -> Path:  # pragma: no mutate block, plumbing, see docs/testing.md
     import nudenet
 
     return Path(nudenet.__file__).parent / "320n.onnx"
 
 
-def _nudenet_weights_sha256() -> str:
+def _nudenet_weights_sha256() -> str:  # pragma: no mutate block, plumbing, see docs/testing.md
     return sha256_file(_nudenet_weights())
 
 
 # --- registry and factory ------------------------------------------------------------------------------------
-def _imagenet_judge(concept: str = "", **kwargs: Any) -> Judge:
+def _imagenet_judge(concept: str = "", **kwargs: Any) -> Judge:  # pragma: no mutate block, plumbing, see docs/testing.md
     from dataigm.judge.imagenet import ImageNetJudge
 
     return ImageNetJudge(concept, **kwargs)
 
 
-def _igmu_judge(task: str = "", **kwargs: Any) -> Judge:
+def _igmu_judge(task: str = "", **kwargs: Any) -> Judge:  # pragma: no mutate block, plumbing, see docs/testing.md
     from dataigm.judge.igmu import IgmuJudge
 
     return IgmuJudge(task, **kwargs)
@@ -492,7 +492,7 @@ JUDGES.register("imagenet", _imagenet_judge)
 JUDGES.register("igmu", _igmu_judge)
 
 
-def check_judge_spec(spec: str) -> str:
+def check_judge_spec(spec: str) -> str:  # pragma: no mutate block, plumbing, see docs/testing.md
     """Check a judge spec's syntax and names without loading any weights; returns the judge kind.
 
     Checks the NudeNet preset, the ImageNet class, the IGMU task and the judge name; errors list the valid values.
@@ -526,7 +526,7 @@ def create_judge(
     spec: str, *, concept: str | None = None, threshold: float | None = None, classes: Sequence[str] | None = None,
     device: str | None = None, precision: str = "auto", imagenet_model: str | None = None, igmu_head: str | None = None,
     clip_model: str | None = None,
-) -> Judge:
+) -> Judge:  # pragma: no mutate block, plumbing, see docs/testing.md
     """Build a judge from a spec string.
 
     ``nudenet`` or ``nudenet:<preset>`` (presets: :data:`NUDENET_PRESETS`); ``imagenet:<class>[@MODEL]`` (an
@@ -565,19 +565,19 @@ class NudeNetPersonDetector:
     with a COCO person detector (``coco-person``, :mod:`dataigm.judge.person`); use that for comparable numbers.
     """
 
-    def __init__(self, threshold: float = 0.3) -> None:
+    def __init__(self, threshold: float = 0.3) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         self.judge = NudeNetJudge(classes=NUDENET_CLASSES, threshold=threshold)
         self.name = "nudenet-body"
         self.threshold = threshold
         self.preprocess = self.judge.preprocess
 
-    def collate(self, inputs: list[Any]) -> Any:
+    def collate(self, inputs: list[Any]) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         return inputs
 
     def present(self, batch: Any) -> list[bool]:
         return [v.positive for v in self.judge.predict(batch)]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return {"name": self.name, "nudenet_version": package_version("nudenet"), "classes": "any", "threshold": self.threshold,
                 "calibrated": False, "note": "uncalibrated: any NudeNet face or body part; not IGMU's person detector"}
 
@@ -585,22 +585,22 @@ class NudeNetPersonDetector:
 class JudgePersonDetector:
     """Any dataigm detector with a 'person' class (or given ``concept``) used as a person detector."""
 
-    def __init__(self, spec: str, concept: str = "person") -> None:
+    def __init__(self, spec: str, concept: str = "person") -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         self.judge = create_judge(spec, concept=concept)
         self.name = spec
         self.preprocess = self.judge.preprocess
 
-    def collate(self, inputs: list[Any]) -> Any:
+    def collate(self, inputs: list[Any]) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         return self.judge.collate(inputs)
 
     def present(self, batch: Any) -> list[bool]:
         return [v.positive for v in self.judge.predict(batch)]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return self.judge.describe()
 
 
-def _coco_person_factory(kind: str) -> Callable[[str], PersonDetector]:
+def _coco_person_factory(kind: str) -> Callable[[str], PersonDetector]:  # pragma: no mutate block, plumbing, see docs/testing.md
     def create(arg: str = "") -> PersonDetector:
         from dataigm.judge.person import create_coco_person_detector
 
@@ -614,7 +614,7 @@ for _kind in ("coco-person", "fasterrcnn", "yolo"):
 PERSON_DETECTORS.register("nudenet-body", lambda arg="": NudeNetPersonDetector(float(arg) if arg else 0.3))
 
 
-def create_person_detector(spec: str) -> PersonDetector:
+def create_person_detector(spec: str) -> PersonDetector:  # pragma: no mutate block, plumbing, see docs/testing.md
     """A person detector from a spec.
 
     ``coco-person`` (IGMU's protocol: a COCO person detector at confidence 0.5; YOLOv8n through ``ultralytics`` when

@@ -46,7 +46,7 @@ def _check(n_resamples: int, confidence: float) -> None:
 def cluster_index(clusters: Sequence[Hashable]) -> tuple[np.ndarray, int]:
     """Dense ids 0..K-1 of ``clusters`` (in order of first appearance) and K."""
     ids: dict[Hashable, int] = {}
-    dense = np.fromiter((ids.setdefault(c, len(ids)) for c in clusters), dtype=np.int64, count=len(clusters))
+    dense = np.fromiter((ids.setdefault(c, len(ids)) for c in clusters), dtype=np.int64, count=len(clusters))  # pragma: no mutate, count only preallocates
     return dense, len(ids)
 
 
@@ -64,14 +64,14 @@ def bootstrap_ci(
     intervals that are too narrow). ``statistic`` is not supported with clusters. An empty input gives ``None``.
     """
     _check(n_resamples, confidence)
-    x = np.asarray(values, dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, the means below are float64 for ints and bools too
     if x.size == 0:
         return Estimate(None, None, None, 0, 0 if clusters is not None else None)
     rng = np.random.default_rng(seed)
     alpha = (1.0 - confidence) / 2.0
     if clusters is None:
-        stat = statistic or (lambda a: a.mean(axis=-1))
-        dist = stat(x[rng.integers(0, x.size, size=(n_resamples, x.size))])
+        stat = statistic or (lambda a: a.mean(axis=-1))  # pragma: no mutate, 2-D: axis -1 is axis 1
+        dist = stat(x[rng.integers(0, x.size, size=(n_resamples, x.size))])  # pragma: no mutate, integers(n) is integers(0, n)
         low, high = np.quantile(dist, [alpha, 1.0 - alpha])
         return Estimate(float(stat(x[None, :])[0]), float(low), float(high), int(x.size))
     if statistic is not None:
@@ -79,8 +79,9 @@ def bootstrap_ci(
     if len(clusters) != x.size:
         raise ValueError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
     dense, k = cluster_index(clusters)
-    sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)
-    idx = rng.integers(0, k, size=(n_resamples, k))
+    # dense ids cover 0..k-1, so minlength changes nothing; astype(None) is float64 too
+    sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)  # pragma: no mutate
+    idx = rng.integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
     dist = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
     low, high = np.quantile(dist, [alpha, 1.0 - alpha])
     return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
@@ -105,13 +106,13 @@ def macro_accuracy(
     units, k = cluster_index(clusters) if clusters is not None else (np.arange(len(classes)), len(classes))
     ok = np.zeros((k, n_cls))
     tot = np.zeros((k, n_cls))
-    np.add.at(ok, (units, cls), np.asarray(correct, dtype=np.float64))
+    np.add.at(ok, (units, cls), np.asarray(correct, dtype=np.float64))  # pragma: no mutate, booleans add into floats alike
     np.add.at(tot, (units, cls), 1.0)
     value = float(np.mean(ok.sum(0) / tot.sum(0)))
-    idx = np.random.default_rng(seed).integers(0, k, size=(n_resamples, k))
+    idx = np.random.default_rng(seed).integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
     ok_r, tot_r = ok[idx].sum(axis=1), tot[idx].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dist = np.nanmean(np.where(tot_r > 0, ok_r / tot_r, np.nan), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # pragma: no mutate, silences warnings only
+        dist = np.nanmean(np.where(tot_r > 0, ok_r / tot_r, np.nan), axis=1)  # pragma: no mutate, 0 / 0 is NaN already
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(dist, [alpha, 1.0 - alpha])
     return Estimate(value, float(low), float(high), len(classes), k if clusters is not None else None)
@@ -136,6 +137,11 @@ def prompt_key(meta: dict[str, Any], fallback: str = "") -> tuple[Any, ...]:
     return ("image", fallback)
 
 
+def _cluster(meta: dict[str, Any], i: int, by_prompt: bool) -> tuple[Any, ...]:
+    """The bootstrap unit of the ``i``-th image: its prompt, or with ``by_prompt`` false the image itself."""
+    return prompt_key(meta if by_prompt else {}, str(i))
+
+
 AGGREGATIONS = ("image", "prompt-any")
 
 
@@ -148,7 +154,7 @@ def aggregate(items: Sequence[tuple[dict[str, Any], bool]], how: str = "image") 
         return list(items)
     by_prompt: dict[tuple[Any, ...], tuple[dict[str, Any], bool]] = {}
     for i, (meta, flag) in enumerate(items):
-        key = prompt_key(meta, str(i))
+        key = _cluster(meta, i, True)
         first = by_prompt.get(key)
         by_prompt[key] = (meta, bool(flag)) if first is None else (first[0], first[1] or bool(flag))
     return list(by_prompt.values())
@@ -166,7 +172,7 @@ def grouped(
     plus "all": ``{name: Estimate dict}``. ``by_prompt`` resamples prompts (cluster bootstrap), not images."""
     groups: dict[str, list[tuple[bool, tuple[Any, ...]]]] = defaultdict(list)
     for i, (meta, flag) in enumerate(items):
-        item = (bool(flag), prompt_key(meta, str(i)) if by_prompt else ("image", str(i)))
+        item = (bool(flag), _cluster(meta, i, by_prompt))
         concept, sub = group_key(meta)
         groups["all"].append(item)
         if concept:
@@ -196,7 +202,7 @@ def in_cross_domain(items: Sequence[tuple[dict[str, Any], bool]], forget_domain:
     category (``forget_domain``); CRA: the same over the classes of the other categories; pooled: the share of
     correct retain images. Images without a known domain count in the pooled number only.
     """
-    clusters = [prompt_key(m, str(i)) if by_prompt else ("image", str(i)) for i, (m, _) in enumerate(items)]
+    clusters = [_cluster(m, i, by_prompt) for i, (m, _) in enumerate(items)]
     out: dict[str, Any] = {"forget_domain": forget_domain, "pooled": rate([c for _, c in items], clusters=clusters, **kwargs).to_dict()}
     for name, keep in (("ira", lambda d: d == forget_domain), ("cra", lambda d: d != forget_domain)):
         sel = [i for i, (m, _) in enumerate(items) if domain_of(m) and forget_domain and keep(domain_of(m))]

@@ -73,7 +73,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         seed: int = 0,
         start_epoch: int = 0,
         exclude: frozenset[str] = frozenset(),
-    ) -> None:
+    ) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         self.urls, self.label_map, self.transform = [str(u) for u in urls], list(label_map), transform
         self.rank, self.world_size = rank, world_size
         self.shuffle_buffer, self.keep_prob, self.seed = shuffle_buffer, keep_prob, seed
@@ -120,7 +120,7 @@ class ShardStream(torch.utils.data.IterableDataset):
     def _label(self, sample: dict[str, Any]) -> int:
         return self.label_map[int(sample["cls"])]
 
-    def _decode(self, sample: dict[str, Any]) -> tuple[torch.Tensor, int]:
+    def _decode(self, sample: dict[str, Any]) -> tuple[torch.Tensor, int]:  # pragma: no mutate block, plumbing, see docs/testing.md
         with Image.open(io.BytesIO(sample["png"])) as img:
             return self.transform(img.convert("RGB")), self._label(sample)
 
@@ -133,14 +133,14 @@ class FixedEpochLoader:
     just before that iterator is created (the data module sets the stream's start epoch there).
     """
 
-    def __init__(self, loader: Any, batches: int, before_start: Callable[[], None] | None = None) -> None:
+    def __init__(self, loader: Any, batches: int, before_start: Callable[[], None] | None = None) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         self.loader, self.batches, self.before_start = loader, batches, before_start
         self._iterator: Iterator[Any] | None = None
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # pragma: no mutate block, plumbing, see docs/testing.md
         return self.batches
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         if self._iterator is None:
             if self.before_start is not None:
                 self.before_start()
@@ -152,20 +152,20 @@ class FixedEpochLoader:
 class ImageBytesDataset(torch.utils.data.Dataset):
     """Map-style ``(image, label)`` dataset over image bytes held in memory (validation, test)."""
 
-    def __init__(self, images: list[bytes], labels: list[int], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    def __init__(self, images: list[bytes], labels: list[int], transform: Callable[[Image.Image], torch.Tensor]) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         self.images, self.labels, self.transform = images, labels, transform
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # pragma: no mutate block, plumbing, see docs/testing.md
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:  # pragma: no mutate block, plumbing, see docs/testing.md
         with Image.open(io.BytesIO(self.images[i])) as img:
             return self.transform(img.convert("RGB")), self.labels[i]
 
 
 def load_split(
     paths: Sequence[Path], label_map: Sequence[int], keys: Container[str] | None = None, exclude: Container[str] = ()
-) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:  # pragma: no mutate block, plumbing, see docs/testing.md
     """Image bytes, detector labels and metadata of the samples the detector covers (only ``keys`` if given,
     never ``exclude``)."""
     rows = [r for r in covered_samples(paths, label_map) if (keys is None or r[2]["key"] in keys) and r[2]["key"] not in exclude]
@@ -207,7 +207,7 @@ class EpochPlan:
 
 def plan_epoch(
     class_counts: Sequence[int], batch_size: int, world_size: int, balance: str, steps_per_epoch: int | None = None,
-    min_steps: int = 0, epochs: int = 1,
+    min_steps: int = 0, epochs: int = 1,  # pragma: no mutate, min_steps 1 or epochs 2 change nothing alone
 ) -> EpochPlan:
     """One pass over the (balanced) train split per epoch, split evenly over ranks, unless fixed by the recipe;
     with ``min_steps``, at least ``ceil(min_steps / epochs)`` batches per epoch (small data still trains)."""
@@ -241,7 +241,7 @@ class ShardDataModule(L.LightningDataModule):
         val_keys: Sequence[str] = (),
         min_steps: int = 0,
         epochs: int = 1,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         super().__init__()
         self.train_shards, self.val_shards = [str(p) for p in train_shards], [str(p) for p in val_shards]
         self.label_map, self.class_counts = list(label_map), list(class_counts)
@@ -261,16 +261,16 @@ class ShardDataModule(L.LightningDataModule):
         return plan_epoch(self.class_counts, self.batch_size, world, self.balance, self.steps_per_epoch, self.min_steps, self.epochs)
 
     @property
-    def has_val(self) -> bool:
+    def has_val(self) -> bool:  # pragma: no mutate block, plumbing, see docs/testing.md
         """Validation data exists: a val split or a carved subset of train."""
         return bool(self.val_shards or self.val_keys)
 
-    def _val_samples(self) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+    def _val_samples(self) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:  # pragma: no mutate block, plumbing, see docs/testing.md
         if self.val_shards:
             return load_split([Path(p) for p in self.val_shards], self.label_map)
         return load_split([Path(p) for p in self.train_shards], self.label_map, keys=self.val_keys)
 
-    def setup(self, stage: str | None = None) -> None:
+    def setup(self, stage: str | None = None) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         if self.has_val and self.val_set is None:
             images, labels, _ = self._val_samples()
             self.val_set = ImageBytesDataset(images, labels, build_transform(self.data_config, training=False))
@@ -279,13 +279,13 @@ class ShardDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return int(trainer.current_epoch) if trainer is not None else 0
 
-    def train_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+    def train_transform(self) -> Callable[[Image.Image], torch.Tensor]:  # pragma: no mutate block, plumbing, see docs/testing.md
         """The recipe's training augmentation, or the evaluation transform when ``augment.enabled`` is false."""
         if not self.augment.get("enabled", True):
             return build_transform(self.data_config, training=False)
         return build_transform(self.data_config, training=True, augment=self.augment)
 
-    def train_dataloader(self) -> Any:
+    def train_dataloader(self) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         rank, world = self._world()
         stream = ShardStream(
             self.train_shards, self.label_map, self.train_transform(),
@@ -303,7 +303,7 @@ class ShardDataModule(L.LightningDataModule):
         )
         return FixedEpochLoader(loader, self.epoch_plan(world).batches_per_rank, before_start=start)
 
-    def val_dataloader(self) -> Any:
+    def val_dataloader(self) -> Any:  # pragma: no mutate block, plumbing, see docs/testing.md
         if not self.val_set:
             return []
         return torch.utils.data.DataLoader(self.val_set, batch_size=self.eval_batch_size, num_workers=min(self.num_workers, 2))

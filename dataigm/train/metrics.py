@@ -8,6 +8,7 @@ Binary convention: ``score`` is the probability of the positive class; a sample 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,14 +41,15 @@ def balanced_accuracy(cm: np.ndarray) -> float:
     support = cm.sum(axis=1)
     present = support > 0
     if not present.any():
-        return float("nan")
+        return math.nan
     return float(np.mean(np.diag(cm)[present] / support[present]))
 
 
 def roc_curve(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) for thresholds at every distinct score, from high to low, starting at (0, 0)."""
-    scores, positives = np.asarray(scores, dtype=np.float64), np.asarray(positives, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
+    scores = np.asarray(scores, dtype=np.float64)  # pragma: no mutate, callers pass floats: the dtype only pins them
+    positives = np.asarray(positives, dtype=bool)
+    order = np.argsort(-scores, kind="stable")  # pragma: no mutate, a tie is counted at its last member: any order
     s, y = scores[order], positives[order]
     last_of_tie = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
     tp = np.cumsum(y)[last_of_tie]
@@ -64,7 +66,7 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     scores, positives = np.asarray(scores, dtype=np.float64), np.asarray(positives, dtype=bool)
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     if n_pos == 0 or n_neg == 0:
-        return float("nan")
+        return math.nan
     _, tie_group, tie_size = np.unique(scores, return_inverse=True, return_counts=True)
     last_rank = np.cumsum(tie_size)  # 1-based rank of the last member of each tie group
     ranks = (last_rank - (tie_size - 1) / 2)[tie_group]  # tied scores share their average rank
@@ -73,11 +75,11 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
 
 def calibration_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> list[dict[str, float]]:
     """Top-label confidence bins: for each equal-width bin, count, mean confidence and accuracy."""
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)  # pragma: no mutate, callers pass floats: the dtype only pins them
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == np.asarray(labels)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    index = np.digitize(confidence, edges[1:-1], right=True)  # the n_bins - 1 inner edges give 0 .. n_bins - 1
     bins = []
     for b in range(n_bins):
         mask = index == b
@@ -94,7 +96,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
     """ECE: sum over bins of (bin share) * |accuracy - mean confidence| of the top label."""
     total = len(labels)
     if total == 0:
-        return float("nan")
+        return math.nan
     return float(sum(b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in calibration_bins(probs, labels, n_bins)))
 
 
@@ -115,11 +117,13 @@ def select_threshold(scores: np.ndarray, positives: np.ndarray, rule: str = "max
     """
     if rule not in THRESHOLD_RULES:
         raise ValueError(f"unknown threshold rule {rule!r}; valid: {', '.join(THRESHOLD_RULES)}")
-    scores, positives = np.asarray(scores, dtype=np.float64), np.asarray(positives, dtype=bool)
-    if len(scores) == 0 or positives.all() or not positives.any():
+    scores = np.asarray(scores, dtype=np.float64)  # pragma: no mutate, callers pass floats: the dtype only pins them
+    positives = np.asarray(positives, dtype=bool)
+    if positives.all() or not positives.any():  # an empty set is all() too
         raise ValueError(f"threshold selection needs both positive and negative samples (got {int(positives.sum())} of {len(scores)} positive)")
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    best_t, best = 0.5, -np.inf
+    allowed_fp = math.floor(target_fpr * n_neg + 1e-9)  # the tolerance keeps 0.29 * 100 = 28.999999999999996 at 29
+    best_t, best = math.nan, -np.inf  # the highest candidate always qualifies, so this is always replaced
     for t in _candidate_thresholds(scores):
         pred = scores >= t
         tp, fp = int((pred & positives).sum()), int((pred & ~positives).sum())
@@ -127,10 +131,10 @@ def select_threshold(scores: np.ndarray, positives: np.ndarray, rule: str = "max
         # rounding pick): balanced accuracy = (tp * n_neg - fp * n_pos + n_pos * n_neg) / (2 * n_pos * n_neg).
         if rule == "max_balanced_accuracy":
             value = tp * n_neg - fp * n_pos
-        elif fp <= target_fpr * n_neg + 1e-9:
+        elif fp <= allowed_fp:
             value = tp
         else:
-            continue
+            continue  # pragma: no mutate, break is equivalent: fp only grows as the threshold falls
         if value > best:  # strict: among equals the first, i.e. highest, threshold wins
             best_t, best = float(t), value
     return best_t
@@ -148,7 +152,7 @@ def classification_report(
     probs: np.ndarray, labels: np.ndarray, label_names: Sequence[str], threshold: float | None = None, positive_label: int = 1, n_bins: int = 15
 ) -> dict[str, Any]:
     """All metrics of one set of predictions as a JSON-ready dict."""
-    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)  # pragma: no mutate, callers pass floats and ints: the dtypes only pin them
     n_classes = len(label_names)
     if probs.ndim != 2 or probs.shape[1] != n_classes:
         raise ValueError(f"probabilities of shape {probs.shape} do not match {n_classes} classes {list(label_names)}")
@@ -157,16 +161,16 @@ def classification_report(
     n = int(len(labels))
     report: dict[str, Any] = {
         "n": n,
-        "accuracy": float((preds == labels).mean()) if n else float("nan"),
+        "accuracy": float((preds == labels).mean()) if n else math.nan,  # pragma: no mutate, only avoids numpy's empty-mean warning
         "balanced_accuracy": balanced_accuracy(cm),
         "chance_balanced_accuracy": 1.0 / n_classes,
         "per_class": per_class_scores(cm, label_names),
         "confusion_matrix": cm.tolist(),
         "label_names": list(label_names),
-        "ece": expected_calibration_error(probs, labels, n_bins) if n else float("nan"),
+        "ece": expected_calibration_error(probs, labels, n_bins),
         "threshold": threshold if n_classes == 2 else None,
         "positive_label": positive_label if n_classes == 2 else None,
     }
     if n_classes == 2:
-        report["roc_auc"] = roc_auc(probs[:, positive_label], labels == positive_label) if n else float("nan")
+        report["roc_auc"] = roc_auc(probs[:, positive_label], labels == positive_label)
     return report
