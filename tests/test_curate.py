@@ -118,6 +118,25 @@ def test_pair_policy_drop_takes_the_partner_along(crafted, tmp_path):
     assert "pair:positive_dropped" in (tmp_path / "out" / "curation_report.md").read_text()
 
 
+def test_curated_dataset_keeps_the_generation_settings(crafted, tmp_path):
+    """The per-rank settings the images were generated under travel with them into the curated dataset."""
+    import shutil
+
+    from dataigm.core.manifest import build_manifest
+    from dataigm.core.run_settings import record_rank_settings
+
+    source = tmp_path / "source"
+    shutil.copytree(crafted, source)
+    for rank in (0, 1):
+        record_rank_settings(source, "object", "", rank, 2, {"device": "cpu", "dtype": "float32", "threads": 2 + rank}, [])
+    settings = build_manifest(source)["settings"]
+    assert settings["differing"] == {"threads": [2, 3]}
+    result = curate(source, tmp_path / "out", parse_curation_config(CONFIG), progress=False)
+    assert result.manifest["settings"] == settings
+    assert sorted(p.name for p in (tmp_path / "out" / "_settings" / "object" / "generated").iterdir()) == sorted(
+        p.name for p in (source / "_settings" / "object" / "generated").iterdir())
+
+
 def test_curated_folder_is_a_valid_dataset_with_one_curation_schema(curated):
     out = curated.out
     assert verify(out) == []

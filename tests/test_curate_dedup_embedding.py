@@ -99,6 +99,13 @@ def test_blockwise_search_equals_brute_force_on_gaussian_vectors():
     assert 60 < len(expected) <= 120 and any(d.leak for d in expected.values()) and not all(d.leak for d in expected.values())
     for chunk in (13, 100, 4096):
         assert_same(find_embedding_duplicates(keys, splits, x, threshold, chunk=chunk), expected)
+    # l2_normalize, as the filter stores embeddings: float32 unit rows; a norm below eps=1e-12 is divided by eps
+    from dataigm.curate.dedup import l2_normalize
+
+    unit = l2_normalize(np.concatenate([3 * base[:2].astype(np.float64), np.zeros((1, 32)), np.eye(1, 32) * 1e-20]))
+    assert unit.dtype == np.float32 and unit.shape == (4, 32)
+    np.testing.assert_allclose(unit[:2], base[:2] / np.linalg.norm(base[:2], axis=1, keepdims=True), rtol=1e-6)
+    assert not unit[2].any() and unit[3, 0] == pytest.approx(1e-8) and not unit[3, 1:].any()
 
 
 def test_chunk_boundaries_ties_and_input_order():

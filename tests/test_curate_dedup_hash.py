@@ -91,6 +91,25 @@ def test_every_plan_finds_exactly_the_pairs_within_distance(max_distance):
         assert set(found) == expected, plan.describe()
 
 
+def test_searches_in_small_blocks_find_the_same_pairs(monkeypatch):
+    """Brute force compares blocks of rows against the rest; small blocks (as millions of hashes get) change nothing."""
+    from dataigm.curate import dedup
+
+    h = np.unique(np.array(clustered_hashes(1500, 4, seed=4), dtype=np.uint64))
+    expected = all_pairs(h, 4)
+    monkeypatch.setattr(dedup, "_CANDIDATE_BLOCK", 1500 * 7)  # blocks of 7 rows
+    i, j, dist = near_pairs(h, 4, HashSearchPlan(4, 0, 4))
+    found = list(zip(i.tolist(), j.tolist(), dist.tolist()))
+    assert len(found) == len(set(found)) and set(found) == expected and len(expected) > 300
+    # multi-index hashing in blocks of 97 queries and 50 candidate pairs (millions of hashes get blocks too)
+    monkeypatch.setattr(dedup, "_QUERY_BLOCK", 97)
+    monkeypatch.setattr(dedup, "_CANDIDATE_BLOCK", 50)
+    for plan in (HashSearchPlan(4, 3, 1), HashSearchPlan(4, 5, 0)):
+        i, j, dist = near_pairs(h, 4, plan)
+        found = list(zip(i.tolist(), j.tolist(), dist.tolist()))
+        assert len(found) == len(set(found)) and set(found) == expected, plan.describe()
+
+
 @pytest.mark.parametrize("max_distance", [0, 4, 5, 8])
 def test_find_duplicates_equals_brute_force_on_clustered_hashes(max_distance):
     samples = samples_of(clustered_hashes(3000, max_distance, seed=10 + max_distance), seed=max_distance)
@@ -151,6 +170,24 @@ def test_the_cost_model_crosses_over_from_brute_force_at_these_sizes():
     assert plan_search(3_577_890, 16) == HashSearchPlan(16, 3, 5)
 
 
+def test_near_pairs_takes_plain_ints_up_to_64_bits_and_empty_input():
+    i, j, dist = near_pairs([2**64 - 1, 0, 2**64 - 2], 1)  # a list of Python ints, the largest above 2**63
+    assert (i.tolist(), j.tolist(), dist.tolist()) == ([0], [2], [1])
+    for a in near_pairs(np.zeros(0, dtype=np.uint64), 4):
+        assert a.dtype == np.int64 and a.shape == (0,)
+
+
+def test_popcount_without_numpy_2_counts_the_same_bits():
+    from dataigm.curate.dedup import popcount_by_bytes
+
+    x = np.random.default_rng(0).integers(0, 2**63, size=(7, 5), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    x[0, 0], x[0, 1] = np.uint64(0), np.uint64(2**64 - 1)
+    counts = popcount_by_bytes(x)
+    assert counts.shape == (7, 5) and counts.dtype == np.uint8
+    assert counts.tolist() == [[bin(int(v)).count("1") for v in row] for row in x] and counts[0, :2].tolist() == [0, 64]
+    assert counts.tolist() == popcount(x).tolist()
+
+
 def test_hamming_and_the_global_visiting_order():
     from dataigm.curate.dedup import global_order, hamming, order_key
 
@@ -170,7 +207,32 @@ def test_the_plan_describes_itself_as_the_report_shows_it():
     assert HashSearchPlan(4, 0, 4).widths == [] and HashSearchPlan(4, 3, 1).widths == [22, 21, 21]
 
 
+def test_the_search_description_names_the_plan_for_the_size():
+    from dataigm.curate.dedup import describe_hash_search
+
+    assert describe_hash_search(10**6, 0) == "equal hashes only"
+    assert describe_hash_search(100, 4) == "brute force within 4 bits"
+    assert describe_hash_search(10**6, 4) == plan_search(10**6, 4).describe() == (
+        "multi-index hashing within 4 bits: 3 bands of 21-22 bits, each probed within 1 bit(s)")
+    assert describe_hash_search(1, 1) == "brute force within 1 bits"
+
+
 def test_hash_out_of_range_is_named():
     with pytest.raises(ValueError, match="sample 'x': phash"):
         find_duplicates([HashedSample("x", "train", 1 << 64)], 4)
+    valid = [HashedSample("zero", "train", 0), HashedSample("big", "train", (1 << 64) - 1)]  # the bounds are valid
+    with pytest.raises(ValueError, match=r"^sample 'neg': phash -1 is not a 64-bit unsigned integer$"):
+        find_duplicates([*valid, HashedSample("neg", "train", -1)], 4)
+
+
+def test_a_copy_of_the_first_kept_sample_duplicates_it_even_with_a_near_neighbour():
+    # "a" is the first sample (position 0) and kept; "b" is its exact copy; "c" is 1 bit away from both
+    samples = [HashedSample("a", "train", 0b0), HashedSample("b", "train", 0b0), HashedSample("c", "train", 0b1)]
+    found = {k: (d.dup_of, d.distance) for k, d in find_duplicates(samples, 2).items()}
+    assert found == {"b": ("a", 0), "c": ("a", 1)}
+    assert {k: (d.dup_of, d.distance) for k, d in find_duplicates(samples, 1).items()} == found  # 1 bit is within 1
+    assert {k: (d.dup_of, d.distance) for k, d in find_duplicates(samples, 0).items()} == {"b": ("a", 0)}  # copies only
+    # the smallest hash (first in the neighbour table) finds its kept neighbour too
+    assert {k: (d.dup_of, d.distance) for k, d in find_duplicates([HashedSample("a", "train", 0b11), HashedSample("b", "train", 0b01)], 1).items()} == {
+        "b": ("a", 1)}
     assert find_duplicates([], 4) == {}

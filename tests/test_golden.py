@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dataigm.core.schema import derive_seed, stable_int
 from dataigm.generate.plan import assign_splits, plan_build
 from dataigm.recipe import load_recipe
+from dataigm.synthetic import write_synthetic_folder
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 
@@ -125,6 +128,34 @@ def test_planned_shards_and_fields_golden_values(tmp_path) -> None:
     # the recipe's seed also moves split assignment (pairs stay whole)
     assert [(f[0], f[2]) for f in fields(plan("seed=4")) if f[1] == "unrelated"] == [
         ("other-00000", "test"), ("other-00001", "train"), ("other-00002", "train")]
+    # a class name with hyphens: the prompt index is the number after the last one
+    (tmp_path / "h.yaml").write_text(
+        "name: h\ncategory: church\ntaxonomy: object\nlabels: [red-things, church]\nseed: 3\nmodels: [tiny]\n"
+        "classes:\n  - {name: red-things, prompts: {prompts: [a red bicycle, a red door]}}\n"
+        "images_per_prompt: 1\nsplits: {train: 1.0}\ngeneration: {steps: 3, width: 64, height: 64}\n")
+    assert sorted((m.pair_id, m.prompt_index) for s in plan_build(load_recipe(tmp_path / "h.yaml")).shards for m in s.samples) == [
+        ("red-things-00000", 0), ("red-things-00001", 1)]
     # without paired negatives, no negative is generated, though a named counterpart stays the pair prompt
     assert [(f[0], f[1], f[5]) for f in fields(plan("paired_negatives=false")) if f[6]] == [
         ("church-00000", "positive", "an empty beach"), ("church-00001", "positive", "")]
+
+
+def test_imported_files_split_assignment_golden_values(tmp_path) -> None:
+    """Per class (in name order), files ordered by a hash of their path, cut by exact counts in split order."""
+    from dataigm.ingest.images import ImageFile, assign_splits, import_images
+
+    files = [ImageFile(f"{c}/{i}.png", c) for c in ("b", "a") for i in range(5)]
+    out = assign_splits(files, {"train": 0.6, "val": 0.2, "test": 0.2})
+    assert {s: [f.relpath for f in v] for s, v in out.items()} == {
+        "train": ["a/2.png", "a/4.png", "a/0.png", "b/3.png", "b/1.png", "b/0.png"],
+        "val": ["a/3.png", "b/4.png"], "test": ["a/1.png", "b/2.png"]}
+    # fractions: each in [0, 1], summing to 1 within 1e-6; 0 for a split is allowed
+    (tmp_path / "x").mkdir()
+    for bad in ({"train": 1.5, "test": -0.5}, {"train": 0.5, "test": 0.4}, {"train": 0.5, "test": 0.5 + 2e-6}, {"train": 2.0}):
+        with pytest.raises(ValueError, match="split fractions must be >= 0 and sum to 1"):
+            import_images(tmp_path / "x", tmp_path / "out", "object", splits=bad, progress=False)
+    assert not (tmp_path / "out").exists()
+    assert assign_splits(files[:5], {"train": 1.0, "test": 0.0})["test"] == []
+    write_synthetic_folder(tmp_path / "y", ["a"], 2)
+    report = import_images(tmp_path / "y", tmp_path / "ok", "object", splits={"train": 1.0, "test": 0.0}, progress=False)
+    assert report.manifest["totals"]["samples"] == 2 and set(report.manifest["counts"]["object"]["splits"]) == {"train"}

@@ -145,6 +145,9 @@ def test_refuses_bad_inputs(source: Path, tmp_path: Path) -> None:
         export_dataset(source, tmp_path / "a", categories=["style"])
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         export_dataset(tmp_path, tmp_path / "b")
+    with pytest.raises(ValueError, match=r"--repo-id 'acme' is not of the form ORG/NAME"):
+        export_dataset(source, tmp_path / "d", options=CardOptions(repo_id="acme"))
+    assert not (tmp_path / "d").exists()
     broken = tmp_path / "broken"
     shutil.copytree(source, broken)
     tar = sorted(broken.glob("object/test/*.tar"))[0]

@@ -414,3 +414,35 @@ def test_class_map_must_map_folder_names_to_label_names(tmp_path: Path) -> None:
         load_class_map(good)
     with pytest.raises(FileNotFoundError, match="class map .* not found"):
         load_class_map(tmp_path / "none.yaml")
+
+
+def test_taxonomy_and_labels_agree_with_the_other_parts_of_the_category(tmp_path: Path) -> None:
+    """A new part takes the taxonomy and label names of the category's other parts, and may not contradict them."""
+    from dataigm.core.manifest import write_part
+    from dataigm.ingest.images import resolve_labels, resolve_taxonomy
+
+    root = tmp_path / "ds"
+    assert resolve_taxonomy(root, "style", "real") == "style"  # no other part: a taxonomy category names itself
+    assert resolve_taxonomy(root, "churches", "real") == "" and resolve_taxonomy(root, "churches", "real", "object") == "object"
+    write_part(root, "churches", "generated", {"category": "churches", "taxonomy": "object", "label_names": ["church", "other"]})
+    write_part(root, "paintings", "generated", {"category": "paintings", "label_names": ["monet", "other"]})  # no taxonomy
+    assert resolve_taxonomy(root, "churches", "real") == "object"  # from the other part
+    assert resolve_taxonomy(root, "churches", "generated") == ""  # a part is not its own other part
+    assert resolve_taxonomy(root, "paintings", "real") == ""  # "paintings" is no taxonomy category
+    with pytest.raises(ValueError, match=r"taxonomy 'style' differs from that of the dataset's 'churches' parts \['object'\]"):
+        resolve_taxonomy(root, "churches", "real", "style")
+    assert resolve_taxonomy(root, "churches", "real", "object") == "object"
+
+    names, mapping = resolve_labels(root, "churches", "real", ["church", "houses"], {"houses": "other", "trees": "other"})
+    assert (names, mapping) == (["church", "other"], {"church": "church", "houses": "other"})  # the parts' order
+    assert resolve_labels(root, "new", "real", ["b", "a"], {"b": "x"}) == (["a", "x"], {"b": "x", "a": "a"})  # derived, sorted
+    with pytest.raises(ValueError, match=r"label names \['other', 'church'\] differ from those of the dataset's 'churches' parts"):
+        resolve_labels(root, "churches", "real", ["church"], {}, ["other", "church"])
+    with pytest.raises(ValueError, match=r"class folder\(s\) \['houses'\] map to \['houses'\], not among the label names of the dataset's 'churches' parts"):
+        resolve_labels(root, "churches", "real", ["church", "houses"], {})
+    with pytest.raises(ValueError, match=r"not among the given label names \['church', 'other'\]"):
+        resolve_labels(root, "new", "real", ["tree"], {}, ["church", "other"])
+    write_part(root, "churches", "more", {"category": "churches", "taxonomy": "object", "label_names": ["church", "house"]})
+    with pytest.raises(ValueError, match="parts of 'churches' disagree on label names"):
+        resolve_labels(root, "churches", "real", ["church"], {})
+    assert resolve_labels(root, "churches", "more", ["church"], {}, ["church", "other"])[0] == ["church", "other"]  # not itself

@@ -87,6 +87,22 @@ def test_threshold_override_flips_decisions(detector_dir: Path, images_dir: Path
     assert high.summary["positive_rate"] == 0.0
 
 
+def test_binary_verdict_names_the_target_or_the_other_class_by_the_threshold(detector_dir: Path, images_dir: Path) -> None:
+    """A binary detector's label follows the threshold decision, not the argmax; a score at the threshold is positive."""
+    det = create_judge(str(detector_dir))
+    images = [Image.open(p).convert("RGB") for p in sorted(images_dir.rglob("*.png"))[:4]]
+    batch = det.collate([det.preprocess(im) for im in images])
+    for threshold, label in ((0.0, "nude"), (1.0 + 1e-9, "not_nude")):
+        det.threshold = threshold
+        assert [(v.predicted, v.positive) for v in det.predict(batch)] == [(label, threshold == 0.0)] * 4
+    det.threshold = 0.5
+    scores = [v.positive_score for v in det.predict(batch)]
+    det.threshold = scores[0]  # exactly the first image's score
+    verdicts = det.predict(batch)
+    assert verdicts[0].positive and verdicts[0].predicted == "nude"
+    assert [v.positive for v in verdicts] == [s >= scores[0] for s in scores]
+
+
 def test_multiclass_concept(tmp_path: Path, images_dir: Path) -> None:
     det = build_tiny_detector(tmp_path / "obj", ("church", "parachute", "other"), positive_label=0, category="object", seed=3)
     res = judge(images_dir, str(det), concept="parachute", workers=0, progress=False)

@@ -165,8 +165,12 @@ def test_calibration_defaults_to_15_bins() -> None:
 
 
 def test_roc_accepts_plain_integer_labels() -> None:
-    from dataigm.train.metrics import roc_curve
+    from dataigm.train.metrics import roc_auc, roc_curve
 
-    fpr, tpr, thresholds = roc_curve(np.array([0.9, 0.8, 0.3, 0.1]), [1, 0, 1, 0])  # 0/1 integers, not booleans
-    assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0] and tpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
-    assert thresholds.tolist() == [np.inf, 0.9, 0.8, 0.3, 0.1]
+    scores, labels = np.array([0.9, 0.8, 0.3, 0.1, 0.05]), [1, 0, 1, 0, 0]  # 0/1 integers, not booleans
+    fpr, tpr, thresholds = roc_curve(scores, labels)
+    assert fpr.tolist() == pytest.approx([0, 0, 1 / 3, 1 / 3, 2 / 3, 1]) and tpr.tolist() == [0, 0.5, 0.5, 1, 1, 1]
+    assert thresholds.tolist() == [np.inf, 0.9, 0.8, 0.3, 0.1, 0.05]
+    assert roc_auc(scores, labels) == pytest.approx(5 / 6)  # 5 of the 6 positive-negative pairs are ordered
+    fpr, tpr, _ = roc_curve(np.array([0.7, 0.4]), [1, 0])  # one positive: its rate goes 0 -> 1
+    assert tpr.tolist() == [0, 1, 1] and fpr.tolist() == [0, 0, 1]

@@ -87,6 +87,9 @@ def test_in_cross_domain_counts_unknown_domains_in_the_pooled_accuracy_only() ->
     assert (res["cra"]["value"], res["cra"]["n"], res["cra"]["clusters"], res["cra"]["classes"]) == (pytest.approx(2 / 3), 3, 3, ["dog"])
     cra = macro_accuracy(["dog"] * 3, [True, False, True], [("prompt", "", "dog", 2), ("image", "5"), ("image", "6")], **kwargs)
     assert {k: res["cra"][k] for k in ("low", "high")} == {"low": cra.low, "high": cra.high}
+    clusters = [("prompt", "", "Monet", 0)] * 2 + [("prompt", "", "Picasso", 1), ("prompt", "", "dog", 2), ("prompt", "", "tree", 3),
+                                                  ("image", "5"), ("image", "6")]
+    assert res["pooled"] == bootstrap_ci([float(ok) for _, ok in items], clusters=clusters, **kwargs).to_dict()
     items = items[:5]
     res = in_cross_domain(items, "style", n_resamples=50)
     assert (res["ira"]["value"], res["ira"]["n"], res["ira"]["clusters"], res["ira"]["classes"]) == (0.5, 3, 2, ["Monet", "Picasso"])
@@ -112,6 +115,8 @@ def test_prompt_any_keeps_the_first_meta_and_asr_counts_prompts() -> None:
     assert (res["low"], res["high"]) == (ci.low, ci.high)
     with pytest.raises(ValueError, match=r"^2 attacked prompt\(s\) have no images in the no-attack set: \('image', 'a0'\), \('prompt', '', '', 9\)$"):
         attack_success_rate([({"seed": 1}, True), ({"prompt_index": 9}, True)], items)
+    first_only = attack_success_rate([], [({"prompt_index": 0, "seed": 0}, True), ({"prompt_index": 0, "seed": 1}, False)], n_resamples=50)
+    assert (first_only["value"], first_only["pre_attack_successes"], first_only["n_prompts"]) == (1.0, 1, 1)  # any seed
     none = attack_success_rate([], [], n_resamples=50)
     assert (none["value"], none["pre_asr"], none["n_prompts"], none["new_successes"]) == (None, None, 0, 0)
 
@@ -157,3 +162,22 @@ def test_macro_accuracy_interval_is_the_reference_resampling() -> None:
     assert est.value == pytest.approx((0.5 + 2 / 3 + 1.0) / 3)
     assert (est.low, est.high) == pytest.approx(tuple(np.quantile(dist, [0.1, 0.9])))
     assert (est.n, est.clusters) == (6, 4)
+
+
+def test_the_concept_removed_prompt_of_an_image_by_what_it_knows() -> None:
+    from dataigm.judge.csdr import CSDRUnit, concept_removed_prompt
+
+    church = {"prompt": "a church by the sea", "category": "object", "concept": "church"}
+    assert concept_removed_prompt(church) == "a house by the sea"  # the taxonomy's replacement
+    assert concept_removed_prompt({**church, "role": ""}) == concept_removed_prompt({**church, "role": "positive"}) == "a house by the sea"
+    assert concept_removed_prompt({**church, "role": "negative"}) is None  # only a positive has a concept to remove
+    assert concept_removed_prompt({**church, "role": "negative", "pair_prompt": "x"}) is None
+    assert concept_removed_prompt({**church, "prompt": ""}) is None
+    assert concept_removed_prompt({**church, "pair_prompt": "a hill", "paired_negative": "a lake"}) == "a hill"  # named first
+    assert concept_removed_prompt({**church, "paired_negative": "a lake"}) == "a lake"
+    assert concept_removed_prompt({"prompt": "a church by the sea", "concept": "church"}) is None  # no category
+    assert concept_removed_prompt({"prompt": "a church by the sea", "category": "object"}) is None  # no concept
+    assert concept_removed_prompt({**church, "concept": "tench"}) is None  # unknown concept
+    unit = CSDRUnit("p0", "a house", 2, 20.0, 25.0, 20.0, "c0")
+    assert unit.to_dict() == {"key": "p0", "removed_prompt": "a house", "n_images": 2, "score_unlearned": 20.0,
+                              "score_original": 25.0, "value": 20.0, "cluster": "c0"}

@@ -25,6 +25,9 @@ def test_rank_from_env(env, expected) -> None:
 def test_sbatch_with_many_tasks_outside_srun_is_refused() -> None:
     with pytest.raises(ValueError, match=r"SLURM_NTASKS=4 but not inside an srun step"):
         rank_from_env({"SLURM_NTASKS": "4", "SLURM_PROCID": "0"})
+    with pytest.raises(ValueError, match=r"SLURM_NTASKS=2 but not inside an srun step"):  # two tasks are already many
+        rank_from_env({"SLURM_NTASKS": "2"})
+    assert rank_from_env({"SLURM_NTASKS": ""}) == RankInfo(0, 1, 0)  # set but empty: one process
 
 
 def test_rank_info_refuses_impossible_ranks() -> None:

@@ -255,3 +255,42 @@ def test_data_module_takes_world_size_and_epoch_from_its_trainer(shapes_dataset:
 
     at = {epoch: first_labels(SimpleNamespace(global_rank=0, world_size=1, current_epoch=epoch)) for epoch in (0, 1)}
     assert first_labels(None) == at[0] != at[1]  # without a trainer the stream starts at epoch 0
+
+
+def test_stream_order_golden_values(shapes_dataset: Path) -> None:
+    """The order a consumer reads its samples in is a pure function of seed, epoch, rank and worker, pinned here."""
+    from dataigm.core.shards import iter_tar, list_shards
+
+    shards = list_shards(shapes_dataset, "object", "train")  # 3 shards of 40
+    label_of = {s.key: s.meta["label_name"] for shard in shards for s in iter_tar(shard)}
+
+    def keys(n: int = 12, urls: list = shards, **kw: object) -> list[str]:
+        stream = ShardStream(urls, [0, 1, 2], lambda img: None, **{"shuffle_buffer": 200, "seed": 3, **kw})
+        stream._decode = lambda s: s["__key__"]  # keys instead of tensors
+        it = iter(stream)
+        return [next(it).removeprefix("object-synthetic-train-") for _ in range(n)]
+
+    assert keys() == ["parachute-00004", "other-00020", "other-00001", "other-00039", "other-00032", "church-00018",
+                      "other-00022", "other-00011", "church-00032", "church-00031", "church-00039", "other-00012"]
+    assert keys(3, seed=4) == ["church-00010", "other-00031", "parachute-00003"]
+    assert keys(3, start_epoch=1) == ["parachute-00035", "other-00023", "parachute-00014"]
+    assert keys(6, shuffle_buffer=2) == ["parachute-00033", "parachute-00022", "church-00026", "parachute-00015", "other-00014",
+                                         "church-00001"]
+    # two ranks on one shard: each reads its half of the keys, together every key once per pass
+    one = shards[:1]
+    halves = [set(keys(200, urls=one, rank=r, world_size=2)) for r in (0, 1)]
+    assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == 40 and min(map(len, halves)) > 10
+    assert len(set(keys(200, urls=one))) == 40  # in the main process (no worker info): the whole shard
+    # carved-out keys, classes the detector drops (-1) and classes it keeps with probability 0 never arrive
+    carved = frozenset(f"object-synthetic-train-{k}" for k in keys(5))
+    assert not set(keys(300, exclude=carved)) & {k.removeprefix("object-synthetic-train-") for k in carved}
+
+    def labels(label_map: list[int], **kw: object) -> set[str]:
+        stream = ShardStream(shards, label_map, lambda img: None, shuffle_buffer=0, **kw)
+        stream._decode = lambda s: s["__key__"]
+        it = iter(stream)
+        return {label_of[next(it)] for _ in range(200)}
+
+    assert labels([0, -1, 1]) == {"church", "other"} and labels([0, 1, 2], keep_prob=[1.0, 0.0, 1.0]) == {"church", "other"}
+    with pytest.raises(ValueError, match="hold no samples of the detector's classes"):
+        labels([-1, -1, -1])

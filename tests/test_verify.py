@@ -67,6 +67,42 @@ def test_changed_bytes_and_unlisted_tar_are_reported(dataset, capsys) -> None:
     assert "2 problem(s)" in err
 
 
+def test_every_problem_of_every_shard_is_listed_exactly(dataset) -> None:
+    """Missing, changed and unreadable shards, two of each: each is reported, and the check goes on after it."""
+    from dataigm.core.atomic import sha256_file
+
+    manifest = json.loads((dataset / MANIFEST).read_text())
+    shards = [dataset / e["path"] for e in manifest["shards"]]
+    rel = [e["path"] for e in manifest["shards"]]
+    shards[0].unlink()
+    shards[1].unlink()
+    shards[2].write_bytes(shards[3].read_bytes())  # changed bytes
+    shards[4].write_bytes(b"not a tar at all")  # unreadable, though its checksum is the one the manifest lists
+    manifest["shards"][4]["sha256"] = sha256_file(shards[4])
+    (dataset / MANIFEST).write_text(json.dumps(manifest))
+    changed = sha256_file(shards[2])
+    problems = [(p.shard, p.problem) for p in verify(dataset)]
+    assert problems[:3] == [(rel[0], "missing"), (rel[1], "missing"),
+                            (rel[2], f"sha256 {changed[:16]}... != manifest {manifest['shards'][2]['sha256'][:16]}...")]
+    assert problems[3][0] == rel[4] and problems[3][1].startswith("unreadable: ") and len(problems) == 4
+    assert [(p.shard, p.problem) for p in verify(dataset, deep=False)] == problems[:3]  # --fast reads no tar
+
+
+def test_an_exported_folder_checks_every_tar_below_its_data_folder(dataset, tmp_path) -> None:
+    from dataigm.hub.export import export_dataset
+
+    out = tmp_path / "hub"
+    export_dataset(dataset, out)
+    assert verify(out) == []
+    first = sorted((out / "data").rglob("*.tar"))[0]
+    (out / "data" / "extra").mkdir()
+    shutil.copy(first, out / "data" / "extra" / "stray.tar")
+    (out / "data" / ".cache").mkdir()
+    shutil.copy(first, out / "data" / ".cache" / "hidden.tar")  # a hidden folder is not published
+    shutil.copy(first, out / "stray-at-top.tar")  # outside data/: not published either
+    assert [(p.shard, p.problem) for p in verify(out)] == [("data/extra/stray.tar", "not in manifest")]
+
+
 def test_a_shard_is_done_only_with_both_tar_and_stats(dataset) -> None:
     spec = ShardSpec("object", "train", 0, "synthetic")
     assert is_done(dataset, spec)
@@ -115,6 +151,21 @@ def test_an_empty_shard_is_done_without_a_tar_and_an_aborted_one_leaves_nothing(
     sink.abort()  # a second abort (an error path after the first) finds nothing left and does not raise
     assert not other.tar_path(tmp_path).exists() and not other.stats_path(tmp_path).exists()
     assert list(other.tar_path(tmp_path).parent.iterdir()) == []  # no temp file left either
+
+
+def test_failures_are_counted_by_kind_and_the_first_ones_kept(tmp_path) -> None:
+    from dataigm.core.shards import MAX_RECORDED_ERRORS, ShardSink
+
+    sink = ShardSink(tmp_path, ShardSpec("object", "test", 0, "x"), planned=MAX_RECORDED_ERRORS + 2)
+    sink.fail("k0", "decode: truncated: at byte 7")  # the kind is the text before the first colon
+    sink.fail("k1", "x" * 600)  # no colon: the kind is the reason, cut to 80 characters; the reason to 500
+    for i in range(2, MAX_RECORDED_ERRORS + 2):
+        sink.fail(f"k{i}", "decode: empty file")
+    stats = sink.close()
+    assert stats.failed == MAX_RECORDED_ERRORS + 2
+    assert stats.error_counts == {"decode": MAX_RECORDED_ERRORS + 1, "x" * 80: 1}
+    assert len(stats.errors) == MAX_RECORDED_ERRORS  # only the first ones are kept
+    assert stats.errors[:2] == [{"key": "k0", "error": "decode: truncated: at byte 7"}, {"key": "k1", "error": "x" * 500}]
 
 
 def test_counts_table_and_model_records(dataset) -> None:

@@ -94,6 +94,12 @@ class DatasetSource:
         return {"path": "" if self.repo else str(self.root), "repo": self.repo, "revision": self.revision, "manifest_sha256": self.manifest_sha256}
 
 
+def check_repo_id(repo_id: str) -> None:
+    """Raise ValueError unless ``repo_id`` is of the form ``ORG/NAME`` (no revision)."""
+    if not HUB_ID_RE.match(repo_id):
+        raise ValueError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+
+
 def is_hub_id(text: str) -> bool:
     """Whether ``text`` has the form of a Hub repo id (``ORG/NAME``, optionally ``@REVISION``)."""
     return bool(HUB_ID_RE.match(text.split("@", 1)[0])) and not text.startswith((".", "/", "~"))

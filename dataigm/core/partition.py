@@ -36,7 +36,7 @@ def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
         return RankInfo(int(env.get("RANK", 0)), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
     if "SLURM_STEP_NUM_TASKS" in env and "SLURM_PROCID" in env:
         return RankInfo(int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"]), int(env.get("SLURM_LOCALID", 0)))
-    if int(env.get("SLURM_NTASKS", "1") or 1) > 1:
+    if int(env.get("SLURM_NTASKS") or 1) > 1:  # unset or empty: one task
         raise ValueError(
             f"Slurm job with SLURM_NTASKS={env['SLURM_NTASKS']} but not inside an srun step (no SLURM_STEP_NUM_TASKS): "
             "launch one task per GPU with `srun dataigm ...`, or run with --ntasks=1"

@@ -63,8 +63,13 @@ def global_order(samples: Iterable[HashedSample]) -> list[HashedSample]:
 
 def popcount(x: np.ndarray) -> np.ndarray:
     """Set bits of each element of a uint64 array (uint8 counts)."""
-    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+    if hasattr(np, "bitwise_count"):  # pragma: no mutate, numpy >= 2.0; both paths give the same counts
         return np.bitwise_count(x)
+    return popcount_by_bytes(x)
+
+
+def popcount_by_bytes(x: np.ndarray) -> np.ndarray:
+    """:func:`popcount` for numpy < 2.0 (no ``np.bitwise_count``): a 256-entry table over the 8 bytes of each hash."""
     b = np.ascontiguousarray(x, dtype=np.uint64).view(np.uint8).reshape(*np.shape(x), 8)
     return _POPCOUNT8[b].sum(axis=-1, dtype=np.uint8)
 
@@ -225,21 +230,23 @@ def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[
         raise ValueError(f"sample {bad.key!r}: phash {bad.phash} is not a 64-bit unsigned integer") from None
     # 1. all pairs of distinct hashes within max_distance
     uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
+    inv = inv.reshape(-1)  # pragma: no mutate, h is 1-D: a guard for numpy 2.0's inverse of the input's shape
     a, b, dist = near_pairs(uniq, max_distance) if max_distance > 0 else (np.zeros(0, np.int64),) * 3
     # 2. a hash near no other: its first sample is kept, later copies duplicate it at distance 0
     rep = first[inv].astype(np.int64)
-    rep_dist = np.zeros(len(h), dtype=np.int64)
+    rep_dist = np.zeros(len(h), dtype=np.int64)  # pragma: no mutate, float zeros compare equal
     # 3. samples whose hash is near another, in the global order: the nearest kept one, ties the earliest
-    connected = np.zeros(len(uniq), dtype=bool)
+    connected = np.zeros(len(uniq), dtype=bool)  # pragma: no mutate, 0/1 floats select alike
     connected[a] = connected[b] = True
     visit = np.flatnonzero(connected[inv])
     if len(visit):
         src, dst, dd = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([dist, dist])
         by = np.lexsort((dst, dd, src))  # each hash's neighbours, nearest first
         dst_l, dd_l = dst[by].tolist(), dd[by].tolist()
+        # every visited hash is in src, so minlength never matters (an equivalent mutant)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=len(uniq)))]).tolist()
-        kept_of = [-1] * len(uniq)  # the kept sample of each hash (at most one: a later copy is at distance 0)
+        # the kept sample of each hash (at most one: a later copy is at distance 0); any negative means none
+        kept_of = [-1] * len(uniq)  # pragma: no mutate
         reps, dists = [], []
         for p, u in zip(visit.tolist(), inv[visit].tolist()):
             best_d, best_k = (0, kept_of[u]) if kept_of[u] >= 0 else (max_distance + 1, -1)
@@ -252,7 +259,7 @@ def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[
                         best_d, best_k = dd_l[e], k
             if best_k < 0:
                 kept_of[u] = best_k = p
-                best_d = 0
+                best_d = 0  # pragma: no mutate, a kept sample's own distance is never reported
             reps.append(best_k)
             dists.append(best_d)
         rep[visit], rep_dist[visit] = reps, dists

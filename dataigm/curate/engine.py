@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError
 from dataigm.core.manifest import build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
+from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
 from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
@@ -579,6 +581,8 @@ def curate(
         record["curation"] = {"config_sha256": config_sha, "review_tags_sha256": tags_sha, "input_config_sha256": part.get("config_sha256", "")}
         record["config_sha256"] = _sha([part.get("config_sha256", ""), config_sha, tags_sha])
         write_part(out, part["category"], part_name.split("/", 1)[1], record)
+    if (Path(dataset) / SETTINGS_DIR).is_dir():  # the settings the kept images were generated under
+        shutil.copytree(Path(dataset) / SETTINGS_DIR, out / SETTINGS_DIR, dirs_exist_ok=True)
     result.manifest = build_manifest(out)
     table = [{"key": d.key, "shard": d.shard, "category": d.category, "split": d.split, "label_name": d.label_name,
               "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]

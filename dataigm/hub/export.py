@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from dataigm import __version__
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_bytes_atomic
-from dataigm.core.datasets import DatasetSource, open_dataset_folder
+from dataigm.core.datasets import DatasetSource, check_repo_id, open_dataset_folder
 from dataigm.core.manifest import MANIFEST, verify
 from dataigm.hub import DATA_DIR, README, category_of
 from dataigm.hub.card import CardOptions, find_token, render_card
@@ -60,7 +60,8 @@ def export_dataset(
     """
     dataset_dir, out = Path(dataset_dir), Path(out)
     options = options or CardOptions()
-    # 1. Check inputs: a complete, intact dataset and known categories.
+    # 1. Check inputs: a complete, intact dataset, known categories and a repo id the card can show.
+    check_repo_id(options.repo_id)
     source = open_dataset_folder(dataset_dir)  # a build folder, or an exported/pulled one (re-export)
     manifest = source.manifest
     chosen = _check_categories(manifest, categories, dataset_dir)

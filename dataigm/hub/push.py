@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dataigm.core.datasets import check_repo_id
 from dataigm.core.manifest import MANIFEST, load_manifest, verify
 from dataigm.hub import DATA_DIR, README
 from dataigm.hub.card import nsfw_categories
@@ -29,7 +29,6 @@ MAX_COMMIT_FILES = 100
 MAX_COMMIT_BYTES = 4 << 30  # 4 GiB of new data per commit
 LAST_FILES = (MANIFEST, README)  # committed last: they describe the data already uploaded
 MODEL_FILES = ("config.json", "model.safetensors")
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 @dataclass
@@ -92,8 +91,7 @@ def push_folder(
     # 1. Check inputs
     folder = Path(folder)
     kind = folder_kind(folder)
-    if not _REPO_ID_RE.match(repo_id):
-        raise ValueError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+    check_repo_id(repo_id)
     if gated not in (None, "auto", "manual"):
         raise ValueError(f"gated={gated!r}; valid: auto, manual")
     if max_commit_files < 1 or max_commit_bytes < 1:

@@ -297,9 +297,10 @@ def resolve_labels(
         raise ValueError(f"label names must be unique, got {names}")
     unknown = {c: label for c, label in mapping.items() if label not in names}
     if unknown:
-        source = "given" if label_names else f"of the dataset's {category!r} parts" if existing else "derived"
+        # derived names hold every label: the names were given, or are those of the other parts
+        where = "the given label names" if label_names else f"the label names of the dataset's {category!r} parts"
         raise ValueError(
-            f"class folder(s) {sorted(unknown)} map to {sorted(set(unknown.values()))}, not among the {source} label names "
+            f"class folder(s) {sorted(unknown)} map to {sorted(set(unknown.values()))}, not among {where} "
             f"{names}; map them with a class map (--class-map FILE or class_map: {{folder: label}})"
         )
     return names, mapping
@@ -389,7 +390,8 @@ def _check_fractions(splits: Mapping[str, float]) -> dict[str, float]:
     bad = set(splits) - set(SPLITS)
     if bad:
         raise ValueError(f"unknown split(s) {sorted(bad)} in split fractions; allowed: {list(SPLITS)}")
-    if not all(0 <= f <= 1 for f in splits.values()) or not abs(sum(splits.values()) - 1.0) <= 1e-6:  # NaN fails too
+    # NaN fails too; fractions >= 0 that sum to 1 are each <= 1
+    if not all(f >= 0 for f in splits.values()) or not abs(sum(splits.values()) - 1.0) <= 1e-6:
         raise ValueError(f"split fractions must be >= 0 and sum to 1, got {dict(splits)}")
     return {s: float(splits[s]) for s in SPLITS if s in splits}
 

