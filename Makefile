@@ -29,8 +29,10 @@ test: $(STAMP)
 
 # Mutation testing of the modules that decide contents and numbers ([tool.mutmut] in pyproject.toml); not part
 # of `make test`. Resumable: a rerun checks only mutants whose function changed. Score per module at the end.
+# MUTANTS="dataigm.judge.metrics*" (mutmut name globs) reruns just those mutants.
+MUTANTS ?=
 mutate: $(STAMP)
-	$(OFFLINE) $(BIN)/mutmut run --max-children $$(nproc) || true
+	$(OFFLINE) $(BIN)/mutmut run --max-children $$(nproc) $(foreach m,$(MUTANTS),'$(m)') || true
 	$(BIN)/mutmut results --all true | $(BIN)/python tools/mutation_score.py
 
 bench: $(STAMP)

