@@ -122,7 +122,7 @@ class ClipScorer:
         return (100.0 * (image_emb * text_emb).sum(-1)).clamp(min=0)  # pragma: no mutate, rows are (batch, dim): -1 is 1
 
     def cosines(
-        self, refs: Sequence[ImageRef], texts: Sequence[str], *, batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate
+        self, refs: Sequence[ImageRef], texts: Sequence[str], *, batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate, batching changes no score
         truncation: str = "tokenizer",
     ) -> list[float]:
         """cos(CLIP image of ``refs[i]``, CLIP text of ``texts[i]``) for every i, in order (last batch included)."""
