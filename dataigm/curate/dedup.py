@@ -418,10 +418,13 @@ def _ann_index(x: np.ndarray, method: str, seed: int) -> tuple[Any, str]:
     train = x[np.sort(np.random.default_rng(seed).choice(n, min(n, 64 * nlist), replace=False))]
     index.train(train)
     index.nprobe = min(nlist, IVF_NPROBE)
-    name = f"ivf (nlist {nlist}, nprobe {index.nprobe})"
+    return _on_gpu_if_any(faiss, index, f"ivf (nlist {nlist}, nprobe {index.nprobe})")
+
+
+def _on_gpu_if_any(faiss: Any, index: Any, name: str) -> tuple[Any, str]:  # pragma: no mutate block, GPU only: see docs/testing.md
+    """The index moved to the first GPU when faiss-gpu sees one (not run here: no GPU), and its name saying so."""
     if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-        name += " on GPU"
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index), name + " on GPU"
     return index, name
 
 
