@@ -19,6 +19,15 @@ from dataigm.synthetic import write_synthetic_folder
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 
 
+def write_recipe(folder: Path, recipe: str, prompts: str = "") -> Path:
+    """``folder/r.yaml`` holding ``recipe``, with ``prompts`` (JSONL) as ``folder/prompts/set.jsonl`` beside it."""
+    (folder / "prompts").mkdir(parents=True, exist_ok=True)
+    if prompts:
+        (folder / "prompts" / "set.jsonl").write_text(prompts)
+    (folder / "r.yaml").write_text(recipe)
+    return folder / "r.yaml"
+
+
 def test_derive_seed_golden_values() -> None:
     assert [derive_seed(0, "nude-00000", i) for i in range(3)] == [1655995100, 1837643241, 1666147220]
     assert derive_seed(1, "nude-00000", 0) == 1059213182  # the recipe's seed changes every image
@@ -61,16 +70,15 @@ def test_recipe_seed_changes_every_seed_but_keeps_pairs_aligned() -> None:
 
 
 def test_a_planned_sample_in_full(tmp_path) -> None:
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "set.jsonl").write_text(
-        '{"prompt": "a church by the sea", "index": 7, "source": "set.jsonl", "subcategory": "coast"}\n'
-        '{"prompt": "a quiet village street", "index": 8, "source": "set.jsonl", "subcategory": "city"}\n')
-    (tmp_path / "r.yaml").write_text(
+    recipe = write_recipe(
+        tmp_path,
         "name: r\ncategory: church\ntaxonomy: object\nlabels: [other, church]\nseed: 3\n"
         "classes:\n  - {name: church, concept: church, negatives: other, prompts: {files: [prompts/set.jsonl]}}\n"
         "images_per_prompt: 1\nmodels: [tiny]\nsplits: {train: 1.0}\n"
-        "generation: {steps: 3, guidance: 6.0, width: 96, height: 80, negative_prompt: blurry, scheduler: DDIMScheduler}\n")
-    plan = plan_build(load_recipe(tmp_path / "r.yaml"))
+        "generation: {steps: 3, guidance: 6.0, width: 96, height: 80, negative_prompt: blurry, scheduler: DDIMScheduler}\n",
+        '{"prompt": "a church by the sea", "index": 7, "source": "set.jsonl", "subcategory": "coast"}\n'
+        '{"prompt": "a quiet village street", "index": 8, "source": "set.jsonl", "subcategory": "city"}\n')
+    plan = plan_build(load_recipe(recipe))
     samples = sorted((m.to_dict() for s in plan.shards for m in s.samples), key=lambda m: (m["pair_id"], m["role"] != "positive"))
     # the file is found relative to the recipe; the second prompt has no concept word, so it gets no paired negative
     assert plan.skipped_negatives == ["a quiet village street"]
@@ -90,19 +98,18 @@ def test_a_planned_sample_in_full(tmp_path) -> None:
 
 def test_planned_shards_and_fields_golden_values(tmp_path) -> None:
     """A recipe with a prompt file (its own indexes, one named counterpart), inline prompts and two models."""
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "set.jsonl").write_text(
-        '{"prompt": "a church by the sea", "index": 5, "paired_negative": "an empty beach"}\n'
-        '{"prompt": "a church at dawn", "index": 0}\n')
-    (tmp_path / "r.yaml").write_text(
+    recipe = write_recipe(
+        tmp_path,
         "name: r\ncategory: church\ntaxonomy: object\nlabels: [other, church]\nseed: 3\nclasses:\n"
         "  - {name: church, concept: church, negatives: other, prompts: {files: [prompts/set.jsonl]}}\n"
         "  - {name: other, prompts: {prompts: [a quiet village street, a red bicycle, a bowl of fruit]}}\n"
         "images_per_prompt: 1\nmodels: [tiny, other/model]\nsplits: {train: 0.5, test: 0.5}\nshard_size: 2\n"
-        "generation: {steps: 3, width: 64, height: 64}\n")
+        "generation: {steps: 3, width: 64, height: 64}\n",
+        '{"prompt": "a church by the sea", "index": 5, "paired_negative": "an empty beach"}\n'
+        '{"prompt": "a church at dawn", "index": 0}\n')
 
     def plan(*over: str):
-        return plan_build(load_recipe(tmp_path / "r.yaml", list(over)))
+        return plan_build(load_recipe(recipe, list(over)))
 
     def fields(p) -> list[tuple]:
         return sorted((m.pair_id, m.role, m.split, m.prompt_index, m.prompt, m.pair_prompt, m.concept, m.scheduler)
@@ -129,11 +136,12 @@ def test_planned_shards_and_fields_golden_values(tmp_path) -> None:
     assert [(f[0], f[2]) for f in fields(plan("seed=4")) if f[1] == "unrelated"] == [
         ("other-00000", "test"), ("other-00001", "train"), ("other-00002", "train")]
     # a class name with hyphens: the prompt index is the number after the last one
-    (tmp_path / "h.yaml").write_text(
+    hyphens = write_recipe(
+        tmp_path / "h",
         "name: h\ncategory: church\ntaxonomy: object\nlabels: [red-things, church]\nseed: 3\nmodels: [tiny]\n"
         "classes:\n  - {name: red-things, prompts: {prompts: [a red bicycle, a red door]}}\n"
         "images_per_prompt: 1\nsplits: {train: 1.0}\ngeneration: {steps: 3, width: 64, height: 64}\n")
-    assert sorted((m.pair_id, m.prompt_index) for s in plan_build(load_recipe(tmp_path / "h.yaml")).shards for m in s.samples) == [
+    assert sorted((m.pair_id, m.prompt_index) for s in plan_build(load_recipe(hyphens)).shards for m in s.samples) == [
         ("red-things-00000", 0), ("red-things-00001", 1)]
     # without paired negatives, no negative is generated, though a named counterpart stays the pair prompt
     assert [(f[0], f[1], f[5]) for f in fields(plan("paired_negatives=false")) if f[6]] == [
