@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import ImageProcessorTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
 IGMU_FORMAT = "dataigm-igmu-head/1"
@@ -170,14 +170,7 @@ def read_igmu_config(folder: Path) -> dict[str, Any]:
     return cfg
 
 
-@dataclass
-class ClipPreprocess:
-    """PIL image -> CLIP pixel values with the model's own ``CLIPImageProcessor`` (picklable)."""
-
-    processor: Any
-
-    def __call__(self, image: Any) -> Any:
-        return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
+ClipPreprocess = ImageProcessorTransform  # PIL image -> CLIP pixel values with the model's own CLIPImageProcessor
 
 
 class IgmuJudge:
