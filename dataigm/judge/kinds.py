@@ -5,3 +5,4 @@ imported here.
 """
 
 from dataigm.judge import dataigm_detector, igmu, imagenet, nudenet  # noqa: F401
+from dataigm.judge import unlearncanvas  # noqa: F401
