@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip or IGMU_CLIP)
     cfg = json.loads((out / "config.json").read_text())
+    if cfg["architecture"] == "Multi_MultiC":
+        print(f"wrote {out}: IGMU Multi_MultiC {cfg['task']} head ({cfg['num_classes']} classes, argmax), CLIP {cfg['clip_model']}")
+        return 0
     print(f"wrote {out}: IGMU {cfg['task']} head, P({cfg['concept']}) = {cfg['p_concept']}, threshold {cfg['threshold']}, CLIP {cfg['clip_model']}")
     return 0
 

@@ -99,6 +99,8 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
 
     The file is read with ``torch.load(weights_only=True)``: only tensors and plain containers, never code. The
     task (hence the label orientation) comes from ``task`` or from the head's folder (``Weights/.../nudity/``).
+    IGMU's multi-class ``Multi_MultiC`` heads (``Weights/multi_multiC/...``) are converted by
+    :func:`dataigm.judge.igmu_multi.convert_multi_head`, their task told by their number of classes.
     """
     import torch
     from safetensors.torch import save_file
@@ -107,9 +109,6 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     if not head.is_file():
         raise FileNotFoundError(f"IGMU head {head} not found" if not head.exists() else
                                 f"IGMU head {head} is a folder; give the head file itself (e.g. Weights/bi_multiC/nudity/classifier_head.pth)")
-    name = igmu_task(task) if task else _infer_task(head)
-    if name is None:
-        raise ValueError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
     try:
         state = torch.load(head, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -119,6 +118,13 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataigmError(f"{head}: expected a state dict of tensors (IGMU saves classifier_head.state_dict()), got {type(state).__name__}")
+    from dataigm.judge.igmu_multi import convert_multi_head, is_multi_head
+
+    if is_multi_head(state):  # Weights/multi_multiC/...: the task comes from the head's number of classes
+        return convert_multi_head(head, state, _out_folder(Path(out)), clip=clip)
+    name = igmu_task(task) if task else _infer_task(head)
+    if name is None:
+        raise ValueError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
     if "attention.0.weight" not in state:
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
@@ -131,10 +137,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     if result.missing_keys or result.unexpected_keys:
         raise DataigmError(f"{head}: layout differs from AdvancedClassifierHead_CLIP: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
     spec = IGMU_TASKS[name]
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(Path(out))
     tmp = out / f".{HEAD_WEIGHTS}.tmp"
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
     tmp.replace(out / HEAD_WEIGHTS)
@@ -151,6 +154,13 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         "threshold": 0.5,
         "source": {"file": head.name, "sha256": sha256_file(head), "repository": "ryliu68/IGMU", "path": spec.head_path},
     })
+    return out
+
+
+def _out_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
+    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
