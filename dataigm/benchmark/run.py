@@ -204,7 +204,8 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
 # How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
 JUDGE_WEIGHTS_HINTS = {
     "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
-    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name or a cached timm name",
+    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
+    "wikiart": "--judge wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
 }
 
 
