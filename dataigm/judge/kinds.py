@@ -7,4 +7,5 @@ imported here.
 from dataigm.judge import dataigm_detector, igmu, imagenet, nudenet  # noqa: F401
 from dataigm.judge import igmu_multi  # noqa: F401
 from dataigm.judge import unlearncanvas  # noqa: F401
+from dataigm.judge import vlm  # noqa: F401
 from dataigm.judge import wikiart  # noqa: F401
