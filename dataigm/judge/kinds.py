@@ -5,6 +5,7 @@ imported here.
 """
 
 from dataigm.judge import dataigm_detector, igmu, imagenet, nudenet  # noqa: F401
+from dataigm.judge import gcd  # noqa: F401
 from dataigm.judge import igmu_multi  # noqa: F401
 from dataigm.judge import unlearncanvas  # noqa: F401
 from dataigm.judge import vlm  # noqa: F401
