@@ -67,6 +67,9 @@ def test_hits_equal_their_pipeline_and_rule(tiny_vit: Path) -> None:
         [select_successful(s, artist, top_k=1) for s in styles]
     d = judge_.describe()
     assert d["top_k"] == 10 and d["n_artists"] == 129 and d["rule"] == "target among the top 10 labels"
+    from dataigm.core.atomic import sha256_file
+
+    assert d["weights_sha256"] == sha256_file(tiny_vit / "model.safetensors")
 
 
 def test_names_and_errors(tiny_vit: Path) -> None:

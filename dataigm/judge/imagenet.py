@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
 from dataigm.judge.types import ImageProcessorTransform, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
@@ -134,7 +135,9 @@ def load_transformers_classifier(spec: str) -> tuple[Any, Any, dict[str, Any]]:
         processor = AutoImageProcessor.from_pretrained(location, backend="pil")  # PIL, as their transformers of 2024 did
     except Exception as e:
         raise _load_error(spec, e) from None
-    return net, ImageProcessorTransform(processor), {"processor": type(processor).__name__, **_processor_sizes(processor)}
+    weights = Path(location) / "model.safetensors"
+    sha = {"weights_sha256": sha256_file(weights)} if weights.is_file() else {}  # a local folder (Hub caches: the revision)
+    return net, ImageProcessorTransform(processor), {"processor": type(processor).__name__, **_processor_sizes(processor), **sha}
 
 
 def _processor_sizes(processor: Any) -> dict[str, Any]:
@@ -229,7 +232,8 @@ class ImageNetJudge:
             "reference": "ESD eval-scripts/imageclassify.py (torchvision ResNet50 IMAGENET1K_V2); UnlearnDiffAtk "
                          "src/tasks/classifier_.py object_labels (argmax == class), object_eval.py (microsoft/resnet-50)",
             "input_size": self.input_size,
-            "preprocessing": _jsonable(self.data_config),
+            "preprocessing": _jsonable({k: v for k, v in self.data_config.items() if k != "weights_sha256"}),
+            "weights_sha256": self.data_config.get("weights_sha256"),
             self.backend: package_version(self.backend),
             "device": self.device,
             "precision": precision_name(self.autocast_dtype),

@@ -78,7 +78,8 @@ class WikiArtJudge:
             "kind": "wikiart", "name": self.name, "model": self.model_spec, "category": "style", "target": self.target,
             "label_names": ["other", self.target], "n_artists": len(self.label_names), "top_k": self.top_k,
             "rule": f"target among the top {self.top_k} labels" if self.threshold is None else "P(target) >= threshold",
-            "preprocessing": {k: str(v) for k, v in self.processor_config.items()}, "reference": WikiArtKind.reference,
+            "preprocessing": {k: str(v) for k, v in self.processor_config.items() if k != "weights_sha256"},
+            "weights_sha256": self.processor_config.get("weights_sha256"), "reference": WikiArtKind.reference,
             "transformers": package_version("transformers"), "device": self.device, "precision": precision_name(self.autocast_dtype),
         }
 
