@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from dataigm.core.schema import SPLITS, slugify
 from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord, read_prompt_jsonl
-from dataigm.taxonomy import CATEGORIES, ConceptError, load_concepts_file
+from dataigm.taxonomy import CATEGORIES, register_concepts_file
 
 
 class RecipeError(SettingsError):
@@ -237,27 +237,16 @@ class Recipe(StrictModel):
         data = self.model_dump(mode="json")
         if data["generation"]["threads"] is None:  # unset: the hash of recipes written before the field existed
             del data["generation"]["threads"]
-        if data["concepts_file"] is None:  # likewise
+        if data["concepts_file"] is None:  # unset: likewise
             del data["concepts_file"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def register_concepts_file(value: Any, base_dir: Path, source: str, error: type[Exception] = RecipeError) -> None:
-    """Load a recipe's (or suite's) ``concepts_file`` (relative to ``base_dir``) into the taxonomy, before validation."""
-    if not value:
-        return
-    path = Path(str(value)) if Path(str(value)).is_absolute() else base_dir / str(value)
-    try:
-        load_concepts_file(path)
-    except ConceptError as e:
-        raise error(f"{source}: field 'concepts_file': {e}") from None
 
 
 def parse_recipe(data: dict[str, Any], source: str = "<recipe>", base_dir: Path | None = None) -> Recipe:
     """Validate a recipe dict (its ``concepts_file`` read relative to ``base_dir``, default the working directory);
     raises :class:`RecipeError` naming the source, field and value."""
     if isinstance(data, dict):
-        register_concepts_file(data.get("concepts_file"), base_dir or Path.cwd(), source)
+        register_concepts_file(data.get("concepts_file"), base_dir or Path.cwd(), source, RecipeError)
     return validate(Recipe, data, source, "recipe", RecipeError)
 
 

@@ -338,6 +338,18 @@ def load_concepts_file(path: str | Path) -> list[Concept]:
     return concepts
 
 
+def register_concepts_file(value: Any, base_dir: Path, source: str, error: type[Exception] = ConceptError) -> None:
+    """Load a recipe's or suite's ``concepts_file`` (relative to ``base_dir``) into the taxonomy, before it is
+    validated; a bad file raises ``error`` naming the recipe (or suite), the field and the concept file's problem."""
+    if not value:
+        return
+    path = Path(str(value)) if Path(str(value)).is_absolute() else base_dir / str(value)
+    try:
+        load_concepts_file(path)
+    except ConceptError as e:
+        raise error(f"{source}: field 'concepts_file': {e}") from None
+
+
 def concepts_dir() -> Path:
     """The shipped concept files (``builders/concepts``)."""
     from dataigm.resources import resource_dir

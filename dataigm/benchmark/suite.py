@@ -191,7 +191,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
         path = suites_dir() / f"{name_or_path}.yaml"
         if not path.is_file():
             raise SuiteError(f"unknown suite {str(name_or_path)!r}; valid: {', '.join(suite_names())} (or a path to a suite YAML)")
-    from dataigm.recipe import register_concepts_file
+    from dataigm.taxonomy import register_concepts_file
 
     data = read_yaml_mapping(path, "suite", SuiteError)
     register_concepts_file(data.get("concepts_file"), path.parent, str(path), SuiteError)
