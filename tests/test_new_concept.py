@@ -63,13 +63,13 @@ def test_kit_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_new_concept_end_to_end_on_the_tiny_model(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """new-concept, then exactly the printed steps (smaller: one image a prompt, one epoch, two prompts a set)."""
     out = tmp_path / "kit"
-    assert main(["new-concept", "Greg Rutkowski", "--category", "style", "--out", str(out), "--model", "tiny"]) == 0
+    assert main(["new-concept", "Kilian Eng", "--category", "style", "--out", str(out), "--model", "tiny"]) == 0
     steps = [line.split(". ", 1)[1].split()[1:] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
     smaller = [["--set", "images_per_prompt=2", "--no-progress"], ["--epochs", "1", "--no-progress"], [],
                ["--limit", "2", "--no-estimate", "--no-progress", "--bootstrap", "50"]]
     for step, extra in zip(steps, smaller):
         assert main([a.replace("METHOD", "base") for a in step] + extra) == 0, step
     manifest = json.loads((out / "data" / "manifest.json").read_text())
-    assert manifest["counts"]["greg_rutkowski"]["label_names"] == ["realistic", "greg_rutkowski"]
+    assert manifest["counts"]["kilian_eng"]["label_names"] == ["realistic", "kilian_eng"]
     report = json.loads(next((out / "benchmark" / "reports").glob("*/report.json")).read_text())
     assert "base" in json.dumps(report) and (out / "judge" / "config.json").is_file()
