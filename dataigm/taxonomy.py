@@ -214,6 +214,16 @@ class CategorySpec(StrictModel):
                 raise ValueError(f"template {t!r} has no {{subject}} (where the concept's phrase goes)")
         return v
 
+    @model_validator(mode="after")
+    def _own_concepts(self) -> "CategorySpec":
+        names = [c.name for c in self.concepts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"concepts: names must be unique, got {sorted(n for n in set(names) if names.count(n) > 1)} more than once")
+        others = sorted({c.category for c in self.concepts if c.category not in (None, self.category)})
+        if others:
+            raise ValueError(f"concepts: a category file holds its own category's concepts ({self.category!r}), not {others}")
+        return self
+
 
 def _as_regex(name: str) -> str:
     return r"\s+".join(re.escape(part) for part in name.split())

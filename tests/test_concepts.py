@@ -179,6 +179,8 @@ def test_violence_and_harm_keep_the_scene() -> None:
     ("category: object\nname: church\nsynonyms: [church]\nreplacement: barn\n", r"already defined, differently, in .*object.yaml"),
     ("- {category: object, name: kettle, synonyms: [kettle], colour: red}\n", r"\(concept 1\)|field 'colour': Extra inputs"),
     ("category: object\ndescription: again\n", r"category 'object' is already defined in .*object.yaml"),
+    ("category: shapes\ndescription: d\nconcepts: [{name: disc, synonyms: [disc]}, {name: disc, synonyms: [disk]}]\n",
+     r"names must be unique, got \['disc'\]"),
 ])
 def test_bad_concept_files_name_the_file_field_and_value(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "c.yaml"
