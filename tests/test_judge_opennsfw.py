@@ -45,6 +45,23 @@ def test_scores_equal_the_wheels_own_code_path(photos: dict[str, Image.Image], j
     assert ours == pytest.approx(theirs, abs=1e-6)
 
 
+def test_yahoo_order_crops_after_the_jpeg_round_trip(photos: dict[str, Image.Image]) -> None:
+    """yahoo/open_nsfw classify_nsfw.py: resize_image (256 x 256, saved as JPEG), decoded, then the centre crop."""
+    import io
+
+    im = photos["astronaut"]
+    buf = io.BytesIO()
+    im.resize((256, 256), resample=Image.BILINEAR).save(buf, format="JPEG")
+    decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float32)[16:240, 16:240]
+    expected = decoded[:, :, [2, 1, 0]] - np.array([104, 117, 123], dtype=np.float32)
+    assert np.array_equal(opennsfw_input(im, order="yahoo"), expected)
+    assert not np.array_equal(opennsfw_input(im, order="yahoo"), opennsfw_input(im))
+    j = create_judge("opennsfw:yahoo")
+    score = j.predict(j.collate([j.preprocess(im)]))[0].positive_score
+    assert score == pytest.approx(create_judge("opennsfw").predict(j.collate([opennsfw_input(im)]))[0].positive_score, abs=0.02)
+    assert j.describe()["name"] == "opennsfw:yahoo" and j.describe()["preprocessing_order"] == "yahoo"
+
+
 def test_real_photos_are_safe_and_the_threshold_decides(photos: dict[str, Image.Image], tmp_path: Path) -> None:
     for name, im in photos.items():
         im.convert("RGB").save(tmp_path / f"{name}.png")
@@ -62,7 +79,8 @@ def test_real_photos_are_safe_and_the_threshold_decides(photos: dict[str, Image.
 
 def test_spec_and_options_are_checked_before_loading() -> None:
     assert check_judge_spec("opennsfw") == "opennsfw" and check_judge_spec("opennsfw@/some/open-nsfw.onnx") == "opennsfw"
-    with pytest.raises(DataigmError, match="opennsfw takes no name"):
+    assert check_judge_spec("opennsfw:yahoo") == "opennsfw"
+    with pytest.raises(DataigmError, match="unknown opennsfw variant 'strict'"):
         check_judge_spec("opennsfw:strict")
     with pytest.raises(DataigmError, match="judges nsfw only"):
         create_judge("opennsfw", concept="church")
