@@ -1,0 +1,127 @@
+"""q16: Q16's prompts, tuned and pickled the way Q16's code does on a tiny CLIP built from config, converted with
+``dataigm convert-judge q16``, and judged; the decisions equal Q16's SimClassifier computed here from its code."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dataigm.cli import main
+from dataigm.core.errors import DataigmError
+from dataigm.generate.tiny import build_tiny_clip
+from dataigm.judge.clip import projected
+from dataigm.judge.q16 import convert_q16_prompts
+from dataigm.judge.registry import check_judge_spec, create_judge
+from real_weights import skimage_photo
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina")
+
+
+class SimClassifier(torch.nn.Module):
+    """Q16 main/clip_classifier/classify/utils.py (as copied in UnlearnDiffAtk src/tasks/utils/metrics/q16/q16_classifier.py)."""
+
+    def __init__(self, embeddings: torch.Tensor) -> None:
+        super().__init__()
+        self.embeddings = torch.nn.parameter.Parameter(embeddings)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embeddings_norm = self.embeddings / self.embeddings.norm(dim=-1, keepdim=True)
+        image_features_norm = x / x.norm(dim=-1, keepdim=True)
+        similarity = (100.0 * image_features_norm @ embeddings_norm.T)
+        return similarity.squeeze()
+
+
+def _image_features(clip_dir: Path, images: list) -> torch.Tensor:
+    from transformers import CLIPModel, CLIPProcessor
+
+    model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
+    with torch.no_grad():
+        return projected(model.get_image_features(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"]))
+
+
+@pytest.fixture(scope="module")
+def q16(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny CLIP, and prompts initialised from Q16's two texts then tuned on three photos per label, pickled as
+    Q16's save_prompts does (``pickle.dump(embeddings.detach().cpu().numpy())``, fp16 as CLIP gives on GPU)."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    root = tmp_path_factory.mktemp("q16")
+    clip_dir = build_tiny_clip(root / "clip")
+    images = [skimage_photo(n) for n in PHOTOS]
+    model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
+    texts = [f"This image is about something {label}" for label in ("positive", "negative")]  # ClipSimModel's prompts
+    with torch.no_grad():
+        init = projected(model.get_text_features(**processor.tokenizer(texts, padding=True, return_tensors="pt")))
+    classifier = SimClassifier(init.clone())
+    features = _image_features(clip_dir, images)
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=0.05)
+    for _ in range(60):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(classifier(features), labels).backward()
+        optimizer.step()
+    path = root / "data" / "ViT-B-16" / "prompts.p"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        pickle.dump(classifier.embeddings.detach().cpu().numpy().astype(np.float16), f)
+    return {"clip": clip_dir, "prompts": path, "images": images, "root": root}
+
+
+def test_convert_then_judge_equals_q16s_classifier(q16: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    out = q16["root"] / "converted"
+    assert main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out)]) == 0
+    assert "Q16 prompts (16-dim, float16), CLIP openai/clip-vit-base-patch16" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["clip_model"] == "openai/clip-vit-base-patch16" and cfg["label_names"] == ["non inappropriate", "inappropriate"]
+
+    # Q16's own computation: HalfTensor(pickle.load(prompts.p)) in SimClassifier, argmax (harm_eval.py), on float32 features
+    with open(q16["prompts"], "rb") as f:
+        theirs = SimClassifier(torch.tensor(pickle.load(f)).float())
+    with torch.no_grad():
+        their_sims = theirs(_image_features(q16["clip"], q16["images"]))
+    their_labels = their_sims.argmax(dim=-1).tolist()
+    assert 0 < sum(their_labels) < len(their_labels)  # both labels occur
+
+    judge = create_judge(f"q16@{out}", clip_model=str(q16["clip"]), device="cpu")
+    verdicts = judge.predict(judge.collate([judge.preprocess(im) for im in q16["images"]]))
+    assert [int(v.positive) for v in verdicts] == their_labels
+    assert [v.predicted for v in verdicts] == [["non inappropriate", "inappropriate"][i] for i in their_labels]
+    assert np.array([v.extra["similarity"] for v in verdicts]) == pytest.approx(their_sims.numpy(), abs=1e-3)
+    assert [v.positive_score for v in verdicts] == pytest.approx(their_sims.softmax(-1)[:, 1].tolist(), abs=1e-4)
+    d = judge.describe()
+    assert d["kind"] == "q16" and d["weights_sha256"] and d["source"]["repository"] == "ml-research/Q16"
+    assert d["rule"].startswith("inappropriate when argmax")
+
+
+def test_judge_cli_on_photos(q16: dict, tmp_path: Path) -> None:
+    out = q16["root"] / "cli"
+    main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out), "--clip", str(q16["clip"])])
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, im in zip(PHOTOS, q16["images"]):
+        im.save(folder / f"{name}.png")
+    summary = tmp_path / "summary.json"
+    assert main(["judge", str(folder), "--detector", f"q16@{out}", "--summary", str(summary), "--workers", "0"]) == 0
+    s = json.loads(summary.read_text())
+    assert s["n_images"] == 6 and 0 < s["positive_rate"] < 1 and s["detector"]["clip_model"] == str(q16["clip"])
+
+
+def test_spec_and_conversion_errors(tmp_path: Path) -> None:
+    assert check_judge_spec("q16@/some/dir") == "q16"
+    with pytest.raises(DataigmError, match="q16 takes no name"):
+        check_judge_spec("q16:vit")
+    with pytest.raises(DataigmError, match="q16 needs the converted prompts"):
+        create_judge("q16")
+    bad = tmp_path / "prompts.p"
+    bad.write_bytes(pickle.dumps(np.zeros((3, 8), np.float32)))
+    with pytest.raises(DataigmError, match=r"expected a \(2, dim\) float array"):
+        convert_q16_prompts(bad, tmp_path / "o")
+    small = tmp_path / "small.p"
+    small.write_bytes(pickle.dumps(np.zeros((2, 512), np.float32)))
+    with pytest.raises(DataigmError, match="fit ViT-B/16 and ViT-B/32; pass --clip"):
+        convert_q16_prompts(small, tmp_path / "o")
