@@ -17,6 +17,10 @@ from dataigm.core.errors import DataigmError
 TRUNCATIONS = ("tokenizer", "slice")
 
 
+class ClipLoadError(DataigmError, OSError):
+    """A CLIP model that cannot be loaded (not cached offline, no safetensors, not a CLIP folder)."""
+
+
 def projected(features: Any) -> Any:
     """The projected embedding tensor of ``get_image_features`` / ``get_text_features`` (transformers 5 returns a
     model output whose ``pooler_output`` holds it; earlier versions return the tensor itself)."""
@@ -56,7 +60,7 @@ class Clip:
             self.model = CLIPModel.from_pretrained(self.location, revision=revision, dtype=torch_dtype, use_safetensors=True).eval().to(device)
             self.processor = CLIPProcessor.from_pretrained(self.location, revision=revision)
         except OSError as e:  # not cached offline, no safetensors, or not a CLIP folder
-            raise DataigmError(f"CLIP model {self.location!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            raise ClipLoadError(f"CLIP model {self.location!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                "give a local folder saved with save_pretrained (model.safetensors) or a cached Hub id") from None
         self.device = device
         self.max_length = int(self.model.config.text_config.max_position_embeddings)
