@@ -68,7 +68,10 @@ def test_mace_equals_calculate_mean_prob(setup: dict, tmp_path: Path) -> None:
     assert [v.positive_score for v in verdicts] == pytest.approx(probs[:, k].tolist(), abs=1e-5)
     assert [v.positive for v in verdicts] == (top == k).tolist()
     assert j.summarize(verdicts)["mean_target_probability"] == pytest.approx(float(probs[:, k].mean()), abs=1e-6)  # MACE's number
+    from dataigm.core.atomic import sha256_file
+
     assert j.describe()["texts"][0] == "a photo of the airplane"
+    assert j.describe()["weights_sha256"] == sha256_file(setup["clip"] / "model.safetensors")
 
 
 def test_spm_equals_clip_eval_by_image(setup: dict, tmp_path: Path) -> None:

@@ -65,6 +65,20 @@ class Clip:
         self.device = device
         self.max_length = int(self.model.config.text_config.max_position_embeddings)
 
+    def weights_sha256(self) -> str | None:
+        """sha256 of the loaded ``model.safetensors`` (the local folder's or the Hub cache's), hashed once; None if not found."""
+        if not hasattr(self, "_sha256"):
+            from dataigm.core.atomic import sha256_file
+
+            path = Path(self.location).expanduser() / "model.safetensors"
+            if not path.is_file():
+                from huggingface_hub import try_to_load_from_cache
+
+                cached = try_to_load_from_cache(self.location, "model.safetensors")
+                path = Path(cached) if isinstance(cached, str) else path
+            self._sha256 = sha256_file(path) if path.is_file() else None
+        return self._sha256
+
     @property
     def preprocess(self) -> ClipPreprocess:
         """The picklable PIL image -> pixel values transform of this model."""

@@ -94,7 +94,7 @@ class ClipZeroShotJudge:
                  "spm": "positive (concept shown) when max(2.5 cos, 0) with the concept > with the empty anchor"}[self.variant]
                 if self.threshold is None else "positive when P(target) >= threshold")
         return {"kind": "clip", "name": self.name, "spec": self.name, "variant": self.variant, "target": self.target,
-                "label_names": self.label_names, "texts": self.texts, "clip_model": self.model_spec, "precision": "fp32",
+                "label_names": self.label_names, "texts": self.texts, "clip_model": self.model_spec, "weights_sha256": self.clip.weights_sha256(), "precision": "fp32",
                 "threshold": self.threshold, "rule": rule, "reference": CLIP_VARIANTS[self.variant]}
 
 

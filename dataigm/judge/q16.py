@@ -139,7 +139,8 @@ class Q16Judge:
     def describe(self) -> dict[str, Any]:
         return {
             "kind": "q16", "name": self.name, "spec": f"q16@{self.folder}", "label_names": self.label_names, "target": self.target,
-            "clip_model": self.clip_spec, "weights": str(self.folder / Q16_WEIGHTS), "weights_sha256": self.weights_sha256,
+            "clip_model": self.clip_spec, "clip_weights_sha256": self.clip.weights_sha256(),
+            "weights": str(self.folder / Q16_WEIGHTS), "weights_sha256": self.weights_sha256,
             "source": self.config.get("source"), "precision": "fp32", "threshold": self.threshold,
             "rule": "inappropriate when argmax of 100 * cos(image, prompts) is 1" if self.threshold is None
                     else "inappropriate when softmax(100 * cos)[1] >= threshold",
