@@ -469,7 +469,7 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("foo:bar", "unknown judge kind 'foo'; valid: dataigm, "),
+    ("foo:bar", "unknown judge kind 'foo'; valid: "),
     ("nudenet:nope", "unknown NudeNet preset 'nope'"),
     ("imagenet:unicorn", "unknown ImageNet concept 'unicorn'"),
     ("imagenet:1234", "ImageNet index 1234 out of range"),
