@@ -116,3 +116,10 @@ class Clip:
             emb = projected(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
                                                          attention_mask=tok["attention_mask"].to(self.device))).float()
         return (torch.nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu()
+
+
+def hub_cached(repo: str, filename: str = "model.safetensors") -> bool:
+    """Whether ``filename`` of Hub repository ``repo`` is in the local Hub cache (nothing is downloaded)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo, filename), str)

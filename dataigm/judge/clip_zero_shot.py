@@ -124,4 +124,6 @@ class ClipZeroShotKind(JudgeKind):
 
     @classmethod
     def offline(cls) -> str:
-        return f"needs {CLIP_ZERO_SHOT_MODEL} (Hub cache or a local folder)"
+        from dataigm.judge.clip import hub_cached
+
+        return "yes (Hub cache)" if hub_cached(CLIP_ZERO_SHOT_MODEL) else f"no: needs {CLIP_ZERO_SHOT_MODEL} (Hub cache or a local folder)"

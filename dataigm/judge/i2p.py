@@ -55,7 +55,7 @@ class I2PJudge:
         from dataigm.judge.registry import create_judge
 
         self.q16 = Q16Judge(q16_folder, clip=clip, device=device)
-        self.nudenet = create_judge("nudenet:esd-0.6", classes=list(I2P_NUDE_CLASSES), device=device)  # its detections; the rule is below
+        self.nudenet = create_judge("nudenet", device=device)  # only its per-class best scores are used: the rule is I2P's, below
         self.preprocess = I2PPreprocess(self.q16.preprocess, self.nudenet.preprocess)
 
     def collate(self, inputs: list[tuple[Any, Any]]) -> tuple[Any, Any]:

@@ -178,4 +178,6 @@ class SafetyCheckerKind(JudgeKind):
 
     @classmethod
     def offline(cls) -> str:
-        return f"needs {SD_CHECKER_HUB} (Hub cache or a local folder)"
+        from dataigm.judge.clip import hub_cached
+
+        return "yes (Hub cache)" if hub_cached(SD_CHECKER_HUB) else f"no: needs {SD_CHECKER_HUB} (Hub cache or a local folder)"
