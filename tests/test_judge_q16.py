@@ -75,3 +75,22 @@ def test_spec_and_conversion_errors(tmp_path: Path) -> None:
     small.write_bytes(pickle.dumps(np.zeros((2, 512), np.float32)))
     with pytest.raises(DataigmError, match="fit ViT-B/16 and ViT-B/32; pass --clip"):
         convert_q16_prompts(small, tmp_path / "o")
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_convert_refuses_a_pickle_that_runs_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker, evil = tmp_path / "ran", tmp_path / "prompts.p"
+    evil.write_bytes(pickle.dumps(_RunsCode(marker)))
+    assert main(["convert-judge", "q16", str(evil), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused to unpickle" in err[0] and "system" in err[0]
+    assert not marker.exists() and not (tmp_path / "out").exists()
