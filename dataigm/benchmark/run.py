@@ -207,6 +207,9 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
 JUDGE_WEIGHTS_HINTS = {
     "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
     "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name or a cached timm name",
+    "i2p": "--judge i2p@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote (ViT-L/14 prompts)",
+    "q16": "--judge q16@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote",
+    "sd-safety-checker": "--judge sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
 }
 
 
