@@ -28,7 +28,8 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import ImageProcessorTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.clip import ClipPreprocess
+from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
 IGMU_FORMAT = "dataigm-igmu-head/1"
@@ -178,9 +179,6 @@ def read_igmu_config(folder: Path) -> dict[str, Any]:
     if cfg["p_concept"] not in ("sigmoid(z)", "1 - sigmoid(z)"):
         raise ValueError(f"{cfg_path}: p_concept must be 'sigmoid(z)' or '1 - sigmoid(z)', got {cfg['p_concept']!r}")
     return cfg
-
-
-ClipPreprocess = ImageProcessorTransform  # PIL image -> CLIP pixel values with the model's own CLIPImageProcessor
 
 
 class IgmuJudge:

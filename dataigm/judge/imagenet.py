@@ -28,15 +28,14 @@ from typing import Any, Sequence
 
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
-from dataigm.judge.types import ImageProcessorTransform, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.taxonomy import get_category
 
 DEFAULT_IMAGENET_MODEL = "resnet50.tv2_in1k"
 
-# The ten Imagenette classes (UnlearnDiffAtk's object_list / object_labels; ESD's imagenette prompts).
-IMAGENETTE: dict[str, int] = {
-    "tench": 0, "english_springer": 217, "cassette_player": 482, "chain_saw": 491, "church": 497,
-    "french_horn": 566, "garbage_truck": 569, "gas_pump": 571, "golf_ball": 574, "parachute": 701,
-}
+# The ten Imagenette classes (UnlearnDiffAtk's object_list / object_labels; ESD's imagenette prompts), read from the
+# one table of them: the object concepts' imagenet_index (builders/concepts/object.yaml).
+IMAGENETTE: dict[str, int] = {c.name: c.imagenet_index for c in get_category("object").concepts.values() if c.imagenet_index is not None}
 _ALIASES = {"springer": "english_springer", "english_springer_spaniel": "english_springer", "chainsaw": "chain_saw",
             "cassette": "cassette_player", "horn": "french_horn", "church_building": "church"}
 # the meta fields that may name an image's own class (dataset shards write label_name / concept)
@@ -127,6 +126,8 @@ def load_transformers_classifier(spec: str) -> tuple[Any, Any, dict[str, Any]]:
     processor's resize, crop and normalisation), from safetensors only."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
+    from dataigm.judge.clip import ClipPreprocess  # any image processor: PIL image -> its pixel values
+
     location = spec.removeprefix("transformers:")
     if Path(location).expanduser().exists():
         location = str(Path(location).expanduser())
@@ -137,7 +138,7 @@ def load_transformers_classifier(spec: str) -> tuple[Any, Any, dict[str, Any]]:
         raise _load_error(spec, e) from None
     weights = Path(location) / "model.safetensors"
     sha = {"weights_sha256": sha256_file(weights)} if weights.is_file() else {}  # a local folder (Hub caches: the revision)
-    return net, ImageProcessorTransform(processor), {"processor": type(processor).__name__, **_processor_sizes(processor), **sha}
+    return net, ClipPreprocess(processor), {"processor": type(processor).__name__, **_processor_sizes(processor), **sha}
 
 
 def _processor_sizes(processor: Any) -> dict[str, Any]:

@@ -69,17 +69,6 @@ class RGBTransform:
         return self.transform(image.convert("RGB"))
 
 
-@dataclass
-class ImageProcessorTransform:
-    """PIL image -> pixel values with a transformers image processor (``CLIPImageProcessor``, ``AutoImageProcessor``);
-    picklable for DataLoader workers."""
-
-    processor: Any
-
-    def __call__(self, image: Any) -> Any:
-        return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
-
-
 def stack(inputs: list[Any]) -> Any:
     """Stack preprocessed image tensors into one batch tensor."""
     import torch
