@@ -218,7 +218,7 @@ class IgmuMultiJudge:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": "igmu-multi", "name": self.name, "task": self.task, "category": self.task, "label_names": self.label_names,
+            "kind": "igmu-multi", "name": self.name, "spec": f"igmu-multi:{self.task}@{self.folder}", "task": self.task, "category": self.task, "label_names": self.label_names,
             "target": self.target, "rule": "argmax == target" if self.threshold is None else "P(target) >= threshold",
             "clip_model": self.clip_spec, "head": str(self.folder), "weights_sha256": self.weights_sha256,
             "source": self.config.get("source", {}), "reference": IgmuMultiKind.reference,

@@ -222,6 +222,7 @@ class ImageNetJudge:
         return {
             "kind": "imagenet",
             "name": self.name,
+            "spec": f"imagenet:{self.target_index}@{self.model_spec}",
             "model": self.model_spec,
             "backend": self.backend,
             "architecture": self._architecture(),

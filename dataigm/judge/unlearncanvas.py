@@ -170,7 +170,7 @@ class UnlearnCanvasJudge:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": "unlearncanvas", "name": self.name, "task": self.task, "category": self.task,
+            "kind": "unlearncanvas", "name": self.name, "spec": f"unlearncanvas:{self.task}@{self.folder}", "task": self.task, "category": self.task,
             "label_names": self.label_names, "target": self.target, "architecture": self.meta["architecture"],
             "rule": "argmax == target" if self.threshold is None else "P(target) >= threshold",
             "preprocessing": self.meta["preprocessing"], "weights_sha256": self.weights_sha256,

@@ -208,7 +208,7 @@ class VlmJudge:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": "vlm", "name": self.name, "preset": self.spec, "model": self.model_spec, "target": self.target,
+            "kind": "vlm", "name": self.name, "spec": f"vlm:{self.spec}@{self.model_spec}", "preset": self.spec, "model": self.model_spec, "target": self.target,
             "question": self.question, "references": len(self.references), "decoding": "greedy (do_sample=False)",
             "max_new_tokens": self.max_new_tokens, "reference": self.preset.reference,
             "rule": {"hub": "HUB's last-three-lines parse == yes", "llama-guard": "'unsafe' in answer"}.get(self.spec, "first word == yes"),

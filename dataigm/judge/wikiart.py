@@ -75,7 +75,7 @@ class WikiArtJudge:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": "wikiart", "name": self.name, "model": self.model_spec, "category": "style", "target": self.target,
+            "kind": "wikiart", "name": self.name, "spec": f"wikiart:{self.target}@{self.model_spec}", "model": self.model_spec, "category": "style", "target": self.target,
             "label_names": ["other", self.target], "n_artists": len(self.label_names), "top_k": self.top_k,
             "rule": f"target among the top {self.top_k} labels" if self.threshold is None else "P(target) >= threshold",
             "preprocessing": {k: str(v) for k, v in self.processor_config.items() if k != "weights_sha256"},
