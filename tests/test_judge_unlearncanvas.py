@@ -29,14 +29,38 @@ def _tiny_their_model(num_classes: int, seed: int):
     return model.eval()
 
 
+def _nearest_centroid_head(model, answers: Path, labels: list[str], field: int) -> None:
+    """Set the head to a nearest-centroid classifier over the answer set's classes (field 0: style, 1: object),
+    so that the tiny model gets most images right and some wrong: a non-trivial UA, IRA and CRA."""
+    import torch
+    from PIL import Image
+
+    from dataigm.judge.unlearncanvas import UnlearnCanvasTransform
+
+    groups: dict[str, list] = {}
+    for f in sorted(answers.glob("*.jpg")):
+        theme = f.stem.rsplit("_seed", 1)[0].rsplit("_", 1)[0]
+        key = theme if field == 0 else f.stem.rsplit("_seed", 1)[0].rsplit("_", 1)[1]
+        groups.setdefault(key, []).append(UnlearnCanvasTransform()(Image.open(f)))
+    with torch.no_grad():
+        feats = {k: model.forward_head(model.forward_features(torch.stack(v)), pre_logits=True).mean(0) for k, v in groups.items()}
+        mean = torch.stack(list(feats.values())).mean(0)
+        model.head.weight.zero_()
+        model.head.bias.fill_(-1e4)
+        for key, f in feats.items():
+            model.head.weight[labels.index(key)] = (f - mean) * 20.0
+            model.head.bias[labels.index(key)] = 0.0
+
+
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def checkpoints(tmp_path_factory: pytest.TempPathFactory, answer_set: Path) -> dict[str, object]:
     import torch
 
     root = tmp_path_factory.mktemp("uc")
     out = {}
-    for task, n, seed in (("style", len(STYLES_51), 0), ("object", len(OBJECTS_20), 1)):
-        model = _tiny_their_model(n, seed)
+    for task, labels, seed in (("style", STYLES_51, 0), ("object", OBJECTS_20, 1)):
+        model = _tiny_their_model(len(labels), seed)
+        _nearest_centroid_head(model, answer_set, labels, 0 if task == "style" else 1)
         ckpt = root / f"{task}.pth"
         torch.save({"model_state_dict": model.state_dict(), "epoch": 3}, ckpt)  # their layout
         out[task] = (model, ckpt, convert_unlearncanvas(ckpt, root / f"{task}-dir"))
@@ -119,6 +143,7 @@ def test_predictions_and_ua_ira_cra_match_accuracy_py(checkpoints: dict[str, obj
     cra = sum(theirs["object"].values()) / len(CLASSES)
     assert got["unlearning_accuracy"]["value"] == pytest.approx(ua) and got["ira"]["value"] == pytest.approx(ira)
     assert got["cra"]["value"] == pytest.approx(cra)
+    assert 0.0 < ua < 1.0 and 0.0 < cra < 1.0 and ira > 0.0  # a non-trivial answer (0.25, 0.83, 0.88 here)
     assert got["unlearning_accuracy"]["n"] == len(CLASSES) * len(SEEDS) and got["cra"]["n"] == len(files)
 
 
