@@ -61,7 +61,8 @@ def bootstrap_ci(
     value, e.g. the prompt of each image) whole clusters are resampled: ``rng.integers(0, K, (n_resamples, K))``
     draws K of the K clusters, and each resample's statistic is the mean over every value of the drawn clusters
     (the cluster bootstrap; several seeds of one prompt are not independent, so image-level resampling gives
-    intervals that are too narrow). ``statistic`` is not supported with clusters. An empty input gives ``None``.
+    intervals that are too narrow). ``statistic`` is not supported with clusters; resamples where it is NaN
+    (undefined, e.g. a ratio whose class was not drawn) are left out of the interval. An empty input gives ``None``.
     """
     _check(n_resamples, confidence)
     x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, the means below are float64 for ints and bools too
@@ -72,19 +73,27 @@ def bootstrap_ci(
     if clusters is None:
         stat = statistic or (lambda a: a.mean(axis=-1))  # pragma: no mutate, 2-D: axis -1 is axis 1
         dist = stat(x[rng.integers(0, x.size, size=(n_resamples, x.size))])  # pragma: no mutate, integers(n) is integers(0, n)
-        low, high = np.quantile(dist, [alpha, 1.0 - alpha])
+        low, high = np.nanquantile(dist, [alpha, 1.0 - alpha])  # a statistic may be undefined (NaN) on some resamples
         return Estimate(float(stat(x[None, :])[0]), float(low), float(high), int(x.size))
     if statistic is not None:
         raise ValueError("bootstrap_ci: a custom statistic cannot be combined with clusters")
+    dist, k = cluster_bootstrap_means(x, clusters, rng, n_resamples)
+    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
+    return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
+
+
+def cluster_bootstrap_means(values: np.ndarray, clusters: Sequence[Hashable], rng: np.random.Generator, n_resamples: int) -> tuple[np.ndarray, int]:
+    """The means of ``n_resamples`` cluster-bootstrap resamples of ``values`` (whole clusters drawn with
+    replacement, K of K), and K. The distribution :func:`bootstrap_ci` takes its interval from; callers that
+    combine it with other resampled quantities (:mod:`dataigm.judge.agreement`) use it directly."""
+    x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, float64 already for the callers
     if len(clusters) != x.size:
         raise ValueError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
     dense, k = cluster_index(clusters)
     # dense ids cover 0..k-1, so minlength changes nothing; astype(None) is float64 too
     sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)  # pragma: no mutate
     idx = rng.integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
-    dist = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
-    return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1), k
 
 
 def macro_accuracy(
