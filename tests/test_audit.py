@@ -1,0 +1,108 @@
+"""``dataigm audit`` with two real ImageNet judges (real EfficientNet-Lite0 weights) on real photos: the tabby
+judge and the Egyptian-cat judge disagree on variants of one cat photo, so the labels give non-trivial numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from PIL import ImageOps
+from real_weights import skimage_photo
+
+from dataigm.cli import main
+from dataigm.judge.agreement import cohen_kappa, wilson_interval
+from dataigm.judge.audit import audit, disagreements
+from dataigm.judge.labels import LabelsError, binary_labels, read_labels
+
+OTHERS = ("coffee", "astronaut", "rocket", "camera", "horse")
+
+
+def _variants(img):
+    w, h = img.size
+    return {"full": img, "flip": ImageOps.mirror(img), "gray": ImageOps.grayscale(img).convert("RGB"), "left": img.crop((0, 0, w * 2 // 3, h)),
+            "right": img.crop((w // 3, 0, w, h)), "center": img.crop((w // 4, h // 4, 3 * w // 4, 3 * h // 4)),
+            "small": img.resize((48, 48 * h // w)), "rot": img.rotate(90, expand=True)}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """``cat/`` (8 variants of scikit-image's cat photo) and ``other/`` (3 variants of 5 other photos)."""
+    root = tmp_path_factory.mktemp("audit") / "photos"
+    for folder, names, keep in (("cat", ("chelsea",), 8), ("other", OTHERS, 3)):
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            for variant, im in list(_variants(skimage_photo(name)).items())[:keep]:
+                im.resize((max(64, im.width // 4), max(64, im.height // 4))).save(root / folder / f"{name}_{variant}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def labels_csv(photos: Path) -> Path:
+    path = photos.parent / "labels.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "variant"])
+        for p in sorted(photos.rglob("*.png")):
+            w.writerow([p.relative_to(photos).as_posix(), int(p.parent.name == "cat"), p.stem.split("_")[-1]])
+    return path
+
+
+def _specs(model: Path) -> list[str]:
+    return [f"imagenet:281@local-dir:{model}", f"imagenet:285@local-dir:{model}"]  # tabby, Egyptian cat
+
+
+@pytest.mark.slow
+def test_audit_two_real_judges(photos, labels_csv, efficientnet_lite0_dir, tmp_path, capsys):
+    specs = _specs(efficientnet_lite0_dir)
+    argv = ["audit", str(photos), "--labels", str(labels_csv), "--group-by", "variant", "--out", str(tmp_path / "a"), "--json", "--bootstrap", "200"]
+    assert main(argv + [a for s in specs for a in ("--detector", s)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"]["positive"] == 8 and report["labels"]["negative"] == 15
+    tabby, egyptian = report["judges"]
+    assert [tabby["detector"], egyptian["detector"]] == specs
+    # both judges miss cats, to different degrees; neither flags a non-cat photo
+    assert tabby["confusion"] == {"tp": 1, "fn": 7, "tn": 15, "fp": 0}
+    assert egyptian["confusion"]["tp"] > tabby["confusion"]["tp"] and egyptian["confusion"]["fp"] == 0
+    tp = egyptian["confusion"]["tp"]
+    assert egyptian["sensitivity"] == pytest.approx(tp / 8) and egyptian["sensitivity_ci"] == pytest.approx(list(wilson_interval(tp, 8)))
+    assert tabby["specificity"] == 1.0 and tabby["balanced_accuracy"] == pytest.approx((1 / 8 + 1) / 2)
+    assert tabby["precision"] == 1.0 and tabby["precision_ci"][0] < 1.0
+    # the tabby probability still separates cats from the rest: the sweep finds a lower threshold
+    assert tabby["sweep"]["best"]["balanced_accuracy"] > tabby["balanced_accuracy"] and "caveat" in tabby["sweep"]
+    assert tabby["groups"]["variant=full"]["confusion"]["tp"] == 1
+    (pair,) = report["agreement"]
+    assert (pair["a"], pair["b"], pair["n"]) == (0, 1, 23)
+    # the two judges flag different cats (the tabby judge's one cat is not among the Egyptian-cat judge's)
+    assert pair["agreement"] == pytest.approx((23 - (tp + 1)) / 23)
+    pa, pb = 1 / 23, tp / 23
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    assert pair["kappa"] == pytest.approx((pair["agreement"] - pe) / (1 - pe)) and pair["kappa"] < 0.2
+    assert (tmp_path / "a" / "disagreements.png").is_file() and json.loads((tmp_path / "a" / "audit.json").read_text())["sheet"]
+
+
+@pytest.mark.slow
+def test_folder_layout_and_names_match_csv(photos, labels_csv, efficientnet_lite0_dir):
+    spec = _specs(efficientnet_lite0_dir)[1]
+    by_csv = audit(photos, labels_csv, [spec], n_resamples=50)
+    by_folder = audit(photos, photos, [spec], concept="cat", n_resamples=50)
+    assert by_folder.report["judges"][0]["confusion"] == by_csv.report["judges"][0]["confusion"]
+    verdicts = [p.positive for p in by_csv.results[0].predictions]
+    truth = [by_csv.truth[p.file] for p in by_csv.results[0].predictions]
+    assert all(caption.startswith("y1") for _, caption in disagreements(by_csv))  # only missed cats
+    assert len(disagreements(by_csv)) == sum(t and not v for t, v in zip(truth, verdicts))
+
+
+def test_labels_errors_and_rules(tmp_path):
+    (tmp_path / "bad.csv").write_text("image,label\na.png,1\n")
+    with pytest.raises(LabelsError, match="header"):
+        read_labels(tmp_path / "bad.csv", tmp_path)
+    (tmp_path / "names.csv").write_text("file,label\na.png,church\nb.png,tower\nc.png,Church\n")
+    rows = read_labels(tmp_path / "names.csv", tmp_path)
+    assert binary_labels(rows, "church")[0] == {"a.png": True, "b.png": False, "c.png": True}
+    with pytest.raises(LabelsError, match="no image is labelled"):
+        binary_labels(rows, "cat")
+    (tmp_path / "review.json").write_text(json.dumps({"format": "dataigm-review-labels/1", "samples": [{"file": "a.png", "label": "1"}]}))
+    assert binary_labels(read_labels(tmp_path / "review.json", tmp_path), None)[0] == {"a.png": True}
+    assert cohen_kappa([True, False], [True, False]) == 1.0
