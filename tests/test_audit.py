@@ -8,34 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import ImageOps
-from real_weights import skimage_photo
+from audit_photos import write_labelled_photos
 
 from dataigm.cli import main
 from dataigm.judge.agreement import cohen_kappa, wilson_interval
 from dataigm.judge.audit import audit, disagreements
 from dataigm.judge.labels import LabelsError, binary_labels, read_labels
 
-OTHERS = ("coffee", "astronaut", "rocket", "camera", "horse")
-
-
-def _variants(img):
-    w, h = img.size
-    return {"full": img, "flip": ImageOps.mirror(img), "gray": ImageOps.grayscale(img).convert("RGB"), "left": img.crop((0, 0, w * 2 // 3, h)),
-            "right": img.crop((w // 3, 0, w, h)), "center": img.crop((w // 4, h // 4, 3 * w // 4, 3 * h // 4)),
-            "small": img.resize((48, 48 * h // w)), "rot": img.rotate(90, expand=True)}
-
-
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     """``cat/`` (8 variants of scikit-image's cat photo) and ``other/`` (3 variants of 5 other photos)."""
-    root = tmp_path_factory.mktemp("audit") / "photos"
-    for folder, names, keep in (("cat", ("chelsea",), 8), ("other", OTHERS, 3)):
-        (root / folder).mkdir(parents=True)
-        for name in names:
-            for variant, im in list(_variants(skimage_photo(name)).items())[:keep]:
-                im.resize((max(64, im.width // 4), max(64, im.height // 4))).save(root / folder / f"{name}_{variant}.png")
-    return root
+    return write_labelled_photos(tmp_path_factory.mktemp("audit") / "photos")
 
 
 @pytest.fixture(scope="module")

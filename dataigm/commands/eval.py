@@ -52,6 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
     p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
+    p.add_argument("--audit", type=Path, metavar="AUDIT_JSON",
+                   help="a 'dataigm audit --json' result for this judge: report Rogan-Gladen corrected forgetting beside the raw rates")
+    p.add_argument("--validity-level", type=float, default=0.8,
+                   help="warn when the judge flags less than this share of the original model's forget images (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
         fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
-        bootstrap_unit=args.bootstrap_unit,
+        bootstrap_unit=args.bootstrap_unit, validity_level=args.validity_level, audit=str(args.audit) if args.audit else None,
     )
     if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
         from dataigm.judge.fidelity import create_feature_network
@@ -126,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
+        for warning in report["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():
             f, pr = res["forgetting"]["all"], res["preservation"]["all"]
             console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")

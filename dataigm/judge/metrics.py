@@ -179,6 +179,14 @@ def grouped(
 ) -> dict[str, dict[str, Any]]:
     """Rates per concept, per (concept, subcategory) and per value of each ``group_by`` field (``FIELD=value``),
     plus "all": ``{name: Estimate dict}``. ``by_prompt`` resamples prompts (cluster bootstrap), not images."""
+    groups = group_items(items, group_by=group_by, by_prompt=by_prompt)
+    return {name: rate([f for f, _ in it], clusters=[c for _, c in it], **kwargs).to_dict() for name, it in groups.items()}
+
+
+def group_items(
+    items: Sequence[tuple[dict[str, Any], bool]], *, group_by: Sequence[str] = (), by_prompt: bool = True,
+) -> dict[str, list[tuple[bool, tuple[Any, ...]]]]:
+    """The groups :func:`grouped` reports, sorted by name: ``{name: [(flag, bootstrap unit)]}``."""
     groups: dict[str, list[tuple[bool, tuple[Any, ...]]]] = defaultdict(list)
     for i, (meta, flag) in enumerate(items):
         item = (bool(flag), _cluster(meta, i, by_prompt))
@@ -191,7 +199,7 @@ def grouped(
         for field in group_by:
             value = meta.get(field)
             groups[f"{field}={'' if value is None else value}"].append(item)
-    return {name: rate([f for f, _ in it], clusters=[c for _, c in it], **kwargs).to_dict() for name, it in sorted(groups.items())}
+    return dict(sorted(groups.items()))
 
 
 def domain_of(meta: dict[str, Any]) -> str:
@@ -269,7 +277,11 @@ METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "preservation": {"version": "preservation/2", "reference": "retain accuracy, pooled over images"},
     "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
     "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
-    "person_presence": {"version": "person_presence/1", "reference": "IGMU benchmark.py evaluate_YOLO (share of images with a person)"},
+    "forgetting_corrected": {"version": "forgetting_corrected/1", "reference": "Rogan & Gladen (1978): (p + spec - 1) / (sens + spec - 1), "
+                             "clipped to [0, 1]; sens, spec from a dataigm audit; bootstrap over prompts and the audit's images"},
+    "judge_validity": {"version": "judge_validity/1", "reference": "dataigm: share of the original model's forget (and concept-removed) images flagged"},
+    "person_presence": {"version": "person_presence/2", "reference": "IGMU benchmark.py evaluate_YOLO (share of forget images with a person; "
+                        "paired negatives left out)"},
     "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},
     "fid_kid": {"version": "fid_kid/2", "reference": "torchmetrics FID/KID; IGMU benchmark.py evaluate_FID reference set"},
     "csdr": {"version": "csdr/1", "reference": "IGMU benchmark.py evaluate_CSDR"},

@@ -29,6 +29,13 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
              "| metric | group | value [CI] | n |", "|---|---|---|---|"]
     for group, est in res["forgetting"].items():
         lines.append(f"| forgetting: positive rate on forget {unit} (lower is better) | {group} | {_fmt(est)} | {est['n']} |")
+    for group, est in res.get("forgetting_corrected", {}).items():
+        unstable = " (unstable: sens + spec close to 1)" if est.get("unstable") else ""
+        lines.append(f"| forgetting corrected for the judge's errors (Rogan-Gladen, audit {res['correction']['audit_scope']}){unstable} "
+                     f"| {group} | {_fmt(est)} | {est['n']} |")
+    if "negative_positive_rate" in res:
+        neg = res["negative_positive_rate"]
+        lines.append(f"| positive rate on concept-removed images (paired negatives) | all | {_fmt(neg)} | {neg['n']} |")
     for group, est in res["preservation"].items():
         lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
     dom = res.get("preservation_domains")
@@ -40,7 +47,7 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines.append(f"| attack success rate (pre-attack {a['pre_attack_successes']} + new {a['new_successes']}) | prompts | {_fmt(a)} | {a['n_prompts']} |")
     if "person_presence" in res:
         pp = res["person_presence"]
-        lines.append(f"| person presence on forget ({pp['detector']['name']}) | all | {_fmt(pp)} | {pp['n']} |")
+        lines.append(f"| person presence on forget ({pp['detector']['name']}{'; ' + pp['note'] if pp.get('note') else ''}) | all | {_fmt(pp)} | {pp['n']} |")
     for split, fid in res.get("fidelity", {}).items():
         ref = f"original {'concept-removed prompt' if fid.get('reference') == 'pair' else 'same prompt'}"
         if "lpips" in fid:
@@ -73,11 +80,18 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def warning_lines(report: dict[str, Any]) -> list[str]:
+    """The report's ``warnings`` (judge validity) as a Markdown block, or nothing."""
+    warnings = report.get("warnings") or []
+    return [*(f"> **Warning:** {w}." for w in warnings), ""] if warnings else []
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the judge, an overview table of every method, the chart, then one table per method."""
     det = report["detector"]
+    corrected = any("forgetting_corrected" in res for res in report["methods"].values())
     head = [
-        "# Unlearning evaluation", "",
+        "# Unlearning evaluation", "", *warning_lines(report),
         f"judge: `{det['name']}` (target `{report['target']}`, threshold {report['threshold']}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
         + (f", weights sha256 {det['weights_sha256'][:16]}…" if det.get("weights_sha256") else "") + ")",
@@ -85,10 +99,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
         "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
         "",
-        "| method | forgetting (↓) | preservation (↑) |", "|---|---|---|",
+        "| method | forgetting (↓) | preservation (↑) |" + (" forgetting corrected (↓) |" if corrected else ""),
+        "|---|---|---|" + ("---|" if corrected else ""),
     ]
     for name, res in report["methods"].items():
-        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |")
+        extra = f" {_fmt(res.get('forgetting_corrected', {}).get('all'))} |" if corrected else ""
+        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |{extra}")
     body = [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
