@@ -47,3 +47,15 @@ def write_labelled_photos(root: Path) -> Path:
         for variant, im in list(variants(skimage_photo(name)).items())[:3]:
             small(im).save(root / "other" / f"{name}_{variant}.png")
     return root
+
+
+def write_eval_tree(root: Path) -> Path:
+    """original/{forget: 8 cats, pair: 8 other photos, retain: 8 other photos}; method ``m`` forgets half the
+    cats (its forget images 0-3 are other photos) and keeps the retain images. Files are named <index>_<seed>."""
+    cats, others = cat_images(), other_images(per_photo=4)
+    for i in range(8):
+        for folder, im in (("original/forget", cats[i]), ("original/pair", others[i]), ("original/retain", others[8 + i]),
+                           ("m/forget", others[i] if i < 4 else cats[i]), ("m/retain", others[8 + i])):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            im.save(root / folder / f"{i}_{i}.png")
+    return root

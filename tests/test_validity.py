@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from audit_photos import cat_images, other_images, write_labelled_photos
+from audit_photos import write_eval_tree, write_labelled_photos
 
 from dataigm.judge.agreement import Confusion, rogan_gladen
 from dataigm.judge.validity import audit_counts, validity
@@ -17,16 +17,8 @@ TABBY, EGYPTIAN = "imagenet:281", "imagenet:285"
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    """original/{forget: 8 cats, pair: 8 other photos, retain: 8 other photos}; method m forgets half the cats
-    (its forget images 0-3 are other photos) and keeps the retain images."""
-    root = tmp_path_factory.mktemp("validity")
-    cats, others = cat_images(), other_images(per_photo=4)
-    for i in range(8):
-        for folder, im in (("original/forget", cats[i]), ("original/pair", others[i]), ("original/retain", others[8 + i]),
-                           ("m/forget", others[i] if i < 4 else cats[i]), ("m/retain", others[8 + i])):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            im.save(root / folder / f"{i}_{i}.png")
-    return root
+    """:func:`audit_photos.write_eval_tree`: the original's forget images are 8 cats, method m keeps 4 of them."""
+    return write_eval_tree(tmp_path_factory.mktemp("validity"))
 
 
 def _evaluate(tree: Path, spec: str, **cfg):

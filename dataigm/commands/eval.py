@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--group-by", action="append", default=[], metavar="FIELD", help="also group rates by this metadata field (repeatable)")
     p.add_argument("--prompts", nargs=2, type=Path, metavar=("FORGET_JSONL", "RETAIN_JSONL"), help="prompt files for image folders")
     p.add_argument("--split", help="dataset folders: use one split")
-    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name | nudenet[:preset]")
+    p.add_argument("--detector", required=True, action="append", help="a judge spec ('dataigm judges'); repeat it for several judges: "
+                   "the first gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_attack and len(methods) != 1:
         raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     cfg = EvalConfig(
-        detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
+        detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
         aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
         clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
         fid_reference=str(args.fid_reference) if args.fid_reference else None,

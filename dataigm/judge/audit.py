@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from dataigm.judge.agreement import INTERVALS, classification, judge_agreement, threshold_sweep
+from dataigm.judge.agreement import INTERVALS, classification, threshold_sweep
 from dataigm.judge.images import ImageInput, resolve_images
 from dataigm.judge.labels import LabelsError, binary_labels, read_labels
 
@@ -76,15 +76,10 @@ def judge_entry(spec: str, result: Any, truth: dict[str, bool], rows: dict[str, 
 
 
 def agreement_table(results: Sequence[Any], truth: dict[str, bool], **kw: Any) -> list[dict[str, Any]]:
-    """Cohen's kappa and raw agreement of every pair of judges (by index), on the images both judged."""
-    verdicts = [{p.file: p.positive for p in r.predictions if p.file in truth} for r in results]
-    out = []
-    for i in range(len(results)):
-        for j in range(i + 1, len(results)):
-            common = sorted(set(verdicts[i]) & set(verdicts[j]))
-            a = judge_agreement([verdicts[i][f] for f in common], [verdicts[j][f] for f in common], **kw)
-            out.append({"a": i, "b": j, **a})
-    return out
+    """Cohen's kappa and raw agreement of every pair of judges (by index), on the labelled images both judged."""
+    from dataigm.judge.multi import pairwise_agreement
+
+    return pairwise_agreement([{p.file: p.positive for p in r.predictions if p.file in truth} for r in results], **kw)
 
 
 def audit(

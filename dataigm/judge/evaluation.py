@@ -35,6 +35,7 @@ class EvalConfig:
     """Everything ``evaluate`` needs besides the image folders; ``None`` switches an optional metric off."""
 
     detector: str
+    more_detectors: tuple[str, ...] = ()  # further judges: their forgetting, preservation and kappa beside the first's
     concept: str | None = None
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
@@ -188,6 +189,7 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
         "n_retain": len(retain),
         "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
+        "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
     }
     if negatives:
         out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=_clusters([r for r, _ in negatives], cfg), **st).to_dict()
@@ -352,6 +354,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
+    more = [create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device) for spec in cfg.more_detectors]
     # 2. Load the CLIP models once (one copy when two metrics name the same model)
     from dataigm.judge.csdr import ClipScorer
 
@@ -373,6 +376,11 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         log.info("evaluating %s", name)
         counts, scope = audit_counts(audit_judge, name) if audit_judge else (None, "")
         res = judge_set(judge_, images, cfg, counts)
+        if more:
+            from dataigm.judge.multi import compare_judges
+
+            res["judges"] = compare_judges(more, images, cfg, res)
+        res.pop("forget_verdicts")
         if counts is not None:
             res["correction"] = {"method": "rogan-gladen", "audit": cfg.audit, "audit_scope": scope, "confusion": counts.to_dict()}
         names |= ({"asr"} if "asr" in res else set()) | ({"forgetting_corrected"} if counts is not None else set())

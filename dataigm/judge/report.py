@@ -86,6 +86,23 @@ def warning_lines(report: dict[str, Any]) -> list[str]:
     return [*(f"> **Warning:** {w}." for w in warnings), ""] if warnings else []
 
 
+def judges_lines(report: dict[str, Any]) -> list[str]:
+    """With several judges: one column per judge (forgetting on the forget images) and their pairwise kappa."""
+    rows = {name: res["judges"] for name, res in report["methods"].items() if "judges" in res}
+    if not rows:
+        return []
+    specs = next(iter(rows.values()))["detectors"]
+    pairs = next(iter(rows.values()))["agreement"]
+    letters = [chr(65 + i) for i in range(len(specs))]
+    lines = ["## Judges", "", ", ".join(f"{c} = `{s}`" for c, s in zip(letters, specs)), "",
+             "| method | " + " | ".join(f"forgetting {c}" for c in letters) + " | " + " | ".join(f"kappa {letters[p['a']]}-{letters[p['b']]}" for p in pairs) + " |",
+             "|---|" + "---|" * (len(specs) + len(pairs))]
+    for name, j in rows.items():
+        kappas = ["n/a" if p["kappa"] is None else f"{p['kappa']:.2f}" for p in j["agreement"]]
+        lines.append(f"| {name} | " + " | ".join(_fmt(f) for f in j["forgetting"]) + " | " + " | ".join(kappas) + " |")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the judge, an overview table of every method, the chart, then one table per method."""
     det = report["detector"]
@@ -105,7 +122,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, res in report["methods"].items():
         extra = f" {_fmt(res.get('forgetting_corrected', {}).get('all'))} |" if corrected else ""
         head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |{extra}")
-    body = [line for name, res in report["methods"].items() for line in method_table(name, res)]
+    body = judges_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
 
