@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
     original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None
     report = evaluate(sets, cfg, original)
+    report["prompts"] = [str(p.resolve()) for p in prompts] if prompts else None  # 'dataigm answers export' reads them
     paths = write_report(report, args.out)
     if args.json:
         print(json.dumps(report, sort_keys=True))

@@ -401,7 +401,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         if score_scorer is not None:
             res["clip_score"] = _clip_scores(score_scorer, images, cfg)
             names.add("clip_score")
-        res["sources"] = {"forget": images.forget.source, "retain": images.retain.source}
+        res["sources"] = {"forget": images.forget.source, "retain": images.retain.source, **({"pair": images.pair.source} if images.pair else {})}
         results[name] = res
     checks, warnings = validity(results, cfg.validity_level)
     return {
