@@ -95,3 +95,39 @@ def test_validity_levels_and_audit_groups():
     entry = {"confusion": {"tp": 5, "fn": 5, "tn": 9, "fp": 1}, "groups": {"method=esd": {"confusion": {"tp": 1, "fn": 0, "tn": 1, "fp": 0}}}}
     assert audit_counts(entry, "esd") == (Confusion(1, 0, 1, 0), "method=esd")
     assert audit_counts(entry, "ga") == (Confusion(5, 1, 9, 5), "all")
+
+
+@pytest.mark.slow
+def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
+    """Retain images of known ImageNet classes (espresso, tripod): correct when top-1 is their own class, rebuilt
+    here from the judge's raw top-1 as ESD's table is from imageclassify.py's CSV."""
+    from audit_photos import small, variants
+    from real_weights import skimage_photo
+
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.judge.imagenet import imagenet_index, imagenet_name
+    from dataigm.judge.judge import judge
+    from dataigm.prompts import PromptRecord, write_prompt_jsonl
+
+    classes = {"coffee": "967", "camera": "872"}  # espresso, tripod (ImageNet indices: the judge names Imagenette classes only)
+    records = []
+    for photo, label in classes.items():
+        for im in list(variants(skimage_photo(photo)).values())[:4]:
+            (tmp_path / "retain").mkdir(exist_ok=True)
+            small(im).save(tmp_path / "retain" / f"{len(records)}_0.png")
+            records.append(PromptRecord(f"a photo of a {label}", concept=label, category="object", label=label, index=len(records)))
+    write_prompt_jsonl(records, tmp_path / "retain.jsonl")
+    write_prompt_jsonl([PromptRecord("a cat", concept="cat", category="object", index=0)], tmp_path / "forget.jsonl")
+    (tmp_path / "forget").mkdir()
+    small(skimage_photo("chelsea")).save(tmp_path / "forget" / "0_0.png")
+    spec = f"imagenet:281@local-dir:{efficientnet_lite0_dir}"
+    cfg = EvalConfig(detector=spec, lpips_net=None, fid_feature=None, n_resamples=50, workers=0)
+    sets = {"m": open_set(tmp_path / "forget", tmp_path / "retain", (tmp_path / "forget.jsonl", tmp_path / "retain.jsonl"))}
+    rep = evaluate(sets, cfg)
+    top1 = rep["methods"]["m"]["preservation_top1"]
+    raw = {p.file: p.extra["top1"] for p in judge(tmp_path / "retain", spec, workers=0, progress=False).predictions}
+    for label in classes.values():
+        own = [raw[f"{i}_0.png"] == imagenet_index(label) for i, r in enumerate(records) if r.label == label]
+        assert top1[f"class={imagenet_name(int(label))}"]["value"] == pytest.approx(sum(own) / len(own))
+    assert top1["all"]["n"] == 8 and rep["methods"]["m"]["preservation"]["all"]["value"] == 1.0  # nothing was flagged as tabby
+    assert top1["all"]["value"] < 1.0  # a tripod crop loses its class: only the own-class metric sees it

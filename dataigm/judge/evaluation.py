@@ -191,6 +191,12 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
         "failed": sorted(f["file"] for f in failed_f + failed_r),
         "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
     }
+    if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
+        from dataigm.judge.imagenet import own_class_preservation
+
+        top1 = own_class_preservation([(ref.meta, v.extra["top1"]) for ref, v in retain], by_prompt=cfg.bootstrap_unit == "prompt", **st)
+        if top1 is not None:
+            out["preservation_top1"] = top1
     if negatives:
         out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=_clusters([r for r, _ in negatives], cfg), **st).to_dict()
     if audit_counts is not None:
@@ -384,6 +390,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         if counts is not None:
             res["correction"] = {"method": "rogan-gladen", "audit": cfg.audit, "audit_scope": scope, "confusion": counts.to_dict()}
         names |= ({"asr"} if "asr" in res else set()) | ({"forgetting_corrected"} if counts is not None else set())
+        names |= {"preservation_top1"} if "preservation_top1" in res else set()
         if person_spec:
             res["person_presence"] = person_presence(person_spec, images.forget, cfg, person_note)
             names.add("person_presence")

@@ -274,7 +274,8 @@ def retain_correct(meta: dict[str, Any], predicted: str, positive: bool, label_n
 # definition produces on the same images changes; reports record the versions they were computed with.
 METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "forgetting": {"version": "forgetting/2", "reference": "detector positive rate; --aggregate prompt-any as UnlearnDiffAtk (check_asr.py)"},
-    "preservation": {"version": "preservation/2", "reference": "retain accuracy, pooled over images"},
+    "preservation": {"version": "preservation/2", "reference": "retain accuracy (not flagged as the concept, or the image's own class), pooled over images"},
+    "preservation_top1": {"version": "preservation_top1/1", "reference": "ESD eval-scripts/imageclassify.py: retain images whose ImageNet top-1 is their own class, per class"},
     "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
     "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
     "forgetting_corrected": {"version": "forgetting_corrected/1", "reference": "Rogan & Gladen (1978): (p + spec - 1) / (sens + spec - 1), "

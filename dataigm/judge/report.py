@@ -38,6 +38,8 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines.append(f"| positive rate on concept-removed images (paired negatives) | all | {_fmt(neg)} | {neg['n']} |")
     for group, est in res["preservation"].items():
         lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
+    for group, est in res.get("preservation_top1", {}).items():
+        lines.append(f"| preservation_top1: ImageNet top-1 is the retain image's own class (ESD) | {group} | {_fmt(est)} | {est['n']} |")
     dom = res.get("preservation_domains")
     if dom:
         for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):
