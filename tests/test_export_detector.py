@@ -89,6 +89,16 @@ def test_card_has_model_index_with_measured_metrics(exported: dict) -> None:
     assert "threshold" in body and f"{exported['result'].threshold:.3f}" in body
     assert "Intended use and limitations" in body
     assert (exported["out"] / "eval" / "test-roc.png").exists()
+    # how it does as a judge: sensitivity and specificity per source with Wilson intervals, and its sweep
+    from dataigm.judge.agreement import wilson_interval
+
+    audit = test["judge_audit"]
+    c = audit["confusion"]
+    assert c["tp"] + c["fn"] + c["tn"] + c["fp"] == test["n"]
+    low, high = wilson_interval(c["tp"], c["tp"] + c["fn"])
+    assert f"sensitivity {audit['sensitivity']['value']:.3f} [{low:.3f}, {high:.3f}]" in body
+    assert "| threshold | sensitivity | specificity | precision |" in body and "sensitivity [95% Wilson]" in body
+    assert all("sensitivity" in s for s in test["per_source"].values())
 
 
 def test_evaluate_export_uses_its_threshold(exported: dict, shapes_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:

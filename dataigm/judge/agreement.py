@@ -219,3 +219,28 @@ def corrected_rate(
         alpha = (1.0 - confidence) / 2.0
         out["low"], out["high"] = (float(v) for v in np.quantile(dist, [alpha, 1.0 - alpha]))
     return out
+
+
+CARD_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def operating_points(labels: Sequence[bool], scores: Sequence[float], thresholds: Sequence[float] = CARD_THRESHOLDS) -> list[dict[str, Any]]:
+    """Sensitivity, specificity and precision at fixed ``thresholds`` (``score >= t``): a sweep short enough for a card."""
+    y, s = np.asarray(labels, dtype=bool), np.asarray(scores, dtype=np.float64)
+    out = []
+    for t in thresholds:
+        c = confusion(y.tolist(), (s >= t).tolist())
+        out.append({"threshold": t, "sensitivity": c.tp / (c.tp + c.fn) if c.tp + c.fn else None,
+                    "specificity": c.tn / (c.tn + c.fp) if c.tn + c.fp else None, "precision": c.tp / (c.tp + c.fp) if c.tp + c.fp else None})
+    return out
+
+
+def judge_audit(labels: Sequence[bool], scores: Sequence[float], threshold: float, **kw: Any) -> dict[str, Any]:
+    """A binary detector on labelled data, as a card shows it: sensitivity, specificity, precision, accuracy and
+    balanced accuracy (``{value, low, high}`` each), the confusion counts, the best threshold and fixed-threshold
+    operating points of its sweep."""
+    flags = [float(x) >= threshold for x in scores]
+    stats = classification(labels, flags, **kw)
+    sweep = threshold_sweep(labels, scores)
+    return {**stats, "threshold": threshold, "best": sweep["best"], "roc_auc": sweep["roc_auc"], "caveat": sweep.get("caveat"),
+            "operating_points": operating_points(labels, scores)}

@@ -133,8 +133,12 @@ def render_card(config: dict[str, Any], reports: dict[str, dict[str, Any]], *, r
     return env.from_string(path.read_text()).render(
         config=config, d=section, reports=reports, repo_id=repo_id, dataset_id=dataset_id,
         model_index_yaml=_yaml(model_index), binary=len(config["label_names"]) == 2,
-        fmt=lambda v: "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)),
+        fmt=_fmt, ci=lambda e: "n/a" if not e or e.get("value") is None else f"{_fmt(e['value'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]",
     )
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
 def _model_index(name: str, section: dict[str, Any], reports: dict[str, dict[str, Any]], dataset_id: str) -> list[dict[str, Any]]:
