@@ -89,3 +89,21 @@ def test_labels_errors_and_rules(tmp_path):
     (tmp_path / "review.json").write_text(json.dumps({"format": "dataigm-review-labels/1", "samples": [{"file": "a.png", "label": "1"}]}))
     assert binary_labels(read_labels(tmp_path / "review.json", tmp_path), None)[0] == {"a.png": True}
     assert cohen_kappa([True, False], [True, False]) == 1.0
+
+
+def test_audit_of_shards_by_sample_id(tmp_path):
+    """Labels of shard samples name them as the walker does (``<shard>#<key>``); unlabelled samples are counted."""
+    from dataigm.core.shards import iter_samples, list_shards
+    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "ds", "nudity", ["not_nude", "nude"], {"test": 3}, shard_size=8)
+    samples = [(Path(s.shard).name, s.key, s.meta["label_name"]) for s in iter_samples(list_shards(tmp_path / "ds"))]
+    (tmp_path / "labels.csv").write_text("file,label\n" + "".join(f"{shard}#{key},{label}\n" for shard, key, label in samples[:4]))
+    det = build_tiny_detector(tmp_path / "det", ("not_nude", "nude"), category="nudity", seed=2)
+    result = audit(tmp_path / "ds", tmp_path / "labels.csv", ["nudenet", f"local-dir:{det}"], concept="nude", n_resamples=50)
+    labels = result.report["labels"]
+    assert labels["unlabelled"] == 2 and labels["positive"] + labels["negative"] == 4
+    nudenet = result.report["judges"][0]
+    assert nudenet["n"] == 4 and nudenet["confusion"]["fp"] == 0 and nudenet["confusion"]["tp"] == 0  # NudeNet flags no drawn shape
+    assert result.report["agreement"][0]["n"] == 4

@@ -66,7 +66,7 @@ def run_image_sets(reports: Sequence[dict[str, Any]]) -> dict[tuple[str, str], I
                 if (method, split) in sets:
                     continue
                 inp = resolve_images(source)
-                if prompts and inp.files:
+                if prompts and inp.files and split in ("forget", "retain"):
                     table_path = Path(prompts[0] if split != "retain" else prompts[1])
                     attach_prompts(inp, load_prompt_table(table_path), table_path)
                 sets[(method, split)] = inp

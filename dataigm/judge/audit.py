@@ -105,6 +105,8 @@ def audit(
     kw = {"n_resamples": n_resamples, "seed": seed}
     results = [judge(inp, j, batch_size=batch_size, workers=workers, progress=progress) for j in judges]
     judged = {p.file for r in results for p in r.predictions}
+    if inp.shards:  # shards are judged whole: their unlabelled samples are known only now
+        unlabelled = len(judged - set(truth))
     report = {
         "format": AUDIT_FORMAT,
         "images": inp.source,
