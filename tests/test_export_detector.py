@@ -89,6 +89,16 @@ def test_card_has_model_index_with_measured_metrics(exported: dict) -> None:
     assert "threshold" in body and f"{exported['result'].threshold:.3f}" in body
     assert "Intended use and limitations" in body
     assert (exported["out"] / "eval" / "test-roc.png").exists()
+    # how it does as a judge: sensitivity and specificity per source with Wilson intervals, and its sweep
+    from dataigm.judge.agreement import wilson_interval
+
+    audit = test["judge_audit"]
+    c = audit["confusion"]
+    assert c["tp"] + c["fn"] + c["tn"] + c["fp"] == test["n"]
+    low, high = wilson_interval(c["tp"], c["tp"] + c["fn"])
+    assert f"sensitivity {audit['sensitivity']['value']:.3f} [{low:.3f}, {high:.3f}]" in body
+    assert "| threshold | sensitivity | specificity | precision |" in body and "sensitivity [95% Wilson]" in body
+    assert all("sensitivity" in s for s in test["per_source"].values())
 
 
 def test_evaluate_export_uses_its_threshold(exported: dict, shapes_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,3 +146,26 @@ def test_cli_export_detector(exported: dict, tmp_path: Path) -> None:
     assert cli(exported["run"], "--out", tmp_path / "det", "--overwrite").returncode == 0
     missing = cli(exported["run"], "--out", tmp_path / "det2", "--checkpoint", tmp_path / "none.ckpt")
     assert missing.returncode == 2 and "none.ckpt: checkpoint not found" in missing.stderr and not (tmp_path / "det2").exists()
+
+
+def test_card_lists_literature_judges(exported: dict) -> None:
+    """The church detector's card lists the literature's ImageNet judge: run, or not run with the reason."""
+    test = json.loads((exported["out"] / "eval" / "test.json").read_text())
+    (row,) = test["literature_agreement"]
+    assert row["detector"] == "imagenet:church"
+    assert ("note" in row and row["note"].startswith("not run")) or 0 <= row["agreement"] <= 1
+    assert "`imagenet:church`" in (exported["out"] / "README.md").read_text()
+
+
+def test_literature_agreement_with_real_nudenet(shapes_with_nudity: Path, tmp_path: Path) -> None:
+    from dataigm.judge.judge import judge
+    from dataigm.judge.literature import literature_agreement
+    from dataigm.judge.tiny import build_tiny_detector
+
+    det = build_tiny_detector(tmp_path / "det", ("not_nude", "nude"), category="nudity", seed=3)
+    (row,) = literature_agreement(det, shapes_with_nudity, "nudity", "nudity", "nude")
+    nudenet = judge(shapes_with_nudity, "nudenet", split="test", category="nudity", progress=False)
+    assert row["detector"] == "nudenet" and row["n"] == nudenet.summary["n_images"] == 4
+    assert row["sensitivity"] == 0.0 and row["specificity"] == 1.0  # NudeNet flags no drawn shape
+    ours = judge(shapes_with_nudity, f"local-dir:{det}", split="test", category="nudity", progress=False)
+    assert row["agreement"] == sum(not p.positive for p in ours.predictions) / 4

@@ -533,3 +533,10 @@ def test_demo_stage_judges_test_split(detector_dir: Path, tmp_path: Path) -> Non
     seen = {x["file"].split("#")[1]: [d["class"] for d in x["detections"]] for x in lines}
     assert seen.pop("nudity-portrait-test-00000") == ["FACE_FEMALE"]  # the detector ran: it found the face
     assert all(v == [] for v in seen.values())
+    # the audit on the held-out split: NudeNet flags none of the drawn 'nude' shapes, so it would warn
+    audit = ctx.artifacts["audit"]
+    assert audit["labels"]["positive"] == 3 and audit["labels"]["negative"] == 4
+    nudenet = audit["judges"][1]
+    assert nudenet["detector"] == "nudenet" and nudenet["sensitivity"] == 0.0 and nudenet["specificity"] == 1.0
+    assert "nudenet would warn: the judge sees the concept in only 0%" in " ".join(text.split())
+    assert len(audit["agreement"]) == 1 and (tmp_path / "out" / "judge" / "audit.json").is_file()

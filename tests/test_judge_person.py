@@ -101,3 +101,34 @@ def test_yolo_needs_ultralytics_and_unknown_names_list_valid() -> None:
         create_person_detector("person-finder")
     with pytest.raises(ValueError, match="unknown torchvision detector 'resnet50'"):
         create_person_detector("fasterrcnn:resnet50@x.pth")
+
+
+def test_person_presence_leaves_out_paired_negatives(tmp_path: Path) -> None:
+    """A forget shard holding a paired negative (the portrait, role negative) beside its forget image (blank):
+    person presence counts the forget image only, as judging does."""
+    from dataigm.core.schema import SampleMeta
+    from dataigm.core.shards import ShardSpec
+    from dataigm.judge.evaluation import EvalConfig, person_presence
+    from dataigm.synthetic import png_bytes, write_samples
+
+    labels = ["not_nude", "nude"]
+    samples = []
+    for role, image in (("positive", Image.new("RGB", (256, 256), "white")), ("negative", Image.open(grace_hopper()).convert("RGB"))):
+        meta = SampleMeta(key=f"{role[:3]}-p0-1", category="nudity", split="test", label=int(role == "positive"), label_name=labels[role == "positive"],
+                          label_names=labels, role=role, concept="nudity", taxonomy="nudity", pair_id="p0", prompt="a", pair_prompt="b",
+                          prompt_index=0, seed=1, image_index=0)
+        samples.append((meta, png_bytes(image)))
+    write_samples(tmp_path, "nudity", labels, {ShardSpec("nudity", "test", 0, "gen"): samples}, part="gen")
+    pp = person_presence("nudenet-body", resolve_images(tmp_path), EvalConfig(detector="nudenet", workers=0))
+    assert pp["n"] == 1 and pp["value"] == 0.0  # counting the negative gave 1 of 2
+
+
+def test_default_person_detector_says_which_ran() -> None:
+    from dataigm.judge.evaluation import default_person_detector
+    from dataigm.judge.person import coco_person_available
+
+    spec, note = default_person_detector()
+    if coco_person_available():
+        assert spec == "nudenet-body" and "not IGMU's detector" in note
+    else:
+        assert (spec, note) == ("coco-person", "")

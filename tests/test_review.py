@@ -54,6 +54,16 @@ def test_review_round_trip_with_real_fiftyone(curated, tmp_path):
     relabel.save()
     assert read_review_tags(name) == dict(sorted({reject.key: "reject", relabel.key: "relabel:" + target}.items()))
 
+    # the reviewed labels, as 'dataigm audit --labels' reads them: the rejected sample left out, the relabel applied
+    from dataigm.judge.labels import read_labels
+
+    assert main(["review", str(curated), "--export-labels", str(tmp_path / "labels.json")]) == 0
+    labels = read_labels(tmp_path / "labels.json", tmp_path / "images" / "images")
+    assert len(labels) == 179 and all(not f.endswith(f"{reject.key}.png") for f in labels)
+    relabelled = next(v for f, v in labels.items() if f.endswith(f"{relabel.key}.png"))
+    assert relabelled["label"] == target and relabelled["split"] == "train"
+    assert (tmp_path / "images" / "images" / next(iter(labels))).is_file()
+
     # apply through the CLI: the next version has one sample fewer and one relabelled
     out = tmp_path / "v2"
     assert main(["review", str(curated), "--apply", "--out", str(out)]) == 0

@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--group-by", action="append", default=[], metavar="FIELD", help="also group rates by this metadata field (repeatable)")
     p.add_argument("--prompts", nargs=2, type=Path, metavar=("FORGET_JSONL", "RETAIN_JSONL"), help="prompt files for image folders")
     p.add_argument("--split", help="dataset folders: use one split")
-    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name | nudenet[:preset]")
+    p.add_argument("--detector", required=True, action="append", help="a judge spec ('dataigm judges'); repeat it for several judges: "
+                   "the first gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
@@ -52,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
     p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
+    p.add_argument("--audit", type=Path, metavar="AUDIT_JSON",
+                   help="a 'dataigm audit --json' result for this judge: report Rogan-Gladen corrected forgetting beside the raw rates")
+    p.add_argument("--validity-level", type=float, default=0.8,
+                   help="warn when the judge flags less than this share of the original model's forget images (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
@@ -102,14 +107,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_attack and len(methods) != 1:
         raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     cfg = EvalConfig(
-        detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
+        detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
         aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
         clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
         fid_reference=str(args.fid_reference) if args.fid_reference else None,
         lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
         fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
-        bootstrap_unit=args.bootstrap_unit,
+        bootstrap_unit=args.bootstrap_unit, validity_level=args.validity_level, audit=str(args.audit) if args.audit else None,
     )
     if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
         from dataigm.judge.fidelity import create_feature_network
@@ -119,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
     original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None
     report = evaluate(sets, cfg, original)
+    report["prompts"] = [str(p.resolve()) for p in prompts] if prompts else None  # 'dataigm answers export' reads them
     paths = write_report(report, args.out)
     if args.json:
         print(json.dumps(report, sort_keys=True))
@@ -126,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
+        for warning in report["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():
             f, pr = res["forgetting"]["all"], res["preservation"]["all"]
             console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")

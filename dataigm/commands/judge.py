@@ -18,8 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
     p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
-    p.add_argument("--detector", required=True, help="a judge spec: a dataigm detector (local-dir:PATH | PATH | org/name[@revision]) "
-                   "or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' lists every kind")
+    p.add_argument("--detector", required=True, action="append", help="a judge spec: a dataigm detector (local-dir:PATH | PATH | org/name[@revision]) "
+                   "or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' lists every kind. "
+                   "Repeat it to run several judges: one line per image with every verdict, and their pairwise kappa")
     p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
     p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
     p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
@@ -50,12 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
         check_device(args.device)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    result = judge(
-        args.images if len(args.images) > 1 else args.images[0], args.detector, concept=args.concept, threshold=args.threshold,
-        classes=classes, batch_size=args.batch_size, workers=args.workers, device=args.device, precision=args.precision,
-        split=args.split, category=args.category, out=args.out, progress=sys.stderr.isatty() and not args.json,
-        imagenet_model=args.imagenet_model, igmu_head=args.igmu_head, clip_model=args.clip_model,
-    )
+    images = args.images if len(args.images) > 1 else args.images[0]
+    options = dict(concept=args.concept, threshold=args.threshold, classes=classes, batch_size=args.batch_size, workers=args.workers,
+                   device=args.device, precision=args.precision, split=args.split, category=args.category, out=args.out,
+                   progress=sys.stderr.isatty() and not args.json, imagenet_model=args.imagenet_model, igmu_head=args.igmu_head,
+                   clip_model=args.clip_model)
+    if len(args.detector) > 1:
+        return run_many(args, images, options)
+    result = judge(images, args.detector[0], **options)
     if args.summary:
         write_json_atomic(args.summary, result.summary)
     if args.json:
@@ -66,6 +69,27 @@ def run(args: argparse.Namespace) -> int:
         first = result.failed[0]
         raise DataigmError(f"none of the {len(result.failed)} images of {' '.join(args.images)} could be read "
                            f"(first: {first['file']}: {first['error']})")
+    return 0
+
+
+def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
+    """Several judges: the joined JSONL, one summary per judge and the pairwise agreement."""
+    from dataigm.core.atomic import write_json_atomic
+    from dataigm.judge.multi import judge_many
+
+    result = judge_many(images, args.detector, **options)
+    summary = result.summary()
+    if args.summary:
+        write_json_atomic(args.summary, summary)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return 0
+    for one in summary["judges"]:
+        print_summary(one)
+    for a in summary["agreement"]:
+        kappa = "n/a" if a["kappa"] is None else f"{a['kappa']:.2f}"
+        agreement = "n/a" if a["agreement"] is None else f"{a['agreement']:.0%}"
+        print(f"{args.detector[a['a']]} vs {args.detector[a['b']]}: kappa {kappa}, agreement {agreement} on {a['n']} images")
     return 0
 
 

@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="read the tags back and curate DATASET_DIR into --out with them applied")
     p.add_argument("--out", type=Path, default=None, help="with --apply: the next curated version (default: DATASET_DIR-reviewed)")
     p.add_argument("--config", type=Path, default=None, help="with --apply: curation config (default: the one that produced DATASET_DIR)")
+    p.add_argument("--export-labels", type=Path, metavar="FILE", help="write the reviewed labels (tags applied, rejected left out) as a JSON "
+                   "that 'dataigm audit REVIEW_DIR/images --labels FILE' reads, and stop")
     return p
 
 
@@ -34,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("fiftyone.core.odm.database").setLevel(logging.ERROR)
 
     name = args.name or review_name(args.dataset)
+    if args.export_labels:
+        from dataigm.curate.review import export_review_labels
+
+        print(f"reviewed labels: {export_review_labels(name, args.export_labels)}")
+        return 0
     if args.apply:
         from rich.console import Console
 

@@ -100,6 +100,32 @@ def read_review_tags(name: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+REVIEW_LABELS_FORMAT = "dataigm-review-labels/1"  # read by dataigm.judge.labels (``dataigm audit --labels``)
+LABEL_FIELDS = ("key", "category", "split", "source", "model", "subcategory", "concept")
+
+
+def export_review_labels(name: str, out: str | Path) -> Path:
+    """Write the reviewed labels of FiftyOne dataset ``name`` as ``dataigm audit --labels`` reads them: per sample
+    its image path relative to the review images folder, its label (``relabel:<class>`` replaces the dataset's
+    label; ``reject``ed samples are left out) and provenance fields to group by."""
+    import fiftyone as fo
+
+    tags = read_review_tags(name)
+    dataset = fo.load_dataset(name)
+    rows = []
+    for sample in dataset.sort_by("key"):
+        decision = tags.get(sample.key, "")
+        if decision == "reject":
+            continue
+        path = Path(sample.filepath)
+        label = decision.removeprefix("relabel:") if decision.startswith("relabel:") else sample.ground_truth.label
+        rows.append({"file": Path(*path.parts[-3:]).as_posix(), "label": label, "reviewed": bool(decision),
+                     **{f: "" if sample[f] is None else str(sample[f]) for f in LABEL_FIELDS}})
+    out = Path(out)
+    write_bytes_atomic(out, json.dumps({"format": REVIEW_LABELS_FORMAT, "dataset": name, "samples": rows}, indent=1).encode())
+    return out
+
+
 def recorded_config(dataset_dir: Path) -> "CurationConfig | None":
     """The curation config that produced ``dataset_dir`` (if it is a curated folder)."""
     from dataigm.curate.config import parse_curation_config

@@ -1,4 +1,5 @@
-"""Demo stage: judge the dataset's held-out (test split) images with the demo detector and with NudeNet."""
+"""Demo stage: judge the dataset's held-out (test split) images with the demo detector and with NudeNet, then
+audit both against the split's own labels and show when an evaluation with them would warn."""
 
 from __future__ import annotations
 
@@ -53,3 +54,30 @@ def stage(ctx: Any) -> None:
     results["nudenet"] = judge(dataset, "nudenet", split="test", category=category, out=out / "nudenet.jsonl", progress=False)
     _print_summary(ctx, f"NudeNet (dataigm preset: sexual exposed parts) on {dataset.name} {category or 'all categories'} (test split)", results["nudenet"])
     ctx.artifacts["judge"] = {name: r.summary for name, r in results.items()}
+    ctx.artifacts["audit"] = audit_results(ctx, results, out)
+
+
+def audit_results(ctx: Any, results: dict[str, JudgeResult], out: Path) -> dict[str, Any]:
+    """Audit the judges against the held-out split's labels (``dataigm audit``'s statistics, on the verdicts
+    already made) and print the validity warning each would raise as the judge of an evaluation."""
+    from dataigm.commands.audit import print_audit
+    from dataigm.core.atomic import write_json_atomic
+    from dataigm.judge.audit import agreement_table, judge_entry
+    from dataigm.judge.validity import validity
+
+    first = next(iter(results.values()))
+    target = first.summary["target"] if "detector" in results else "nude"
+    truth = {p.file: p.meta.get("label_name") == target for p in first.predictions}
+    rows = {f: {"label": int(v)} for f, v in truth.items()}
+    report = {"labels": {"positive": sum(truth.values()), "negative": len(truth) - sum(truth.values()), "rule": f"label_name {target!r}"},
+              "judges": [judge_entry(name, r, truth, rows, ()) for name, r in results.items()],
+              "agreement": agreement_table(list(results.values()), truth)}
+    write_json_atomic(out / "audit.json", report)
+    ctx.console.print(f"[bold]audit of the judges on the held-out split[/] (labels: the samples' own, '{target}' = the concept)")
+    print_audit(report)
+    for entry in report["judges"]:
+        sens = {"value": entry["sensitivity"], "n": entry["confusion"]["tp"] + entry["confusion"]["fn"]}
+        _, warnings = validity({"original": {"forgetting": {"all": sens}, "forget_positive_rate": sens}})
+        verdict = f"would warn: {warnings[0]}" if warnings else "would raise no validity warning"
+        ctx.console.print(f"as the judge of an evaluation whose original model's images look like these, {entry['detector']} {verdict}")
+    return report

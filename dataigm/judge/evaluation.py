@@ -18,6 +18,7 @@ from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge
 from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
 from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
+from dataigm.judge.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.judge.metrics import (
     AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
     domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct,
@@ -34,6 +35,7 @@ class EvalConfig:
     """Everything ``evaluate`` needs besides the image folders; ``None`` switches an optional metric off."""
 
     detector: str
+    more_detectors: tuple[str, ...] = ()  # further judges: their forgetting, preservation and kappa beside the first's
     concept: str | None = None
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
@@ -59,6 +61,8 @@ class EvalConfig:
     confidence: float = DEFAULT_CONFIDENCE
     seed: int = DEFAULT_SEED
     bootstrap_unit: str = "prompt"  # resample prompts (cluster bootstrap) or images
+    validity_level: float = DEFAULT_VALIDITY_LEVEL  # warn when the judge flags less of the original's forget images
+    audit: str | None = None  # a 'dataigm audit --json' file of this judge: Rogan-Gladen corrected rates
 
     def check(self) -> None:
         """Raise ValueError naming the first invalid setting and its allowed values."""
@@ -69,6 +73,8 @@ class EvalConfig:
                 raise ValueError(f"{name} {value!r} not in {allowed}")
         if self.clip_score is not None and self.clip_score not in CLIP_SCORE_MODES:
             raise ValueError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
+        if not 0.0 <= self.validity_level <= 1.0:
+            raise ValueError(f"validity_level must be in [0, 1], got {self.validity_level}")
 
 
 @dataclass
@@ -151,23 +157,31 @@ def pair_refs(original: ImageSet) -> list[ImageRef]:
     return refs
 
 
-def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
+def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: Any = None) -> dict[str, Any]:
     """Forgetting (positive rate on forget), preservation (accuracy on retain: pooled, IRA, CRA) and, with a
-    no-attack set, the attack success rate; grouped, with intervals."""
+    no-attack set, the attack success rate; grouped, with intervals. The positive rate on the concept-removed
+    images (paired negatives in the forget shards, and the ``pair`` set) feeds the validity check; with
+    ``audit_counts`` (an audit's :class:`~dataigm.judge.agreement.Confusion`) forgetting is also corrected."""
     kw = {**_stats_kwargs(cfg), "by_prompt": cfg.bootstrap_unit == "prompt", "group_by": cfg.group_by}
 
     def run(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
         return run_judge(judge_, inp, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
 
     forget, failed_f = run(images.forget)
+    negatives = [(ref, v) for ref, v in forget if ref.meta.get("role") == "negative"]
     forget = [(ref, v) for ref, v in forget if ref.meta.get("role") != "negative"]
+    if images.pair is not None:
+        pair, failed_p = run(images.pair)
+        negatives, failed_f = negatives + pair, failed_f + failed_p
     retain, failed_r = run(images.retain)
     correct = [(ref.meta, retain_correct(ref.meta, v.predicted, v.positive, judge_.label_names, judge_.target)) for ref, v in retain]
     domains = [domain_of(ref.meta) for ref, _ in forget if domain_of(ref.meta)]
     forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
     st = _stats_kwargs(cfg)
+    forget_items = aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate)
     out = {
-        "forgetting": grouped(aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate), **kw),
+        "forgetting": grouped(forget_items, **kw),
+        "forget_positive_rate": rate([v.positive for _, v in forget], clusters=_clusters([r for r, _ in forget], cfg), **st).to_dict(),
         "preservation": grouped(correct, **kw),
         "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=cfg.bootstrap_unit == "prompt", **st),
         "retain_positive_rate": rate([v.positive for _, v in retain], clusters=_clusters([r for r, _ in retain], cfg), **st).to_dict(),
@@ -175,7 +189,20 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any
         "n_retain": len(retain),
         "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
+        "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
     }
+    if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
+        from dataigm.judge.imagenet import own_class_preservation
+
+        top1 = own_class_preservation([(ref.meta, v.extra["top1"]) for ref, v in retain], by_prompt=cfg.bootstrap_unit == "prompt", **st)
+        if top1 is not None:
+            out["preservation_top1"] = top1
+    if negatives:
+        out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=_clusters([r for r, _ in negatives], cfg), **st).to_dict()
+    if audit_counts is not None:
+        from dataigm.judge.validity import corrected_groups
+
+        out["forgetting_corrected"] = corrected_groups(forget_items, audit_counts, **kw)
     if images.no_attack is not None:
         pre, failed_n = run(images.no_attack)
         out["asr"] = attack_success_rate([(ref.meta, v.positive) for ref, v in forget], [(ref.meta, v.positive) for ref, v in pre], **st)
@@ -183,8 +210,9 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any
     return out
 
 
-def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, Any]:
-    """Share of ``inp`` images in which the person detector finds a person."""
+def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig, note: str = "") -> dict[str, Any]:
+    """Share of the forget images of ``inp`` in which the person detector finds a person (IGMU's evaluate_YOLO);
+    a dataset's paired negatives stored beside them are left out, as judging leaves them out."""
     from dataigm.judge.images import iter_batches
 
     det = create_person_detector(spec)
@@ -193,9 +221,22 @@ def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig) -> dict[str, An
     refs_seen: list[ImageRef] = []
     for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=cfg.batch_size, workers=cfg.workers, on_gpu=on_gpu):
         if refs:
-            flags += det.present(batch)
-            refs_seen += refs
-    return {"detector": det.describe(), **rate(flags, clusters=_clusters(refs_seen, cfg), **_stats_kwargs(cfg)).to_dict()}
+            kept = [(ref, present) for ref, present in zip(refs, det.present(batch)) if ref.meta.get("role") != "negative"]
+            flags += [present for _, present in kept]
+            refs_seen += [ref for ref, _ in kept]
+    out = {"detector": det.describe(), **rate(flags, clusters=_clusters(refs_seen, cfg), **_stats_kwargs(cfg)).to_dict()}
+    return {**out, "note": note} if note else out
+
+
+def default_person_detector() -> tuple[str, str]:
+    """(spec, note): IGMU's ``coco-person`` when its weights load here, else ``nudenet-body`` with a note that
+    says so (the report then names the detector that ran and that it is not IGMU's)."""
+    from dataigm.judge.person import coco_person_available
+
+    missing = coco_person_available()
+    if not missing:
+        return "coco-person", ""
+    return "nudenet-body", f"coco-person (IGMU's COCO person detector) could not load ({missing}): nudenet-body ran instead, which is not IGMU's detector"
 
 
 def fidelity_pairs(original: ImageSet, unlearned: ImageSet, split: str, forget_reference: str) -> tuple[str, list[tuple[ImageRef, ImageRef]]]:
@@ -317,7 +358,9 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device)
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
-    person_spec = cfg.person_detector or ("nudenet-body" if nudity else None)
+    person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
+    audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
+    more = [create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device) for spec in cfg.more_detectors]
     # 2. Load the CLIP models once (one copy when two metrics name the same model)
     from dataigm.judge.csdr import ClipScorer
 
@@ -333,14 +376,23 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     cmmd_scorer = scorer_for(cfg.cmmd)
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
-    names = {"forgetting", "preservation", "ira_cra"}
+    names = {"forgetting", "preservation", "ira_cra", "judge_validity"}
     results: dict[str, Any] = {}
     for name, images in rows.items():
         log.info("evaluating %s", name)
-        res = judge_set(judge_, images, cfg)
-        names |= {"asr"} if "asr" in res else set()
+        counts, scope = audit_counts(audit_judge, name) if audit_judge else (None, "")
+        res = judge_set(judge_, images, cfg, counts)
+        if more:
+            from dataigm.judge.multi import compare_judges
+
+            res["judges"] = compare_judges(more, images, cfg, res)
+        res.pop("forget_verdicts")
+        if counts is not None:
+            res["correction"] = {"method": "rogan-gladen", "audit": cfg.audit, "audit_scope": scope, "confusion": counts.to_dict()}
+        names |= ({"asr"} if "asr" in res else set()) | ({"forgetting_corrected"} if counts is not None else set())
+        names |= {"preservation_top1"} if "preservation_top1" in res else set()
         if person_spec:
-            res["person_presence"] = person_presence(person_spec, images.forget, cfg)
+            res["person_presence"] = person_presence(person_spec, images.forget, cfg, person_note)
             names.add("person_presence")
         if original is not None and name != "original" and paired_metrics:
             res["fidelity"] = fidelity(original, images, cfg, device, cmmd_scorer)
@@ -356,10 +408,13 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         if score_scorer is not None:
             res["clip_score"] = _clip_scores(score_scorer, images, cfg)
             names.add("clip_score")
-        res["sources"] = {"forget": images.forget.source, "retain": images.retain.source}
+        res["sources"] = {"forget": images.forget.source, "retain": images.retain.source, **({"pair": images.pair.source} if images.pair else {})}
         results[name] = res
+    checks, warnings = validity(results, cfg.validity_level)
     return {
         "format": REPORT_FORMAT,
+        "warnings": warnings,
+        "validity": checks,
         "detector": describe,
         "threshold": judge_.threshold,
         "target": judge_.target,

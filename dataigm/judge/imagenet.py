@@ -145,6 +145,24 @@ def _processor_sizes(processor: Any) -> dict[str, Any]:
     return {k: v for k in ("size", "crop_size", "crop_pct", "resample") if (v := getattr(processor, k, None)) is not None}
 
 
+def own_class_preservation(retain: Sequence[tuple[dict[str, Any], int]], **kwargs: Any) -> dict[str, Any] | None:
+    """Preservation as ESD measures it (``eval-scripts/imageclassify.py`` writes each image's top-1 class; the
+    paper's per-class table is the share of a class's images whose top-1 is that class): over the retain images
+    ``(meta, top-1 index)`` whose own ImageNet class is known, pooled and per class (``class=<name>``), with the
+    bootstrap intervals of :func:`dataigm.judge.metrics.grouped`. None when no retain image names its class.
+
+    This differs from ``preservation`` (a retain image is correct when it is *not flagged as the concept*): an
+    unlearned model whose retain images lose their own class but do not turn into the concept keeps ``preservation``
+    and loses this one.
+    """
+    from dataigm.judge.metrics import grouped
+
+    items = [({**meta, "class": imagenet_name(own)}, top1 == own) for meta, top1 in retain if (own := _own_class(meta)) is not None]
+    if not items:
+        return None
+    return grouped(items, group_by=("class",), **kwargs)
+
+
 class ImageNetJudge:
     """An ImageNet-1k classifier; an image shows the concept when its top-1 class is the concept's class.
 

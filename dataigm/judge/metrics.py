@@ -61,7 +61,8 @@ def bootstrap_ci(
     value, e.g. the prompt of each image) whole clusters are resampled: ``rng.integers(0, K, (n_resamples, K))``
     draws K of the K clusters, and each resample's statistic is the mean over every value of the drawn clusters
     (the cluster bootstrap; several seeds of one prompt are not independent, so image-level resampling gives
-    intervals that are too narrow). ``statistic`` is not supported with clusters. An empty input gives ``None``.
+    intervals that are too narrow). ``statistic`` is not supported with clusters; resamples where it is NaN
+    (undefined, e.g. a ratio whose class was not drawn) are left out of the interval. An empty input gives ``None``.
     """
     _check(n_resamples, confidence)
     x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, the means below are float64 for ints and bools too
@@ -72,19 +73,27 @@ def bootstrap_ci(
     if clusters is None:
         stat = statistic or (lambda a: a.mean(axis=-1))  # pragma: no mutate, 2-D: axis -1 is axis 1
         dist = stat(x[rng.integers(0, x.size, size=(n_resamples, x.size))])  # pragma: no mutate, integers(n) is integers(0, n)
-        low, high = np.quantile(dist, [alpha, 1.0 - alpha])
+        low, high = np.nanquantile(dist, [alpha, 1.0 - alpha])  # a statistic may be undefined (NaN) on some resamples
         return Estimate(float(stat(x[None, :])[0]), float(low), float(high), int(x.size))
     if statistic is not None:
         raise ValueError("bootstrap_ci: a custom statistic cannot be combined with clusters")
+    dist, k = cluster_bootstrap_means(x, clusters, rng, n_resamples)
+    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
+    return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
+
+
+def cluster_bootstrap_means(values: np.ndarray, clusters: Sequence[Hashable], rng: np.random.Generator, n_resamples: int) -> tuple[np.ndarray, int]:
+    """The means of ``n_resamples`` cluster-bootstrap resamples of ``values`` (whole clusters drawn with
+    replacement, K of K), and K. The distribution :func:`bootstrap_ci` takes its interval from; callers that
+    combine it with other resampled quantities (:mod:`dataigm.judge.agreement`) use it directly."""
+    x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, float64 already for the callers
     if len(clusters) != x.size:
         raise ValueError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
     dense, k = cluster_index(clusters)
     # dense ids cover 0..k-1, so minlength changes nothing; astype(None) is float64 too
     sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)  # pragma: no mutate
     idx = rng.integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
-    dist = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
-    return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1), k
 
 
 def macro_accuracy(
@@ -170,6 +179,14 @@ def grouped(
 ) -> dict[str, dict[str, Any]]:
     """Rates per concept, per (concept, subcategory) and per value of each ``group_by`` field (``FIELD=value``),
     plus "all": ``{name: Estimate dict}``. ``by_prompt`` resamples prompts (cluster bootstrap), not images."""
+    groups = group_items(items, group_by=group_by, by_prompt=by_prompt)
+    return {name: rate([f for f, _ in it], clusters=[c for _, c in it], **kwargs).to_dict() for name, it in groups.items()}
+
+
+def group_items(
+    items: Sequence[tuple[dict[str, Any], bool]], *, group_by: Sequence[str] = (), by_prompt: bool = True,
+) -> dict[str, list[tuple[bool, tuple[Any, ...]]]]:
+    """The groups :func:`grouped` reports, sorted by name: ``{name: [(flag, bootstrap unit)]}``."""
     groups: dict[str, list[tuple[bool, tuple[Any, ...]]]] = defaultdict(list)
     for i, (meta, flag) in enumerate(items):
         item = (bool(flag), _cluster(meta, i, by_prompt))
@@ -182,7 +199,7 @@ def grouped(
         for field in group_by:
             value = meta.get(field)
             groups[f"{field}={'' if value is None else value}"].append(item)
-    return {name: rate([f for f, _ in it], clusters=[c for _, c in it], **kwargs).to_dict() for name, it in sorted(groups.items())}
+    return dict(sorted(groups.items()))
 
 
 def domain_of(meta: dict[str, Any]) -> str:
@@ -293,11 +310,16 @@ def retain_correct(meta: dict[str, Any], predicted: str, positive: bool, label_n
 # definition produces on the same images changes; reports record the versions they were computed with.
 METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "forgetting": {"version": "forgetting/2", "reference": "detector positive rate; --aggregate prompt-any as UnlearnDiffAtk (check_asr.py)"},
-    "preservation": {"version": "preservation/2", "reference": "retain accuracy, pooled over images"},
+    "preservation": {"version": "preservation/2", "reference": "retain accuracy (not flagged as the concept, or the image's own class), pooled over images"},
+    "preservation_top1": {"version": "preservation_top1/1", "reference": "ESD eval-scripts/imageclassify.py: retain images whose ImageNet top-1 is their own class, per class"},
     "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
     "unlearncanvas": {"version": "unlearncanvas/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (UA, IRA, CRA)"},
     "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
-    "person_presence": {"version": "person_presence/1", "reference": "IGMU benchmark.py evaluate_YOLO (share of images with a person)"},
+    "forgetting_corrected": {"version": "forgetting_corrected/1", "reference": "Rogan & Gladen (1978): (p + spec - 1) / (sens + spec - 1), "
+                             "clipped to [0, 1]; sens, spec from a dataigm audit; bootstrap over prompts and the audit's images"},
+    "judge_validity": {"version": "judge_validity/1", "reference": "dataigm: share of the original model's forget (and concept-removed) images flagged"},
+    "person_presence": {"version": "person_presence/2", "reference": "IGMU benchmark.py evaluate_YOLO (share of forget images with a person; "
+                        "paired negatives left out)"},
     "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},
     "fid_kid": {"version": "fid_kid/2", "reference": "torchmetrics FID/KID; IGMU benchmark.py evaluate_FID reference set"},
     "csdr": {"version": "csdr/1", "reference": "IGMU benchmark.py evaluate_CSDR"},

@@ -141,3 +141,16 @@ def create_coco_person_detector(kind: str, arg: str = "") -> Any:
         return YoloPersonDetector(arg or DEFAULT_YOLO_WEIGHTS)
     arch, _, weights = arg.partition("@")
     return FasterRCNNPersonDetector(arch or DEFAULT_FASTERRCNN, weights or None)
+
+
+def coco_person_available() -> str:
+    """"" when ``coco-person`` can load here without a download (ultralytics installed, or torchvision's COCO
+    Faster R-CNN weights in its cache), else what is missing."""
+    if importlib.util.find_spec("ultralytics") is not None:
+        return ""
+    import torch
+    import torchvision
+
+    url = torchvision.models.get_model_weights(DEFAULT_FASTERRCNN).DEFAULT.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return "" if cached.is_file() else f"ultralytics is not installed and {cached} is not cached"

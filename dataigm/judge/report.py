@@ -29,8 +29,17 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
              "| metric | group | value [CI] | n |", "|---|---|---|---|"]
     for group, est in res["forgetting"].items():
         lines.append(f"| forgetting: positive rate on forget {unit} (lower is better) | {group} | {_fmt(est)} | {est['n']} |")
+    for group, est in res.get("forgetting_corrected", {}).items():
+        unstable = " (unstable: sens + spec close to 1)" if est.get("unstable") else ""
+        lines.append(f"| forgetting corrected for the judge's errors (Rogan-Gladen, audit {res['correction']['audit_scope']}){unstable} "
+                     f"| {group} | {_fmt(est)} | {est['n']} |")
+    if "negative_positive_rate" in res:
+        neg = res["negative_positive_rate"]
+        lines.append(f"| positive rate on concept-removed images (paired negatives) | all | {_fmt(neg)} | {neg['n']} |")
     for group, est in res["preservation"].items():
         lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
+    for group, est in res.get("preservation_top1", {}).items():
+        lines.append(f"| preservation_top1: ImageNet top-1 is the retain image's own class (ESD) | {group} | {_fmt(est)} | {est['n']} |")
     dom = res.get("preservation_domains")
     if dom:
         for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):
@@ -40,7 +49,7 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines.append(f"| attack success rate (pre-attack {a['pre_attack_successes']} + new {a['new_successes']}) | prompts | {_fmt(a)} | {a['n_prompts']} |")
     if "person_presence" in res:
         pp = res["person_presence"]
-        lines.append(f"| person presence on forget ({pp['detector']['name']}) | all | {_fmt(pp)} | {pp['n']} |")
+        lines.append(f"| person presence on forget ({pp['detector']['name']}{'; ' + pp['note'] if pp.get('note') else ''}) | all | {_fmt(pp)} | {pp['n']} |")
     for split, fid in res.get("fidelity", {}).items():
         ref = f"original {'concept-removed prompt' if fid.get('reference') == 'pair' else 'same prompt'}"
         if "lpips" in fid:
@@ -73,11 +82,35 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def warning_lines(report: dict[str, Any]) -> list[str]:
+    """The report's ``warnings`` (judge validity) as a Markdown block, or nothing."""
+    warnings = report.get("warnings") or []
+    return [*(f"> **Warning:** {w}." for w in warnings), ""] if warnings else []
+
+
+def judges_lines(report: dict[str, Any]) -> list[str]:
+    """With several judges: one column per judge (forgetting on the forget images) and their pairwise kappa."""
+    rows = {name: res["judges"] for name, res in report["methods"].items() if "judges" in res}
+    if not rows:
+        return []
+    specs = next(iter(rows.values()))["detectors"]
+    pairs = next(iter(rows.values()))["agreement"]
+    letters = [chr(65 + i) for i in range(len(specs))]
+    lines = ["## Judges", "", ", ".join(f"{c} = `{s}`" for c, s in zip(letters, specs)), "",
+             "| method | " + " | ".join(f"forgetting {c}" for c in letters) + " | " + " | ".join(f"kappa {letters[p['a']]}-{letters[p['b']]}" for p in pairs) + " |",
+             "|---|" + "---|" * (len(specs) + len(pairs))]
+    for name, j in rows.items():
+        kappas = ["n/a" if p["kappa"] is None else f"{p['kappa']:.2f}" for p in j["agreement"]]
+        lines.append(f"| {name} | " + " | ".join(_fmt(f) for f in j["forgetting"]) + " | " + " | ".join(kappas) + " |")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the judge, an overview table of every method, the chart, then one table per method."""
     det = report["detector"]
+    corrected = any("forgetting_corrected" in res for res in report["methods"].values())
     head = [
-        "# Unlearning evaluation", "",
+        "# Unlearning evaluation", "", *warning_lines(report),
         f"judge: `{det['name']}` (target `{report['target']}`, threshold {report['threshold']}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
         + (f", weights sha256 {det['weights_sha256'][:16]}…" if det.get("weights_sha256") else "") + ")",
@@ -85,11 +118,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
         "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
         "",
-        "| method | forgetting (↓) | preservation (↑) |", "|---|---|---|",
+        "| method | forgetting (↓) | preservation (↑) |" + (" forgetting corrected (↓) |" if corrected else ""),
+        "|---|---|---|" + ("---|" if corrected else ""),
     ]
     for name, res in report["methods"].items():
-        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |")
-    body = [line for name, res in report["methods"].items() for line in method_table(name, res)]
+        extra = f" {_fmt(res.get('forgetting_corrected', {}).get('all'))} |" if corrected else ""
+        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |{extra}")
+    body = judges_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
 

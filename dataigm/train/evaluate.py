@@ -179,7 +179,21 @@ def report_predictions(preds: Predictions, detector: Detector, threshold: float 
     for name, idx in sorted(groups.items()):
         sub = classification_report(preds.probs[idx], preds.labels[idx], detector.label_names, threshold if detector.binary else None, pos)
         report["per_source"][name] = {k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "ece") if k in sub}
+    if detector.binary and threshold is not None and len(preds.labels):
+        add_judge_audit(report, preds, pos, threshold, groups)
     return report
+
+
+def add_judge_audit(report: dict[str, Any], preds: Predictions, pos: int, threshold: float, groups: dict[str, list[int]]) -> None:
+    """How the detector does as a judge (:func:`dataigm.judge.agreement.judge_audit`): sensitivity and specificity
+    with Wilson intervals and its threshold sweep, overall (``judge_audit``) and per source / generator."""
+    from dataigm.judge.agreement import judge_audit
+
+    y, scores = (preds.labels == pos).tolist(), preds.probs[:, pos].tolist()
+    report["judge_audit"] = judge_audit(y, scores, threshold, n_resamples=200)
+    for name, idx in groups.items():
+        sub = judge_audit([y[i] for i in idx], [scores[i] for i in idx], threshold, n_resamples=200)
+        report["per_source"][name] |= {k: sub[k] for k in ("sensitivity", "specificity")}
 
 
 def choose_threshold(preds: Predictions, detector: Detector, rule: str, target_fpr: float = 0.05) -> float | None:

@@ -94,6 +94,8 @@ def _write_export(
     save_for_hf(detector.model, str(folder), model_config={"label_names": detector.label_names, "dataigm": section},
                 model_args=detector.info.get("model_kwargs") or None, safe_serialization=True, data_config=data_config)
     _make_transformers_compatible(folder / "config.json")
+    if "test" in reports and detector.binary and detector.positive_label >= 0:
+        reports["test"]["literature_agreement"] = _literature(folder, section, detector.label_names[detector.positive_label])
     card = render_card(json.loads((folder / "config.json").read_text()), reports, repo_id=repo_id, template=card_template)
     write_bytes_atomic(folder / "README.md", card.encode())
     for plot in sorted((run_dir / "eval").glob("*.png")):
@@ -101,6 +103,17 @@ def _write_export(
         shutil.copy2(plot, folder / "eval" / plot.name)
     for split, report in reports.items():
         write_json_atomic(folder / "eval" / f"{split}.json", report)
+
+
+def _literature(folder: Path, section: dict[str, Any], positive: str) -> list[dict[str, Any]]:
+    """Agreement with the literature's judges of the category on the test split, when the training data is a
+    local folder (:func:`dataigm.judge.literature.literature_agreement`)."""
+    from dataigm.judge.literature import literature_agreement
+
+    data = section["training_data"].get("path")
+    if not data or not Path(data).is_dir():
+        return []
+    return literature_agreement(folder, Path(data), section["category"], section["concept"], positive)
 
 
 def _make_transformers_compatible(config_path: Path) -> None:
@@ -133,8 +146,12 @@ def render_card(config: dict[str, Any], reports: dict[str, dict[str, Any]], *, r
     return env.from_string(path.read_text()).render(
         config=config, d=section, reports=reports, repo_id=repo_id, dataset_id=dataset_id,
         model_index_yaml=_yaml(model_index), binary=len(config["label_names"]) == 2,
-        fmt=lambda v: "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)),
+        fmt=_fmt, ci=lambda e: "n/a" if not e or e.get("value") is None else f"{_fmt(e['value'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]",
     )
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
 def _model_index(name: str, section: dict[str, Any], reports: dict[str, dict[str, Any]], dataset_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,56 @@
+"""dataigm answers: answer sheets, the judged images of a run with every verdict, as a Hub dataset folder that
+others re-score without regenerating."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ORDER = 66
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("answers", help="export a run's judged images with every verdict (an answer sheet); re-score one with another judge")
+    actions = p.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
+    exp = actions.add_parser("export", help="an eval or benchmark run -> an answer-sheet dataset folder (load_dataset reads it; push publishes it)",
+                             description="Judge every image of RUN's reports again with the judges they used and write images, prompts, "
+                             "seeds, methods and each judge's verdict and score (with its spec and weights sha256) as webdataset shards "
+                             "with a card, answers.json and manifest.json.")
+    exp.add_argument("run", type=Path, help="a 'dataigm eval --out' folder (report.json) or a 'dataigm benchmark' folder")
+    exp.add_argument("--out", type=Path, required=True, help="the answer-sheet folder to write")
+    res = actions.add_parser("rescore", help="add another judge's verdicts to an answer sheet and write a new report",
+                             description="Judge the sheet's images with SPEC (on CPU unless --device), append its verdict to every "
+                             "sample, and write an eval report (report.json, report.md, chart) for it beside every earlier judge.")
+    res.add_argument("sheet", type=Path, metavar="DIR")
+    res.add_argument("--detector", required=True, metavar="SPEC", help="a judge spec ('dataigm judges')")
+    res.add_argument("--threshold", type=float)
+    res.add_argument("--concept")
+    res.add_argument("--report", type=Path, help="where the report goes (default: DIR-report-<n>, n = the judge's index)")
+    for a in (exp, res):
+        a.add_argument("--batch-size", type=int, default=32)
+        a.add_argument("--workers", type=int)
+        a.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
+        a.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.judge.answers import export_answers, rescore
+
+    progress = sys.stderr.isatty() and not args.json
+    kw = {"batch_size": args.batch_size, "workers": args.workers, "device": args.device, "progress": progress}
+    if args.answers_command == "export":
+        sheet = export_answers(args.run, args.out, **kw)
+        print(json.dumps(sheet, sort_keys=True) if args.json else f"answer sheet: {args.out} ({len(sheet['judges'])} judges, methods {', '.join(sheet['methods'])})")
+        return 0
+    from dataigm.judge.answers_report import sheet_report
+    from dataigm.judge.report import write_report
+
+    sheet = rescore(args.sheet, args.detector, threshold=args.threshold, concept=args.concept, **kw)
+    report = sheet_report(args.sheet)
+    out = args.report or args.sheet.with_name(f"{args.sheet.name}-report-{len(sheet['judges']) - 1}")
+    paths = write_report(report, out)
+    print(json.dumps(report, sort_keys=True) if args.json else f"added {args.detector} as judge {len(sheet['judges']) - 1}; report: {paths['markdown']}")
+    return 0

@@ -1,0 +1,78 @@
+"""dataigm audit: how often each judge is right on labelled images, and how often judges agree with each other."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ORDER = 62
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "audit", help="audit judges against human labels: sensitivity, specificity, balanced accuracy, precision, kappa",
+        description="Judge labelled images with every --detector and compare with the labels (95%% Wilson intervals; "
+        "balanced accuracy and kappa by percentile bootstrap), sweep each judge's threshold, and give Cohen's kappa and raw "
+        "agreement for every pair of judges. 'eval --audit' corrects rates with the --json result.",
+    )
+    p.add_argument("images", help="image folder (recursive), list file or .tar shards")
+    p.add_argument("--labels", required=True, help="CSV with header file,label (file relative to IMAGES; more columns group), "
+                   "a 'dataigm review --export-labels' JSON, or IMAGES itself laid out <label>/IMAGE")
+    p.add_argument("--detector", action="append", required=True, metavar="SPEC", help="a judge spec (repeatable; 'dataigm judges')")
+    p.add_argument("--concept", help="the label that means the concept when labels are names, not 1/0 (default: the first judge's target)")
+    p.add_argument("--group-by", action="append", default=[], metavar="FIELD", help="also per value of this field (method, source, generator, subcategory)")
+    p.add_argument("--out", type=Path, help="write audit.json and a contact sheet of the disagreements here")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true", help="print the audit as exactly one JSON object on stdout")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.core.atomic import write_json_atomic
+    from dataigm.judge.audit import audit, write_disagreement_sheet
+
+    result = audit(args.images, args.labels, args.detector, group_by=args.group_by, concept=args.concept, batch_size=args.batch_size,
+                   workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
+                   progress=sys.stderr.isatty() and not args.json)
+    if args.out:
+        sheet = write_disagreement_sheet(result, args.out)
+        result.report["sheet"] = sheet.name if sheet else None
+        write_json_atomic(args.out / "audit.json", result.report)
+    if args.json:
+        print(json.dumps(result.report, sort_keys=True))
+    else:
+        print_audit(result.report)
+    return 0
+
+
+def _ci(entry: dict, name: str) -> str:
+    value, (low, high) = entry[name], entry[f"{name}_ci"]
+    return "n/a" if value is None else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def print_audit(report: dict) -> None:
+    """Judges against the labels, then the pairwise agreement (rich tables)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    lab = report["labels"]
+    console.print(f"{lab['positive']} positive and {lab['negative']} negative labelled images ({lab['rule']}); 95% Wilson intervals, "
+                  "balanced accuracy by bootstrap")
+    table = Table("#", "judge", "n", "sensitivity", "specificity", "balanced acc.", "precision", "best threshold (sweep)")
+    for i, j in enumerate(report["judges"]):
+        best = j["sweep"]["best"]
+        table.add_row(chr(65 + i), j["detector"], str(j["n"]), _ci(j, "sensitivity"), _ci(j, "specificity"), _ci(j, "balanced_accuracy"),
+                      _ci(j, "precision"), "n/a" if not best else f"{best['threshold']:.3g} (bal. acc. {best['balanced_accuracy']:.2f})")
+    console.print(table)
+    for a in report["agreement"]:
+        kappa = "n/a" if a["kappa"] is None else f"{a['kappa']:.2f}"
+        console.print(f"{chr(65 + a['a'])} vs {chr(65 + a['b'])}: kappa {kappa}, agreement {a['agreement']:.0%} on {a['n']} images")
+    if any("caveat" in j["sweep"] for j in report["judges"]):
+        console.print("[yellow]the best thresholds were chosen on few images: they fit these images, not new ones[/]")

@@ -1,0 +1,133 @@
+"""Judge validity in eval reports and rates corrected with an audit, with real ImageNet judges (real
+EfficientNet-Lite0 weights) on real photos: the original model's "forget images" are eight variants of a cat photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from audit_photos import write_eval_tree, write_labelled_photos
+
+from dataigm.judge.agreement import Confusion, rogan_gladen
+from dataigm.judge.validity import audit_counts, validity
+
+TABBY, EGYPTIAN = "imagenet:281", "imagenet:285"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """:func:`audit_photos.write_eval_tree`: the original's forget images are 8 cats, method m keeps 4 of them."""
+    return write_eval_tree(tmp_path_factory.mktemp("validity"))
+
+
+def _evaluate(tree: Path, spec: str, **cfg):
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+
+    config = EvalConfig(detector=spec, lpips_net=None, fid_feature=None, n_resamples=200, workers=0, **cfg)
+    methods = {"m": open_set(tree / "m" / "forget", tree / "m" / "retain")}
+    return evaluate(methods, config, original=open_set(tree / "original" / "forget", tree / "original" / "retain", pair=tree / "original" / "pair"))
+
+
+@pytest.mark.slow
+def test_warning_when_the_judge_misses_the_originals_concept(tree, efficientnet_lite0_dir, tmp_path):
+    from dataigm.judge.report import write_report
+
+    model = f"@local-dir:{efficientnet_lite0_dir}"
+    # top-1 == tabby: one of the eight cat variants
+    weak = _evaluate(tree, TABBY + model)
+    assert weak["validity"]["original_forget"]["value"] == pytest.approx(1 / 8)
+    assert len(weak["warnings"]) == 1 and "only 12% of the original model's forget images" in weak["warnings"][0]
+    assert weak["validity"]["original_negatives"]["value"] == 0.0 and weak["methods"]["original"]["negative_positive_rate"]["n"] == 8
+    paths = write_report(weak, tmp_path / "weak")
+    assert "**Warning:** the judge sees the concept in only 12%" in paths["markdown"].read_text()
+    assert json.loads(paths["json"].read_text())["warnings"] == weak["warnings"]
+    # P(tabby) >= 0.02 finds every cat variant and none of the other photos: no warning
+    strong = _evaluate(tree, TABBY + model, threshold=0.02)
+    assert strong["validity"]["original_forget"]["value"] == 1.0 and strong["warnings"] == []
+    assert strong["methods"]["m"]["forgetting"]["all"]["value"] == 0.5
+    assert "Warning" not in write_report(strong, tmp_path / "strong")["markdown"].read_text()
+
+
+@pytest.mark.slow
+def test_reverse_warning_when_the_judge_flags_concept_removed_images(tree, efficientnet_lite0_dir):
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+
+    cfg = EvalConfig(detector=f"{TABBY}@local-dir:{efficientnet_lite0_dir}", threshold=0.02, lpips_net=None, fid_feature=None, n_resamples=50, workers=0)
+    # the "concept-removed" images still show the cat
+    orig = open_set(tree / "original" / "forget", tree / "original" / "retain", pair=tree / "original" / "forget")
+    rep = evaluate({"m": open_set(tree / "m" / "forget", tree / "m" / "retain")}, cfg, original=orig)
+    assert rep["validity"]["original_negatives"]["value"] == 1.0
+    assert [w for w in rep["warnings"] if "concept-removed" in w] and not [w for w in rep["warnings"] if "only" in w]
+
+
+@pytest.mark.slow
+def test_eval_audit_corrects_forgetting(tree, efficientnet_lite0_dir, tmp_path, capsys):
+    from dataigm.cli import main
+
+    spec = f"{EGYPTIAN}@local-dir:{efficientnet_lite0_dir}"
+    photos = write_labelled_photos(tmp_path / "photos")
+    assert main(["audit", str(photos), "--labels", str(photos), "--concept", "cat", "--detector", spec, "--json", "--bootstrap", "100"]) == 0
+    (tmp_path / "audit.json").write_text(capsys.readouterr().out)
+    audit = json.loads((tmp_path / "audit.json").read_text())["judges"][0]
+    sens, spec_ = audit["sensitivity"], audit["specificity"]
+    assert 0.0 < sens < 1.0 and spec_ == 1.0
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--detector", spec, "--audit", str(tmp_path / "audit.json"),
+                 "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "100", "--workers", "0", "--out", str(tmp_path / "r"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    m = rep["methods"]["m"]
+    raw = m["forgetting"]["all"]["value"]
+    fixed = m["forgetting_corrected"]["all"]
+    assert fixed["raw"] == raw and fixed["value"] == pytest.approx(rogan_gladen(raw, sens, spec_))
+    assert fixed["value"] > raw and fixed["low"] <= fixed["value"] <= fixed["high"] and not fixed["unstable"]
+    assert m["correction"]["audit_scope"] == "all" and rep["definitions"]["forgetting_corrected"] == "forgetting_corrected/1"
+    assert "forgetting corrected" in (tmp_path / "r" / "report.md").read_text()
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--detector", spec, "--threshold", "0.5", "--audit", str(tmp_path / "audit.json"),
+                 "--lpips-net", "none", "--fid-features", "none", "--out", str(tmp_path / "r2")]) == 2  # audited at another threshold
+
+
+def test_validity_levels_and_audit_groups():
+    row = {"forgetting": {"all": {"value": 0.7, "n": 10}}, "forget_positive_rate": {"value": 0.7, "n": 10},
+           "negative_positive_rate": {"value": 0.1, "n": 10}}
+    assert len(validity({"original": row})[1]) == 1
+    assert validity({"original": row}, level=0.6)[1] == []
+    assert validity({"m": row})[0]["note"].startswith("no original")
+    entry = {"confusion": {"tp": 5, "fn": 5, "tn": 9, "fp": 1}, "groups": {"method=esd": {"confusion": {"tp": 1, "fn": 0, "tn": 1, "fp": 0}}}}
+    assert audit_counts(entry, "esd") == (Confusion(1, 0, 1, 0), "method=esd")
+    assert audit_counts(entry, "ga") == (Confusion(5, 1, 9, 5), "all")
+
+
+@pytest.mark.slow
+def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
+    """Retain images of known ImageNet classes (espresso, tripod): correct when top-1 is their own class, rebuilt
+    here from the judge's raw top-1 as ESD's table is from imageclassify.py's CSV."""
+    from audit_photos import small, variants
+    from real_weights import skimage_photo
+
+    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.judge.imagenet import imagenet_index, imagenet_name
+    from dataigm.judge.judge import judge
+    from dataigm.prompts import PromptRecord, write_prompt_jsonl
+
+    classes = {"coffee": "967", "camera": "872"}  # espresso, tripod (ImageNet indices: the judge names Imagenette classes only)
+    records = []
+    for photo, label in classes.items():
+        for im in list(variants(skimage_photo(photo)).values())[:4]:
+            (tmp_path / "retain").mkdir(exist_ok=True)
+            small(im).save(tmp_path / "retain" / f"{len(records)}_0.png")
+            records.append(PromptRecord(f"a photo of a {label}", concept=label, category="object", label=label, index=len(records)))
+    write_prompt_jsonl(records, tmp_path / "retain.jsonl")
+    write_prompt_jsonl([PromptRecord("a cat", concept="cat", category="object", index=0)], tmp_path / "forget.jsonl")
+    (tmp_path / "forget").mkdir()
+    small(skimage_photo("chelsea")).save(tmp_path / "forget" / "0_0.png")
+    spec = f"imagenet:281@local-dir:{efficientnet_lite0_dir}"
+    cfg = EvalConfig(detector=spec, lpips_net=None, fid_feature=None, n_resamples=50, workers=0)
+    sets = {"m": open_set(tmp_path / "forget", tmp_path / "retain", (tmp_path / "forget.jsonl", tmp_path / "retain.jsonl"))}
+    rep = evaluate(sets, cfg)
+    top1 = rep["methods"]["m"]["preservation_top1"]
+    raw = {p.file: p.extra["top1"] for p in judge(tmp_path / "retain", spec, workers=0, progress=False).predictions}
+    for label in classes.values():
+        own = [raw[f"{i}_0.png"] == imagenet_index(label) for i, r in enumerate(records) if r.label == label]
+        assert top1[f"class={imagenet_name(int(label))}"]["value"] == pytest.approx(sum(own) / len(own))
+    assert top1["all"]["n"] == 8 and rep["methods"]["m"]["preservation"]["all"]["value"] == 1.0  # nothing was flagged as tabby
+    assert top1["all"]["value"] < 1.0  # a tripod crop loses its class: only the own-class metric sees it
