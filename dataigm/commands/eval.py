@@ -1,4 +1,4 @@
-"""dataigm eval: forgetting, preservation, fidelity and alignment of unlearned models; Markdown + JSON + chart."""
+"""dataigm eval: forgetting, preservation, fidelity and alignment of unlearned models; HTML + Markdown + JSON + charts."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         for name, res in report["methods"].items():
             f, pr = res["forgetting"]["all"], res["preservation"]["all"]
             console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")
-        console.print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['chart'].name})")
+        console.print(f"report: {paths['html']} ({paths['markdown'].name}, {paths['json'].name}, {paths['chart'].name})")
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
+from dataigm.judge.gallery import image_records
 from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge
 from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
@@ -52,6 +53,7 @@ class EvalConfig:
     fid_feature: str | None = "inception"
     fid_weights: str | None = None
     fid_size: int = 299
+    kid_subset_size: int = 1000  # KID is left out (with a note) when a side has fewer images
     batch_size: int = 32
     workers: int | None = None
     device: str | None = None
@@ -175,6 +177,7 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any
         "n_retain": len(retain),
         "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
+        "images": image_records(forget, retain, [ok for _, ok in correct]),
     }
     if images.no_attack is not None:
         pre, failed_n = run(images.no_attack)
@@ -230,7 +233,8 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
                 entry["lpips"] = bootstrap_ci(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
             if cfg.fid_feature:
                 entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
-                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
+                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader,
+                                     kid_subset_size=cfg.kid_subset_size))
             if cmmd_scorer is not None:
                 from dataigm.judge.clip_metrics import cmmd
 
@@ -248,7 +252,7 @@ def reference_fidelity(reference: ImageInput, images: ImageSet, cfg: EvalConfig,
     with ImageReader() as reader:
         if cfg.fid_feature:
             entry.update(fid_kid(ref, imgs, feature=cfg.fid_feature, weights_path=cfg.fid_weights, size=cfg.fid_size,
-                                 batch_size=cfg.batch_size, device=device, reader=reader))
+                                 batch_size=cfg.batch_size, device=device, reader=reader, kid_subset_size=cfg.kid_subset_size))
         if cmmd_scorer is not None:
             from dataigm.judge.clip_metrics import cmmd
 
