@@ -52,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
     p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
+    p.add_argument("--kid-subset-size", type=int, default=1000,
+                   help="KID subset size; KID is left out (with a note) when a side has fewer images (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
@@ -108,13 +110,9 @@ def run(args: argparse.Namespace) -> int:
         fid_reference=str(args.fid_reference) if args.fid_reference else None,
         lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
         fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
-        batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
+        kid_subset_size=args.kid_subset_size, batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
         bootstrap_unit=args.bootstrap_unit,
     )
-    if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
-        from dataigm.judge.fidelity import create_feature_network
-
-        create_feature_network("inception")  # fail now, not after judging, when torch-fidelity is missing
     prompts = tuple(args.prompts) if args.prompts else None
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
     original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None

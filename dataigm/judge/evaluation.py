@@ -17,6 +17,7 @@ from dataigm.judge.detectors import Judge, create_judge, create_person_detector,
 from dataigm.judge.gallery import image_records
 from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge
+from dataigm.judge.preflight import check_eval_models, load_clip, load_model
 from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
 from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
 from dataigm.judge.metrics import (
@@ -293,6 +294,14 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     return out
 
 
+def needed_models(cfg: EvalConfig, has_original: bool, has_fid_reference: bool) -> EvalConfig:
+    """``cfg`` without the fidelity networks its inputs leave unused (LPIPS needs the original, FID a reference)."""
+    from dataclasses import replace
+
+    return replace(cfg, lpips_net=cfg.lpips_net if has_original else None,
+                   fid_feature=cfg.fid_feature if has_original or has_fid_reference else None)
+
+
 def _clip_scores(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
     from dataigm.judge.clip_metrics import clip_score
 
@@ -318,23 +327,22 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
-    judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device)
+    judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device))
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec = cfg.person_detector or ("nudenet-body" if nudity else None)
-    # 2. Load the CLIP models once (one copy when two metrics name the same model)
-    from dataigm.judge.csdr import ClipScorer
-
+    # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
+    check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
 
-    def scorer_for(model: str | None) -> Any:
+    def scorer_for(model: str | None, what: str) -> Any:
         if model and model not in scorers:
-            scorers[model] = ClipScorer(model, device)
+            scorers[model] = load_clip(what, model, device)
         return scorers.get(model) if model else None
 
-    csdr_scorer = scorer_for(cfg.clip)
-    score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]) if cfg.clip_score else None
-    cmmd_scorer = scorer_for(cfg.cmmd)
+    csdr_scorer = scorer_for(cfg.clip, "clip")
+    score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score], "clip_score") if cfg.clip_score else None
+    cmmd_scorer = scorer_for(cfg.cmmd, "cmmd")
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
     names = {"forgetting", "preservation", "ira_cra"}
