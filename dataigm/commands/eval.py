@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dataigm.judge.evaluation import EvalConfig, ImageSet
 
 ORDER = 65
 
@@ -19,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--forget", type=Path, help="unlearned model's images of forget prompts")
     p.add_argument("--retain", type=Path, help="unlearned model's images of retain prompts")
     p.add_argument("--method", action="append", default=[], metavar="NAME=DIR", help="an unlearned model: DIR/forget and DIR/retain (repeatable)")
+    p.add_argument("--layout", nargs=2, metavar=("NAME", "ROOT"),
+                   help="read another benchmark's output folder as it is: igmu (a task folder), unlearndiffatk, unlearncanvas:<THEME> "
+                   "(see docs/judging.md)")
     p.add_argument("--original-forget", type=Path, help="original model's images of the forget prompts (same prompts and seeds)")
     p.add_argument("--original-retain", type=Path, help="original model's images of the retain prompts")
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
@@ -85,14 +92,34 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
     return methods
 
 
-def run(args: argparse.Namespace) -> int:
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
-    from dataigm.judge.report import write_report
+def eval_config(args: argparse.Namespace) -> "EvalConfig":
+    """The :class:`~dataigm.judge.evaluation.EvalConfig` of the command line."""
+    from dataigm.judge.evaluation import EvalConfig
 
-    if args.device:  # before hours of work, not when the first model is placed
-        from dataigm.core.devices import check_device
+    return EvalConfig(
+        detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
+        aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
+        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
+        fid_reference=str(args.fid_reference) if args.fid_reference else None,
+        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
+        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
+        kid_subset_size=args.kid_subset_size, batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap,
+        seed=args.seed, bootstrap_unit=args.bootstrap_unit,
+    )
 
-        check_device(args.device)
+
+def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSet | None]":
+    """(methods, original or None): from ``--layout NAME ROOT``, or from the per-set flags."""
+    from dataigm.judge.evaluation import open_set
+
+    if args.layout:
+        from dataigm.judge.layouts import create_layout
+
+        given = [flag for flag, v in (("--method", args.method), ("--forget", args.forget), ("--original", args.original),
+                                      ("--original-forget", args.original_forget), ("--prompts", args.prompts), ("--no-attack", args.no_attack)) if v]
+        if given:
+            raise ValueError(f"--layout reads methods, original and prompts from its folder; drop {', '.join(given)}")
+        return create_layout(args.layout[0], Path(args.layout[1]))
     methods = parse_methods(args)
     orig_f, orig_r, orig_p = args.original_forget, args.original_retain, args.original_pair
     if args.original:
@@ -103,19 +130,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--original-forget and --original-retain go together")
     if args.no_attack and len(methods) != 1:
         raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
-    cfg = EvalConfig(
-        detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
-        aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
-        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
-        fid_reference=str(args.fid_reference) if args.fid_reference else None,
-        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
-        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
-        kid_subset_size=args.kid_subset_size, batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
-        bootstrap_unit=args.bootstrap_unit,
-    )
     prompts = tuple(args.prompts) if args.prompts else None
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
-    original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None
+    return sets, (open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.judge.evaluation import evaluate
+    from dataigm.judge.report import write_report
+
+    if args.device:  # before hours of work, not when the first model is placed
+        from dataigm.core.devices import check_device
+
+        check_device(args.device)
+    cfg = eval_config(args)
+    sets, original = open_inputs(args)
     report = evaluate(sets, cfg, original)
     paths = write_report(report, args.out)
     if args.json:

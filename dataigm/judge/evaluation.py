@@ -229,6 +229,9 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
         for name in ("forget", "retain"):
             reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
             entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
+            out[name] = entry
+            if not pairs:  # a layout without retain images (IGMU's Nudity task)
+                continue
             if metric is not None:
                 scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
                 entry["lpips"] = bootstrap_ci(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
@@ -240,7 +243,6 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
                 from dataigm.judge.clip_metrics import cmmd
 
                 entry.update(cmmd([o for o, _ in pairs], [u for _, u in pairs], cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
-            out[name] = entry
     return out
 
 

@@ -6,6 +6,7 @@ One record per judged image::
     {"split": "forget" | "retain", "id", "path", "key", "grid_key", "prompt_index", "seed", "prompt",
      "subcategory", "label", "predicted", "positive", "score", "scores", "correct" (retain only)}
 
+``prompt_index`` falls back to the image's ``pair_id`` (layouts whose names carry no single prompt index).
 ``grid_key`` is the image's pairing key (:func:`dataigm.judge.pairing.pair_key`) as a string: the same prompt and
 seed give the same ``grid_key`` in every method, so the report puts each forget image beside the original
 model's. ``scores`` keeps the judge's :data:`MAX_SCORES` highest class scores. A record may also carry
@@ -39,7 +40,7 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
     m = ref.meta
     record = {
         "split": split, "id": ref.id, "path": ref.path, "key": ref.key, "grid_key": grid_key(ref),
-        "prompt_index": m.get("prompt_index"), "seed": m.get("seed"), "prompt": str(m.get("prompt") or ""),
+        "prompt_index": m.get("prompt_index", m.get("pair_id")), "seed": m.get("seed"), "prompt": str(m.get("prompt") or ""),
         "subcategory": str(m.get("subcategory") or ""), "label": retain_class(m),
         "predicted": verdict.predicted, "positive": bool(verdict.positive), "score": round(float(verdict.positive_score), 4),
         "scores": _top_scores(verdict.scores),
