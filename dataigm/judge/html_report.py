@@ -209,6 +209,7 @@ def render_html(context: dict[str, Any]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("dataigm.judge", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
+    env.filters["num"] = lambda v: f"{v:.4g}" if isinstance(v, float) else v
     return env.get_template("report.html.j2").render(**context)
 
 
