@@ -119,3 +119,22 @@ def test_eval_help_lists_every_layout() -> None:
 
     helptext = " ".join(build_parser()._subparsers._group_actions[0].choices["eval"].format_help().split())
     assert all(name in helptext for name in LAYOUTS.names())
+
+
+def test_igmu_task_without_retain_images_leaves_preservation_out(tmp_path: Path, efficientnet_lite0_dir: Path) -> None:
+    """IGMU's Nudity and VanGogh folders have no unrelated/: the report says so instead of printing n/a."""
+    from dataigm.cli import main
+
+    task = tmp_path / "VanGogh"
+    for k in range(2):
+        for method, photo in (("ORG", "chelsea"), ("ESD", "coffee")):
+            _photo(task / "forgot" / method / f"0_0_{k}.png", photo, 160 + 40 * k)
+        _photo(task / "remove_word" / "ORG" / f"0_0_{k}.png", "rocket", 160 + 40 * k)
+    methods, original = create_layout("igmu", task)
+    assert original.retain.files == [] and methods["ESD"].retain.files == [] and len(original.pair.files) == 2
+    assert original.forget.files[0].meta["category"] == "style"
+    out = tmp_path / "report"
+    assert main(["eval", "--layout", "igmu", str(task), "--detector", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
+                 "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "20", "--workers", "0", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "preservation left out: no retain images: original, ESD" in md and "IRA" not in md and "n/a" not in md.split("## ")[0]

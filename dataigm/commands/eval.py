@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
         console = Console()
         for name, res in report["methods"].items():
-            f, pr = res["forgetting"]["all"], res["preservation"]["all"]
+            f, pr = res["forgetting"].get("all", {}), res["preservation"].get("all", {})
             console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")
         console.print(f"report: {paths['html']} ({paths['markdown'].name}, {paths['json'].name}, {paths['chart'].name})")
     return 0

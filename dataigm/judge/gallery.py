@@ -30,6 +30,11 @@ def grid_key(ref: ImageRef) -> str:
     return "/".join(str(part) for part in pair_key(ref)[1:])
 
 
+def _known(value: Any) -> Any:
+    """``value``, or None for the -1 that samples without a prompt index or seed carry."""
+    return None if value is None or (isinstance(value, int) and value < 0) else value
+
+
 def _top_scores(scores: dict[str, float]) -> dict[str, float]:
     top = sorted(scores.items(), key=lambda kv: -float(kv[1]))[:MAX_SCORES]
     return {name: round(float(value), 4) for name, value in top}
@@ -40,7 +45,8 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
     m = ref.meta
     record = {
         "split": split, "id": ref.id, "path": ref.path, "key": ref.key, "grid_key": grid_key(ref),
-        "prompt_index": m.get("prompt_index", m.get("pair_id")), "seed": m.get("seed"), "prompt": str(m.get("prompt") or ""),
+        "prompt_index": _known(m.get("prompt_index")) if _known(m.get("prompt_index")) is not None else m.get("pair_id"),
+        "seed": _known(m.get("seed")), "prompt": str(m.get("prompt") or ""),
         "subcategory": str(m.get("subcategory") or ""), "label": retain_class(m),
         "predicted": verdict.predicted, "positive": bool(verdict.positive), "score": round(float(verdict.positive_score), 4),
         "scores": _top_scores(verdict.scores),

@@ -228,7 +228,7 @@ def write_html_report(report: dict[str, Any], out_dir: Path, *, notes: Sequence[
         grids = method_grids(report, Thumbs(out_dir, reader), max_images)
     subcategories = sorted({t["tile"]["subcategory"] for g in grids for s in g["sections"].values() for t in s["cells"]} - {""})
     context = {
-        "title": title, "report": report, "columns": columns, "rows": rows, "grids": grids, "subcategories": subcategories,
+        "title": title, "report": report, "has_original": "original" in report["methods"], "columns": columns, "rows": rows, "grids": grids, "subcategories": subcategories,
         "judge": judge_section(report), "charts": write_charts(report, out_dir, charts), "notes": list(notes),
         "config": report.get("config", {}), "definitions": report.get("definitions", {}),
         "extra": {k: v for k, v in report.items() if k not in KNOWN_REPORT_KEYS},

@@ -77,9 +77,9 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
 
 
 def _method_notes(res: dict[str, Any]) -> list[str]:
-    notes = []
+    notes = [] if res.get("n_retain") else ["preservation left out: no retain images"]
     dom = res.get("preservation_domains")
-    if dom:
+    if dom and res.get("n_retain"):
         for key, other in (("ira", "the forgotten concept's domain"), ("cra", "other domains")):
             if not dom[key]["classes"]:
                 notes.append(f"{key.upper()} left out: no retain class of {other} (domain {dom['forget_domain'] or 'unknown'}; "
@@ -118,7 +118,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| method | forgetting (↓) | preservation (↑) |", "|---|---|---|",
     ]
     for name, res in report["methods"].items():
-        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |")
+        kept = _fmt(res['preservation'].get('all')) if res.get("n_retain") else ""
+        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {kept} |")
     notes = [f"- {n}" for n in report_notes(report)]
     body = [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ([""] + notes if notes else []) + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
