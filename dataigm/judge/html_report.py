@@ -1,6 +1,6 @@
 """``report.html``: the evaluation people look at, beside report.json and report.md.
 
-Self-contained: every image is a thumbnail (and a full-size copy) written below the report folder, the charts are
+Self-contained: every image is a thumbnail (and a full-view copy, JPEG) written below the report folder, the charts are
 PNG files beside it, and the page fetches nothing from the network. It holds the overview table (sortable), the
 charts, the judge (spec, weights sha256, precision, ``warnings``, ``audit``), and per method an image grid: each
 forget image beside the original model's image of the same prompt and seed, then the retain images, each with
@@ -28,37 +28,63 @@ MAX_IMAGES = 300  # per method and split: the page stays light on large evaluati
 KNOWN_REPORT_KEYS = {"format", "detector", "threshold", "target", "config", "definitions", "methods", "warnings", "audit", "notes"}
 
 
+def encode_pair(data: bytes, out_dir: Path, n: int) -> dict[str, str]:
+    """Write image ``n`` as ``media/t<n>.jpg`` (a thumbnail) and ``media/f<n>.jpg`` (the full view, at most
+    :data:`FULL_PX`); ``{"thumb", "full"}`` relative paths, or ``{"error"}`` for bytes that do not decode."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("RGB")
+    except (OSError, ValueError) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    rel = {"thumb": f"{MEDIA}/t{n}.jpg", "full": f"{MEDIA}/f{n}.jpg"}
+    for kind, px, quality in (("thumb", THUMB_PX, 85), ("full", FULL_PX, 92)):
+        copy = im.copy()
+        copy.thumbnail((px, px))
+        buf = io.BytesIO()
+        copy.save(buf, "JPEG", quality=quality)
+        write_bytes_atomic(out_dir / rel[kind], buf.getvalue())
+    return rel
+
+
 @dataclass
 class Thumbs:
-    """Writes each image once: a JPEG thumbnail and a PNG copy, named by the order they were first asked for."""
+    """Each image's thumbnail and full view, written once (images shared by methods too), named in order."""
 
     out_dir: Path
-    reader: Any
     made: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    count: int = 0  # images encoded so far: the next one's number
+
+    def write(self, records: Sequence[dict[str, Any]], workers: int = 4, chunk: int = 64) -> None:
+        """Write the images of ``records``: read one by one (shards are not shared between threads), encoded by
+        ``workers`` threads, ``chunk`` images in memory at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm.auto import tqdm
+
+        from dataigm.judge.fidelity import ImageReader
+
+        todo = list(dict.fromkeys((r["path"], r.get("key", ""), r["id"]) for r in records if (r["path"], r.get("key", "")) not in self.made))
+        with ImageReader() as reader, ThreadPoolExecutor(workers) as pool, tqdm(total=len(todo), desc="report images", leave=False,
+                                                                                 disable=len(todo) < 500) as bar:
+            for start in range(0, len(todo), chunk):
+                jobs = []
+                for path, key, ident in todo[start:start + chunk]:
+                    try:
+                        data = reader.read(ImageRef(ident, path, key))
+                    except (OSError, KeyError) as e:
+                        self.made[(path, key)] = {"error": f"{type(e).__name__}: {e}"}
+                        continue
+                    jobs.append(((path, key), pool.submit(encode_pair, data, self.out_dir, self.count)))
+                    self.count += 1
+                for ident_, job in jobs:
+                    self.made[ident_] = job.result()
+                bar.update(len(todo[start:start + chunk]))
 
     def of(self, record: dict[str, Any]) -> dict[str, str]:
         """``{"thumb", "full"}`` paths relative to the report folder (``{"error"}`` for an unreadable image)."""
-        ident = (record["path"], record.get("key", ""))
-        if ident not in self.made:
-            self.made[ident] = self._write(record, len(self.made))
-        return self.made[ident]
-
-    def _write(self, record: dict[str, Any], n: int) -> dict[str, str]:
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(self.reader.read(ImageRef(record["id"], record["path"], record.get("key", ""))))) as im:
-                im = im.convert("RGB")
-        except (OSError, ValueError) as e:
-            return {"error": f"{type(e).__name__}: {e}"}
-        rel = {"thumb": f"{MEDIA}/t{n}.jpg", "full": f"{MEDIA}/f{n}.png"}
-        for kind, px, fmt, opts in (("thumb", THUMB_PX, "JPEG", {"quality": 85}), ("full", FULL_PX, "PNG", {})):
-            copy = im.copy()
-            copy.thumbnail((px, px))
-            buf = io.BytesIO()
-            copy.save(buf, fmt, **opts)
-            write_bytes_atomic(self.out_dir / rel[kind], buf.getvalue())
-        return rel
+        return self.made.get((record["path"], record.get("key", ""))) or {"error": "not written"}
 
 
 def fmt_estimate(est: dict[str, Any] | None, pct: bool = True) -> str | None:
@@ -158,23 +184,32 @@ def _tile(method: str, record: dict[str, Any], thumbs: Thumbs, reference: dict[s
     }
 
 
-def method_grids(report: dict[str, Any], thumbs: Thumbs, max_images: int = MAX_IMAGES) -> list[dict[str, Any]]:
-    """Per method: forget cells (the method's tile beside the original's of the same grid key) and retain tiles."""
+def grid_selection(report: dict[str, Any], max_images: int = MAX_IMAGES) -> list[tuple[str, str, list[tuple[dict, dict | None]], int]]:
+    """(method, split, [(record, the original's record of the same grid key or None)], records in all) per method and
+    split: the first ``max_images`` records of each; the original's record only beside forget images."""
     original = report["methods"].get("original", {}).get("images", [])
     ref_of = {(r["split"], r["grid_key"]): r for r in original}
     out = []
     for name, res in report["methods"].items():
-        records = res.get("images") or []
-        sections = {}
         for split in ("forget", "retain"):
-            mine = [r for r in records if r["split"] == split]
-            cells = []
-            for r in mine[:max_images]:
-                ref = ref_of.get((split, r["grid_key"])) if name != "original" else None
-                cells.append({"tile": _tile(name, r, thumbs, ref), "reference": _tile("original", ref, thumbs) if ref and split == "forget" else None})
-            sections[split] = {"cells": cells, "total": len(mine)}
-        out.append({"method": name, "anchor": f"m{len(out)}", "sections": sections, "n_flagged": sum(r["positive"] for r in records)})
+            mine = [r for r in res.get("images") or [] if r["split"] == split]
+            refs = [ref_of.get((split, r["grid_key"])) if name != "original" else None for r in mine[:max_images]]
+            out.append((name, split, list(zip(mine[:max_images], refs)), len(mine)))
     return out
+
+
+def method_grids(report: dict[str, Any], thumbs: Thumbs, max_images: int = MAX_IMAGES) -> list[dict[str, Any]]:
+    """Per method: forget cells (the method's tile beside the original's of the same grid key) and retain tiles."""
+    selection = grid_selection(report, max_images)
+    thumbs.write([r for _, _, pairs, _ in selection for pair in pairs for r in pair if r is not None])
+    grids: dict[str, dict[str, Any]] = {}
+    for name, split, pairs, total in selection:
+        grid = grids.setdefault(name, {"method": name, "anchor": f"m{len(grids)}", "sections": {},
+                                       "n_flagged": sum(r["positive"] for r in report["methods"][name].get("images") or [])})
+        cells = [{"tile": _tile(name, r, thumbs, ref), "reference": _tile("original", ref, thumbs) if ref and split == "forget" else None}
+                 for r, ref in pairs]
+        grid["sections"][split] = {"cells": cells, "total": total}
+    return list(grids.values())
 
 
 def judge_section(report: dict[str, Any]) -> dict[str, Any]:
@@ -220,12 +255,9 @@ def write_html_report(report: dict[str, Any], out_dir: Path, *, notes: Sequence[
     ``charts`` names PNG files already beside the page (the bar chart) to show first; ``notes`` are the rows left
     out and why. Keys of ``report`` the page does not know are shown as JSON at the end.
     """
-    from dataigm.judge.fidelity import ImageReader
-
     out_dir = Path(out_dir)
     columns, rows = overview(report)
-    with ImageReader() as reader:
-        grids = method_grids(report, Thumbs(out_dir, reader), max_images)
+    grids = method_grids(report, Thumbs(out_dir), max_images)
     subcategories = sorted({t["tile"]["subcategory"] for g in grids for s in g["sections"].values() for t in s["cells"]} - {""})
     context = {
         "title": title, "report": report, "has_original": "original" in report["methods"], "columns": columns, "rows": rows, "grids": grids, "subcategories": subcategories,
