@@ -3,7 +3,8 @@ dataset in headless Chromium with its samples and provenance fields, and tags se
 up in `dataigm review --apply`'s next version. FiftyOne's own database lives in a temp folder (see conftest).
 
 Not asserted: that the open App redraws a tag set meanwhile (a session's view pushed to the App arrived in one run
-of three on the loaded test machine; the App's state push is FiftyOne's, not ours)."""
+of three on the loaded test machine; the App's state push is FiftyOne's, not ours), nor that the grid has drawn
+the thumbnails (its canvases also hold the loading animation, so their pixels prove nothing)."""
 
 from __future__ import annotations
 
