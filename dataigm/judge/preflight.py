@@ -41,8 +41,7 @@ def load_model(what: str, name: str, fn: Callable[[], T]) -> T:
             value = fn()
         except (OSError, ValueError, RuntimeError, ImportError, DataigmError) as e:
             msg = " ".join(str(e.args[0] if e.args else e).split())[:300]
-            hint = "" if isinstance(e, DataigmError) else f"; {EVAL_MODEL_HINTS[what]}"  # ours already name the flag
-            raise ModelUnavailable(f"{what} {name!r} cannot be loaded: {type(e).__name__}: {msg}{hint}") from None
+            raise ModelUnavailable(f"{what} {name!r} cannot be loaded: {type(e).__name__}: {msg}; {EVAL_MODEL_HINTS[what]}") from None
     sys.stderr.write(said.getvalue())
     return value
 
