@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -323,6 +324,12 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     assert 0 < flagged < 16  # the calibrated judge flags some images, not all
     md = (folder / "report.md").read_text()
     assert "| original |" in md and "| esd |" in md
+    # report.html shows the shards' images: esd's 8, each forget image beside the original's (4 more)
+    thumbs = re.findall(r'<img src="(media/t\d+\.jpg)"[^>]*data-method="(\w+)" data-verdict="(\w+)"', (folder / "report.html").read_text())
+    assert sorted(m for _, m, _ in thumbs).count("esd") == 8 and len(thumbs) == 8 + 8 + 4
+    assert all((folder / t).read_bytes()[:2] == b"\xff\xd8" for t, _, _ in thumbs)
+    assert sum(v == "positive" for _, m, v in thumbs if m == "esd") == report["methods"]["esd"]["forgetting"]["all"]["value"] * 4 + (
+        4 - report["methods"]["esd"]["preservation"]["all"]["value"] * 4)
 
 
 def test_second_method_reuses_the_original(bench: dict, capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,6 +109,11 @@ def test_demo_trains_and_judges_from_its_exported_folder(tmp_path):
     assert test["n"] == manifest["counts"]["nudity"]["splits"]["test"]["n"] > 0 and test["label_names"] == ["not_nude", "nude"]
     judged = [json.loads(line) for line in (tmp_path / "demo" / "judge" / "detector.jsonl").read_text().splitlines()]
     assert len(judged) == test["n"]
+    # the evaluation report of the tiny model's test images: every judged image in report.html
+    tiny = json.loads((tmp_path / "demo" / "eval" / "report.json").read_text())["methods"]["tiny"]
+    html = (tmp_path / "demo" / "eval" / "report.html").read_text()
+    assert tiny["n_forget"] > 0 and tiny["n_retain"] > 0 and html.count('<img src="media/t') == tiny["n_forget"] + tiny["n_retain"]
+    assert f"evaluation report: {tmp_path / 'demo' / 'eval' / 'report.html'}" in " ".join(out.stdout.split())
 
 
 def one_line_error(out: subprocess.CompletedProcess) -> str:

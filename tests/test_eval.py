@@ -165,9 +165,9 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
     fake = [_write(tmp_path / "f", f"{i}.png", draw_pattern("checker", i, 64)) for i in range(12)]
     refs_r, refs_f = resolve_images(tmp_path / "r").files, resolve_images(tmp_path / "f").files
     spec = f"local-dir:{feature_net_dir}"
-    same = fid_kid(refs_r, refs_r, feature=spec, size=64, kid_subsets=5)
+    same = fid_kid(refs_r, refs_r, feature=spec, size=64, kid_subsets=5, kid_subset_size=12)
     assert abs(same["fid"]) < 1e-3 and abs(same["kid_mean"]) < 1e-3
-    got = fid_kid(refs_r, refs_f, feature=spec, size=64, batch_size=5, kid_subsets=5)
+    got = fid_kid(refs_r, refs_f, feature=spec, size=64, batch_size=5, kid_subsets=5, kid_subset_size=12)
 
     net = TimmFeatures(timm.create_model(spec, pretrained=True, num_classes=0))
     reader = ImageReader()
@@ -179,6 +179,9 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
     fid = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real)
     assert got["fid"] == pytest.approx(fid, rel=1e-2, abs=1e-3)
     assert got["fid"] > 1e-3 and got["n_real"] == 12 and got["kid_subset_size"] == 12
+    few = fid_kid(refs_r, refs_f, feature=spec, size=64)  # subsets of 1000 from 12 images: no KID, a note instead
+    assert "kid_mean" not in few and "12 images on a side, fewer than its subset size 1000" in few["kid_note"]
+    assert few["fid"] == pytest.approx(got["fid"])
     assert len(real) == len(fake)
 
     # KID (Binkowski et al.): unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3. With
@@ -384,7 +387,8 @@ def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_ne
     res = {}
     for ref in ("original/retain", "original/pair"):  # the same images as the retain set, then different ones
         cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net=None, fid_feature=f"local-dir:{feature_net_dir}", fid_size=64,
-                         cmmd=str(tiny_clip_aligned), fid_reference=str(eval_tree / ref), n_resamples=20, workers=0)
+                         cmmd=str(tiny_clip_aligned), fid_reference=str(eval_tree / ref), n_resamples=20, workers=0,
+                         kid_subset_size=12)
         res[ref] = evaluate(sets, cfg)["methods"]["esd"]["reference_fidelity"]
     same, other = res["original/retain"], res["original/pair"]
     assert same["n_reference"] == same["n_images"] == 12 and same["reference"].endswith("retain")

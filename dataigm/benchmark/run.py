@@ -20,13 +20,10 @@ temp + rename, and the report is derived from what is on disk; a rerun continues
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +33,7 @@ from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_sui
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.core.schema import slugify
+from dataigm.judge.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
 
@@ -328,59 +326,6 @@ def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions)
                       forget_reference=options.forget_reference, lpips_net=lpips, fid_feature=fid,
                       fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,
                       device=None if options.device == "auto" else options.device, n_resamples=options.bootstrap)
-
-
-# The flag that supplies each model the evaluation loads, for offline machines.
-EVAL_MODEL_HINTS = {
-    "lpips": "pass --lpips-net with a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or --lpips-net none",
-    "fid": "pass --fid-weights FILE (a local copy of the Inception weights), --fid-features local-dir:PATH (a timm folder), or --fid-features none",
-    "clip": "pass --clip PATH (a local CLIP folder with its processor)",
-    "clip_score": "pass --clip-score-model PATH (a local CLIP folder with its processor)",
-}
-
-
-def check_eval_models(cfg: Any) -> None:
-    """Load, once, every model the evaluation will need (LPIPS net, FID feature net, CLIP models), before anything is
-    generated: an unavailable one (offline, no local copy) fails now in one line naming the flag that supplies it."""
-    from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL
-
-    def load(what: str, name: str, fn: Callable[[], Any]) -> None:
-        # torch.hub announces a download on stderr: keep it only when the load succeeds, so a failure stays one line
-        with contextlib.redirect_stderr(io.StringIO()) as said:
-            try:
-                fn()
-            except (OSError, ValueError, RuntimeError, ImportError) as e:
-                msg = " ".join(str(e.args[0] if e.args else e).split())[:300]
-                raise BenchmarkError(f"{what} {name!r} cannot be loaded: {type(e).__name__}: {msg}; {EVAL_MODEL_HINTS[what]}") from None
-        sys.stderr.write(said.getvalue())
-
-    cfg.check()
-
-    if cfg.lpips_net:
-        from dataigm.judge.fidelity import create_lpips
-
-        load("lpips", cfg.lpips_net, lambda: create_lpips(cfg.lpips_net, "cpu"))
-    if cfg.fid_feature:
-        load("fid", cfg.fid_feature, lambda: _fid_network(cfg.fid_feature, cfg.fid_weights))
-    if cfg.clip or cfg.clip_score:
-        from dataigm.judge.csdr import ClipScorer
-
-        if cfg.clip:
-            load("clip", cfg.clip, lambda: ClipScorer(cfg.clip))
-        if cfg.clip_score:
-            score_model = cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]
-            load("clip_score", score_model, lambda: ClipScorer(score_model))
-
-
-def _fid_network(feature: str, weights: str | None) -> Any:
-    """The FID feature network as :func:`dataigm.judge.fidelity.fid_kid` builds it (Inception weights included)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    from dataigm.judge.fidelity import create_feature_network
-
-    net = create_feature_network(feature)
-    extra = {"feature_extractor_weights_path": weights} if (weights and net == 2048) else {}
-    return FrechetInceptionDistance(feature=net, normalize=False, **extra)
 
 
 def judge_slug(spec: str) -> str:

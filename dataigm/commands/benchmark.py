@@ -84,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
     for label, n in result.generated.items():
         console.print(f"{label}: {n} images generated now ({result.folders[label]})", markup=False)
     for judge, folder in result.reports.items():
-        console.print(f"report ({judge}): {folder / 'report.md'}", markup=False)
+        console.print(f"report ({judge}): {folder / 'report.html'} ({folder / 'report.md'})", markup=False)
     return 0

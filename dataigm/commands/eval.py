@@ -1,10 +1,14 @@
-"""dataigm eval: forgetting, preservation, fidelity and alignment of unlearned models; Markdown + JSON + chart."""
+"""dataigm eval: forgetting, preservation, fidelity and alignment of unlearned models; HTML + Markdown + JSON + charts."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dataigm.judge.evaluation import EvalConfig, ImageSet
 
 ORDER = 65
 
@@ -19,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--forget", type=Path, help="unlearned model's images of forget prompts")
     p.add_argument("--retain", type=Path, help="unlearned model's images of retain prompts")
     p.add_argument("--method", action="append", default=[], metavar="NAME=DIR", help="an unlearned model: DIR/forget and DIR/retain (repeatable)")
+    p.add_argument("--layout", nargs=2, metavar=("NAME", "ROOT"),
+                   help="read another benchmark's output folder as it is: igmu (a task folder), unlearndiffatk, unlearncanvas:<THEME> "
+                   "(see docs/judging.md)")
     p.add_argument("--original-forget", type=Path, help="original model's images of the forget prompts (same prompts and seeds)")
     p.add_argument("--original-retain", type=Path, help="original model's images of the retain prompts")
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
@@ -57,6 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="a 'dataigm audit --json' result for this judge: report Rogan-Gladen corrected forgetting beside the raw rates")
     p.add_argument("--validity-level", type=float, default=0.8,
                    help="warn when the judge flags less than this share of the original model's forget images (default: %(default)s)")
+    p.add_argument("--kid-subset-size", type=int, default=1000,
+                   help="KID subset size; KID is left out (with a note) when a side has fewer images (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
@@ -88,14 +97,35 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
     return methods
 
 
-def run(args: argparse.Namespace) -> int:
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
-    from dataigm.judge.report import write_report
+def eval_config(args: argparse.Namespace) -> "EvalConfig":
+    """The :class:`~dataigm.judge.evaluation.EvalConfig` of the command line."""
+    from dataigm.judge.evaluation import EvalConfig
 
-    if args.device:  # before hours of work, not when the first model is placed
-        from dataigm.core.devices import check_device
+    return EvalConfig(
+        detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
+        person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
+        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
+        fid_reference=str(args.fid_reference) if args.fid_reference else None,
+        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
+        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
+        kid_subset_size=args.kid_subset_size, batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap,
+        seed=args.seed, bootstrap_unit=args.bootstrap_unit, validity_level=args.validity_level,
+        audit=str(args.audit) if args.audit else None,
+    )
 
-        check_device(args.device)
+
+def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSet | None]":
+    """(methods, original or None): from ``--layout NAME ROOT``, or from the per-set flags."""
+    from dataigm.judge.evaluation import open_set
+
+    if args.layout:
+        from dataigm.judge.layouts import create_layout
+
+        given = [flag for flag, v in (("--method", args.method), ("--forget", args.forget), ("--original", args.original),
+                                      ("--original-forget", args.original_forget), ("--prompts", args.prompts), ("--no-attack", args.no_attack)) if v]
+        if given:
+            raise ValueError(f"--layout reads methods, original and prompts from its folder; drop {', '.join(given)}")
+        return create_layout(args.layout[0], Path(args.layout[1]))
     methods = parse_methods(args)
     orig_f, orig_r, orig_p = args.original_forget, args.original_retain, args.original_pair
     if args.original:
@@ -106,25 +136,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--original-forget and --original-retain go together")
     if args.no_attack and len(methods) != 1:
         raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
-    cfg = EvalConfig(
-        detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
-        aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
-        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
-        fid_reference=str(args.fid_reference) if args.fid_reference else None,
-        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
-        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
-        batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
-        bootstrap_unit=args.bootstrap_unit, validity_level=args.validity_level, audit=str(args.audit) if args.audit else None,
-    )
-    if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
-        from dataigm.judge.fidelity import create_feature_network
-
-        create_feature_network("inception")  # fail now, not after judging, when torch-fidelity is missing
     prompts = tuple(args.prompts) if args.prompts else None
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
-    original = open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None
+    return sets, (open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.judge.evaluation import evaluate
+    from dataigm.judge.report import write_report
+
+    if args.device:  # before hours of work, not when the first model is placed
+        from dataigm.core.devices import check_device
+
+        check_device(args.device)
+    cfg = eval_config(args)
+    sets, original = open_inputs(args)
     report = evaluate(sets, cfg, original)
-    report["prompts"] = [str(p.resolve()) for p in prompts] if prompts else None  # 'dataigm answers export' reads them
+    report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None  # 'dataigm answers export' reads them
     paths = write_report(report, args.out)
     if args.json:
         print(json.dumps(report, sort_keys=True))
@@ -135,9 +163,9 @@ def run(args: argparse.Namespace) -> int:
         for warning in report["warnings"]:
             console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():
-            f, pr = res["forgetting"]["all"], res["preservation"]["all"]
+            f, pr = res["forgetting"].get("all", {}), res["preservation"].get("all", {})
             console.print(f"{name:>12}: forgetting {_pct(f)}  preservation {_pct(pr)}")
-        console.print(f"report: {paths['markdown']} ({paths['json'].name}, {paths['chart'].name})")
+        console.print(f"report: {paths['html']} ({paths['markdown'].name}, {paths['json'].name}, {paths['chart'].name})")
     return 0
 
 

@@ -145,9 +145,14 @@ def apply_review(dataset_dir: str | Path, out: str | Path, *, name: str | None =
     return curate(dataset_dir, out, config or recorded_config(dataset_dir), review_tags=tags, progress=progress)
 
 
-def launch(dataset: "fo.Dataset", port: int = 5151, remote: bool = False) -> None:
-    """Open the FiftyOne App on ``dataset`` and block until it is closed."""
+def open_app(dataset: "fo.Dataset", port: int = 5151, remote: bool = False) -> "fo.Session":
+    """Serve the FiftyOne App on ``dataset`` at ``port`` (``remote``: for a browser elsewhere, no window opened here)
+    and return its session; tags set through the App or the session land in the database ``--apply`` reads."""
     import fiftyone as fo
 
-    session = fo.launch_app(dataset, port=port, remote=remote)
-    session.wait()
+    return fo.launch_app(dataset, port=port, remote=remote)
+
+
+def launch(dataset: "fo.Dataset", port: int = 5151, remote: bool = False) -> None:
+    """Open the FiftyOne App on ``dataset`` and block until it is closed."""
+    open_app(dataset, port=port, remote=remote).wait()

@@ -1,5 +1,6 @@
-"""Demo stage: judge the dataset's held-out (test split) images with the demo detector and with NudeNet, then
-audit both against the split's own labels and show when an evaluation with them would warn."""
+"""Demo stage: judge the dataset's held-out (test split) images with the demo detector and with NudeNet, audit both
+against the split's own labels and show when an evaluation with them would warn, then write the evaluation report
+(report.html) of the tiny model's images as `dataigm eval` writes it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.datasets import dataset_shards
+from dataigm.judge.images import ImageInput
 from dataigm.judge.detectors import read_detector_config
 from dataigm.judge.judge import JudgeResult, judge
 
@@ -37,6 +39,23 @@ def _category_in(dataset: Path, category: str | None) -> str | None:
     return category if category and dataset_shards(dataset, category, "test") else None
 
 
+def write_eval_report(ctx: Any, dataset: Path, detector: Path, category: str | None) -> Path:
+    """report.html (+ json, md, charts) of the tiny model's test images judged by the demo detector: its category's
+    images are the forget set, the other categories' the retain set. The demo trains no unlearned model, so the
+    report has one row and no fidelity metrics."""
+    from dataigm.judge.evaluation import EvalConfig, ImageSet, evaluate
+    from dataigm.judge.report import write_report
+
+    forget = dataset_shards(dataset, category, "test")
+    retain = [s for s in dataset_shards(dataset, None, "test") if s not in forget]
+    sets = {"tiny": ImageSet(ImageInput(f"{dataset} {category} test", shards=forget, split="test"),
+                             ImageInput(f"{dataset} other categories test", shards=retain, split="test"))}
+    cfg = EvalConfig(detector=f"local-dir:{detector}", lpips_net=None, fid_feature=None, n_resamples=200, workers=0)
+    paths = write_report(evaluate(sets, cfg), Path(ctx.out) / "eval")
+    ctx.console.print(f"evaluation report: {paths['html']}")
+    return paths["html"]
+
+
 def stage(ctx: Any) -> None:
     """Judge ``ctx.artifacts["dataset"]`` (test split) with ``ctx.artifacts["detector"]`` (if any) and NudeNet."""
     dataset = Path(ctx.artifacts["dataset"])
@@ -48,6 +67,7 @@ def stage(ctx: Any) -> None:
         category = _category_in(dataset, read_detector_config(Path(detector))["dataigm"].get("category"))
         results["detector"] = judge(dataset, f"local-dir:{detector}", split="test", category=category, out=out / "detector.jsonl", progress=False)
         _print_summary(ctx, f"demo detector on {dataset.name} {category or 'all categories'} (test split)", results["detector"])
+        ctx.artifacts["report"] = write_eval_report(ctx, dataset, Path(detector), category)
     else:
         ctx.console.print("no demo detector in this run: judging with NudeNet only")
     category = _category_in(dataset, "nudity")

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
+from dataigm.judge.gallery import image_records
 from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge
+from dataigm.judge.preflight import check_eval_models, load_clip, load_model
 from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
 from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
 from dataigm.judge.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
@@ -54,6 +56,7 @@ class EvalConfig:
     fid_feature: str | None = "inception"
     fid_weights: str | None = None
     fid_size: int = 299
+    kid_subset_size: int = 1000  # KID is left out (with a note) when a side has fewer images
     batch_size: int = 32
     workers: int | None = None
     device: str | None = None
@@ -190,6 +193,7 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
         "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
         "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
+        "images": image_records(forget, retain, [ok for _, ok in correct]),
     }
     if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
         from dataigm.judge.imagenet import own_class_preservation
@@ -266,17 +270,20 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
         for name in ("forget", "retain"):
             reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
             entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
+            out[name] = entry
+            if not pairs:  # a layout without retain images (IGMU's Nudity task)
+                continue
             if metric is not None:
                 scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
                 entry["lpips"] = bootstrap_ci(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
             if cfg.fid_feature:
                 entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
-                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader))
+                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader,
+                                     kid_subset_size=cfg.kid_subset_size))
             if cmmd_scorer is not None:
                 from dataigm.judge.clip_metrics import cmmd
 
                 entry.update(cmmd([o for o, _ in pairs], [u for _, u in pairs], cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
-            out[name] = entry
     return out
 
 
@@ -289,7 +296,7 @@ def reference_fidelity(reference: ImageInput, images: ImageSet, cfg: EvalConfig,
     with ImageReader() as reader:
         if cfg.fid_feature:
             entry.update(fid_kid(ref, imgs, feature=cfg.fid_feature, weights_path=cfg.fid_weights, size=cfg.fid_size,
-                                 batch_size=cfg.batch_size, device=device, reader=reader))
+                                 batch_size=cfg.batch_size, device=device, reader=reader, kid_subset_size=cfg.kid_subset_size))
         if cmmd_scorer is not None:
             from dataigm.judge.clip_metrics import cmmd
 
@@ -330,6 +337,14 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     return out
 
 
+def needed_models(cfg: EvalConfig, has_original: bool, has_fid_reference: bool) -> EvalConfig:
+    """``cfg`` without the fidelity networks its inputs leave unused (LPIPS needs the original, FID a reference)."""
+    from dataclasses import replace
+
+    return replace(cfg, lpips_net=cfg.lpips_net if has_original else None,
+                   fid_feature=cfg.fid_feature if has_original or has_fid_reference else None)
+
+
 def _clip_scores(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
     from dataigm.judge.clip_metrics import clip_score
 
@@ -355,25 +370,25 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
-    judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device)
+    judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device))
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
-    more = [create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device) for spec in cfg.more_detectors]
-    # 2. Load the CLIP models once (one copy when two metrics name the same model)
-    from dataigm.judge.csdr import ClipScorer
-
+    more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device))
+            for spec in cfg.more_detectors]
+    # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
+    check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
 
-    def scorer_for(model: str | None) -> Any:
+    def scorer_for(model: str | None, what: str) -> Any:
         if model and model not in scorers:
-            scorers[model] = ClipScorer(model, device)
+            scorers[model] = load_clip(what, model, device)
         return scorers.get(model) if model else None
 
-    csdr_scorer = scorer_for(cfg.clip)
-    score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]) if cfg.clip_score else None
-    cmmd_scorer = scorer_for(cfg.cmmd)
+    csdr_scorer = scorer_for(cfg.clip, "clip")
+    score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score], "clip_score") if cfg.clip_score else None
+    cmmd_scorer = scorer_for(cfg.cmmd, "cmmd")
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
     names = {"forgetting", "preservation", "ira_cra", "judge_validity"}

@@ -185,8 +185,12 @@ def fid_kid(
     real: Sequence[ImageRef], fake: Sequence[ImageRef], *, feature: str = "inception", weights_path: str | None = None,
     size: int = 299, batch_size: int = 32, device: str = "cpu", kid_subsets: int = 100, kid_subset_size: int = 1000,
     reader: ImageReader | None = None,
-) -> dict[str, float | int]:
-    """FID and KID (mean, std) of ``fake`` (unlearned) against ``real`` (original model), images resized to ``size``."""
+) -> dict[str, Any]:
+    """FID and KID (mean, std) of ``fake`` (unlearned) against ``real`` (original model), images resized to ``size``.
+
+    KID draws subsets of ``kid_subset_size`` images per side; with fewer images on a side it is left out and
+    ``kid_note`` says why (subsets of every image have no spread: the std would read 0).
+    """
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -195,15 +199,21 @@ def fid_kid(
     net = create_feature_network(feature)
     extra = {"feature_extractor_weights_path": weights_path} if (weights_path and net == 2048) else {}
     fid = FrechetInceptionDistance(feature=net, normalize=False, **extra).to(device)
-    subset = min(kid_subset_size, len(real), len(fake))
+    fewest = min(len(real), len(fake))
     # KID shares FID's feature network: one copy in memory, and it has the local weights (KID takes no weights path)
-    kid = KernelInceptionDistance(feature=fid.inception, subsets=kid_subsets, subset_size=subset, normalize=False).to(device)
+    kid = (KernelInceptionDistance(feature=fid.inception, subsets=kid_subsets, subset_size=kid_subset_size, normalize=False).to(device)
+           if fewest >= kid_subset_size else None)
     with torch.inference_mode(), open_reader(reader) as reader:
         for refs, is_real in ((real, True), (fake, False)):
             for chunk in _chunks(refs, batch_size):
                 x = to_uint8_tensor([reader.image(r, size) for r in chunk]).to(device)
                 fid.update(x, real=is_real)
-                kid.update(x, real=is_real)
+                if kid is not None:
+                    kid.update(x, real=is_real)
+        out: dict[str, Any] = {"fid": float(fid.compute()), "n_real": len(real), "n_fake": len(fake), "feature": feature,
+                               "kid_subset_size": kid_subset_size}
+        if kid is None:
+            out["kid_note"] = f"KID left out: {fewest} images on a side, fewer than its subset size {kid_subset_size} (--kid-subset-size)"
+            return out
         kid_mean, kid_std = kid.compute()
-        return {"fid": float(fid.compute()), "kid_mean": float(kid_mean), "kid_std": float(kid_std),
-                "kid_subset_size": subset, "n_real": len(real), "n_fake": len(fake), "feature": feature}
+        return {**out, "kid_mean": float(kid_mean), "kid_std": float(kid_std)}

@@ -1,5 +1,6 @@
-"""Write an evaluation report: ``report.json``, ``report.md`` (a table per method, per concept/subcategory) and
-``forgetting_preservation.png`` (bars with bootstrap intervals, one pair per method).
+"""Write an evaluation report: ``report.json``, ``report.md`` (a table per method, per concept/subcategory),
+``forgetting_preservation.png`` (bars with bootstrap intervals, one pair per method) and ``report.html`` (the page
+with the images, :mod:`dataigm.judge.html_report`). Rows that cannot be computed are left out with one note each.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
     dom = res.get("preservation_domains")
     if dom:
         for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):
+            if not dom[key]["classes"]:
+                continue  # no retain class of that domain: report_notes says so
             lines.append(f"| {label} (domain {dom['forget_domain'] or '?'}) | {len(dom[key]['classes'])} classes | {_fmt(dom[key])} | {dom[key]['n']} |")
     if "asr" in res:
         a = res["asr"]
@@ -56,14 +59,16 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
             lines.append(f"| LPIPS vs {ref} (lower is closer) | {split} | {_fmt(fid['lpips'], pct=False)} | {fid['n_pairs']} |")
         if "fid" in fid:
             lines.append(f"| FID vs {ref} ({fid['feature']}) | {split} | {fid['fid']:.3f} | {fid['n_pairs']} |")
-            lines.append(f"| KID vs {ref} ({fid['feature']}) | {split} | {fid['kid_mean']:.5f} ± {fid['kid_std']:.5f} | {fid['n_pairs']} |")
+            if "kid_mean" in fid:
+                lines.append(f"| KID vs {ref} ({fid['feature']}) | {split} | {fid['kid_mean']:.5f} ± {fid['kid_std']:.5f} | {fid['n_pairs']} |")
         if "cmmd" in fid:
             lines.append(f"| CMMD vs {ref} | {split} | {fid['cmmd']:.4f} | {fid['n_pairs']} |")
     rf = res.get("reference_fidelity")
     if rf:
         if "fid" in rf:
             lines.append(f"| FID vs {rf['reference']} ({rf['feature']}) | retain | {rf['fid']:.3f} | {rf['n_images']} |")
-            lines.append(f"| KID vs {rf['reference']} | retain | {rf['kid_mean']:.5f} ± {rf['kid_std']:.5f} | {rf['n_images']} |")
+            if "kid_mean" in rf:
+                lines.append(f"| KID vs {rf['reference']} | retain | {rf['kid_mean']:.5f} ± {rf['kid_std']:.5f} | {rf['n_images']} |")
         if "cmmd" in rf:
             lines.append(f"| CMMD vs {rf['reference']} | retain | {rf['cmmd']:.4f} | {rf['n_images']} |")
     if "alignment" in res:
@@ -71,8 +76,6 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         c = al["csdr"]
         if c.get("value") is not None or c.get("n_units"):
             lines.append(f"| CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
-        else:
-            lines.append(f"| CSDR (IGMU) | forget | n/a: {c.get('note', '')} | 0 |")
         lines.append(f"| csdr_win_rate (concept-removed prompt scores higher) | forget | {_fmt(al['csdr_win_rate'])} | {al['csdr_win_rate']['n']} |")
         lines.append(f"| CLIP score with prompt | forget | {_fmt(al['clip_score_prompt'], pct=False)} | {al['clip_score_prompt']['n']} |")
     for split, cs in res.get("clip_score", {}).items():
@@ -105,6 +108,33 @@ def judges_lines(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _method_notes(res: dict[str, Any]) -> list[str]:
+    notes = [] if res.get("n_retain") else ["preservation left out: no retain images"]
+    dom = res.get("preservation_domains")
+    if dom and res.get("n_retain"):
+        for key, other in (("ira", "the forgotten concept's domain"), ("cra", "other domains")):
+            if not dom[key]["classes"]:
+                notes.append(f"{key.upper()} left out: no retain class of {other} (domain {dom['forget_domain'] or 'unknown'}; "
+                             "retain images need a category and a label)")
+    for where, fid in [*(res.get("fidelity") or {}).items(), ("reference", res.get("reference_fidelity") or {})]:
+        if fid.get("kid_note"):
+            notes.append(f"{fid['kid_note']} ({where})")
+    csdr = (res.get("alignment") or {}).get("csdr") or {}
+    if csdr.get("value") is None and not csdr.get("n_units") and csdr.get("note"):
+        notes.append(f"CSDR left out: {csdr['note']}")
+    return notes
+
+
+def report_notes(report: dict[str, Any]) -> list[str]:
+    """One line per row the report leaves out (IRA/CRA without classes, KID on too few images, CSDR without the
+    original's pair images), naming the methods it applies to."""
+    by_note: dict[str, list[str]] = {}
+    for name, res in report["methods"].items():
+        for note in _method_notes(res):
+            by_note.setdefault(note, []).append(name)
+    return [f"{note}: {', '.join(names)}" for note, names in by_note.items()]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the judge, an overview table of every method, the chart, then one table per method."""
     det = report["detector"]
@@ -123,9 +153,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for name, res in report["methods"].items():
         extra = f" {_fmt(res.get('forgetting_corrected', {}).get('all'))} |" if corrected else ""
-        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {_fmt(res['preservation'].get('all'))} |{extra}")
+        kept = _fmt(res['preservation'].get('all')) if res.get("n_retain") else ""
+        head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {kept} |{extra}")
+    notes = [f"- {n}" for n in report_notes(report)]
     body = judges_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
-    return "\n".join(head + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
+    return "\n".join(head + ([""] + notes if notes else []) + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
 
 def plot_chart(report: dict[str, Any], path: Path) -> Path:
@@ -162,11 +194,16 @@ def plot_chart(report: dict[str, Any], path: Path) -> Path:
     return Path(path)
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write report.json, report.md and the chart below ``out_dir``; returns their paths."""
+def write_report(report: dict[str, Any], out_dir: Path, *, html: bool = True) -> dict[str, Path]:
+    """Write report.json, report.md, the chart and (``html``) report.html with its thumbnails below ``out_dir``;
+    returns their paths."""
+    from dataigm.judge.html_report import write_html_report
+
     out_dir = Path(out_dir)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "chart": out_dir / CHART}
     write_json_atomic(paths["json"], report)
     plot_chart(report, paths["chart"])
     write_bytes_atomic(paths["markdown"], render_markdown(report).encode())
+    if html:
+        paths["html"] = write_html_report(report, out_dir, notes=report_notes(report), charts=[CHART])
     return paths
