@@ -37,10 +37,11 @@ class EvalConfig:
     concept: str | None = None
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
+    nudenet_model: str | None = None  # a local copy of a NudeNet preset's detector file (offline machines)
     aggregate: str = "image"  # forgetting per image, or per prompt ("prompt-any", UnlearnDiffAtk)
     group_by: tuple[str, ...] = ()  # extra metadata fields to group rates by
     clip: str | None = None  # CLIP model path or Hub id -> CSDR (IGMU: openai/clip-vit-base-patch16) and csdr_win_rate
-    csdr_unit: str = "prompt"
+    csdr_unit: str = "image"  # IGMU's README: comment out torchmetrics' score.mean(0), so a ratio per image
     csdr_prompts: str = "pair"
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
@@ -314,7 +315,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
-    judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device)
+    judge_ = create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device, nudenet_model=cfg.nudenet_model)
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec = cfg.person_detector or ("nudenet-body" if nudity else None)

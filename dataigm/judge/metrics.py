@@ -263,9 +263,9 @@ METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "person_presence": {"version": "person_presence/1", "reference": "IGMU benchmark.py evaluate_YOLO (share of images with a person)"},
     "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},
     "fid_kid": {"version": "fid_kid/2", "reference": "torchmetrics FID/KID; IGMU benchmark.py evaluate_FID reference set"},
-    "csdr": {"version": "csdr/1", "reference": "IGMU benchmark.py evaluate_CSDR"},
+    "csdr": {"version": "csdr/2", "reference": "IGMU benchmark.py evaluate_CSDR (per image, as its README instructs)"},
     "csdr_win_rate": {"version": "csdr_win_rate/1", "reference": "dataigm; 1 - SPM src/evaluation/eval_util.py clip_accuracy up to ties"},
-    "clip_score": {"version": "clip_score/1", "reference": "torchmetrics CLIPScore | SPM src/evaluation/eval_util.py clip_score (CLIPScore, Hessel et al.)"},
+    "clip_score": {"version": "clip_score/2", "reference": "torchmetrics CLIPScore | SPM src/evaluation/eval_util.py clip_score (CLIPScore, Hessel et al.)"},
     "cmmd": {"version": "cmmd/1", "reference": "google-research cmmd/distance.py"},
     "bootstrap": {"version": "bootstrap/2", "reference": "percentile bootstrap, clusters = prompts"},
 }
