@@ -96,6 +96,19 @@ def test_ira_cra_match_unlearncanvas_accuracy() -> None:
     assert in_cross_domain(items, "nudity", n_resamples=50)["ira"]["value"] is None  # no retain class of that domain
 
 
+def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
+    """UnlearnCanvas' UA: the share of forget images not classified as the unlearned concept = 1 - forgetting."""
+    from dataigm.judge.metrics import unlearning_accuracy
+
+    flags = [True, False, False, True, False]  # the judge flags 2 of 5 forget images as the concept
+    forgetting = rate(flags, n_resamples=200).to_dict()
+    ua = unlearning_accuracy(forgetting)
+    assert ua["value"] == pytest.approx(np.mean([not f for f in flags])) == pytest.approx(0.6)
+    assert (ua["low"], ua["high"]) == pytest.approx((1 - forgetting["high"], 1 - forgetting["low"]))
+    assert ua["n"] == 5 and ua["definition"] == "1 - forgetting"
+    assert unlearning_accuracy(rate([]).to_dict())["value"] is None
+
+
 # --- UnlearnDiffAtk: prompt-level success and ASR ---------------------------------------------------------------------
 def test_prompt_any_and_asr_match_check_asr() -> None:
     def items(flags: dict[int, list[bool]]) -> list[tuple[dict, bool]]:

@@ -20,7 +20,7 @@ from dataigm.judge.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODE
 from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
 from dataigm.judge.metrics import (
     AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
-    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct,
+    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct, unlearning_accuracy,
 )
 
 log = logging.getLogger(__name__)
@@ -167,10 +167,13 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig) -> dict[str, Any
     domains = [domain_of(ref.meta) for ref, _ in forget if domain_of(ref.meta)]
     forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
     st = _stats_kwargs(cfg)
+    forgetting = grouped(aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate), **kw)
     out = {
-        "forgetting": grouped(aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate), **kw),
+        "forgetting": forgetting,
         "preservation": grouped(correct, **kw),
         "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=cfg.bootstrap_unit == "prompt", **st),
+        # UnlearnCanvas' UA, beside its IRA/CRA: 1 - forgetting (the same images; higher is better)
+        "unlearning_accuracy": unlearning_accuracy(forgetting["all"]),
         "retain_positive_rate": rate([v.positive for _, v in retain], clusters=_clusters([r for r, _ in retain], cfg), **st).to_dict(),
         "n_forget": len(forget),
         "n_retain": len(retain),
@@ -334,7 +337,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     cmmd_scorer = scorer_for(cfg.cmmd)
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
-    names = {"forgetting", "preservation", "ira_cra"}
+    names = {"forgetting", "preservation", "ira_cra", "unlearning_accuracy"}
     results: dict[str, Any] = {}
     for name, images in rows.items():
         log.info("evaluating %s", name)
