@@ -28,6 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
+from dataigm.judge.clip import ClipPreprocess
 from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
@@ -168,16 +169,6 @@ def read_igmu_config(folder: Path) -> dict[str, Any]:
     if cfg["p_concept"] not in ("sigmoid(z)", "1 - sigmoid(z)"):
         raise ValueError(f"{cfg_path}: p_concept must be 'sigmoid(z)' or '1 - sigmoid(z)', got {cfg['p_concept']!r}")
     return cfg
-
-
-@dataclass
-class ClipPreprocess:
-    """PIL image -> CLIP pixel values with the model's own ``CLIPImageProcessor`` (picklable)."""
-
-    processor: Any
-
-    def __call__(self, image: Any) -> Any:
-        return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
 
 
 class IgmuJudge:

@@ -20,14 +20,13 @@ from typing import Any, Sequence
 
 from dataigm.core.devices import pick_device
 from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.taxonomy import get_category
 
 DEFAULT_IMAGENET_MODEL = "resnet50.tv2_in1k"
 
-# The ten Imagenette classes (UnlearnDiffAtk's object_list / object_labels; ESD's imagenette prompts).
-IMAGENETTE: dict[str, int] = {
-    "tench": 0, "english_springer": 217, "cassette_player": 482, "chain_saw": 491, "church": 497,
-    "french_horn": 566, "garbage_truck": 569, "gas_pump": 571, "golf_ball": 574, "parachute": 701,
-}
+# The ten Imagenette classes (UnlearnDiffAtk's object_list / object_labels; ESD's imagenette prompts), read from the
+# one table of them: the object concepts' imagenet_index (builders/concepts/object.yaml).
+IMAGENETTE: dict[str, int] = {c.name: c.imagenet_index for c in get_category("object").concepts.values() if c.imagenet_index is not None}
 _ALIASES = {"springer": "english_springer", "english_springer_spaniel": "english_springer", "chainsaw": "chain_saw",
             "cassette": "cassette_player", "horn": "french_horn", "church_building": "church"}
 # the meta fields that may name an image's own class (dataset shards write label_name / concept)
