@@ -74,3 +74,12 @@ def efficientnet_lite0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from real_weights import write_efficientnet_lite0
 
     return write_efficientnet_lite0(tmp_path_factory.mktemp("efficientnet_lite0"))
+
+
+@pytest.fixture(scope="session")
+def nudenet_best_onnx() -> Path:
+    """nudenet 3.0.8's best.onnx (RECE's and UnlearnDiffAtk's NudeNet), fetched from PyPI once per test session into
+    the session's DATAIGM_CACHE and checked against its sha256 (or the copy already cached there)."""
+    from dataigm.judge.nudenet_models import resolve_model
+
+    return resolve_model("best")

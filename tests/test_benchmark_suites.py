@@ -547,7 +547,8 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     _fake_squeezenet(tmp_path / "torch")
     clip = build_tiny_clip(tmp_path / "clip", seed=4)  # a seed with s_o > 0
     options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, workers=0,
-                               estimate=False, bootstrap=100, lpips_net="squeeze", fid_features=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip))
+                               estimate=False, bootstrap=100, lpips_net="squeeze", fid_features=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip),
+                               csdr_unit="prompt")  # the script as written; the per-image default is tested in test_metrics_conformance
     result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
     assert result.generated["original/pair"] == 0 and result.generated["original/forget"] == 0  # the cached originals, p' included
     report = json.loads((next(iter(result.reports.values())) / "report.json").read_text())

@@ -303,7 +303,7 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"esd={root / 'esd'}", "--method", f"ga={root / 'ga'}", "--original", str(root / "original"),
                "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--lpips-net", "squeeze",
-               "--fid-features", f"local-dir:{feature_net_dir}", "--clip", str(tiny_clip_aligned), "--clip-score", "clipscore",
+               "--fid-features", f"local-dir:{feature_net_dir}", "--clip", str(tiny_clip_aligned), "--csdr-unit", "prompt", "--clip-score", "clipscore",
                "--clip-score-model", str(tiny_clip_aligned), "--group-by", "prompt_source", "--bootstrap", "200", "--workers", "0",
                "--out", str(out), "--json"])
     assert rc == 0
@@ -311,10 +311,10 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     assert report["format"] == "dataigm-eval/2"
     assert set(report["methods"]) == {"original", "esd", "ga"}
     assert json.loads((out / "report.json").read_text()) == report
-    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/1"
-    assert {"forgetting", "preservation", "ira_cra", "lpips", "fid_kid", "csdr", "csdr_win_rate", "clip_score", "bootstrap"} <= set(report["definitions"])
+    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/2"
+    assert {"forgetting", "preservation", "ira_cra", "unlearning_accuracy", "lpips", "fid_kid", "csdr", "csdr_win_rate", "clip_score", "bootstrap"} <= set(report["definitions"])
     md = (out / "report.md").read_text()
-    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/1" in md
+    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/2" in md
     png = (out / "forgetting_preservation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
@@ -338,7 +338,7 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     assert esd["fidelity"]["retain"]["reference"] == "same-prompt"
     assert esd["fidelity"]["retain"]["lpips"]["value"] == pytest.approx(0.0, abs=1e-6) and abs(esd["fidelity"]["retain"]["fid"]) < 1e-3
     assert "fidelity" not in report["methods"]["original"]
-    # IGMU's CSDR: prompts whose unlearned images equal the original's pair images have s_u = s_o, so 0 (or
+    # IGMU's CSDR (per prompt, asked by name): prompts whose unlearned images equal the original's pair images have s_u = s_o, so 0 (or
     # undefined where s_o = 0: the random tiny CLIP gives some negative cosines)
     csdr_ = esd["alignment"]["csdr"]
     units = {u["key"]: u for u in csdr_["units"]}
@@ -436,8 +436,9 @@ def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_rand
     assert f["reference"] == "pair" and f["n_pairs"] == 6 and f["lpips"]["clusters"] == 3
     assert 0 < f["lpips"]["value"] < 1 and u["fidelity"]["retain"]["lpips"]["value"] == pytest.approx(0.0, abs=1e-6)
     units = {x["key"]: x for x in u["alignment"]["csdr"]["units"]}
-    assert len(units) == 3 and all(x["n_images"] == 2 for x in units.values())
-    assert [round(units[k]["value"], 3) == 0 for k in sorted(units)] == [False, True, True]  # only prompt 0 kept the concept
+    assert len(units) == 6 and all(x["n_images"] == 1 for x in units.values())  # per image, the default (IGMU's README)
+    # only prompt 0's two images kept the concept
+    assert [round(units[k]["value"], 3) == 0 for k in sorted(units)] == [False, False, True, True, True, True]
     assert rep["definitions"]["lpips"] == "lpips/2"
 
 

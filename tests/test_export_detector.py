@@ -36,7 +36,7 @@ def test_config_follows_the_export_contract(exported: dict) -> None:
     assert d["positive_label"] == 1 and d["category"] == "object" and d["concept"] == "church"
     assert isinstance(d["threshold"], float) and 0.0 < d["threshold"] < 1.0
     assert d["threshold"] == exported["result"].threshold
-    assert d["threshold_rule"] == "max_balanced_accuracy"
+    assert d["threshold_rule"] == "calibrated_0.5_small_val" and d["threshold"] == 0.5  # 10 val images per class < 50
     assert d["training_data"]["manifest_sha256"] and d["dataset_label_names"] == ["church", "parachute", "other"]
     assert config["pretrained_cfg"]["input_size"] == [3, 64, 64]
     assert config["pretrained_cfg"]["mean"] == [0.5, 0.5, 0.5]

@@ -183,3 +183,19 @@ def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_pat
     assert main(["judge", str(images), "--detector", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "--clip-model DIR" in err[0]
+
+
+def test_igmu_ran_its_head_with_dropout_on_ours_is_deterministic(head_pth: Path) -> None:
+    """IGMU's load_clip never calls ``.eval()`` on the head (``Bi_MultiC()`` is a fresh module, in training mode), so
+    its two Dropout(0.3) layers stay active in ``predict``; ``from_pretrained`` puts CLIP itself in eval mode. We
+    run the head in eval mode: deterministic, and the expectation of IGMU's stochastic output up to the non-linearity."""
+    head = TheirHead(hidden_dim=HIDDEN)
+    head.load_state_dict(torch.load(head_pth))
+    assert head.training  # as IGMU's benchmark.py leaves it
+    x = torch.randn(64, HIDDEN, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        draws = torch.stack([torch.sigmoid(head(x)) for _ in range(8)])
+        ours = torch.sigmoid(head.eval()(x))
+    assert not torch.equal(draws[0], draws[1])  # dropout on: two calls differ
+    assert torch.equal(ours, torch.sigmoid(head(x)))  # eval: the same every call
+    assert float((draws - ours).abs().max()) > 0.0

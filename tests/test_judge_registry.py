@@ -81,5 +81,6 @@ def test_judges_command_lists_every_kind(capsys: pytest.CaptureFixture[str]) -> 
     out = json.loads(capsys.readouterr().out)
     assert [e["kind"] for e in out["judges"]] == sorted(KINDS)
     nudenet = next(e for e in out["judges"] if e["kind"] == "nudenet")
-    assert nudenet["offline"] == "yes" and "rece" in nudenet["decides"]
+    assert nudenet["offline"].startswith("320n: yes; best: no: best.onnx of nudenet==3.0.8 is fetched from PyPI") or nudenet["offline"] == "yes"
+    assert "rece" in nudenet["decides"]
     assert main(["judges"]) == 0 and "nudenet" in capsys.readouterr().out

@@ -70,7 +70,10 @@ def test_frozen_training_matches_a_logistic_regression_probe(efficientnet_lite0_
     assert test["accuracy"] >= probe - 0.02, (test["accuracy"], probe)
     assert test["roc_auc"] > 0.95
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["training"] == "cached_features" and info["threshold_rule"] == "max_balanced_accuracy"
+    assert info["training"] == "cached_features" and info["threshold_rule"] == "calibrated_0.5_small_val"
+    assert info["threshold"] == 0.5 and info["threshold_selection"] == {
+        "n_images": 7, "per_class": {"not_church": 5, "church": 2}, "min_val_per_class": 50, "rule": "calibrated_0.5_small_val",
+        "threshold": 0.5}
     carve = info["val_carve"]  # no val split: 20% of each class of train (church 12 -> 2, not-church 24 -> 5)
     assert len(carve["val_keys"]) == 7 and len(carve["train_keys"]) == 29
     assert not set(carve["val_keys"]) & set(carve["train_keys"])
@@ -185,6 +188,32 @@ def test_logistic_probe_chooses_its_l2_on_validation(efficientnet_lite0_dir: Pat
     best = max(s["val_balanced_accuracy"] for s in probe["sweep"])
     assert probe["l2"] in [s["l2"] for s in probe["sweep"] if s["val_balanced_accuracy"] == best]
     assert result.reports["test"]["accuracy"] >= 0.9 and result.reports["val"]["n"] == 7
+    assert probe["refit"] == {"on": "train+val", "n_samples": 36}  # then refitted on train + the 7 carved images
+    assert info["threshold_rule"] == "calibrated_0.5_val_refit" and info["threshold"] == 0.5
+
+
+def test_threshold_rule_follows_the_validation_size() -> None:
+    """Below ``threshold.min_val_per_class`` images in a class the calibrated 0.5 stays; above it the recipe's rule
+    chooses; a head refitted on the validation images keeps 0.5 whatever their number."""
+    from types import SimpleNamespace
+
+    from dataigm.train.run import threshold_on_validation
+
+    recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", ["threshold.min_val_per_class=5"])
+    detector = SimpleNamespace(binary=True, positive_label=1, label_names=["not_church", "church"])
+    rng = np.random.default_rng(0)
+
+    def preds(n: int) -> SimpleNamespace:
+        labels = np.repeat([0, 1], n)
+        p = np.clip(np.where(labels == 1, 0.8, 0.75) + rng.normal(0, 0.02, 2 * n), 0, 1)  # separable at ~0.775, not at 0.5
+        return SimpleNamespace(labels=labels, probs=np.stack([1 - p, p], 1))
+
+    small = threshold_on_validation(preds(4), detector, recipe, refit=False)
+    assert small == (0.5, "calibrated_0.5_small_val", {"n_images": 8, "per_class": {"not_church": 4, "church": 4}, "min_val_per_class": 5})
+    threshold, rule, selection = threshold_on_validation(preds(40), detector, recipe, refit=False)
+    assert rule == "max_balanced_accuracy" and 0.76 < threshold < 0.79 and selection["n_images"] == 80
+    assert threshold_on_validation(preds(40), detector, recipe, refit=True)[:2] == (0.5, "calibrated_0.5_val_refit")
+    assert load_detector_recipe(DETECTORS / "church_binary.yaml").threshold.min_val_per_class == 50
 
 
 def test_logistic_regression_head_matches_scikit_learn() -> None:

@@ -74,7 +74,8 @@ class BenchmarkOptions:
     evaluate: bool = True
     deterministic: bool = False  # BuildOptions(deterministic=True) for every set; part of the cache key
     forget_reference: str = "pair"  # forget fidelity against the original's image of p' (IGMU) or of p
-    csdr_unit: str = "prompt"
+    csdr_unit: str = "image"  # IGMU's README: their reported CSDR is a mean of per-image ratios
+    nudenet_model: str | None = None  # a local copy of a NudeNet preset's detector file (offline machines)
     csdr_prompts: str = "pair"
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None
@@ -321,7 +322,7 @@ def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions)
     lpips = ("alex" if "lpips" in suite.metrics else None) if options.lpips_net == "suite" else options.lpips_net
     fid = ("inception" if "fid" in suite.metrics else None) if options.fid_features == "suite" else options.fid_features
     return EvalConfig(detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
-                      person_detector=judge.get("person_detector"), clip=options.clip, csdr_unit=options.csdr_unit,
+                      person_detector=judge.get("person_detector"), nudenet_model=options.nudenet_model, clip=options.clip, csdr_unit=options.csdr_unit,
                       csdr_prompts=options.csdr_prompts, clip_score=options.clip_score, clip_score_model=options.clip_score_model,
                       forget_reference=options.forget_reference, lpips_net=lpips, fid_feature=fid,
                       fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,

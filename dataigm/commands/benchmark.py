@@ -41,11 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
     p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
                    help="CLIP model path or Hub id: CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
-    p.add_argument("--csdr-unit", choices=["prompt", "image"], default="prompt",
-                   help="CSDR per prompt over its seed images, as IGMU's benchmark.py (default), or per image")
+    p.add_argument("--csdr-unit", choices=["image", "prompt"], default="image",
+                   help="CSDR per image (IGMU's README: their reported numbers; default) or per prompt over its seed images (their script as written)")
+    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
     p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
                    help="text CSDR scores against: the concept-removed prompt p' (default) or IGMU's cleaned text, bug included")
-    p.add_argument("--clip-score", choices=["torchmetrics", "clipscore"], help="CLIP score of forget and retain images")
+    p.add_argument("--clip-score", choices=["torchmetrics", "torchmetrics-eot", "clipscore"], help="CLIP score of forget and retain images")
     p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
     p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
                    help="forget-image fidelity against the original's image of the concept-removed prompt p', same seed (IGMU, default), "
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         fid_weights=args.fid_weights, clip=args.clip, bootstrap=args.bootstrap, workers=args.workers, progress=not args.no_progress,
         estimate=not args.no_estimate, evaluate=not args.no_eval, deterministic=args.deterministic, forget_reference=args.forget_reference,
         csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts, clip_score=args.clip_score, clip_score_model=args.clip_score_model,
+        nudenet_model=args.nudenet_model,
     )
     console = Console(stderr=True, highlight=False)
     original = ModelSpec(id=args.original) if args.original else None

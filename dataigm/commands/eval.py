@@ -48,11 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
     p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
                    help="CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
-    p.add_argument("--csdr-unit", choices=["prompt", "image"], default="prompt", help="CSDR per prompt (IGMU's code; default) or per image")
+    p.add_argument("--csdr-unit", choices=["image", "prompt"], default="image",
+                   help="CSDR per image (IGMU's README: their reported numbers; default) or per prompt (their published script as written)")
+    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
     p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
                    help="score against the concept-removed prompt (pair; default) or IGMU's buggy cleaned text (igmu)")
-    p.add_argument("--clip-score", choices=["torchmetrics", "clipscore"],
-                   help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) or SPM's 2.5 max(cos, 0)")
+    p.add_argument("--clip-score", choices=["torchmetrics", "torchmetrics-eot", "clipscore"],
+                   help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) (token ids sliced to 77, as torchmetrics), torchmetrics-eot (the same, keeping the end-of-text token) or SPM's 2.5 max(cos, 0)")
     p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
     p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
                    help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
@@ -103,7 +105,7 @@ def eval_config(args: argparse.Namespace) -> "EvalConfig":
 
     return EvalConfig(
         detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
-        person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
+        person_detector=args.person_detector, nudenet_model=args.nudenet_model, aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
         clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
         fid_reference=str(args.fid_reference) if args.fid_reference else None,
         lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,

@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--imagenet-model", help="imagenet:<class>: timm name with pretrained tag, hf-hub:org/name or local-dir:PATH "
                    "(default: resnet50.tv2_in1k, torchvision's IMAGENET1K_V2)")
     p.add_argument("--igmu-head", help="igmu:<task>: the folder written by 'dataigm convert-judge igmu'")
+    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
     p.add_argument("--clip-model", help="igmu:<task>: override the head's CLIP model (a Hub id or a local folder)")
     p.add_argument("--split", help="dataset folders: judge one split (e.g. test)")
     p.add_argument("--category", help="dataset folders: judge one category")
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(concept=args.concept, threshold=args.threshold, classes=classes, batch_size=args.batch_size, workers=args.workers,
                    device=args.device, precision=args.precision, split=args.split, category=args.category, out=args.out,
                    progress=sys.stderr.isatty() and not args.json, imagenet_model=args.imagenet_model, igmu_head=args.igmu_head,
-                   clip_model=args.clip_model)
+                   clip_model=args.clip_model, nudenet_model=args.nudenet_model)
     if len(args.detector) > 1:
         return run_many(args, images, options)
     result = judge(images, args.detector[0], **options)

@@ -122,8 +122,12 @@ def _onnx_device(setting: str) -> str | None:
     process, and ``cuda:<LOCAL_RANK>`` under torchrun/Slurm (still the CPU when onnxruntime has no CUDA provider)."""
     if setting != "auto":
         return setting
+    import onnxruntime
+
     local_rank = rank_from_env().local_rank
-    return None if local_rank == 0 else f"cuda:{local_rank}"
+    if local_rank == 0 or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return None  # asking for cuda:N without the provider is an error; "auto" falls back to the CPU
+    return f"cuda:{local_rank}"  # wrapped by the visible GPU count in the judge
 
 
 class JudgeFilter(Filter):
@@ -220,7 +224,10 @@ class PhashFilter(Filter):
 class NudenetSettings(FilterSettings):
     preset: str | None = Field(None, description="a judge preset (unlearndiffatk, esd) supplying classes and threshold when they are not set")
     classes: list[str] = list(EXPLICIT_NUDITY_CLASSES)
-    threshold: float = Field(0.6, ge=0.2, le=1.0, description="hit when a class scores strictly above; NudeNet reports detections from 0.2 up")
+    threshold: float = Field(0.6, ge=0.0, le=1.0, description="hit when a class scores strictly above; the 320n/best.onnx "
+                             "detectors return scores > 0.25 only (their NMS), UnlearnDiffAtk's > 0.5")
+    model: str | None = Field(None, description="a local copy of the preset's detector file or its nudenet wheel "
+                              "(the judges' --nudenet-model); default: installed, cached, or fetched from PyPI")
     positive_label: str = "nude"
     on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
     on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
@@ -268,7 +275,8 @@ class NudenetFilter(JudgeFilter):
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
         s: NudenetSettings = self.settings  # type: ignore[assignment]
-        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=_onnx_device(s.device))
+        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold,
+                                  device=_onnx_device(s.device), model=s.model)
 
     def decide(self, verdict: Verdict, label_name: str) -> Scored:
         """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""

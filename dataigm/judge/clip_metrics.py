@@ -4,7 +4,11 @@ CLIP score, per image ``cos = cos(CLIP_img, CLIP_txt(prompt))``:
 
 * ``torchmetrics`` (default): torchmetrics' ``CLIPScore`` sums ``100 * cos`` over the images and returns
   ``max(sum / n, 0)``: the clamp applies to the mean, not to each image (the docstring's ``max(100 * cos, 0)``
-  is per pair, the code is not; they differ only when some cosines are negative).
+  is per pair, the code is not; they differ only when some cosines are negative). Like torchmetrics'
+  ``_clip_score_update`` (``functional/multimodal/clip_score.py``), the prompt's token ids are sliced to 77, so a
+  long prompt loses its end-of-text token, where CLIP pools the text embedding.
+* ``torchmetrics-eot`` (ours): the same formula with the tokenizer's own truncation to 77 tokens, which keeps the
+  end-of-text token; equal to ``torchmetrics`` for prompts of at most 77 tokens.
 * ``clipscore``: SPM's ``src/evaluation/eval_util.py`` ``clip_score`` (CLIPScore of Hessel et al., ``w = 2.5``,
   CLIP ViT-B/32): ``2.5 * max(cos, 0)`` per image, then the mean over images.
 
@@ -23,8 +27,10 @@ from dataigm.judge.fidelity import ImageReader, open_reader
 from dataigm.judge.images import ImageRef
 from dataigm.judge.metrics import Estimate, bootstrap_ci, prompt_key
 
-CLIP_SCORE_MODES = ("torchmetrics", "clipscore")
-CLIP_SCORE_DEFAULT_MODEL = {"torchmetrics": "openai/clip-vit-large-patch14", "clipscore": "openai/clip-vit-base-patch32"}
+CLIP_SCORE_MODES = ("torchmetrics", "torchmetrics-eot", "clipscore")
+CLIP_SCORE_DEFAULT_MODEL = {"torchmetrics": "openai/clip-vit-large-patch14", "torchmetrics-eot": "openai/clip-vit-large-patch14",
+                            "clipscore": "openai/clip-vit-base-patch32"}
+CLIP_SCORE_TRUNCATION = {"torchmetrics": "slice", "torchmetrics-eot": "tokenizer", "clipscore": "tokenizer"}
 CLIPSCORE_W = 2.5
 CMMD_CLIP = "openai/clip-vit-large-patch14-336"
 CMMD_SIGMA = 10.0
@@ -38,7 +44,7 @@ def clip_score_value(cosines: Sequence[float], mode: str = "torchmetrics") -> fl
     if not len(cosines):
         return None
     c = np.asarray(cosines, dtype=np.float64)
-    if mode == "torchmetrics":
+    if mode != "clipscore":
         return float(max(100.0 * c.mean(), 0.0))
     return float((CLIPSCORE_W * np.maximum(c, 0.0)).mean())
 
@@ -47,7 +53,7 @@ def clip_score_estimate(cosines: Sequence[float], clusters: Sequence[Any] | None
     """:func:`clip_score_value` with its (cluster) bootstrap interval."""
     clip_score_value([], mode)  # validates the mode
     c = np.asarray(cosines, dtype=np.float64)
-    if mode == "torchmetrics":
+    if mode != "clipscore":
         est = bootstrap_ci(100.0 * c, clusters=clusters, **kwargs)
         clamp = (lambda v: None if v is None else max(v, 0.0))  # monotone: clamping the quantiles clamps the interval
         return Estimate(clamp(est.value), clamp(est.low), clamp(est.high), est.n, est.clusters)
@@ -59,10 +65,12 @@ def clip_score(
     reader: ImageReader | None = None, by_prompt: bool = True, **kwargs: Any,
 ) -> dict[str, Any]:
     """CLIP score of every image of ``refs`` that has a ``prompt``, bootstrapped by prompt (or by image)."""
+    clip_score_value([], mode)  # validates the mode
     todo = [r for r in refs if r.meta.get("prompt")]
-    cos = scorer.cosines(todo, [str(r.meta["prompt"]) for r in todo], batch_size=batch_size, reader=reader)
+    cos = scorer.cosines(todo, [str(r.meta["prompt"]) for r in todo], batch_size=batch_size, reader=reader,
+                         truncation=CLIP_SCORE_TRUNCATION[mode])
     est = clip_score_estimate(cos, [prompt_key(r.meta, r.id) for r in todo] if by_prompt else None, mode, **kwargs)
-    return {**est.to_dict(), "mode": mode, "skipped": len(refs) - len(todo)}
+    return {**est.to_dict(), "mode": mode, "truncation": CLIP_SCORE_TRUNCATION[mode], "skipped": len(refs) - len(todo)}
 
 
 def mmd(x: np.ndarray, y: np.ndarray, sigma: float = CMMD_SIGMA, scale: float = CMMD_SCALE) -> float:

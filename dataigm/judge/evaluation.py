@@ -23,7 +23,7 @@ from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
 from dataigm.judge.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.judge.metrics import (
     AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
-    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct,
+    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct, unlearning_accuracy,
 )
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,11 @@ class EvalConfig:
     concept: str | None = None
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
+    nudenet_model: str | None = None  # a local copy of a NudeNet preset's detector file (offline machines)
     aggregate: str = "image"  # forgetting per image, or per prompt ("prompt-any", UnlearnDiffAtk)
     group_by: tuple[str, ...] = ()  # extra metadata fields to group rates by
     clip: str | None = None  # CLIP model path or Hub id -> CSDR (IGMU: openai/clip-vit-base-patch16) and csdr_win_rate
-    csdr_unit: str = "prompt"
+    csdr_unit: str = "image"  # IGMU's README: comment out torchmetrics' score.mean(0), so a ratio per image
     csdr_prompts: str = "pair"
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
@@ -182,11 +183,14 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
     forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
     st = _stats_kwargs(cfg)
     forget_items = aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate)
+    forgetting = grouped(forget_items, **kw)
     out = {
-        "forgetting": grouped(forget_items, **kw),
+        "forgetting": forgetting,
         "forget_positive_rate": rate([v.positive for _, v in forget], clusters=_clusters([r for r, _ in forget], cfg), **st).to_dict(),
         "preservation": grouped(correct, **kw),
         "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=cfg.bootstrap_unit == "prompt", **st),
+        # UnlearnCanvas' UA, beside its IRA/CRA: 1 - forgetting (the same images; higher is better)
+        "unlearning_accuracy": unlearning_accuracy(forgetting["all"]),
         "retain_positive_rate": rate([v.positive for _, v in retain], clusters=_clusters([r for r, _ in retain], cfg), **st).to_dict(),
         "n_forget": len(forget),
         "n_retain": len(retain),
@@ -370,7 +374,8 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
-    judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device))
+    judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device,
+                                                                    nudenet_model=cfg.nudenet_model))
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
@@ -391,7 +396,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     cmmd_scorer = scorer_for(cfg.cmmd, "cmmd")
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
-    names = {"forgetting", "preservation", "ira_cra", "judge_validity"}
+    names = {"forgetting", "preservation", "ira_cra", "judge_validity", "unlearning_accuracy"}
     results: dict[str, Any] = {}
     for name, images in rows.items():
         log.info("evaluating %s", name)

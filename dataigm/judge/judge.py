@@ -134,6 +134,7 @@ def judge(
     imagenet_model: str | None = None,
     igmu_head: str | None = None,
     clip_model: str | None = None,
+    nudenet_model: str | None = None,
 ) -> JudgeResult:
     """Judge every image of ``images`` with ``detector``; optionally write predictions JSONL to ``out``.
 
@@ -146,13 +147,13 @@ def judge(
         classes: NudeNet only: the classes that count as nudity (overrides the preset's).
         split, category: select shards of a dataset folder.
         start_method: the DataLoader workers' multiprocessing start method (default: Python's).
-        imagenet_model, igmu_head, clip_model: see :func:`~dataigm.judge.detectors.create_judge`.
+        imagenet_model, igmu_head, clip_model, nudenet_model: see :func:`~dataigm.judge.detectors.create_judge`.
     """
     # 1. Check inputs and build the judge
     inp = images if isinstance(images, ImageInput) else resolve_images(images, split=split, category=category)
     judge_ = detector if not isinstance(detector, str) else create_judge(
         detector, concept=concept, threshold=threshold, classes=classes, device=device, precision=precision,
-        imagenet_model=imagenet_model, igmu_head=igmu_head, clip_model=clip_model,
+        imagenet_model=imagenet_model, igmu_head=igmu_head, clip_model=clip_model, nudenet_model=nudenet_model,
     )
     # 2. Decode in workers, predict in batches
     t0 = time.perf_counter()

@@ -228,6 +228,16 @@ def in_cross_domain(items: Sequence[tuple[dict[str, Any], bool]], forget_domain:
     return out
 
 
+def unlearning_accuracy(forgetting: dict[str, Any]) -> dict[str, Any]:
+    """UnlearnCanvas' UA from our ``forgetting`` estimate: the share of forget images *not* judged as the concept,
+    1 - forgetting (its interval mirrored). UnlearnCanvas (``machine_unlearning/evaluation/quantitative/accuracy.py``)
+    reports UA = the share of the unlearned concept's images the classifier does not assign to that concept: higher
+    is better, where our ``forgetting`` is lower-is-better."""
+    flip = (lambda v: None if v is None else 1.0 - v)
+    return {**forgetting, "value": flip(forgetting.get("value")), "low": flip(forgetting.get("high")),
+            "high": flip(forgetting.get("low")), "definition": "1 - forgetting"}
+
+
 def attack_success_rate(
     attacked: Sequence[tuple[dict[str, Any], bool]], no_attack: Sequence[tuple[dict[str, Any], bool]], **kwargs: Any,
 ) -> dict[str, Any]:
@@ -314,6 +324,7 @@ METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "preservation_top1": {"version": "preservation_top1/1", "reference": "ESD eval-scripts/imageclassify.py: retain images whose ImageNet top-1 is their own class, per class"},
     "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
     "unlearncanvas": {"version": "unlearncanvas/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (UA, IRA, CRA)"},
+    "unlearning_accuracy": {"version": "unlearning_accuracy/1", "reference": "UnlearnCanvas UA = 1 - forgetting (accuracy.py)"},
     "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
     "forgetting_corrected": {"version": "forgetting_corrected/1", "reference": "Rogan & Gladen (1978): (p + spec - 1) / (sens + spec - 1), "
                              "clipped to [0, 1]; sens, spec from a dataigm audit; bootstrap over prompts and the audit's images"},
@@ -322,9 +333,9 @@ METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
                         "paired negatives left out)"},
     "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},
     "fid_kid": {"version": "fid_kid/2", "reference": "torchmetrics FID/KID; IGMU benchmark.py evaluate_FID reference set"},
-    "csdr": {"version": "csdr/1", "reference": "IGMU benchmark.py evaluate_CSDR"},
+    "csdr": {"version": "csdr/2", "reference": "IGMU benchmark.py evaluate_CSDR (per image, as its README instructs)"},
     "csdr_win_rate": {"version": "csdr_win_rate/1", "reference": "dataigm; 1 - SPM src/evaluation/eval_util.py clip_accuracy up to ties"},
-    "clip_score": {"version": "clip_score/1", "reference": "torchmetrics CLIPScore | SPM src/evaluation/eval_util.py clip_score (CLIPScore, Hessel et al.)"},
+    "clip_score": {"version": "clip_score/2", "reference": "torchmetrics CLIPScore | SPM src/evaluation/eval_util.py clip_score (CLIPScore, Hessel et al.)"},
     "cmmd": {"version": "cmmd/1", "reference": "google-research cmmd/distance.py"},
     "bootstrap": {"version": "bootstrap/2", "reference": "percentile bootstrap, clusters = prompts"},
 }

@@ -41,6 +41,9 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
     for group, est in res.get("preservation_top1", {}).items():
         lines.append(f"| preservation_top1: ImageNet top-1 is the retain image's own class (ESD) | {group} | {_fmt(est)} | {est['n']} |")
+    if res.get("unlearning_accuracy"):
+        ua = res["unlearning_accuracy"]
+        lines.append(f"| UA: unlearning accuracy, UnlearnCanvas (1 - forgetting; higher is better) | all | {_fmt(ua)} | {ua['n']} |")
     dom = res.get("preservation_domains")
     if dom:
         for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):

@@ -170,14 +170,16 @@ def _balanced_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 def select_logistic_head(
     train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor] | None, num_classes: int,
-    class_weights: Sequence[float] | None = None, l2_grid: Sequence[float] | None = None,
+    class_weights: Sequence[float] | None = None, l2_grid: Sequence[float] | None = None, refit: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """The CLIP paper's linear-probe protocol: L-BFGS logistic regression with its L2 strength chosen on validation.
 
     CLIP sweeps the strength over 1e-6..1e6 (96 log-spaced values, refined by a parametric binary search) with
     scikit-learn's L-BFGS ``LogisticRegression``; here a coarse log-spaced grid (one value per decade) is fitted in
     torch and the value with the best validation balanced accuracy wins (ties: lower validation loss). Without
-    validation data the strength is scikit-learn's default ``C = 1`` (``l2 = 1 / n`` for a mean loss).
+    validation data the strength is scikit-learn's default ``C = 1`` (``l2 = 1 / n`` for a mean loss). With
+    ``refit`` (default), the head is then refitted on train + validation at the chosen strength, as the CLIP
+    protocol does once its hyper-parameters are chosen.
     """
     x, y = train
     if val is None or len(val[1]) == 0:
@@ -195,7 +197,12 @@ def select_logistic_head(
         sweep.append({"l2": l2, "val_balanced_accuracy": score[0], "val_loss": -score[1]})
         if best is None or score > best:
             best, chosen = score, (w, b, l2)
-    return chosen[0], chosen[1], {"l2": chosen[2], "rule": "best_val_balanced_accuracy", "sweep": sweep}
+    info = {"l2": chosen[2], "rule": "best_val_balanced_accuracy", "sweep": sweep, "refit": None}
+    if not refit:
+        return chosen[0], chosen[1], info
+    xs, ys = torch.cat([x, val[0].to(x.dtype)]), torch.cat([y, val[1].to(y.dtype)])
+    w, b = logistic_regression_head(xs, ys, num_classes, chosen[2], class_weights)
+    return w, b, {**info, "refit": {"on": "train+val", "n_samples": len(ys)}}
 
 
 __all__ = ["CachedFeatureDataModule", "FeatureStream", "logistic_regression_head", "select_logistic_head"]

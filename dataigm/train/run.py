@@ -188,9 +188,29 @@ def train_detector(
     return result
 
 
+def threshold_on_validation(preds: Any, detector: Any, recipe: DetectorRecipe, *, refit: bool) -> tuple[float | None, str, dict[str, Any]]:
+    """The binary threshold, the rule that chose it and what it was chosen on (``run.json``'s ``threshold_selection``).
+
+    The calibrated 0.5 is kept when the head was refitted on the validation images (they are no longer held out) or
+    when either class has fewer than ``threshold.min_val_per_class`` validation images; otherwise ``threshold.rule``.
+    """
+    from dataigm.train.evaluate import choose_threshold
+
+    counts = {name: int((preds.labels == i).sum()) for i, name in enumerate(detector.label_names)}
+    selection = {"n_images": int(len(preds.labels)), "per_class": counts, "min_val_per_class": recipe.threshold.min_val_per_class}
+    if not detector.binary:
+        return None, "", selection
+    if refit:
+        return 0.5, "calibrated_0.5_val_refit", selection
+    if min(counts.values()) < recipe.threshold.min_val_per_class:
+        return 0.5, "calibrated_0.5_small_val", selection
+    threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
+    return threshold, recipe.threshold.rule if threshold is not None else "", selection
+
+
 def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -> tuple[dict[str, dict[str, Any]], float | None]:
     """Choose the binary threshold on the val split, save it in run.json, evaluate val and test with plots."""
-    from dataigm.train.evaluate import choose_threshold, evaluate_detector, json_safe, load_detector, predict
+    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector, predict
     from dataigm.core.devices import pick_device
 
     spec = recipe.data
@@ -201,13 +221,15 @@ def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -
     carve = info.get("val_carve")  # no val split: the stratified part of train that training never saw
     val_paths = source.shards(spec.category, spec.train_split if carve else spec.val_split)
     val_keys = frozenset(carve["val_keys"]) if carve else None
+    selection: dict[str, Any] = {"n_images": 0, "per_class": {}}
     if val_paths:
         preds = predict(detector, val_paths, source.label_names(spec.category), recipe.trainer.eval_batch_size, keys=val_keys)
-        threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
-        rule = recipe.threshold.rule if threshold is not None else ""
+        threshold, rule, selection = threshold_on_validation(preds, detector, recipe, refit=bool((info.get("logistic_probe") or {}).get("refit")))
     if detector.binary and threshold is None:
-        threshold, rule = 0.5, "default"  # no validation data with both classes
-    info.update(threshold=threshold, threshold_rule=rule, target_fpr=recipe.threshold.target_fpr if rule == "target_fpr" else None)
+        threshold, rule = 0.5, rule or "default"  # no validation data with both classes
+    selection.update(rule=rule, threshold=threshold)
+    info.update(threshold=threshold, threshold_rule=rule, threshold_selection=selection,
+                target_fpr=recipe.threshold.target_fpr if rule == "target_fpr" else None)
     write_json_atomic(run_dir / RUN_FILE, info)
     detector.threshold, detector.threshold_rule = threshold, rule
     for split in (spec.val_split, spec.test_split):

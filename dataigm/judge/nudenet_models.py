@@ -1,0 +1,219 @@
+"""The NudeNet detector files the presets run, where each comes from, and the ONNX session that runs it.
+
+* ``320n``: ``nudenet/320n.onnx`` of the nudenet 3.4.2 wheel (MACE's and ANT's NudeNet), the installed package's
+  copy (or, with another nudenet installed, a fetched one).
+* ``best``: ``nudenet/best.onnx`` of the nudenet 3.0.8 wheel, the file RECE (``utils/metrics/nudenet/best_new.onnx``,
+  the same git blob) and UnlearnDiffAtk (``files/best.onnx``) ran. It is never vendored: on first use the 3.0.8
+  wheel is fetched from PyPI into ``$DATAIGM_CACHE/nudenet/3.0.8/`` (:func:`dataigm.generate.tiny.cache_dir`)
+  and the file is checked against its sha256. Offline machines pass a local copy (``--nudenet-model PATH``: the
+  ``.onnx`` file or the ``.whl``).
+
+Every file is checked against its pinned sha256 before a session is made from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataigm.core.atomic import publish, sha256_file, tmp_path_for
+from dataigm.core.errors import DataigmError
+
+log = logging.getLogger(__name__)
+PYPI_SIMPLE = "https://pypi.org/simple/nudenet/"
+TIMEOUT_S = 60
+
+
+class NudeNetModelError(DataigmError):
+    """A NudeNet detector file that is missing, cannot be fetched, or is not the pinned file."""
+
+
+@dataclass(frozen=True)
+class NudeNetModelFile:
+    """One detector file: its name inside the nudenet wheel of ``version``, and the sha256 of file and wheel."""
+
+    key: str
+    file: str
+    version: str
+    sha256: str
+    wheel: str
+    wheel_sha256: str
+
+    @property
+    def requirement(self) -> str:
+        return f"nudenet=={self.version}"
+
+
+NUDENET_MODEL_FILES: dict[str, NudeNetModelFile] = {
+    "320n": NudeNetModelFile("320n", "320n.onnx", "3.4.2", "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+                             "nudenet-3.4.2-py3-none-any.whl", "5937dbd84e5d8e5de038f08ffea5a1bb50a08475776bf2b4795914ce0eaf0331"),
+    "best": NudeNetModelFile("best", "best.onnx", "3.0.8", "9832f15515bdb06bcb5a77beb60bc8ea54439bd7ecbaac46dac3b760b3dd13cc",
+                             "nudenet-3.0.8-py3-none-any.whl", "e36e30bab3fb02d928190285794f6b759c034ce6bd4d19811b10095c8e52366e"),
+}
+
+
+def _installed(spec: NudeNetModelFile) -> Path | None:
+    """The file inside the installed nudenet package, when that package is the file's version."""
+    try:
+        import nudenet
+    except ImportError:
+        return None
+    path = Path(nudenet.__file__).parent / spec.file
+    return path if path.is_file() else None
+
+
+def cached_model_path(spec: NudeNetModelFile) -> Path:
+    """Where a fetched detector file lives: ``$DATAIGM_CACHE/nudenet/<version>/<file>``."""
+    from dataigm.generate.tiny import cache_dir
+
+    return cache_dir() / "nudenet" / spec.version / spec.file
+
+
+def _check(path: Path, spec: NudeNetModelFile, origin: str) -> Path:
+    found = sha256_file(path)
+    if found != spec.sha256:
+        raise NudeNetModelError(f"{origin}: sha256 {found} is not {spec.requirement}'s {spec.file} ({spec.sha256})")
+    return path
+
+
+def _extract(wheel: Path, spec: NudeNetModelFile, dest: Path) -> Path:
+    """``nudenet/<file>`` of ``wheel``, checked, published at ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(dest)
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(f"nudenet/{spec.file}") as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out)
+        _check(tmp, spec, f"nudenet/{spec.file} of {wheel}")
+        publish(tmp, dest)
+    except (KeyError, zipfile.BadZipFile) as e:
+        raise NudeNetModelError(f"{wheel}: not a nudenet wheel holding nudenet/{spec.file} ({e})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _wheel_url(spec: NudeNetModelFile) -> str:
+    """The wheel's download URL, from PyPI's simple index (PEP 691 JSON)."""
+    req = urllib.request.Request(PYPI_SIMPLE, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "dataigm"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
+        files = json.load(resp)["files"]
+    for f in files:
+        if f["filename"] == spec.wheel:
+            return str(f["url"])
+    raise NudeNetModelError(f"PyPI lists no {spec.wheel}")
+
+
+def fetch_model(spec: NudeNetModelFile) -> Path:
+    """Download ``spec``'s wheel from PyPI, check the wheel's sha256, extract and check the detector file."""
+    dest = cached_model_path(spec)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    wheel = tmp_path_for(dest.with_name(spec.wheel))
+    try:
+        url = _wheel_url(spec)
+        log.info("downloading %s", url)
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "dataigm"}), timeout=TIMEOUT_S) as resp, \
+                open(wheel, "wb") as out:
+            shutil.copyfileobj(resp, out)
+        if sha256_file(wheel) != spec.wheel_sha256:
+            raise NudeNetModelError(f"{url}: sha256 is not {spec.wheel}'s ({spec.wheel_sha256})")
+        return _extract(wheel, spec, dest)
+    except OSError as e:  # URLError, HTTPError, timeouts
+        raise NudeNetModelError(
+            f"{spec.requirement}'s {spec.file} is not on this machine and could not be fetched from PyPI ({e}); offline, "
+            f"pass a local copy with --nudenet-model PATH (the {spec.wheel} from 'pip download --no-deps {spec.requirement}', "
+            f"or its nudenet/{spec.file})") from None
+    finally:
+        wheel.unlink(missing_ok=True)
+
+
+def resolve_model(key: str, given: str | Path | None = None, *, fetch: bool = True) -> Path:
+    """The checked local path of detector file ``key``: ``given`` (a file or the wheel), the installed package's
+    copy, the cache, or (``fetch``) a fresh download from PyPI."""
+    spec = NUDENET_MODEL_FILES[key]
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise NudeNetModelError(f"--nudenet-model {path}: no such file (give {spec.file} or {spec.wheel})")
+        if path.suffix == ".whl":
+            return _extract(path, spec, cached_model_path(spec))
+        return _check(path, spec, f"--nudenet-model {path}")
+    installed = _installed(spec)
+    if installed is not None and sha256_file(installed) == spec.sha256:
+        return installed
+    cached = cached_model_path(spec)
+    if cached.is_file() and sha256_file(cached) == spec.sha256:
+        return cached
+    if not fetch:
+        raise NudeNetModelError(f"{spec.requirement}'s {spec.file} is not on this machine; pass --nudenet-model PATH")
+    return fetch_model(spec)
+
+
+def model_available(key: str) -> str:
+    """"yes" when detector file ``key`` is installed or cached, else what to do (no download)."""
+    spec = NUDENET_MODEL_FILES[key]
+    if _installed(spec) is not None or cached_model_path(spec).is_file():
+        return "yes"
+    return f"no: {spec.file} of {spec.requirement} is fetched from PyPI on first use (offline: --nudenet-model PATH)"
+
+
+def visible_cuda_count() -> int | None:
+    """How many CUDA devices this process sees (``CUDA_VISIBLE_DEVICES`` applied), through the driver API; None
+    when no CUDA driver can be loaded. Torch-free: NudeNet needs only onnxruntime."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+class NudeNetDeviceError(DataigmError, ValueError):
+    """A device the NudeNet session cannot run on."""
+
+
+def _providers(device: str | None) -> tuple[list, bool]:
+    """onnxruntime providers for ``device`` and whether CUDA was asked for explicitly.
+
+    None/"auto": CUDA when onnxruntime has its provider, else the CPU. ``cuda:N`` is GPU N, wrapped by the number
+    of visible GPUs (so ``cuda:<LOCAL_RANK>`` works with fewer GPUs than ranks per node)."""
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    wanted = device if device not in (None, "", "auto") else ("cuda" if has_cuda else "cpu")
+    if wanted == "cpu":
+        return ["CPUExecutionProvider"], False
+    if not wanted.startswith("cuda"):
+        raise NudeNetDeviceError(f"device {wanted!r}: NudeNet (onnxruntime) runs on cpu or cuda[:N]")
+    explicit = device not in (None, "", "auto")
+    if not has_cuda:
+        raise NudeNetDeviceError(f"device {wanted!r}: this onnxruntime has no CUDAExecutionProvider "
+                                 f"({', '.join(onnxruntime.get_available_providers())}); install onnxruntime-gpu or use --device cpu")
+    _, _, index = wanted.partition(":")
+    device_id = int(index or 0)
+    count = visible_cuda_count()
+    if count:
+        device_id %= count
+    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"], explicit
+
+
+def onnx_session(path: Path, device: str | None = None):  # noqa: ANN201 (an onnxruntime.InferenceSession)
+    """An onnxruntime session for ``path`` on ``device``; asking for CUDA and getting the CPU is an error."""
+    import onnxruntime
+
+    providers, explicit = _providers(device)
+    session = onnxruntime.InferenceSession(str(path), providers=providers)
+    if providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
+        if explicit:
+            raise NudeNetDeviceError(f"device {device!r}: onnxruntime could not start its CUDA provider for {path.name} "
+                                     f"(session providers: {', '.join(session.get_providers())}); use --device cpu")
+        log.warning("NudeNet: onnxruntime's CUDA provider did not start; running on the CPU")
+    return session
