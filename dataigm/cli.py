@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from dataigm import __version__
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, one_line
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -48,15 +48,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (DataigmError, ValueError, OSError, KeyError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
-        # Bad input is reported in one line, not a traceback (use -v for the traceback).
+    except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
+        # Bad input is reported in one line, not a traceback (use -v for the traceback); one line even when a
+        # library's message spans several (PyYAML, pydantic, torch).
         if args.verbose:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        # One line even when a library's message spans several (PyYAML, pydantic, torch).
-        print(f"dataigm {args.command}: error: {' '.join(str(msg).split())}", file=sys.stderr)
+        print(f"dataigm {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
-
+    except Exception as e:  # a bug, not bad input: say so, and keep the traceback one -v away
+        if args.verbose:
+            raise
+        print(f"dataigm {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with -v for the traceback)", file=sys.stderr)
+        return 3
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.core.registry import Registry
 from dataigm.core.schema import slugify
 
@@ -54,7 +55,7 @@ class Concept:
         Raises ValueError when no trigger occurs, since the "negative" would show the same thing.
         """
         if not self.mentions(prompt):
-            raise ValueError(f"prompt {prompt!r} does not mention concept {self.name!r} (triggers: {self.synonyms or self.triggers})")
+            raise InputError(f"prompt {prompt!r} does not mention concept {self.name!r} (triggers: {self.synonyms or self.triggers})")
         rep = f" {self.replacement} " if self.replacement else " "
         return _tidy(self._pattern().sub(rep, prompt))
 
@@ -78,7 +79,7 @@ class Category:
                 return c
         if self.concept_factory is not None:
             return self.concept_factory(name)
-        raise KeyError(f"unknown concept {name!r} in category {self.name!r}; valid: {', '.join(sorted(self.concepts))}")
+        raise UnknownNameError(f"unknown concept {name!r} in category {self.name!r}; valid: {', '.join(sorted(self.concepts))}")
 
 
 CATEGORIES: Registry[Category] = Registry("category")

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
 from dataigm.core.atomic import write_json_atomic
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
@@ -460,10 +460,10 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
     suite = load_suite(suite_name)
     for flag, value in (("--limit", options.limit), ("--batch-size", options.batch_size), ("--shard-size", options.shard_size)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
+            raise InputError(f"{flag} must be >= 1, got {value}")
     check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
-        raise ValueError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
+        raise InputError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}

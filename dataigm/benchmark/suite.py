@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord
 from dataigm.recipe import GenerationSpec
@@ -119,15 +120,15 @@ class Suite(StrictModel):
 
         for key, f in self.files.items():
             if f.format not in PROMPT_FORMATS:
-                raise ValueError(f"files.{key}.format: unknown format {f.format!r}; valid: {', '.join(PROMPT_FORMATS.names())}")
+                raise InputError(f"files.{key}.format: unknown format {f.format!r}; valid: {', '.join(PROMPT_FORMATS.names())}")
         for role in ROLES:
             for s in getattr(self, role):
                 if s.file not in self.files:
-                    raise ValueError(f"{role}: file {s.file!r} is not in files ({', '.join(self.files)})")
+                    raise InputError(f"{role}: file {s.file!r} is not in files ({', '.join(self.files)})")
         if not self.forget and not self.retain:
-            raise ValueError("a suite needs forget and/or retain prompts")
+            raise InputError("a suite needs forget and/or retain prompts")
         if self.forget and not self.judges:
-            raise ValueError("a suite with forget prompts needs at least one judge")
+            raise InputError("a suite with forget prompts needs at least one judge")
         return self
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 10
 
 
@@ -55,7 +57,7 @@ def model_override(args: argparse.Namespace):
     components = dict(c.split("=", 1) for c in args.component if "=" in c)
     bad = [c for c in args.component if "=" not in c]
     if bad:
-        raise ValueError(f"--component expects NAME=PATH, got {bad[0]!r}")
+        raise InputError(f"--component expects NAME=PATH, got {bad[0]!r}")
     if args.unet:
         components["unet"] = args.unet
     if args.text_encoder:
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     override = model_override(args)
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
     options = BuildOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
                            offload=args.offload, vae_slicing=args.vae_slicing, vae_tiling=args.vae_tiling,
                            max_failure_rate=args.max_failure_rate, deterministic=args.deterministic)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 65
 
 
@@ -69,17 +71,17 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
     methods: dict[str, tuple[Path, Path]] = {}
     if args.forget or args.retain:
         if not (args.forget and args.retain):
-            raise ValueError("--forget and --retain go together")
+            raise InputError("--forget and --retain go together")
         methods["unlearned"] = (args.forget, args.retain)
     for spec in args.method:
         name, sep, folder = spec.partition("=")
         if not sep or not name or not folder:
-            raise ValueError(f"--method {spec!r}: expected NAME=DIR")
+            raise InputError(f"--method {spec!r}: expected NAME=DIR")
         if name in methods or name == "original":
-            raise ValueError(f"--method {spec!r}: name {name!r} is already used")
+            raise InputError(f"--method {spec!r}: name {name!r} is already used")
         methods[name] = (Path(folder) / "forget", Path(folder) / "retain")
     if not methods:
-        raise ValueError("give --forget/--retain or at least one --method NAME=DIR")
+        raise InputError("give --forget/--retain or at least one --method NAME=DIR")
     return methods
 
 
@@ -98,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
         if orig_p is None and (args.original / "pair").is_dir():
             orig_p = args.original / "pair"
     if bool(orig_f) != bool(orig_r):
-        raise ValueError("--original-forget and --original-retain go together")
+        raise InputError("--original-forget and --original-retain go together")
     if args.no_attack and len(methods) != 1:
-        raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
+        raise InputError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     cfg = EvalConfig(
         detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
         aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,

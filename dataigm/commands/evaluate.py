@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 45
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     detector = load_detector(args.detector, device=pick_device(args.device))
     category = args.category or detector.category
     if not category:
-        raise ValueError(f"detector {args.detector} records no category: pass --category")
+        raise InputError(f"detector {args.detector} records no category: pass --category")
     source = resolve_dataset(args.data, category, args.revision)
     report = json_safe(evaluate_detector(detector, source, args.split, category=category, threshold=args.threshold,
                                          batch_size=args.batch_size, plots_dir=args.plots, progress=not args.json))

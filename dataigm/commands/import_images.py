@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 15
 
 
@@ -93,5 +95,5 @@ def _labels(text: str | None) -> list[str] | None:
         return None
     names = [s.strip() for s in text.split(",")]
     if not all(names):
-        raise ValueError(f"--labels {text!r}: empty label name; give comma-separated names such as other,church")
+        raise InputError(f"--labels {text!r}: empty label name; give comma-separated names such as other,church")
     return names

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import sha256_file
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import MANIFEST, load_manifest
 from dataigm.core.shards import list_shards
 
@@ -97,7 +97,7 @@ class DatasetSource:
 def check_repo_id(repo_id: str) -> None:
     """Raise ValueError unless ``repo_id`` is of the form ``ORG/NAME`` (no revision)."""
     if not HUB_ID_RE.match(repo_id):
-        raise ValueError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+        raise InputError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
 
 
 def is_hub_id(text: str) -> bool:

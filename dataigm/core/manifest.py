@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.errors import InputError
 from dataigm import __version__
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
@@ -45,7 +46,7 @@ def write_part(root: Path, category: str, part: str, record: dict[str, Any]) -> 
     if path.exists():
         old = json.loads(path.read_text())
         if old.get("config_sha256") != record.get("config_sha256"):
-            raise ValueError(
+            raise InputError(
                 f"{path} holds a different plan for {category}/{part or 'generated'} "
                 f"(config sha256 {old.get('config_sha256', '')[:12]} != {record.get('config_sha256', '')[:12]}); "
                 "use another output folder or delete that part"

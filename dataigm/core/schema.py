@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from dataigm.core.errors import InputError
+
 SCHEMA_VERSION = 1
 IMAGE_FIELD = "png"
 SPLITS = ("train", "val", "test")
@@ -28,14 +30,14 @@ def slugify(text: str) -> str:
     """Lowercase ``text`` and keep only [a-z0-9_]: "Vincent van Gogh" -> "vincent_van_gogh"."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if not slug:
-        raise ValueError(f"cannot make a name from {text!r}")
+        raise InputError(f"cannot make a name from {text!r}")
     return slug
 
 
 def check_key(key: str) -> str:
     """Keys are lowercase, dot-free and path-free, so every tar reader splits them the same way."""
     if not _KEY_RE.match(key):
-        raise ValueError(f"invalid sample key {key!r}: use lowercase letters, digits, '_' and '-' only")
+        raise InputError(f"invalid sample key {key!r}: use lowercase letters, digits, '_' and '-' only")
     return key
 
 
@@ -87,11 +89,11 @@ class SampleMeta:
     def __post_init__(self) -> None:
         check_key(self.key)
         if self.split not in SPLITS:
-            raise ValueError(f"split {self.split!r} not in {SPLITS}")
+            raise InputError(f"split {self.split!r} not in {SPLITS}")
         if self.source not in SOURCES and not _SOURCE_RE.match(self.source):
-            raise ValueError(f"source {self.source!r}: expected {' or '.join(SOURCES)}, or a name of letters, digits, '-', '_', '.'")
+            raise InputError(f"source {self.source!r}: expected {' or '.join(SOURCES)}, or a name of letters, digits, '-', '_', '.'")
         if not 0 <= self.label < len(self.label_names):
-            raise ValueError(f"label {self.label} out of range for {self.label_names}")
+            raise InputError(f"label {self.label} out of range for {self.label_names}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dataigm.core.errors import DataigmError, one_line
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class SettingsError(ValueError):
+class SettingsError(DataigmError, ValueError):
     """An invalid recipe or config; the message names the source, the field, the value and what is allowed."""
 
 
@@ -41,11 +43,6 @@ def _field_error(e: Any) -> str:
 def format_validation_error(source: str, err: ValidationError, what: str = "recipe") -> str:
     """One line: ``source: invalid what: field 'a.b': msg (got value); field 'c': ...``."""
     return f"{source}: invalid {what}: " + "; ".join(_field_error(e) for e in err.errors())
-
-
-def one_line(text: str) -> str:
-    """``text`` with its line breaks and runs of blanks folded into single spaces."""
-    return " ".join(str(text).split())
 
 
 def first_error(err: ValidationError) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
 Action = Literal["keep", "review", "drop"]
@@ -67,12 +68,12 @@ class CurationConfig(StrictModel):
         for where, block in blocks.items():
             for name, settings in block.filters.items():
                 if name not in FILTERS:
-                    raise ValueError(f"{where}.filters: unknown filter {name!r}; valid: {', '.join(FILTERS.names())}")
+                    raise InputError(f"{where}.filters: unknown filter {name!r}; valid: {', '.join(FILTERS.names())}")
                 if settings is not None:
                     try:
                         FILTERS.get(name).Settings(**settings)
                     except ValidationError as e:
-                        raise ValueError(f"{where}.filters.{name}: {first_error(e)}") from None
+                        raise InputError(f"{where}.filters.{name}: {first_error(e)}") from None
         return self
 
     def filters_for(self, category: str) -> dict[str, dict[str, Any]]:

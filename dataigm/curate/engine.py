@@ -33,7 +33,8 @@ from PIL import Image
 
 from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.datasets import open_dataset_folder
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
+from dataigm.core.images import ImageDecodeError, decode_rgb
 from dataigm.core.manifest import build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.run_settings import SETTINGS_DIR
@@ -119,7 +120,7 @@ def input_shards(dataset: Path) -> list[ShardSpec]:
         index = int(Path(s["shard"]).stem.rsplit("-", 1)[1])
         spec = ShardSpec(s["category"], s["split"], index, s.get("part", ""))
         if spec.relpath != s["shard"]:
-            raise ValueError(f"{dataset}/{spec.stats_relpath}: shard {s['shard']!r} does not follow the dataset layout")
+            raise InputError(f"{dataset}/{spec.stats_relpath}: shard {s['shard']!r} does not follow the dataset layout")
         specs.append(spec)
     return specs
 
@@ -153,13 +154,9 @@ class FilterBank:
 def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
     """The RGB image or ``(None, reason)``: ``unreadable: ...`` or ``nan`` (float images with NaN pixels)."""
     try:
-        img = Image.open(io.BytesIO(image_bytes))
-        img.load()
-    except Exception as e:  # any decoder error means the same thing here: the sample cannot be used
-        return None, f"unreadable: {type(e).__name__}: {e}"[:300]
-    if img.mode in ("F", "I") and np.isnan(np.asarray(img, dtype=np.float64)).any():
-        return None, "nan"
-    return img.convert("RGB"), ""
+        return decode_rgb(image_bytes), ""
+    except ImageDecodeError as e:  # the sample cannot be used: a recorded reason, not a crash
+        return None, "nan" if e.kind == "nan" else f"unreadable: {e}"[:300]
 
 
 def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch_size: int = 32) -> tuple[list[dict[str, Any]], np.ndarray | None]:
@@ -237,9 +234,9 @@ def parse_review_tag(key: str, tag: str, label_names: Sequence[str] | None) -> t
     if tag.startswith("relabel:"):
         target = tag.split(":", 1)[1]
         if label_names is not None and target not in label_names:
-            raise ValueError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
+            raise InputError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
         return "relabel", target
-    raise ValueError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
+    raise InputError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
 
 
 def _flag_duplicates(
@@ -295,7 +292,7 @@ def decide_all(
     flags_of: dict[str, list[tuple[str, str]]] = {}
     for r in rows:
         if r["key"] in decisions:  # verdicts are kept by key: two samples sharing one would share a verdict
-            raise ValueError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
+            raise InputError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
         fields = {**defaults, **{k: v for k, v in r["fields"].items() if k in defaults}}
         decisions[r["key"]] = Decision(r["key"], r["category"], r["split"], r["label_name"], "keep", [], fields, r["shard"])
         flags_of[r["key"]] = [(reason, action) for reason, action in r["flags"]]
@@ -508,10 +505,10 @@ def curate(
     # 1. Check inputs
     dataset, out = Path(dataset), Path(out)
     if dataset.resolve() == out.resolve():
-        raise ValueError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
+        raise InputError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
     config = config or default_config()
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     info = rank_from_env()
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
@@ -527,12 +524,12 @@ def curate(
     run_path = out / CURATION_DIR / "run.json"
     foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
     if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
-        raise ValueError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
+        raise InputError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
                          "but no curation run; curated shards go to a new or empty folder")
     if run_path.exists():
         old = json.loads(run_path.read_text())
         if {k: old.get(k) for k in run} != run:
-            raise ValueError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
+            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
     elif rank == 0:
         write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
         write_json_atomic(run_path, run)

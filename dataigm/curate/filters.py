@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dataigm.core.errors import InputError
 from dataigm.core.devices import pick_device
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
@@ -232,14 +233,14 @@ class NudenetSettings(FilterSettings):
     def _known(cls, v: list[str]) -> list[str]:
         bad = [c for c in v if c not in NUDENET_CLASSES]
         if bad or not v:
-            raise ValueError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_CLASSES)}")
+            raise InputError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_CLASSES)}")
         return v
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, v: str | None) -> str | None:
         if v is not None and v not in NUDENET_PRESETS:
-            raise ValueError(f"unknown NudeNet preset {v!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+            raise InputError(f"unknown NudeNet preset {v!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
         return v
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import check_device, pick_device
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import build_manifest, missing_shards, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
@@ -61,9 +61,9 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_failure_rate < 1.0:
-            raise ValueError(f"max_failure_rate must be in [0, 1), got {self.max_failure_rate}")
+            raise InputError(f"max_failure_rate must be in [0, 1), got {self.max_failure_rate}")
         if self.offload not in (None, "model", "sequential"):
-            raise ValueError(f"offload must be model or sequential, got {self.offload!r}")
+            raise InputError(f"offload must be model or sequential, got {self.offload!r}")
 
 
 @dataclass
@@ -300,7 +300,7 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
             if before_id != after_id:
                 changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
     changes += [f"model {t!r} removed" for t in before]
-    raise ValueError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
+    raise InputError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
                      "its images would be reused for the wrong model: use another --out or delete that part")
 
 
@@ -344,7 +344,7 @@ def build(
         recipe = recipe.model_copy(update={"generation": recipe.generation.model_copy(update=overrides)})
     plan = plan_build(recipe, models, options.limit)
     if not plan.shards:
-        raise ValueError(f"recipe {recipe.name!r} plans no samples")
+        raise InputError(f"recipe {recipe.name!r} plans no samples")
     check_models(plan.models)  # a mistyped path fails now, not after the first shards' work
     refuse_exported(out, "build")
     mine = partition(plan.shards, rank.rank, rank.world_size)

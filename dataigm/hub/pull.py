@@ -16,7 +16,7 @@ from typing import Sequence
 
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for
 from dataigm.core.datasets import DatasetNotFoundError, is_hub_id
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import MANIFEST, VerifyProblem, load_manifest, verify
 from dataigm.hub import DATA_DIR, README, category_of
 
@@ -61,7 +61,7 @@ def pull_dataset(
         chosen = sorted(set(categories)) if categories else available
         unknown = sorted(set(chosen) - set(available))
         if unknown:
-            raise ValueError(f"unknown categories {unknown} in {repo_id}; valid: {', '.join(available)}")
+            raise InputError(f"unknown categories {unknown} in {repo_id}; valid: {', '.join(available)}")
         # 2. The data of those categories.
         fetch(repo_id, revision, out, allow_patterns(chosen if categories else None))
     except (HfHubHTTPError, LocalEntryNotFoundError) as e:

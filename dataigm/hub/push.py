@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dataigm.core.errors import InputError
 from dataigm.core.datasets import check_repo_id
 from dataigm.core.manifest import MANIFEST, load_manifest, verify
 from dataigm.hub import DATA_DIR, README
@@ -62,7 +63,7 @@ def folder_kind(folder: Path) -> Literal["dataset", "model"]:
         return "dataset"
     if all((folder / name).exists() for name in MODEL_FILES):
         return "model"
-    raise ValueError(
+    raise InputError(
         f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export` first) "
         f"nor an exported detector ({', '.join(MODEL_FILES)})"
     )
@@ -93,14 +94,14 @@ def push_folder(
     kind = folder_kind(folder)
     check_repo_id(repo_id)
     if gated not in (None, "auto", "manual"):
-        raise ValueError(f"gated={gated!r}; valid: auto, manual")
+        raise InputError(f"gated={gated!r}; valid: auto, manual")
     if max_commit_files < 1 or max_commit_bytes < 1:
-        raise ValueError(f"commit bounds must be positive, got files={max_commit_files} bytes={max_commit_bytes}")
+        raise InputError(f"commit bounds must be positive, got files={max_commit_files} bytes={max_commit_bytes}")
     nsfw: list[str] = []
     if kind == "dataset":
         problems = verify(folder)
         if problems:
-            raise ValueError(f"{folder} fails verification, not pushing: " + "; ".join(str(p) for p in problems[:5]))
+            raise InputError(f"{folder} fails verification, not pushing: " + "; ".join(str(p) for p in problems[:5]))
         nsfw = nsfw_categories(load_manifest(folder))
     api = api or HfApi()
 
@@ -164,7 +165,7 @@ def _check_nsfw_target(
     if will_be_private or will_be_gated or allow_public_nsfw:
         return
     where = "the existing public repo" if exists else "a new public repo"
-    raise ValueError(
+    raise InputError(
         f"refusing to publish NSFW categories {nsfw} to {where} {repo_id} without gating; "
         "use --private, --gated auto|manual, or --allow-public-nsfw if you really mean it"
     )

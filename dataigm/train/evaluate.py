@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataigm.core.errors import InputError
 from dataigm.train.metrics import classification_report, select_threshold
 from dataigm.train.source import DatasetSource, covered_samples, label_mapping
 
@@ -80,7 +81,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
         raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector (config.json)")
     label_names = list(info.get("label_names") or [])
     if len(label_names) != model.num_classes:
-        raise ValueError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
+        raise InputError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
     positive = section.get("positive_label")  # None (exports of multi-class detectors) or -1: no positive class
     return Detector(
         model=model.to(device).eval(),
@@ -211,7 +212,7 @@ def evaluate_detector(
     """
     category = category or detector.category
     if not category:
-        raise ValueError(f"detector {detector.source} records no category: pass one explicitly")
+        raise InputError(f"detector {detector.source} records no category: pass one explicitly")
     paths = source.shards(category, split)
     if not paths:
         raise FileNotFoundError(f"{source.root}: no shards for {category}/{split}")

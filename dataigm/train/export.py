@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dataigm.core.errors import InputError
 from dataigm import __version__
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
 from dataigm.resources import resource_dir
@@ -44,11 +45,11 @@ def export_detector(
     if not (run_dir / RUN_FILE).is_file():  # else load_detector would take it for an export or a Hub id
         raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: export-detector takes a training run folder (dataigm train --out)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+        raise InputError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
     detector = load_detector(run_dir, checkpoint=checkpoint)
     info = detector.info
     if detector.binary and detector.threshold is None:
-        raise ValueError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun with --resume")
+        raise InputError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun with --resume")
     reports = {split: json.loads(p.read_text()) for split in ("val", "test") if (p := run_dir / "eval" / f"{split}.json").exists()}
     section = {
         "format": EXPORT_FORMAT,

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from dataigm.core.errors import InputError
 from dataigm.core.settings import StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.recipe import RecipeError
 
@@ -48,7 +49,7 @@ class DataSpec(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "DataSpec":
         if self.positive and self.classes:
-            raise ValueError("give either 'positive' (binary judge) or 'classes' (multi-class), not both")
+            raise InputError("give either 'positive' (binary judge) or 'classes' (multi-class), not both")
         return self
 
 
@@ -70,7 +71,7 @@ class ModelSpec(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "ModelSpec":
         if self.mode == "last_n" and self.last_n < 1:
-            raise ValueError("mode 'last_n' needs last_n >= 1")
+            raise InputError("mode 'last_n' needs last_n >= 1")
         return self
 
 

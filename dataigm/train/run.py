@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.manifest import package_versions
 from dataigm.train.evaluate import LAST_CHECKPOINT, RUN_FILE
@@ -67,7 +68,7 @@ def resolve_run(recipe: DetectorRecipe, data: str | Path | None = None) -> tuple
     if not source.shards(spec.category, spec.train_split):
         raise FileNotFoundError(f"{source.root}: no shards for {spec.category}/{spec.train_split}")
     if sum(counts) == 0:
-        raise ValueError(f"{source.root}: split {spec.category}/{spec.train_split} has no samples of the classes {names}")
+        raise InputError(f"{source.root}: split {spec.category}/{spec.train_split} has no samples of the classes {names}")
     classes = {"label_names": names, "dataset_label_names": dataset_names, "positive_label": positive, "label_map": mapping, "train_counts": counts}
     return source, classes
 
@@ -165,10 +166,10 @@ def train_detector(
             enable_progress_bar=progress, enable_model_summary=False,
         )
     except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
-        raise ValueError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
+        raise InputError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
                          f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
     if logistic and trainer.world_size > 1:
-        raise ValueError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
+        raise InputError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
     run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
     if trainer.is_global_zero:
@@ -225,7 +226,7 @@ def _resume_checkpoint(run_dir: Path, resume: str | Path | bool | None) -> str |
     last = run_dir / LAST_CHECKPOINT
     if resume in (None, False, ""):
         if last.exists():
-            raise ValueError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
+            raise InputError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
         return None
     path = last if resume in (True, "last") else Path(str(resume))
     if not path.is_file():
