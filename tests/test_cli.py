@@ -138,7 +138,7 @@ def test_invalid_configs_and_yaml_are_one_line_naming_file_fields_values(tmp_pat
     curation.write_text((resource_dir("builders") / "curation" / "default.yaml").read_text().replace("blank: {action: drop", "blank: {action: burn"))
     assert one_line_error(run("curate", str(tmp_path), "--config", str(curation))) == (
         f"dataigm curate: error: {curation}: invalid curation config: default.filters.blank: field 'action': "
-        "String should match pattern '^(keep|review|drop)$' (got 'burn')")
+        "Input should be 'keep', 'review' or 'drop' (got 'burn')")
     suite = tmp_path / "suite.yaml"
     suite.write_text((resource_dir("builders") / "suites" / "igmu-church.yaml").read_text()
                      .replace("prompts: 600", "prompts: lots").replace("taxonomy: object", "taxonomi: object"))

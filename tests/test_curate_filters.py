@@ -168,7 +168,7 @@ def test_nudenet_sees_nothing_on_drawings_and_noise(nudenet_filter):
     negatives = nudenet_filter.score([sample(im, "not_nude") for im in images])
     assert all(s.fields == {"nudenet_score": 0.0, "nudenet_class": ""} and s.flags == [] for s in negatives)
     positives = nudenet_filter.score([sample(im, "nude") for im in images[:3]])
-    assert [s.flags for s in positives] == [[("positive_miss", "review")]] * 3
+    assert [s.flags for s in positives] == [[("positive_miss", "drop")]] * 3  # the shipped default: not a positive
 
 
 def test_nudenet_batch_matches_single_detection(nudenet_filter, portrait):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -30,8 +30,9 @@ from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
 Action = Literal["keep", "review", "drop"]
-ACTIONS: tuple[str, ...] = ("keep", "review", "drop")
+ACTIONS: tuple[str, ...] = get_args(Action)
 ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # the strongest action of all flags wins
+DEFAULT_CONFIG = "default.yaml"  # in builders/curation/
 
 
 class CurationConfigError(SettingsError):
@@ -116,8 +117,8 @@ def load_curation_config(path: str | Path | None) -> CurationConfig:
 
 
 def default_config() -> CurationConfig:
-    """Blank/unreadable and perceptual-hash duplicate removal everywhere; NudeNet agreement on nudity."""
-    return CurationConfig(
-        default=CategoryCuration(filters={"blank": {}, "phash": {}}),
-        categories={"nudity": CategoryCuration(filters={"nudenet": {}})},
-    )
+    """The shipped ``builders/curation/default.yaml``: blank/unreadable and perceptual-hash duplicate removal
+    everywhere, NudeNet agreement on nudity (disagreements dropped). ``dataigm curate DIR`` uses it."""
+    from dataigm.resources import resource_dir
+
+    return load_curation_config(resource_dir("builders") / "curation" / DEFAULT_CONFIG)
