@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dataigm.core.errors import InputError
-from dataigm.core.manifest import build_manifest, write_part
+from dataigm.core.manifest import PartRecord, build_manifest, write_part
 from dataigm.core.schema import SampleMeta, stable_int
 from dataigm.core.shards import ShardSink, ShardSpec
 
@@ -140,9 +140,9 @@ def write_samples(
             sink.write(meta, image)
         sink.close()
     config = config or {}
-    write_part(root, category, part, {"kind": "synthetic", "category": category, "label_names": list(label_names), "config": config,
-                                      "config_sha256": str(stable_int(repr(sorted(config.items())), bits=63)),
-                                      "shards": sorted(spec.relpath for spec in shards)})
+    write_part(root, category, part, PartRecord(kind="synthetic", category=category, label_names=list(label_names), config=config,
+                                                config_sha256=str(stable_int(repr(sorted(config.items())), bits=63)),
+                                                shards=sorted(spec.relpath for spec in shards)))
     return build_manifest(root)
 
 

@@ -35,7 +35,7 @@ from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomi
 from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.images import ImageDecodeError, decode_rgb
-from dataigm.core.manifest import build_manifest, load_manifest, write_part
+from dataigm.core.manifest import CurationRecord, PartRecord, build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
@@ -145,10 +145,29 @@ class FilterBank:
 
     def for_category(self, category: str) -> list[Filter]:
         if category not in self._by_category:
-            settings = self.config.filters_for(category)
-            settings.setdefault("phash", {})  # hashes are always computed: cross-split leaks are always reported
-            self._by_category[category] = [create_filter(name, s) for name, s in settings.items()]
+            self._by_category[category] = [create_filter(name, s) for name, s in filters_run(self.config, category).items()]
         return self._by_category[category]
+
+
+def filters_run(config: CurationConfig, category: str) -> dict[str, dict[str, Any]]:
+    """The filters that run on ``category`` with their given settings: the config's, and ``phash`` always
+    (hashes are always computed: cross-split leaks are always reported)."""
+    settings = config.filters_for(category)
+    settings.setdefault("phash", {})
+    return settings
+
+
+def curated_part(part: dict[str, Any], config: CurationConfig, tags_sha: str) -> PartRecord:
+    """The record of an input part after curation: its own fields, a new plan digest, and what curation did
+    (the digests and, for the part's category, every filter with its full validated settings and the pair policy)."""
+    from dataigm.curate.filters import FILTERS
+
+    record = PartRecord.model_validate(part)
+    config_sha = config.sha256()
+    filters = {name: FILTERS.get(name).Settings(**s).model_dump(mode="json") for name, s in filters_run(config, record.category).items()}
+    curation = CurationRecord(config_sha256=config_sha, review_tags_sha256=tags_sha, input_config_sha256=record.config_sha256,
+                              filters=filters, pairs=config.pairs_for(record.category).model_dump(mode="json"))
+    return record.model_copy(update={"curation": curation, "config_sha256": _sha([record.config_sha256, config_sha, tags_sha])})
 
 
 def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
@@ -574,10 +593,7 @@ def curate(
 
     wait_for([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
     for part_name, part in sorted(load_manifest(dataset).get("parts", {}).items()):  # both layouts carry them
-        record = dict(part)
-        record["curation"] = {"config_sha256": config_sha, "review_tags_sha256": tags_sha, "input_config_sha256": part.get("config_sha256", "")}
-        record["config_sha256"] = _sha([part.get("config_sha256", ""), config_sha, tags_sha])
-        write_part(out, part["category"], part_name.split("/", 1)[1], record)
+        write_part(out, part["category"], part_name.split("/", 1)[1], curated_part(part, config, tags_sha))
     if (Path(dataset) / SETTINGS_DIR).is_dir():  # the settings the kept images were generated under
         shutil.copytree(Path(dataset) / SETTINGS_DIR, out / SETTINGS_DIR, dirs_exist_ok=True)
     result.manifest = build_manifest(out)

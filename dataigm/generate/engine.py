@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import check_device, pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.core.manifest import build_manifest, missing_shards, part_path, write_model_record, write_part
+from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
@@ -304,23 +304,24 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
                      "its images would be reused for the wrong model: use another --out or delete that part")
 
 
-def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> PartRecord:
+    """The generated part's record: the recipe, its planned shards and the identities of its models."""
     identities = list(identities) if identities is not None else [model_identity(m) for m in plan.models]
     digest = models_sha256(identities)
-    return {
-        "kind": "generated",
-        "category": recipe.category,
-        "taxonomy": recipe.taxonomy_name,
-        "label_names": recipe.label_names(),
-        "config": recipe.model_dump(mode="json"),
-        "config_sha256": recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
-        "models_sha256": digest,
-        "limit": limit,
-        "shards": sorted(s.spec.relpath for s in plan.shards),
-        "n_planned": plan.n_samples,
-        "models": identities,
-        "skipped_negatives": plan.skipped_negatives[:100],
-    }
+    return PartRecord(
+        kind="generated",
+        category=recipe.category,
+        taxonomy=recipe.taxonomy_name,
+        label_names=recipe.label_names(),
+        config=recipe.model_dump(mode="json"),
+        config_sha256=recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
+        models_sha256=digest,
+        limit=limit,
+        shards=sorted(s.spec.relpath for s in plan.shards),
+        n_planned=plan.n_samples,
+        models=identities,
+        skipped_negatives=plan.skipped_negatives[:100],
+    )
 
 
 def build(
@@ -357,7 +358,7 @@ def build(
 
     identities = [model_identity(m) for m in plan.models]
     record = part_record(recipe, plan, options.limit, identities)
-    check_same_models(out, recipe.category, identities, record["models_sha256"])
+    check_same_models(out, recipe.category, identities, models_sha256(identities))
     write_part(out, recipe.category, "", record)
     restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
     if todo:  # every rank records what it generates under (device, threads, TF32, versions...)

@@ -38,7 +38,7 @@ from dataigm.core.errors import InputError
 from dataigm.core.atomic import tmp_path_for
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, is_image_path, open_rgb, walk_files
-from dataigm.core.manifest import build_manifest, read_parts, write_part
+from dataigm.core.manifest import PartRecord, build_manifest, read_parts, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
 from dataigm.core.shards import ShardSink, ShardSpec, is_done
@@ -458,8 +458,8 @@ def import_images(
     if source_pattern is not None:  # only when given, so earlier imports keep their config hash
         config["source_from_name"] = source_pattern.pattern
     config_sha = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
-    record = {"kind": "real", "category": category, "taxonomy": taxonomy, "part": part, "label_names": names, "config": config,
-              "config_sha256": config_sha, "shards": sorted(p.spec.relpath for p in planned)}
+    record = PartRecord(kind="real", category=category, taxonomy=taxonomy, part=part, label_names=names, config=config,
+                        config_sha256=config_sha, shards=sorted(p.spec.relpath for p in planned))
     write_part(out, category, part, record)
 
     # 4. Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard
