@@ -28,7 +28,7 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def get(self, name: str) -> T:
-        """Return the entry for ``name`` or raise an :class:`UnknownNameError` (a KeyError) listing the valid names."""
+        """Return the entry for ``name`` or raise :class:`UnknownNameError` (a KeyError) listing the valid names."""
         try:
             return self._entries[name]
         except KeyError:
