@@ -18,6 +18,7 @@ import re
 from collections import Counter, defaultdict
 from typing import Any, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.core.devices import pick_device
 from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
@@ -43,12 +44,12 @@ def imagenet_index(name: str | int) -> int:
     if isinstance(name, int) or str(name).strip().isdigit():
         index = int(name)
         if not 0 <= index < 1000:
-            raise ValueError(f"ImageNet index {index} out of range [0, 1000)")
+            raise InputError(f"ImageNet index {index} out of range [0, 1000)")
         return index
     key = _norm(str(name))
     key = _ALIASES.get(key, key)
     if key not in IMAGENETTE:
-        raise ValueError(f"unknown ImageNet concept {name!r}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
+        raise InputError(f"unknown ImageNet concept {name!r}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
     return IMAGENETTE[key]
 
 
@@ -91,14 +92,14 @@ class ImageNetJudge:
         from timm.data import create_transform, resolve_data_config
 
         if concept in ("", None):
-            raise ValueError(f"imagenet:<class> needs a class: one of {', '.join(IMAGENETTE)} or an index in [0, 1000)")
+            raise InputError(f"imagenet:<class> needs a class: one of {', '.join(IMAGENETTE)} or an index in [0, 1000)")
         self.target_index = imagenet_index(concept)
         self.target = imagenet_name(self.target_index)
         self.label_names = ["other", self.target]
         self.model_spec = model or DEFAULT_IMAGENET_MODEL
         self.name = f"imagenet:{self.target}"
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
         self.threshold = threshold
         self.device = pick_device(device)
         self.autocast_dtype = pick_autocast_dtype(self.device, precision)
@@ -111,7 +112,7 @@ class ImageNetJudge:
                 "(cached or downloadable), hf-hub:org/name or local-dir:PATH"
             ) from None
         if net.num_classes != 1000:
-            raise ValueError(f"ImageNet classifier {self.model_spec!r} has {net.num_classes} classes, not the 1000 of ImageNet-1k")
+            raise InputError(f"ImageNet classifier {self.model_spec!r} has {net.num_classes} classes, not the 1000 of ImageNet-1k")
         self.model = net.eval().to(self.device)
         self.data_config = resolve_data_config(model=self.model)
         self.preprocess = RGBTransform(create_transform(**self.data_config, is_training=False))

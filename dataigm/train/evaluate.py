@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataigm.core.detector_export import CONFIG, normalize_positive_label, read_detector_config, resolve_detector_folder
 from dataigm.core.errors import InputError
 from dataigm.train.metrics import classification_report, select_threshold
 from dataigm.train.source import DatasetSource, covered_samples, label_mapping
@@ -39,7 +40,7 @@ class Detector:
     concept: str = ""
     threshold: float | None = None
     threshold_rule: str = ""
-    positive_label: int = -1
+    positive_label: int | None = None  # index of the positive class; None: multi-class without one
     other_class: str | None = None
     source: str = ""  # where it was loaded from
     info: dict[str, Any] = field(default_factory=dict)  # the run.json or config.json it came from
@@ -51,38 +52,30 @@ class Detector:
 
 
 def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None) -> Detector:
-    """Load a detector from a training run folder (``run.json`` + checkpoint), an exported folder
-    (``config.json`` + ``model.safetensors``), or a Hub model repo id (``hf-hub:org/name`` or ``org/name``)."""
+    """Load a detector from a training run folder (``run.json`` + checkpoint), or an exported detector: a folder
+    (``config.json`` + ``model.safetensors``) or a Hub model repo (``org/name[@revision]``, ``hf-hub:org/name``),
+    resolved and validated exactly as the ``dataigm`` judge does (:mod:`dataigm.core.detector_export`)."""
     import timm
+    from timm.data import resolve_data_config
 
     text = str(path_or_repo)
     folder = Path(text).expanduser()
     if (folder / RUN_FILE).is_file():
         info = json.loads((folder / RUN_FILE).read_text())
         model = _model_from_run(folder, info, checkpoint)
-        section = info
+        section = {**info, "positive_label": normalize_positive_label(info.get("positive_label"))}
         data_config = info["data_config"]
-    elif (folder / "config.json").is_file() or not folder.exists():
-        if folder.exists():
-            name, info = f"local-dir:{folder}", json.loads((folder / "config.json").read_text())
-        elif text.startswith("hf-hub:") or text.count("/") == 1:
-            from huggingface_hub import hf_hub_download
-
-            repo = text.removeprefix("hf-hub:")
-            name, info = f"hf-hub:{repo}", json.loads(Path(hf_hub_download(repo, "config.json")).read_text())
-        else:
-            raise FileNotFoundError(f"detector {text!r}: no such folder, and not a Hub model id (org/name)")
-        model = timm.create_model(name, pretrained=True)
-        section = info.get("dataigm", {})
-        from timm.data import resolve_data_config
-
-        data_config = {k: list(v) if isinstance(v, tuple) else v for k, v in resolve_data_config({}, model=model).items()}
     else:
-        raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector (config.json)")
+        if folder.is_dir() and not (folder / CONFIG).is_file():
+            raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector ({CONFIG})")
+        folder, _ = resolve_detector_folder(text)
+        info = read_detector_config(folder)  # refuses a folder without model.safetensors: timm never falls back to a pickle
+        model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+        section = info["dataigm"]
+        data_config = {k: list(v) if isinstance(v, tuple) else v for k, v in resolve_data_config({}, model=model).items()}
     label_names = list(info.get("label_names") or [])
     if len(label_names) != model.num_classes:
         raise InputError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
-    positive = section.get("positive_label")  # None (exports of multi-class detectors) or -1: no positive class
     return Detector(
         model=model.to(device).eval(),
         label_names=label_names,
@@ -91,7 +84,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
         concept=section.get("concept", ""),
         threshold=section.get("threshold"),
         threshold_rule=section.get("threshold_rule", ""),
-        positive_label=-1 if positive is None else int(positive),
+        positive_label=section.get("positive_label"),
         other_class=section.get("other_class"),
         source=text,
         info=info,

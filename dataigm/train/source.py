@@ -54,7 +54,7 @@ def detector_label_names(
     return dataset_names, 1 if len(dataset_names) == 2 else -1
 
 
-def label_mapping(dataset_names: Sequence[str], detector_names: Sequence[str], positive_label: int = -1, other_class: str | None = None) -> list[int]:
+def label_mapping(dataset_names: Sequence[str], detector_names: Sequence[str], positive_label: int | None = None, other_class: str | None = None) -> list[int]:
     """For each dataset label index, the detector class index (or :data:`DROP`).
 
     A name shared by both maps directly; for a binary judge everything else is the negative class; for a
