@@ -225,3 +225,44 @@ def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_pat
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--accelerator", "tpu", "--out", str(tmp_path / "run")))
     assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line
+
+
+# --- one error family: user errors in one line, bugs as internal errors with their traceback one -v away ---------
+def test_user_error_types_are_one_family():
+    from dataigm.core.errors import DataigmError, InputError, UnknownNameError
+    from dataigm.core.images import ImageDecodeError
+    from dataigm.core.registry import Registry
+    from dataigm.core.settings import SettingsError
+    from dataigm.ingest.prompt_formats import PromptFormatError
+
+    for cls in (SettingsError, PromptFormatError, ImageDecodeError, UnknownNameError, InputError):
+        assert issubclass(cls, DataigmError)
+    assert issubclass(UnknownNameError, KeyError) and issubclass(InputError, ValueError)  # callers that catch those still do
+    with pytest.raises(UnknownNameError) as e:
+        Registry("judge").get("nope")
+    assert str(e.value) == "unknown judge 'nope'; valid: "  # no quotes around the message, as KeyError would add
+
+
+def test_a_bug_is_an_internal_error_and_keeps_its_traceback_with_v(monkeypatch, capsys, tmp_path):
+    from dataigm.cli import main
+    import dataigm.commands.verify as verify_command
+
+    def buggy(args):
+        return {}["counts"]
+
+    monkeypatch.setattr(verify_command, "run", buggy)
+    assert main(["verify", str(tmp_path)]) == 3
+    assert capsys.readouterr().err == "dataigm verify: internal error: KeyError: 'counts' (rerun with -v for the traceback)\n"
+    with pytest.raises(KeyError, match="counts"):
+        main(["-v", "verify", str(tmp_path)])
+
+
+def test_user_errors_from_registries_and_values_stay_one_line(tmp_path):
+    from dataigm.synthetic import draw_pattern
+
+    (tmp_path / "imgs").mkdir()
+    draw_pattern("disc", 0).save(tmp_path / "imgs" / "0_0.png")
+    for spec, message in (("foo:bar", "unknown judge kind 'foo'; valid: "), ("nudenet:nope", "unknown NudeNet preset 'nope'; valid: "),
+                          ("imagenet:zebra_x", "unknown ImageNet concept 'zebra_x'; valid: ")):
+        out = run("judge", str(tmp_path / "imgs"), "--detector", spec)
+        assert out.returncode == 2 and out.stderr.startswith(f"dataigm judge: error: {message}") and len(out.stderr.splitlines()) == 1

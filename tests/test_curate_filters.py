@@ -316,7 +316,7 @@ def test_detector_folder_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no model\.safetensors \(found pytorch_model\.bin\).*never unpickles"):
         create_filter("detector", {"path": str(tmp_path)})
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"config\.json: field 'label_names'"):
+    with pytest.raises(ValueError, match=r"config\.json: invalid detector config: field 'label_names': Field required"):
         create_filter("detector", {"path": str(tmp_path)})
 
 

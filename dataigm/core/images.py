@@ -85,7 +85,7 @@ def open_rgb(data: bytes, name: str = "", max_size: int | None = None) -> tuple[
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
-        raise ImageDecodeError("empty file", f"{name}: 0 bytes")
+        raise ImageDecodeError("empty file", _named(name, "0 bytes"))
     try:
         img = Image.open(io.BytesIO(data))
         fmt, mode, size = img.format or "", img.mode, img.size
@@ -94,15 +94,19 @@ def open_rgb(data: bytes, name: str = "", max_size: int | None = None) -> tuple[
         img.load()
         img = to_rgb(ImageOps.exif_transpose(img))
     except ImageDecodeError as e:
-        raise ImageDecodeError(e.kind, f"{name}: {e.detail}") from None
+        raise ImageDecodeError(e.kind, _named(name, e.detail)) from None
     except UnidentifiedImageError:
-        raise ImageDecodeError("not an image", f"{name}: Pillow cannot identify the format") from None
+        raise ImageDecodeError("not an image", _named(name, "Pillow cannot identify the format")) from None
     except Image.DecompressionBombError as e:
-        raise ImageDecodeError("too large", f"{name}: {e}") from None
+        raise ImageDecodeError("too large", _named(name, str(e))) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         kind = "truncated" if "truncated" in str(e).lower() else "decode error"
-        raise ImageDecodeError(kind, f"{name}: {e}") from None
+        raise ImageDecodeError(kind, _named(name, str(e))) from None
     return img, fmt, mode, size
+
+
+def _named(name: str, detail: str) -> str:
+    return f"{name}: {detail}" if name else detail
 
 
 def decode_rgb(data: bytes, name: str = "") -> Any:
