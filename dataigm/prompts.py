@@ -62,8 +62,6 @@ def read_prompt_jsonl(path: Path) -> list[PromptRecord]:
 
 def write_prompt_jsonl(records: Iterable[PromptRecord], path: Path) -> int:
     """Write records as JSONL (atomically); returns how many."""
-    from dataigm.core.atomic import write_bytes_atomic
+    from dataigm.core.atomic import write_jsonl_atomic
 
-    lines = [json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in records]
-    write_bytes_atomic(Path(path), ("\n".join(lines) + "\n").encode())
-    return len(lines)
+    return write_jsonl_atomic(Path(path), [r.to_dict() for r in records])

@@ -7,13 +7,13 @@ the concept removed (same seed), labelled with the class given in ``negatives``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.schema import SPLITS, slugify
 from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
@@ -237,7 +237,7 @@ class Recipe(StrictModel):
         data = self.model_dump(mode="json")
         if data["generation"]["threads"] is None:  # unset: the hash of recipes written before the field existed
             del data["generation"]["threads"]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return json_sha256(data)
 
 
 def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:

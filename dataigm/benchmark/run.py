@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
-from dataigm.core.atomic import write_json_atomic
+from dataigm.core.atomic import json_sha256, write_json_atomic
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
@@ -104,7 +104,7 @@ def cache_root() -> Path:
 def write_prompt_sets(suite: Suite, sets: dict[str, list[PromptRecord]]) -> dict[str, Path]:
     """Write the sets' prompt JSONLs to a content-addressed folder (the same path for every run)."""
     lines = {role: [json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in recs] for role, recs in sets.items()}
-    digest = hashlib.sha256(json.dumps(lines, sort_keys=True).encode()).hexdigest()[:20]
+    digest = json_sha256(lines)[:20]
     folder = cache_root() / "prompts" / f"{suite.name}-{digest}"
     paths = {}
     for role, recs in sets.items():
@@ -189,11 +189,11 @@ def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, 
     payload = {"suite": pixels, "variant": variant, "limit": limit, "recipes": {k: content(r) for k, r in recipes.items()}}
     if deterministic:  # absent when off: keys of runs made before the flag existed stay valid
         payload["deterministic"] = True
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return json_sha256(payload)
 
 
 def model_key(spec: ModelSpec) -> str:
-    return hashlib.sha256(json.dumps(spec.model_dump(mode="json", exclude={"name"}), sort_keys=True).encode()).hexdigest()
+    return json_sha256(spec.model_dump(mode="json", exclude={"name"}))
 
 
 def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:

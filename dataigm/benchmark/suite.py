@@ -7,13 +7,12 @@ Everything is data: judge specs are plain strings handed to :func:`dataigm.judge
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord
@@ -142,7 +141,7 @@ class Suite(StrictModel):
 
     def sha256(self) -> str:
         """A digest of the whole suite (part of the original-image cache key)."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return json_sha256(self.model_dump(mode="json"))
 
     def sets(self, variant: str | None = None) -> dict[str, list[SetSource]]:
         """forget/retain sources, with ``variant``'s selections applied."""

@@ -19,13 +19,12 @@ recipe's category. Filter settings are validated by the filter's own pydantic mo
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, model_validator
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
@@ -90,7 +89,7 @@ class CurationConfig(StrictModel):
 
     def sha256(self) -> str:
         """A digest of the validated config (recorded in every curated sample, part and run)."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return json_sha256(self.model_dump(mode="json"))
 
 
 def parse_curation_config(data: dict[str, Any] | None, source: str = "<curation config>", category: str | None = None) -> CurationConfig:

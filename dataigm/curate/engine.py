@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic
+from dataigm.core.atomic import json_sha256, remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.images import ImageDecodeError, decode_rgb
@@ -167,7 +167,7 @@ def curated_part(part: dict[str, Any], config: CurationConfig, tags_sha: str) ->
     filters = {name: FILTERS.get(name).Settings(**s).model_dump(mode="json") for name, s in filters_run(config, record.category).items()}
     curation = CurationRecord(config_sha256=config_sha, review_tags_sha256=tags_sha, input_config_sha256=record.config_sha256,
                               filters=filters, pairs=config.pairs_for(record.category).model_dump(mode="json"))
-    return record.model_copy(update={"curation": curation, "config_sha256": _sha([record.config_sha256, config_sha, tags_sha])})
+    return record.model_copy(update={"curation": curation, "config_sha256": json_sha256([record.config_sha256, config_sha, tags_sha])})
 
 
 def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
@@ -237,7 +237,7 @@ def load_embeddings(out: Path, specs: Sequence[ShardSpec]) -> dict[str, np.ndarr
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write ``rows`` as JSON lines (sorted keys, so the bytes are reproducible), atomically."""
-    write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+    write_jsonl_atomic(path, rows)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -413,8 +413,7 @@ def write_decided(out: Path, decided: Decided, digest: str) -> None:
     """Write the verdicts atomically (the header first, then decisions in the order they were made)."""
     header = {"format": DECIDED_FORMAT, "inputs_sha256": digest, "pair_stats": decided.pair_stats, "unmatched": decided.unmatched,
               "searches": decided.searches, "samples": len(decided.decisions)}
-    lines = [json.dumps(header)] + [json.dumps(dataclasses.asdict(d)) for d in decided.decisions.values()]
-    write_bytes_atomic(decided_path(out), ("\n".join(lines) + "\n").encode())
+    write_jsonl_atomic(decided_path(out), [header, *(dataclasses.asdict(d) for d in decided.decisions.values())], sort_keys=False)
 
 
 def read_decided(out: Path, digest: str) -> Decided | None:
@@ -484,10 +483,6 @@ def write_shard(dataset: Path, out: Path, spec: ShardSpec, decisions: dict[str, 
     sink.close()
 
 
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def wait_for(paths: Sequence[Path], what: str, timeout: float, poll: float = 2.0) -> None:
     """A file barrier between ranks: return when every path exists, raise TimeoutError naming what is missing."""
     deadline = time.monotonic() + timeout
@@ -537,9 +532,9 @@ def curate(
     review_tags = dict(sorted((review_tags or {}).items()))
     for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
         parse_review_tag(key, tag, None)
-    tags_sha = _sha(review_tags)
+    tags_sha = json_sha256(review_tags)
     run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
-           "review_tags_sha256": tags_sha, "input_manifest_sha256": _sha(load_manifest(dataset)["shards"])}
+           "review_tags_sha256": tags_sha, "input_manifest_sha256": json_sha256(load_manifest(dataset)["shards"])}
     run_path = out / CURATION_DIR / "run.json"
     foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
     if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours

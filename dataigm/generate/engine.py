@@ -9,7 +9,6 @@ already done, and writes each shard atomically, so a killed build resumes exactl
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import check_device, pick_device
 from dataigm.core.errors import DataigmError, InputError
@@ -267,7 +267,7 @@ def models_sha256(identities: Sequence[dict[str, Any]]) -> str:
     for m in keep:
         if m["weights_sha256"]:
             m["id"] = ""  # a local file/folder is identified by its hash, not by where it sits
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+    return json_sha256(keep)
 
 
 def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]], digest: str) -> None:

@@ -10,13 +10,13 @@ override is reported like a bad recipe field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.recipe import RecipeError
@@ -142,7 +142,7 @@ class DetectorRecipe(StrictModel):
 
     def sha256(self) -> str:
         """Digest of the validated recipe (after overrides), recorded in run.json."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return json_sha256(self.model_dump(mode="json"))
 
 
 def parse_detector_recipe(data: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> DetectorRecipe:
