@@ -255,3 +255,17 @@ def test_a_split_emptied_by_curation_publishes_no_shard(source: Path, tmp_path: 
 
 def test_uncurated_card_says_no_curation(repo: Path) -> None:
     assert "No curation filters were recorded for this export." in (repo / "README.md").read_text()
+
+
+def test_card_field_docs_come_from_the_sample_schema(repo: Path) -> None:
+    import dataclasses
+
+    from dataigm.core.schema import SampleMeta, field_docs
+    from dataigm.hub.card import FIELD_DOCS, model_licenses
+
+    docs = field_docs()
+    assert list(docs) == [f.name for f in dataclasses.fields(SampleMeta)] and all(docs.values())
+    assert {k: FIELD_DOCS[k] for k in docs} == docs
+    card = (repo / "README.md").read_text()
+    assert docs["pair_id"] in card and docs["taxonomy"] in card
+    assert model_licenses()["CompVis/stable-diffusion-v1-4"] == "creativeml-openrail-m"

@@ -96,7 +96,7 @@ class BenchmarkResult:
 
 # --- preparation -----------------------------------------------------------------------------------------------
 def cache_root() -> Path:
-    from dataigm.generate.tiny import cache_dir
+    from dataigm.core.cache import cache_dir
 
     return cache_dir() / "benchmark"
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from dataigm.core.atomic import json_sha256, sha256_file, write_json_atomic
-from dataigm.generate.tiny import cache_dir
+from dataigm.core.cache import cache_dir
 
 
 def hash_cache_dir() -> Path:

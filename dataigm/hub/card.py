@@ -18,7 +18,7 @@ from pydantic import Field
 
 import dataigm
 from dataigm.core.manifest import CurationRecord, PartRecord, part_records
-from dataigm.core.schema import SampleMeta
+from dataigm.core.schema import SampleMeta, field_docs
 from dataigm.core.settings import StrictModel
 from dataigm.hub import DATA_DIR
 from dataigm.taxonomy import CATEGORIES
@@ -30,47 +30,19 @@ NSFW_TAG = "not-for-all-audiences"  # the Hub's own tag for content that needs a
 TASK_CATEGORIES = ("image-classification", "text-to-image")
 HF_SPLIT_NAMES = {"val": "validation"}  # split folder -> the `datasets` canonical split name
 
-# Licences of well-known generators; anything else is listed as "see the model card".
-MODEL_LICENSES = {
-    "CompVis/stable-diffusion-v1-4": "creativeml-openrail-m",
-    "runwayml/stable-diffusion-v1-5": "creativeml-openrail-m",
-    "stable-diffusion-v1-5/stable-diffusion-v1-5": "creativeml-openrail-m",
-    "stabilityai/stable-diffusion-2-1": "openrail++",
-    "stabilityai/stable-diffusion-2-1-base": "openrail++",
-    "stabilityai/stable-diffusion-xl-base-1.0": "openrail++",
-}
+# What the card says about each field: the sample schema's own docs, plus the key curation adds.
+FIELD_DOCS = {**field_docs(), "curation": "scores and decisions of the curation filters"}
+MODEL_LICENSES_FILE = "model_licenses.yaml"  # in the shipped cards/ folder
 
-FIELD_DOCS = {
-    "key": "sample key, unique in the dataset (lowercase, no dots)",
-    "category": "the config this sample belongs to",
-    "split": "split folder: train / val / test (the `datasets` splits train / validation / test)",
-    "label": "class index (same as `cls`)",
-    "label_name": "class name of `label`",
-    "label_names": "all class names of the category, in index order",
-    "source": "`generated` or `real`",
-    "role": "`positive` (concept prompt), `negative` (paired concept-free prompt), `unrelated` or `real`",
-    "concept": "taxonomy concept the prompt is about",
-    "subcategory": "finer grouping of the prompt (e.g. an I2P category)",
-    "pair_id": "shared by a positive and its paired negative (same seed)",
-    "prompt": "the prompt the image was generated from",
-    "pair_prompt": "the counterpart prompt of the pair",
-    "negative_prompt": "the diffusers `negative_prompt` used",
-    "prompt_source": "`recipe` or where an imported prompt came from",
-    "prompt_index": "index of the prompt in its source",
-    "seed": "generator seed of this image",
-    "image_index": "index of the image among those of its prompt",
-    "model": "short tag of the generator",
-    "model_revision": "Hub revision of the generator",
-    "scheduler": "diffusers scheduler class",
-    "steps": "denoising steps",
-    "guidance": "classifier-free guidance scale",
-    "width": "image width in pixels",
-    "height": "image height in pixels",
-    "original_path": "real images: path relative to the imported folder",
-    "original_sha256": "real images: sha256 of the original file",
-    "schema_version": "version of this schema",
-    "curation": "scores and decisions of the curation filters",
-}
+
+def model_licenses() -> dict[str, str]:
+    """Licences of well-known generators (Hub id -> licence), from ``cards/model_licenses.yaml``."""
+    import yaml
+
+    from dataigm.resources import resource_dir
+
+    return dict(yaml.safe_load((resource_dir("cards") / MODEL_LICENSES_FILE).read_text()) or {})
+
 
 _GATED_FIELDS = {
     "I want to use this dataset for": {"type": "select", "options": ["Research", "Evaluation of unlearning methods", "Other"]},
@@ -254,10 +226,10 @@ def _models_context(counts: dict[str, Any], parts: dict[str, PartRecord]) -> lis
         for m in part.models:
             tag = m.get("tag") or m.get("name") or m.get("id", "")
             ids[tag] = m.get("id", tag)
-    rows = []
+    rows, licenses = [], model_licenses()
     for tag, n in sorted(n_by_model.items()):
         model_id = ids.get(tag, tag)
-        rows.append({"tag": tag, "id": model_id, "n": n, "license": MODEL_LICENSES.get(model_id, "see the model's card")})
+        rows.append({"tag": tag, "id": model_id, "n": n, "license": licenses.get(model_id, "see the model's card")})
     return rows
 
 

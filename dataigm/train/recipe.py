@@ -53,7 +53,7 @@ class DataSpec(StrictModel):
         return self
 
 
-class ModelSpec(StrictModel):
+class DetectorModelSettings(StrictModel):
     """The timm model: architecture, starting weights and which part of it is trained."""
 
     arch: str
@@ -69,7 +69,7 @@ class ModelSpec(StrictModel):
     kwargs: dict[str, Any] = {}  # extra ``timm.create_model`` arguments (e.g. img_size for a ViT at another size)
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelSpec":
+    def _check(self) -> "DetectorModelSettings":
         if self.mode == "last_n" and self.last_n < 1:
             raise InputError("mode 'last_n' needs last_n >= 1")
         return self
@@ -133,7 +133,7 @@ class DetectorRecipe(StrictModel):
     description: str = ""
     concept: str = ""  # the taxonomy concept this judge detects (binary judges)
     data: DataSpec
-    model: ModelSpec
+    model: DetectorModelSettings
     augment: AugmentSpec = AugmentSpec()
     balance: BalanceMode = "loss"
     optim: OptimSpec = OptimSpec()
