@@ -20,7 +20,7 @@ recipe's category. Filter settings are validated by the filter's own pydantic mo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -28,9 +28,6 @@ from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
-Action = Literal["keep", "review", "drop"]
-ACTIONS: tuple[str, ...] = get_args(Action)
-ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # the strongest action of all flags wins
 DEFAULT_CONFIG = "default.yaml"  # in builders/curation/
 
 

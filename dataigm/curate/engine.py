@@ -40,7 +40,8 @@ from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
-from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
+from dataigm.curate.config import CurationConfig, default_config
+from dataigm.curate.decision import ACTION_RANK, Decision
 from dataigm.curate.dedup import HashedSample, describe_hash_search, find_duplicates, search_embedding_duplicates
 from dataigm.curate.filters import Decoded, EmbeddingSettings, Filter, PhashSettings, Scored, all_fields, create_filter
 from dataigm.curate.pairs import PairMember, apply_pair_policy
@@ -57,23 +58,6 @@ class CuratedMeta(SampleMeta):
     """The sample schema plus one ``curation`` key (``SampleMeta.from_dict`` ignores it in later stages)."""
 
     curation: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclass
-class Decision:
-    """The verdict on one sample and why."""
-
-    key: str
-    category: str
-    split: str
-    label_name: str
-    verdict: str  # keep | review | drop
-    reasons: list[str]
-    fields: dict[str, Any]
-    shard: str
-    relabel_to: str = ""
-    review_tag: str = ""
-    pair_status: str = ""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dataigm.core.errors import InputError
 from dataigm.core.devices import pick_device
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
-from dataigm.curate.config import Action
+from dataigm.curate.decision import Action
 from dataigm.curate.dedup import l2_normalize
 from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
 

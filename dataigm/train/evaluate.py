@@ -12,7 +12,6 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Container, Iterator, Sequence
 
@@ -23,32 +22,11 @@ from torch import nn
 from dataigm.core.detector_export import CONFIG, normalize_positive_label, read_detector_config, resolve_detector_folder
 from dataigm.core.errors import InputError
 from dataigm.train.metrics import classification_report, select_threshold
+from dataigm.train.types import Detector, Predictions
 from dataigm.train.source import DatasetSource, covered_samples, label_mapping
 
 RUN_FILE = "run.json"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
-
-
-@dataclass
-class Detector:
-    """A loaded detector: timm model in eval mode plus what it predicts and how."""
-
-    model: nn.Module
-    label_names: list[str]
-    data_config: dict[str, Any]
-    category: str = ""
-    concept: str = ""
-    threshold: float | None = None
-    threshold_rule: str = ""
-    positive_label: int | None = None  # index of the positive class; None: multi-class without one
-    other_class: str | None = None
-    source: str = ""  # where it was loaded from
-    info: dict[str, Any] = field(default_factory=dict)  # the run.json or config.json it came from
-
-    @property
-    def binary(self) -> bool:
-        """Two classes: decisions threshold P(positive class)."""
-        return len(self.label_names) == 2
 
 
 def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None) -> Detector:
@@ -106,15 +84,6 @@ def _model_from_run(folder: Path, info: dict[str, Any], checkpoint: str | Path |
         return fold_head_norm(model)
     model.load_state_dict(weights)
     return model
-
-
-@dataclass
-class Predictions:
-    """Softmax probabilities, detector labels and sample metadata of one evaluated split."""
-
-    probs: np.ndarray
-    labels: np.ndarray
-    metas: list[dict[str, Any]]
 
 
 def _batches(

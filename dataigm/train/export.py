@@ -24,7 +24,7 @@ from dataigm.core.errors import InputError
 from dataigm.resources import resource_dir
 
 if TYPE_CHECKING:
-    from dataigm.train.evaluate import Detector
+    from dataigm.train.types import Detector
 
 CARD_TEMPLATE = "detector.md.j2"  # in the shipped cards/ folder
 
