@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from dataigm.curate import curate, load_curation_config
-    from dataigm.curate.demo import kept_dropped_table
+    from dataigm.curate.present import kept_dropped_table
 
     config = load_curation_config(args.config)
     tags = read_review_tags_file(args.review_tags) if args.review_tags else None

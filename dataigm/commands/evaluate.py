@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector, metrics_rows
+    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector
     from dataigm.core.devices import pick_device
     from dataigm.train.source import resolve_dataset
 
@@ -47,10 +47,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{args.detector} on {category}/{args.split}", show_header=False)
-    for name, value in metrics_rows(report):
-        table.add_row(name, value)
-    Console().print(table)
+    from dataigm.train.present import metrics_table
+
+    Console().print(metrics_table(report, f"{args.detector} on {category}/{args.split}"))
     return 0
