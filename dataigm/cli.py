@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dataigm {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)]
+    modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)
+               if not m.name.startswith("_")]  # _options: shared flags, not a command
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         sub_parser = module.add_parser(sub)
         sub_parser.set_defaults(_run=module.run)

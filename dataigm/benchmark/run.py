@@ -21,6 +21,7 @@ temp + rename, and the report is derived from what is on disk; a rerun continues
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -30,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
 from dataigm.core.atomic import json_sha256, write_json_atomic
@@ -38,6 +39,9 @@ from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
+
+if TYPE_CHECKING:
+    from dataigm.judge.evaluation import EvalConfig
 
 log = logging.getLogger(__name__)
 STATE = "benchmark.json"
@@ -48,6 +52,13 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 
 class BenchmarkError(DataigmError):
     """A benchmark cannot run as asked (conflicting --out, unavailable judge, ...)."""
+
+
+def suite_metrics(**settings: Any) -> EvalConfig:
+    """The metric settings of a benchmark: :class:`EvalConfig` with the suite's LPIPS and FID unless ``settings`` say otherwise."""
+    from dataigm.judge.evaluation import EvalConfig
+
+    return EvalConfig(**{"detector": "", "lpips_net": "suite", "fid_feature": "suite", **settings})
 
 
 @dataclass
@@ -64,22 +75,14 @@ class BenchmarkOptions:
     dtype: str | None = None
     batch_size: int | None = None
     shard_size: int = SHARD_SIZE
-    lpips_net: str | None = "suite"  # "suite": alex when the suite lists lpips; None: off
-    fid_features: str | None = "suite"  # "suite": inception when the suite lists fid; None: off
-    fid_weights: str | None = None
-    clip: str | None = None  # CLIP path/Hub id: CSDR and CLIP scores
-    bootstrap: int = 1000
-    workers: int | None = None
-    eval_batch_size: int = 32
+    # How the sets are judged and measured: the settings of `dataigm eval`, less the judge (each suite judge fills
+    # detector, concept, threshold and person detector). lpips_net / fid_feature "suite": alex / inception when the
+    # suite lists lpips / fid, else off; the device is the generation device above.
+    metrics: EvalConfig = field(default_factory=suite_metrics)
     progress: bool = True
     estimate: bool = True
     evaluate: bool = True
     deterministic: bool = False  # BuildOptions(deterministic=True) for every set; part of the cache key
-    forget_reference: str = "pair"  # forget fidelity against the original's image of p' (IGMU) or of p
-    csdr_unit: str = "prompt"
-    csdr_prompts: str = "pair"
-    clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
-    clip_score_model: str | None = None
     wait_poll_s: float = 10.0
 
 
@@ -311,17 +314,13 @@ def wait_for(folder: Path, poll_s: float, say: Callable[[str], None]) -> None:
 
 
 # --- evaluation --------------------------------------------------------------------------------------------------
-def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions) -> Any:
-    from dataigm.judge.evaluation import EvalConfig
-
-    lpips = ("alex" if "lpips" in suite.metrics else None) if options.lpips_net == "suite" else options.lpips_net
-    fid = ("inception" if "fid" in suite.metrics else None) if options.fid_features == "suite" else options.fid_features
-    return EvalConfig(detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
-                      person_detector=judge.get("person_detector"), clip=options.clip, csdr_unit=options.csdr_unit,
-                      csdr_prompts=options.csdr_prompts, clip_score=options.clip_score, clip_score_model=options.clip_score_model,
-                      forget_reference=options.forget_reference, lpips_net=lpips, fid_feature=fid,
-                      fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,
-                      device=None if options.device == "auto" else options.device, n_resamples=options.bootstrap)
+def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions) -> EvalConfig:
+    m = options.metrics
+    lpips = ("alex" if "lpips" in suite.metrics else None) if m.lpips_net == "suite" else m.lpips_net
+    fid = ("inception" if "fid" in suite.metrics else None) if m.fid_feature == "suite" else m.fid_feature
+    return dataclasses.replace(m, detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
+                               person_detector=judge.get("person_detector"), lpips_net=lpips, fid_feature=fid,
+                               device=None if options.device == "auto" else options.device)
 
 
 # The flag that supplies each model the evaluation loads, for offline machines.
@@ -458,7 +457,7 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    for flag, value in (("--limit", options.limit), ("--batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+    for flag, value in (("--limit", options.limit), ("--generation-batch-size", options.batch_size), ("--shard-size", options.shard_size)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
     check_local_paths(model, original)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from dataigm.commands._options import add_device_flag, add_json_flag, add_metric_flags, emit_json, metric_settings
 from dataigm.core.errors import InputError
 
 ORDER = 65
@@ -26,9 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
     p.add_argument("--original-pair", type=Path,
                    help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
-    p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
-                   help="forget LPIPS/FID/KID against the original's image of the concept-removed prompt (pair, IGMU; default) "
-                   "or of the same prompt (same-prompt); retain images always use the same prompt")
     p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
     p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
     p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
@@ -40,29 +37,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
-    p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
-                   help="CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
-    p.add_argument("--csdr-unit", choices=["prompt", "image"], default="prompt", help="CSDR per prompt (IGMU's code; default) or per image")
-    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
-                   help="score against the concept-removed prompt (pair; default) or IGMU's buggy cleaned text (igmu)")
-    p.add_argument("--clip-score", choices=["torchmetrics", "clipscore"],
-                   help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) or SPM's 2.5 max(cos, 0)")
-    p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
     p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
                    help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
-    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze", "none"])
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
-    p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
-    p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    add_metric_flags(p)
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
                    help="resample prompts (cluster bootstrap; default) or single images")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int)
-    p.add_argument("--device")
+    add_device_flag(p)
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    add_json_flag(p, "the report")
     return p
 
 
@@ -105,13 +91,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     cfg = EvalConfig(
         detector=args.detector, concept=args.concept, threshold=args.threshold, person_detector=args.person_detector,
-        aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
-        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
-        fid_reference=str(args.fid_reference) if args.fid_reference else None,
-        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
-        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
-        batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap, seed=args.seed,
-        bootstrap_unit=args.bootstrap_unit,
+        aggregate=args.aggregate, group_by=tuple(args.group_by), cmmd=args.cmmd,
+        fid_reference=str(args.fid_reference) if args.fid_reference else None, lpips_size=args.lpips_size,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, seed=args.seed, bootstrap_unit=args.bootstrap_unit,
+        **metric_settings(args),
     )
     if cfg.fid_feature == "inception" and (orig_f or args.fid_reference):
         from dataigm.judge.fidelity import create_feature_network
@@ -123,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(sets, cfg, original)
     paths = write_report(report, args.out)
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        emit_json(report)
     else:
         from rich.console import Console
 

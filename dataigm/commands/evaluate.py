@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
+from dataigm.commands._options import add_device_flag, add_json_flag, emit_json
 from dataigm.core.errors import InputError
 
 ORDER = 45
@@ -26,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--revision", help="Hub dataset revision")
     p.add_argument("--plots", type=Path, help="write PNG plots (confusion matrix, ROC, reliability) to this folder")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    add_device_flag(p)
+    add_json_flag(p, "the metrics")
     return p
 
 
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     report = json_safe(evaluate_detector(detector, source, args.split, category=category, threshold=args.threshold,
                                          batch_size=args.batch_size, plots_dir=args.plots, progress=not args.json))
     if args.json:
-        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+        emit_json(report)
         return 0
     from rich.console import Console
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from dataigm.commands._options import add_json_flag, emit_json
 
 ORDER = 60
 
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="GPU autocast precision (default fp32: thresholds were chosen in fp32; auto = native bf16, else fp16)")
     p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
-    p.add_argument("--json", action="store_true", help="print the summary as exactly one JSON object on stdout")
+    add_json_flag(p, "the summary")
     return p
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         write_json_atomic(args.summary, result.summary)
     if args.json:
-        print(json.dumps(result.summary, sort_keys=True))
+        emit_json(result.summary)
     else:
         print_summary(result.summary)
     if result.failed and not result.predictions:  # nothing was judged: say so, after writing the failure list
