@@ -211,10 +211,9 @@ def _perturbed_unet(tiny: Path, path: Path, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict:
+def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, church_detector: Path) -> dict:
     """A two-file suite pinned to local files, a tiny judge, two perturbed UNets; the first method (esd) run."""
     from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
-    from dataigm.judge.tiny import build_tiny_detector
     from dataigm.recipe import ModelSpec
 
     root = tmp_path_factory.mktemp("bench")
@@ -222,7 +221,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dic
     src.mkdir()
     (src / "church.csv").write_text(FORGET_CSV)
     (src / "coco.csv").write_text(RETAIN_CSV)
-    det = build_tiny_detector(root / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     suite = {"name": "tiny-church", "description": "a church suite for the tiny model",
              "source": {"repo": "example/prompts", "commit": "0" * 40},
              "files": {"forget": {"path": "prompts/church.csv", "sha256": _sha(src / "church.csv"), "format": "unlearndiffatk"},

@@ -19,8 +19,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_detector(tmp_path_factory.mktemp("det") / "tiny-nudity", ("not_nude", "nude"), threshold=0.4)
+def detector_dir(nudity_detector: Path) -> Path:
+    return nudity_detector
 
 
 def test_a_folder_without_safetensors_is_refused_by_both_readers(detector_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,7 +49,7 @@ def test_hub_id_at_a_revision_loads_in_both_readers(detector_dir: Path, tmp_path
     judge = create_judge(spec)
     detector = load_detector(spec)
     assert judge.describe()["revision"] == COMMIT
-    assert (detector.label_names, detector.positive_label, detector.threshold) == (judge.label_names, 1, judge.threshold) == (["not_nude", "nude"], 1, 0.4)
+    assert (detector.label_names, detector.positive_label, detector.threshold) == (judge.label_names, 1, judge.threshold) == (["not_nude", "nude"], 1, 0.5)
     assert detector.info == read_detector_config(snap)
 
 

@@ -22,8 +22,8 @@ from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_detector(tmp_path_factory.mktemp("det") / "tiny-nudity", ("not_nude", "nude"), threshold=0.5)
+def detector_dir(nudity_detector: Path) -> Path:
+    return nudity_detector
 
 
 @pytest.fixture(scope="module")

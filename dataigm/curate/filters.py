@@ -32,6 +32,7 @@ from dataigm.core.registry import Registry
 from dataigm.curate.decision import Action
 from dataigm.curate.dedup import l2_normalize
 from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
+from dataigm.judge.types import pooled
 
 # Curation's default NudeNet classes: explicit nudity only. The judge presets also count exposed belly, feet,
 # armpits and male breast, which would drop concept-removed negatives that merely show a bare belly or feet.
@@ -342,8 +343,7 @@ def clip_image_features(clip: Any, processor: Any, images: Sequence[Image.Image]
 
     pixels = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
-        feats = clip.get_image_features(pixel_values=pixels.to(device, clip.dtype))
-    return getattr(feats, "pooler_output", feats)  # some versions return a model output object
+        return pooled(clip.get_image_features(pixel_values=pixels.to(device, clip.dtype)))
 
 
 class ClipSettings(FilterSettings):
@@ -377,10 +377,8 @@ class ClipFilter(Filter):
         inputs = self.processor(text=list(texts), images=[im.convert("RGB") for im in images], return_tensors="pt", padding=True, truncation=True)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         with torch.inference_mode():
-            img = self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.model.dtype))
-            txt = self.model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
-            img = getattr(img, "pooler_output", img)  # some versions return a model output object
-            txt = getattr(txt, "pooler_output", txt)
+            img = pooled(self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.model.dtype)))
+            txt = pooled(self.model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")))
             cos = torch.nn.functional.cosine_similarity(img.float(), txt.float(), dim=-1)
         return (100.0 * cos.clamp(min=0)).cpu().numpy()
 

@@ -35,6 +35,7 @@ from dataigm.core.errors import InputError
 from dataigm.judge.fidelity import ImageReader, _chunks, open_reader
 from dataigm.judge.images import ImageRef
 from dataigm.judge.metrics import prompt_key
+from dataigm.judge.types import pooled
 
 CSDR_CLIP = "openai/clip-vit-base-patch16"  # IGMU benchmark.py: clip_score(model_name_or_path=...)
 IGMU_ITEMS_TO_REMOVE = ("naked", "nude", " with Van Gogh style", "Church", "church", "Parachute", "parachute")
@@ -97,8 +98,7 @@ class ClipScorer:
     def image_embeddings(self, images: Sequence[Any]) -> torch.Tensor:
         """L2-normalised CLIP image embeddings (float32, on CPU) of PIL images."""
         pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device)
-        emb = self.model.get_image_features(pixel_values=pixels)
-        emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
+        emb = pooled(self.model.get_image_features(pixel_values=pixels))
         return torch.nn.functional.normalize(emb.float(), dim=-1).cpu()
 
     @torch.inference_mode()
@@ -113,8 +113,7 @@ class ClipScorer:
             tok = {k: v[..., : self.max_length] for k, v in tok.items()}
         else:
             tok = self.processor.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        emb = self.model.get_text_features(input_ids=tok["input_ids"].to(self.device), attention_mask=tok["attention_mask"].to(self.device))
-        emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
+        emb = pooled(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device), attention_mask=tok["attention_mask"].to(self.device)))
         return torch.nn.functional.normalize(emb.float(), dim=-1).cpu()
 
     @staticmethod
