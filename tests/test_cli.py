@@ -94,6 +94,7 @@ def test_verify_success_fast_and_rebuild_manifest(shapes_dataset, tmp_path):
     assert out.returncode == 1 and "FAIL data/object/test/object-test-stray-000000.tar: not in manifest" in out.stderr
 
 
+@pytest.mark.slow  # the whole demo, in a subprocess
 def test_demo_trains_and_judges_from_its_exported_folder(tmp_path):
     import json
 

@@ -50,3 +50,38 @@ def test_emit_json_prints_one_object(capsys) -> None:
     emit_json({"b": [1, 2], "a": "é"})
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out) == {"a": "é", "b": [1, 2]} and out.startswith('{"a"')
+
+
+def _choices() -> dict[tuple[str, str], list]:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    return {(name, a.dest): list(a.choices) for name, sub in commands.items() for a in sub._actions if a.choices}
+
+
+def _sync_table() -> dict[tuple[str, str], list]:
+    """Each hard-coded CLI choice list -> the library's own list (the CLI keeps literals so --help imports no torch)."""
+    from typing import get_args
+
+    from dataigm.core.precision import JUDGE_PRECISIONS
+    from dataigm.judge.clip_metrics import CLIP_SCORE_MODES
+    from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
+    from dataigm.judge.evaluation import BOOTSTRAP_UNITS, FORGET_REFERENCES
+    from dataigm.judge.fidelity import LPIPS_NETS
+    from dataigm.judge.metrics import AGGREGATIONS
+    from dataigm.recipe import GenerationSpec
+    from dataigm.taxonomy import CATEGORIES
+
+    dtypes = list(get_args(GenerationSpec.model_fields["dtype"].annotation))
+    table = {("judge", "precision"): list(JUDGE_PRECISIONS), ("eval", "aggregate"): list(AGGREGATIONS),
+             ("eval", "bootstrap_unit"): list(BOOTSTRAP_UNITS), ("import-images", "taxonomy"): CATEGORIES.names(),
+             ("eval", "lpips_net"): [*LPIPS_NETS, "none"], ("benchmark", "lpips_net"): ["suite", *LPIPS_NETS, "none"],
+             ("build", "dtype"): dtypes, ("benchmark", "dtype"): dtypes}
+    for command in ("eval", "benchmark"):
+        table.update({(command, "csdr_unit"): list(CSDR_UNITS), (command, "csdr_prompts"): list(CSDR_PROMPTS),
+                      (command, "clip_score"): list(CLIP_SCORE_MODES), (command, "forget_reference"): list(FORGET_REFERENCES)})
+    return table
+
+
+@pytest.mark.parametrize("key", sorted(_sync_table()))
+def test_cli_choices_follow_the_library(key) -> None:
+    assert sorted(_choices()[key]) == sorted(_sync_table()[key])
