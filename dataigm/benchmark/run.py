@@ -37,6 +37,7 @@ from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_sui
 from dataigm.core.atomic import json_sha256, write_json_atomic
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
+from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
 
@@ -211,9 +212,6 @@ JUDGE_WEIGHTS_HINTS = {
 }
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-
-
 def check_local_paths(*models: ModelSpec | None) -> None:
     """A model or component given as a local path must exist: found now, not after the original's images are generated.
 
@@ -224,7 +222,7 @@ def check_local_paths(*models: ModelSpec | None) -> None:
         flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
         for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
             path = Path(value).expanduser()
-            looks_local = value.startswith((".", "~", "/")) or path.suffix in WEIGHT_SUFFIXES
+            looks_local = value.startswith((".", "~", "/")) or path.suffix in CHECKPOINT_SUFFIXES
             if looks_local and not path.exists():
                 raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
 
