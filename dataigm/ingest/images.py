@@ -400,10 +400,37 @@ def import_images(
     recorded in the shard stats with their reason. With several ranks (``rank``/``world_size`` or torchrun/
     Slurm variables) each rank writes its share of shards; re-run once on one rank to write the full manifest.
     """
-    from tqdm.auto import tqdm
-
     # 1. Check inputs
     folder, out = Path(folder), Path(out)
+    split_from_folders, fractions = _check_import(folder, out, category, part, split_from_folders, splits, max_size, shard_size,
+                                                  png_compress_level)
+    source_pattern = compile_source_pattern(source_from_name)
+    env = rank_from_env()
+    rank = env.rank if rank is None else rank
+    world_size = env.world_size if world_size is None else world_size
+
+    # 2. Scan the folder, resolve labels, plan splits and shards; record the plan before writing anything
+    plan = plan_import(folder, out, category, part, taxonomy=taxonomy, split_from_folders=split_from_folders, fractions=fractions,
+                       source_pattern=source_pattern, class_map=class_map or {}, label_names=label_names, max_size=max_size,
+                       shard_size=shard_size, png_compress_level=png_compress_level)
+    write_part(out, category, part, plan.record)
+
+    # 3. Decode and write this rank's unfinished shards
+    report = ImportReport(category, part, plan.names, len(plan.files), len(plan.ignored), len(plan.shards))
+    mine = partition(plan.shards, rank, world_size)
+    todo = [p for p in mine if not is_done(out, p.spec)]
+    report.shards_skipped = len(mine) - len(todo)
+    _write_shards(folder, out, plan, todo, report, max_size=max_size, png_compress_level=png_compress_level,
+                  workers=workers or min(8, os.cpu_count() or 1), progress=progress)
+
+    # 4. Manifest (complete once every rank has finished)
+    report.manifest = build_manifest(out)
+    return report
+
+
+def _check_import(folder: Path, out: Path, category: str, part: str, split_from_folders: bool | None, splits: Mapping[str, float] | None,
+                  max_size: int, shard_size: int, png_compress_level: int) -> tuple[bool, dict[str, float] | None]:
+    """Refuse bad arguments before any work; returns (split_from_folders, the split fractions or None)."""
     refuse_exported(out, "import-images")
     if slugify(category) != category:
         raise InputError(f"category {category!r} must be lowercase letters, digits and '_' (e.g. {slugify(category)!r})")
@@ -422,19 +449,29 @@ def import_images(
                              "or pass --no-split-from-folders to read the top-level folders as classes")
     if split_from_folders and splits is not None:
         raise InputError("give either split_from_folders or split fractions, not both")
-    fractions = None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
-    source_pattern = compile_source_pattern(source_from_name)
-    env = rank_from_env()
-    rank = env.rank if rank is None else rank
-    world_size = env.world_size if world_size is None else world_size
+    return split_from_folders, None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
 
-    # 2. Scan the folder and resolve labels
+
+@dataclass
+class ImportPlan:
+    """What an import will write: the files, their labels, the planned shards and the part record."""
+
+    files: list[ImageFile]
+    ignored: list[str]
+    names: list[str]
+    mapping: dict[str, str]
+    taxonomy: str
+    shards: list[PlannedShard]
+    record: PartRecord
+
+
+def plan_import(folder: Path, out: Path, category: str, part: str, *, taxonomy: str | None, split_from_folders: bool,
+                fractions: Mapping[str, float] | None, source_pattern: re.Pattern[str] | None, class_map: Mapping[str, str],
+                label_names: Sequence[str] | None, max_size: int, shard_size: int, png_compress_level: int) -> ImportPlan:  # pragma: no mutate block, I/O, see docs/testing.md
+    """Scan ``folder``, resolve labels and taxonomy against the dataset's other parts, and plan splits and shards."""
     files, ignored = scan_folder(folder, split_from_folders, source_pattern)
-    classes = sorted({f.folder_class for f in files})
     taxonomy = resolve_taxonomy(out, category, part, taxonomy)
-    names, mapping = resolve_labels(out, category, part, classes, class_map or {}, label_names)
-
-    # 3. Plan splits and shards; record the plan before writing anything
+    names, mapping = resolve_labels(out, category, part, sorted({f.folder_class for f in files}), class_map, label_names)
     if split_from_folders:
         by_split: dict[str, list[ImageFile]] = {}
         for f in files:
@@ -460,14 +497,13 @@ def import_images(
     config_sha = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
     record = PartRecord(kind="real", category=category, taxonomy=taxonomy, part=part, label_names=names, config=config,
                         config_sha256=config_sha, shards=sorted(p.spec.relpath for p in planned))
-    write_part(out, category, part, record)
+    return ImportPlan(files, ignored, names, dict(mapping), taxonomy, planned, record)
 
-    # 4. Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard
-    report = ImportReport(category, part, names, len(files), len(ignored), len(planned))
-    mine = partition(planned, rank, world_size)
-    todo = [p for p in mine if not is_done(out, p.spec)]
-    report.shards_skipped = len(mine) - len(todo)
-    workers = workers or min(8, os.cpu_count() or 1)
+
+def _write_shards(folder: Path, out: Path, plan: ImportPlan, todo: Sequence[PlannedShard], report: ImportReport, *, max_size: int,
+                  png_compress_level: int, workers: int, progress: bool) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
+    """Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard; counts go to ``report``."""
+    from tqdm.auto import tqdm
 
     def load(f: ImageFile) -> DecodedImage | ImageDecodeError:
         try:
@@ -477,6 +513,7 @@ def import_images(
         except OSError as e:  # unreadable file (permissions, vanished)
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
+    category, part = report.category, report.part
     results = _ordered_map(load, [f for shard in todo for f in shard.files], workers)  # one pool across shards
     with closing(results), tqdm(total=sum(len(p.files) for p in todo), desc=f"import {category}/{part}", unit="img",
                                 disable=not progress) as bar:
@@ -491,7 +528,7 @@ def import_images(
                         sink.fail(key, str(result))
                         report.failures[result.kind] += 1
                     else:
-                        sink.write(_meta(key, f, shard.spec.split, category, taxonomy, names, mapping, result), result.png)
+                        sink.write(_meta(key, f, shard.spec.split, category, plan.taxonomy, plan.names, plan.mapping, result), result.png)
                     bar.update(1)
             except BaseException:
                 sink.abort()
@@ -500,10 +537,6 @@ def import_images(
             report.ok += stats.ok
             report.failed += stats.failed
             report.shards_written += 1
-
-    # 5. Manifest (complete once every rank has finished)
-    report.manifest = build_manifest(out)
-    return report
 
 
 def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, names: list[str], mapping: Mapping[str, str],
