@@ -514,6 +514,38 @@ def curate(
     tars = open_dataset_folder(dataset).data_root  # the shards of a build folder, or data/ of an exported one
     mine = partition(specs, rank, world_size)
     review_tags = dict(sorted((review_tags or {}).items()))
+    tags_sha = start_run(dataset, out, config, review_tags, rank, world_size)
+
+    # 2. Score this rank's shards
+    bank = FilterBank(config)
+    for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
+        if not score_path(out, spec).exists():
+            write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
+    wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
+
+    # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
+    decided = decide_once(out, specs, config, review_tags, rank, barrier_timeout)
+    decisions, pair_stats, unmatched = decided.decisions, decided.pair_stats, decided.unmatched
+    config_sha = config.sha256()
+
+    # 4. Write this rank's curated shards
+    for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
+        if not is_done(out, spec):
+            write_shard(tars, out, spec, decisions, config_sha)
+    result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
+    if rank != 0:
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    # 5. Rank 0: parts, manifest, per-sample table, report, contact sheets
+    finalize(dataset, out, tars, specs, config, tags_sha, result, barrier_timeout)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dict[str, str], rank: int, world_size: int) -> str:
+    """Check the review tags, refuse an ``out`` that holds something else or another curation, and record this run
+    (rank 0). Returns the review tags' digest."""
     for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
         parse_review_tag(key, tag, None)
     tags_sha = json_sha256(review_tags)
@@ -533,15 +565,12 @@ def curate(
         write_json_atomic(run_path, run)
     if world_size == 1:  # with several ranks, another rank's temp file may be in progress
         remove_stale_tmp(out)
+    return tags_sha
 
-    # 2. Score this rank's shards
-    bank = FilterBank(config)
-    for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
-        if not score_path(out, spec).exists():
-            write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
-    wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
-    # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
+def decide_once(out: Path, specs: Sequence[ShardSpec], config: CurationConfig, review_tags: dict[str, str], rank: int,
+                barrier_timeout: float) -> Decided:
+    """Rank 0 decides every sample from all score files and writes the verdicts; the other ranks wait and read them."""
     digest = inputs_digest(out, specs)
     if rank == 0:
         try:
@@ -554,19 +583,13 @@ def curate(
         decide_error_path(out).unlink(missing_ok=True)
     else:
         decided = wait_for_decided(out, digest, barrier_timeout)
-    decisions, pair_stats, unmatched = decided.decisions, decided.pair_stats, decided.unmatched
-    config_sha = config.sha256()
+    return decided
 
-    # 4. Write this rank's curated shards
-    for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
-        if not is_done(out, spec):
-            write_shard(tars, out, spec, decisions, config_sha)
-    result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
-    if rank != 0:
-        result.seconds = time.perf_counter() - t0
-        return result
 
-    # 5. Rank 0: parts, manifest, per-sample table, report, contact sheets
+def finalize(dataset: Path, out: Path, tars: Path, specs: Sequence[ShardSpec], config: CurationConfig, tags_sha: str,
+             result: CurationResult, barrier_timeout: float) -> None:
+    """Rank 0, once every rank's shards are written: curated part records, the manifest, the per-sample table, the
+    report and the contact sheets (into ``result``)."""
     from dataigm.curate.report import write_report
     from dataigm.curate.sheets import write_contact_sheets
 
@@ -577,9 +600,7 @@ def curate(
         shutil.copytree(Path(dataset) / SETTINGS_DIR, out / SETTINGS_DIR, dirs_exist_ok=True)
     result.manifest = build_manifest(out)
     table = [{"key": d.key, "shard": d.shard, "category": d.category, "split": d.split, "label_name": d.label_name,
-              "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]
+              "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(result.decisions.values(), key=lambda d: (d.shard, d.key))]
     write_rows(out / CURATION_DIR / "decisions.jsonl", table)
-    sheets = write_contact_sheets(tars, out, specs, decisions, config)
-    result.report = write_report(out, decisions, pair_stats, sheets, unmatched, decided.searches)
-    result.seconds = time.perf_counter() - t0
-    return result
+    sheets = write_contact_sheets(tars, out, specs, result.decisions, config)
+    result.report = write_report(out, result.decisions, result.pair_stats, sheets, result.unmatched_tags, result.searches)
