@@ -110,64 +110,28 @@ def train_detector(
 ) -> TrainResult:
     """Train the detector of ``recipe`` into the run folder ``out``; rank 0 then picks the threshold and evaluates."""
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
-    from dataigm.train.data import ShardDataModule
-    from dataigm.train.features import CachedFeatureDataModule
     from dataigm.train.models import data_config_for
-    from dataigm.train.module import DetectorModule
 
     _one_log_handler()
     # 1. Check inputs and resolve the data
     out = Path(out)
-    ckpt_dir = out / "checkpoints"
     ckpt_path = _resume_checkpoint(out, resume)
     source, classes = resolve_run(recipe, data)
-    spec, tr = recipe.data, recipe.trainer
+    tr = recipe.trainer
     carve = carve_run_validation(recipe, source, classes)
     L.seed_everything(tr.seed, workers=True, verbose=False)
 
     # 2. Model (timm inside) and data (shards + timm transforms, or the frozen backbone's cached features)
     m = recipe.model
     cached = m.mode == "frozen" and tr.cache_features
-    module = DetectorModule(
-        arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
-        drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=recipe.optim.name, lr=recipe.optim.lr,
-        weight_decay=recipe.optim.weight_decay, label_smoothing=recipe.optim.label_smoothing, scheduler=recipe.optim.scheduler,
-        warmup_epochs=recipe.optim.warmup_epochs, class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
-        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
-    )
+    module = build_module(recipe, classes, cached)
     data_config = data_config_for(module.model, m.img_size)
-    data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
-    datamodule = (CachedFeatureDataModule if cached else ShardDataModule)(
-        source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
-        classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
-        num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
-        val_keys=carve["val_keys"] if carve else (), min_steps=tr.min_steps, epochs=tr.epochs, **data_kwargs,
-    )
+    datamodule = build_datamodule(recipe, source, classes, data_config, carve, cached, progress)
 
     # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch
-    multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
-    strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
-    has_val = datamodule.has_val
-    # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
-    checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
-    if has_val:
-        checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
     logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    try:
-        trainer = L.Trainer(
-            default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
-            strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
-            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
-            enable_progress_bar=progress, enable_model_summary=False,
-        )
-    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
-        raise InputError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
-                         f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
+    trainer = build_trainer(recipe, out, datamodule, progress)
     if logistic and trainer.world_size > 1:
         raise InputError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
@@ -187,6 +151,65 @@ def train_detector(
     # 5. Rank 0: threshold on validation data, then the held-out evaluation
     result.reports, result.threshold = finalize_run(out, recipe, source)
     return result
+
+
+def build_module(recipe: DetectorRecipe, classes: dict[str, Any], cached: bool) -> Any:
+    """The LightningModule around the timm model the recipe describes."""
+    from dataigm.train.module import DetectorModule
+
+    m, o = recipe.model, recipe.optim
+    return DetectorModule(
+        arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
+        drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=o.name, lr=o.lr, weight_decay=o.weight_decay,
+        label_smoothing=o.label_smoothing, scheduler=o.scheduler, warmup_epochs=o.warmup_epochs,
+        class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
+        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
+    )
+
+
+def build_datamodule(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any], data_config: dict[str, Any],
+                     carve: dict[str, Any] | None, cached: bool, progress: bool) -> Any:
+    """Shards + timm transforms, or (frozen backbone, cached features) the features computed once."""
+    from dataigm.train.data import ShardDataModule
+    from dataigm.train.features import CachedFeatureDataModule
+
+    tr = recipe.trainer
+    data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
+    return (CachedFeatureDataModule if cached else ShardDataModule)(
+        source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
+        classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
+        num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
+        val_keys=carve["val_keys"] if carve else (), min_steps=tr.min_steps, epochs=tr.epochs, **data_kwargs,
+    )
+
+
+def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: bool) -> Any:
+    """The Lightning Trainer: DDP when more than one device or node, last.ckpt every epoch and the best on validation;
+    settings Lightning refuses become one-line errors."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    tr, ckpt_dir = recipe.trainer, out / "checkpoints"
+    multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
+    strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
+    has_val = datamodule.has_val
+    # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
+    checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
+    if has_val:
+        checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    try:
+        return L.Trainer(
+            default_root_dir=out, max_epochs=1 if recipe.optim.name == "logistic" else tr.epochs, accelerator=tr.accelerator, devices=tr.devices,
+            num_nodes=tr.num_nodes, strategy=strategy, precision=tr.precision, callbacks=checkpoints,
+            logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
+            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
+            enable_progress_bar=progress, enable_model_summary=False,
+        )
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
+        raise InputError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
+                         f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
 
 
 def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -> tuple[dict[str, dict[str, Any]], float | None]:
