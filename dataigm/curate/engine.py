@@ -288,19 +288,34 @@ def decide_all(
 
     ``embeddings`` maps an input shard's relpath to its embedding matrix (rows point into it with ``emb_row``).
     """
-    searches: list[dict[str, Any]] = []
-    review_tags = dict(review_tags or {})
-    defaults = all_fields()
+    # 1. Every sample with its filters' flags
+    decisions, flags_of = _initial_decisions(rows)
+    # 2. Near-duplicates, per category, over all splits: perceptual hashes, then embeddings where that filter runs
+    searches = _hash_duplicates(rows, config, decisions, flags_of)
+    searches += _embedding_duplicates(rows, config, embeddings, decisions, flags_of)
+    # 3. Human review tags, then the strongest action of all flags
+    unmatched = _apply_flags_and_review(rows, decisions, flags_of, dict(review_tags or {}))
+    # 4. Pairs: the partner of a dropped member follows the category's policy
+    pair_stats = _apply_pairs(rows, config, decisions)
+    return Decided(decisions, pair_stats, unmatched, searches)
+
+
+def _initial_decisions(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, Decision], dict[str, list[tuple[str, str]]]]:
     decisions: dict[str, Decision] = {}
     flags_of: dict[str, list[tuple[str, str]]] = {}
+    defaults = all_fields()
     for r in rows:
         if r["key"] in decisions:  # verdicts are kept by key: two samples sharing one would share a verdict
             raise InputError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
         fields = {**defaults, **{k: v for k, v in r["fields"].items() if k in defaults}}
         decisions[r["key"]] = Decision(r["key"], r["category"], r["split"], r["label_name"], "keep", [], fields, r["shard"])
         flags_of[r["key"]] = [(reason, action) for reason, action in r["flags"]]
+    return decisions, flags_of
 
-    # near-duplicates, per category, over all splits
+
+def _hash_duplicates(rows: Sequence[dict[str, Any]], config: CurationConfig, decisions: dict[str, Decision],
+                     flags_of: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    searches: list[dict[str, Any]] = []
     by_category: dict[str, list[HashedSample]] = defaultdict(list)
     for r in rows:
         if r["fields"].get("phash"):
@@ -312,8 +327,12 @@ def decide_all(
         searches.append({"category": category, "by": "phash", "samples": len(hashed),
                          "method": describe_hash_search(len({s.phash for s in hashed}), settings.max_distance)})
         _flag_duplicates(dups, "distance", "phash", ("dup_of", "dup_distance", "leak"), settings, decisions, flags_of)
+    return searches
 
-    # embedding near-duplicates, per category where the embedding filter runs, over all splits
+
+def _embedding_duplicates(rows: Sequence[dict[str, Any]], config: CurationConfig, embeddings: Mapping[str, np.ndarray] | None,
+                          decisions: dict[str, Decision], flags_of: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    searches: list[dict[str, Any]] = []
     embedded: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r.get("emb_row", -1) >= 0:
@@ -334,8 +353,12 @@ def decide_all(
                          **({"recall_at_1": search.recall_at_1, "duplicate_recall": search.duplicate_recall, "recall_queries": search.recall_queries,
                              "recall_duplicates": search.recall_duplicates} if search.method != "exact" else {})})
         _flag_duplicates(dups, "similarity", "embedding", ("emb_dup_of", "emb_similarity", "emb_leak"), emb_settings, decisions, flags_of)
+    return searches
 
-    # human review tags, then the strongest action of all flags
+
+def _apply_flags_and_review(rows: Sequence[dict[str, Any]], decisions: dict[str, Decision], flags_of: dict[str, list[tuple[str, str]]],
+                            review_tags: dict[str, str]) -> list[str]:
+    """Set each verdict from its flags and a person's review tag; returns the tags that match no sample."""
     rows_by_key = {r["key"]: r for r in rows}
     unmatched = sorted(k for k in review_tags if k not in rows_by_key)
     for key, d in decisions.items():
@@ -352,8 +375,10 @@ def decide_all(
                 d.verdict = "keep"
                 if kind == "relabel" and target != d.label_name:
                     d.relabel_to = target
+    return unmatched
 
-    # pairs: the partner of a dropped member follows the category's policy
+
+def _apply_pairs(rows: Sequence[dict[str, Any]], config: CurationConfig, decisions: dict[str, Decision]) -> dict[str, dict[str, int]]:
     members = [
         PairMember(r["key"], r["category"], r["split"], r["role"], r["pair_id"], int(r["image_index"]), r["model"], decisions[r["key"]].verdict == "drop")
         for r in rows
@@ -365,7 +390,7 @@ def decide_all(
         decisions[key].reasons.append(reason)
     for key, s in status.items():
         decisions[key].pair_status = s
-    return Decided(decisions, pair_stats, unmatched, searches)
+    return pair_stats
 
 
 # --- decided once: rank 0 writes the verdicts, the other ranks read them -------------------------------------------
