@@ -173,7 +173,7 @@ def build_datamodule(recipe: DetectorRecipe, source: DatasetSource, classes: dic
     from dataigm.train.data import ShardDataModule
     from dataigm.train.features import CachedFeatureDataModule
 
-    tr = recipe.trainer
+    spec, tr = recipe.data, recipe.trainer
     data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
     return (CachedFeatureDataModule if cached else ShardDataModule)(
         source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
