@@ -324,6 +324,13 @@ def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Seque
     )
 
 
+def _remove_stale_tmp(out: Path, shards: Sequence[Any]) -> None:
+    """Temp files of these shards left by a killed run (this rank's only: other ranks may be writing beside them)."""
+    for s in shards:
+        for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
+            stale.unlink(missing_ok=True)
+
+
 def build(
     recipe: Recipe,
     out: Path,
@@ -350,9 +357,7 @@ def build(
     refuse_exported(out, "build")
     mine = partition(plan.shards, rank.rank, rank.world_size)
     todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
-    for s in mine:  # temp files of this rank's shards left by a killed run
-        for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
-            stale.unlink(missing_ok=True)
+    _remove_stale_tmp(out, mine)
     device = resolve_device(options.device, rank)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
 
