@@ -267,3 +267,11 @@ def test_user_errors_from_registries_and_values_stay_one_line(tmp_path):
                           ("imagenet:zebra_x", "unknown ImageNet concept 'zebra_x'; valid: ")):
         out = run("judge", str(tmp_path / "imgs"), "--detector", spec)
         assert out.returncode == 2 and out.stderr.startswith(f"dataigm judge: error: {message}") and len(out.stderr.splitlines()) == 1
+
+
+def test_a_corrupt_manifest_is_a_user_error_not_an_internal_one(tmp_path, capsys):
+    from dataigm.cli import main
+
+    (tmp_path / "manifest.json").write_text('{"shards": [')
+    assert main(["verify", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"dataigm verify: error: {tmp_path / 'manifest.json'}: the manifest is not valid JSON (Expecting value at line 1, column 13)\n"

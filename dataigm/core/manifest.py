@@ -21,6 +21,7 @@ from dataigm import __version__
 from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
+from dataigm.core.settings import read_json_file
 from dataigm.core.shards import count_samples, list_shards, read_stats
 
 MANIFEST = "manifest.json"
@@ -106,7 +107,7 @@ def read_model_records(root: Path) -> dict[str, dict[str, Any]]:
 def read_parts(root: Path) -> dict[str, dict[str, Any]]:
     parts = {}
     for p in sorted((Path(root) / "_parts").glob("*/*.json")):
-        parts[f"{p.parent.name}/{p.stem}"] = json.loads(p.read_text())
+        parts[f"{p.parent.name}/{p.stem}"] = read_json_file(p, "a part record")
     return parts
 
 
@@ -167,7 +168,7 @@ def load_manifest(root: Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {root} a dataigm dataset folder?")
-    return json.loads(path.read_text())
+    return read_json_file(path, "the manifest")
 
 
 @dataclass

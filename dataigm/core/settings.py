@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from dataigm.core.errors import DataigmError, one_line
+from dataigm.core.errors import DataigmError, InputError, one_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,6 +79,15 @@ def read_yaml_mapping(path: Path, what: str = "recipe", error: type[Exception] =
     if not isinstance(data, dict):
         raise error(f"{path}: a {what} must be a YAML mapping, got {type(data).__name__}")
     return data
+
+
+def read_json_file(path: Path, what: str = "file") -> Any:
+    """Read a JSON file a user handed us (a manifest, a part record); a corrupt one is an :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: {what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def yaml_error_line(err: yaml.YAMLError) -> str:
