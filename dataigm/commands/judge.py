@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name), NudeNet "
         "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
-    p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
+    p.add_argument("images", nargs="+", help="image folder (every image below it; hidden folders skipped), list file, .tar shard(s) or dataset folder")
     p.add_argument("--detector", required=True, help="a judge spec: a dataigm detector (local-dir:PATH | PATH | org/name[@revision]) "
                    "or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' lists every kind")
     p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
