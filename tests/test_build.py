@@ -19,8 +19,6 @@ from dataigm.core.shards import iter_samples, list_shards
 from dataigm.generate.engine import BuildOptions, build
 from dataigm.recipe import load_recipe
 
-pytestmark = pytest.mark.slow  # tiny-model builds
-
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 SMALL = ["generation.width=64", "generation.height=64", "generation.steps=2", "generation.batch_size=4",
          "images_per_prompt=2", "shard_size=6", "models=[tiny]"]

@@ -15,8 +15,6 @@ import torch
 from dataigm.train.recipe import load_detector_recipe
 from dataigm.train.run import train_detector
 
-pytestmark = pytest.mark.slow  # Lightning training runs
-
 DETECTORS = Path(__file__).resolve().parents[1] / "detectors"
 
 
