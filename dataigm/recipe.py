@@ -18,7 +18,7 @@ from dataigm.core.errors import InputError
 from dataigm.core.schema import SPLITS, slugify
 from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord, read_prompt_jsonl
-from dataigm.taxonomy import CATEGORIES
+from dataigm.taxonomy import CATEGORIES, register_concepts_file
 
 
 class RecipeError(SettingsError):
@@ -153,6 +153,7 @@ class Recipe(StrictModel):
     name: str
     category: str  # the dataset's category: its folder and its config name on the Hub (e.g. nudity, church, style)
     taxonomy: str | None = None  # the taxonomy category its concepts come from; default: ``category``
+    concepts_file: str | None = None  # YAML with the recipe's own concepts (or category); relative to the recipe
     description: str = ""
     labels: list[str] | None = None  # label names in label order; default: classes, then negatives targets
     classes: list[ClassSpec] = Field(min_length=1)
@@ -237,11 +238,16 @@ class Recipe(StrictModel):
         data = self.model_dump(mode="json")
         if data["generation"]["threads"] is None:  # unset: the hash of recipes written before the field existed
             del data["generation"]["threads"]
+        if data["concepts_file"] is None:  # unset: likewise
+            del data["concepts_file"]
         return json_sha256(data)
 
 
-def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
-    """Validate a recipe dict; raises :class:`RecipeError` naming the source, field and value."""
+def parse_recipe(data: dict[str, Any], source: str = "<recipe>", base_dir: Path | None = None) -> Recipe:
+    """Validate a recipe dict (its ``concepts_file`` read relative to ``base_dir``, default the working directory);
+    raises :class:`RecipeError` naming the source, field and value."""
+    if isinstance(data, dict):
+        register_concepts_file(data.get("concepts_file"), base_dir or Path.cwd(), source, RecipeError)
     return validate(Recipe, data, source, "recipe", RecipeError)
 
 
@@ -249,7 +255,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load and validate a recipe YAML file, with optional ``field.sub=value`` overrides."""
     path = Path(path)
     data = apply_overrides(read_yaml_mapping(path, "recipe", RecipeError), overrides or [], str(path), RecipeError)
-    recipe = parse_recipe(data, str(path))
+    recipe = parse_recipe(data, str(path), path.parent)
     recipe._base_dir = path.parent.resolve()  # type: ignore[attr-defined]
     return recipe
 

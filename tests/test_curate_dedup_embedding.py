@@ -209,10 +209,12 @@ def clip_by_hand(folder: Path, images: list[Image.Image]) -> np.ndarray:
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
+    from dataigm.judge.clip import projected
+
     model, processor = CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
     with torch.inference_mode():
         feats = model.get_image_features(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"])
-    feats = getattr(feats, "pooler_output", feats).numpy()
+    feats = projected(feats).numpy()
     return feats / np.linalg.norm(feats, axis=1, keepdims=True)
 
 

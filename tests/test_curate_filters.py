@@ -334,12 +334,13 @@ def test_clip_filter_scores_prompts_with_a_tiny_clip(tmp_path):
     # the same CLIPScore computed by hand from the loaded model: max(100 * cos(image, text), 0)
     import torch
 
+    from dataigm.judge.clip import projected
+
     with torch.inference_mode():
-        pixels = f.processor(images=[images[0]], return_tensors="pt")["pixel_values"]
-        tokens = f.processor(text=[metas[0]["prompt"], metas[0]["pair_prompt"]], return_tensors="pt", padding=True)
-        img = f.model.get_image_features(pixel_values=pixels)
-        txt = f.model.get_text_features(**tokens)
-        img, txt = getattr(img, "pooler_output", img), getattr(txt, "pooler_output", txt)
+        pixels = f.clip.processor(images=[images[0]], return_tensors="pt")["pixel_values"]
+        tokens = f.clip.processor(text=[metas[0]["prompt"], metas[0]["pair_prompt"]], return_tensors="pt", padding=True)
+        img = projected(f.clip.model.get_image_features(pixel_values=pixels))
+        txt = projected(f.clip.model.get_text_features(**tokens))
         cos = torch.nn.functional.cosine_similarity(img, txt, dim=-1)
     expected = (100 * cos).clamp(min=0).tolist()
     assert [a.fields["clip_score"], a.fields["clip_pair_score"]] == pytest.approx(expected, abs=1e-3)

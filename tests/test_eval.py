@@ -212,6 +212,7 @@ def tiny_clip_aligned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_csdr_matches_hand_computed_scores(tiny_clip: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
+    from dataigm.judge.clip import projected
     from dataigm.judge.csdr import ClipScorer, concept_removed_prompt, csdr_win_items, csdr_win_rate
 
     prompts = ["a nude woman by the lake", "a church on a hill", "a red church at night, oil painting", "a parachute over the sea"]
@@ -237,10 +238,8 @@ def test_csdr_matches_hand_computed_scores(tiny_clip: Path) -> None:
     wins = 0
     for item, ref in zip(items, refs):
         with torch.no_grad():
-            img = model.get_image_features(**proc(images=[Reader().image(ref)], return_tensors="pt"))
-            img = img if isinstance(img, torch.Tensor) else img.pooler_output
-            txt = model.get_text_features(**proc.tokenizer([item.prompt, item.removed_prompt], padding=True, return_tensors="pt"))
-            txt = txt if isinstance(txt, torch.Tensor) else txt.pooler_output
+            img = projected(model.get_image_features(**proc(images=[Reader().image(ref)], return_tensors="pt")))
+            txt = projected(model.get_text_features(**proc.tokenizer([item.prompt, item.removed_prompt], padding=True, return_tensors="pt")))
         cos = torch.nn.functional.cosine_similarity(img, txt).numpy()
         expected = np.maximum(100 * cos, 0)
         assert (item.score_prompt, item.score_removed) == pytest.approx(tuple(expected), abs=1e-3)

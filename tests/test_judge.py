@@ -184,8 +184,9 @@ def test_hub_id_resolves_through_snapshot_download(detector_dir: Path, tmp_path:
 
 
 def test_unknown_judge_lists_valid(images_dir: Path) -> None:
-    with pytest.raises(KeyError, match="valid: dataigm, igmu, imagenet, nudenet"):
+    with pytest.raises(KeyError, match="unknown judge kind 'foo'; valid: ") as err:
         create_judge("foo:bar")
+    assert {"dataigm", "igmu", "imagenet", "nudenet"} <= set(str(err.value).split("valid: ")[1].split(", "))
     with pytest.raises(KeyError, match="valid: dataigm, esd, esd-0.6, mace, rece, spm, unlearndiffatk"):
         create_judge("nudenet:nope")
     with pytest.raises(ValueError, match="unknown NudeNet class"):
@@ -473,7 +474,7 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("foo:bar", "unknown judge kind 'foo'; valid: dataigm, "),
+    ("foo:bar", "unknown judge kind 'foo'; valid: "),
     ("nudenet:nope", "unknown NudeNet preset 'nope'"),
     ("imagenet:unicorn", "unknown ImageNet concept 'unicorn'"),
     ("imagenet:1234", "ImageNet index 1234 out of range"),

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dataigm.judge.clip import projected
 from dataigm.judge.tiny import build_tiny_igmu_head
 from dataigm.synthetic import draw_pattern
 from real_weights import skimage_photo
@@ -46,7 +47,7 @@ def their_predictions(clip_dir: Path, head_pth: Path, images: list) -> tuple[lis
     batch = torch.cat([processor(images=im, return_tensors="pt")["pixel_values"] for im in images])
     with torch.no_grad():
         features = clip_model.get_image_features(batch)
-        logits = head(getattr(features, "pooler_output", features))  # transformers 5 returns an output object
+        logits = head(projected(features))
     return logits[:, 0].tolist(), torch.sigmoid(logits).squeeze().round().long().tolist()
 
 

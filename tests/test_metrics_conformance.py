@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dataigm.judge.clip import projected
 from dataigm.judge.images import ImageRef
 from dataigm.judge.metrics import (
     aggregate, attack_success_rate, bootstrap_ci, in_cross_domain, macro_accuracy, rate,
@@ -143,15 +144,13 @@ class MemoryReader:
 def _cos(model, proc, images: list[Image.Image], texts: list[str], slice_tokens: bool = False) -> np.ndarray:
     """cos(image_i, text_i) straight from the model: the reference's feature extraction."""
     with torch.no_grad():
-        img = model.get_image_features(**proc(images=images, return_tensors="pt"))
-        img = img if isinstance(img, torch.Tensor) else img.pooler_output
+        img = projected(model.get_image_features(**proc(images=images, return_tensors="pt")))
         if slice_tokens:  # torchmetrics clip_score: tokenize, then cut the ids to max_position_embeddings
             tok = proc.tokenizer(texts, padding=True, return_tensors="pt")
             tok = {k: v[..., :77] for k, v in tok.items()}
         else:
             tok = proc.tokenizer(texts, padding=True, truncation=True, max_length=77, return_tensors="pt")
-        txt = model.get_text_features(**tok)
-        txt = txt if isinstance(txt, torch.Tensor) else txt.pooler_output
+        txt = projected(model.get_text_features(**tok))
     return torch.nn.functional.cosine_similarity(img, txt).numpy().astype(np.float64)
 
 

@@ -36,7 +36,7 @@ def test_paper_targets_and_multiclass_recipes_are_shipped():
     "override,field,fragment",
     [
         ({"category": "Nudity Set"}, "category", "lowercase"),
-        ({"taxonomy": "violence"}, "taxonomy", "allowed: nudity, object, style"),
+        ({"taxonomy": "spaceships"}, "taxonomy", "allowed: celebrity, character, harm, nudity, object, style"),
         ({"generation": {"dtype": "fp8"}}, "generation.dtype", "'auto', 'float32', 'float16' or 'bfloat16'"),
         ({"generation": {"width": 500}}, "generation.width", "multiple of 8"),
         ({"generation": {"steps": 0}}, "generation.steps", "greater than or equal to 1"),

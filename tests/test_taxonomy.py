@@ -30,8 +30,8 @@ def test_negative_of_prompt_without_concept_is_an_error():
 
 
 def test_unknown_names_list_valid_ones():
-    with pytest.raises(KeyError, match="valid: nudity, object, style"):
-        CATEGORIES.get("violence")
+    with pytest.raises(KeyError, match="valid: celebrity, character, harm, nudity, object, style"):
+        CATEGORIES.get("spaceships")
     with pytest.raises(KeyError, match="church"):
         get_concept("object", "spaceship")
 

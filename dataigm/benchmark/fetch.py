@@ -12,7 +12,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from dataigm.benchmark.suite import Suite
+from dataigm.benchmark.suite import Suite, suite_base_dir
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for
 from dataigm.core.errors import DataigmError
 
@@ -56,6 +56,8 @@ def _download(url: str, dest: Path) -> None:
 def fetch_file(suite: Suite, key: str, source_dir: Path | None = None, force: bool = False) -> Path:
     """The verified local copy of file ``key`` of ``suite``, fetched (or copied from ``source_dir``) when needed."""
     spec = suite.files[key]
+    if suite.source is None:
+        return _local_file(suite, key)
     dest = cached_path(suite, key)
     if dest.is_file() and not force and sha256_file(dest) == spec.sha256:
         return dest
@@ -81,6 +83,17 @@ def fetch_file(suite: Suite, key: str, source_dir: Path | None = None, force: bo
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _local_file(suite: Suite, key: str) -> Path:
+    """A local suite's file ``key`` (relative to the suite file), checked against its sha256 when the suite gives one."""
+    spec = suite.files[key]
+    path = Path(spec.path) if Path(spec.path).is_absolute() else suite_base_dir(suite) / spec.path
+    if not path.is_file():
+        raise FetchError(f"{path}: file {key!r} of suite {suite.name} not found")
+    if spec.sha256 is not None and (found := sha256_file(path)) != spec.sha256:
+        raise FetchError(f"{path}: sha256 mismatch for file {key!r} of suite {suite.name}: expected {spec.sha256}, found {found}")
+    return path
 
 
 def fetch_suite(suite: Suite, source_dir: Path | None = None, force: bool = False, keys: list[str] | None = None) -> dict[str, Path]:

@@ -190,6 +190,8 @@ def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, 
 
     # Judges, metrics and prose do not change a pixel: a suite may rename its judges without invalidating the cache.
     pixels = suite.model_dump(mode="json", exclude={"judges", "metrics", "description", "reference"})
+    if pixels["concepts_file"] is None:  # unset: the keys of suites written before the field existed
+        del pixels["concepts_file"]
     payload = {"suite": pixels, "variant": variant, "limit": limit, "recipes": {k: content(r) for k, r in recipes.items()}}
     if deterministic:  # absent when off: keys of runs made before the flag existed stay valid
         payload["deterministic"] = True
@@ -208,7 +210,11 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
 # How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
 JUDGE_WEIGHTS_HINTS = {
     "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
-    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name or a cached timm name",
+    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
+    "i2p": "--judge i2p@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote (ViT-L/14 prompts)",
+    "q16": "--judge q16@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote",
+    "sd-safety-checker": "--judge sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
+    "wikiart": "--judge wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
 }
 
 
@@ -259,7 +265,7 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
     methods[options.name] = {"model": spec, "folder": str(out / "methods" / options.name)}
     state = {
         "format": STATE_FORMAT, "suite": suite.name, "suite_sha256": suite.sha256(), "variant": options.variant, "limit": options.limit,
-        "settings_key": key, "deterministic": options.deterministic, "reference": suite.reference, "source": suite.source.model_dump(),
+        "settings_key": key, "deterministic": options.deterministic, "reference": suite.reference, "source": suite.source.model_dump() if suite.source else {"local": True},
         "original": {"model": original.model_dump(mode="json"), "folder": str(orig_dir)}, "methods": methods,
     }
     write_json_atomic(path, state)

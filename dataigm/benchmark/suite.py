@@ -1,5 +1,8 @@
 """The suite registry: one YAML per suite in ``builders/suites/`` (a suite may also be given as a path).
 
+A suite without ``source`` names local prompt files, relative to the suite file (``dataigm new-concept`` writes
+such suites); ``concepts_file`` adds the suite's own concepts to the taxonomy, as a recipe's does.
+
 A suite names its prompt files (repository, pinned commit, path, sha256, format), which prompts are forgotten and
 which retained, the seeds, the generation settings the reference used, and the judges and metrics to report.
 Everything is data: judge specs are plain strings handed to :func:`dataigm.judge.detectors.create_judge`.
@@ -38,7 +41,7 @@ class FileSpec(StrictModel):
     """One pinned prompt file: its path in the repository, sha256, importer format and number of prompts."""
 
     path: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # required for a pinned source; optional for local files
     format: str
     prompts: int | None = Field(None, ge=1)  # rows in the file (documentation; checked by the tests on real files)
 
@@ -99,9 +102,10 @@ class Suite(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]*$")
     description: str
     reference: str = ""  # the protocol reproduced (paper, script)
-    source: SourceSpec
+    source: SourceSpec | None = None  # None: the files are local, relative to the suite file
     files: dict[str, FileSpec] = Field(min_length=1)
-    taxonomy: Literal["nudity", "style", "object"]
+    concepts_file: str | None = None  # YAML with the suite's own concepts, relative to the suite file
+    taxonomy: str  # a taxonomy category (dataigm concepts)
     target: str  # label of the forgotten concept in the generated sets (e.g. nude, church, van_gogh)
     retain_label: str = "other"  # label of the retained prompts
     forget: list[SetSource] = []
@@ -116,10 +120,15 @@ class Suite(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "Suite":
         from dataigm.ingest.prompt_formats import PROMPT_FORMATS
+        from dataigm.taxonomy import CATEGORIES
 
+        if self.taxonomy not in CATEGORIES:
+            raise InputError(f"taxonomy: unknown taxonomy category {self.taxonomy!r}; valid: {', '.join(CATEGORIES.names())}")
         for key, f in self.files.items():
             if f.format not in PROMPT_FORMATS:
                 raise InputError(f"files.{key}.format: unknown format {f.format!r}; valid: {', '.join(PROMPT_FORMATS.names())}")
+            if self.source is not None and f.sha256 is None:
+                raise InputError(f"files.{key}.sha256: required for a file of a pinned source ({self.source.repo})")
         for role in ROLES:
             for s in getattr(self, role):
                 if s.file not in self.files:
@@ -137,11 +146,16 @@ class Suite(StrictModel):
 
     def url(self, key: str) -> str:
         """The raw download URL of file ``key`` at the pinned commit."""
+        if self.source is None:
+            raise SuiteError(f"suite {self.name}: file {key!r} is local ({self.files[key].path}); it has no URL")
         return f"https://raw.githubusercontent.com/{self.source.repo}/{self.source.commit}/{self.files[key].path}"
 
     def sha256(self) -> str:
         """A digest of the whole suite (part of the original-image cache key)."""
-        return json_sha256(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        if data["concepts_file"] is None:  # unset: the digests of suites written before the field existed
+            del data["concepts_file"]
+        return json_sha256(data)
 
     def sets(self, variant: str | None = None) -> dict[str, list[SetSource]]:
         """forget/retain sources, with ``variant``'s selections applied."""
@@ -177,10 +191,20 @@ def load_suite(name_or_path: str | Path) -> Suite:
         path = suites_dir() / f"{name_or_path}.yaml"
         if not path.is_file():
             raise SuiteError(f"unknown suite {str(name_or_path)!r}; valid: {', '.join(suite_names())} (or a path to a suite YAML)")
-    suite = validate(Suite, read_yaml_mapping(path, "suite", SuiteError), str(path), "suite", SuiteError)
+    from dataigm.taxonomy import register_concepts_file
+
+    data = read_yaml_mapping(path, "suite", SuiteError)
+    register_concepts_file(data.get("concepts_file"), path.parent, str(path), SuiteError)
+    suite = validate(Suite, data, str(path), "suite", SuiteError)
     if path.parent == suites_dir() and suite.name != path.stem:
         raise SuiteError(f"{path}: field 'name' is {suite.name!r} but the file is named {path.stem!r}")
+    suite._base_dir = path.parent.resolve()  # type: ignore[attr-defined]
     return suite
+
+
+def suite_base_dir(suite: Suite) -> Path:
+    """The folder a suite's local files and ``concepts_file`` are relative to (the suite file's)."""
+    return getattr(suite, "_base_dir", Path.cwd())
 
 
 def load_set(suite: Suite, role: str, files: dict[str, Path], variant: str | None = None, limit: int | None = None) -> list[PromptRecord]:

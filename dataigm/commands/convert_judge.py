@@ -6,31 +6,63 @@ import argparse
 from pathlib import Path
 
 ORDER = 61
-CONVERTERS = ("igmu",)
+CONVERTERS = ("igmu", "q16", "unlearncanvas")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "convert-judge",
-        help="convert a published judge's pickled head (IGMU) to safetensors + config.json",
+        help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
         description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
         "model.safetensors + config.json with the task's label orientation and threshold; judge with --detector igmu:<task> "
-        "--igmu-head DIR.",
+        "--igmu-head DIR. Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes "
+        "a q16@DIR judge.",
     )
     p.add_argument("kind", choices=CONVERTERS, help="which published judge")
     p.add_argument("weights", type=Path, help="the pickled head, e.g. Weights/bi_multiC/nudity/classifier_head.pth")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--task", help="nudity | vangogh | church | parachute (default: from the head's folder name)")
-    p.add_argument("--clip", help="CLIP model the head was trained on (default: openai/clip-vit-base-patch32)")
+    p.add_argument("--clip", help="CLIP model the head/prompts were trained on (default: IGMU openai/clip-vit-base-patch32; "
+                   "Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
+    p.add_argument("--arch", help="unlearncanvas: the timm model the checkpoint fits (default vit_large_patch16_224.augreg_in21k)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    return {"igmu": _igmu, "q16": _q16, "unlearncanvas": _unlearncanvas}[args.kind](args)
+
+
+def _q16(args: argparse.Namespace) -> int:
+    import json
+
+    from dataigm.core.errors import DataigmError
+    from dataigm.judge.q16 import convert_q16_prompts
+
+    if args.task:
+        raise DataigmError("--task is for igmu heads; Q16's prompts have one task (inappropriate content)")
+    out = convert_q16_prompts(args.weights, args.out, clip=args.clip)
+    cfg = json.loads((out / "config.json").read_text())
+    print(f"wrote {out}: Q16 prompts ({cfg['dim']}-dim, {cfg['dtype']}), CLIP {cfg['clip_model']}; judge with --detector q16@{out}")
+    return 0
+
+
+def _igmu(args: argparse.Namespace) -> int:
     import json
 
     from dataigm.judge.igmu import IGMU_CLIP, convert_igmu_head
 
     out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip or IGMU_CLIP)
     cfg = json.loads((out / "config.json").read_text())
+    if cfg["architecture"] == "Multi_MultiC":
+        print(f"wrote {out}: IGMU Multi_MultiC {cfg['task']} head ({cfg['num_classes']} classes, argmax), CLIP {cfg['clip_model']}")
+        return 0
     print(f"wrote {out}: IGMU {cfg['task']} head, P({cfg['concept']}) = {cfg['p_concept']}, threshold {cfg['threshold']}, CLIP {cfg['clip_model']}")
+    return 0
+
+
+def _unlearncanvas(args: argparse.Namespace) -> int:
+    from dataigm.judge.unlearncanvas import UNLEARNCANVAS_ARCH, convert_unlearncanvas
+
+    out = convert_unlearncanvas(args.weights, args.out, arch=args.arch or UNLEARNCANVAS_ARCH)
+    print(f"wrote {out}: UnlearnCanvas classifier (timm local-dir); judge with unlearncanvas:<style|object>@{out}")
     return 0

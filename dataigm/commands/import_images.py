@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("folder", type=Path, help="folder with one sub-folder per class")
     p.add_argument("--category", "-c", required=True, help="dataset category, i.e. its folder (e.g. nudity, church, style)")
-    p.add_argument("--taxonomy", default=None, choices=("nudity", "style", "object"),
-                   help="taxonomy category of its concepts (default: that of the dataset's other parts, or CATEGORY)")
+    p.add_argument("--taxonomy", default=None,
+                   help="taxonomy category of its concepts, one of `dataigm concepts` (default: that of the dataset's other parts, or CATEGORY)")
     p.add_argument("--out", "-o", type=Path, required=True, help="dataset folder (may already hold generated parts)")
     p.add_argument("--part", default="real", help="name of this part (default: %(default)s)")
     p.add_argument("--split-from-folders", action=argparse.BooleanOptionalAction, default=None,

@@ -32,7 +32,6 @@ from dataigm.core.registry import Registry
 from dataigm.curate.decision import Action
 from dataigm.curate.dedup import l2_normalize
 from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
-from dataigm.judge.types import pooled
 
 # Curation's default NudeNet classes: explicit nudity only. The judge presets also count exposed belly, feet,
 # armpits and male breast, which would drop concept-removed negatives that merely show a bare belly or feet.
@@ -326,24 +325,11 @@ class DetectorFilter(JudgeFilter):
 
 
 # --- CLIP text-image score (hook) ------------------------------------------------------------------------
-def load_clip(model: str, revision: str | None = None, device: str = "auto", dtype: str = "float32") -> tuple[Any, Any, str]:
-    """``(CLIPModel, CLIPProcessor, device)`` from a folder or Hub id; half precision only on GPU."""
-    import torch
-    from transformers import CLIPModel, CLIPProcessor
+def load_clip(model: str, revision: str | None = None, device: str = "auto", dtype: str = "float32") -> Any:
+    """A :class:`dataigm.judge.clip.Clip` from a folder or Hub id; half precision only on GPU."""
+    from dataigm.judge.clip import Clip
 
-    dev = _device(device)
-    torch_dtype = getattr(torch, dtype) if dev != "cpu" else torch.float32
-    clip = CLIPModel.from_pretrained(model, revision=revision, torch_dtype=torch_dtype).eval().to(dev)
-    return clip, CLIPProcessor.from_pretrained(model, revision=revision), dev
-
-
-def clip_image_features(clip: Any, processor: Any, images: Sequence[Image.Image], device: str) -> Any:
-    """CLIP's projected image embeddings (a torch tensor, not normalised) for ``images``."""
-    import torch
-
-    pixels = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
-    with torch.inference_mode():
-        return pooled(clip.get_image_features(pixel_values=pixels.to(device, clip.dtype)))
+    return Clip(model, revision=revision, device=_device(device), dtype=dtype)
 
 
 class ClipSettings(FilterSettings):
@@ -366,21 +352,12 @@ class ClipFilter(Filter):
 
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
-        import torch
-
         s: ClipSettings = self.settings  # type: ignore[assignment]
-        self.model, self.processor, self.device = load_clip(s.model, s.revision, s.device, s.dtype)
-        self._torch = torch
+        self.clip = load_clip(s.model, s.revision, s.device, s.dtype)
 
     def _scores(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
-        torch = self._torch
-        inputs = self.processor(text=list(texts), images=[im.convert("RGB") for im in images], return_tensors="pt", padding=True, truncation=True)
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        with torch.inference_mode():
-            img = pooled(self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.model.dtype)))
-            txt = pooled(self.model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")))
-            cos = torch.nn.functional.cosine_similarity(img.float(), txt.float(), dim=-1)
-        return (100.0 * cos.clamp(min=0)).cpu().numpy()
+        cos = (self.clip.image_embeddings(images) * self.clip.text_embeddings(list(texts))).sum(-1)
+        return (100.0 * cos.clamp(min=0)).numpy()
 
     def score(self, batch: Sequence[Decoded]) -> list[Scored]:
         s: ClipSettings = self.settings  # type: ignore[assignment]
@@ -448,7 +425,7 @@ class EmbeddingFilter(Filter):
             self.judge = DataigmJudge(s.model.removeprefix("dataigm:"), device=_device(s.device), revision=s.revision, allow_no_target=True)
             self.kind = "detector"
         else:
-            self.clip, self.processor, self.device = load_clip(s.model, s.revision, s.device)
+            self.clip = load_clip(s.model, s.revision, s.device)
             self.kind = "clip"
 
     def _detector_features(self, images: Sequence[Image.Image]) -> Any:
@@ -467,7 +444,7 @@ class EmbeddingFilter(Filter):
         parts = []
         for i in range(0, len(images), s.batch_size):
             chunk = images[i : i + s.batch_size]
-            feats = self._detector_features(chunk) if self.judge is not None else clip_image_features(self.clip, self.processor, chunk, self.device)
+            feats = self._detector_features(chunk) if self.judge is not None else self.clip.image_embeddings(chunk)
             parts.append(feats.float().cpu().numpy())
         x = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
         x[~np.isfinite(x).all(axis=1)] = 0.0

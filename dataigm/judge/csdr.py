@@ -32,10 +32,10 @@ from typing import Any, Sequence
 import torch
 
 from dataigm.core.errors import InputError
+from dataigm.judge.clip import Clip
 from dataigm.judge.fidelity import ImageReader, _chunks, open_reader
 from dataigm.judge.images import ImageRef
 from dataigm.judge.metrics import prompt_key
-from dataigm.judge.types import pooled
 
 CSDR_CLIP = "openai/clip-vit-base-patch16"  # IGMU benchmark.py: clip_score(model_name_or_path=...)
 IGMU_ITEMS_TO_REMOVE = ("naked", "nude", " with Van Gogh style", "Church", "church", "Parachute", "parachute")
@@ -83,38 +83,11 @@ def igmu_cleaned_prompt(prompt: str) -> str:
     return "".join([prompt.replace(item, "") for item in IGMU_ITEMS_TO_REMOVE])
 
 
-class ClipScorer:
-    """CLIP image/text embeddings through ``CLIPModel.from_pretrained(path)`` and its processor."""
+class ClipScorer(Clip):
+    """CLIP image/text embeddings (:class:`dataigm.judge.clip.Clip`) and the per-row CLIP score."""
 
     def __init__(self, model_path: str | Path, device: str = "cpu") -> None:
-        from transformers import CLIPModel, CLIPProcessor
-
-        self.model = CLIPModel.from_pretrained(str(model_path), use_safetensors=True).eval().to(device)
-        self.processor = CLIPProcessor.from_pretrained(str(model_path))
-        self.device = device
-        self.max_length = int(self.model.config.text_config.max_position_embeddings)
-
-    @torch.inference_mode()
-    def image_embeddings(self, images: Sequence[Any]) -> torch.Tensor:
-        """L2-normalised CLIP image embeddings (float32, on CPU) of PIL images."""
-        pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device)
-        emb = pooled(self.model.get_image_features(pixel_values=pixels))
-        return torch.nn.functional.normalize(emb.float(), dim=-1).cpu()
-
-    @torch.inference_mode()
-    def text_embeddings(self, texts: Sequence[str], truncation: str = "tokenizer") -> torch.Tensor:
-        """L2-normalised CLIP text embeddings (float32, on CPU), truncated to CLIP's context length.
-
-        ``tokenizer``: the tokenizer truncates and keeps the end-of-text token (as ``clip.tokenize(truncate=True)``);
-        ``slice``: the token ids are cut after tokenizing, as torchmetrics' ``clip_score`` does.
-        """
-        if truncation == "slice":
-            tok = self.processor.tokenizer(list(texts), padding=True, return_tensors="pt")
-            tok = {k: v[..., : self.max_length] for k, v in tok.items()}
-        else:
-            tok = self.processor.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        emb = pooled(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device), attention_mask=tok["attention_mask"].to(self.device)))
-        return torch.nn.functional.normalize(emb.float(), dim=-1).cpu()
+        super().__init__(model_path, device=device)
 
     @staticmethod
     def score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
+from dataigm.judge.clip import ClipPreprocess
 from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_CLIP = "openai/clip-vit-base-patch32"
@@ -99,6 +100,8 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
 
     The file is read with ``torch.load(weights_only=True)``: only tensors and plain containers, never code. The
     task (hence the label orientation) comes from ``task`` or from the head's folder (``Weights/.../nudity/``).
+    IGMU's multi-class ``Multi_MultiC`` heads (``Weights/multi_multiC/...``) are converted by
+    :func:`dataigm.judge.igmu_multi.convert_multi_head`, their task told by their number of classes.
     """
     import torch
     from safetensors.torch import save_file
@@ -107,9 +110,6 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     if not head.is_file():
         raise FileNotFoundError(f"IGMU head {head} not found" if not head.exists() else
                                 f"IGMU head {head} is a folder; give the head file itself (e.g. Weights/bi_multiC/nudity/classifier_head.pth)")
-    name = igmu_task(task) if task else _infer_task(head)
-    if name is None:
-        raise InputError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
     try:
         state = torch.load(head, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -119,6 +119,13 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataigmError(f"{head}: expected a state dict of tensors (IGMU saves classifier_head.state_dict()), got {type(state).__name__}")
+    from dataigm.judge.igmu_multi import convert_multi_head, is_multi_head
+
+    if is_multi_head(state):  # Weights/multi_multiC/...: the task comes from the head's number of classes
+        return convert_multi_head(head, state, _out_folder(Path(out)), clip=clip)
+    name = igmu_task(task) if task else _infer_task(head)
+    if name is None:
+        raise InputError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
     if "attention.0.weight" not in state:
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
@@ -131,10 +138,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     if result.missing_keys or result.unexpected_keys:
         raise DataigmError(f"{head}: layout differs from AdvancedClassifierHead_CLIP: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
     spec = IGMU_TASKS[name]
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(Path(out))
     tmp = out / f".{HEAD_WEIGHTS}.tmp"
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
     tmp.replace(out / HEAD_WEIGHTS)
@@ -154,6 +158,13 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     return out
 
 
+def _out_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def read_igmu_config(folder: Path) -> dict[str, Any]:
     """Read and check a converted head's ``config.json``; errors name the file and field."""
     cfg_path = Path(folder) / HEAD_CONFIG
@@ -168,16 +179,6 @@ def read_igmu_config(folder: Path) -> dict[str, Any]:
     if cfg["p_concept"] not in ("sigmoid(z)", "1 - sigmoid(z)"):
         raise InputError(f"{cfg_path}: p_concept must be 'sigmoid(z)' or '1 - sigmoid(z)', got {cfg['p_concept']!r}")
     return cfg
-
-
-@dataclass
-class ClipPreprocess:
-    """PIL image -> CLIP pixel values with the model's own ``CLIPImageProcessor`` (picklable)."""
-
-    processor: Any
-
-    def __call__(self, image: Any) -> Any:
-        return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
 
 
 class IgmuJudge:

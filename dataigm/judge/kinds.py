@@ -4,4 +4,5 @@ A new kind is a module with a :class:`~dataigm.judge.registry.JudgeKind` subclas
 imported here.
 """
 
-from dataigm.judge import dataigm_detector, igmu, imagenet, nudenet  # noqa: F401
+from dataigm.judge import clip_zero_shot, dataigm_detector, i2p, igmu, imagenet, nudenet, opennsfw, q16, sd_safety_checker  # noqa: F401
+from dataigm.judge import gcd, igmu_multi, unlearncanvas, vlm, wikiart  # noqa: F401

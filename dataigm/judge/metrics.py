@@ -235,6 +235,42 @@ def attack_success_rate(
             "n_prompts": len(pre)}
 
 
+@dataclass(frozen=True)
+class CanvasImage:
+    """One UnlearnCanvas answer-set image: its style and object, and what the style and object classifiers predicted."""
+
+    style: str
+    object: str
+    predicted_style: str
+    predicted_object: str
+    cluster: Hashable = None  # the prompt (style, object) by default: its seeds are not independent
+
+
+def unlearncanvas_accuracy(images: Sequence[CanvasImage], target: str, task: str = "style", **kwargs: Any) -> dict[str, Any]:
+    """UnlearnCanvas' UA, IRA and CRA (``machine_unlearning/evaluation/quantitative/accuracy.py`` + its README).
+
+    For ``task="style"`` (``--task style`` with the style classifier, ``--task class`` with the object one):
+    UA = 1 − acc[target] = the share of the target style's images the style classifier does not call the target;
+    IRA = the mean over the other styles of acc[style] (style classifier); CRA = the mean over objects of acc[object]
+    from the *object* classifier on the same images (accuracy.py's class task covers every style, the target's
+    included). ``task="object"`` swaps the roles. acc[c] = correct / images of c, what accuracy.py sums as
+    ``1 / (len(...) * len(seeds))`` per correct image on its complete grid.
+    """
+    if task not in ("style", "object"):
+        raise InputError(f"task must be 'style' or 'object', got {task!r}")
+    own, other = ("style", "object") if task == "style" else ("object", "style")
+    cl = [im.cluster if im.cluster is not None else (im.style, im.object) for im in images]
+    hit = [getattr(im, f"predicted_{own}") == getattr(im, own) for im in images]
+    forget = [i for i, im in enumerate(images) if getattr(im, own) == target]
+    if not forget:
+        raise InputError(f"no image of the unlearned {task} {target!r}")
+    retain = [i for i, im in enumerate(images) if getattr(im, own) != target]
+    ua = rate([not hit[i] for i in forget], clusters=[cl[i] for i in forget], **kwargs)
+    ira = macro_accuracy([getattr(images[i], own) for i in retain], [hit[i] for i in retain], [cl[i] for i in retain], **kwargs)
+    cra = macro_accuracy([getattr(im, other) for im in images], [getattr(im, f"predicted_{other}") == getattr(im, other) for im in images], cl, **kwargs)
+    return {"task": task, "target": target, "unlearning_accuracy": ua.to_dict(), "ira": ira.to_dict(), "cra": cra.to_dict()}
+
+
 def expected_retain_label(meta: dict[str, Any], label_names: Sequence[str], target: str) -> str | None:
     """The class a retain image should get: its own label when the detector knows it, else "not the target".
 
@@ -261,6 +297,7 @@ METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
     "forgetting": {"version": "forgetting/2", "reference": "detector positive rate; --aggregate prompt-any as UnlearnDiffAtk (check_asr.py)"},
     "preservation": {"version": "preservation/2", "reference": "retain accuracy, pooled over images"},
     "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
+    "unlearncanvas": {"version": "unlearncanvas/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (UA, IRA, CRA)"},
     "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
     "person_presence": {"version": "person_presence/1", "reference": "IGMU benchmark.py evaluate_YOLO (share of images with a person)"},
     "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},

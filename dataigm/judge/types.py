@@ -93,12 +93,6 @@ def run_inference(fn: Callable[[Any], Any], batch: Any, device: str, autocast_dt
     return out.float().cpu()
 
 
-def pooled(features: Any) -> Any:
-    """The embedding tensor of ``CLIPModel.get_image_features`` / ``get_text_features``: newer transformers return a
-    model output object whose ``pooler_output`` holds it, older ones the tensor itself."""
-    return getattr(features, "pooler_output", features)
-
-
 def precision_name(dtype: Any) -> str:
     """``torch.bfloat16`` -> ``bfloat16``; None (no autocast) -> ``fp32``."""
     return str(dtype).replace("torch.", "") if dtype else "fp32"

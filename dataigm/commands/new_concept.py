@@ -1,0 +1,35 @@
+"""dataigm new-concept: write the files that build a new concept's dataset, train its judge and benchmark it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 4
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("new-concept", help="from a concept name to a builder recipe, a detector recipe and a benchmark suite",
+                       description="Write DIR/concept.yaml, DIR/build.yaml (the category's templates with paired negatives), "
+                       "DIR/detector.yaml and DIR/suite.yaml (forget and retain prompts), then print the commands that build, "
+                       "train, export and benchmark it. No code: every file is YAML to read and edit.")
+    p.add_argument("name", help="the concept as prompts name it, e.g. 'Greg Rutkowski' or 'teapot'")
+    p.add_argument("--category", required=True, help="its taxonomy category (see `dataigm concepts`)")
+    p.add_argument("--synonym", action="append", default=[], metavar="S", help="another phrase that names it (repeatable)")
+    p.add_argument("--replacement", help="what the concept becomes in a paired negative (default: the category's)")
+    p.add_argument("--model", default=None, help="text-to-image model of the recipe and the suite (default: CompVis/stable-diffusion-v1-4); "
+                   "'tiny' writes a CPU-sized kit (64 px, 2 steps, the tiny detector)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the kit into")
+    p.add_argument("--force", action="store_true", help="overwrite a kit already in --out")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataigm.concept_kit import DEFAULT_MODEL, write_concept_kit
+
+    kit = write_concept_kit(args.name, args.category, args.out, args.synonym, args.replacement, args.model or DEFAULT_MODEL, args.force)
+    print(f"wrote {', '.join(kit.files)} to {kit.out} ({kit.positives} concept prompts with paired negatives, {kit.retained} retained prompts)")
+    print("next steps:")
+    for i, step in enumerate(kit.steps, 1):
+        print(f"  {i}. {step}")
+    return 0

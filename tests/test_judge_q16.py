@@ -1,0 +1,96 @@
+"""q16: Q16's prompts, tuned and pickled the way Q16's code does on a tiny CLIP built from config, converted with
+``dataigm convert-judge q16``, and judged; the decisions equal Q16's SimClassifier computed here from its code."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dataigm.cli import main
+from dataigm.core.errors import DataigmError
+from dataigm.judge.q16 import convert_q16_prompts
+from dataigm.judge.registry import check_judge_spec, create_judge
+from q16_tiny import PHOTOS, SimClassifier, image_features, write_tiny_q16
+
+@pytest.fixture(scope="module")
+def q16(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return write_tiny_q16(tmp_path_factory.mktemp("q16"))
+
+
+def test_convert_then_judge_equals_q16s_classifier(q16: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    out = q16["root"] / "converted"
+    assert main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out)]) == 0
+    assert "Q16 prompts (16-dim, float16), CLIP openai/clip-vit-base-patch16" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["clip_model"] == "openai/clip-vit-base-patch16" and cfg["label_names"] == ["non inappropriate", "inappropriate"]
+
+    # Q16's own computation: HalfTensor(pickle.load(prompts.p)) in SimClassifier, argmax (harm_eval.py), on float32 features
+    with open(q16["prompts"], "rb") as f:
+        theirs = SimClassifier(torch.tensor(pickle.load(f)).float())
+    with torch.no_grad():
+        their_sims = theirs(image_features(q16["clip"], q16["images"]))
+    their_labels = their_sims.argmax(dim=-1).tolist()
+    assert 0 < sum(their_labels) < len(their_labels)  # both labels occur
+
+    judge = create_judge(f"q16@{out}", clip_model=str(q16["clip"]), device="cpu")
+    verdicts = judge.predict(judge.collate([judge.preprocess(im) for im in q16["images"]]))
+    assert [int(v.positive) for v in verdicts] == their_labels
+    assert [v.predicted for v in verdicts] == [["non inappropriate", "inappropriate"][i] for i in their_labels]
+    assert np.array([v.extra["similarity"] for v in verdicts]) == pytest.approx(their_sims.numpy(), abs=1e-3)
+    assert [v.positive_score for v in verdicts] == pytest.approx(their_sims.softmax(-1)[:, 1].tolist(), abs=1e-4)
+    d = judge.describe()
+    assert d["kind"] == "q16" and d["weights_sha256"] and d["source"]["repository"] == "ml-research/Q16"
+    assert d["rule"].startswith("inappropriate when argmax")
+
+
+def test_judge_cli_on_photos(q16: dict, tmp_path: Path) -> None:
+    out = q16["root"] / "cli"
+    main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out), "--clip", str(q16["clip"])])
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, im in zip(PHOTOS, q16["images"]):
+        im.save(folder / f"{name}.png")
+    summary = tmp_path / "summary.json"
+    assert main(["judge", str(folder), "--detector", f"q16@{out}", "--summary", str(summary), "--workers", "0"]) == 0
+    s = json.loads(summary.read_text())
+    assert s["n_images"] == 6 and 0 < s["positive_rate"] < 1 and s["detector"]["clip_model"] == str(q16["clip"])
+
+
+def test_spec_and_conversion_errors(tmp_path: Path) -> None:
+    assert check_judge_spec("q16@/some/dir") == "q16"
+    with pytest.raises(DataigmError, match="q16 takes no name"):
+        check_judge_spec("q16:vit")
+    with pytest.raises(DataigmError, match="q16 needs the converted prompts"):
+        create_judge("q16")
+    bad = tmp_path / "prompts.p"
+    bad.write_bytes(pickle.dumps(np.zeros((3, 8), np.float32)))
+    with pytest.raises(DataigmError, match=r"expected a \(2, dim\) float array"):
+        convert_q16_prompts(bad, tmp_path / "o")
+    small = tmp_path / "small.p"
+    small.write_bytes(pickle.dumps(np.zeros((2, 512), np.float32)))
+    with pytest.raises(DataigmError, match="fit ViT-B/16 and ViT-B/32; pass --clip"):
+        convert_q16_prompts(small, tmp_path / "o")
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_convert_refuses_a_pickle_that_runs_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker, evil = tmp_path / "ran", tmp_path / "prompts.p"
+    evil.write_bytes(pickle.dumps(_RunsCode(marker)))
+    assert main(["convert-judge", "q16", str(evil), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused to unpickle" in err[0] and "system" in err[0]
+    assert not marker.exists() and not (tmp_path / "out").exists()
