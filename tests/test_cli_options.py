@@ -69,11 +69,10 @@ def _sync_table() -> dict[tuple[str, str], list]:
     from dataigm.judge.fidelity import LPIPS_NETS
     from dataigm.judge.metrics import AGGREGATIONS
     from dataigm.recipe import GenerationSpec
-    from dataigm.taxonomy import CATEGORIES
 
     dtypes = list(get_args(GenerationSpec.model_fields["dtype"].annotation))
     table = {("judge", "precision"): list(JUDGE_PRECISIONS), ("eval", "aggregate"): list(AGGREGATIONS),
-             ("eval", "bootstrap_unit"): list(BOOTSTRAP_UNITS), ("import-images", "taxonomy"): CATEGORIES.names(),
+             ("eval", "bootstrap_unit"): list(BOOTSTRAP_UNITS),
              ("eval", "lpips_net"): [*LPIPS_NETS, "none"], ("benchmark", "lpips_net"): ["suite", *LPIPS_NETS, "none"],
              ("build", "dtype"): dtypes, ("benchmark", "dtype"): dtypes}
     for command in ("eval", "benchmark"):
@@ -82,6 +81,6 @@ def _sync_table() -> dict[tuple[str, str], list]:
     return table
 
 
-@pytest.mark.parametrize("key", sorted(_sync_table()))
+@pytest.mark.parametrize("key", sorted(_sync_table()), ids=lambda key: ":".join(key))
 def test_cli_choices_follow_the_library(key) -> None:
     assert sorted(_choices()[key]) == sorted(_sync_table()[key])

@@ -29,12 +29,9 @@ from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.judge.clip import ClipPreprocess
+from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
 from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
-IGMU_CLIP = "openai/clip-vit-base-patch32"
-IGMU_FORMAT = "dataigm-igmu-head/1"
-HEAD_WEIGHTS = "model.safetensors"
-HEAD_CONFIG = "config.json"
 
 
 @dataclass(frozen=True)
