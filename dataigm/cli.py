@@ -62,5 +62,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataigm {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with -v for the traceback)", file=sys.stderr)
         return 3
 
+
 if __name__ == "__main__":
     sys.exit(main())
