@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from dataigm import __version__
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, one_line
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dataigm {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)]
+    modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)
+               if not m.name.startswith("_")]  # _options: shared flags, not a command
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         sub_parser = module.add_parser(sub)
         sub_parser.set_defaults(_run=module.run)
@@ -48,14 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (DataigmError, ValueError, OSError, KeyError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
-        # Bad input is reported in one line, not a traceback (use -v for the traceback).
+    except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
+        # Bad input is reported in one line, not a traceback (use -v for the traceback); one line even when a
+        # library's message spans several (PyYAML, pydantic, torch).
         if args.verbose:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        # One line even when a library's message spans several (PyYAML, pydantic, torch).
-        print(f"dataigm {args.command}: error: {' '.join(str(msg).split())}", file=sys.stderr)
+        print(f"dataigm {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug, not bad input: say so, and keep the traceback one -v away
+        if args.verbose:
+            raise
+        print(f"dataigm {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with -v for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

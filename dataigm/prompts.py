@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from dataigm.core.errors import InputError
+
 
 @dataclass
 class PromptRecord:
@@ -46,22 +48,20 @@ def read_prompt_jsonl(path: Path) -> list[PromptRecord]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
         if not isinstance(data, dict) or not isinstance(data.get("prompt"), str) or not data["prompt"].strip():
-            raise ValueError(f"{path}:{lineno}: each line must be an object with a non-empty 'prompt' string")
+            raise InputError(f"{path}:{lineno}: each line must be an object with a non-empty 'prompt' string")
         unknown = set(data) - names
         if unknown:
-            raise ValueError(f"{path}:{lineno}: unknown field(s) {sorted(unknown)}; allowed: {sorted(names)}")
+            raise InputError(f"{path}:{lineno}: unknown field(s) {sorted(unknown)}; allowed: {sorted(names)}")
         records.append(PromptRecord(**data))
     if not records:
-        raise ValueError(f"{path}: no prompts")
+        raise InputError(f"{path}: no prompts")
     return records
 
 
 def write_prompt_jsonl(records: Iterable[PromptRecord], path: Path) -> int:
     """Write records as JSONL (atomically); returns how many."""
-    from dataigm.core.atomic import write_bytes_atomic
+    from dataigm.core.atomic import write_jsonl_atomic
 
-    lines = [json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in records]
-    write_bytes_atomic(Path(path), ("\n".join(lines) + "\n").encode())
-    return len(lines)
+    return write_jsonl_atomic(Path(path), [r.to_dict() for r in records])

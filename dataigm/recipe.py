@@ -7,13 +7,14 @@ the concept removed (same seed), labelled with the class given in ``negatives``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from dataigm.core.atomic import json_sha256
+from dataigm.core.errors import InputError
 from dataigm.core.schema import SPLITS, slugify
 from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord, read_prompt_jsonl
@@ -35,10 +36,10 @@ class PromptSet(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "PromptSet":
         if not (self.prompts or self.templates or self.files):
-            raise ValueError("a prompt set needs at least one of 'prompts', 'templates' or 'files'")
+            raise InputError("a prompt set needs at least one of 'prompts', 'templates' or 'files'")
         for t in self.templates:
             if "{subject}" in t and not self.subjects:
-                raise ValueError(f"template {t!r} uses {{subject}} but 'subjects' is empty")
+                raise InputError(f"template {t!r} uses {{subject}} but 'subjects' is empty")
         return self
 
     def expand(self, base_dir: Path) -> list[PromptRecord]:
@@ -110,7 +111,7 @@ class GenerationSpec(StrictModel):
     @classmethod
     def _multiple_of_8(cls, v: int) -> int:
         if v % 8:
-            raise ValueError(f"must be a multiple of 8 (latent diffusion models downsample by 8), got {v}")
+            raise InputError(f"must be a multiple of 8 (latent diffusion models downsample by 8), got {v}")
         return v
 
 
@@ -138,13 +139,13 @@ class RealImagesSpec(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "RealImagesSpec":
         if self.split_from_folders and self.splits is not None:
-            raise ValueError("give either split_from_folders or splits, not both")
+            raise InputError("give either split_from_folders or splits, not both")
         if self.splits is not None:
             bad = set(self.splits) - set(SPLITS)
             if bad:
-                raise ValueError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
+                raise InputError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
             if any(f < 0 for f in self.splits.values()) or abs(sum(self.splits.values()) - 1.0) > 1e-6:
-                raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.splits}")
+                raise InputError(f"split fractions must be >= 0 and sum to 1, got {self.splits}")
         return self
 
 
@@ -177,7 +178,7 @@ class Recipe(StrictModel):
     @classmethod
     def _folder_safe(cls, v: str) -> str:
         if v != slugify(v):
-            raise ValueError(f"must be lowercase letters, digits and '_' (it names folders and Hub configs), e.g. {slugify(v)!r}")
+            raise InputError(f"must be lowercase letters, digits and '_' (it names folders and Hub configs), e.g. {slugify(v)!r}")
         return v
 
     @property
@@ -189,38 +190,38 @@ class Recipe(StrictModel):
     def _check_splits(cls, v: dict[str, float]) -> dict[str, float]:
         bad = set(v) - set(SPLITS)
         if bad:
-            raise ValueError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
+            raise InputError(f"unknown split(s) {sorted(bad)}; allowed: {list(SPLITS)}")
         if any(f < 0 for f in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
-            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {v}")
+            raise InputError(f"split fractions must be >= 0 and sum to 1, got {v}")
         return {k: v[k] for k in SPLITS if k in v}
 
     @model_validator(mode="after")
     def _check_classes(self) -> "Recipe":
         if self.taxonomy_name not in CATEGORIES:
             field = "taxonomy" if self.taxonomy else "category"
-            raise ValueError(f"{field}: unknown taxonomy category {self.taxonomy_name!r}; allowed: {', '.join(CATEGORIES.names())} "
+            raise InputError(f"{field}: unknown taxonomy category {self.taxonomy_name!r}; allowed: {', '.join(CATEGORIES.names())} "
                              "(a dataset category of another name sets 'taxonomy')")
         category = CATEGORIES.get(self.taxonomy_name)
         classes = self.expanded_classes()
         names = [c.name for c in classes]
         if len(set(names)) != len(names):
-            raise ValueError(f"class names must be unique, got {names}")
+            raise InputError(f"class names must be unique, got {names}")
         labels = self.label_names()
         for c in classes:
             if c.name not in labels:
-                raise ValueError(f"class {c.name!r} is not in labels {labels}")
+                raise InputError(f"class {c.name!r} is not in labels {labels}")
             if c.concept is not None:
                 try:
                     category.get(c.concept)
                 except KeyError as e:
-                    raise ValueError(str(e.args[0])) from None
+                    raise InputError(str(e.args[0])) from None
             if c.negatives is not None:
                 if c.concept is None:
-                    raise ValueError(f"class {c.name!r} asks for negatives but names no concept to remove")
+                    raise InputError(f"class {c.name!r} asks for negatives but names no concept to remove")
                 if c.negatives not in labels:
-                    raise ValueError(f"class {c.name!r}: negatives label {c.negatives!r} is not in labels {labels}")
+                    raise InputError(f"class {c.name!r}: negatives label {c.negatives!r} is not in labels {labels}")
         if len({m.tag for m in self.models}) != len(self.models):
-            raise ValueError(f"models need distinct names, got {[m.tag for m in self.models]}")
+            raise InputError(f"models need distinct names, got {[m.tag for m in self.models]}")
         return self
 
     def expanded_classes(self) -> list[ClassSpec]:
@@ -239,7 +240,7 @@ class Recipe(StrictModel):
             del data["generation"]["threads"]
         if data["concepts_file"] is None:  # unset: likewise
             del data["concepts_file"]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return json_sha256(data)
 
 
 def parse_recipe(data: dict[str, Any], source: str = "<recipe>", base_dir: Path | None = None) -> Recipe:

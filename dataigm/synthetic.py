@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dataigm.core.manifest import build_manifest, write_part
+from dataigm.core.errors import InputError
+from dataigm.core.manifest import PartRecord, build_manifest, write_part
 from dataigm.core.schema import SampleMeta, stable_int
 from dataigm.core.shards import ShardSink, ShardSpec
 
@@ -63,7 +64,7 @@ def draw_pattern(pattern: str, seed: int, size: int = 64) -> Image.Image:
     elif pattern == "square":
         d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fg)
     elif pattern != "plain":
-        raise ValueError(f"unknown pattern {pattern!r}; valid: {PATTERNS}")
+        raise InputError(f"unknown pattern {pattern!r}; valid: {PATTERNS}")
     # seeded (PIL's effect_noise is not), so a pattern and seed always give the same pixels
     sigma = rng.uniform(10, 30)
     grey = np.clip(128 + sigma * np.random.default_rng(seed).standard_normal((s, s)), 0, 255).astype(np.uint8)
@@ -96,7 +97,7 @@ def write_synthetic_dataset(
     root = Path(root)
     patterns = list(patterns or PATTERNS[: len(label_names)])
     if len(patterns) < len(label_names):
-        raise ValueError(f"need {len(label_names)} patterns, got {len(patterns)}")
+        raise InputError(f"need {len(label_names)} patterns, got {len(patterns)}")
     shards: dict[ShardSpec, list[tuple[SampleMeta, bytes]]] = {}
     for split, n in per_split.items():
         metas = []
@@ -139,9 +140,9 @@ def write_samples(
             sink.write(meta, image)
         sink.close()
     config = config or {}
-    write_part(root, category, part, {"kind": "synthetic", "category": category, "label_names": list(label_names), "config": config,
-                                      "config_sha256": str(stable_int(repr(sorted(config.items())), bits=63)),
-                                      "shards": sorted(spec.relpath for spec in shards)})
+    write_part(root, category, part, PartRecord(kind="synthetic", category=category, label_names=list(label_names), config=config,
+                                                config_sha256=str(stable_int(repr(sorted(config.items())), bits=63)),
+                                                shards=sorted(spec.relpath for spec in shards)))
     return build_manifest(root)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.core.registry import Registry
 from dataigm.core.schema import slugify
 from dataigm.core.settings import SettingsError, StrictModel, validate, yaml_error_line
@@ -76,7 +77,7 @@ class Concept:
         Raises ValueError when no trigger occurs, since the "negative" would show the same thing.
         """
         if not self.mentions(prompt):
-            raise ValueError(f"prompt {prompt!r} does not mention concept {self.name!r} (triggers: {self.synonyms or self.triggers})")
+            raise InputError(f"prompt {prompt!r} does not mention concept {self.name!r} (triggers: {self.synonyms or self.triggers})")
         if not any(r is not None for r in self.trigger_replacements):
             rep = f" {self.replacement} " if self.replacement else " "
             return _tidy(self._pattern().sub(rep, prompt))
@@ -116,7 +117,7 @@ class Category:
                 return c
         if self.concept_factory is not None:
             return self.concept_factory(name)
-        raise KeyError(f"unknown concept {name!r} in category {self.name!r}; valid: {', '.join(sorted(self.concepts))}")
+        raise UnknownNameError(f"unknown concept {name!r} in category {self.name!r}; valid: {', '.join(sorted(self.concepts))}")
 
     def prompts(self, concept: Concept) -> list[str]:
         """The category's templates filled with each of the concept's phrases (articles fixed)."""

@@ -83,3 +83,20 @@ def nudenet_best_onnx() -> Path:
     from dataigm.judge.nudenet_models import resolve_model
 
     return resolve_model("best")
+
+
+# --- shared detectors (one copy each; tests that change a detector copy it first) ------------------------------------
+@pytest.fixture(scope="session")
+def church_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny exported binary church detector (other, church), positive label 1, seeded random weights."""
+    from dataigm.judge.tiny import build_tiny_detector
+
+    return build_tiny_detector(tmp_path_factory.mktemp("church-detector") / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+
+
+@pytest.fixture(scope="session")
+def nudity_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny exported binary nudity detector (not_nude, nude), threshold 0.5: the folder layout `dataigm export-detector` writes."""
+    from dataigm.judge.tiny import build_tiny_detector
+
+    return build_tiny_detector(tmp_path_factory.mktemp("nudity-detector") / "tiny-nudity", ("not_nude", "nude"), threshold=0.5)

@@ -212,10 +212,9 @@ def _perturbed_unet(tiny: Path, path: Path, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict:
+def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, church_detector: Path) -> dict:
     """A two-file suite pinned to local files, a tiny judge, two perturbed UNets; the first method (esd) run."""
-    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
     from dataigm.recipe import ModelSpec
 
     root = tmp_path_factory.mktemp("bench")
@@ -223,7 +222,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dic
     src.mkdir()
     (src / "church.csv").write_text(FORGET_CSV)
     (src / "coco.csv").write_text(RETAIN_CSV)
-    det = build_tiny_detector(root / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     suite = {"name": "tiny-church", "description": "a church suite for the tiny model",
              "source": {"repo": "example/prompts", "commit": "0" * 40},
              "files": {"forget": {"path": "prompts/church.csv", "sha256": _sha(src / "church.csv"), "format": "unlearndiffatk"},
@@ -237,7 +236,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dic
     unets = {name: _perturbed_unet(tiny_model_dir, root / f"{name}.safetensors", seed) for name, seed in (("esd", 1), ("ga", 2))}
     out = root / "runs"
     messages: list[str] = []
-    options = BenchmarkOptions(name="esd", out=out, limit=2, source_dir=src, shard_size=2, progress=False, workers=0, bootstrap=200, evaluate=False)
+    options = BenchmarkOptions(name="esd", out=out, limit=2, source_dir=src, shard_size=2, progress=False, evaluate=False,
+                               metrics=suite_metrics(workers=0, n_resamples=200))
     first = run_benchmark(suite_path, ModelSpec(id="tiny", components={"unet": str(unets["esd"])}), options, say=messages.append)
     # calibrate the judge to the median P(church) of these images, so that it flags some and not others
     from dataigm.judge.detectors import create_judge
@@ -409,7 +409,7 @@ def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: 
 @pytest.mark.parametrize("args, message", [
     (["nope"], "unknown suite 'nope'; valid: coco-10k"),
     (["uda-church", "--limit", "0"], "--limit must be >= 1, got 0"),
-    (["uda-church", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["uda-church", "--generation-batch-size", "0"], "--generation-batch-size must be >= 1, got 0"),
     (["uda-church", "--shard-size", "-1"], "--shard-size must be >= 1, got -1"),
     (["uda-church", "--unet", "missing/unet.safetensors"], "--unet: missing/unet.safetensors not found"),
     (["uda-church", "--component", "vae=./no-vae"], "--component vae: ./no-vae not found"),
@@ -442,7 +442,7 @@ def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkey
     import torch
     import torchvision
 
-    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
     from dataigm.judge.fidelity import create_lpips, lpips_pairs
     from dataigm.judge.images import resolve_images
     from dataigm.judge.pairing import pair_images
@@ -459,8 +459,8 @@ def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkey
     del data["files"]["forget"]
     suite = tmp_path / "tiny-coco.yaml"
     suite.write_text(yaml.safe_dump(data))
-    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], progress=False, workers=0,
-                               estimate=False, lpips_net="squeeze", fid_features=None, bootstrap=100)
+    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], progress=False, estimate=False,
+                               metrics=suite_metrics(workers=0, lpips_net="squeeze", fid_feature=None, n_resamples=100))
     result = run_benchmark(suite, ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
     assert result.total_images == 4 and set(result.generated) == {"original/retain", "esd/retain"}
     report = json.loads((result.reports["utility"] / "report.json").read_text())
@@ -535,7 +535,7 @@ def _fake_squeezenet(torch_home: Path) -> None:
 def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     efficientnet_lite0_dir: Path) -> None:
     """IGMU's references: forget LPIPS/FID against the original's image of p' (same seed), CSDR's s_o from that image."""
-    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
     from dataigm.generate.tiny import build_tiny_clip
     from dataigm.judge.csdr import ClipScorer
     from dataigm.judge.fidelity import create_lpips, lpips_pairs
@@ -546,9 +546,9 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _fake_squeezenet(tmp_path / "torch")
     clip = build_tiny_clip(tmp_path / "clip", seed=4)  # a seed with s_o > 0
-    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, workers=0,
-                               estimate=False, bootstrap=100, lpips_net="squeeze", fid_features=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip),
-                               csdr_unit="prompt")  # the script as written; the per-image default is tested in test_metrics_conformance
+    options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, estimate=False,
+                               metrics=suite_metrics(workers=0, n_resamples=100, lpips_net="squeeze", fid_feature=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip),
+                                                     csdr_unit="prompt"))  # the script as written; the per-image default is tested in test_metrics_conformance
     result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
     assert result.generated["original/pair"] == 0 and result.generated["original/forget"] == 0  # the cached originals, p' included
     report = json.loads((next(iter(result.reports.values())) / "report.json").read_text())
@@ -584,7 +584,7 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
 
 
 def test_deterministic_reaches_every_build_and_the_cache_key(bench: dict, tmp_path: Path) -> None:
-    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
     from dataigm.recipe import ModelSpec
 
     options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False,

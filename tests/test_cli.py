@@ -94,6 +94,7 @@ def test_verify_success_fast_and_rebuild_manifest(shapes_dataset, tmp_path):
     assert out.returncode == 1 and "FAIL data/object/test/object-test-stray-000000.tar: not in manifest" in out.stderr
 
 
+@pytest.mark.slow  # the whole demo, in a subprocess
 def test_demo_trains_and_judges_from_its_exported_folder(tmp_path):
     import json
 
@@ -143,7 +144,7 @@ def test_invalid_configs_and_yaml_are_one_line_naming_file_fields_values(tmp_pat
     curation.write_text((resource_dir("builders") / "curation" / "default.yaml").read_text().replace("blank: {action: drop", "blank: {action: burn"))
     assert one_line_error(run("curate", str(tmp_path), "--config", str(curation))) == (
         f"dataigm curate: error: {curation}: invalid curation config: default.filters.blank: field 'action': "
-        "String should match pattern '^(keep|review|drop)$' (got 'burn')")
+        "Input should be 'keep', 'review' or 'drop' (got 'burn')")
     suite = tmp_path / "suite.yaml"
     suite.write_text((resource_dir("builders") / "suites" / "igmu-church.yaml").read_text()
                      .replace("prompts: 600", "prompts: lots").replace("taxonomy: object", "taxonomi: object"))
@@ -230,3 +231,52 @@ def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_pat
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--accelerator", "tpu", "--out", str(tmp_path / "run")))
     assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line
+
+
+# --- one error family: user errors in one line, bugs as internal errors with their traceback one -v away ---------
+def test_user_error_types_are_one_family():
+    from dataigm.core.errors import DataigmError, InputError, UnknownNameError
+    from dataigm.core.images import ImageDecodeError
+    from dataigm.core.registry import Registry
+    from dataigm.core.settings import SettingsError
+    from dataigm.ingest.prompt_formats import PromptFormatError
+
+    for cls in (SettingsError, PromptFormatError, ImageDecodeError, UnknownNameError, InputError):
+        assert issubclass(cls, DataigmError)
+    assert issubclass(UnknownNameError, KeyError) and issubclass(InputError, ValueError)  # callers that catch those still do
+    with pytest.raises(UnknownNameError) as e:
+        Registry("judge").get("nope")
+    assert str(e.value) == "unknown judge 'nope'; valid: "  # no quotes around the message, as KeyError would add
+
+
+def test_a_bug_is_an_internal_error_and_keeps_its_traceback_with_v(monkeypatch, capsys, tmp_path):
+    from dataigm.cli import main
+    import dataigm.commands.verify as verify_command
+
+    def buggy(args):
+        return {}["counts"]
+
+    monkeypatch.setattr(verify_command, "run", buggy)
+    assert main(["verify", str(tmp_path)]) == 3
+    assert capsys.readouterr().err == "dataigm verify: internal error: KeyError: 'counts' (rerun with -v for the traceback)\n"
+    with pytest.raises(KeyError, match="counts"):
+        main(["-v", "verify", str(tmp_path)])
+
+
+def test_user_errors_from_registries_and_values_stay_one_line(tmp_path):
+    from dataigm.synthetic import draw_pattern
+
+    (tmp_path / "imgs").mkdir()
+    draw_pattern("disc", 0).save(tmp_path / "imgs" / "0_0.png")
+    for spec, message in (("foo:bar", "unknown judge kind 'foo'; valid: "), ("nudenet:nope", "unknown NudeNet preset 'nope'; valid: "),
+                          ("imagenet:zebra_x", "unknown ImageNet concept 'zebra_x'; valid: ")):
+        out = run("judge", str(tmp_path / "imgs"), "--detector", spec)
+        assert out.returncode == 2 and out.stderr.startswith(f"dataigm judge: error: {message}") and len(out.stderr.splitlines()) == 1
+
+
+def test_a_corrupt_manifest_is_a_user_error_not_an_internal_one(tmp_path, capsys):
+    from dataigm.cli import main
+
+    (tmp_path / "manifest.json").write_text('{"shards": [')
+    assert main(["verify", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"dataigm verify: error: {tmp_path / 'manifest.json'}: the manifest is not valid JSON (Expecting value at line 1, column 13)\n"

@@ -172,7 +172,7 @@ def test_nudenet_sees_nothing_on_drawings_and_noise(nudenet_filter):
     negatives = nudenet_filter.score([sample(im, "not_nude") for im in images])
     assert all(s.fields == {"nudenet_score": 0.0, "nudenet_class": ""} and s.flags == [] for s in negatives)
     positives = nudenet_filter.score([sample(im, "nude") for im in images[:3]])
-    assert [s.flags for s in positives] == [[("positive_miss", "review")]] * 3
+    assert [s.flags for s in positives] == [[("positive_miss", "drop")]] * 3  # the shipped default: not a positive
 
 
 def test_nudenet_batch_matches_single_detection(nudenet_filter, portrait):
@@ -322,7 +322,7 @@ def test_detector_folder_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no model\.safetensors \(found pytorch_model\.bin\).*never unpickles"):
         create_filter("detector", {"path": str(tmp_path)})
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"config\.json: field 'label_names'"):
+    with pytest.raises(ValueError, match=r"config\.json: invalid detector config: field 'label_names': Field required"):
         create_filter("detector", {"path": str(tmp_path)})
 
 

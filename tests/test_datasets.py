@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.core.datasets import DatasetNotFoundError, UnknownCategoryError, dataset_shards, hub_allow_patterns, is_hub_id, resolve_dataset
+from dataigm.core.datasets import DatasetNotFoundError, UnknownCategoryError, dataset_shards, hub_allow_patterns, resolve_dataset
+from dataigm.core.sources import is_hub_id, parse_source
 from dataigm.core.errors import DataigmError
 from dataigm.hub.export import export_dataset
 from hub_cache import write_hub_cache
@@ -60,7 +61,8 @@ def test_hub_id_resolves_from_the_cache_offline(exported: Path) -> None:
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
-    assert is_hub_id("ORG/name") and is_hub_id("ORG/name@v1") and not is_hub_id("./a/b") and not is_hub_id("a/b/c")
+    assert is_hub_id("ORG/name") and not is_hub_id("./a/b") and not is_hub_id("a/b/c")
+    assert (parse_source("ORG/name@v1").location, parse_source("ORG/name@v1").revision) == ("ORG/name", "v1")  # how resolve_dataset reads it
     with pytest.raises(DatasetNotFoundError, match="no such folder, and not a Hub dataset id"):
         resolve_dataset(tmp_path / "missing" / "x" / "y", "object")
     with pytest.raises(DataigmError, match="no dataset given"):

@@ -20,6 +20,8 @@ from dataigm.generate.determinism import choose_threads, default_threads
 from dataigm.generate.engine import BuildOptions, build
 from dataigm.recipe import load_recipe
 
+pytestmark = pytest.mark.slow  # tiny-model builds under several thread counts and ranks
+
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
 SMALL = ["generation.width=64", "generation.height=64", "generation.steps=2", "generation.batch_size=4",
          "images_per_prompt=2", "shard_size=6", "models=[tiny]"]

@@ -293,13 +293,13 @@ def eval_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, torch_hub_with_random_squeezenet: Path,
-                                      tiny_clip_aligned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                      tiny_clip_aligned: Path, capsys: pytest.CaptureFixture[str], church_detector: Path) -> None:
     from dataigm.cli import main
     from dataigm.judge.judge import judge
     from dataigm.judge.metrics import METRIC_DEFINITIONS
 
     root = eval_tree
-    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"esd={root / 'esd'}", "--method", f"ga={root / 'ga'}", "--original", str(root / "original"),
                "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--lpips-net", "squeeze",
@@ -354,12 +354,12 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
 
 
 @pytest.mark.slow
-def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, tmp_path: Path, torch_hub_with_random_squeezenet: Path) -> None:
+def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, tmp_path: Path, torch_hub_with_random_squeezenet: Path, church_detector: Path) -> None:
     """The reason IGMU compares with the concept-removed image: against the same prompt, ga (which kept the concept
     on more prompts) looks closer to the original than esd."""
     from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
 
-    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     prompts = (eval_tree / "forget.jsonl", eval_tree / "retain.jsonl")
     sets = {m: open_set(eval_tree / m / "forget", eval_tree / m / "retain", prompts) for m in ("esd", "ga")}
     original = open_set(eval_tree / "original" / "forget", eval_tree / "original" / "retain", prompts, pair=eval_tree / "original" / "pair")
@@ -377,11 +377,11 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
 
 
 @pytest.mark.slow
-def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, tiny_clip_aligned: Path) -> None:
+def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, tiny_clip_aligned: Path, church_detector: Path) -> None:
     """--fid-reference: FID/KID (and CMMD) of every model's retain images against an unpaired folder."""
     from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
 
-    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     prompts = (eval_tree / "forget.jsonl", eval_tree / "retain.jsonl")
     sets = {"esd": open_set(eval_tree / "esd" / "forget", eval_tree / "esd" / "retain", prompts)}
     res = {}
@@ -443,11 +443,11 @@ def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_rand
 
 
 @pytest.mark.slow  # end to end: the faster tests state its parts
-def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], church_detector: Path) -> None:
     from dataigm.cli import main
     from dataigm.judge.judge import judge
 
-    det = build_tiny_detector(tmp_path / "det", ("other", "church"), positive_label=1, category="object", seed=1)
+    det = church_detector
     attacked, no_attack = eval_tree / "ga" / "forget", eval_tree / "esd" / "forget"
     # a threshold between the random detector's scores, so that some images are flagged and some are not
     scores = sorted(p.positive_score for f in (attacked, no_attack) for p in judge(f, f"local-dir:{det}", workers=0, progress=False).predictions)

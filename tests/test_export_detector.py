@@ -15,6 +15,8 @@ from dataigm.train.export import export_detector
 from dataigm.train.recipe import load_detector_recipe
 from dataigm.train.run import train_detector
 
+pytestmark = pytest.mark.slow  # a Lightning training run, then export
+
 DETECTORS = Path(__file__).resolve().parents[1] / "detectors"
 
 

@@ -242,3 +242,30 @@ def test_a_split_emptied_by_curation_publishes_no_shard(source: Path, tmp_path: 
     for tar in sorted(repo.glob("data/*/*/*.tar")):  # raises "No samples found" on an empty tar
         assert sum(1 for _ in wds.WebDataset(str(tar), shardshuffle=False)) > 0
     assert sum(s["n"] for s in manifest["shards"]) == manifest["totals"]["samples"] == 190 - 4
+    # The curated parts carry what curation did (PartRecord.curation), and the card lists it; an uncurated card says so.
+    from dataigm.core.manifest import part_records
+
+    records = part_records(manifest["parts"])
+    assert records and all(r.curation is not None and r.kind in ("generated", "synthetic", "real") for r in records.values())
+    assert {name for r in records.values() for name in r.curation.filters} == {"phash"}  # phash always runs
+    card = (repo / "README.md").read_text()
+    assert "No curation filters" not in card
+    assert "| phash | action=drop, conflict_action=drop, leak_action=drop, max_distance=4 |" in card
+
+
+def test_uncurated_card_says_no_curation(repo: Path) -> None:
+    assert "No curation filters were recorded for this export." in (repo / "README.md").read_text()
+
+
+def test_card_field_docs_come_from_the_sample_schema(repo: Path) -> None:
+    import dataclasses
+
+    from dataigm.core.schema import SampleMeta, field_docs
+    from dataigm.hub.card import FIELD_DOCS, model_licenses
+
+    docs = field_docs()
+    assert list(docs) == [f.name for f in dataclasses.fields(SampleMeta)] and all(docs.values())
+    assert {k: FIELD_DOCS[k] for k in docs} == docs
+    card = (repo / "README.md").read_text()
+    assert docs["pair_id"] in card and docs["taxonomy"] in card
+    assert model_licenses()["CompVis/stable-diffusion-v1-4"] == "creativeml-openrail-m"

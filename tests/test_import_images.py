@@ -335,7 +335,7 @@ def test_source_from_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     pattern = r"^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_"
     assert main(["import-images", str(tmp_path / "photos"), "-c", "object", "-o", str(tmp_path / "ds"), "--split-fractions",
                  "train=1.0", "--source-from-name", pattern, "--no-progress"]) == 0
-    assert "LAION 4, REAL 2, SD-GEN 2, real 2" in capsys.readouterr().out
+    assert "LAION=4, REAL=2, SD-GEN=2, real=2" in capsys.readouterr().out
     manifest = load_manifest(tmp_path / "ds")
     assert manifest["counts"]["object"]["splits"]["train"]["sources"] == {"LAION": 4, "REAL": 2, "SD-GEN": 2, "real": 2}
     assert manifest["parts"]["object/real"]["config"]["source_from_name"] == pattern

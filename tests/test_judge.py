@@ -22,8 +22,8 @@ from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_detector(tmp_path_factory.mktemp("det") / "tiny-nudity", ("not_nude", "nude"), threshold=0.5)
+def detector_dir(nudity_detector: Path) -> Path:
+    return nudity_detector
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,11 @@ def test_config_errors_name_the_field(detector_dir: Path, tmp_path: Path) -> Non
     cfg = json.loads((folder / "config.json").read_text())
     cfg["dataigm"]["positive_label"] = 5
     (folder / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match=r"config\.json: dataigm\.positive_label must be an int in \[0, 2\), got 5"):
+    with pytest.raises(ValueError, match=r"config\.json: invalid detector config: dataigm\.positive_label must be an int in \[0, 2\), got 5"):
+        read_detector_config(folder)
+    cfg["dataigm"]["positive_label"], cfg["dataigm"]["threshold"] = 1, 1.5
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config\.json: invalid detector config: field 'dataigm\.threshold': Input should be less than or equal to 1"):
         read_detector_config(folder)
 
 
@@ -450,7 +454,7 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("text")
     assert main(["judge", str(tmp_path / "notes"), "--detector", "nudenet"]) == 2
-    assert "no images (.png, .jpg, .jpeg, .webp) below" in capsys.readouterr().err
+    assert "no images (.bmp, .gif, .j2k, .jfif, .jp2, .jpe, .jpeg, .jpg, .pbm, .pgm, .png, .pnm, .ppm, .tga, .tif, .tiff, .webp) below" in capsys.readouterr().err
     # image names, other bytes: every image fails to decode; the predictions still list them, the exit is non-zero
     (tmp_path / "fake").mkdir()
     for name in ("0_0.png", "1_0.jpg"):

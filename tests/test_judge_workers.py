@@ -12,14 +12,13 @@ from PIL import Image
 
 from dataigm.judge.detectors import NudeNetJudge, create_judge, create_person_detector
 from dataigm.judge.judge import judge
-from dataigm.judge.tiny import build_tiny_detector
 from dataigm.synthetic import write_synthetic_folder
 from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_detector(tmp_path_factory.mktemp("det") / "tiny", ("not_nude", "nude"), threshold=0.5)
+def detector_dir(nudity_detector: Path) -> Path:
+    return nudity_detector
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from dataigm.core.manifest import load_manifest, verify
 from dataigm.resources import resource_dir
 from dataigm.synthetic import write_synthetic_folder
 
+pytestmark = pytest.mark.slow  # a whole build-train-export-judge run
+
 SMALL = ["generation.width=64", "generation.height=64", "generation.steps=2", "generation.batch_size=4", "images_per_prompt=1",
          "models=[tiny]"]
 TRAIN = ["--set", "data.category=church", "--set", "data.positive=church", "--epochs", "3", "--batch-size", "16", "--no-progress"]

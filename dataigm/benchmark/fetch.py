@@ -26,7 +26,7 @@ class FetchError(DataigmError):
 
 def prompts_cache() -> Path:
     """Where fetched prompt files live (below ``DATAIGM_CACHE``)."""
-    from dataigm.generate.tiny import cache_dir
+    from dataigm.core.cache import cache_dir
 
     return cache_dir() / "prompts"
 

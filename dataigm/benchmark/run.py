@@ -20,6 +20,8 @@ temp + rename, and the report is derived from what is on disk; a rerun continues
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,15 +29,19 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_suite
-from dataigm.core.atomic import write_json_atomic
-from dataigm.core.errors import DataigmError
+from dataigm.core.atomic import json_sha256, write_json_atomic
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.judge.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
+from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
+
+if TYPE_CHECKING:
+    from dataigm.judge.evaluation import EvalConfig
 
 log = logging.getLogger(__name__)
 STATE = "benchmark.json"
@@ -46,6 +52,13 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 
 class BenchmarkError(DataigmError):
     """A benchmark cannot run as asked (conflicting --out, unavailable judge, ...)."""
+
+
+def suite_metrics(**settings: Any) -> EvalConfig:
+    """The metric settings of a benchmark: :class:`EvalConfig` with the suite's LPIPS and FID unless ``settings`` say otherwise."""
+    from dataigm.judge.evaluation import EvalConfig
+
+    return EvalConfig(**{"detector": "", "lpips_net": "suite", "fid_feature": "suite", **settings})
 
 
 @dataclass
@@ -62,23 +75,14 @@ class BenchmarkOptions:
     dtype: str | None = None
     batch_size: int | None = None
     shard_size: int = SHARD_SIZE
-    lpips_net: str | None = "suite"  # "suite": alex when the suite lists lpips; None: off
-    fid_features: str | None = "suite"  # "suite": inception when the suite lists fid; None: off
-    fid_weights: str | None = None
-    clip: str | None = None  # CLIP path/Hub id: CSDR and CLIP scores
-    bootstrap: int = 1000
-    workers: int | None = None
-    eval_batch_size: int = 32
+    # How the sets are judged and measured: the settings of `dataigm eval`, less the judge (each suite judge fills
+    # detector, concept, threshold and person detector). lpips_net / fid_feature "suite": alex / inception when the
+    # suite lists lpips / fid, else off; the device is the generation device above.
+    metrics: EvalConfig = field(default_factory=suite_metrics)
     progress: bool = True
     estimate: bool = True
     evaluate: bool = True
     deterministic: bool = False  # BuildOptions(deterministic=True) for every set; part of the cache key
-    forget_reference: str = "pair"  # forget fidelity against the original's image of p' (IGMU) or of p
-    csdr_unit: str = "image"  # IGMU's README: their reported CSDR is a mean of per-image ratios
-    nudenet_model: str | None = None  # a local copy of a NudeNet preset's detector file (offline machines)
-    csdr_prompts: str = "pair"
-    clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
-    clip_score_model: str | None = None
     wait_poll_s: float = 10.0
 
 
@@ -95,7 +99,7 @@ class BenchmarkResult:
 
 # --- preparation -----------------------------------------------------------------------------------------------
 def cache_root() -> Path:
-    from dataigm.generate.tiny import cache_dir
+    from dataigm.core.cache import cache_dir
 
     return cache_dir() / "benchmark"
 
@@ -103,7 +107,7 @@ def cache_root() -> Path:
 def write_prompt_sets(suite: Suite, sets: dict[str, list[PromptRecord]]) -> dict[str, Path]:
     """Write the sets' prompt JSONLs to a content-addressed folder (the same path for every run)."""
     lines = {role: [json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in recs] for role, recs in sets.items()}
-    digest = hashlib.sha256(json.dumps(lines, sort_keys=True).encode()).hexdigest()[:20]
+    digest = json_sha256(lines)[:20]
     folder = cache_root() / "prompts" / f"{suite.name}-{digest}"
     paths = {}
     for role, recs in sets.items():
@@ -190,11 +194,11 @@ def settings_key(suite: Suite, recipes: dict[str, Recipe], variant: str | None, 
     payload = {"suite": pixels, "variant": variant, "limit": limit, "recipes": {k: content(r) for k, r in recipes.items()}}
     if deterministic:  # absent when off: keys of runs made before the flag existed stay valid
         payload["deterministic"] = True
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return json_sha256(payload)
 
 
 def model_key(spec: ModelSpec) -> str:
-    return hashlib.sha256(json.dumps(spec.model_dump(mode="json", exclude={"name"}), sort_keys=True).encode()).hexdigest()
+    return json_sha256(spec.model_dump(mode="json", exclude={"name"}))
 
 
 def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
@@ -213,9 +217,6 @@ JUDGE_WEIGHTS_HINTS = {
 }
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-
-
 def check_local_paths(*models: ModelSpec | None) -> None:
     """A model or component given as a local path must exist: found now, not after the original's images are generated.
 
@@ -226,7 +227,7 @@ def check_local_paths(*models: ModelSpec | None) -> None:
         flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
         for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
             path = Path(value).expanduser()
-            looks_local = value.startswith((".", "~", "/")) or path.suffix in WEIGHT_SUFFIXES
+            looks_local = value.startswith((".", "~", "/")) or path.suffix in CHECKPOINT_SUFFIXES
             if looks_local and not path.exists():
                 raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
 
@@ -316,17 +317,13 @@ def wait_for(folder: Path, poll_s: float, say: Callable[[str], None]) -> None:
 
 
 # --- evaluation --------------------------------------------------------------------------------------------------
-def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions) -> Any:
-    from dataigm.judge.evaluation import EvalConfig
-
-    lpips = ("alex" if "lpips" in suite.metrics else None) if options.lpips_net == "suite" else options.lpips_net
-    fid = ("inception" if "fid" in suite.metrics else None) if options.fid_features == "suite" else options.fid_features
-    return EvalConfig(detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
-                      person_detector=judge.get("person_detector"), nudenet_model=options.nudenet_model, clip=options.clip, csdr_unit=options.csdr_unit,
-                      csdr_prompts=options.csdr_prompts, clip_score=options.clip_score, clip_score_model=options.clip_score_model,
-                      forget_reference=options.forget_reference, lpips_net=lpips, fid_feature=fid,
-                      fid_weights=options.fid_weights, batch_size=options.eval_batch_size, workers=options.workers,
-                      device=None if options.device == "auto" else options.device, n_resamples=options.bootstrap)
+def _eval_config(suite: Suite, judge: dict[str, Any], options: BenchmarkOptions) -> EvalConfig:
+    m = options.metrics
+    lpips = ("alex" if "lpips" in suite.metrics else None) if m.lpips_net == "suite" else m.lpips_net
+    fid = ("inception" if "fid" in suite.metrics else None) if m.fid_feature == "suite" else m.fid_feature
+    return dataclasses.replace(m, detector=judge["detector"], concept=judge.get("concept"), threshold=judge.get("threshold"),
+                               person_detector=judge.get("person_detector"), lpips_net=lpips, fid_feature=fid,
+                               device=None if options.device == "auto" else options.device)
 
 
 def judge_slug(spec: str) -> str:
@@ -410,12 +407,12 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    for flag, value in (("--limit", options.limit), ("--batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+    for flag, value in (("--limit", options.limit), ("--generation-batch-size", options.batch_size), ("--shard-size", options.shard_size)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
+            raise InputError(f"{flag} must be >= 1, got {value}")
     check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
-        raise ValueError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
+        raise InputError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}

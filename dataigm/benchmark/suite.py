@@ -10,13 +10,13 @@ Everything is data: judge specs are plain strings handed to :func:`dataigm.judge
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from dataigm.core.atomic import json_sha256
+from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, read_yaml_mapping, validate
 from dataigm.prompts import PromptRecord
 from dataigm.recipe import GenerationSpec
@@ -123,20 +123,20 @@ class Suite(StrictModel):
         from dataigm.taxonomy import CATEGORIES
 
         if self.taxonomy not in CATEGORIES:
-            raise ValueError(f"taxonomy: unknown taxonomy category {self.taxonomy!r}; valid: {', '.join(CATEGORIES.names())}")
+            raise InputError(f"taxonomy: unknown taxonomy category {self.taxonomy!r}; valid: {', '.join(CATEGORIES.names())}")
         for key, f in self.files.items():
             if f.format not in PROMPT_FORMATS:
-                raise ValueError(f"files.{key}.format: unknown format {f.format!r}; valid: {', '.join(PROMPT_FORMATS.names())}")
+                raise InputError(f"files.{key}.format: unknown format {f.format!r}; valid: {', '.join(PROMPT_FORMATS.names())}")
             if self.source is not None and f.sha256 is None:
-                raise ValueError(f"files.{key}.sha256: required for a file of a pinned source ({self.source.repo})")
+                raise InputError(f"files.{key}.sha256: required for a file of a pinned source ({self.source.repo})")
         for role in ROLES:
             for s in getattr(self, role):
                 if s.file not in self.files:
-                    raise ValueError(f"{role}: file {s.file!r} is not in files ({', '.join(self.files)})")
+                    raise InputError(f"{role}: file {s.file!r} is not in files ({', '.join(self.files)})")
         if not self.forget and not self.retain:
-            raise ValueError("a suite needs forget and/or retain prompts")
+            raise InputError("a suite needs forget and/or retain prompts")
         if self.forget and not self.judges:
-            raise ValueError("a suite with forget prompts needs at least one judge")
+            raise InputError("a suite with forget prompts needs at least one judge")
         return self
 
     @property
@@ -155,7 +155,7 @@ class Suite(StrictModel):
         data = self.model_dump(mode="json")
         if data["concepts_file"] is None:  # unset: the digests of suites written before the field existed
             del data["concepts_file"]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return json_sha256(data)
 
     def sets(self, variant: str | None = None) -> dict[str, list[SetSource]]:
         """forget/retain sources, with ``variant``'s selections applied."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_generation_flags, add_model_source_flags
+from dataigm.core.errors import InputError
+
 ORDER = 10
 
 
@@ -17,24 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", type=Path, help="builder recipe YAML (see builders/)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write (shared by all ranks)")
-    p.add_argument("--model", help="Hub id (REPO or REPO:SUBFOLDER), diffusers folder, single-file checkpoint "
-                   "(.safetensors/.ckpt/.pt/.pth/.bin; SD 1.x/2.x, SDXL, SD3, Flux are recognised), or 'tiny'; overrides the recipe's models")
-    p.add_argument("--pipeline-class", help="force the diffusers pipeline class of a single-file checkpoint (default: inferred from it)")
-    p.add_argument("--config", dest="model_config", help="diffusers folder/Hub id providing configs for a single-file checkpoint "
-                   "(and the VAE/text encoders of a transformer-only SD3/Flux file)")
-    p.add_argument("--revision", help="Hub revision of --model")
-    p.add_argument("--unet", help="replace the UNet: diffusers folder, Hub id[:SUBFOLDER], or a full or partial state dict "
-                   "(.safetensors/.pt/.pth/.bin/.ckpt; diffusers or LDM 'model.diffusion_model.' keys), e.g. an ESD/UCE model")
-    p.add_argument("--text-encoder", help="replace the text encoder: diffusers folder, Hub id[:SUBFOLDER] (AdvUnlearn), "
-                   "or a state dict (also 'text_model.'-prefixed)")
-    p.add_argument("--component", action="append", default=[], metavar="NAME=PATH", help="replace any component (repeatable)")
+    add_model_source_flags(p, model_help="Hub id (REPO or REPO:SUBFOLDER), diffusers folder, single-file checkpoint "
+                           "(.safetensors/.ckpt/.pt/.pth/.bin; SD 1.x/2.x, SDXL, SD3, Flux are recognised), or 'tiny'; overrides the recipe's models")
     p.add_argument("--model-name", help="tag recorded per sample for --model (default: the id plus each overridden component)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a recipe field, e.g. --set generation.width=768 (repeatable; recorded in the manifest)")
     p.add_argument("--limit", type=int, help="only the first N prompts of each class (quick trials)")
-    p.add_argument("--device", default="auto", help="auto (cuda:<LOCAL_RANK> if available, else cpu), cpu, cuda, cuda:1, mps")
-    p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], help="override the recipe's dtype")
-    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    add_generation_flags(p, what="recipe")
     p.add_argument("--offload", choices=["model", "sequential"], help="diffusers CPU offload for models that do not fit "
                    "on the GPU (model: whole components, sequential: submodules, slowest, least memory)")
     p.add_argument("--vae-slicing", action="store_true", help="decode a batch one image at a time (less memory)")
@@ -55,7 +47,7 @@ def model_override(args: argparse.Namespace):
     components = dict(c.split("=", 1) for c in args.component if "=" in c)
     bad = [c for c in args.component if "=" not in c]
     if bad:
-        raise ValueError(f"--component expects NAME=PATH, got {bad[0]!r}")
+        raise InputError(f"--component expects NAME=PATH, got {bad[0]!r}")
     if args.unet:
         components["unet"] = args.unet
     if args.text_encoder:
@@ -76,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     override = model_override(args)
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
     options = BuildOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
                            offload=args.offload, vae_slicing=args.vae_slicing, vae_tiling=args.vae_tiling,
                            max_failure_rate=args.max_failure_rate, deterministic=args.deterministic)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dataigm.commands._options import add_json_flag, emit_json
+
 ORDER = 13
 SHOWN = 10  # rows of each list printed in the text report
 
@@ -26,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="largest allowed absolute pixel difference, in levels of 0-255 (default 0: identical pixels)")
     p.add_argument("--ignore-field", action="append", default=[], metavar="FIELD",
                    help="a metadata field not to compare, e.g. model (repeatable)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_json_flag(p, "the comparison (instead of tables)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = compare_datasets(args.a, args.b, args.tolerance, tuple(args.ignore_field), progress=not (args.no_progress or args.json))
     if args.json:
-        print(json.dumps(result.to_dict(), sort_keys=True, ensure_ascii=False))
+        emit_json(result.to_dict())
     else:
         print_report(result, Console())
     return 0 if result.ok else 1

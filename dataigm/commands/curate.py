@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 20
 
 
@@ -29,9 +31,9 @@ def read_review_tags_file(path: Path) -> dict[str, str]:
     try:
         tags = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"--review-tags {path}: cannot read it as JSON: {e}") from None
+        raise InputError(f"--review-tags {path}: cannot read it as JSON: {e}") from None
     if not isinstance(tags, dict) or not all(isinstance(t, str) for t in tags.values()):
-        raise ValueError(f"--review-tags {path}: expected a JSON object {{sample key: reject|accept|relabel:<class>}}")
+        raise InputError(f"--review-tags {path}: expected a JSON object {{sample key: reject|accept|relabel:<class>}}")
     return tags
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from dataigm.curate import curate, load_curation_config
-    from dataigm.curate.demo import kept_dropped_table
+    from dataigm.curate.present import kept_dropped_table
 
     config = load_curation_config(args.config)
     tags = read_review_tags_file(args.review_tags) if args.review_tags else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 1
 
 
@@ -20,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.demo import run_demo
 
     if args.prompts_per_class is not None and args.prompts_per_class < 1:
-        raise ValueError(f"--prompts-per-class must be >= 1, got {args.prompts_per_class}")
+        raise InputError(f"--prompts-per-class must be >= 1, got {args.prompts_per_class}")
     run_demo(args.out, prompts_per_class=args.prompts_per_class)
     return 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dataigm.judge.evaluation import EvalConfig, ImageSet
+
+from dataigm.commands._options import add_device_flag, add_json_flag, add_metric_flags, emit_json, metric_settings
+from dataigm.core.errors import InputError
 
 ORDER = 65
 
@@ -31,9 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
     p.add_argument("--original-pair", type=Path,
                    help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
-    p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
-                   help="forget LPIPS/FID/KID against the original's image of the concept-removed prompt (pair, IGMU; default) "
-                   "or of the same prompt (same-prompt); retain images always use the same prompt")
     p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
     p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
     p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
@@ -46,37 +45,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
-    p.add_argument("--clip", nargs="?", const="openai/clip-vit-base-patch16", metavar="MODEL",
-                   help="CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: openai/clip-vit-base-patch16, IGMU's")
-    p.add_argument("--csdr-unit", choices=["image", "prompt"], default="image",
-                   help="CSDR per image (IGMU's README: their reported numbers; default) or per prompt (their published script as written)")
-    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
-    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
-                   help="score against the concept-removed prompt (pair; default) or IGMU's buggy cleaned text (igmu)")
-    p.add_argument("--clip-score", choices=["torchmetrics", "torchmetrics-eot", "clipscore"],
-                   help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) (token ids sliced to 77, as torchmetrics), torchmetrics-eot (the same, keeping the end-of-text token) or SPM's 2.5 max(cos, 0)")
-    p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
     p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
                    help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
-    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze", "none"])
     p.add_argument("--lpips-size", type=int, help="resize both images of a pair to this size for LPIPS (default: native)")
-    p.add_argument("--fid-features", default="inception", help="inception | local-dir:PATH | hf-hub:org/name | timm name | none")
-    p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
+    add_metric_flags(p)
     p.add_argument("--audit", type=Path, metavar="AUDIT_JSON",
                    help="a 'dataigm audit --json' result for this judge: report Rogan-Gladen corrected forgetting beside the raw rates")
     p.add_argument("--validity-level", type=float, default=0.8,
                    help="warn when the judge flags less than this share of the original model's forget images (default: %(default)s)")
-    p.add_argument("--kid-subset-size", type=int, default=1000,
-                   help="KID subset size; KID is left out (with a note) when a side has fewer images (default: %(default)s)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
                    help="resample prompts (cluster bootstrap; default) or single images")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int)
-    p.add_argument("--device")
+    add_device_flag(p)
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    add_json_flag(p, "the report")
     return p
 
 
@@ -85,17 +69,17 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
     methods: dict[str, tuple[Path, Path]] = {}
     if args.forget or args.retain:
         if not (args.forget and args.retain):
-            raise ValueError("--forget and --retain go together")
+            raise InputError("--forget and --retain go together")
         methods["unlearned"] = (args.forget, args.retain)
     for spec in args.method:
         name, sep, folder = spec.partition("=")
         if not sep or not name or not folder:
-            raise ValueError(f"--method {spec!r}: expected NAME=DIR")
+            raise InputError(f"--method {spec!r}: expected NAME=DIR")
         if name in methods or name == "original":
-            raise ValueError(f"--method {spec!r}: name {name!r} is already used")
+            raise InputError(f"--method {spec!r}: name {name!r} is already used")
         methods[name] = (Path(folder) / "forget", Path(folder) / "retain")
     if not methods:
-        raise ValueError("give --forget/--retain or at least one --method NAME=DIR")
+        raise InputError("give --forget/--retain or at least one --method NAME=DIR")
     return methods
 
 
@@ -105,14 +89,10 @@ def eval_config(args: argparse.Namespace) -> "EvalConfig":
 
     return EvalConfig(
         detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
-        person_detector=args.person_detector, nudenet_model=args.nudenet_model, aggregate=args.aggregate, group_by=tuple(args.group_by), clip=args.clip, csdr_unit=args.csdr_unit, csdr_prompts=args.csdr_prompts,
-        clip_score=args.clip_score, clip_score_model=args.clip_score_model, cmmd=args.cmmd, forget_reference=args.forget_reference,
-        fid_reference=str(args.fid_reference) if args.fid_reference else None,
-        lpips_net=None if args.lpips_net == "none" else args.lpips_net, lpips_size=args.lpips_size,
-        fid_feature=None if args.fid_features == "none" else args.fid_features, fid_weights=args.fid_weights,
-        kid_subset_size=args.kid_subset_size, batch_size=args.batch_size, workers=args.workers, device=args.device, n_resamples=args.bootstrap,
-        seed=args.seed, bootstrap_unit=args.bootstrap_unit, validity_level=args.validity_level,
-        audit=str(args.audit) if args.audit else None,
+        person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), cmmd=args.cmmd,
+        fid_reference=str(args.fid_reference) if args.fid_reference else None, lpips_size=args.lpips_size,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, seed=args.seed, bootstrap_unit=args.bootstrap_unit,
+        validity_level=args.validity_level, audit=str(args.audit) if args.audit else None, **metric_settings(args),
     )
 
 
@@ -135,9 +115,9 @@ def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSe
         if orig_p is None and (args.original / "pair").is_dir():
             orig_p = args.original / "pair"
     if bool(orig_f) != bool(orig_r):
-        raise ValueError("--original-forget and --original-retain go together")
+        raise InputError("--original-forget and --original-retain go together")
     if args.no_attack and len(methods) != 1:
-        raise ValueError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
+        raise InputError(f"--no-attack belongs to one unlearned model, got {len(methods)}: {', '.join(methods)}")
     prompts = tuple(args.prompts) if args.prompts else None
     sets = {name: open_set(f, r, prompts, args.split, no_attack=args.no_attack) for name, (f, r) in methods.items()}
     return sets, (open_set(orig_f, orig_r, prompts, args.split, pair=orig_p) if orig_f else None)
@@ -157,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None  # 'dataigm answers export' reads them
     paths = write_report(report, args.out)
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        emit_json(report)
     else:
         from rich.console import Console
 

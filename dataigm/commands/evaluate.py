@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+
+from dataigm.commands._options import add_device_flag, add_json_flag, emit_json
+from dataigm.core.errors import InputError
 
 ORDER = 45
 
@@ -24,31 +25,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--revision", help="Hub dataset revision")
     p.add_argument("--plots", type=Path, help="write PNG plots (confusion matrix, ROC, reliability) to this folder")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    add_device_flag(p)
+    add_json_flag(p, "the metrics")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector, metrics_rows
+    from dataigm.train.evaluate import evaluate_detector, json_safe, load_detector
     from dataigm.core.devices import pick_device
     from dataigm.train.source import resolve_dataset
 
     detector = load_detector(args.detector, device=pick_device(args.device))
     category = args.category or detector.category
     if not category:
-        raise ValueError(f"detector {args.detector} records no category: pass --category")
+        raise InputError(f"detector {args.detector} records no category: pass --category")
     source = resolve_dataset(args.data, category, args.revision)
     report = json_safe(evaluate_detector(detector, source, args.split, category=category, threshold=args.threshold,
                                          batch_size=args.batch_size, plots_dir=args.plots, progress=not args.json))
     if args.json:
-        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+        emit_json(report)
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{args.detector} on {category}/{args.split}", show_header=False)
-    for name, value in metrics_rows(report):
-        table.add_row(name, value)
-    Console().print(table)
+    from dataigm.train.present import metrics_table
+
+    Console().print(metrics_table(report, f"{args.detector} on {category}/{args.split}"))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 15
 
 
@@ -57,8 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
+    from dataigm.core.present import manifest_table
     from dataigm.ingest.images import import_images, load_class_map
 
     report = import_images(
@@ -74,14 +76,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.failures:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())) + " (reasons in the shard stats)")
-    counts = report.manifest["counts"].get(args.category, {}).get("splits", {})
-    table = Table(title=f"{args.out} / {args.category}")
-    for col in ("split", "label", "source", "failed"):
-        table.add_column(col)
-    for split, sp in counts.items():
-        table.add_row(split, ", ".join(f"{k} {v}" for k, v in sorted(sp["labels"].items())),
-                      ", ".join(f"{k} {v}" for k, v in sorted(sp["sources"].items())), str(sp["failed"]))
-    console.print(table)
+    console.print(manifest_table(report.manifest, f"{args.out} / {args.category}", category=args.category))
     if report.manifest.get("incomplete"):
         console.print(f"[yellow]{len(report.manifest['incomplete'])} planned shard(s) not finished yet (other ranks?)")
     return 0
@@ -93,5 +88,5 @@ def _labels(text: str | None) -> list[str] | None:
         return None
     names = [s.strip() for s in text.split(",")]
     if not all(names):
-        raise ValueError(f"--labels {text!r}: empty label name; give comma-separated names such as other,church")
+        raise InputError(f"--labels {text!r}: empty label name; give comma-separated names such as other,church")
     return names

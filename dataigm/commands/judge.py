@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from dataigm.commands._options import add_json_flag, add_nudenet_model_flag, emit_json
 
 ORDER = 60
 
@@ -17,17 +18,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name), NudeNet "
         "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
-    p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
-    p.add_argument("--detector", required=True, action="append", help="a judge spec: a dataigm detector (local-dir:PATH | PATH | org/name[@revision]) "
-                   "or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' lists every kind. "
-                   "Repeat it to run several judges: one line per image with every verdict, and their pairwise kappa")
+    p.add_argument("images", nargs="+", help="image folder (every image below it; hidden folders skipped), list file, .tar shard(s) or dataset folder")
+    p.add_argument("--detector", required=True, action="append", help="a judge spec: a dataigm detector (local-dir:PATH | PATH | "
+                   "org/name[@revision]) or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' "
+                   "lists every kind. Repeat it to run several judges: one line per image with every verdict, and their pairwise kappa")
     p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
     p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
     p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
     p.add_argument("--imagenet-model", help="imagenet:<class>: timm name with pretrained tag, hf-hub:org/name or local-dir:PATH "
                    "(default: resnet50.tv2_in1k, torchvision's IMAGENET1K_V2)")
     p.add_argument("--igmu-head", help="igmu:<task>: the folder written by 'dataigm convert-judge igmu'")
-    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
+    add_nudenet_model_flag(p)
     p.add_argument("--clip-model", help="igmu:<task>: override the head's CLIP model (a Hub id or a local folder)")
     p.add_argument("--split", help="dataset folders: judge one split (e.g. test)")
     p.add_argument("--category", help="dataset folders: judge one category")
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="GPU autocast precision (default fp32: thresholds were chosen in fp32; auto = native bf16, else fp16)")
     p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
-    p.add_argument("--json", action="store_true", help="print the summary as exactly one JSON object on stdout")
+    add_json_flag(p, "the summary")
     return p
 
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         write_json_atomic(args.summary, result.summary)
     if args.json:
-        print(json.dumps(result.summary, sort_keys=True))
+        emit_json(result.summary)
     else:
         print_summary(result.summary)
     if result.failed and not result.predictions:  # nothing was judged: say so, after writing the failure list

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from dataigm.commands._options import add_json_flag, emit_json
 
 ORDER = 61
 
@@ -13,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="List the judge kinds that --detector takes: spec syntax, what each decides and how, the "
                        "reference file it reproduces, where its weights come from, their licence and whether they are here.")
     p.add_argument("kind", nargs="?", help="show one kind in full")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    add_json_flag(p, "the catalogue")
     return p
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     kinds = judge_kinds()
     entries = [JUDGE_KINDS.get(args.kind).catalogue_entry()] if args.kind else [k.catalogue_entry() for k in kinds]
     if args.json:
-        print(json.dumps({"judges": entries}, indent=2))
+        emit_json({"judges": entries})
         return 0
     console = Console(highlight=False)
     table = Table(title="judge kinds (--detector)", show_lines=bool(args.kind))

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         from dataigm.curate import load_curation_config
-        from dataigm.curate.demo import kept_dropped_table
+        from dataigm.curate.present import kept_dropped_table
 
         config = load_curation_config(args.config) if args.config else None
         out = args.out or args.dataset.with_name(args.dataset.name + "-reviewed")

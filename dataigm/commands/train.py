@@ -40,9 +40,8 @@ FLAG_FIELDS = {"devices": "trainer.devices", "num_nodes": "trainer.num_nodes", "
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
-    from dataigm.train.evaluate import metrics_rows
+    from dataigm.train.present import metrics_table
     from dataigm.train.recipe import load_detector_recipe
     from dataigm.train.run import train_detector
 
@@ -54,9 +53,6 @@ def run(args: argparse.Namespace) -> int:
         return 0  # not rank 0, or nothing to evaluate
     console = Console()
     for split, report in result.reports.items():
-        table = Table(title=f"{recipe.name}: {split} split", show_header=False)
-        for name, value in metrics_rows(report):
-            table.add_row(name, value)
-        console.print(table)
+        console.print(metrics_table(report, f"{recipe.name}: {split} split"))
     console.print(f"run folder: {out}  (export with: dataigm export-detector {out} --out DIR)")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dataigm.core.errors import InputError
+
 ORDER = 12
 
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_dataset_folder(args.dataset)  # a build folder, or an exported/pulled one
     if args.rebuild_manifest:
         if source.layout != "build":
-            raise ValueError(f"--rebuild-manifest needs a build folder (with _parts/ and _stats/); {args.dataset} is an exported "
+            raise InputError(f"--rebuild-manifest needs a build folder (with _parts/ and _stats/); {args.dataset} is an exported "
                              "folder whose manifest.json came from its build: verify it without the flag")
         build_manifest(args.dataset)
     problems = verify(args.dataset, deep=not args.fast)

@@ -9,7 +9,7 @@ import re
 import secrets
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 def tmp_path_for(path: Path) -> Path:
@@ -39,6 +39,21 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[Any], *, sort_keys: bool = True) -> int:
+    """Write ``rows`` as JSON lines (sorted keys unless a row's order means something), atomically; returns how many.
+
+    No rows make an empty file; every row ends with a newline.
+    """
+    lines = [json.dumps(r, sort_keys=sort_keys, ensure_ascii=False) + "\n" for r in rows]
+    write_bytes_atomic(Path(path), "".join(lines).encode())
+    return len(lines)
+
+
+def json_sha256(obj: Any) -> str:
+    """The canonical digest of a JSON-able value: sha256 of ``json.dumps(obj, sort_keys=True)`` (ASCII-escaped)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def remove_stale_tmp(folder: Path) -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import tarfile
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +22,8 @@ from dataigm.core.errors import DataigmError
 from dataigm.core.datasets import data_root_of
 from dataigm.core.manifest import MANIFEST
 from dataigm.core.schema import IMAGE_FIELD
-from dataigm.core.shards import RawSample, iter_tar, list_shards
+from dataigm.core.errors import InputError
+from dataigm.core.shards import RawSample, ShardIndex, iter_tar, list_shards
 
 MAX_EXAMPLES = 10  # examples kept per differing metadata field
 OPEN_TARS = 8  # tar files of the second dataset kept open while reading by key
@@ -98,41 +97,6 @@ class Comparison:
         d.update(ok=self.ok, max_abs=self.max_abs, n_common=self.identical + len(self.differing),
                  n_above_tolerance=len(self.above_tolerance))
         return d
-
-
-class _TarReader:
-    """Random access by key into a dataset folder's shards: an index of tar members, a few tars kept open."""
-
-    def __init__(self, root: Path) -> None:
-        self.index: dict[str, tuple[Path, dict[str, tarfile.TarInfo]]] = {}
-        self.duplicates: list[str] = []
-        self._open: OrderedDict[Path, tarfile.TarFile] = OrderedDict()
-        for path in list_shards(shard_root(root)):
-            with tarfile.open(path, "r") as tar:
-                members: dict[str, dict[str, tarfile.TarInfo]] = {}
-                for m in tar.getmembers():
-                    if m.isfile():
-                        key, _, ext = m.name.rsplit("/", 1)[-1].partition(".")
-                        members.setdefault(key, {})[ext] = m
-            for key, fields in members.items():
-                if key in self.index:
-                    self.duplicates.append(key)
-                else:
-                    self.index[key] = (path, fields)
-
-    def read(self, key: str) -> RawSample:
-        path, fields = self.index[key]
-        tar = self._open.pop(path, None) or tarfile.open(path, "r")
-        self._open[path] = tar
-        if len(self._open) > OPEN_TARS:
-            self._open.popitem(last=False)[1].close()
-        data = {ext: tar.extractfile(m).read() for ext, m in fields.items()}  # type: ignore[union-attr]
-        return RawSample(key, data.get(IMAGE_FIELD, b""), json.loads(data.get("json", b"{}")), int(data.get("cls", b"-1")), str(path))
-
-    def close(self) -> None:
-        for tar in self._open.values():
-            tar.close()
-        self._open.clear()
 
 
 def _samples(root: Path) -> Iterator[RawSample]:
@@ -217,10 +181,10 @@ def compare_datasets(a: Path, b: Path, tolerance: int = 0, ignore_fields: tuple[
         if not list_shards(shard_root(root)):
             raise DataigmError(f"{root} holds no shards (<category>/<split>/*.tar, or data/<category>/<split>/*.tar): is it a dataigm dataset folder?")
     if not 0 <= tolerance <= 255:
-        raise ValueError(f"--tolerance is in pixel levels, 0-255; got {tolerance}")
+        raise InputError(f"--tolerance is in pixel levels, 0-255; got {tolerance}")
     result = Comparison(str(a), str(b), tolerance)
-    reader = _TarReader(b)
-    result.n_b = len(reader.index)
+    reader = ShardIndex.of_dataset(list_shards(shard_root(b)), max_open=OPEN_TARS)
+    result.n_b = len(reader.keys)
     seen: set[str] = set()
     found: dict[str, FieldDiff] = {}
     ignore = set(ignore_fields)
@@ -232,10 +196,10 @@ def compare_datasets(a: Path, b: Path, tolerance: int = 0, ignore_fields: tuple[
                 result.duplicates.append(f"{sa.key} (in {a})")
                 continue
             seen.add(sa.key)
-            if sa.key not in reader.index:
+            if sa.key not in reader.keys:
                 result.missing.append(sa.key)
                 continue
-            sb = reader.read(sa.key)
+            sb = reader.sample(sa.key)
             if sa.image == sb.image:
                 result.identical += 1
                 result.identical_bytes += 1
@@ -249,7 +213,7 @@ def compare_datasets(a: Path, b: Path, tolerance: int = 0, ignore_fields: tuple[
     finally:
         reader.close()
     result.n_a = len(seen)
-    result.extra = sorted(set(reader.index) - seen)
+    result.extra = sorted(set(reader.keys) - seen)
     result.duplicates += [f"{k} (in {b})" for k in reader.duplicates]
     result.metadata = [found[k] for k in sorted(found)]
     ma, mb = _manifest(a), _manifest(b)

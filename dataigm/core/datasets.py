@@ -14,18 +14,17 @@ cached snapshot). Nothing heavy is imported at module level.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import sha256_file
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import MANIFEST, load_manifest
 from dataigm.core.shards import list_shards
+from dataigm.core.sources import SourceError, is_hub_id, parse_source
 
 DATA_DIR = "data"  # where an exported repo keeps its shards (the Hub layout)
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 class DatasetNotFoundError(DataigmError, FileNotFoundError):
@@ -96,13 +95,8 @@ class DatasetSource:
 
 def check_repo_id(repo_id: str) -> None:
     """Raise ValueError unless ``repo_id`` is of the form ``ORG/NAME`` (no revision)."""
-    if not HUB_ID_RE.match(repo_id):
-        raise ValueError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
-
-
-def is_hub_id(text: str) -> bool:
-    """Whether ``text`` has the form of a Hub repo id (``ORG/NAME``, optionally ``@REVISION``)."""
-    return bool(HUB_ID_RE.match(text.split("@", 1)[0])) and not text.startswith((".", "/", "~"))
+    if not is_hub_id(repo_id):
+        raise InputError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
 
 
 def data_root_of(root: Path, manifest: dict[str, Any] | None = None) -> Path:
@@ -163,11 +157,14 @@ def resolve_dataset(path_or_repo: str | Path, category: str | None = None, revis
     local = Path(text).expanduser()
     if local.exists():
         source = open_dataset_folder(local)
-    elif is_hub_id(text):
-        repo, _, at = text.partition("@")
-        source = _from_hub(repo, category, revision or at or None)
     else:
-        raise DatasetNotFoundError(f"dataset {text!r}: no such folder, and not a Hub dataset id (ORG/NAME[@REVISION])")
+        try:
+            hub = parse_source(text, what="dataset", allow_subfolder=False)
+        except SourceError:
+            hub = None
+        if hub is None or not hub.is_hub:
+            raise DatasetNotFoundError(f"dataset {text!r}: no such folder, and not a Hub dataset id (ORG/NAME[@REVISION])")
+        source = _from_hub(hub.location, category, revision or hub.revision)
     if category is not None:
         source.check_category(category)
     return source

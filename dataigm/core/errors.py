@@ -1,7 +1,8 @@
-"""The one base class for errors a user can cause (bad input, missing files, refused settings).
+"""The one family of errors a user can cause (bad input, missing files, refused settings).
 
-The command line prints any :class:`DataigmError` as one line on stderr and exits non-zero; ``-v`` shows the
-traceback. Raise a subclass (or this class) wherever the fix is in the user's hands, not in the code.
+The command line prints any :class:`DataigmError` (and any ``OSError``) as one line on stderr and exits
+non-zero; every other exception is a bug and is reported as an internal error, its traceback one ``-v`` away.
+Raise a subclass (or this class) wherever the fix is in the user's hands, not in the code.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ class DataigmError(Exception):
     """An expected error: its message says what was wrong and, where it helps, what is allowed."""
 
 
+class InputError(DataigmError, ValueError):
+    """A bad value given by the user (a flag, a field of a file, an argument); also a ``ValueError``."""
+
+
 class UnknownNameError(DataigmError, KeyError):
-    """A name that no registry holds; the message lists the valid names."""
+    """A name that is not in its registry or table; the message lists the valid ones. Also a ``KeyError``."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of blanks folded into single spaces."""
+    return " ".join(str(text).split())

@@ -15,9 +15,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from dataigm import __version__
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
+from dataigm.core.settings import read_json_file
 from dataigm.core.shards import count_samples, list_shards, read_stats
 
 MANIFEST = "manifest.json"
@@ -39,13 +43,49 @@ def part_path(root: Path, category: str, part: str) -> Path:
     return Path(root) / "_parts" / category / f"{part or 'generated'}.json"
 
 
-def write_part(root: Path, category: str, part: str, record: dict[str, Any]) -> None:
+class CurationRecord(BaseModel):
+    """What curation did to a part: the digests that identify the run and the filters with their full settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_sha256: str = Field(description="digest of the validated curation config")
+    review_tags_sha256: str = ""
+    input_config_sha256: str = Field("", description="config digest of the part as it was before curation")
+    filters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="filter name -> its validated settings, for this part's category")
+    pairs: dict[str, Any] = Field(default_factory=dict, description="the pair policy applied")
+
+
+class PartRecord(BaseModel):
+    """One part of a dataset (a recipe build, an image import, a synthetic set), as ``_parts/<category>/<part>.json``
+    and the manifest's ``parts`` record it. Written by the build, import and curate drivers; read by the manifest,
+    the card and verification. Drivers may add their own provenance fields (kept as given)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field("", description="generated, real or synthetic: where the images come from (curation keeps it)")
+    category: str
+    taxonomy: str | None = Field(None, description="the taxonomy category (default: the category itself)")
+    label_names: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict, description="the recipe or import settings")
+    config_sha256: str = ""
+    shards: list[str] = Field(default_factory=list, description="planned shard paths")
+    models: list[dict[str, Any]] = Field(default_factory=list, description="model identities (generated parts)")
+    curation: CurationRecord | None = Field(None, description="set once the part has been curated")
+
+
+def part_records(parts: dict[str, Any]) -> dict[str, PartRecord]:
+    """A manifest's (or :func:`read_parts`') part dicts as validated records."""
+    return {name: PartRecord.model_validate(part) for name, part in parts.items()}
+
+
+def write_part(root: Path, category: str, part: str, record: PartRecord | dict[str, Any]) -> None:
     """Record a part's plan (config, planned shards, models); refuses a different plan for the same part."""
+    record = PartRecord.model_validate(record).model_dump(mode="json", exclude_unset=True)
     path = part_path(root, category, part)
     if path.exists():
         old = json.loads(path.read_text())
         if old.get("config_sha256") != record.get("config_sha256"):
-            raise ValueError(
+            raise InputError(
                 f"{path} holds a different plan for {category}/{part or 'generated'} "
                 f"(config sha256 {old.get('config_sha256', '')[:12]} != {record.get('config_sha256', '')[:12]}); "
                 "use another output folder or delete that part"
@@ -67,7 +107,7 @@ def read_model_records(root: Path) -> dict[str, dict[str, Any]]:
 def read_parts(root: Path) -> dict[str, dict[str, Any]]:
     parts = {}
     for p in sorted((Path(root) / "_parts").glob("*/*.json")):
-        parts[f"{p.parent.name}/{p.stem}"] = json.loads(p.read_text())
+        parts[f"{p.parent.name}/{p.stem}"] = read_json_file(p, "a part record")
     return parts
 
 
@@ -128,7 +168,7 @@ def load_manifest(root: Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {root} a dataigm dataset folder?")
-    return json.loads(path.read_text())
+    return read_json_file(path, "the manifest")
 
 
 @dataclass

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Sequence, TypeVar
 
+from dataigm.core.errors import InputError
+
 T = TypeVar("T")
 
 
@@ -19,9 +21,9 @@ class RankInfo:
 
     def __post_init__(self) -> None:
         if self.world_size < 1:
-            raise ValueError(f"world_size must be >= 1, got {self.world_size}")
+            raise InputError(f"world_size must be >= 1, got {self.world_size}")
         if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank must be in [0, {self.world_size}), got {self.rank}")
+            raise InputError(f"rank must be in [0, {self.world_size}), got {self.rank}")
 
 
 def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
@@ -37,7 +39,7 @@ def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
     if "SLURM_STEP_NUM_TASKS" in env and "SLURM_PROCID" in env:
         return RankInfo(int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"]), int(env.get("SLURM_LOCALID", 0)))
     if int(env.get("SLURM_NTASKS") or 1) > 1:  # unset or empty: one task
-        raise ValueError(
+        raise InputError(
             f"Slurm job with SLURM_NTASKS={env['SLURM_NTASKS']} but not inside an srun step (no SLURM_STEP_NUM_TASKS): "
             "launch one task per GPU with `srun dataigm ...`, or run with --ntasks=1"
         )
@@ -50,7 +52,7 @@ def device_for_rank(device: str, local_rank: int, device_count: int) -> str:
     if device != "cuda":
         return device
     if device_count < 1:
-        raise ValueError("--device cuda: no CUDA device is visible")
+        raise InputError("--device cuda: no CUDA device is visible")
     return f"cuda:{local_rank % device_count}"
 
 

@@ -13,19 +13,18 @@ whose values differ between ranks, and ``agreed``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from dataigm.core.atomic import write_json_atomic
+from dataigm.core.atomic import json_sha256, write_json_atomic
 
 SETTINGS_DIR = "_settings"
 
 
 def settings_digest(settings: dict[str, Any]) -> str:
     """A short stable name for a settings dict."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return json_sha256(settings)[:12]
 
 
 def record_rank_settings(root: Path, category: str, part: str, rank: int, world_size: int,

@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from dataigm.core.errors import InputError
 
 SCHEMA_VERSION = 1
 IMAGE_FIELD = "png"
@@ -28,14 +30,14 @@ def slugify(text: str) -> str:
     """Lowercase ``text`` and keep only [a-z0-9_]: "Vincent van Gogh" -> "vincent_van_gogh"."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if not slug:
-        raise ValueError(f"cannot make a name from {text!r}")
+        raise InputError(f"cannot make a name from {text!r}")
     return slug
 
 
 def check_key(key: str) -> str:
     """Keys are lowercase, dot-free and path-free, so every tar reader splits them the same way."""
     if not _KEY_RE.match(key):
-        raise ValueError(f"invalid sample key {key!r}: use lowercase letters, digits, '_' and '-' only")
+        raise InputError(f"invalid sample key {key!r}: use lowercase letters, digits, '_' and '-' only")
     return key
 
 
@@ -52,46 +54,47 @@ def derive_seed(base_seed: int, pair_id: str, image_index: int) -> int:
 
 @dataclass
 class SampleMeta:
-    """Provenance and label of one image; serialised as the sample's ``json``."""
+    """Provenance and label of one image; serialised as the sample's ``json``. Each field's ``doc`` metadata is
+    what the dataset card says about it (:func:`field_docs`)."""
 
-    key: str
-    category: str  # the dataset category (folder / Hub config), e.g. nudity, church, style
-    split: str
-    label: int
-    label_name: str
-    label_names: list[str]
-    source: str = "generated"  # generated | real
-    role: str = "positive"  # positive | negative | unrelated | real
-    concept: str = ""
-    taxonomy: str = ""  # the taxonomy category of the concept (nudity | style | object); "" when unknown
-    subcategory: str = ""
-    pair_id: str = ""
-    prompt: str = ""
-    pair_prompt: str = ""  # the counterpart of a pair: the concept-removed prompt for a positive and vice versa
-    negative_prompt: str = ""  # the diffusers ``negative_prompt`` passed to the pipeline
-    prompt_source: str = ""  # "recipe" or where an imported prompt came from
-    prompt_index: int = -1
-    seed: int = -1
-    image_index: int = -1
-    model: str = ""
-    model_revision: str = ""
-    scheduler: str = ""
-    steps: int = -1
-    guidance: float = -1.0
-    width: int = -1
-    height: int = -1
-    original_path: str = ""  # real images: path relative to the imported folder
-    original_sha256: str = ""
-    schema_version: int = SCHEMA_VERSION
+    key: str = field(metadata={"doc": "sample key, unique in the dataset (lowercase, no dots)"})
+    category: str = field(metadata={"doc": "the config this sample belongs to"})
+    split: str = field(metadata={"doc": "split folder: train / val / test (the `datasets` splits train / validation / test)"})
+    label: int = field(metadata={"doc": "class index (same as `cls`)"})
+    label_name: str = field(metadata={"doc": "class name of `label`"})
+    label_names: list[str] = field(metadata={"doc": "all class names of the category, in index order"})
+    source: str = field(default="generated", metadata={"doc": "`generated` or `real`"})
+    role: str = field(default="positive", metadata={"doc": "`positive` (concept prompt), `negative` (paired concept-free prompt), `unrelated` or `real`"})
+    concept: str = field(default="", metadata={"doc": "taxonomy concept the prompt is about"})
+    taxonomy: str = field(default="", metadata={"doc": "taxonomy category of the concept (nudity, style, object); empty when unknown"})
+    subcategory: str = field(default="", metadata={"doc": "finer grouping of the prompt (e.g. an I2P category)"})
+    pair_id: str = field(default="", metadata={"doc": "shared by a positive and its paired negative (same seed)"})
+    prompt: str = field(default="", metadata={"doc": "the prompt the image was generated from"})
+    pair_prompt: str = field(default="", metadata={"doc": "the counterpart prompt of the pair"})
+    negative_prompt: str = field(default="", metadata={"doc": "the diffusers `negative_prompt` used"})
+    prompt_source: str = field(default="", metadata={"doc": "`recipe` or where an imported prompt came from"})
+    prompt_index: int = field(default=-1, metadata={"doc": "index of the prompt in its source"})
+    seed: int = field(default=-1, metadata={"doc": "generator seed of this image"})
+    image_index: int = field(default=-1, metadata={"doc": "index of the image among those of its prompt"})
+    model: str = field(default="", metadata={"doc": "short tag of the generator"})
+    model_revision: str = field(default="", metadata={"doc": "Hub revision of the generator"})
+    scheduler: str = field(default="", metadata={"doc": "diffusers scheduler class"})
+    steps: int = field(default=-1, metadata={"doc": "denoising steps"})
+    guidance: float = field(default=-1.0, metadata={"doc": "classifier-free guidance scale"})
+    width: int = field(default=-1, metadata={"doc": "image width in pixels"})
+    height: int = field(default=-1, metadata={"doc": "image height in pixels"})
+    original_path: str = field(default="", metadata={"doc": "real images: path relative to the imported folder"})
+    original_sha256: str = field(default="", metadata={"doc": "real images: sha256 of the original file"})
+    schema_version: int = field(default=SCHEMA_VERSION, metadata={"doc": "version of this schema"})
 
     def __post_init__(self) -> None:
         check_key(self.key)
         if self.split not in SPLITS:
-            raise ValueError(f"split {self.split!r} not in {SPLITS}")
+            raise InputError(f"split {self.split!r} not in {SPLITS}")
         if self.source not in SOURCES and not _SOURCE_RE.match(self.source):
-            raise ValueError(f"source {self.source!r}: expected {' or '.join(SOURCES)}, or a name of letters, digits, '-', '_', '.'")
+            raise InputError(f"source {self.source!r}: expected {' or '.join(SOURCES)}, or a name of letters, digits, '-', '_', '.'")
         if not 0 <= self.label < len(self.label_names):
-            raise ValueError(f"label {self.label} out of range for {self.label_names}")
+            raise InputError(f"label {self.label} out of range for {self.label_names}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,6 +107,11 @@ class SampleMeta:
         """Read the schema fields back; later stages may add keys of their own (e.g. ``curation``)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def field_docs() -> dict[str, str]:
+    """Field name -> its one-line description, in schema order (the dataset card's field table)."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(SampleMeta)}
 
 
 def encode_sample(meta: SampleMeta, image_bytes: bytes) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dataigm.core.errors import DataigmError, InputError, one_line
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class SettingsError(ValueError):
+class SettingsError(DataigmError, ValueError):
     """An invalid recipe or config; the message names the source, the field, the value and what is allowed."""
 
 
@@ -41,11 +43,6 @@ def _field_error(e: Any) -> str:
 def format_validation_error(source: str, err: ValidationError, what: str = "recipe") -> str:
     """One line: ``source: invalid what: field 'a.b': msg (got value); field 'c': ...``."""
     return f"{source}: invalid {what}: " + "; ".join(_field_error(e) for e in err.errors())
-
-
-def one_line(text: str) -> str:
-    """``text`` with its line breaks and runs of blanks folded into single spaces."""
-    return " ".join(str(text).split())
 
 
 def first_error(err: ValidationError) -> str:
@@ -82,6 +79,15 @@ def read_yaml_mapping(path: Path, what: str = "recipe", error: type[Exception] =
     if not isinstance(data, dict):
         raise error(f"{path}: a {what} must be a YAML mapping, got {type(data).__name__}")
     return data
+
+
+def read_json_file(path: Path, what: str = "file") -> Any:
+    """Read a JSON file a user handed us (a manifest, a part record); a corrupt one is an :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: {what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def yaml_error_line(err: yaml.YAMLError) -> str:

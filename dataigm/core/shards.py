@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import tarfile
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_json_atomic
+from dataigm.core.images import is_image_path
 from dataigm.core.schema import IMAGE_FIELD, SampleMeta, encode_sample
 
 MAX_RECORDED_ERRORS = 100
@@ -209,3 +210,84 @@ def iter_samples(paths: Iterable[Path]) -> Iterator[RawSample]:
 
 def count_samples(path: Path) -> int:
     return sum(1 for _ in iter_tar(path))
+
+
+class ShardIndex:
+    """Random access to samples in tar shards by (shard, key): each shard's members indexed once, the last
+    ``max_open`` shards kept open. Use it as a context manager (or :meth:`close` it).
+
+    :meth:`of_dataset` also maps every key of a set of shards to its shard (keys found twice are listed in
+    ``duplicates``; the first shard wins), for reading a whole dataset folder by key.
+    """
+
+    def __init__(self, max_open: int = 8) -> None:
+        self.max_open = max_open
+        self.keys: dict[str, Path] = {}
+        self.duplicates: list[str] = []
+        self._members: dict[Path, dict[str, dict[str, tarfile.TarInfo]]] = {}
+        self._open: OrderedDict[Path, tarfile.TarFile] = OrderedDict()
+
+    @classmethod
+    def of_dataset(cls, shards: Iterable[Path], max_open: int = 8) -> "ShardIndex":
+        """An index of every key of ``shards`` (read once, in order)."""
+        index = cls(max_open)
+        for path in shards:
+            for key in index.members(path):
+                if key in index.keys:
+                    index.duplicates.append(key)
+                else:
+                    index.keys[key] = Path(path)
+        return index
+
+    def __enter__(self) -> "ShardIndex":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def members(self, path: str | Path) -> dict[str, dict[str, tarfile.TarInfo]]:
+        """``{key: {extension: member}}`` of one shard (webdataset's rule: the key ends at the first dot)."""
+        path = Path(path)
+        if path not in self._members:
+            members: dict[str, dict[str, tarfile.TarInfo]] = {}
+            for m in self._tar(path).getmembers():
+                if m.isfile():
+                    key, _, ext = m.name.rsplit("/", 1)[-1].partition(".")
+                    members.setdefault(key, {})[ext] = m
+            self._members[path] = members
+        return self._members[path]
+
+    def fields(self, path: str | Path, key: str) -> dict[str, bytes]:
+        """The bytes of every member of sample ``key`` of shard ``path``, by extension."""
+        members = self.members(path).get(key)
+        if members is None:
+            raise FileNotFoundError(f"{path}: no sample {key}")
+        tar = self._tar(Path(path))
+        return {ext: tar.extractfile(m).read() for ext, m in members.items()}  # type: ignore[union-attr]
+
+    def sample(self, key: str, path: str | Path | None = None) -> RawSample:
+        """Sample ``key`` of shard ``path`` (default: the shard :meth:`of_dataset` found it in)."""
+        path = Path(path) if path is not None else self.keys[key]
+        data = self.fields(path, key)
+        return RawSample(key, data.get(IMAGE_FIELD, b""), json.loads(data.get("json", b"{}")), int(data.get("cls", b"-1")), str(path))
+
+    def image_bytes(self, path: str | Path, key: str) -> bytes:
+        """The encoded image of sample ``key`` (its ``png`` member, else its first member with an image suffix)."""
+        data = self.fields(path, key)
+        for ext in [IMAGE_FIELD, *sorted(data)]:
+            if ext in data and is_image_path(f"x.{ext}"):
+                return data[ext]
+        raise FileNotFoundError(f"{path}: no image for sample {key}")
+
+    def _tar(self, path: Path) -> tarfile.TarFile:
+        tar = self._open.pop(path, None) or tarfile.open(path, "r")
+        self._open[path] = tar
+        while len(self._open) > self.max_open:
+            self._open.popitem(last=False)[1].close()
+        return tar
+
+    def close(self) -> None:
+        """Close every open shard."""
+        for tar in self._open.values():
+            tar.close()
+        self._open.clear()

@@ -25,6 +25,8 @@ REVISION_RE = re.compile(r"^[\w.\-/]+$")
 SAFE_WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 WEIGHT_SUFFIXES = SAFE_WEIGHT_SUFFIXES + PICKLE_WEIGHT_SUFFIXES
+# A diffusers/transformers checkpoint or state-dict file (single-file pipelines, unlearned UNets, text encoders).
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 SourceKind = Literal["local", "file", "hub"]
 

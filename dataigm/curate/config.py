@@ -19,18 +19,16 @@ recipe's category. Filter settings are validated by the filter's own pydantic mo
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from dataigm.core.atomic import json_sha256
+from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
 
-Action = Literal["keep", "review", "drop"]
-ACTIONS: tuple[str, ...] = ("keep", "review", "drop")
-ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}  # the strongest action of all flags wins
+DEFAULT_CONFIG = "default.yaml"  # in builders/curation/
 
 
 class CurationConfigError(SettingsError):
@@ -67,12 +65,12 @@ class CurationConfig(StrictModel):
         for where, block in blocks.items():
             for name, settings in block.filters.items():
                 if name not in FILTERS:
-                    raise ValueError(f"{where}.filters: unknown filter {name!r}; valid: {', '.join(FILTERS.names())}")
+                    raise InputError(f"{where}.filters: unknown filter {name!r}; valid: {', '.join(FILTERS.names())}")
                 if settings is not None:
                     try:
                         FILTERS.get(name).Settings(**settings)
                     except ValidationError as e:
-                        raise ValueError(f"{where}.filters.{name}: {first_error(e)}") from None
+                        raise InputError(f"{where}.filters.{name}: {first_error(e)}") from None
         return self
 
     def filters_for(self, category: str) -> dict[str, dict[str, Any]]:
@@ -88,7 +86,7 @@ class CurationConfig(StrictModel):
 
     def sha256(self) -> str:
         """A digest of the validated config (recorded in every curated sample, part and run)."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return json_sha256(self.model_dump(mode="json"))
 
 
 def parse_curation_config(data: dict[str, Any] | None, source: str = "<curation config>", category: str | None = None) -> CurationConfig:
@@ -115,8 +113,8 @@ def load_curation_config(path: str | Path | None) -> CurationConfig:
 
 
 def default_config() -> CurationConfig:
-    """Blank/unreadable and perceptual-hash duplicate removal everywhere; NudeNet agreement on nudity."""
-    return CurationConfig(
-        default=CategoryCuration(filters={"blank": {}, "phash": {}}),
-        categories={"nudity": CategoryCuration(filters={"nudenet": {}})},
-    )
+    """The shipped ``builders/curation/default.yaml``: blank/unreadable and perceptual-hash duplicate removal
+    everywhere, NudeNet agreement on nudity (disagreements dropped). ``dataigm curate DIR`` uses it."""
+    from dataigm.resources import resource_dir
+
+    return load_curation_config(resource_dir("builders") / "curation" / DEFAULT_CONFIG)

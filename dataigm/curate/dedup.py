@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import SPLITS
 
 _SPLIT_ORDER = {s: i for i, s in enumerate(SPLITS)}
@@ -123,7 +123,7 @@ def _flips(width: int, radius: int) -> int:
 def plan_search(n: int, max_distance: int) -> HashSearchPlan:
     """The cheapest exact plan for ``n`` distinct hashes, by a cost model of uniformly spread hashes."""
     if max_distance < 0:
-        raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        raise InputError(f"max_distance must be >= 0, got {max_distance}")
     best = (_COST_PAIR * n * (n - 1) / 2, HashSearchPlan(max_distance, 0, max_distance))
     # At least 3 bands: a band is then at most 22 bits, and its table within 2**MAX_TABLE_BITS buckets.
     for bands in range(3, 65):  # pragma: no mutate, 2 or 65 bands never win: 2**32 buckets or empty bands
@@ -227,7 +227,7 @@ def find_duplicates(samples: Iterable[HashedSample], max_distance: int) -> dict[
         h = np.array([s.phash for s in samples], dtype=np.uint64)[order]
     except OverflowError:
         bad = next(s for s in samples if not 0 <= s.phash < 2**64)
-        raise ValueError(f"sample {bad.key!r}: phash {bad.phash} is not a 64-bit unsigned integer") from None
+        raise InputError(f"sample {bad.key!r}: phash {bad.phash} is not a 64-bit unsigned integer") from None
     # 1. all pairs of distinct hashes within max_distance
     uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
     inv = inv.reshape(-1)  # pragma: no mutate, h is 1-D: a guard for numpy 2.0's inverse of the input's shape
@@ -296,11 +296,11 @@ def _check_embeddings(keys: Sequence[str], splits: Sequence[str], embeddings: np
     if x.ndim != 2 or len(x) != len(keys) or len(keys) != len(splits):
         raise ValueError(f"embeddings must be (n, dim) with n = len(keys) = len(splits); got {x.shape}, {len(keys)} keys, {len(splits)} splits")
     if len(set(keys)) != len(keys):
-        raise ValueError("keys must be unique")
+        raise InputError("keys must be unique")
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise InputError(f"chunk must be >= 1, got {chunk}")
     if not np.isfinite(x).all():
-        raise ValueError("embeddings contain NaN or infinite values")
+        raise InputError("embeddings contain NaN or infinite values")
     return x
 
 
@@ -466,9 +466,9 @@ def search_embedding_duplicates(
     with the exact best over the same kept samples, and the recall returned (reported by curation).
     """
     if index not in ANN_INDEXES:
-        raise ValueError(f"index must be one of {', '.join(ANN_INDEXES)}, got {index!r}")
+        raise InputError(f"index must be one of {', '.join(ANN_INDEXES)}, got {index!r}")
     if exact_max < 0 or recall_sample < 0:
-        raise ValueError(f"exact_max and recall_sample must be >= 0, got {exact_max}, {recall_sample}")
+        raise InputError(f"exact_max and recall_sample must be >= 0, got {exact_max}, {recall_sample}")
     x = _check_embeddings(keys, splits, embeddings, chunk)
     if len(x) <= exact_max:
         return EmbeddingSearch(find_embedding_duplicates(keys, splits, x, threshold, chunk), "exact", len(x))

@@ -31,15 +31,17 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from dataigm.core.atomic import remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic
+from dataigm.core.atomic import json_sha256, remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from dataigm.core.datasets import open_dataset_folder
-from dataigm.core.errors import DataigmError
-from dataigm.core.manifest import build_manifest, load_manifest, write_part
+from dataigm.core.errors import DataigmError, InputError
+from dataigm.core.images import ImageDecodeError, decode_rgb
+from dataigm.core.manifest import CurationRecord, PartRecord, build_manifest, load_manifest, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
-from dataigm.curate.config import ACTION_RANK, CurationConfig, default_config
+from dataigm.curate.config import CurationConfig, default_config
+from dataigm.curate.decision import ACTION_RANK, Decision
 from dataigm.curate.dedup import HashedSample, describe_hash_search, find_duplicates, search_embedding_duplicates
 from dataigm.curate.filters import Decoded, EmbeddingSettings, Filter, PhashSettings, Scored, all_fields, create_filter
 from dataigm.curate.pairs import PairMember, apply_pair_policy
@@ -56,23 +58,6 @@ class CuratedMeta(SampleMeta):
     """The sample schema plus one ``curation`` key (``SampleMeta.from_dict`` ignores it in later stages)."""
 
     curation: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclass
-class Decision:
-    """The verdict on one sample and why."""
-
-    key: str
-    category: str
-    split: str
-    label_name: str
-    verdict: str  # keep | review | drop
-    reasons: list[str]
-    fields: dict[str, Any]
-    shard: str
-    relabel_to: str = ""
-    review_tag: str = ""
-    pair_status: str = ""
 
 
 @dataclass
@@ -119,7 +104,7 @@ def input_shards(dataset: Path) -> list[ShardSpec]:
         index = int(Path(s["shard"]).stem.rsplit("-", 1)[1])
         spec = ShardSpec(s["category"], s["split"], index, s.get("part", ""))
         if spec.relpath != s["shard"]:
-            raise ValueError(f"{dataset}/{spec.stats_relpath}: shard {s['shard']!r} does not follow the dataset layout")
+            raise InputError(f"{dataset}/{spec.stats_relpath}: shard {s['shard']!r} does not follow the dataset layout")
         specs.append(spec)
     return specs
 
@@ -144,22 +129,37 @@ class FilterBank:
 
     def for_category(self, category: str) -> list[Filter]:
         if category not in self._by_category:
-            settings = self.config.filters_for(category)
-            settings.setdefault("phash", {})  # hashes are always computed: cross-split leaks are always reported
-            self._by_category[category] = [create_filter(name, s) for name, s in settings.items()]
+            self._by_category[category] = [create_filter(name, s) for name, s in filters_run(self.config, category).items()]
         return self._by_category[category]
+
+
+def filters_run(config: CurationConfig, category: str) -> dict[str, dict[str, Any]]:
+    """The filters that run on ``category`` with their given settings: the config's, and ``phash`` always
+    (hashes are always computed: cross-split leaks are always reported)."""
+    settings = config.filters_for(category)
+    settings.setdefault("phash", {})
+    return settings
+
+
+def curated_part(part: dict[str, Any], config: CurationConfig, tags_sha: str) -> PartRecord:
+    """The record of an input part after curation: its own fields, a new plan digest, and what curation did
+    (the digests and, for the part's category, every filter with its full validated settings and the pair policy)."""
+    from dataigm.curate.filters import FILTERS
+
+    record = PartRecord.model_validate(part)
+    config_sha = config.sha256()
+    filters = {name: FILTERS.get(name).Settings(**s).model_dump(mode="json") for name, s in filters_run(config, record.category).items()}
+    curation = CurationRecord(config_sha256=config_sha, review_tags_sha256=tags_sha, input_config_sha256=record.config_sha256,
+                              filters=filters, pairs=config.pairs_for(record.category).model_dump(mode="json"))
+    return record.model_copy(update={"curation": curation, "config_sha256": json_sha256([record.config_sha256, config_sha, tags_sha])})
 
 
 def decode(image_bytes: bytes) -> tuple[Image.Image | None, str]:
     """The RGB image or ``(None, reason)``: ``unreadable: ...`` or ``nan`` (float images with NaN pixels)."""
     try:
-        img = Image.open(io.BytesIO(image_bytes))
-        img.load()
-    except Exception as e:  # any decoder error means the same thing here: the sample cannot be used
-        return None, f"unreadable: {type(e).__name__}: {e}"[:300]
-    if img.mode in ("F", "I") and np.isnan(np.asarray(img, dtype=np.float64)).any():
-        return None, "nan"
-    return img.convert("RGB"), ""
+        return decode_rgb(image_bytes), ""
+    except ImageDecodeError as e:  # the sample cannot be used: a recorded reason, not a crash
+        return None, "nan" if e.kind == "nan" else f"unreadable: {e}"[:300]
 
 
 def score_shard(dataset: Path, spec: ShardSpec, filters: Sequence[Filter], batch_size: int = 32) -> tuple[list[dict[str, Any]], np.ndarray | None]:
@@ -221,7 +221,7 @@ def load_embeddings(out: Path, specs: Sequence[ShardSpec]) -> dict[str, np.ndarr
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write ``rows`` as JSON lines (sorted keys, so the bytes are reproducible), atomically."""
-    write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+    write_jsonl_atomic(path, rows)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -237,9 +237,9 @@ def parse_review_tag(key: str, tag: str, label_names: Sequence[str] | None) -> t
     if tag.startswith("relabel:"):
         target = tag.split(":", 1)[1]
         if label_names is not None and target not in label_names:
-            raise ValueError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
+            raise InputError(f"review tag {tag!r} on sample {key!r}: class {target!r} not in label_names {list(label_names)}")
         return "relabel", target
-    raise ValueError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
+    raise InputError(f"review tag {tag!r} on sample {key!r}: allowed tags are {', '.join(REVIEW_TAGS)}")
 
 
 def _flag_duplicates(
@@ -288,19 +288,34 @@ def decide_all(
 
     ``embeddings`` maps an input shard's relpath to its embedding matrix (rows point into it with ``emb_row``).
     """
-    searches: list[dict[str, Any]] = []
-    review_tags = dict(review_tags or {})
-    defaults = all_fields()
+    # 1. Every sample with its filters' flags
+    decisions, flags_of = _initial_decisions(rows)
+    # 2. Near-duplicates, per category, over all splits: perceptual hashes, then embeddings where that filter runs
+    searches = _hash_duplicates(rows, config, decisions, flags_of)
+    searches += _embedding_duplicates(rows, config, embeddings, decisions, flags_of)
+    # 3. Human review tags, then the strongest action of all flags
+    unmatched = _apply_flags_and_review(rows, decisions, flags_of, dict(review_tags or {}))
+    # 4. Pairs: the partner of a dropped member follows the category's policy
+    pair_stats = _apply_pairs(rows, config, decisions)
+    return Decided(decisions, pair_stats, unmatched, searches)
+
+
+def _initial_decisions(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, Decision], dict[str, list[tuple[str, str]]]]:
     decisions: dict[str, Decision] = {}
     flags_of: dict[str, list[tuple[str, str]]] = {}
+    defaults = all_fields()
     for r in rows:
         if r["key"] in decisions:  # verdicts are kept by key: two samples sharing one would share a verdict
-            raise ValueError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
+            raise InputError(f"sample key {r['key']!r} appears in {decisions[r['key']].shard} and in {r['shard']}; keys must be unique")
         fields = {**defaults, **{k: v for k, v in r["fields"].items() if k in defaults}}
         decisions[r["key"]] = Decision(r["key"], r["category"], r["split"], r["label_name"], "keep", [], fields, r["shard"])
         flags_of[r["key"]] = [(reason, action) for reason, action in r["flags"]]
+    return decisions, flags_of
 
-    # near-duplicates, per category, over all splits
+
+def _hash_duplicates(rows: Sequence[dict[str, Any]], config: CurationConfig, decisions: dict[str, Decision],
+                     flags_of: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    searches: list[dict[str, Any]] = []
     by_category: dict[str, list[HashedSample]] = defaultdict(list)
     for r in rows:
         if r["fields"].get("phash"):
@@ -312,8 +327,12 @@ def decide_all(
         searches.append({"category": category, "by": "phash", "samples": len(hashed),
                          "method": describe_hash_search(len({s.phash for s in hashed}), settings.max_distance)})
         _flag_duplicates(dups, "distance", "phash", ("dup_of", "dup_distance", "leak"), settings, decisions, flags_of)
+    return searches
 
-    # embedding near-duplicates, per category where the embedding filter runs, over all splits
+
+def _embedding_duplicates(rows: Sequence[dict[str, Any]], config: CurationConfig, embeddings: Mapping[str, np.ndarray] | None,
+                          decisions: dict[str, Decision], flags_of: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    searches: list[dict[str, Any]] = []
     embedded: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r.get("emb_row", -1) >= 0:
@@ -334,8 +353,12 @@ def decide_all(
                          **({"recall_at_1": search.recall_at_1, "duplicate_recall": search.duplicate_recall, "recall_queries": search.recall_queries,
                              "recall_duplicates": search.recall_duplicates} if search.method != "exact" else {})})
         _flag_duplicates(dups, "similarity", "embedding", ("emb_dup_of", "emb_similarity", "emb_leak"), emb_settings, decisions, flags_of)
+    return searches
 
-    # human review tags, then the strongest action of all flags
+
+def _apply_flags_and_review(rows: Sequence[dict[str, Any]], decisions: dict[str, Decision], flags_of: dict[str, list[tuple[str, str]]],
+                            review_tags: dict[str, str]) -> list[str]:
+    """Set each verdict from its flags and a person's review tag; returns the tags that match no sample."""
     rows_by_key = {r["key"]: r for r in rows}
     unmatched = sorted(k for k in review_tags if k not in rows_by_key)
     for key, d in decisions.items():
@@ -352,8 +375,10 @@ def decide_all(
                 d.verdict = "keep"
                 if kind == "relabel" and target != d.label_name:
                     d.relabel_to = target
+    return unmatched
 
-    # pairs: the partner of a dropped member follows the category's policy
+
+def _apply_pairs(rows: Sequence[dict[str, Any]], config: CurationConfig, decisions: dict[str, Decision]) -> dict[str, dict[str, int]]:
     members = [
         PairMember(r["key"], r["category"], r["split"], r["role"], r["pair_id"], int(r["image_index"]), r["model"], decisions[r["key"]].verdict == "drop")
         for r in rows
@@ -365,7 +390,7 @@ def decide_all(
         decisions[key].reasons.append(reason)
     for key, s in status.items():
         decisions[key].pair_status = s
-    return Decided(decisions, pair_stats, unmatched, searches)
+    return pair_stats
 
 
 # --- decided once: rank 0 writes the verdicts, the other ranks read them -------------------------------------------
@@ -397,8 +422,7 @@ def write_decided(out: Path, decided: Decided, digest: str) -> None:
     """Write the verdicts atomically (the header first, then decisions in the order they were made)."""
     header = {"format": DECIDED_FORMAT, "inputs_sha256": digest, "pair_stats": decided.pair_stats, "unmatched": decided.unmatched,
               "searches": decided.searches, "samples": len(decided.decisions)}
-    lines = [json.dumps(header)] + [json.dumps(dataclasses.asdict(d)) for d in decided.decisions.values()]
-    write_bytes_atomic(decided_path(out), ("\n".join(lines) + "\n").encode())
+    write_jsonl_atomic(decided_path(out), [header, *(dataclasses.asdict(d) for d in decided.decisions.values())], sort_keys=False)
 
 
 def read_decided(out: Path, digest: str) -> Decided | None:
@@ -468,10 +492,6 @@ def write_shard(dataset: Path, out: Path, spec: ShardSpec, decisions: dict[str, 
     sink.close()
 
 
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def wait_for(paths: Sequence[Path], what: str, timeout: float, poll: float = 2.0) -> None:
     """A file barrier between ranks: return when every path exists, raise TimeoutError naming what is missing."""
     deadline = time.monotonic() + timeout
@@ -508,10 +528,10 @@ def curate(
     # 1. Check inputs
     dataset, out = Path(dataset), Path(out)
     if dataset.resolve() == out.resolve():
-        raise ValueError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
+        raise InputError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
     config = config or default_config()
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     info = rank_from_env()
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
@@ -519,25 +539,7 @@ def curate(
     tars = open_dataset_folder(dataset).data_root  # the shards of a build folder, or data/ of an exported one
     mine = partition(specs, rank, world_size)
     review_tags = dict(sorted((review_tags or {}).items()))
-    for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
-        parse_review_tag(key, tag, None)
-    tags_sha = _sha(review_tags)
-    run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
-           "review_tags_sha256": tags_sha, "input_manifest_sha256": _sha(load_manifest(dataset)["shards"])}
-    run_path = out / CURATION_DIR / "run.json"
-    foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
-    if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
-        raise ValueError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
-                         "but no curation run; curated shards go to a new or empty folder")
-    if run_path.exists():
-        old = json.loads(run_path.read_text())
-        if {k: old.get(k) for k in run} != run:
-            raise ValueError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
-    elif rank == 0:
-        write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
-        write_json_atomic(run_path, run)
-    if world_size == 1:  # with several ranks, another rank's temp file may be in progress
-        remove_stale_tmp(out)
+    tags_sha = start_run(dataset, out, config, review_tags, rank, world_size)
 
     # 2. Score this rank's shards
     bank = FilterBank(config)
@@ -547,18 +549,7 @@ def curate(
     wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
     # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
-    digest = inputs_digest(out, specs)
-    if rank == 0:
-        try:
-            rows = [r for s in specs for r in read_rows(score_path(out, s))]
-            decided = decide_all(rows, config, review_tags, load_embeddings(out, specs))
-        except Exception as e:  # recorded for the other ranks, then raised here unchanged
-            write_json_atomic(decide_error_path(out), {"inputs_sha256": digest, "error": f"{type(e).__name__}: {e}"})
-            raise
-        write_decided(out, decided, digest)
-        decide_error_path(out).unlink(missing_ok=True)
-    else:
-        decided = wait_for_decided(out, digest, barrier_timeout)
+    decided = decide_once(out, specs, config, review_tags, rank, barrier_timeout)
     decisions, pair_stats, unmatched = decided.decisions, decided.pair_stats, decided.unmatched
     config_sha = config.sha256()
 
@@ -572,22 +563,69 @@ def curate(
         return result
 
     # 5. Rank 0: parts, manifest, per-sample table, report, contact sheets
+    finalize(dataset, out, tars, specs, config, tags_sha, result, barrier_timeout)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dict[str, str], rank: int, world_size: int) -> str:
+    """Check the review tags, refuse an ``out`` that holds something else or another curation, and record this run
+    (rank 0). Returns the review tags' digest."""
+    for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
+        parse_review_tag(key, tag, None)
+    tags_sha = json_sha256(review_tags)
+    run = {"format": "dataigm-curation/1", "config": config.model_dump(mode="json"), "config_sha256": config.sha256(),
+           "review_tags_sha256": tags_sha, "input_manifest_sha256": json_sha256(load_manifest(dataset)["shards"])}
+    run_path = out / CURATION_DIR / "run.json"
+    foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
+    if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
+        raise InputError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
+                         "but no curation run; curated shards go to a new or empty folder")
+    if run_path.exists():
+        old = json.loads(run_path.read_text())
+        if {k: old.get(k) for k in run} != run:
+            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
+    elif rank == 0:
+        write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
+        write_json_atomic(run_path, run)
+    if world_size == 1:  # with several ranks, another rank's temp file may be in progress
+        remove_stale_tmp(out)
+    return tags_sha
+
+
+def decide_once(out: Path, specs: Sequence[ShardSpec], config: CurationConfig, review_tags: dict[str, str], rank: int,
+                barrier_timeout: float) -> Decided:
+    """Rank 0 decides every sample from all score files and writes the verdicts; the other ranks wait and read them."""
+    digest = inputs_digest(out, specs)
+    if rank == 0:
+        try:
+            rows = [r for s in specs for r in read_rows(score_path(out, s))]
+            decided = decide_all(rows, config, review_tags, load_embeddings(out, specs))
+        except Exception as e:  # recorded for the other ranks, then raised here unchanged
+            write_json_atomic(decide_error_path(out), {"inputs_sha256": digest, "error": f"{type(e).__name__}: {e}"})
+            raise
+        write_decided(out, decided, digest)
+        decide_error_path(out).unlink(missing_ok=True)
+    else:
+        decided = wait_for_decided(out, digest, barrier_timeout)
+    return decided
+
+
+def finalize(dataset: Path, out: Path, tars: Path, specs: Sequence[ShardSpec], config: CurationConfig, tags_sha: str,
+             result: CurationResult, barrier_timeout: float) -> None:
+    """Rank 0, once every rank's shards are written: curated part records, the manifest, the per-sample table, the
+    report and the contact sheets (into ``result``)."""
     from dataigm.curate.report import write_report
     from dataigm.curate.sheets import write_contact_sheets
 
     wait_for([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
     for part_name, part in sorted(load_manifest(dataset).get("parts", {}).items()):  # both layouts carry them
-        record = dict(part)
-        record["curation"] = {"config_sha256": config_sha, "review_tags_sha256": tags_sha, "input_config_sha256": part.get("config_sha256", "")}
-        record["config_sha256"] = _sha([part.get("config_sha256", ""), config_sha, tags_sha])
-        write_part(out, part["category"], part_name.split("/", 1)[1], record)
+        write_part(out, part["category"], part_name.split("/", 1)[1], curated_part(part, config, tags_sha))
     if (Path(dataset) / SETTINGS_DIR).is_dir():  # the settings the kept images were generated under
         shutil.copytree(Path(dataset) / SETTINGS_DIR, out / SETTINGS_DIR, dirs_exist_ok=True)
     result.manifest = build_manifest(out)
     table = [{"key": d.key, "shard": d.shard, "category": d.category, "split": d.split, "label_name": d.label_name,
-              "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(decisions.values(), key=lambda d: (d.shard, d.key))]
+              "verdict": d.verdict, "reasons": ";".join(d.reasons), "relabel_to": d.relabel_to} for d in sorted(result.decisions.values(), key=lambda d: (d.shard, d.key))]
     write_rows(out / CURATION_DIR / "decisions.jsonl", table)
-    sheets = write_contact_sheets(tars, out, specs, decisions, config)
-    result.report = write_report(out, decisions, pair_stats, sheets, unmatched, decided.searches)
-    result.seconds = time.perf_counter() - t0
-    return result
+    sheets = write_contact_sheets(tars, out, specs, result.decisions, config)
+    result.report = write_report(out, result.decisions, result.pair_stats, sheets, result.unmatched_tags, result.searches)

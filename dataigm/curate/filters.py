@@ -25,9 +25,11 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dataigm.core.errors import InputError
 from dataigm.core.devices import pick_device
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
+from dataigm.curate.decision import Action
 from dataigm.curate.dedup import l2_normalize
 from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
 
@@ -154,7 +156,7 @@ class JudgeFilter(Filter):
 
 # --- blank / black / NaN ----------------------------------------------------------------------------------
 class BlankSettings(FilterSettings):
-    action: str = Field("drop", pattern="^(keep|review|drop)$")
+    action: Action = Field("drop")
     min_std: float = Field(2.0, ge=0.0, description="grey-level std (0-255) below which an image is blank")
     black_level: float = Field(8.0, ge=0.0, le=255.0, description="mean grey level at or below which a blank image is black")
 
@@ -182,10 +184,10 @@ class BlankFilter(Filter):
 
 # --- perceptual hash: scored per sample, duplicates decided globally (see dataigm.curate.dedup) -------------
 class PhashSettings(FilterSettings):
-    action: str = Field("drop", pattern="^(keep|review|drop)$")
+    action: Action = Field("drop")
     max_distance: int = Field(4, ge=0, le=32, description="Hamming distance (of 64 bits) at or below which two images are duplicates")
-    leak_action: str = Field("drop", pattern="^(keep|review|drop)$", description="for duplicates across splits (always reported)")
-    conflict_action: str = Field("drop", pattern="^(keep|review|drop)$", description="for both copies when near-identical images carry different labels")
+    leak_action: Action = Field("drop", description="for duplicates across splits (always reported)")
+    conflict_action: Action = Field("drop", description="for both copies when near-identical images carry different labels")
 
 
 _DCT_N = 32
@@ -229,8 +231,8 @@ class NudenetSettings(FilterSettings):
     model: str | None = Field(None, description="a local copy of the preset's detector file or its nudenet wheel "
                               "(the judges' --nudenet-model); default: installed, cached, or fetched from PyPI")
     positive_label: str = "nude"
-    on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
-    on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
+    on_positive_miss: Action = Field("drop", description="a positive the judge does not see is not a positive")
+    on_negative_hit: Action = Field("drop")
     batch_size: int = Field(8, ge=1)
     device: str = Field("auto", description="auto: onnxruntime's CUDA provider (this rank's GPU) when installed, else CPU")
 
@@ -239,14 +241,14 @@ class NudenetSettings(FilterSettings):
     def _known(cls, v: list[str]) -> list[str]:
         bad = [c for c in v if c not in NUDENET_CLASSES]
         if bad or not v:
-            raise ValueError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_CLASSES)}")
+            raise InputError(f"unknown NudeNet class(es) {bad}; valid: {', '.join(NUDENET_CLASSES)}")
         return v
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, v: str | None) -> str | None:
         if v is not None and v not in NUDENET_PRESETS:
-            raise ValueError(f"unknown NudeNet preset {v!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+            raise InputError(f"unknown NudeNet preset {v!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
         return v
 
     @model_validator(mode="after")
@@ -291,9 +293,9 @@ class DetectorSettings(FilterSettings):
     path: str = Field(description="an exported detector: a folder (config.json + model.safetensors), local-dir:PATH or a Hub id")
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="overrides the detector's own threshold (none exported: 0.5)")
     positive_label: str | None = None  # a class name; overrides the detector's own positive label
-    on_positive_miss: str = Field("review", pattern="^(keep|review|drop)$")
-    on_negative_hit: str = Field("drop", pattern="^(keep|review|drop)$")
-    on_disagree: str = Field("review", pattern="^(keep|review|drop)$", description="multi-class detectors: argmax != label")
+    on_positive_miss: Action = Field("review")
+    on_negative_hit: Action = Field("drop")
+    on_disagree: Action = Field("review", description="multi-class detectors: argmax != label")
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
 
@@ -342,7 +344,7 @@ class ClipSettings(FilterSettings):
     model: str = Field(description="a CLIP model folder or Hub id, loaded with CLIPModel.from_pretrained")
     revision: str | None = None
     min_score: float = Field(0.0, ge=0.0, le=100.0, description="positives below this CLIPScore are flagged (0: record only)")
-    action: str = Field("review", pattern="^(keep|review|drop)$")
+    action: Action = Field("review")
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
     dtype: str = Field("float32", pattern="^(float32|float16|bfloat16)$")
@@ -388,9 +390,9 @@ class EmbeddingSettings(FilterSettings):
                                    "dataigm:<folder or Hub id>, or a folder with a timm config.json + model.safetensors")
     revision: str | None = None
     threshold: float = Field(0.95, gt=0.0, le=1.0, description="cosine similarity at or above which two images are near-duplicates")
-    action: str = Field("drop", pattern="^(keep|review|drop)$")
-    leak_action: str = Field("drop", pattern="^(keep|review|drop)$", description="for duplicates across splits (always reported)")
-    conflict_action: str = Field("review", pattern="^(keep|review|drop)$", description="for both copies when near-identical images carry different labels")
+    action: Action = Field("drop")
+    leak_action: Action = Field("drop", description="for duplicates across splits (always reported)")
+    conflict_action: Action = Field("review", description="for both copies when near-identical images carry different labels")
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
     exact_max: int = Field(100_000, ge=0, description="up to this many embeddings per category the search is exact; above, a FAISS index")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
-    from dataigm.curate.engine import Decision
+    from dataigm.curate.decision import Decision
 
 REPORT_MD = "curation_report.md"
 REPORT_JSON = "curation_report.json"

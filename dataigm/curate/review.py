@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.core.schema import slugify
 from dataigm.core.datasets import data_root_of, dataset_shards
@@ -94,7 +95,7 @@ def read_review_tags(name: str) -> dict[str, str]:
     for key, tags in zip(dataset.values("key"), dataset.values("tags")):
         decisions = sorted(t for t in tags if t in ("reject", "accept") or t.startswith("relabel:"))
         if len(decisions) > 1:
-            raise ValueError(f"FiftyOne dataset {name!r}, sample {key!r}: conflicting review tags {decisions}; keep one of {', '.join(REVIEW_TAGS)}")
+            raise InputError(f"FiftyOne dataset {name!r}, sample {key!r}: conflicting review tags {decisions}; keep one of {', '.join(REVIEW_TAGS)}")
         if decisions:
             out[key] = decisions[0]
     return dict(sorted(out.items()))

@@ -16,7 +16,7 @@ from dataigm.core.shards import ShardSpec, iter_tar
 
 if TYPE_CHECKING:
     from dataigm.curate.config import CurationConfig
-    from dataigm.curate.engine import Decision
+    from dataigm.curate.decision import Decision
 
 HEADER = 20
 CAPTION = 26

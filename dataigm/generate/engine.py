@@ -9,7 +9,6 @@ already done, and writes each shard atomically, so a killed build resumes exactl
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import json
 import logging
@@ -19,10 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import check_device, pick_device
-from dataigm.core.errors import DataigmError
-from dataigm.core.manifest import build_manifest, missing_shards, part_path, write_model_record, write_part
+from dataigm.core.errors import DataigmError, InputError
+from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
@@ -61,9 +61,9 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_failure_rate < 1.0:
-            raise ValueError(f"max_failure_rate must be in [0, 1), got {self.max_failure_rate}")
+            raise InputError(f"max_failure_rate must be in [0, 1), got {self.max_failure_rate}")
         if self.offload not in (None, "model", "sequential"):
-            raise ValueError(f"offload must be model or sequential, got {self.offload!r}")
+            raise InputError(f"offload must be model or sequential, got {self.offload!r}")
 
 
 @dataclass
@@ -267,7 +267,7 @@ def models_sha256(identities: Sequence[dict[str, Any]]) -> str:
     for m in keep:
         if m["weights_sha256"]:
             m["id"] = ""  # a local file/folder is identified by its hash, not by where it sits
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+    return json_sha256(keep)
 
 
 def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]], digest: str) -> None:
@@ -300,27 +300,35 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
             if before_id != after_id:
                 changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
     changes += [f"model {t!r} removed" for t in before]
-    raise ValueError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
+    raise InputError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
                      "its images would be reused for the wrong model: use another --out or delete that part")
 
 
-def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> PartRecord:
+    """The generated part's record: the recipe, its planned shards and the identities of its models."""
     identities = list(identities) if identities is not None else [model_identity(m) for m in plan.models]
     digest = models_sha256(identities)
-    return {
-        "kind": "generated",
-        "category": recipe.category,
-        "taxonomy": recipe.taxonomy_name,
-        "label_names": recipe.label_names(),
-        "config": recipe.model_dump(mode="json"),
-        "config_sha256": recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
-        "models_sha256": digest,
-        "limit": limit,
-        "shards": sorted(s.spec.relpath for s in plan.shards),
-        "n_planned": plan.n_samples,
-        "models": identities,
-        "skipped_negatives": plan.skipped_negatives[:100],
-    }
+    return PartRecord(
+        kind="generated",
+        category=recipe.category,
+        taxonomy=recipe.taxonomy_name,
+        label_names=recipe.label_names(),
+        config=recipe.model_dump(mode="json"),
+        config_sha256=recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
+        models_sha256=digest,
+        limit=limit,
+        shards=sorted(s.spec.relpath for s in plan.shards),
+        n_planned=plan.n_samples,
+        models=identities,
+        skipped_negatives=plan.skipped_negatives[:100],
+    )
+
+
+def _remove_stale_tmp(out: Path, shards: Sequence[Any]) -> None:
+    """Temp files of these shards left by a killed run (this rank's only: other ranks may be writing beside them)."""
+    for s in shards:
+        for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
+            stale.unlink(missing_ok=True)
 
 
 def build(
@@ -344,20 +352,18 @@ def build(
         recipe = recipe.model_copy(update={"generation": recipe.generation.model_copy(update=overrides)})
     plan = plan_build(recipe, models, options.limit)
     if not plan.shards:
-        raise ValueError(f"recipe {recipe.name!r} plans no samples")
+        raise InputError(f"recipe {recipe.name!r} plans no samples")
     check_models(plan.models)  # a mistyped path fails now, not after the first shards' work
     refuse_exported(out, "build")
     mine = partition(plan.shards, rank.rank, rank.world_size)
     todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
-    for s in mine:  # temp files of this rank's shards left by a killed run
-        for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
-            stale.unlink(missing_ok=True)
+    _remove_stale_tmp(out, mine)
     device = resolve_device(options.device, rank)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
 
     identities = [model_identity(m) for m in plan.models]
     record = part_record(recipe, plan, options.limit, identities)
-    check_same_models(out, recipe.category, identities, record["models_sha256"])
+    check_same_models(out, recipe.category, identities, models_sha256(identities))
     write_part(out, recipe.category, "", record)
     restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
     if todo:  # every rank records what it generates under (device, threads, TF32, versions...)

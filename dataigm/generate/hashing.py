@@ -9,12 +9,11 @@ file is hashed again.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 from pathlib import Path
 
-from dataigm.core.atomic import sha256_file, write_json_atomic
-from dataigm.generate.tiny import cache_dir
+from dataigm.core.atomic import json_sha256, sha256_file, write_json_atomic
+from dataigm.core.cache import cache_dir
 
 
 def hash_cache_dir() -> Path:
@@ -26,7 +25,7 @@ def _entry(path: Path) -> tuple[Path, dict[str, object]]:
     real = path.resolve()
     st = real.stat()
     ident = {"path": str(real), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    name = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
+    name = json_sha256(ident)[:32]
     return hash_cache_dir() / f"{name}.json", ident
 
 

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.generate.checkpoints import ModelLoadError, apply_state_dict, load_state_dict_file
 from dataigm.generate.single_file import TRANSFORMER_CLASSES, infer_single_file
 from dataigm.generate.tiny import TINY_ID, ensure_tiny_pipeline
 from dataigm.recipe import ModelSpec
 
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-STATE_DICT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 __all__ = ["LoadedModel", "ModelLoadError", "apply_state_dict", "infer_single_file", "load_pipeline"]  # re-exported for callers
 
 
@@ -70,7 +68,7 @@ def weights_fingerprint(path: Path) -> str:
     if path.is_file():
         return cached_sha256(path)
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES):
         h.update(f.relative_to(path).as_posix().encode())
         h.update(cached_sha256(f).encode())
     return h.hexdigest()
@@ -120,7 +118,7 @@ def _override_component(pipe: Any, name: str, source: str, dtype: Any) -> tuple[
         raise ModelLoadError(f"component {name!r}: the pipeline has no such component; valid: {valid}")
     path = Path(source)
     try:
-        if path.is_file() and path.suffix in STATE_DICT_SUFFIXES:
+        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
             info = apply_state_dict(current, load_state_dict_file(path), f"component {name!r} from {source}")
             sha = weights_fingerprint(path)
             return sha, {"source": source, "sha256": sha, **info}
@@ -220,7 +218,7 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
     path = Path(source)
     single_file: dict[str, Any] = {}
     try:
-        if path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
+        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
             pipe, single_file = _load_single_file(diffusers, spec, path, torch_dtype)
             revision = weights_fingerprint(path)
         else:

@@ -6,18 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from dataigm.core.present import manifest_table, totals_line
 
 
 def print_dataset_summary(manifest: dict[str, Any], console: Console, where: Path | None = None) -> None:
-    """A rich table of samples per category/split/label (and source) from a manifest."""
-    table = Table(title=f"dataset {where}" if where else "dataset")
-    for col in ("category", "split", "label", "n", "sources"):
-        table.add_column(col, justify="right" if col == "n" else "left")
-    for cat, c in manifest["counts"].items():
-        for split, sp in c["splits"].items():
-            for label, n in sorted(sp["labels"].items()):
-                table.add_row(cat, split, label, str(n), ", ".join(f"{k}={v}" for k, v in sorted(sp["sources"].items())))
-    console.print(table)
-    t = manifest["totals"]
-    console.print(f"{t['samples']} samples in {t['shards']} shards, {t['failed']} failed")
+    """The dataset's counts table (:func:`dataigm.core.present.manifest_table`) and its totals."""
+    console.print(manifest_table(manifest, f"dataset {where}" if where else "dataset"))
+    console.print(totals_line(manifest))

@@ -5,17 +5,12 @@ work starts or any file is written: a source must be an existing path or could b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from dataigm.core.errors import DataigmError
+from dataigm.core.sources import CHECKPOINT_SUFFIXES, SourceError, parse_source
 from dataigm.recipe import ModelSpec
-
-WEIGHT_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-# huggingface_hub's repo id rule (ORG/NAME of letters, digits, - _ . with no - or . at either end), plus :SUBFOLDER.
-_NAME = r"[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?"
-_HUB_ID = re.compile(rf"^{_NAME}/{_NAME}(:[\w./-]+)?$")
 
 
 class ModelSourceError(DataigmError, ValueError):
@@ -31,18 +26,27 @@ def check_source(source: str, what: str) -> None:
         if (Path(head) / sub).exists():
             return
         raise ModelSourceError(f"{what} {source!r}: folder {head} has no sub-folder {sub!r}")
-    plausible_hub = (_HUB_ID.match(source) and "--" not in source and ".." not in source
-                     and not source.lower().endswith(WEIGHT_FILE_SUFFIXES))
-    if not plausible_hub:
+    repo = _hub_repo(source, what)
+    if repo is None:
         raise ModelSourceError(f"{what} {source!r}: no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])")
     from huggingface_hub import constants, snapshot_download
 
     if constants.HF_HUB_OFFLINE:  # offline, a Hub id must already be in the cache
-        repo = source.split(":", 1)[0]
         try:
             snapshot_download(repo, local_files_only=True)
         except Exception:
             raise ModelSourceError(f"{what} {source!r}: not in the Hub cache, and HF_HUB_OFFLINE is set") from None
+
+
+def _hub_repo(source: str, what: str) -> str | None:
+    """The Hub repo ``source`` names through :func:`~dataigm.core.sources.parse_source` (``ORG/NAME[:SUBFOLDER]``; a
+    revision goes in ``revision``/``--revision``), or None when it cannot be one."""
+    try:
+        parsed = parse_source(source, what=what)
+    except SourceError:
+        return None
+    looks_like_a_file = source.lower().endswith(CHECKPOINT_SUFFIXES) or "--" in source or ".." in source
+    return parsed.location if parsed.is_hub and not parsed.revision and not looks_like_a_file else None
 
 
 def check_models(models: Sequence[ModelSpec], tiny_id: str = "tiny") -> None:

@@ -11,14 +11,10 @@ import os
 import shutil
 from pathlib import Path
 
+from dataigm.core.cache import cache_dir
+
 TINY_ID = "tiny"
 TINY_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """Where dataigm keeps generated artefacts such as the tiny model (``DATAIGM_CACHE`` overrides)."""
-    base = os.environ.get("DATAIGM_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "dataigm")
-    return Path(base)
 
 
 def write_char_tokenizer(folder: Path) -> int:

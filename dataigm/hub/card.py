@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 import dataigm
-from dataigm.core.schema import SampleMeta
+from dataigm.core.manifest import CurationRecord, PartRecord, part_records
+from dataigm.core.schema import SampleMeta, field_docs
 from dataigm.core.settings import StrictModel
 from dataigm.hub import DATA_DIR
 from dataigm.taxonomy import CATEGORIES
@@ -29,47 +30,19 @@ NSFW_TAG = "not-for-all-audiences"  # the Hub's own tag for content that needs a
 TASK_CATEGORIES = ("image-classification", "text-to-image")
 HF_SPLIT_NAMES = {"val": "validation"}  # split folder -> the `datasets` canonical split name
 
-# Licences of well-known generators; anything else is listed as "see the model card".
-MODEL_LICENSES = {
-    "CompVis/stable-diffusion-v1-4": "creativeml-openrail-m",
-    "runwayml/stable-diffusion-v1-5": "creativeml-openrail-m",
-    "stable-diffusion-v1-5/stable-diffusion-v1-5": "creativeml-openrail-m",
-    "stabilityai/stable-diffusion-2-1": "openrail++",
-    "stabilityai/stable-diffusion-2-1-base": "openrail++",
-    "stabilityai/stable-diffusion-xl-base-1.0": "openrail++",
-}
+# What the card says about each field: the sample schema's own docs, plus the key curation adds.
+FIELD_DOCS = {**field_docs(), "curation": "scores and decisions of the curation filters"}
+MODEL_LICENSES_FILE = "model_licenses.yaml"  # in the shipped cards/ folder
 
-FIELD_DOCS = {
-    "key": "sample key, unique in the dataset (lowercase, no dots)",
-    "category": "the config this sample belongs to",
-    "split": "split folder: train / val / test (the `datasets` splits train / validation / test)",
-    "label": "class index (same as `cls`)",
-    "label_name": "class name of `label`",
-    "label_names": "all class names of the category, in index order",
-    "source": "`generated` or `real`",
-    "role": "`positive` (concept prompt), `negative` (paired concept-free prompt), `unrelated` or `real`",
-    "concept": "taxonomy concept the prompt is about",
-    "subcategory": "finer grouping of the prompt (e.g. an I2P category)",
-    "pair_id": "shared by a positive and its paired negative (same seed)",
-    "prompt": "the prompt the image was generated from",
-    "pair_prompt": "the counterpart prompt of the pair",
-    "negative_prompt": "the diffusers `negative_prompt` used",
-    "prompt_source": "`recipe` or where an imported prompt came from",
-    "prompt_index": "index of the prompt in its source",
-    "seed": "generator seed of this image",
-    "image_index": "index of the image among those of its prompt",
-    "model": "short tag of the generator",
-    "model_revision": "Hub revision of the generator",
-    "scheduler": "diffusers scheduler class",
-    "steps": "denoising steps",
-    "guidance": "classifier-free guidance scale",
-    "width": "image width in pixels",
-    "height": "image height in pixels",
-    "original_path": "real images: path relative to the imported folder",
-    "original_sha256": "real images: sha256 of the original file",
-    "schema_version": "version of this schema",
-    "curation": "scores and decisions of the curation filters",
-}
+
+def model_licenses() -> dict[str, str]:
+    """Licences of well-known generators (Hub id -> licence), from ``cards/model_licenses.yaml``."""
+    import yaml
+
+    from dataigm.resources import resource_dir
+
+    return dict(yaml.safe_load((resource_dir("cards") / MODEL_LICENSES_FILE).read_text()) or {})
+
 
 _GATED_FIELDS = {
     "I want to use this dataset for": {"type": "select", "options": ["Research", "Evaluation of unlearning methods", "Other"]},
@@ -189,7 +162,7 @@ def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], o
     configs = config_entries(manifest)
     default = next(c["config_name"] for c in configs if c.get("default"))
     json_fields = _json_fields(dataset_info)
-    parts = sorted(manifest.get("parts", {}).items())
+    parts = sorted(part_records(manifest.get("parts", {})).items())
     return {
         "options": options,
         "repo_id": options.repo_id,
@@ -200,9 +173,9 @@ def card_context(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], o
         "default_split": hf_split(default_dir := _default_split(counts[default]["splits"])),
         "default_split_dir": default_dir,
         "totals": manifest["totals"],
-        "models": _models_context(counts, manifest.get("parts", {})),
-        "parts": [_part_context(name, part) for name, part in parts if part.get("kind") != "curation"],
-        "curation": [_curation_context(name, part) for name, part in parts if part.get("kind") == "curation"],
+        "models": _models_context(counts, dict(parts)),
+        "parts": [_part_context(name, part) for name, part in parts],
+        "curation": [_curation_context(name, part.curation) for name, part in parts if part.curation is not None],
         "schema": [
             {"name": name, "type": json_fields.get(name, ""), "doc": FIELD_DOCS.get(name, "")} for name in _field_order(json_fields)
         ],
@@ -242,7 +215,7 @@ def _category_context(name: str, counts: dict[str, Any]) -> dict[str, Any]:
             "total": sum(r["n"] for r in rows)}
 
 
-def _models_context(counts: dict[str, Any], parts: dict[str, Any]) -> list[dict[str, Any]]:
+def _models_context(counts: dict[str, Any], parts: dict[str, PartRecord]) -> list[dict[str, Any]]:
     n_by_model: dict[str, int] = {}
     for cat in counts.values():
         for sp in cat["splits"].values():
@@ -250,48 +223,34 @@ def _models_context(counts: dict[str, Any], parts: dict[str, Any]) -> list[dict[
                 n_by_model[model] = n_by_model.get(model, 0) + n
     ids = {}  # model tag -> Hub id / path when the part records it
     for part in parts.values():
-        for m in _as_list(part.get("models")):
-            if isinstance(m, dict):
-                tag = m.get("tag") or m.get("name") or m.get("id", "")
-                ids[tag] = m.get("id", tag)
-    rows = []
+        for m in part.models:
+            tag = m.get("tag") or m.get("name") or m.get("id", "")
+            ids[tag] = m.get("id", tag)
+    rows, licenses = [], model_licenses()
     for tag, n in sorted(n_by_model.items()):
         model_id = ids.get(tag, tag)
-        rows.append({"tag": tag, "id": model_id, "n": n, "license": MODEL_LICENSES.get(model_id, "see the model's card")})
+        rows.append({"tag": tag, "id": model_id, "n": n, "license": licenses.get(model_id, "see the model's card")})
     return rows
 
 
-def _part_context(name: str, part: dict[str, Any]) -> dict[str, Any]:
-    config = part.get("config", {})
-    seeds = sorted({str(s) for s in _find_keys(config, ("seed", "seeds", "base_seed"))})
-    models = [m.get("id", m.get("name", "")) if isinstance(m, dict) else str(m) for m in _as_list(part.get("models"))]
+def _part_context(name: str, part: PartRecord) -> dict[str, Any]:
+    seeds = sorted({str(s) for s in _find_keys(part.config, ("seed", "seeds", "base_seed"))})
+    models = [m.get("id", m.get("name", "")) for m in part.models]
     return {
         "name": name,
-        "kind": part.get("kind", ""),
-        "sha": str(part.get("recipe_sha256") or part.get("config_sha256") or "")[:16],
+        "kind": part.kind,
+        "sha": str(getattr(part, "recipe_sha256", None) or part.config_sha256)[:16],
         "seeds": ", ".join(seeds) or "-",
-        "shards": len(part.get("shards", [])),
+        "shards": len(part.shards),
         "models": ", ".join(models) or "-",
     }
 
 
-def _curation_context(name: str, part: dict[str, Any]) -> dict[str, Any]:
-    """Curation parts record their config; filters may be a list of dicts or a name -> settings dict."""
-    config = part.get("config", {}) or {}
-    filters = config.get("filters", config)
-    rows = []
-    if isinstance(filters, dict):
-        items = list(filters.items())
-    else:
-        items = [((f.get("name") or f.get("type") or f"filter {i}"), {k: v for k, v in f.items() if k not in ("name", "type")})
-                 if isinstance(f, dict) else (str(f), {}) for i, f in enumerate(_as_list(filters))]
-    for filter_name, settings in items:
-        if isinstance(settings, dict):
-            text = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "-"
-        else:
-            text = str(settings)
-        rows.append({"name": str(filter_name), "settings": text})
-    return {"name": name, "sha": str(part.get("config_sha256", ""))[:16], "filters": rows}
+def _curation_context(name: str, curation: CurationRecord) -> dict[str, Any]:
+    """The filters a curated part went through, each with its full settings."""
+    rows = [{"name": filter_name, "settings": ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "-"}
+            for filter_name, settings in curation.filters.items()]
+    return {"name": name, "sha": curation.config_sha256[:16], "filters": rows}
 
 
 def _json_fields(dataset_info: list[dict[str, Any]]) -> dict[str, str]:
@@ -336,15 +295,6 @@ def _find_keys(obj: Any, names: tuple[str, ...]) -> list[Any]:
         for v in obj:
             found.extend(_find_keys(v, names))
     return found
-
-
-def _as_list(value: Any) -> list[Any]:
-    """Parts record models as a list (of ids or dicts) or a tag -> id/dict mapping; give a list either way."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        return [{"tag": k, **v} if isinstance(v, dict) else {"tag": k, "id": str(v)} for k, v in value.items()]
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")

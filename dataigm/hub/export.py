@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm import __version__
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_bytes_atomic
 from dataigm.core.datasets import DatasetSource, check_repo_id, open_dataset_folder
@@ -66,15 +67,15 @@ def export_dataset(
     manifest = source.manifest
     chosen = _check_categories(manifest, categories, dataset_dir)
     if out.resolve() == dataset_dir.resolve():
-        raise ValueError(f"--out {out} is the dataset folder itself; export to a new folder")
+        raise InputError(f"--out {out} is the dataset folder itself; export to a new folder")
     if manifest.get("incomplete"):
-        raise ValueError(f"{dataset_dir / MANIFEST}: {len(manifest['incomplete'])} planned shards never finished "
+        raise InputError(f"{dataset_dir / MANIFEST}: {len(manifest['incomplete'])} planned shards never finished "
                          f"(e.g. {manifest['incomplete'][0]}); finish or resume the build before exporting")
     if check_source:
         problems = [p for p in verify(dataset_dir) if category_of(p.shard) in chosen]
         if problems:
             listed = "; ".join(str(p) for p in problems[:5])
-            raise ValueError(f"{dataset_dir} fails verification ({len(problems)} problems): {listed}")
+            raise InputError(f"{dataset_dir} fails verification ({len(problems)} problems): {listed}")
 
     # 2. The repo's manifest and card (features typed from the source tars), refused before anything is written
     #    if they would carry a Hub token.
@@ -83,7 +84,7 @@ def export_dataset(
     manifest_text = json.dumps(repo_manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     for name, text in ((README, card), (MANIFEST, manifest_text)):
         if token := find_token(text):
-            raise ValueError(f"refusing to write {out / name}: it would contain a Hub token ({token}); remove it from the recipe/config")
+            raise InputError(f"refusing to write {out / name}: it would contain a Hub token ({token}); remove it from the recipe/config")
 
     # 3. Place the shards under data/ (hard links: the tars are write-once, so sharing them is safe and free).
     shards = _published_shards(manifest, chosen)
@@ -110,12 +111,12 @@ def export_dataset(
 def _check_categories(manifest: dict[str, Any], categories: Sequence[str] | None, dataset_dir: Path) -> list[str]:
     available = sorted(manifest["counts"])
     if not available:
-        raise ValueError(f"{dataset_dir / MANIFEST} lists no samples: nothing to export")
+        raise InputError(f"{dataset_dir / MANIFEST} lists no samples: nothing to export")
     if not categories:
         return available
     unknown = sorted(set(categories) - set(available))
     if unknown:
-        raise ValueError(f"unknown categories {unknown} for {dataset_dir}; valid: {', '.join(available)}")
+        raise InputError(f"unknown categories {unknown} for {dataset_dir}; valid: {', '.join(available)}")
     return sorted(set(categories))
 
 

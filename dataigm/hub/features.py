@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.core.schema import IMAGE_FIELD
 from dataigm.core.shards import iter_samples
 
@@ -30,7 +31,7 @@ def category_features(tar_paths: Sequence[Path], label_names: Sequence[str], max
     for sample in iter_samples(tar_paths):
         names = names or list(sample.meta.get("label_names", []))
         if sample.meta.get("label_names") != names or not 0 <= sample.label < len(names):
-            raise ValueError(
+            raise InputError(
                 f"{sample.shard}: sample {sample.key} has label {sample.label} and label_names {sample.meta.get('label_names')}, "
                 f"expected an index into {names}"
             )
@@ -38,7 +39,7 @@ def category_features(tar_paths: Sequence[Path], label_names: Sequence[str], max
         if len(metas) >= max_samples:
             break
     if not metas:
-        raise ValueError(f"no samples in {[str(p) for p in tar_paths]}: cannot type the json field")
+        raise InputError(f"no samples in {[str(p) for p in tar_paths]}: cannot type the json field")
     json_features = datasets.Features.from_arrow_schema(pa.Table.from_pylist(metas).schema)
     return datasets.Features(
         {

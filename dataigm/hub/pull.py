@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Sequence
 
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for
-from dataigm.core.datasets import DatasetNotFoundError, is_hub_id
-from dataigm.core.errors import DataigmError
+from dataigm.core.datasets import DatasetNotFoundError
+from dataigm.core.sources import is_hub_id
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import MANIFEST, VerifyProblem, load_manifest, verify
 from dataigm.hub import DATA_DIR, README, category_of
 
@@ -51,7 +52,7 @@ def pull_dataset(
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     out = Path(out)
-    if not is_hub_id(repo_id) or "@" in repo_id:
+    if not is_hub_id(repo_id):
         raise DataigmError(f"{repo_id!r} is not a Hub dataset id of the form ORG/NAME (give a revision with --revision)")
     fetch = _from_cache if constants.HF_HUB_OFFLINE else _from_hub
     try:
@@ -61,7 +62,7 @@ def pull_dataset(
         chosen = sorted(set(categories)) if categories else available
         unknown = sorted(set(chosen) - set(available))
         if unknown:
-            raise ValueError(f"unknown categories {unknown} in {repo_id}; valid: {', '.join(available)}")
+            raise InputError(f"unknown categories {unknown} in {repo_id}; valid: {', '.join(available)}")
         # 2. The data of those categories.
         fetch(repo_id, revision, out, allow_patterns(chosen if categories else None))
     except (HfHubHTTPError, LocalEntryNotFoundError) as e:

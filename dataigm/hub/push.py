@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dataigm.core.errors import InputError
 from dataigm.core.datasets import check_repo_id
 from dataigm.core.manifest import MANIFEST, load_manifest, verify
 from dataigm.hub import DATA_DIR, README
@@ -62,7 +63,7 @@ def folder_kind(folder: Path) -> Literal["dataset", "model"]:
         return "dataset"
     if all((folder / name).exists() for name in MODEL_FILES):
         return "model"
-    raise ValueError(
+    raise InputError(
         f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export` first) "
         f"nor an exported detector ({', '.join(MODEL_FILES)})"
     )
@@ -85,22 +86,21 @@ def push_folder(
 
     ``api`` is a ``huggingface_hub.HfApi`` (default: one using the logged-in token).
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub import HfApi
 
     # 1. Check inputs
     folder = Path(folder)
     kind = folder_kind(folder)
     check_repo_id(repo_id)
     if gated not in (None, "auto", "manual"):
-        raise ValueError(f"gated={gated!r}; valid: auto, manual")
+        raise InputError(f"gated={gated!r}; valid: auto, manual")
     if max_commit_files < 1 or max_commit_bytes < 1:
-        raise ValueError(f"commit bounds must be positive, got files={max_commit_files} bytes={max_commit_bytes}")
+        raise InputError(f"commit bounds must be positive, got files={max_commit_files} bytes={max_commit_bytes}")
     nsfw: list[str] = []
     if kind == "dataset":
         problems = verify(folder)
         if problems:
-            raise ValueError(f"{folder} fails verification, not pushing: " + "; ".join(str(p) for p in problems[:5]))
+            raise InputError(f"{folder} fails verification, not pushing: " + "; ".join(str(p) for p in problems[:5]))
         nsfw = nsfw_categories(load_manifest(folder))
     api = api or HfApi()
 
@@ -116,8 +116,21 @@ def push_folder(
         api.create_branch(repo_id, repo_type=kind, branch=revision, exist_ok=True)
 
     # 4. What is already there: same content is skipped (this is what makes a retry resume).
-    remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type=kind, revision=revision, recursive=True) if isinstance(f, RepoFile)}
     result = PushResult(url, repo_id, kind)
+    to_upload, stale = plan_upload(api, folder, repo_id, kind, revision, delete_stale, result)
+
+    # 5. Commits: data in bounded batches, then the card and manifest with the removals.
+    commit_batches(api, repo_id, kind, revision, to_upload, stale, max_commit_files, max_commit_bytes, result)
+    return result
+
+
+def plan_upload(api: Any, folder: Path, repo_id: str, kind: str, revision: str | None, delete_stale: bool,
+                result: PushResult) -> tuple[list[Any], list[str]]:
+    """The local files whose content the repo lacks (the others go to ``result.skipped``) and, for a dataset, the
+    remote data files no longer in ``folder``."""
+    from huggingface_hub.hf_api import RepoFile
+
+    remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type=kind, revision=revision, recursive=True) if isinstance(f, RepoFile)}
     local_files = _local_files(folder, kind)
     to_upload = []
     for local in local_files:
@@ -129,8 +142,14 @@ def push_folder(
     if delete_stale and kind == "dataset":
         local_paths = {f.path_in_repo for f in local_files}
         stale = sorted(p for p in remote if p.startswith(f"{DATA_DIR}/") and p not in local_paths)
+    return to_upload, stale
 
-    # 5. Commits: data in bounded batches, then the card and manifest with the removals.
+
+def commit_batches(api: Any, repo_id: str, kind: str, revision: str | None, to_upload: list[Any], stale: list[str],
+                   max_commit_files: int, max_commit_bytes: int, result: PushResult) -> None:
+    """Commit the data in bounded batches, then the card and manifest with the removals (recorded in ``result``)."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
     batches = _batches([f for f in to_upload if f.path_in_repo not in LAST_FILES], max_commit_files, max_commit_bytes)
     last = [f for f in to_upload if f.path_in_repo in LAST_FILES]
     if last or stale:
@@ -151,7 +170,6 @@ def push_folder(
         result.uploaded += [f.path_in_repo for f in batch]
         result.commits += 1
     result.deleted = stale
-    return result
 
 
 def _check_nsfw_target(
@@ -164,7 +182,7 @@ def _check_nsfw_target(
     if will_be_private or will_be_gated or allow_public_nsfw:
         return
     where = "the existing public repo" if exists else "a new public repo"
-    raise ValueError(
+    raise InputError(
         f"refusing to publish NSFW categories {nsfw} to {where} {repo_id} without gating; "
         "use --private, --gated auto|manual, or --allow-public-nsfw if you really mean it"
     )

@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from dataigm.core.manifest import build_manifest, read_parts
+from dataigm.core.present import manifest_table
 from dataigm.ingest.images import import_images
 from dataigm.synthetic import write_synthetic_folder
 
@@ -62,17 +63,5 @@ def stage(ctx: Any) -> None:
         ctx.console.print(f"{category}: {report.ok} real images imported from {folder.name}/ ({report.shards_written} shards written, "
                           f"{report.shards_skipped} already done), failures: {reasons}")
     manifest = build_manifest(dataset)
-    _print_sources(ctx.console, manifest)
+    ctx.console.print(manifest_table(manifest, "samples per source (generated + real parts)"))
     ctx.artifacts["dataset"] = dataset
-
-
-def _print_sources(console: Any, manifest: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table(title="samples per source (generated + real parts)")
-    for col in ("category", "split", "generated", "real", "failed"):
-        table.add_column(col, justify="left" if col in ("category", "split") else "right")
-    for category, c in manifest["counts"].items():
-        for split, sp in c["splits"].items():
-            table.add_row(category, split, str(sp["sources"].get("generated", 0)), str(sp["sources"].get("real", 0)), str(sp["failed"]))
-    console.print(table)

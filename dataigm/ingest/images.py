@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import tmp_path_for
 from dataigm.core.datasets import refuse_exported
-from dataigm.core.manifest import build_manifest, read_parts, write_part
+from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, is_image_path, open_rgb, walk_files
+from dataigm.core.manifest import PartRecord, build_manifest, read_parts, write_part
 from dataigm.core.partition import partition, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
 from dataigm.core.shards import ShardSink, ShardSpec, is_done
@@ -47,22 +49,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 # Top-level folder names read as splits (Hugging Face imagefolder's convention) -> the dataset's split names.
 SPLIT_FOLDERS = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test"}
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k"}
-)
-BACKGROUND = (255, 255, 255)  # transparent pixels are flattened onto white
 # zlib level of the re-encoded PNGs. On photographs level 1 encodes ~3x faster than Pillow's default 6 and
 # the files come out no larger (level 6's filter search rarely pays off on camera noise).
 PNG_COMPRESS_LEVEL = 1
-
-
-class ImageDecodeError(Exception):
-    """A file could not be turned into an image; ``kind`` is a short reason ('empty file', 'truncated'...)."""
-
-    def __init__(self, kind: str, detail: str) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 # --- 3. decode one file ----------------------------------------------------------------------------------
@@ -81,56 +70,15 @@ class DecodedImage:
     original_size: tuple[int, int]
 
 
-def _to_rgb(img: Any) -> Any:  # pragma: no mutate block, I/O, see docs/testing.md
-    """Convert any Pillow mode to 8-bit RGB: 16/32-bit and float greys are rescaled, alpha is flattened."""
-    from PIL import Image
-
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode.startswith("I") or mode == "F":
-        import numpy as np
-
-        arr = np.asarray(img, dtype=np.float64)
-        if mode == "F" and arr.size and arr.max() <= 1.0:
-            arr = arr * 255.0
-        elif mode != "F" and arr.size and arr.max() > 255:
-            arr = arr / 257.0  # 16-bit range 0..65535 -> 0..255
-        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, BACKGROUND)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
-
-
 def decode_image(data: bytes, max_size: int, name: str = "", compress_level: int = PNG_COMPRESS_LEVEL) -> DecodedImage:  # pragma: no mutate block, I/O, see docs/testing.md
     """Bytes of any Pillow-readable image -> PNG bytes (RGB, EXIF orientation applied, longest side <= max_size).
 
     Raises :class:`ImageDecodeError` for empty, non-image, truncated or otherwise undecodable data.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image
 
-    if not data:
-        raise ImageDecodeError("empty file", f"{name}: 0 bytes")
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        img = Image.open(io.BytesIO(data))
-        fmt, mode, size = img.format or "", img.mode, img.size
-        if fmt == "JPEG":
-            # DCT-domain downscaling: decodes big JPEGs several times faster; never below max_size.
-            img.draft(img.mode, (max_size, max_size))
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        img = _to_rgb(img)
-    except UnidentifiedImageError:
-        raise ImageDecodeError("not an image", f"{name}: Pillow cannot identify the format") from None
-    except Image.DecompressionBombError as e:
-        raise ImageDecodeError("too large", f"{name}: {e}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        kind = "truncated" if "truncated" in str(e).lower() else "decode error"
-        raise ImageDecodeError(kind, f"{name}: {e}") from None
+    img, fmt, mode, size = open_rgb(data, name, max_size)
     if max(img.size) > max_size:
         img.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -152,16 +100,12 @@ class ImageFile:
     source: str = "real"  # the sample's source: "real", or what --source-from-name found in the file name
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def _top_dirs(folder: Path) -> set[str]:
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"image folder {folder} not found")
     if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder (expected one sub-folder per class)")
+        raise InputError(f"{folder} is not a folder (expected one sub-folder per class)")
     return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
@@ -174,7 +118,7 @@ def detect_split_folders(folder: str | Path) -> bool:
     top = _top_dirs(folder)
     splits, others = sorted(top & set(SPLIT_FOLDERS)), sorted(top - set(SPLIT_FOLDERS))
     if splits and others:
-        raise ValueError(
+        raise InputError(
             f"{folder}: top-level folders mix split names {splits} and other names {others}; put every class folder "
             "below a split folder, or pass --no-split-from-folders to read all of them as classes"
         )
@@ -196,21 +140,21 @@ def scan_folder(folder: Path, split_from_folders: bool | None = None, source_pat
         bad = sorted(top_dirs - set(SPLIT_FOLDERS))
         names = sorted(SPLIT_FOLDERS)
         if bad:
-            raise ValueError(f"{folder}: --split-from-folders expects only split folders {names} at the top, found folder(s) {bad}")
+            raise InputError(f"{folder}: --split-from-folders expects only split folders {names} at the top, found folder(s) {bad}")
         if not top_dirs:
-            raise ValueError(f"{folder}: --split-from-folders expects split folders {names} at the top, found none")
+            raise InputError(f"{folder}: --split-from-folders expects split folders {names} at the top, found none")
     files, ignored = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and _visible(p, folder)):
+    for path in walk_files(folder):
         rel = path.relative_to(folder)
         depth = 3 if split_from_folders else 2  # [split/]class/file
-        if len(rel.parts) < depth or path.suffix.lower() not in IMAGE_SUFFIXES:
+        if len(rel.parts) < depth or not is_image_path(path):
             ignored.append(rel.as_posix())
             continue
         split, cls = (SPLIT_FOLDERS[rel.parts[0]], rel.parts[1]) if split_from_folders else ("", rel.parts[0])
         files.append(ImageFile(rel.as_posix(), cls, split, path.stat().st_size, source_of(path.name, source_pattern)))
     if not files:
         layout = "<split>/<class>/<image>" if split_from_folders else "<class>/<image>"
-        raise ValueError(f"{folder}: no image files found (expected {layout} with suffixes {sorted(IMAGE_SUFFIXES)})")
+        raise InputError(f"{folder}: no image files found (expected {layout} with suffixes {sorted(IMAGE_SUFFIXES)})")
     if ignored:
         log.warning("%s: ignored %d file(s) that are not images in a class folder, e.g. %s", folder, len(ignored), ignored[:3])
     return files, ignored
@@ -223,9 +167,9 @@ def compile_source_pattern(pattern: str | None) -> re.Pattern[str] | None:
     try:
         compiled = re.compile(pattern)
     except re.error as e:
-        raise ValueError(f"--source-from-name {pattern!r}: not a valid regular expression ({e})") from None
+        raise InputError(f"--source-from-name {pattern!r}: not a valid regular expression ({e})") from None
     if "source" not in compiled.groupindex:
-        raise ValueError(f"--source-from-name {pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
+        raise InputError(f"--source-from-name {pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
     return compiled
 
 
@@ -245,9 +189,9 @@ def load_class_map(path: str | Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))  # pragma: no mutate, the locale default is UTF-8 here too
     except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML/JSON: {e}") from None
+        raise InputError(f"{path}: not valid YAML/JSON: {e}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise ValueError(f"{path}: a class map must be a mapping of folder name -> label name (strings)")
+        raise InputError(f"{path}: a class map must be a mapping of folder name -> label name (strings)")
     return dict(data)
 
 
@@ -262,7 +206,7 @@ def resolve_taxonomy(root: Path, category: str, part: str, taxonomy: str | None 
     if taxonomy:
         CATEGORIES.get(taxonomy)  # KeyError lists the valid ones
         if existing and existing != {taxonomy}:
-            raise ValueError(f"taxonomy {taxonomy!r} differs from that of the dataset's {category!r} parts {sorted(existing)}")
+            raise InputError(f"taxonomy {taxonomy!r} differs from that of the dataset's {category!r} parts {sorted(existing)}")
         return taxonomy
     if len(existing) == 1:
         return existing.pop()
@@ -284,22 +228,22 @@ def resolve_labels(
     """
     others = {tuple(p.get("label_names", [])) for p in _other_parts(root, category, part)}
     if len(others) > 1:
-        raise ValueError(f"{root}: parts of {category!r} disagree on label names: {sorted(others)}")
+        raise InputError(f"{root}: parts of {category!r} disagree on label names: {sorted(others)}")
     existing = list(others.pop()) if others else None
     if label_names is not None and existing is not None and list(label_names) != existing:
-        raise ValueError(f"label names {list(label_names)} differ from those of the dataset's {category!r} parts {existing}")
+        raise InputError(f"label names {list(label_names)} differ from those of the dataset's {category!r} parts {existing}")
     mapping = {c: class_map.get(c, c) for c in folder_classes}
     unused = sorted(set(class_map) - set(folder_classes))
     if unused:
         log.warning("class map entries %s match no class folder (folders: %s)", unused, sorted(folder_classes))
     names = list(label_names or existing or sorted(set(mapping.values())))
     if len(set(names)) != len(names):
-        raise ValueError(f"label names must be unique, got {names}")
+        raise InputError(f"label names must be unique, got {names}")
     unknown = {c: label for c, label in mapping.items() if label not in names}
     if unknown:
         # derived names hold every label: the names were given, or are those of the other parts
         where = "the given label names" if label_names else f"the label names of the dataset's {category!r} parts"
-        raise ValueError(
+        raise InputError(
             f"class folder(s) {sorted(unknown)} map to {sorted(set(unknown.values()))}, not among {where} "
             f"{names}; map them with a class map (--class-map FILE or class_map: {{folder: label}})"
         )
@@ -389,10 +333,10 @@ class ImportReport:
 def _check_fractions(splits: Mapping[str, float]) -> dict[str, float]:
     bad = set(splits) - set(SPLITS)
     if bad:
-        raise ValueError(f"unknown split(s) {sorted(bad)} in split fractions; allowed: {list(SPLITS)}")
+        raise InputError(f"unknown split(s) {sorted(bad)} in split fractions; allowed: {list(SPLITS)}")
     # NaN fails too; fractions >= 0 that sum to 1 are each <= 1
     if not all(f >= 0 for f in splits.values()) or not abs(sum(splits.values()) - 1.0) <= 1e-6:
-        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {dict(splits)}")
+        raise InputError(f"split fractions must be >= 0 and sum to 1, got {dict(splits)}")
     return {s: float(splits[s]) for s in SPLITS if s in splits}
 
 
@@ -456,41 +400,78 @@ def import_images(
     recorded in the shard stats with their reason. With several ranks (``rank``/``world_size`` or torchrun/
     Slurm variables) each rank writes its share of shards; re-run once on one rank to write the full manifest.
     """
-    from tqdm.auto import tqdm
-
     # 1. Check inputs
     folder, out = Path(folder), Path(out)
-    refuse_exported(out, "import-images")
-    if slugify(category) != category:
-        raise ValueError(f"category {category!r} must be lowercase letters, digits and '_' (e.g. {slugify(category)!r})")
-    if slugify(part) != part:
-        raise ValueError(f"part {part!r} must be lowercase letters, digits and '_' (e.g. {slugify(part)!r})")
-    if max_size < 8:
-        raise ValueError(f"max_size must be >= 8, got {max_size}")
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    if not 0 <= png_compress_level <= 9:
-        raise ValueError(f"png_compress_level must be in 0..9, got {png_compress_level}")
-    if split_from_folders is None:
-        split_from_folders = detect_split_folders(folder)
-        if split_from_folders and splits is not None:
-            raise ValueError(f"{folder} has split folders (train/validation/test); drop the split fractions, "
-                             "or pass --no-split-from-folders to read the top-level folders as classes")
-    if split_from_folders and splits is not None:
-        raise ValueError("give either split_from_folders or split fractions, not both")
-    fractions = None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
+    split_from_folders, fractions = _check_import(folder, out, category, part, split_from_folders, splits, max_size, shard_size,
+                                                  png_compress_level)
     source_pattern = compile_source_pattern(source_from_name)
     env = rank_from_env()
     rank = env.rank if rank is None else rank
     world_size = env.world_size if world_size is None else world_size
 
-    # 2. Scan the folder and resolve labels
-    files, ignored = scan_folder(folder, split_from_folders, source_pattern)
-    classes = sorted({f.folder_class for f in files})
-    taxonomy = resolve_taxonomy(out, category, part, taxonomy)
-    names, mapping = resolve_labels(out, category, part, classes, class_map or {}, label_names)
+    # 2. Scan the folder, resolve labels, plan splits and shards; record the plan before writing anything
+    plan = plan_import(folder, out, category, part, taxonomy=taxonomy, split_from_folders=split_from_folders, fractions=fractions,
+                       source_pattern=source_pattern, class_map=class_map or {}, label_names=label_names, max_size=max_size,
+                       shard_size=shard_size, png_compress_level=png_compress_level)
+    write_part(out, category, part, plan.record)
 
-    # 3. Plan splits and shards; record the plan before writing anything
+    # 3. Decode and write this rank's unfinished shards
+    report = ImportReport(category, part, plan.names, len(plan.files), len(plan.ignored), len(plan.shards))
+    mine = partition(plan.shards, rank, world_size)
+    todo = [p for p in mine if not is_done(out, p.spec)]
+    report.shards_skipped = len(mine) - len(todo)
+    _write_shards(folder, out, plan, todo, report, max_size=max_size, png_compress_level=png_compress_level,
+                  workers=workers or min(8, os.cpu_count() or 1), progress=progress)
+
+    # 4. Manifest (complete once every rank has finished)
+    report.manifest = build_manifest(out)
+    return report
+
+
+def _check_import(folder: Path, out: Path, category: str, part: str, split_from_folders: bool | None, splits: Mapping[str, float] | None,
+                  max_size: int, shard_size: int, png_compress_level: int) -> tuple[bool, dict[str, float] | None]:
+    """Refuse bad arguments before any work; returns (split_from_folders, the split fractions or None)."""
+    refuse_exported(out, "import-images")
+    if slugify(category) != category:
+        raise InputError(f"category {category!r} must be lowercase letters, digits and '_' (e.g. {slugify(category)!r})")
+    if slugify(part) != part:
+        raise InputError(f"part {part!r} must be lowercase letters, digits and '_' (e.g. {slugify(part)!r})")
+    if max_size < 8:
+        raise InputError(f"max_size must be >= 8, got {max_size}")
+    if shard_size < 1:
+        raise InputError(f"shard_size must be >= 1, got {shard_size}")
+    if not 0 <= png_compress_level <= 9:
+        raise InputError(f"png_compress_level must be in 0..9, got {png_compress_level}")
+    if split_from_folders is None:
+        split_from_folders = detect_split_folders(folder)
+        if split_from_folders and splits is not None:
+            raise InputError(f"{folder} has split folders (train/validation/test); drop the split fractions, "
+                             "or pass --no-split-from-folders to read the top-level folders as classes")
+    if split_from_folders and splits is not None:
+        raise InputError("give either split_from_folders or split fractions, not both")
+    return split_from_folders, None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
+
+
+@dataclass
+class ImportPlan:
+    """What an import will write: the files, their labels, the planned shards and the part record."""
+
+    files: list[ImageFile]
+    ignored: list[str]
+    names: list[str]
+    mapping: dict[str, str]
+    taxonomy: str
+    shards: list[PlannedShard]
+    record: PartRecord
+
+
+def plan_import(folder: Path, out: Path, category: str, part: str, *, taxonomy: str | None, split_from_folders: bool,
+                fractions: Mapping[str, float] | None, source_pattern: re.Pattern[str] | None, class_map: Mapping[str, str],
+                label_names: Sequence[str] | None, max_size: int, shard_size: int, png_compress_level: int) -> ImportPlan:  # pragma: no mutate block, I/O, see docs/testing.md
+    """Scan ``folder``, resolve labels and taxonomy against the dataset's other parts, and plan splits and shards."""
+    files, ignored = scan_folder(folder, split_from_folders, source_pattern)
+    taxonomy = resolve_taxonomy(out, category, part, taxonomy)
+    names, mapping = resolve_labels(out, category, part, sorted({f.folder_class for f in files}), class_map, label_names)
     if split_from_folders:
         by_split: dict[str, list[ImageFile]] = {}
         for f in files:
@@ -514,16 +495,15 @@ def import_images(
     if source_pattern is not None:  # only when given, so earlier imports keep their config hash
         config["source_from_name"] = source_pattern.pattern
     config_sha = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
-    record = {"kind": "real", "category": category, "taxonomy": taxonomy, "part": part, "label_names": names, "config": config,
-              "config_sha256": config_sha, "shards": sorted(p.spec.relpath for p in planned)}
-    write_part(out, category, part, record)
+    record = PartRecord(kind="real", category=category, taxonomy=taxonomy, part=part, label_names=names, config=config,
+                        config_sha256=config_sha, shards=sorted(p.spec.relpath for p in planned))
+    return ImportPlan(files, ignored, names, dict(mapping), taxonomy, planned, record)
 
-    # 4. Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard
-    report = ImportReport(category, part, names, len(files), len(ignored), len(planned))
-    mine = partition(planned, rank, world_size)
-    todo = [p for p in mine if not is_done(out, p.spec)]
-    report.shards_skipped = len(mine) - len(todo)
-    workers = workers or min(8, os.cpu_count() or 1)
+
+def _write_shards(folder: Path, out: Path, plan: ImportPlan, todo: Sequence[PlannedShard], report: ImportReport, *, max_size: int,
+                  png_compress_level: int, workers: int, progress: bool) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
+    """Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard; counts go to ``report``."""
+    from tqdm.auto import tqdm
 
     def load(f: ImageFile) -> DecodedImage | ImageDecodeError:
         try:
@@ -533,6 +513,7 @@ def import_images(
         except OSError as e:  # unreadable file (permissions, vanished)
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
+    category, part = report.category, report.part
     results = _ordered_map(load, [f for shard in todo for f in shard.files], workers)  # one pool across shards
     with closing(results), tqdm(total=sum(len(p.files) for p in todo), desc=f"import {category}/{part}", unit="img",
                                 disable=not progress) as bar:
@@ -547,7 +528,7 @@ def import_images(
                         sink.fail(key, str(result))
                         report.failures[result.kind] += 1
                     else:
-                        sink.write(_meta(key, f, shard.spec.split, category, taxonomy, names, mapping, result), result.png)
+                        sink.write(_meta(key, f, shard.spec.split, category, plan.taxonomy, plan.names, plan.mapping, result), result.png)
                     bar.update(1)
             except BaseException:
                 sink.abort()
@@ -556,10 +537,6 @@ def import_images(
             report.ok += stats.ok
             report.failed += stats.failed
             report.shards_written += 1
-
-    # 5. Manifest (complete once every rank has finished)
-    report.manifest = build_manifest(out)
-    return report
 
 
 def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, names: list[str], mapping: Mapping[str, str],
@@ -594,7 +571,7 @@ def import_real_images(spec: Any, out: str | Path, category: str, *, base_dir: s
     if split_mode is None:
         split_mode = detect_split_folders(folder)
         if split_mode and spec.splits is not None:
-            raise ValueError(f"real_images {spec.folder}: the folder has split folders (train/validation/test); "
+            raise InputError(f"real_images {spec.folder}: the folder has split folders (train/validation/test); "
                              "remove 'splits', or set split_from_folders: false to read them as classes")
     return import_images(
         folder, out, category, part=spec.part, split_from_folders=split_mode, source_from_name=spec.source_from_name,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.registry import Registry
 from dataigm.core.schema import slugify
 from dataigm.prompts import PromptRecord
@@ -53,7 +54,7 @@ I2P_NUDITY_TAG = "sexual"
 RETAIN_LABELS = {"nudity": "not_nude"}
 
 
-class PromptFormatError(ValueError):
+class PromptFormatError(DataigmError, ValueError):
     """A prompt file is malformed; the message names the file and the line or key."""
 
 
@@ -72,9 +73,9 @@ class PromptImportOptions:
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
-            raise ValueError(f"role {self.role!r} not in {ROLES}")
+            raise InputError(f"role {self.role!r} not in {ROLES}")
         if self.concept and not self.category:
-            raise ValueError(f"concept {self.concept!r} needs a category (one of {CATEGORIES.names()})")
+            raise InputError(f"concept {self.concept!r} needs a category (one of {CATEGORIES.names()})")
         if self.category:
             CATEGORIES.get(self.category)  # KeyError lists the valid categories
 

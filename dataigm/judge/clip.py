@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 
 TRUNCATIONS = ("tokenizer", "slice")
 
@@ -106,7 +106,7 @@ class Clip:
         import torch
 
         if truncation not in TRUNCATIONS:
-            raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+            raise InputError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
         if truncation == "slice":
             tok = self.processor.tokenizer(list(texts), padding=True, return_tensors="pt")
             tok = {k: v[..., : self.max_length] for k, v in tok.items()}

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dataigm.core.errors import InputError
 from dataigm.judge.csdr import ClipScorer
 from dataigm.judge.fidelity import ImageReader, open_reader
 from dataigm.judge.images import ImageRef
@@ -40,7 +41,7 @@ CMMD_SCALE = 1000.0
 def clip_score_value(cosines: Sequence[float], mode: str = "torchmetrics") -> float | None:
     """The CLIP score of a set from its per-image cosines (see the module docstring); None when empty."""
     if mode not in CLIP_SCORE_MODES:
-        raise ValueError(f"CLIP score mode {mode!r} not in {CLIP_SCORE_MODES}")
+        raise InputError(f"CLIP score mode {mode!r} not in {CLIP_SCORE_MODES}")
     if not len(cosines):
         return None
     c = np.asarray(cosines, dtype=np.float64)
@@ -77,7 +78,7 @@ def mmd(x: np.ndarray, y: np.ndarray, sigma: float = CMMD_SIGMA, scale: float = 
     """CMMD's biased MMD estimate (Gaussian RBF kernel) between embedding sets ``x`` and ``y``, times ``scale``."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) == 0 or len(y) == 0:
-        raise ValueError(f"CMMD needs images on both sides, got {len(x)} and {len(y)}")
+        raise InputError(f"CMMD needs images on both sides, got {len(x)} and {len(y)}")
     gamma = 1.0 / (2.0 * sigma**2)
     xx, yy = (x * x).sum(1), (y * y).sum(1)
 

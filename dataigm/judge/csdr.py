@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 import torch
 
+from dataigm.core.errors import InputError
 from dataigm.judge.clip import Clip
 from dataigm.judge.fidelity import ImageReader, _chunks, open_reader
 from dataigm.judge.images import ImageRef
@@ -137,9 +138,9 @@ def csdr(
     Returns (units in prompt order, ids of unlearned images skipped because their ``p'`` cannot be derived).
     """
     if unit not in CSDR_UNITS:
-        raise ValueError(f"CSDR unit {unit!r} not in {CSDR_UNITS}")
+        raise InputError(f"CSDR unit {unit!r} not in {CSDR_UNITS}")
     if prompts not in CSDR_PROMPTS:
-        raise ValueError(f"CSDR prompts {prompts!r} not in {CSDR_PROMPTS}")
+        raise InputError(f"CSDR prompts {prompts!r} not in {CSDR_PROMPTS}")
     todo, skipped = [], []
     for orig, unl in pairs:
         removed = igmu_cleaned_prompt(str(unl.meta.get("prompt") or "")) if prompts == "igmu" else concept_removed_prompt(unl.meta)

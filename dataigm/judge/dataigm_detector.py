@@ -7,13 +7,14 @@ safetensors only; nothing is unpickled.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import sha256_file
+from dataigm.core.detector_export import CONFIG, SAFE_WEIGHTS, read_detector_config, resolve_detector_folder  # noqa: F401 (re-exported)
 from dataigm.core.devices import pick_device
+from dataigm.core.errors import InputError
 from dataigm.core.precision import DEFAULT_JUDGE_PRECISION
 from dataigm.core.sources import parse_source
 from dataigm.judge.registry import DATAIGM_KIND, JudgeKind, JudgeOptions, JudgeSpec, register_judge
@@ -21,61 +22,8 @@ from dataigm.judge.types import Judge, RGBTransform, Verdict, package_version, p
 
 log = logging.getLogger(__name__)
 
-SAFE_WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 
 # --- the detector --------------------------------------------------------------------------------
-def resolve_detector_folder(spec: str, revision: str | None = None) -> tuple[Path, str]:  # pragma: no mutate block, plumbing, see docs/testing.md
-    """Turn ``local-dir:PATH``, a folder path, ``hf-hub:org/name`` or ``org/name[@rev]`` into a local folder.
-
-    Returns ``(folder, revision)``; the revision is the Hub commit for Hub ids and "" for local folders. Only
-    ``config.json``, ``model.safetensors`` and the card are fetched from the Hub, so pickled weights never arrive.
-    """
-    if spec.startswith("local-dir:") and not Path(spec.removeprefix("local-dir:")).expanduser().is_dir():
-        raise FileNotFoundError(f"detector folder {spec.removeprefix('local-dir:')} not found")
-    source = parse_source(spec, what="detector", allow_subfolder=False)
-    if source.kind == "local":
-        return source.path, ""
-    if source.kind == "file":
-        raise FileNotFoundError(f"detector {spec!r} is a file; a dataigm detector is a folder with {CONFIG} + {SAFE_WEIGHTS}")
-    from huggingface_hub import snapshot_download
-
-    folder = Path(snapshot_download(source.location, revision=source.revision or revision,
-                                    allow_patterns=[CONFIG, SAFE_WEIGHTS, "README.md"]))
-    return folder, folder.name  # snapshots/<commit sha>
-
-
-def read_detector_config(folder: Path) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
-    """Read and check an exported detector's ``config.json``; errors name the file, field and value."""
-    folder = Path(folder)
-    cfg_path = folder / CONFIG
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path} not found: an exported dataigm detector needs config.json + {SAFE_WEIGHTS}")
-    if not (folder / SAFE_WEIGHTS).is_file():
-        found = sorted(p.name for p in folder.iterdir() if p.suffix in {".bin", ".pth", ".pt", ".ckpt", ".pkl"})
-        raise FileNotFoundError(
-            f"{folder} has no {SAFE_WEIGHTS}" + (f" (found {', '.join(found)})" if found else "")
-            + ": dataigm loads detector weights from safetensors only and never unpickles"
-        )
-    cfg = json.loads(cfg_path.read_text())
-    for key, kind in (("architecture", str), ("num_classes", int), ("label_names", list), ("pretrained_cfg", dict)):
-        if not isinstance(cfg.get(key), kind):
-            raise ValueError(f"{cfg_path}: field {key!r} must be a {kind.__name__}, got {cfg.get(key)!r}")
-    if len(cfg["label_names"]) != cfg["num_classes"]:
-        raise ValueError(f"{cfg_path}: label_names {cfg['label_names']} has {len(cfg['label_names'])} entries, num_classes is {cfg['num_classes']}")
-    section = cfg.setdefault("dataigm", {})
-    positive = section.get("positive_label", 1 if cfg["num_classes"] == 2 else None)
-    if positive == -1:  # the trainer's export writes -1 for a multi-class detector without a positive class
-        positive = None
-    if positive is not None and not (isinstance(positive, int) and 0 <= positive < cfg["num_classes"]):
-        raise ValueError(f"{cfg_path}: dataigm.positive_label must be an int in [0, {cfg['num_classes']}), got {positive!r}")
-    section["positive_label"] = positive
-    threshold = section.get("threshold")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
-        raise ValueError(f"{cfg_path}: dataigm.threshold must be a number in [0, 1], got {threshold!r}")
-    return cfg
-
-
 class DataigmJudge:
     """An exported dataigm detector, loaded with ``timm.create_model("local-dir:...", pretrained=True)``.
 
@@ -103,17 +51,17 @@ class DataigmJudge:
         section = self.config["dataigm"]
         if concept is not None:
             if concept not in self.label_names:
-                raise ValueError(f"concept {concept!r} is not a class of detector {spec}; valid: {', '.join(self.label_names)}")
+                raise InputError(f"concept {concept!r} is not a class of detector {spec}; valid: {', '.join(self.label_names)}")
             self.target_index = self.label_names.index(concept)
         else:
             positive = section.get("positive_label")
             if positive is None and not allow_no_target:
-                raise ValueError(f"detector {spec} has {len(self.label_names)} classes and no dataigm.positive_label: pass concept=one of {self.label_names}")
+                raise InputError(f"detector {spec} has {len(self.label_names)} classes and no dataigm.positive_label: pass concept=one of {self.label_names}")
             self.target_index = None if positive is None else int(positive)
         self.target = None if self.target_index is None else self.label_names[self.target_index]
         self.binary = len(self.label_names) == 2
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
         if threshold is None and self.binary and self.target is not None:  # an export without a threshold: 0.5
             threshold = 0.5 if section.get("threshold") is None else float(section["threshold"])
         self.threshold = threshold

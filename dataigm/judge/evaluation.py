@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
 from dataigm.judge.gallery import image_records
 from dataigm.judge.images import ImageInput, ImageRef, resolve_images
@@ -74,11 +75,11 @@ class EvalConfig:
                                      ("bootstrap_unit", self.bootstrap_unit, BOOTSTRAP_UNITS), ("csdr_unit", self.csdr_unit, CSDR_UNITS),
                                      ("csdr_prompts", self.csdr_prompts, CSDR_PROMPTS)):
             if value not in allowed:
-                raise ValueError(f"{name} {value!r} not in {allowed}")
+                raise InputError(f"{name} {value!r} not in {allowed}")
         if self.clip_score is not None and self.clip_score not in CLIP_SCORE_MODES:
-            raise ValueError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
+            raise InputError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
         if not 0.0 <= self.validity_level <= 1.0:
-            raise ValueError(f"validity_level must be in [0, 1], got {self.validity_level}")
+            raise InputError(f"validity_level must be in [0, 1], got {self.validity_level}")
 
 
 @dataclass
@@ -112,7 +113,7 @@ def attach_prompts(inp: ImageInput, table: dict[int, dict[str, Any]], prompts_pa
     """Give each file of ``inp`` the meta of its prompt (by the prompt index in its name); errors name the files."""
     missing = [r.id for r in inp.files if r.meta.get("prompt_index") not in table]
     if missing:
-        raise ValueError(f"{len(missing)} image(s) of {inp.source} have no prompt index in {prompts_path} (name files <index>_<seed>.png): {', '.join(missing[:10])}")
+        raise InputError(f"{len(missing)} image(s) of {inp.source} have no prompt index in {prompts_path} (name files <index>_<seed>.png): {', '.join(missing[:10])}")
     for ref in inp.files:
         ref.meta = {**table[ref.meta["prompt_index"]], **ref.meta}
 
@@ -155,7 +156,7 @@ def pair_refs(original: ImageSet) -> list[ImageRef]:
     paired negatives (datasets built with paired negatives). Raises ValueError when there are none."""
     refs = original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"]
     if not refs:
-        raise ValueError("--forget-reference pair needs the original model's images of the concept-removed prompts (same seeds): "
+        raise InputError("--forget-reference pair needs the original model's images of the concept-removed prompts (same seeds): "
                          "give --original-pair DIR (or DIR/pair under --original), a dataset with paired negatives, "
                          "or choose --forget-reference same-prompt")
     return refs
@@ -365,7 +366,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     # 1. Check inputs
     cfg.check()
     if not methods:
-        raise ValueError("no unlearned images: give --forget/--retain or --method NAME=DIR")
+        raise InputError("no unlearned images: give --forget/--retain or --method NAME=DIR")
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
     if paired_metrics:
         for images in methods.values():  # fail now, before judging, when images are missing or do not pair

@@ -8,9 +8,6 @@ or a timm model name), loaded with ``timm.create_model(..., pretrained=True, num
 
 from __future__ import annotations
 
-import io
-import tarfile
-from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -19,20 +16,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataigm.core.errors import InputError
+from dataigm.core.images import decode_rgb
+from dataigm.core.shards import ShardIndex
 from dataigm.judge.images import ImageRef
 
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 
 
 class ImageReader:
-    """Reads the bytes of files and of shard samples (random access; a few tar indexes kept open).
+    """Reads the bytes of files and of shard samples (random access through :class:`ShardIndex`).
 
     Close it (or use it as a context manager) to release the open shards.
     """
 
     def __init__(self, max_open: int = 4) -> None:
-        self._tars: OrderedDict[str, tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]] = OrderedDict()
-        self.max_open = max_open
+        self.shards = ShardIndex(max_open)
 
     def __enter__(self) -> "ImageReader":
         return self
@@ -42,39 +41,18 @@ class ImageReader:
 
     def read(self, ref: ImageRef) -> bytes:
         """The encoded bytes of a file, or of a shard sample's image member."""
-        if not ref.key:
-            return Path(ref.path).read_bytes()
-        tar, members = self._open(ref.path)
-        for ext in ("png", "jpg", "jpeg", "webp"):
-            member = members.get(f"{ref.key}.{ext}")
-            if member is not None:
-                return tar.extractfile(member).read()  # type: ignore[union-attr]
-        raise FileNotFoundError(f"{ref.path}: no image for sample {ref.key}")
-
-    def _open(self, path: str) -> tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]:
-        if path in self._tars:
-            self._tars.move_to_end(path)
-            return self._tars[path]
-        tar = tarfile.open(path, "r")
-        entry = (tar, {m.name.rsplit("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()})
-        self._tars[path] = entry
-        while len(self._tars) > self.max_open:
-            self._tars.popitem(last=False)[1][0].close()
-        return entry
+        return self.shards.image_bytes(ref.path, ref.key) if ref.key else Path(ref.path).read_bytes()
 
     def image(self, ref: ImageRef, size: int | None = None) -> Any:
         """The RGB PIL image of ``ref``, optionally resized to ``size`` x ``size`` (bicubic)."""
         from PIL import Image
 
-        with Image.open(io.BytesIO(self.read(ref))) as img:
-            img = img.convert("RGB")
+        img = decode_rgb(self.read(ref), ref.id)
         return img.resize((size, size), Image.BICUBIC) if size else img
 
     def close(self) -> None:
         """Close every open shard."""
-        for tar, _ in self._tars.values():
-            tar.close()
-        self._tars.clear()
+        self.shards.close()
 
 
 @contextmanager
@@ -103,7 +81,7 @@ def create_lpips(net: str = "alex", device: str = "cpu") -> Any:
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
     if net not in LPIPS_NETS:
-        raise ValueError(f"LPIPS net {net!r} not in {LPIPS_NETS}")
+        raise InputError(f"LPIPS net {net!r} not in {LPIPS_NETS}")
     return LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="none", normalize=True).to(device).eval()
 
 
@@ -123,7 +101,7 @@ def lpips_pairs(
             for ref_o, ref_u in chunk:
                 img_o, img_u = reader.image(ref_o, size), reader.image(ref_u, size)
                 if img_o.size != img_u.size:
-                    raise ValueError(f"LPIPS needs equal sizes: {ref_o.id} is {img_o.size}, {ref_u.id} is {img_u.size}; pass size= to resize both")
+                    raise InputError(f"LPIPS needs equal sizes: {ref_o.id} is {img_o.size}, {ref_u.id} is {img_u.size}; pass size= to resize both")
                 a.append(img_o)
                 b.append(img_u)
             if len({im.size for im in a}) > 1:  # mixed sizes across pairs: score those pairs one by one
@@ -174,7 +152,7 @@ def create_feature_network(spec: str = "inception") -> int | nn.Module:
         from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
         if not _TORCH_FIDELITY_AVAILABLE:
-            raise ValueError("FID/KID with 'inception' needs the torch-fidelity package (pip install torch-fidelity), or pass a timm feature network (local-dir:PATH)")
+            raise InputError("FID/KID with 'inception' needs the torch-fidelity package (pip install torch-fidelity), or pass a timm feature network (local-dir:PATH)")
         return 2048
     import timm
 
@@ -195,7 +173,7 @@ def fid_kid(
     from torchmetrics.image.kid import KernelInceptionDistance
 
     if len(real) < 2 or len(fake) < 2:
-        raise ValueError(f"FID/KID need at least 2 images per side, got {len(real)} original and {len(fake)} unlearned")
+        raise InputError(f"FID/KID need at least 2 images per side, got {len(real)} original and {len(fake)} unlearned")
     net = create_feature_network(feature)
     extra = {"feature_extractor_weights_path": weights_path} if (weights_path and net == 2048) else {}
     fid = FrechetInceptionDistance(feature=net, normalize=False, **extra).to(device)

@@ -27,14 +27,11 @@ from typing import Any
 
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.judge.clip import ClipPreprocess
+from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
 from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
-IGMU_CLIP = "openai/clip-vit-base-patch32"
-IGMU_FORMAT = "dataigm-igmu-head/1"
-HEAD_WEIGHTS = "model.safetensors"
-HEAD_CONFIG = "config.json"
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def igmu_task(name: str) -> str:
     """Our task name for ``name`` (IGMU's ``style_vangogh``, ``object_church``... accepted)."""
     key = IGMU_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in IGMU_TASKS:
-        raise ValueError(f"unknown IGMU task {name!r}; valid: {', '.join(IGMU_TASKS)}")
+        raise InputError(f"unknown IGMU task {name!r}; valid: {', '.join(IGMU_TASKS)}")
     return key
 
 
@@ -125,7 +122,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         return convert_multi_head(head, state, _out_folder(Path(out)), clip=clip)
     name = igmu_task(task) if task else _infer_task(head)
     if name is None:
-        raise ValueError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
+        raise InputError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
     if "attention.0.weight" not in state:
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
@@ -172,12 +169,12 @@ def read_igmu_config(folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder}: no {HEAD_CONFIG} + {HEAD_WEIGHTS}; convert IGMU's head first: dataigm convert-judge igmu HEAD.pth --out DIR")
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("format") != IGMU_FORMAT:
-        raise ValueError(f"{cfg_path}: format {cfg.get('format')!r} is not {IGMU_FORMAT!r}")
+        raise InputError(f"{cfg_path}: format {cfg.get('format')!r} is not {IGMU_FORMAT!r}")
     for key in ("task", "hidden_dim", "clip_model", "p_concept", "threshold"):
         if key not in cfg:
-            raise ValueError(f"{cfg_path}: field {key!r} missing")
+            raise InputError(f"{cfg_path}: field {key!r} missing")
     if cfg["p_concept"] not in ("sigmoid(z)", "1 - sigmoid(z)"):
-        raise ValueError(f"{cfg_path}: p_concept must be 'sigmoid(z)' or '1 - sigmoid(z)', got {cfg['p_concept']!r}")
+        raise InputError(f"{cfg_path}: p_concept must be 'sigmoid(z)' or '1 - sigmoid(z)', got {cfg['p_concept']!r}")
     return cfg
 
 
@@ -197,20 +194,20 @@ class IgmuJudge:
 
         asked = igmu_task(task) if task else None  # an unknown task fails before anything is read
         if head is None:
-            raise ValueError("igmu:<task> needs the converted head folder: make it with dataigm convert-judge igmu classifier_head.pth "
+            raise InputError("igmu:<task> needs the converted head folder: make it with dataigm convert-judge igmu classifier_head.pth "
                              "--out DIR, then use igmu:<task>@DIR (or --igmu-head DIR)")
         folder = Path(str(head).removeprefix("local-dir:")).expanduser()
         self.config = read_igmu_config(folder)
         self.task = asked or self.config["task"]
         if self.task != self.config["task"]:
-            raise ValueError(f"igmu:{task} asked, but {folder} holds the {self.config['task']!r} head")
+            raise InputError(f"igmu:{task} asked, but {folder} holds the {self.config['task']!r} head")
         spec = IGMU_TASKS[self.task]
         self.name = f"igmu:{self.task}"
         self.target = spec.concept
         self.label_names = [spec.other, spec.concept]
         self.concept_is_label_1 = self.config["p_concept"] == "sigmoid(z)"
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
         self.threshold = float(self.config["threshold"] if threshold is None else threshold)
         self.clip_spec = clip or self.config["clip_model"]
         self.device = pick_device(device)
@@ -226,7 +223,7 @@ class IgmuJudge:
                 f"{IGMU_CLIP}: --clip-model DIR, or convert the head with dataigm convert-judge igmu HEAD.pth --clip DIR --out {folder}"
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
-            raise ValueError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")
+            raise InputError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")
         self.preprocess = ClipPreprocess(CLIPImageProcessor.from_pretrained(self.clip_spec))
         self.weights_sha256 = sha256_file(folder / HEAD_WEIGHTS)
         self.folder = folder

@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.igmu import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
+from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
 from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
 
 IGMU_MULTI_FORMAT = "dataigm-igmu-multi-head/1"

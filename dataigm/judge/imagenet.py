@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
 from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
@@ -51,12 +52,12 @@ def imagenet_index(name: str | int) -> int:
     if isinstance(name, int) or str(name).strip().isdigit():
         index = int(name)
         if not 0 <= index < 1000:
-            raise ValueError(f"ImageNet index {index} out of range [0, 1000)")
+            raise InputError(f"ImageNet index {index} out of range [0, 1000)")
         return index
     key = _norm(str(name))
     key = _ALIASES.get(key, key)
     if key not in IMAGENETTE:
-        raise ValueError(f"unknown ImageNet concept {name!r}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
+        raise InputError(f"unknown ImageNet concept {name!r}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
     return IMAGENETTE[key]
 
 
@@ -175,16 +176,16 @@ class ImageNetJudge:
         precision: str = "fp32", input_size: str = "test", **_: Any,
     ) -> None:
         if concept in ("", None):
-            raise ValueError(f"imagenet:<class> needs a class: one of {', '.join(IMAGENETTE)} or an index in [0, 1000)")
+            raise InputError(f"imagenet:<class> needs a class: one of {', '.join(IMAGENETTE)} or an index in [0, 1000)")
         if input_size not in INPUT_SIZES:
-            raise ValueError(f"input_size must be one of {', '.join(INPUT_SIZES)}, got {input_size!r}")
+            raise InputError(f"input_size must be one of {', '.join(INPUT_SIZES)}, got {input_size!r}")
         self.target_index = imagenet_index(concept)
         self.target = imagenet_name(self.target_index)
         self.label_names = ["other", self.target]
         self.model_spec = model or DEFAULT_IMAGENET_MODEL
         self.name = f"imagenet:{self.target}"
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
         self.threshold = threshold
         self.device = pick_device(device)
         self.autocast_dtype = pick_autocast_dtype(self.device, precision)
@@ -194,7 +195,7 @@ class ImageNetJudge:
         net, self.preprocess, self.data_config = load(self.model_spec)
         num_classes = net.config.num_labels if self.backend == "transformers" else net.num_classes
         if num_classes != 1000:
-            raise ValueError(f"ImageNet classifier {self.model_spec!r} has {num_classes} classes, not the 1000 of ImageNet-1k")
+            raise InputError(f"ImageNet classifier {self.model_spec!r} has {num_classes} classes, not the 1000 of ImageNet-1k")
         self.model = net.eval().to(self.device)
 
     def logits(self, batch: Any) -> Any:

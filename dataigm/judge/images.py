@@ -1,4 +1,4 @@
-"""Image inputs for judging: a folder (recursive png/jpg/jpeg/webp), a list file, WebDataset shards or a dataigm
+"""Image inputs for judging: a folder (every image below it, hidden folders skipped), a list file, WebDataset shards or a dataigm
 dataset folder; decoded and preprocessed in DataLoader workers, in batches.
 
 Every input becomes :class:`ImageRef` items. An unreadable image is never dropped: the loader yields it as a
@@ -7,7 +7,6 @@ failure (id + reason) that the caller lists.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from dataigm.core.datasets import dataset_shards
+from dataigm.core.errors import InputError
+from dataigm.core.images import IMAGE_SUFFIXES, decode_rgb, is_image_path, walk_images
 from dataigm.core.shards import iter_tar
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 # "<prompt index>_<seed>.png", "<prompt index>-<seed>.png" (or "<prompt index>_<image index>.png", the ESD naming)
 INDEX_SEED_RE = re.compile(r"^(?P<index>\d+)[_\-](?P<seed>\d+)$")
@@ -92,7 +92,7 @@ def resolve_images(images: str | Path | Sequence[str | Path], *, split: str | No
         inp.shards = [path]
     elif path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
         inp.files, inp.shards = _read_list(path)
-    elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+    elif path.is_file() and is_image_path(path):
         inp.files = [_file_ref(path, path.parent)]
     elif path.is_dir():
         shards = dataset_shards(path, category, split)  # build, exported or pulled layout
@@ -102,17 +102,17 @@ def resolve_images(images: str | Path | Sequence[str | Path], *, split: str | No
             inp.shards = shards
         else:
             if split or category:
-                raise ValueError(f"split/category filters apply to dataset folders of shards; {path} is an image folder")
-            inp.files = [_file_ref(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+                raise InputError(f"split/category filters apply to dataset folders of shards; {path} is an image folder")
+            inp.files = [_file_ref(p, path) for p in walk_images(path)]
             if not inp.files:
-                raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) below {path}")
+                raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) below {path}")
     else:
-        raise ValueError(f"images {path}: unsupported input; allowed: a folder, a list file ({', '.join(LIST_EXTENSIONS)}), .tar shards, an image")
+        raise InputError(f"images {path}: unsupported input; allowed: a folder, a list file ({', '.join(LIST_EXTENSIONS)}), .tar shards, an image")
     return inp
 
 
 def _has_images(folder: Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*"))
+    return next(walk_images(folder), None) is not None
 
 
 def _read_list(path: Path) -> tuple[list[ImageRef], list[Path]]:
@@ -126,12 +126,12 @@ def _read_list(path: Path) -> tuple[list[ImageRef], list[Path]]:
         p = p if p.is_absolute() else path.parent / p
         if p.suffix == ".tar":
             shards.append(p)
-        elif p.suffix.lower() in IMAGE_EXTENSIONS:
+        elif is_image_path(p):
             files.append(_file_ref(p, path.parent))  # a missing file becomes a listed failure, not a crash
         else:
-            raise ValueError(f"{path}:{lineno}: {line!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a .tar shard")
+            raise InputError(f"{path}:{lineno}: {line!r} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a .tar shard")
     if not files and not shards:
-        raise ValueError(f"{path}: lists no images")
+        raise InputError(f"{path}: lists no images")
     return files, shards
 
 
@@ -155,11 +155,7 @@ def iter_refs_with_bytes(inp: ImageInput, worker: int = 0, n_workers: int = 1) -
 
 def decode(data: bytes) -> Any:
     """Decode image bytes to an RGB PIL image (fully loaded, so truncation errors surface here)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
-        return img.convert("RGB")
+    return decode_rgb(data)
 
 
 class ImageDataset(IterableDataset):
@@ -215,10 +211,10 @@ def iter_batches(
     from torch.utils.data import DataLoader
 
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     n_workers = default_workers(inp, batch_size, on_gpu) if workers is None else workers
     if n_workers < 0:
-        raise ValueError(f"workers must be >= 0, got {workers}")
+        raise InputError(f"workers must be >= 0, got {workers}")
 
     loader = DataLoader(
         ImageDataset(inp, preprocess), batch_size=batch_size, num_workers=n_workers, collate_fn=split_batch,

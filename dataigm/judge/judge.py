@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from dataigm.core.atomic import write_bytes_atomic
+from dataigm.core.atomic import write_jsonl_atomic
 from dataigm.judge.detectors import Judge, create_judge
 from dataigm.judge.images import ImageInput, ImageRef, iter_batches, resolve_images
 
@@ -48,9 +47,7 @@ class JudgeResult:
 
     def write_predictions(self, path: Path) -> Path:
         """Write one JSON line per prediction (atomically); failures get ``{"file", "error"}`` lines."""
-        lines = [json.dumps(p.to_dict(), sort_keys=True, ensure_ascii=False) for p in self.predictions]
-        lines += [json.dumps({"file": f["file"], "error": f["error"]}, sort_keys=True) for f in self.failed]
-        write_bytes_atomic(Path(path), ("\n".join(lines) + "\n").encode())
+        write_jsonl_atomic(Path(path), [*(p.to_dict() for p in self.predictions), *({"file": f["file"], "error": f["error"]} for f in self.failed)])
         return Path(path)
 
 

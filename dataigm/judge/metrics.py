@@ -14,6 +14,8 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
+from dataigm.core.errors import InputError
+
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
@@ -38,9 +40,9 @@ class Estimate:
 
 def _check(n_resamples: int, confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
     if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+        raise InputError(f"n_resamples must be >= 1, got {n_resamples}")
 
 
 def cluster_index(clusters: Sequence[Hashable]) -> tuple[np.ndarray, int]:
@@ -76,7 +78,7 @@ def bootstrap_ci(
         low, high = np.nanquantile(dist, [alpha, 1.0 - alpha])  # a statistic may be undefined (NaN) on some resamples
         return Estimate(float(stat(x[None, :])[0]), float(low), float(high), int(x.size))
     if statistic is not None:
-        raise ValueError("bootstrap_ci: a custom statistic cannot be combined with clusters")
+        raise InputError("bootstrap_ci: a custom statistic cannot be combined with clusters")
     dist, k = cluster_bootstrap_means(x, clusters, rng, n_resamples)
     low, high = np.quantile(dist, [alpha, 1.0 - alpha])
     return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
@@ -88,7 +90,7 @@ def cluster_bootstrap_means(values: np.ndarray, clusters: Sequence[Hashable], rn
     combine it with other resampled quantities (:mod:`dataigm.judge.agreement`) use it directly."""
     x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, float64 already for the callers
     if len(clusters) != x.size:
-        raise ValueError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
+        raise InputError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
     dense, k = cluster_index(clusters)
     # dense ids cover 0..k-1, so minlength changes nothing; astype(None) is float64 too
     sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)  # pragma: no mutate
@@ -108,7 +110,7 @@ def macro_accuracy(
     """
     _check(n_resamples, confidence)
     if len(classes) != len(correct):
-        raise ValueError(f"macro_accuracy: {len(classes)} classes for {len(correct)} verdicts")
+        raise InputError(f"macro_accuracy: {len(classes)} classes for {len(correct)} verdicts")
     if not classes:
         return Estimate(None, None, None, 0, 0 if clusters is not None else None)
     cls, n_cls = cluster_index(classes)
@@ -158,7 +160,7 @@ def aggregate(items: Sequence[tuple[dict[str, Any], bool]], how: str = "image") 
     """``image``: the items as given. ``prompt-any``: one item per prompt, true when any of its images is
     (UnlearnDiffAtk's attack success: a prompt succeeds when its image is flagged), with the first image's meta."""
     if how not in AGGREGATIONS:
-        raise ValueError(f"aggregate {how!r} not in {AGGREGATIONS}")
+        raise InputError(f"aggregate {how!r} not in {AGGREGATIONS}")
     if how == "image":
         return list(items)
     by_prompt: dict[tuple[Any, ...], tuple[dict[str, Any], bool]] = {}
@@ -252,7 +254,7 @@ def attack_success_rate(
     att = {prompt_key(m, f"a{i}"): f for i, (m, f) in enumerate(aggregate(attacked, "prompt-any"))}
     extra = sorted(repr(k) for k in att if k not in pre)
     if extra:
-        raise ValueError(f"{len(extra)} attacked prompt(s) have no images in the no-attack set: {', '.join(extra[:5])}")
+        raise InputError(f"{len(extra)} attacked prompt(s) have no images in the no-attack set: {', '.join(extra[:5])}")
     success = [pre[k] or att.get(k, False) for k in pre]
     est = rate(success, **kwargs).to_dict()
     n_pre = sum(pre.values())
@@ -282,13 +284,13 @@ def unlearncanvas_accuracy(images: Sequence[CanvasImage], target: str, task: str
     ``1 / (len(...) * len(seeds))`` per correct image on its complete grid.
     """
     if task not in ("style", "object"):
-        raise ValueError(f"task must be 'style' or 'object', got {task!r}")
+        raise InputError(f"task must be 'style' or 'object', got {task!r}")
     own, other = ("style", "object") if task == "style" else ("object", "style")
     cl = [im.cluster if im.cluster is not None else (im.style, im.object) for im in images]
     hit = [getattr(im, f"predicted_{own}") == getattr(im, own) for im in images]
     forget = [i for i, im in enumerate(images) if getattr(im, own) == target]
     if not forget:
-        raise ValueError(f"no image of the unlearned {task} {target!r}")
+        raise InputError(f"no image of the unlearned {task} {target!r}")
     retain = [i for i, im in enumerate(images) if getattr(im, own) != target]
     ua = rate([not hit[i] for i in forget], clusters=[cl[i] for i in forget], **kwargs)
     ira = macro_accuracy([getattr(images[i], own) for i in retain], [hit[i] for i in retain], [cl[i] for i in retain], **kwargs)

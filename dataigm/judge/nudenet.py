@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from dataigm.core.errors import UnknownNameError
+from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
 from dataigm.judge.types import Judge, Verdict, package_version
 
@@ -283,7 +283,7 @@ def nudenet_class_name(name: str) -> str:
     """A NudeNet v3 class name; v2 names (``EXPOSED_BREAST_F``) are translated. Unknown names raise ValueError."""
     name = NUDENET_V2_NAMES.get(name, name)
     if name not in NUDENET_CLASSES:
-        raise ValueError(f"unknown NudeNet class {name!r}; valid: {', '.join(NUDENET_CLASSES)} (or their NudeNet v2 names)")
+        raise InputError(f"unknown NudeNet class {name!r}; valid: {', '.join(NUDENET_CLASSES)} (or their NudeNet v2 names)")
     return name
 
 
@@ -305,12 +305,12 @@ class NudeNetJudge:
         from dataigm.judge.nudenet_models import NUDENET_MODEL_FILES, onnx_session, resolve_model
 
         if preset not in NUDENET_PRESETS:
-            raise KeyError(f"unknown NudeNet preset {preset!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+            raise UnknownNameError(f"unknown NudeNet preset {preset!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
         base = NUDENET_PRESETS[preset]
         self.preset, self.reference, self.inclusive, self.count = preset, base.reference, base.inclusive, base.count
         self.classes = tuple(nudenet_class_name(c) for c in classes) if classes else base.classes
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
         self.threshold = float(threshold if threshold is not None else base.threshold)
         self.name = "nudenet"
         self.pipeline = NUDENET_PIPELINES[base.pipeline]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
 from dataigm.judge.types import Verdict, package_version
@@ -51,7 +52,7 @@ def opennsfw_input(image: Any, jpeg_reencode: bool = True, order: str = "wheel")
     from PIL import Image
 
     if order not in OPENNSFW_ORDERS:
-        raise ValueError(f"order must be one of {', '.join(OPENNSFW_ORDERS)}, got {order!r}")
+        raise InputError(f"order must be one of {', '.join(OPENNSFW_ORDERS)}, got {order!r}")
     img = image if image.mode == "RGB" else image.convert("RGB")
     offset = (RESIZE - CROP) // 2
     box = (offset, offset, offset + CROP, offset + CROP)

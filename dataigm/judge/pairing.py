@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import PurePosixPath
 from typing import Any, Callable, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.judge.images import ImageRef
 
 MAX_LISTED = 10
@@ -77,5 +78,5 @@ def pair_images(
     if only_u:
         problems.append(f"unlearned {names['unlearned']} without an original counterpart: {_names(only_u)}")
     if problems:
-        raise ValueError("cannot pair original and unlearned images by prompt index and seed: " + "; ".join(problems))
+        raise InputError("cannot pair original and unlearned images by prompt index and seed: " + "; ".join(problems))
     return [(by_key_o[k], by_key_u[k]) for k in sorted(by_key_o, key=repr)]

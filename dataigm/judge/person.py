@@ -16,7 +16,7 @@ from typing import Any
 
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
-from dataigm.core.errors import DataigmError
+from dataigm.core.errors import DataigmError, InputError
 from dataigm.judge.types import package_version
 
 PERSON_CONF = 0.5
@@ -63,7 +63,7 @@ class FasterRCNNPersonDetector:
 
         detection = sorted(torchvision.models.list_models(module=torchvision.models.detection))
         if arch not in detection:
-            raise ValueError(f"unknown torchvision detector {arch!r}; valid: {', '.join(detection)}")
+            raise InputError(f"unknown torchvision detector {arch!r}; valid: {', '.join(detection)}")
         self.arch, self.conf, self.name = arch, conf, f"fasterrcnn:{arch}"
         self.device = pick_device(device)
         if weights:
@@ -136,7 +136,7 @@ def create_coco_person_detector(kind: str, arg: str = "") -> Any:
     if kind == "coco-person":
         kind = "yolo" if importlib.util.find_spec("ultralytics") is not None else "fasterrcnn"
         if kind == "yolo" and arg:
-            raise ValueError("coco-person takes no argument with ultralytics installed; use yolo:WEIGHTS")
+            raise InputError("coco-person takes no argument with ultralytics installed; use yolo:WEIGHTS")
     if kind == "yolo":
         return YoloPersonDetector(arg or DEFAULT_YOLO_WEIGHTS)
     arch, _, weights = arg.partition("@")

@@ -18,6 +18,8 @@ def build_tiny_detector(
     import torch
     from timm.models import save_for_hf
 
+    from dataigm.core.detector_export import DetectorExport
+
     folder = Path(folder)
     torch.manual_seed(seed)
     model = timm.create_model(arch, pretrained=False, num_classes=len(label_names)).eval()
@@ -25,7 +27,7 @@ def build_tiny_detector(
     save_for_hf(model, str(folder), model_config={"label_names": list(label_names)}, safe_serialization=True, data_config=data_config)
     cfg_path = folder / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["dataigm"] = {"threshold": threshold, "positive_label": positive_label, "category": category}
+    cfg["dataigm"] = DetectorExport(threshold=threshold, positive_label=positive_label, category=category).model_dump(mode="json")
     cfg_path.write_text(json.dumps(cfg, indent=2))
     return folder
 

@@ -32,6 +32,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
+from dataigm.core.errors import InputError
 from dataigm.core.schema import stable_int
 from dataigm.train.models import build_transform
 from dataigm.train.source import DROP, covered_samples
@@ -47,7 +48,7 @@ def assign_shards(urls: Sequence[str], rank: int, world_size: int, worker: int, 
     """
     urls = list(urls)
     if not urls:
-        raise ValueError("no training shards to read")
+        raise InputError("no training shards to read")
     consumers = world_size * num_workers
     consumer = rank * num_workers + worker
     if len(urls) >= consumers:
@@ -115,7 +116,7 @@ class ShardStream(torch.utils.data.IterableDataset):
             for url in order:
                 yield {"url": url}
             if covered[0] == before:  # would spin forever without ever producing a batch
-                raise ValueError(f"training shards {order} hold no samples of the detector's classes for rank {self.rank}")
+                raise InputError(f"training shards {order} hold no samples of the detector's classes for rank {self.rank}")
 
     def _label(self, sample: dict[str, Any]) -> int:
         return self.label_map[int(sample["cls"])]
@@ -192,7 +193,7 @@ def balance_keep_prob(class_counts: Sequence[int]) -> list[float]:
     """Acceptance probability per class so every class arrives as often as the rarest present one."""
     present = [c for c in class_counts if c > 0]
     if not present:
-        raise ValueError("no training samples in any detector class")
+        raise InputError("no training samples in any detector class")
     rarest = min(present)
     return [rarest / c if c else 0.0 for c in class_counts]
 
@@ -213,7 +214,7 @@ def plan_epoch(
     with ``min_steps``, at least ``ceil(min_steps / epochs)`` batches per epoch (small data still trains)."""
     present = [c for c in class_counts if c > 0]
     if not present:
-        raise ValueError("no training samples in any detector class")
+        raise InputError("no training samples in any detector class")
     samples = len(present) * min(present) if balance == "sample" else sum(present)
     batches = steps_per_epoch or max(1, math.ceil(samples / (batch_size * world_size)))
     return EpochPlan(samples, max(batches, math.ceil(min_steps / max(1, epochs))))

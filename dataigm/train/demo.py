@@ -19,9 +19,9 @@ DEMO_OVERRIDES = ["name=tiny_nudity", f"data.category={DEMO_CATEGORY}", "data.po
 def stage(ctx: Any) -> None:
     """Train, evaluate and export the tiny detector on ``ctx.artifacts["dataset"]``; sets ``ctx.artifacts["detector"]``."""
     import lightning  # noqa: F401  (importing it sets its loggers to INFO; the demo prints its own summary)
-    from rich.table import Table
 
-    from dataigm.train.evaluate import LAST_CHECKPOINT, metrics_rows
+    from dataigm.train.evaluate import LAST_CHECKPOINT
+    from dataigm.train.present import metrics_table
     from dataigm.train.export import export_detector
     from dataigm.train.recipe import load_detector_recipe
     from dataigm.train.run import train_detector
@@ -33,10 +33,7 @@ def stage(ctx: Any) -> None:
     result = train_detector(recipe, run_dir, data=dataset, resume=True if (run_dir / LAST_CHECKPOINT).exists() else None, progress=False)
     detector = export_detector(run_dir, ctx.out / "detector", overwrite=True)
     for split, report in result.reports.items():
-        table = Table(title=f"tiny {DEMO_CATEGORY} detector ({recipe.model.arch}, {result.global_step} steps): {split} split", show_header=False)
-        for name, value in metrics_rows(report):
-            table.add_row(name, value)
-        ctx.console.print(table)
+        ctx.console.print(metrics_table(report, f"tiny {DEMO_CATEGORY} detector ({recipe.model.arch}, {result.global_step} steps): {split} split"))
     ctx.console.print(
         "[dim]Trained from scratch on the tiny model's noise-like images: metrics near chance (balanced accuracy ~0.5, "
         "ROC-AUC ~0.5) are expected here. On drawn shapes the same code reaches > 0.8 (tests/test_train.py).[/dim]"

@@ -12,7 +12,6 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Container, Iterator, Sequence
 
@@ -20,68 +19,41 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataigm.core.detector_export import CONFIG, normalize_positive_label, read_detector_config, resolve_detector_folder
+from dataigm.core.errors import InputError
 from dataigm.train.metrics import classification_report, select_threshold
+from dataigm.train.types import Detector, Predictions
 from dataigm.train.source import DatasetSource, covered_samples, label_mapping
 
 RUN_FILE = "run.json"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 
 
-@dataclass
-class Detector:
-    """A loaded detector: timm model in eval mode plus what it predicts and how."""
-
-    model: nn.Module
-    label_names: list[str]
-    data_config: dict[str, Any]
-    category: str = ""
-    concept: str = ""
-    threshold: float | None = None
-    threshold_rule: str = ""
-    positive_label: int = -1
-    other_class: str | None = None
-    source: str = ""  # where it was loaded from
-    info: dict[str, Any] = field(default_factory=dict)  # the run.json or config.json it came from
-
-    @property
-    def binary(self) -> bool:
-        """Two classes: decisions threshold P(positive class)."""
-        return len(self.label_names) == 2
-
-
 def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None) -> Detector:
-    """Load a detector from a training run folder (``run.json`` + checkpoint), an exported folder
-    (``config.json`` + ``model.safetensors``), or a Hub model repo id (``hf-hub:org/name`` or ``org/name``)."""
+    """Load a detector from a training run folder (``run.json`` + checkpoint), or an exported detector: a folder
+    (``config.json`` + ``model.safetensors``) or a Hub model repo (``org/name[@revision]``, ``hf-hub:org/name``),
+    resolved and validated exactly as the ``dataigm`` judge does (:mod:`dataigm.core.detector_export`)."""
     import timm
+    from timm.data import resolve_data_config
 
     text = str(path_or_repo)
     folder = Path(text).expanduser()
     if (folder / RUN_FILE).is_file():
         info = json.loads((folder / RUN_FILE).read_text())
         model = _model_from_run(folder, info, checkpoint)
-        section = info
+        section = {**info, "positive_label": normalize_positive_label(info.get("positive_label"))}
         data_config = info["data_config"]
-    elif (folder / "config.json").is_file() or not folder.exists():
-        if folder.exists():
-            name, info = f"local-dir:{folder}", json.loads((folder / "config.json").read_text())
-        elif text.startswith("hf-hub:") or text.count("/") == 1:
-            from huggingface_hub import hf_hub_download
-
-            repo = text.removeprefix("hf-hub:")
-            name, info = f"hf-hub:{repo}", json.loads(Path(hf_hub_download(repo, "config.json")).read_text())
-        else:
-            raise FileNotFoundError(f"detector {text!r}: no such folder, and not a Hub model id (org/name)")
-        model = timm.create_model(name, pretrained=True)
-        section = info.get("dataigm", {})
-        from timm.data import resolve_data_config
-
-        data_config = {k: list(v) if isinstance(v, tuple) else v for k, v in resolve_data_config({}, model=model).items()}
     else:
-        raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector (config.json)")
+        if folder.is_dir() and not (folder / CONFIG).is_file():
+            raise FileNotFoundError(f"{folder}: neither a training run ({RUN_FILE}) nor an exported detector ({CONFIG})")
+        folder, _ = resolve_detector_folder(text)
+        info = read_detector_config(folder)  # refuses a folder without model.safetensors: timm never falls back to a pickle
+        model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+        section = info["dataigm"]
+        data_config = {k: list(v) if isinstance(v, tuple) else v for k, v in resolve_data_config({}, model=model).items()}
     label_names = list(info.get("label_names") or [])
     if len(label_names) != model.num_classes:
-        raise ValueError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
-    positive = section.get("positive_label")  # None (exports of multi-class detectors) or -1: no positive class
+        raise InputError(f"{text}: {len(label_names)} label_names {label_names} for a model with {model.num_classes} classes")
     return Detector(
         model=model.to(device).eval(),
         label_names=label_names,
@@ -90,7 +62,7 @@ def load_detector(path_or_repo: str | Path, device: str | torch.device = "cpu", 
         concept=section.get("concept", ""),
         threshold=section.get("threshold"),
         threshold_rule=section.get("threshold_rule", ""),
-        positive_label=-1 if positive is None else int(positive),
+        positive_label=section.get("positive_label"),
         other_class=section.get("other_class"),
         source=text,
         info=info,
@@ -112,15 +84,6 @@ def _model_from_run(folder: Path, info: dict[str, Any], checkpoint: str | Path |
         return fold_head_norm(model)
     model.load_state_dict(weights)
     return model
-
-
-@dataclass
-class Predictions:
-    """Softmax probabilities, detector labels and sample metadata of one evaluated split."""
-
-    probs: np.ndarray
-    labels: np.ndarray
-    metas: list[dict[str, Any]]
 
 
 def _batches(
@@ -225,7 +188,7 @@ def evaluate_detector(
     """
     category = category or detector.category
     if not category:
-        raise ValueError(f"detector {detector.source} records no category: pass one explicitly")
+        raise InputError(f"detector {detector.source} records no category: pass one explicitly")
     paths = source.shards(category, split)
     if not paths:
         raise FileNotFoundError(f"{source.root}: no shards for {category}/{split}")
@@ -256,22 +219,5 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def metrics_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """(metric, value) rows for a printed table, with the chance level beside balanced accuracy."""
-    def fmt(v: Any) -> str:
-        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
-
-    rows = [("n", fmt(report["n"])), ("accuracy", fmt(report["accuracy"])),
-            ("balanced accuracy", f"{fmt(report['balanced_accuracy'])} (chance {report['chance_balanced_accuracy']:.3f})")]
-    if "roc_auc" in report:
-        rows.append(("ROC-AUC", f"{fmt(report['roc_auc'])} (chance 0.500)"))
-    rows += [("ECE", fmt(report["ece"])), ("threshold", fmt(report.get("threshold")))]
-    for name, c in report["per_class"].items():
-        rows.append((f"{name} P/R/F1", f"{c['precision']:.3f} / {c['recall']:.3f} / {c['f1']:.3f} (n={c['support']})"))
-    for name, s in report.get("per_source", {}).items():
-        rows.append((f"source {name}", f"n={s['n']} acc={fmt(s['accuracy'])} bal={fmt(s['balanced_accuracy'])}"))
-    return rows
-
-
 __all__ = ["Detector", "Predictions", "load_detector", "predict", "evaluate_detector", "choose_threshold", "report_predictions",
-           "json_safe", "metrics_rows", "source_name"]
+           "json_safe", "source_name"]

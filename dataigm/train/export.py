@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from dataigm import __version__
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+from dataigm.core.detector_export import DetectorExport
+from dataigm.core.errors import InputError
 from dataigm.resources import resource_dir
 
 if TYPE_CHECKING:
-    from dataigm.train.evaluate import Detector
+    from dataigm.train.types import Detector
 
 CARD_TEMPLATE = "detector.md.j2"  # in the shipped cards/ folder
-EXPORT_FORMAT = "dataigm-detector/1"
 
 
 def export_detector(
@@ -44,28 +45,27 @@ def export_detector(
     if not (run_dir / RUN_FILE).is_file():  # else load_detector would take it for an export or a Hub id
         raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: export-detector takes a training run folder (dataigm train --out)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+        raise InputError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
     detector = load_detector(run_dir, checkpoint=checkpoint)
     info = detector.info
     if detector.binary and detector.threshold is None:
-        raise ValueError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun with --resume")
+        raise InputError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun with --resume")
     reports = {split: json.loads(p.read_text()) for split in ("val", "test") if (p := run_dir / "eval" / f"{split}.json").exists()}
-    section = {
-        "format": EXPORT_FORMAT,
-        "name": info["name"],
-        "category": info["category"],
-        "concept": info.get("concept", ""),
-        "positive_label": info["positive_label"],
-        "other_class": info.get("other_class"),
-        "threshold": detector.threshold,
-        "threshold_rule": detector.threshold_rule,
-        "target_fpr": info.get("target_fpr"),
-        "training_data": info["data"],
-        "dataset_label_names": info["dataset_label_names"],
-        "recipe": info["recipe"],
-        "metrics": {split: _headline(r) for split, r in reports.items()},
-        "versions": {**info.get("versions", {}), "dataigm": __version__},
-    }
+    section = DetectorExport(
+        name=info["name"],
+        category=info["category"],
+        concept=info.get("concept", ""),
+        positive_label=info["positive_label"],
+        other_class=info.get("other_class"),
+        threshold=detector.threshold,
+        threshold_rule=detector.threshold_rule,
+        target_fpr=info.get("target_fpr"),
+        training_data=info["data"],
+        dataset_label_names=info["dataset_label_names"],
+        recipe=info["recipe"],
+        metrics={split: _headline(r) for split, r in reports.items()},
+        versions={**info.get("versions", {}), "dataigm": __version__},
+    ).model_dump(mode="json")
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

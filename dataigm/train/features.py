@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
+from dataigm.core.errors import InputError
 from dataigm.core.schema import stable_int
 from dataigm.train.data import FixedEpochLoader, ImageBytesDataset, ShardDataModule, balance_keep_prob, load_split
 from dataigm.train.models import build_transform, pooled_features
@@ -37,7 +38,7 @@ class FeatureStream:
         if features.ndim != 3 or features.shape[1] != len(labels):
             raise ValueError(f"features {tuple(features.shape)} do not match {len(labels)} labels as [views, n, dim]")
         if len(labels) == 0:
-            raise ValueError("no cached training features on this rank (fewer train samples than ranks?)")
+            raise InputError("no cached training features on this rank (fewer train samples than ranks?)")
         self.features, self.labels, self.batch_size = features, labels, batch_size
         self.seed, self.keep_prob, self.start_epoch = seed, keep_prob, start_epoch
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dataigm.core.errors import InputError
 from dataigm.train.recipe import THRESHOLD_RULES
 
 
@@ -117,11 +118,11 @@ def select_threshold(scores: np.ndarray, positives: np.ndarray, rule: str = "max
     Candidates are midpoints between distinct scores; ties go to the highest threshold (fewest positives).
     """
     if rule not in THRESHOLD_RULES:
-        raise ValueError(f"unknown threshold rule {rule!r}; valid: {', '.join(THRESHOLD_RULES)}")
+        raise InputError(f"unknown threshold rule {rule!r}; valid: {', '.join(THRESHOLD_RULES)}")
     scores = np.asarray(scores, dtype=np.float64)  # pragma: no mutate, callers pass floats: the dtype only pins them
     positives = np.asarray(positives, dtype=bool)
     if positives.all() or not positives.any():  # an empty set is all() too
-        raise ValueError(f"threshold selection needs both positive and negative samples (got {int(positives.sum())} of {len(scores)} positive)")
+        raise InputError(f"threshold selection needs both positive and negative samples (got {int(positives.sum())} of {len(scores)} positive)")
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     allowed_fp = math.floor(target_fpr * n_neg + 1e-9)  # the tolerance keeps 0.29 * 100 = 28.999999999999996 at 29
     best_t, best = math.nan, -np.inf  # the highest candidate always qualifies, so this is always replaced

@@ -12,6 +12,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from dataigm.core.errors import InputError
+
 
 def create_detector_model(
     arch: str, num_classes: int, pretrained: bool | str = False, drop_rate: float = 0.0, **kwargs: Any
@@ -24,7 +26,7 @@ def create_detector_model(
     import timm
 
     if not arch.startswith(("hf-hub:", "local-dir:")) and not timm.is_model(arch):
-        raise ValueError(f"unknown timm architecture {arch!r}; see timm.list_models() for valid names")
+        raise InputError(f"unknown timm architecture {arch!r}; see timm.list_models() for valid names")
     overlay: dict[str, Any] = {}
     if isinstance(pretrained, str):
         local = Path(pretrained).expanduser()
@@ -75,7 +77,7 @@ def _classifier_path(model: nn.Module) -> str:
 def _linear(head: nn.Module) -> nn.Linear:
     linear = head[-1] if isinstance(head, nn.Sequential) else head
     if not isinstance(linear, nn.Linear):
-        raise ValueError(f"the classifier is a {type(linear).__name__}, not a Linear layer: use model.head_init=timm and model.head_norm=none")
+        raise InputError(f"the classifier is a {type(linear).__name__}, not a Linear layer: use model.head_init=timm and model.head_norm=none")
     return linear
 
 
@@ -97,7 +99,7 @@ def init_head(model: nn.Module, how: str) -> None:
         elif how == "zero":
             linear.weight.zero_()
         else:
-            raise ValueError(f"unknown model.head_init {how!r}; valid: trunc_normal, zero, timm")
+            raise InputError(f"unknown model.head_init {how!r}; valid: trunc_normal, zero, timm")
         if linear.bias is not None:
             linear.bias.zero_()
 

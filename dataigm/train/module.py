@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from dataigm.core.errors import InputError
 from dataigm.train.models import attach_head_norm, create_detector_model, init_head
 from dataigm.train.recipe import TRAIN_MODES
 
@@ -30,7 +31,7 @@ def set_trainable(model: nn.Module, mode: str, last_n: int = 0) -> int:
     from timm.models import group_parameters
 
     if mode not in TRAIN_MODES:
-        raise ValueError(f"unknown training mode {mode!r}; valid: {', '.join(TRAIN_MODES)}")
+        raise InputError(f"unknown training mode {mode!r}; valid: {', '.join(TRAIN_MODES)}")
     trainable: set[str] = {n for n, _ in model.named_parameters()} if mode == "finetune" else set()
     head = model.get_classifier()
     head_ids = {id(p) for p in head.parameters()}
@@ -74,13 +75,13 @@ class DetectorModule(L.LightningModule):
         if head_norm == "batchnorm":
             attach_head_norm(self.model)
         elif head_norm != "none":
-            raise ValueError(f"unknown model.head_norm {head_norm!r}; valid: none, batchnorm")
+            raise InputError(f"unknown model.head_norm {head_norm!r}; valid: none, batchnorm")
         self.n_trainable = set_trainable(self.model, mode, last_n)
         if optimizer == LOGISTIC:
             if not cached_features:
-                raise ValueError("optim.name 'logistic' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
+                raise InputError("optim.name 'logistic' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
             if head_norm != "none":
-                raise ValueError("optim.name 'logistic' fits a plain linear head: needs model.head_norm=none")
+                raise InputError("optim.name 'logistic' fits a plain linear head: needs model.head_norm=none")
             self.automatic_optimization = False  # one L-BFGS fit on the cached features instead of gradient steps
         self.probe_info: dict[str, Any] = {}
         # the loss keeps the weights as its own buffer, so they follow the module to its device

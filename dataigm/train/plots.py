@@ -10,7 +10,7 @@ import numpy as np
 from dataigm.train.metrics import calibration_bins, roc_curve
 
 if TYPE_CHECKING:
-    from dataigm.train.evaluate import Detector, Predictions
+    from dataigm.train.types import Detector, Predictions
 
 
 def save_plots(preds: "Predictions", detector: "Detector", report: dict[str, Any], out_dir: Path, prefix: str = "test") -> dict[str, str]:

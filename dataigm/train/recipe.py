@@ -10,13 +10,14 @@ override is reported like a bad recipe field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
+from dataigm.core.atomic import json_sha256
+from dataigm.core.errors import InputError
 from dataigm.core.settings import StrictModel, apply_overrides, read_yaml_mapping, validate
 from dataigm.recipe import RecipeError
 
@@ -48,11 +49,11 @@ class DataSpec(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "DataSpec":
         if self.positive and self.classes:
-            raise ValueError("give either 'positive' (binary judge) or 'classes' (multi-class), not both")
+            raise InputError("give either 'positive' (binary judge) or 'classes' (multi-class), not both")
         return self
 
 
-class ModelSpec(StrictModel):
+class DetectorModelSettings(StrictModel):
     """The timm model: architecture, starting weights and which part of it is trained."""
 
     arch: str
@@ -68,9 +69,9 @@ class ModelSpec(StrictModel):
     kwargs: dict[str, Any] = {}  # extra ``timm.create_model`` arguments (e.g. img_size for a ViT at another size)
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelSpec":
+    def _check(self) -> "DetectorModelSettings":
         if self.mode == "last_n" and self.last_n < 1:
-            raise ValueError("mode 'last_n' needs last_n >= 1")
+            raise InputError("mode 'last_n' needs last_n >= 1")
         return self
 
 
@@ -135,7 +136,7 @@ class DetectorRecipe(StrictModel):
     description: str = ""
     concept: str = ""  # the taxonomy concept this judge detects (binary judges)
     data: DataSpec
-    model: ModelSpec
+    model: DetectorModelSettings
     augment: AugmentSpec = AugmentSpec()
     balance: BalanceMode = "loss"
     optim: OptimSpec = OptimSpec()
@@ -144,7 +145,7 @@ class DetectorRecipe(StrictModel):
 
     def sha256(self) -> str:
         """Digest of the validated recipe (after overrides), recorded in run.json."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return json_sha256(self.model_dump(mode="json"))
 
 
 def parse_detector_recipe(data: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> DetectorRecipe:

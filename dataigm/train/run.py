@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.errors import InputError
 from dataigm.core.atomic import write_json_atomic
 from dataigm.core.manifest import package_versions
 from dataigm.train.evaluate import LAST_CHECKPOINT, RUN_FILE
@@ -67,7 +68,7 @@ def resolve_run(recipe: DetectorRecipe, data: str | Path | None = None) -> tuple
     if not source.shards(spec.category, spec.train_split):
         raise FileNotFoundError(f"{source.root}: no shards for {spec.category}/{spec.train_split}")
     if sum(counts) == 0:
-        raise ValueError(f"{source.root}: split {spec.category}/{spec.train_split} has no samples of the classes {names}")
+        raise InputError(f"{source.root}: split {spec.category}/{spec.train_split} has no samples of the classes {names}")
     classes = {"label_names": names, "dataset_label_names": dataset_names, "positive_label": positive, "label_map": mapping, "train_counts": counts}
     return source, classes
 
@@ -109,66 +110,30 @@ def train_detector(
 ) -> TrainResult:
     """Train the detector of ``recipe`` into the run folder ``out``; rank 0 then picks the threshold and evaluates."""
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
-    from dataigm.train.data import ShardDataModule
-    from dataigm.train.features import CachedFeatureDataModule
     from dataigm.train.models import data_config_for
-    from dataigm.train.module import DetectorModule
 
     _one_log_handler()
     # 1. Check inputs and resolve the data
     out = Path(out)
-    ckpt_dir = out / "checkpoints"
     ckpt_path = _resume_checkpoint(out, resume)
     source, classes = resolve_run(recipe, data)
-    spec, tr = recipe.data, recipe.trainer
+    tr = recipe.trainer
     carve = carve_run_validation(recipe, source, classes)
     L.seed_everything(tr.seed, workers=True, verbose=False)
 
     # 2. Model (timm inside) and data (shards + timm transforms, or the frozen backbone's cached features)
     m = recipe.model
     cached = m.mode == "frozen" and tr.cache_features
-    module = DetectorModule(
-        arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
-        drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=recipe.optim.name, lr=recipe.optim.lr,
-        weight_decay=recipe.optim.weight_decay, label_smoothing=recipe.optim.label_smoothing, scheduler=recipe.optim.scheduler,
-        warmup_epochs=recipe.optim.warmup_epochs, class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
-        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
-    )
+    module = build_module(recipe, classes, cached)
     data_config = data_config_for(module.model, m.img_size)
-    data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
-    datamodule = (CachedFeatureDataModule if cached else ShardDataModule)(
-        source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
-        classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
-        num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
-        val_keys=carve["val_keys"] if carve else (), min_steps=tr.min_steps, epochs=tr.epochs, **data_kwargs,
-    )
+    datamodule = build_datamodule(recipe, source, classes, data_config, carve, cached, progress)
 
     # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch
-    multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
-    strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
-    has_val = datamodule.has_val
-    # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
-    checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
-    if has_val:
-        checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
     logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    try:
-        trainer = L.Trainer(
-            default_root_dir=out, max_epochs=1 if logistic else tr.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
-            strategy=strategy, precision=tr.precision, callbacks=checkpoints, logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
-            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
-            enable_progress_bar=progress, enable_model_summary=False,
-        )
-    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
-        raise ValueError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
-                         f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
+    trainer = build_trainer(recipe, out, datamodule, progress)
     if logistic and trainer.world_size > 1:
-        raise ValueError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
+        raise InputError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
     run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
     if trainer.is_global_zero:
@@ -206,6 +171,65 @@ def threshold_on_validation(preds: Any, detector: Any, recipe: DetectorRecipe, *
         return 0.5, "calibrated_0.5_small_val", selection
     threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
     return threshold, recipe.threshold.rule if threshold is not None else "", selection
+
+
+def build_module(recipe: DetectorRecipe, classes: dict[str, Any], cached: bool) -> Any:
+    """The LightningModule around the timm model the recipe describes."""
+    from dataigm.train.module import DetectorModule
+
+    m, o = recipe.model, recipe.optim
+    return DetectorModule(
+        arch=m.arch, num_classes=len(classes["label_names"]), pretrained=m.pretrained, mode=m.mode, last_n=m.last_n,
+        drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=o.name, lr=o.lr, weight_decay=o.weight_decay,
+        label_smoothing=o.label_smoothing, scheduler=o.scheduler, warmup_epochs=o.warmup_epochs,
+        class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
+        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
+    )
+
+
+def build_datamodule(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any], data_config: dict[str, Any],
+                     carve: dict[str, Any] | None, cached: bool, progress: bool) -> Any:
+    """Shards + timm transforms, or (frozen backbone, cached features) the features computed once."""
+    from dataigm.train.data import ShardDataModule
+    from dataigm.train.features import CachedFeatureDataModule
+
+    spec, tr = recipe.data, recipe.trainer
+    data_kwargs: dict[str, Any] = {"views": recipe.augment.views, "progress": progress} if cached else {}
+    return (CachedFeatureDataModule if cached else ShardDataModule)(
+        source.shards(spec.category, spec.train_split), source.shards(spec.category, spec.val_split), classes["label_map"],
+        classes["train_counts"], data_config, recipe.augment.model_dump(), batch_size=tr.batch_size, eval_batch_size=tr.eval_batch_size,
+        num_workers=tr.num_workers, shuffle_buffer=tr.shuffle_buffer, balance=recipe.balance, steps_per_epoch=tr.steps_per_epoch, seed=tr.seed,
+        val_keys=carve["val_keys"] if carve else (), min_steps=tr.min_steps, epochs=tr.epochs, **data_kwargs,
+    )
+
+
+def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: bool) -> Any:
+    """The Lightning Trainer: DDP when more than one device or node, last.ckpt every epoch and the best on validation;
+    settings Lightning refuses become one-line errors."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    tr, ckpt_dir = recipe.trainer, out / "checkpoints"
+    multi = tr.num_nodes > 1 or (isinstance(tr.devices, int) and tr.devices > 1) or str(tr.devices) in ("-1", "auto") or "," in str(tr.devices)
+    strategy = "ddp" if tr.strategy == "auto" and multi else tr.strategy
+    has_val = datamodule.has_val
+    # last.ckpt is rewritten after every epoch (resume point); the best one on validation is kept beside it
+    checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
+    if has_val:
+        checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    try:
+        return L.Trainer(
+            default_root_dir=out, max_epochs=1 if recipe.optim.name == "logistic" else tr.epochs, accelerator=tr.accelerator, devices=tr.devices,
+            num_nodes=tr.num_nodes, strategy=strategy, precision=tr.precision, callbacks=checkpoints,
+            logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
+            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
+            enable_progress_bar=progress, enable_model_summary=False,
+        )
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError, ImportError) as e:  # Lightning rejects the settings
+        raise InputError(f"trainer settings (accelerator={tr.accelerator!r}, devices={tr.devices!r}, strategy={strategy!r}, "
+                         f"precision={tr.precision!r}) refused by Lightning: {' '.join(str(e).split())}") from e
 
 
 def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -> tuple[dict[str, dict[str, Any]], float | None]:
@@ -247,7 +271,7 @@ def _resume_checkpoint(run_dir: Path, resume: str | Path | bool | None) -> str |
     last = run_dir / LAST_CHECKPOINT
     if resume in (None, False, ""):
         if last.exists():
-            raise ValueError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
+            raise InputError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
         return None
     path = last if resume in (True, "last") else Path(str(resume))
     if not path.is_file():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from dataigm.core.errors import InputError
 from dataigm.core.datasets import DatasetSource
 from dataigm.core.datasets import resolve_dataset as _resolve
 from dataigm.core.shards import iter_samples
@@ -39,21 +40,21 @@ def detector_label_names(
     dataset_names = list(dataset_names)
     if positive is not None:
         if positive not in dataset_names:
-            raise ValueError(f"data.positive {positive!r} is not a label of the dataset; valid: {dataset_names}")
+            raise InputError(f"data.positive {positive!r} is not a label of the dataset; valid: {dataset_names}")
         names = dataset_names if len(dataset_names) == 2 else [f"not_{positive}", positive]
         return names, names.index(positive)
     if classes:
         names = list(classes)
         missing = [c for c in names if c not in dataset_names and c != other_class]
         if missing:
-            raise ValueError(f"data.classes {missing} are not labels of the dataset; valid: {dataset_names}")
+            raise InputError(f"data.classes {missing} are not labels of the dataset; valid: {dataset_names}")
         if other_class and other_class not in names:
             names.append(other_class)
         return names, -1
     return dataset_names, 1 if len(dataset_names) == 2 else -1
 
 
-def label_mapping(dataset_names: Sequence[str], detector_names: Sequence[str], positive_label: int = -1, other_class: str | None = None) -> list[int]:
+def label_mapping(dataset_names: Sequence[str], detector_names: Sequence[str], positive_label: int | None = None, other_class: str | None = None) -> list[int]:
     """For each dataset label index, the detector class index (or :data:`DROP`).
 
     A name shared by both maps directly; for a binary judge everything else is the negative class; for a
