@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 from typing import NoReturn
 
 from dataigm import __version__
@@ -56,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dataigm {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
-    except Exception as e:  # a bug, not bad input: say so, and keep the traceback one -v away
+    except Exception as e:  # a bug, not bad input: it keeps its traceback, and the last line says it is ours
         if args.verbose:
             raise
-        print(f"dataigm {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with -v for the traceback)", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        print(f"dataigm {args.command}: internal error (a bug in dataigm, not in your input): {type(e).__name__}: "
+              f"{one_line(str(e))}", file=sys.stderr)
         return 3
 
 

@@ -233,7 +233,7 @@ def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_pat
     assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line
 
 
-# --- one error family: user errors in one line, bugs as internal errors with their traceback one -v away ---------
+# --- one error family: user errors in one line, bugs as internal errors that keep their traceback ---------------
 def test_user_error_types_are_one_family():
     from dataigm.core.errors import DataigmError, InputError, UnknownNameError
     from dataigm.core.images import ImageDecodeError
@@ -249,7 +249,7 @@ def test_user_error_types_are_one_family():
     assert str(e.value) == "unknown judge 'nope'; valid: "  # no quotes around the message, as KeyError would add
 
 
-def test_a_bug_is_an_internal_error_and_keeps_its_traceback_with_v(monkeypatch, capsys, tmp_path):
+def test_a_bug_is_an_internal_error_and_keeps_its_traceback(monkeypatch, capsys, tmp_path):
     from dataigm.cli import main
     import dataigm.commands.verify as verify_command
 
@@ -258,7 +258,9 @@ def test_a_bug_is_an_internal_error_and_keeps_its_traceback_with_v(monkeypatch, 
 
     monkeypatch.setattr(verify_command, "run", buggy)
     assert main(["verify", str(tmp_path)]) == 3
-    assert capsys.readouterr().err == "dataigm verify: internal error: KeyError: 'counts' (rerun with -v for the traceback)\n"
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and 'return {}["counts"]' in err
+    assert err.endswith("dataigm verify: internal error (a bug in dataigm, not in your input): KeyError: 'counts'\n")
     with pytest.raises(KeyError, match="counts"):
         main(["-v", "verify", str(tmp_path)])
 

@@ -47,3 +47,10 @@ def test_eval_with_two_detectors(efficientnet_lite0_dir, tmp_path, capsys):
     assert orig["judges"]["agreement"][0]["n"] == 8
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Judges" in md and "kappa A-B" in md
+    # every image record carries every judge's verdict (report.html's disagreements filter reads them)
+    forget = [r for r in orig["images"] if r["split"] == "forget"]
+    assert len(forget) == 8 and all(list(r["judges"]) == specs for r in forget)
+    assert [r["judges"][specs[0]]["positive"] for r in forget] == [r["positive"] for r in forget]
+    disagree = sum(r["judges"][specs[0]]["positive"] != r["judges"][specs[1]]["positive"] for r in forget)
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert disagree > 0 and html.count('data-disagree="1"') >= disagree

@@ -106,7 +106,7 @@ def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSe
         given = [flag for flag, v in (("--method", args.method), ("--forget", args.forget), ("--original", args.original),
                                       ("--original-forget", args.original_forget), ("--prompts", args.prompts), ("--no-attack", args.no_attack)) if v]
         if given:
-            raise ValueError(f"--layout reads methods, original and prompts from its folder; drop {', '.join(given)}")
+            raise InputError(f"--layout reads methods, original and prompts from its folder; drop {', '.join(given)}")
         return create_layout(args.layout[0], Path(args.layout[1]))
     methods = parse_methods(args)
     orig_f, orig_r, orig_p = args.original_forget, args.original_retain, args.original_pair

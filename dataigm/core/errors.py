@@ -1,7 +1,7 @@
 """The one family of errors a user can cause (bad input, missing files, refused settings).
 
 The command line prints any :class:`DataigmError` (and any ``OSError``) as one line on stderr and exits
-non-zero; every other exception is a bug and is reported as an internal error, its traceback one ``-v`` away.
+non-zero; every other exception is a bug and is reported as an internal error with its traceback.
 Raise a subclass (or this class) wherever the fix is in the user's hands, not in the code.
 """
 

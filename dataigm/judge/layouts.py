@@ -31,7 +31,8 @@ from typing import Any, Callable
 from dataigm.core.errors import DataigmError
 from dataigm.core.registry import Registry
 from dataigm.judge.evaluation import ImageSet
-from dataigm.judge.images import IMAGE_EXTENSIONS, ImageInput, ImageRef
+from dataigm.core.images import walk_images
+from dataigm.judge.images import ImageInput, ImageRef
 
 Layout = Callable[[Path, str], tuple[dict[str, ImageSet], ImageSet | None]]
 LAYOUTS: Registry[Layout] = Registry("eval layout")
@@ -46,8 +47,8 @@ class LayoutError(DataigmError):
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The image files below ``folder`` (recursively), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The image files below ``folder`` (recursively, hidden folders skipped), sorted."""
+    return list(walk_images(folder))
 
 
 def input_of(source: str, refs: list[ImageRef]) -> ImageInput:

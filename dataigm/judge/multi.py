@@ -77,6 +77,15 @@ def judge_many(images: Any, specs: Sequence[str], *, out: Path | None = None, **
     return result
 
 
+def attach_verdicts(records: list[dict[str, Any]], specs: Sequence[str], per_judge: Sequence[list[dict[str, Any]]]) -> None:
+    """Give each of the first judge's image ``records`` a ``judges`` dict: every judge's verdict and score on the
+    same image (what report.html's "disagreements" filter compares)."""
+    by_id = [{(r["split"], r["id"]): r for r in recs} for recs in per_judge]
+    for record in records:
+        record["judges"] = {spec: {"positive": hit["positive"], "score": hit["score"]}
+                            for spec, table in zip(specs, by_id) if (hit := table.get((record["split"], record["id"])))}
+
+
 def compare_judges(judges: Sequence[Any], images: Any, cfg: Any, first: dict[str, Any]) -> dict[str, Any]:
     """Eval with several judges: every judge's forgetting and preservation on one model's images (``first`` is
     the first judge's :func:`~dataigm.judge.evaluation.judge_set` result, with its forget verdicts) and the
@@ -85,5 +94,6 @@ def compare_judges(judges: Sequence[Any], images: Any, cfg: Any, first: dict[str
 
     rows = [first] + [judge_set(j, images, cfg) for j in judges]
     specs = [cfg.detector, *cfg.more_detectors]
+    attach_verdicts(first.get("images") or [], specs, [r.get("images") or [] for r in rows])
     return {"detectors": specs, "forgetting": [r["forgetting"]["all"] for r in rows], "preservation": [r["preservation"]["all"] for r in rows],
             "agreement": pairwise_agreement([r["forget_verdicts"] for r in rows], n_resamples=cfg.n_resamples, seed=cfg.seed)}
