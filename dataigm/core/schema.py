@@ -80,6 +80,8 @@ class SampleMeta:
     guidance: float = -1.0
     width: int = -1
     height: int = -1
+    batch_size: int = -1  # images in the pipeline call that made this one (batched kernels change the pixels)
+    generator_device: str = ""  # where its noise was drawn ("cpu": the same latents on any hardware)
     original_path: str = ""  # real images: path relative to the imported folder
     original_sha256: str = ""
     schema_version: int = SCHEMA_VERSION

@@ -65,6 +65,8 @@ FIELD_DOCS = {
     "guidance": "classifier-free guidance scale",
     "width": "image width in pixels",
     "height": "image height in pixels",
+    "batch_size": "images per pipeline call that made this one (-1: not generated)",
+    "generator_device": "device the initial noise was drawn on (`cpu` for generated images)",
     "original_path": "real images: path relative to the imported folder",
     "original_sha256": "real images: sha256 of the original file",
     "schema_version": "version of this schema",
