@@ -467,7 +467,6 @@ def build(
         written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
     finally:
         restore_settings()
-        release_memory()  # the pipeline is gone: give its memory back before judges load on the same GPU
 
     if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
         from dataigm.ingest.images import import_recipe_images
@@ -514,8 +513,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
     try:
         for shard in todo:
             if shard.model_index != model_index:
-                model = None  # free the previous pipeline before loading the next
-                release_memory()
+                if model is not None:  # free the previous pipeline before loading the next
+                    model = None
+                    release_memory()
                 model = _load_for_shards(recipe, plan.models[shard.model_index], out, options, device)
                 model_index = shard.model_index
             writer.put("open", (shard.spec, len(shard.samples)))
@@ -524,6 +524,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
                 writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
             writer.put("close")
         writer.put("stop")
+        if model is not None:  # free the pipeline (a GPU's memory for the judges) while the writer drains its queue
+            model = None
+            release_memory()
         writer.join()
         writer.check()
     except BaseException:
@@ -534,7 +537,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
         raise
     finally:
         bar.close()
-        model = None
+        if model is not None:  # give the pipeline's memory back before judges load on the same GPU
+            model = None
+            release_memory()
     return writer.written, writer.failed
 
 
