@@ -240,3 +240,19 @@ def test_loading_goes_straight_to_the_gpu_unless_offloaded():
 
     assert placement_kwargs("cuda:3", None) == {"low_cpu_mem_usage": True, "device_map": "cuda"}
     assert placement_kwargs("cuda:3", "model") == placement_kwargs("cpu", None) == {"low_cpu_mem_usage": True}
+
+
+def test_build_command_flags_name_variant_and_adapters(tmp_path):
+    import argparse
+
+    from dataigm.commands import build as command
+    from dataigm.generate.sources import ModelSourceError, check_models
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    command.add_parser(sub)
+    parser = sub.choices["build"]
+    args = parser.parse_args(["r.yaml", "--out", "o", "--model", "org/model", "--variant", "fp16", "--lora", "a.safetensors:0.5", "--lora", "b.safetensors"])
+    spec = command.model_override(args)
+    assert spec.variant == "fp16" and [(lora.path, lora.scale) for lora in spec.loras] == [("a.safetensors", 0.5), ("b.safetensors", 1.0)]
+    with pytest.raises(ModelSourceError, match=r"--lora 'a.safetensors': no such file"):
+        check_models([spec.model_copy(update={"id": "tiny"})])

@@ -23,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", dest="model_config", help="diffusers folder/Hub id providing configs for a single-file checkpoint "
                    "(and the VAE/text encoders of a transformer-only SD3/Flux file)")
     p.add_argument("--revision", help="Hub revision of --model")
+    p.add_argument("--variant", help="diffusers weight variant of --model, e.g. fp16 (a folder holding only *.fp16.safetensors)")
+    p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]",
+                   help="a LoRA adapter (.safetensors, diffusers/PEFT or kohya layout) loaded onto --model at SCALE "
+                   "(default 1; 0 gives the base model's images); repeatable; sha256 and scale are recorded")
     p.add_argument("--unet", help="replace the UNet: diffusers folder, Hub id[:SUBFOLDER], or a full or partial state dict "
                    "(.safetensors/.pt/.pth/.bin/.ckpt; diffusers or LDM 'model.diffusion_model.' keys), e.g. an ESD/UCE model")
     p.add_argument("--text-encoder", help="replace the text encoder: diffusers folder, Hub id[:SUBFOLDER] (AdvUnlearn), "
@@ -60,10 +64,10 @@ def model_override(args: argparse.Namespace):
         components["unet"] = args.unet
     if args.text_encoder:
         components["text_encoder"] = args.text_encoder
-    if not (args.model or components):
+    if not (args.model or components or args.lora):
         return None
-    return ModelSpec(id=args.model or "tiny", name=args.model_name, revision=args.revision,
-                     pipeline_class=args.pipeline_class, config=args.model_config, components=components)
+    return ModelSpec(id=args.model or "tiny", name=args.model_name, revision=args.revision, variant=args.variant,
+                     pipeline_class=args.pipeline_class, config=args.model_config, components=components, loras=args.lora)
 
 
 def run(args: argparse.Namespace) -> int:
