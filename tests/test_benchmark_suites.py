@@ -422,11 +422,11 @@ def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], messag
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_judge_specs_parse(name: str) -> None:
     """Every judge a shipped suite names is a valid spec of the real judge registry (no weights are loaded)."""
-    from dataigm.judge.detectors import JUDGES, check_judge_spec
+    from dataigm.judge.registry import JUDGE_KINDS, check_judge_spec
 
     suite = load_suite(name)
     kinds = [check_judge_spec(j.detector) for j in suite.judges]
-    assert all(k in JUDGES.names() and k != "dataigm" for k in kinds)  # named judges, not folders
+    assert all(k in JUDGE_KINDS.names() and k != "dataigm" for k in kinds)  # named judges, not folders
     assert bool(kinds) != suite.utility_only
 
 

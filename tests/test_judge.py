@@ -469,13 +469,13 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("foo:bar", "unknown judge 'foo'; valid: dataigm, igmu, imagenet, nudenet"),
+    ("foo:bar", "unknown judge kind 'foo'; valid: dataigm, "),
     ("nudenet:nope", "unknown NudeNet preset 'nope'"),
     ("imagenet:unicorn", "unknown ImageNet concept 'unicorn'"),
     ("imagenet:1234", "ImageNet index 1234 out of range"),
     ("igmu:cubism", "unknown IGMU task 'cubism'"),  # before asking for the head folder
     ("igmu:nudity", "needs the converted head folder"),
-    ("no-such-folder", "imagenet:<class> or igmu:<task>"),
+    ("no-such-folder", "is neither an existing path nor a Hub id"),
 ])
 def test_cli_unknown_judge_spec_is_one_line_error(spec: str, message: str, images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main

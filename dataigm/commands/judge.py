@@ -18,8 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
     p.add_argument("images", nargs="+", help="image folder (recursive png/jpg/jpeg/webp), list file, .tar shard(s) or dataset folder")
-    p.add_argument("--detector", required=True, help="local-dir:PATH | PATH | org/name[@revision] | nudenet[:PRESET] | "
-                   "imagenet:<class or index> | igmu:<task>; NudeNet presets: dataigm (default), rece, mace, spm, unlearndiffatk, esd, esd-0.6")
+    p.add_argument("--detector", required=True, help="a judge spec: a dataigm detector (local-dir:PATH | PATH | org/name[@revision]) "
+                   "or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' lists every kind")
     p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
     p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
     p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=None, help="decoding workers (default: automatic)")
     p.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="GPU autocast precision")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "auto", "fp16", "bf16"],
+                   help="GPU autocast precision (default fp32: thresholds were chosen in fp32; auto = native bf16, else fp16)")
     p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
     p.add_argument("--json", action="store_true", help="print the summary as exactly one JSON object on stdout")

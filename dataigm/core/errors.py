@@ -9,3 +9,10 @@ from __future__ import annotations
 
 class DataigmError(Exception):
     """An expected error: its message says what was wrong and, where it helps, what is allowed."""
+
+
+class UnknownNameError(DataigmError, KeyError):
+    """A name that no registry holds; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
+from dataigm.core.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -26,11 +28,11 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def get(self, name: str) -> T:
-        """Return the entry for ``name`` or raise a KeyError that lists the valid names."""
+        """Return the entry for ``name`` or raise :class:`UnknownNameError` (a KeyError) listing the valid names."""
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._entries))}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._entries))}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -47,13 +47,10 @@ class LoadedModel:
 
 
 def bf16_native(device: str) -> bool:
-    """Whether ``device`` computes bf16 natively (emulated bf16 on older GPUs is slow and not what fp16 gives)."""
-    import torch
+    """Whether ``device`` computes bf16 natively (:func:`dataigm.core.precision.native_bf16`, the one policy)."""
+    from dataigm.core.precision import native_bf16
 
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # torch < 2.4 has no including_emulation; it then reports native support only
-        return bool(torch.cuda.is_bf16_supported())
+    return native_bf16(device if str(device).startswith("cuda") else None)
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:

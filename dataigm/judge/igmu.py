@@ -189,7 +189,7 @@ class IgmuJudge:
 
     def __init__(
         self, task: str, *, head: str | Path | None = None, clip: str | None = None, threshold: float | None = None,
-        device: str | None = None, precision: str = "auto", **_: Any,
+        device: str | None = None, precision: str = "fp32", **_: Any,
     ) -> None:
         from safetensors.torch import load_file
         from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
@@ -271,3 +271,28 @@ def _exp(x: float) -> float:
     import math
 
     return math.exp(x) if x < 700 else float("inf")
+
+
+# --- the kind ------------------------------------------------------------------------------------------------------
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, register_judge  # noqa: E402
+
+
+@register_judge
+class IgmuKind(JudgeKind):
+    kind = "igmu"
+    syntax = "igmu:<task>[@HEAD_DIR]"
+    decides = "IGMU's binary judges: CLIP ViT-B/32 image features + a classifier head, sigmoid(z).round()"
+    reference = "ryliu68/IGMU benchmark.py (load_clip, CLIPBinaryClassifier.predict), model.py"
+    weights = "IGMU's Weights/<task>/classifier_head.pth, converted with 'dataigm convert-judge igmu' (safetensors)"
+    licence = "IGMU repository's licence"
+    options = frozenset({"model", "clip_model"})
+
+    @classmethod
+    def check_spec(cls, spec: JudgeSpec) -> None:
+        if spec.name:
+            igmu_task(spec.name)
+
+    @classmethod
+    def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
+        return IgmuJudge(spec.name, head=options.model or spec.location or None, clip=options.clip_model,
+                         threshold=options.threshold, device=options.device, precision=options.precision)

@@ -85,7 +85,7 @@ class ImageNetJudge:
 
     def __init__(
         self, concept: str | int, *, model: str | None = None, threshold: float | None = None, device: str | None = None,
-        precision: str = "auto", **_: Any,
+        precision: str = "fp32", **_: Any,
     ) -> None:
         import timm
         from timm.data import create_transform, resolve_data_config
@@ -168,3 +168,29 @@ class ImageNetJudge:
             "device": self.device,
             "precision": precision_name(self.autocast_dtype),
         }
+
+
+# --- the kind ------------------------------------------------------------------------------------------------------
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, register_judge  # noqa: E402
+
+
+@register_judge
+class ImageNetKind(JudgeKind):
+    kind = "imagenet"
+    syntax = "imagenet:<class or index>[@MODEL]"
+    decides = f"positive when an ImageNet-1k classifier's top-1 class is the concept's class (default {DEFAULT_IMAGENET_MODEL})"
+    reference = ("ESD eval-scripts/imageclassify.py (torchvision ResNet-50 IMAGENET1K_V2); UnlearnDiffAtk "
+                 "src/tasks/utils/metrics/object_eval.py")
+    weights = f"timm {DEFAULT_IMAGENET_MODEL} (torchvision's IMAGENET1K_V2) from the Hub, or MODEL: timm name, hf-hub:, local-dir:"
+    licence = "BSD-3-Clause (torchvision weights)"
+    options = frozenset({"concept", "model"})
+
+    @classmethod
+    def check_spec(cls, spec: JudgeSpec) -> None:
+        if spec.name:
+            imagenet_index(spec.name)
+
+    @classmethod
+    def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
+        return ImageNetJudge(spec.name or options.concept or "", model=options.model or spec.location or None,
+                             threshold=options.threshold, device=options.device, precision=options.precision)

@@ -125,7 +125,7 @@ def judge(
     batch_size: int = 32,
     workers: int | None = None,
     device: str | None = None,
-    precision: str = "auto",
+    precision: str = "fp32",
     split: str | None = None,
     category: str | None = None,
     out: Path | None = None,

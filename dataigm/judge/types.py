@@ -76,20 +76,11 @@ def stack(inputs: list[Any]) -> Any:
     return torch.stack(inputs)
 
 
-def pick_autocast_dtype(device: str, precision: str = "auto") -> Any:
-    """fp32 on CPU; on GPU bf16 where supported, else fp16 (``precision`` = auto | fp32 | fp16 | bf16)."""
-    import torch
+def pick_autocast_dtype(device: str, precision: str = "fp32") -> Any:
+    """The autocast dtype for ``precision`` on ``device`` (:func:`dataigm.core.precision.autocast_dtype`)."""
+    from dataigm.core.precision import autocast_dtype
 
-    allowed = ("auto", "fp32", "fp16", "bf16")
-    if precision not in allowed:
-        raise ValueError(f"precision {precision!r} not in {allowed}")
-    if precision == "fp32" or not device.startswith("cuda"):
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+    return autocast_dtype(device, precision)
 
 
 def run_inference(fn: Callable[[Any], Any], batch: Any, device: str, autocast_dtype: Any) -> Any:
