@@ -162,7 +162,7 @@ def test_cuda_asked_and_a_cpu_only_session_is_an_error():
     import onnxruntime
 
     from dataigm.core.devices import DeviceError, check_onnx_providers, onnx_cuda_providers
-    from dataigm.judge.detectors import _nudenet_weights
+    from dataigm.judge.nudenet import _nudenet_weights
 
     session = onnxruntime.InferenceSession(str(_nudenet_weights()), providers=["CPUExecutionProvider"])
     check_onnx_providers("cpu", session.get_providers())

@@ -185,7 +185,7 @@ def check_nudenet(ctx: Context) -> Result:
     from nudenet import NudeDetector
 
     from dataigm.core.devices import check_onnx_providers, onnx_cuda_providers
-    from dataigm.judge.detectors import _nudenet_weights
+    from dataigm.judge.nudenet import _nudenet_weights
 
     image = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     providers = onnx_cuda_providers(ctx.device) if ctx.device.startswith("cuda") else ["CPUExecutionProvider"]

@@ -46,20 +46,16 @@ class LoadedModel:
                 "scheduler": type(self.pipe.scheduler).__name__, "call": self.call, **self.options, "loras": self.loras}
 
 
-def bf16_native(device: str) -> bool:
-    """Whether ``device`` computes bf16 natively (:func:`dataigm.core.precision.native_bf16`, the one policy)."""
-    from dataigm.core.precision import native_bf16
-
-    return native_bf16(device if str(device).startswith("cuda") else None)
-
-
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bf16 on GPUs that support it natively, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
+    """``auto``: bf16 on GPUs that run it natively (:func:`dataigm.core.precision.native_bf16`), else fp16 on GPU;
+    fp32 on CPU (half precision is slow there)."""
     import torch
+
+    from dataigm.core.precision import native_bf16
 
     if dtype == "auto":
         if device.startswith("cuda"):
-            return torch.bfloat16 if bf16_native(device) else torch.float16
+            return torch.bfloat16 if native_bf16(device) else torch.float16
         return torch.float32
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
 
