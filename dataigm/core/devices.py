@@ -55,7 +55,12 @@ def visible_gpu_count(env: Mapping[str, str] | None = None) -> int | None:
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
         return None
-    return len([d for d in visible.split(",") if d.strip() and not d.strip().startswith("-")])
+    count = 0
+    for entry in visible.split(","):
+        if not entry.strip() or entry.strip().startswith("-"):  # CUDA ignores an invalid entry and all after it
+            break
+        count += 1
+    return count
 
 
 def gpu_index_for_rank(local_rank: int, gpu_count: int) -> int:
