@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo-output
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 FIFTYONE_DO_NOT_TRACK=true FIFTYONE_DATABASE_VALIDATION=false
 
-.PHONY: install demo test bench mutate clean
+.PHONY: install demo test bench mutate gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ mutate: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b | tail -n 3; done
+
+# The GPU acceptance check (one GPU, no network, < 8 minutes): PASS/FAIL per check, JSON summary last. See docs/build.md.
+gpu-check: $(STAMP)
+	$(OFFLINE) $(BIN)/python tools/gpu_check.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build dist *.egg-info mutants

@@ -73,15 +73,41 @@ class ClassSpec(StrictModel):
         return out
 
 
+class LoraSpec(StrictModel):
+    """A LoRA adapter file (diffusers/PEFT or kohya layout) and its scale; ``FILE[:SCALE]`` as a string."""
+
+    path: str
+    scale: float = Field(1.0, ge=-10.0, le=10.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        head, sep, tail = v.rpartition(":")
+        try:
+            return {"path": head, "scale": float(tail)} if sep and head else {"path": v}
+        except ValueError:  # a path with a colon and no scale
+            return {"path": v}
+
+
 class ModelSpec(StrictModel):
     """A text-to-image model: Hub id, diffusers folder, single-file checkpoint, or ``tiny``; optional overrides."""
 
     id: str
     name: str | None = None  # short tag recorded per sample; defaults to a slug of the id
     revision: str | None = None
+    variant: str | None = None  # diffusers weight variant, e.g. fp16 (folders that hold only *.fp16.safetensors)
     pipeline_class: str | None = None  # e.g. StableDiffusionXLPipeline for single-file checkpoints
     config: str | None = None  # diffusers folder/Hub id whose configs a single-file checkpoint uses
     components: dict[str, str] = {}  # e.g. {unet: path/to/unlearned_unet}
+    loras: list[LoraSpec] = []  # adapters loaded with diffusers' load_lora_weights, in order
+    generation: "GenerationOverride | None" = None  # this model's settings over the recipe's (a preset name, or fields)
+
+    @field_validator("generation", mode="before")
+    @classmethod
+    def _preset_name(cls, v: Any) -> Any:
+        return {"preset": v} if isinstance(v, str) else v
 
     @property
     def tag(self) -> str:
@@ -93,6 +119,7 @@ class ModelSpec(StrictModel):
             return source.rstrip("/").replace(":", "/").split("/")[-1].rsplit(".", 1)[0]
 
         parts = [stem(self.id)] + [f"{k}_{stem(v)}" for k, v in sorted(self.components.items())]
+        parts += [f"lora_{stem(lora.path)}" for lora in self.loras]
         return slugify("_".join(parts))
 
 
@@ -113,6 +140,53 @@ class GenerationSpec(StrictModel):
         if v % 8:
             raise InputError(f"must be a multiple of 8 (latent diffusion models downsample by 8), got {v}")
         return v
+
+GENERATION_PRESETS = "generation"  # builders/generation/<name>.yaml: per-family defaults a model can name
+
+
+def generation_presets() -> dict[str, Path]:
+    """The shipped per-family generation defaults (``sd1``, ``sdxl``, ``flux-dev`` ...), name -> file."""
+    from dataigm.resources import resource_dir
+
+    return {p.stem: p for p in sorted((resource_dir("builders") / GENERATION_PRESETS).glob("*.yaml"))}
+
+
+class GenerationOverride(StrictModel):
+    """A model's own generation settings: a shipped ``preset`` (``builders/generation/``), then these fields over it."""
+
+    preset: str | None = None
+    scheduler: str | None = None
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float | None = Field(None, ge=0.0, le=50.0)
+    width: int | None = Field(None, ge=8, le=4096)
+    height: int | None = Field(None, ge=8, le=4096)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] | None = None
+    batch_size: int | None = Field(None, ge=1, le=1024)
+    negative_prompt: str | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in generation_presets():
+            raise ValueError(f"unknown generation preset {v!r}; valid: {', '.join(generation_presets())}")
+        return v
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, v: int | None) -> int | None:
+        return v if v is None else GenerationSpec._multiple_of_8(v)
+
+    def apply(self, base: GenerationSpec) -> GenerationSpec:
+        """``base`` with the preset's values, then this override's set fields, in place of its own."""
+        update: dict[str, Any] = {}
+        if self.preset:
+            preset = read_yaml_mapping(generation_presets()[self.preset], "generation preset", RecipeError)
+            update.update(GenerationOverride(**preset).model_dump(exclude_none=True, exclude={"preset"}))
+        update.update(self.model_dump(exclude_none=True, exclude={"preset"}))
+        return GenerationSpec(**(base.model_dump() | update))
+
+
+ModelSpec.model_rebuild()
 
 
 class RealImagesSpec(StrictModel):
@@ -224,6 +298,10 @@ class Recipe(StrictModel):
             raise InputError(f"models need distinct names, got {[m.tag for m in self.models]}")
         return self
 
+    def model_generation(self, model: ModelSpec) -> GenerationSpec:
+        """The generation settings ``model`` renders with: the recipe's, under the model's preset and overrides."""
+        return model.generation.apply(self.generation) if model.generation else self.generation
+
     def expanded_classes(self) -> list[ClassSpec]:
         return [e for c in self.classes for e in c.expand()]
 
@@ -240,6 +318,10 @@ class Recipe(StrictModel):
             del data["generation"]["threads"]
         if data["concepts_file"] is None:  # unset: likewise
             del data["concepts_file"]
+        for model in data["models"]:  # likewise for model fields added later, when unset
+            for key in ("variant", "loras", "generation"):
+                if not model[key]:
+                    del model[key]
         return json_sha256(data)
 
 

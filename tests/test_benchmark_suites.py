@@ -601,6 +601,26 @@ def test_deterministic_reaches_every_build_and_the_cache_key(bench: dict, tmp_pa
     assert json.loads((tmp_path / "runs" / "benchmark.json").read_text())["deterministic"] is True
 
 
+def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path: Path, monkeypatch) -> None:
+    """The estimate runs the first matmuls; cuBLAS's workspace must be fixed by then, and torch restored afterwards."""
+    import os
+
+    import torch
+
+    from dataigm.benchmark import run
+    from dataigm.recipe import ModelSpec
+
+    seen = []
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(run, "time_one_batch", lambda *a: seen.append((torch.are_deterministic_algorithms_enabled(),
+                                                                      os.environ.get("CUBLAS_WORKSPACE_CONFIG"))) or 0.01)
+    options = run.BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False,
+                                   evaluate=False, deterministic=True)
+    run.run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
+    assert seen == [(True, ":4096:8")]
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
     (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),

@@ -123,7 +123,8 @@ def test_band_search_finds_every_pair_within_distance():
 
 # --- devices under a multi-rank launch -------------------------------------------------------------------------
 def test_auto_device_is_this_ranks_gpu(monkeypatch):
-    """No GPU here: CUDA's presence is faked to check that ``auto`` follows LOCAL_RANK instead of always GPU 0."""
+    """No GPU here: CUDA's presence is faked to check that ``auto`` follows LOCAL_RANK instead of always GPU 0, and
+    that the chosen GPU becomes torch's current device."""
     import torch
 
     from dataigm.curate import filters
@@ -133,14 +134,43 @@ def test_auto_device_is_this_ranks_gpu(monkeypatch):
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("LOCAL_RANK", "3")
     assert filters._device("auto") == "cpu"  # no GPU visible
-    assert filters._onnx_device("auto") is None and filters._onnx_device("cpu") == "cpu"  # onnxruntime has no CUDA here
-    import onnxruntime
-
-    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    assert filters._onnx_device("auto") == "cuda:3"
+    current: list[object] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
     assert filters._device("auto") == "cuda:1" and filters._device("cuda:0") == "cuda:0"
+    assert current == [torch.device("cuda:1"), torch.device("cuda:0")]
+
+
+@pytest.mark.parametrize("env, setting, expected", [
+    ({}, "auto", None),  # one process: the judge picks onnxruntime's CUDA provider if it has one
+    ({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "3", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}, "cuda", "cuda:3"),
+    # srun --gpus-per-task 1: each task sees only its own GPU, index 0
+    ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "5", "CUDA_VISIBLE_DEVICES": "5"}, "cuda", "cuda:0"),
+    ({"WORLD_SIZE": "8", "RANK": "6", "LOCAL_RANK": "6", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}, "cuda", "cuda:2"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": ""}, "auto", "cpu"),  # no GPU: CPU
+    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, "cuda:1", "cuda:1"),  # explicit: as given
+])
+def test_onnx_device_wraps_the_local_rank_by_the_visible_gpus(env, setting, expected):
+    from dataigm.curate import filters
+
+    assert filters._onnx_device(setting, env) == expected
+
+
+def test_cuda_asked_and_a_cpu_only_session_is_an_error():
+    """onnxruntime only logs its fall-back to the CPU; asking for CUDA and getting a CPU session must fail."""
+    import onnxruntime
+
+    from dataigm.core.devices import DeviceError, check_onnx_providers, onnx_cuda_providers
+    from dataigm.judge.nudenet_models import resolve_model
+
+    session = onnxruntime.InferenceSession(str(resolve_model("320n", fetch=False)), providers=["CPUExecutionProvider"])
+    check_onnx_providers("cpu", session.get_providers())
+    check_onnx_providers(None, session.get_providers())
+    with pytest.raises(DeviceError, match=r"device 'cuda:2' asked for, but the session runs on CPUExecutionProvider"):
+        check_onnx_providers("cuda:2", session.get_providers())
+    assert onnx_cuda_providers("cuda:2") == [("CUDAExecutionProvider", {"device_id": 2}), "CPUExecutionProvider"]
+    assert onnx_cuda_providers("cuda")[0] == ("CUDAExecutionProvider", {"device_id": 0})
 
 
 def test_nudenet_on_a_non_zero_rank_without_cuda_runs_on_cpu(monkeypatch):
@@ -150,6 +180,13 @@ def test_nudenet_on_a_non_zero_rank_without_cuda_runs_on_cpu(monkeypatch):
     f = create_filter("nudenet")
     assert f.judge.providers == ["CPUExecutionProvider"]
     assert f.score([sample(draw_pattern("disc", 0), "not_nude")])[0].flags == []
+
+
+def test_nudenet_filter_asked_for_cuda_without_the_provider_refuses():
+    from dataigm.core.devices import DeviceError
+
+    with pytest.raises(DeviceError, match="curation filter nudenet: device 'cuda:0' asked for"):
+        create_filter("nudenet", {"device": "cuda:0"})
 
 
 # --- NudeNet --------------------------------------------------------------------------------------------------

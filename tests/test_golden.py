@@ -90,7 +90,7 @@ def test_a_planned_sample_in_full(tmp_path) -> None:
         "subcategory": "coast", "pair_id": "church-00000", "prompt": "a church by the sea", "pair_prompt": "a house by the sea",
         "negative_prompt": "blurry", "prompt_source": "set.jsonl", "prompt_index": 7, "seed": samples[0]["seed"], "image_index": 0,
         "model": "tiny", "model_revision": "", "scheduler": "DDIMScheduler", "steps": 3, "guidance": 6.0, "width": 96, "height": 80,
-        "original_path": "", "original_sha256": "", "schema_version": 1,
+        "batch_size": -1, "generator_device": "", "original_path": "", "original_sha256": "", "schema_version": 1,
     }
     assert samples[0]["seed"] == derive_seed(3, "church-00000", 0) == samples[1]["seed"]
     assert samples[1]["label"] == 0 and samples[1]["pair_prompt"] == "a church by the sea"

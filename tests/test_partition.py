@@ -54,3 +54,27 @@ def test_partition_is_disjoint_covering_and_strided() -> None:
     assert parts == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     with pytest.raises(ValueError):
         partition(units, 3, 3)
+
+
+@pytest.mark.parametrize("env, count", [({}, None), ({"CUDA_VISIBLE_DEVICES": ""}, 0), ({"CUDA_VISIBLE_DEVICES": "3"}, 1),
+                                        ({"CUDA_VISIBLE_DEVICES": "0,1,2,3"}, 4), ({"CUDA_VISIBLE_DEVICES": "1,-1,2"}, 1),
+                                        ({"CUDA_VISIBLE_DEVICES": "GPU-8f3a,GPU-77c1"}, 2)])
+def test_visible_gpus_from_the_environment(env, count):
+    from dataigm.core.devices import visible_gpu_count
+
+    assert visible_gpu_count(env) == count
+
+
+@pytest.mark.parametrize("local_rank, gpus, index", [(0, 1, 0), (5, 1, 0), (5, 8, 5), (6, 4, 2), (3, 2, 1)])
+def test_a_ranks_gpu_wraps_by_the_visible_gpus(local_rank, gpus, index):
+    from dataigm.core.devices import gpu_index_for_rank
+
+    assert gpu_index_for_rank(local_rank, gpus) == index
+    assert device_for_rank("cuda", local_rank, gpus) == f"cuda:{index}"
+
+
+def test_no_visible_gpu_is_a_one_line_error():
+    from dataigm.core.devices import DeviceError, gpu_index_for_rank
+
+    with pytest.raises(DeviceError, match="no CUDA device is visible"):
+        gpu_index_for_rank(0, 0)

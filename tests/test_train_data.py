@@ -294,3 +294,23 @@ def test_stream_order_golden_values(shapes_dataset: Path) -> None:
     assert labels([0, -1, 1]) == {"church", "other"} and labels([0, 1, 2], keep_prob=[1.0, 0.0, 1.0]) == {"church", "other"}
     with pytest.raises(ValueError, match="hold no samples of the detector's classes"):
         labels([-1, -1, -1])
+
+
+def test_cached_features_read_only_this_ranks_share(shapes_dataset) -> None:
+    """Under DDP each rank keeps every world-th train sample in key order, carved validation excluded."""
+    from types import SimpleNamespace
+
+    from dataigm.core.shards import iter_samples, list_shards
+    from dataigm.train.features import CachedFeatureDataModule
+
+    shards = [p for p in list_shards(shapes_dataset) if "/train/" in p.as_posix()]
+    keys = sorted(s.key for s in iter_samples(shards))
+    val = keys[:4]
+    shares = []
+    for rank in range(3):
+        dm = CachedFeatureDataModule(shards, [], [0, 1, 2], [40, 40, 40], {}, val_keys=val)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=3)
+        shares.append(dm.rank_share())
+    assert len(keys) == 120 and [len(s) for s in shares] == [39, 39, 38]
+    assert set().union(*shares) == set(keys[4:]) and not shares[0] & shares[1]
+    assert shares[1] == frozenset(keys[4:][1::3])

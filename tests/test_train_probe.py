@@ -246,3 +246,27 @@ def test_head_norm_run_loads_and_exports_as_a_plain_timm_model(efficientnet_lite
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(exported.model(x), detector.model(x))
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "bf16-mixed"])
+def test_cached_features_train_under_half_precision(precision: str, efficientnet_lite0_dir: Path, church_task: Path, tmp_path: Path) -> None:
+    """Extraction runs under the trainer's precision (bf16 weights take bf16 images); the cache stays float32."""
+    common = ["trainer.epochs=2", "trainer.min_steps=0", "trainer.batch_size=36", "augment.enabled=false", "data.val_fraction=0",
+              "data.test_split=none", "optim.warmup_epochs=0", "optim.name=sgd", "optim.lr=0.01", "trainer.cache_features=true"]
+    overrides = [o for o in _overrides(efficientnet_lite0_dir, *common) if not o.startswith("trainer.precision")]
+    recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", [*overrides, f"trainer.precision={precision}"])
+    result = train_detector(recipe, tmp_path / "run", data=church_task, progress=False, evaluate=False)
+    assert result.global_step == 2
+    head = _head(tmp_path / "run")
+    assert all(torch.isfinite(v.float()).all() for v in head.values())
+    assert {v.dtype for v in head.values()} == ({torch.bfloat16} if precision == "bf16-true" else {torch.float32})
+
+
+def test_logistic_probe_with_16_mixed_is_refused_up_front(efficientnet_lite0_dir: Path) -> None:
+    from dataigm.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="trainer.precision '16-mixed' with optim.name 'logistic'.*use 32-true or bf16-mixed"):
+        load_detector_recipe(DETECTORS / "church_binary.yaml", [*_overrides(efficientnet_lite0_dir, "optim.name=logistic"),
+                                                                 "trainer.precision=16-mixed"])
+    with pytest.raises(RecipeError, match="trainer.precision"):
+        load_detector_recipe(DETECTORS / "church_binary.yaml", [*_overrides(efficientnet_lite0_dir), "trainer.precision=fp16"])

@@ -400,7 +400,22 @@ def write_utility_report(state: dict[str, Any], suite: Suite, options: Benchmark
 # --- the command -------------------------------------------------------------------------------------------------
 def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOptions, original: ModelSpec | None = None,
                   say: Callable[[str], None] = print) -> BenchmarkResult:
-    """Generate (or reuse) the suite's images of ``original`` and ``model``, judge them, write the reports."""
+    """Generate (or reuse) the suite's images of ``original`` and ``model``, judge them, write the reports.
+
+    ``--deterministic`` is applied first, before any CUDA operation (the time estimate's matmuls, a judge check):
+    cuBLAS reads its workspace setting when it creates its handle, so applying it per build would be too late.
+    """
+    from dataigm.generate import determinism
+
+    restore = determinism.prepare(None, options.deterministic) if options.deterministic else (lambda: None)
+    try:
+        return _run_benchmark(suite_name, model, options, original, say)
+    finally:
+        restore()
+
+
+def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOptions, original: ModelSpec | None,
+                   say: Callable[[str], None]) -> BenchmarkResult:
     from dataigm.benchmark.fetch import fetch_suite
     from dataigm.core.partition import rank_from_env
     from dataigm.generate.engine import BuildOptions, build

@@ -49,11 +49,11 @@ def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
 def device_for_rank(device: str, local_rank: int, device_count: int) -> str:
     """A bare ``cuda`` means ``cuda:<LOCAL_RANK>`` (one GPU per rank); with fewer visible GPUs than local ranks
     (Slurm's ``--gpus-per-task 1`` shows each task one GPU) the index wraps. Other devices are returned as given."""
+    from dataigm.core.devices import gpu_index_for_rank
+
     if device != "cuda":
         return device
-    if device_count < 1:
-        raise InputError("--device cuda: no CUDA device is visible")
-    return f"cuda:{local_rank % device_count}"
+    return f"cuda:{gpu_index_for_rank(local_rank, device_count)}"
 
 
 def partition(units: Sequence[T], rank: int, world_size: int) -> list[T]:

@@ -83,6 +83,8 @@ class SampleMeta:
     guidance: float = field(default=-1.0, metadata={"doc": "classifier-free guidance scale"})
     width: int = field(default=-1, metadata={"doc": "image width in pixels"})
     height: int = field(default=-1, metadata={"doc": "image height in pixels"})
+    batch_size: int = field(default=-1, metadata={"doc": "images in the pipeline call that made this one (-1: not generated); batched kernels change the pixels"})
+    generator_device: str = field(default="", metadata={"doc": "device the initial noise was drawn on (`cpu` for generated images: the same latents on any hardware)"})
     original_path: str = field(default="", metadata={"doc": "real images: path relative to the imported folder"})
     original_sha256: str = field(default="", metadata={"doc": "real images: sha256 of the original file"})
     schema_version: int = field(default=SCHEMA_VERSION, metadata={"doc": "version of this schema"})

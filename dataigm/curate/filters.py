@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dataigm.core.devices import check_onnx_providers, gpu_count, gpu_index_for_rank, pick_device
 from dataigm.core.errors import InputError
-from dataigm.core.devices import pick_device
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
 from dataigm.curate.decision import Action
@@ -119,17 +119,25 @@ def _device(setting: str) -> str:
     return pick_device(setting, rank_from_env().local_rank)
 
 
-def _onnx_device(setting: str) -> str | None:
+def _onnx_device(setting: str, env: Mapping[str, str] | None = None) -> str | None:
     """The NudeNet judge's device: "auto" is None (onnxruntime's CUDA provider when installed, else CPU) in a single
-    process, and ``cuda:<LOCAL_RANK>`` under torchrun/Slurm (still the CPU when onnxruntime has no CUDA provider)."""
-    if setting != "auto":
+    process, and ``cuda:<LOCAL_RANK wrapped by the visible GPUs>`` under torchrun/Slurm; a bare ``cuda`` is this
+    rank's GPU too. The judge refuses a CUDA request its session cannot run (:func:`check_onnx_providers`)."""
+    if setting not in ("auto", "cuda"):
         return setting
+    rank = rank_from_env(None if env is None else dict(env))
+    if setting == "auto" and rank.world_size == 1:
+        return None
+    count = gpu_count(env)
+    if setting == "auto" and (count == 0 or not _onnx_has_cuda()):
+        return "cpu"
+    return f"cuda:{gpu_index_for_rank(rank.local_rank, count)}"
+
+
+def _onnx_has_cuda() -> bool:
     import onnxruntime
 
-    local_rank = rank_from_env().local_rank
-    if local_rank == 0 or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        return None  # asking for cuda:N without the provider is an error; "auto" falls back to the CPU
-    return f"cuda:{local_rank}"  # wrapped by the visible GPU count in the judge
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 class JudgeFilter(Filter):
@@ -277,8 +285,10 @@ class NudenetFilter(JudgeFilter):
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
         s: NudenetSettings = self.settings  # type: ignore[assignment]
-        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold,
-                                  device=_onnx_device(s.device), model=s.model)
+        device = _onnx_device(s.device)
+        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=device,
+                                  model=s.model)
+        check_onnx_providers(device, self.judge.providers, "curation filter nudenet")
 
     def decide(self, verdict: Verdict, label_name: str) -> Scored:
         """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""

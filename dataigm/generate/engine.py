@@ -12,15 +12,17 @@ import gc
 import io
 import json
 import logging
+import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
-from dataigm.core.devices import check_device, pick_device
+from dataigm.core.devices import check_device, pick_device, set_current_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
@@ -58,6 +60,7 @@ class BuildOptions:
     vae_slicing: bool = False
     vae_tiling: bool = False
     max_failure_rate: float = MAX_FAILURE_RATE
+    encode_workers: int | None = None  # PNG encoder threads; None: one per core on a GPU, one on the CPU (see encoder_workers)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_failure_rate < 1.0:
@@ -90,10 +93,31 @@ def encode_png(image: Any) -> bytes:
     return buf.getvalue()
 
 
-class _Writer(threading.Thread):
-    """Consumes (event, payload) items: encodes images and writes them to the open shard."""
+def encoder_workers(device: str, requested: int | None = None) -> int:
+    """PNG encoder threads: ``requested``, else one per core this process may use when a GPU generates (Pillow's
+    zlib releases the GIL, so they encode in parallel and keep up with fast models), else one (on the CPU the
+    pipeline's own threads already use every core)."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"encode_workers must be >= 1, got {requested}")
+        return requested
+    if not device.startswith("cuda"):
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
-    def __init__(self, root: Path, on_sample: Callable[[int], None], max_failure_rate: float = MAX_FAILURE_RATE) -> None:
+
+class _Writer(threading.Thread):
+    """Consumes (event, payload) items: writes encoded images to the open shard, in order.
+
+    Images are handed to a pool of encoder threads as soon as a batch is queued (:meth:`put`), so several batches
+    encode at once while the writer waits on the oldest; the bytes and their order do not depend on the pool size.
+    """
+
+    def __init__(self, root: Path, on_sample: Callable[[int], None], max_failure_rate: float = MAX_FAILURE_RATE,
+                 encode_workers: int = 1) -> None:
         super().__init__(daemon=True, name="dataigm-writer")
         self.root = root
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BATCHES)
@@ -103,20 +127,24 @@ class _Writer(threading.Thread):
         self.failed = 0
         self.on_sample = on_sample
         self.max_failure_rate = max_failure_rate
+        self.pool = ThreadPoolExecutor(max_workers=encode_workers, thread_name_prefix="dataigm-png")
 
     def run(self) -> None:
-        while True:
-            event, payload = self.queue.get()
-            try:
-                if event == "stop":
-                    return
-                if self.error is None:
-                    self._handle(event, payload)
-            except BaseException as e:  # reported to the generating thread, which stops the build
-                self.error = e
-                if self.sink is not None:
-                    self.sink.abort()
-                    self.sink = None
+        try:
+            while True:
+                event, payload = self.queue.get()
+                try:
+                    if event == "stop":
+                        return
+                    if self.error is None:
+                        self._handle(event, payload)
+                except BaseException as e:  # reported to the generating thread, which stops the build
+                    self.error = e
+                    if self.sink is not None:
+                        self.sink.abort()
+                        self.sink = None
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _handle(self, event: str, payload: Any) -> None:
         if event == "open":
@@ -124,10 +152,10 @@ class _Writer(threading.Thread):
             self.sink = ShardSink(self.root, spec, planned)
         elif event == "batch":
             assert self.sink is not None
-            for meta, image, error in payload:
+            for meta, encoded, error in payload:
                 if error is None:
                     try:
-                        self.sink.write(meta, encode_png(image))
+                        self.sink.write(meta, encoded.result())
                         self.written += 1
                     except ValueError as e:
                         error = f"{type(e).__name__}: {e}"
@@ -152,6 +180,8 @@ class _Writer(threading.Thread):
 
     def put(self, event: str, payload: Any = None) -> None:
         self.check()
+        if event == "batch":  # start encoding now; the writer takes the results in order
+            payload = [(m, None if error is not None else self.pool.submit(encode_png, image), error) for m, image, error in payload]
         self.queue.put((event, payload))
 
     def check(self) -> None:
@@ -173,19 +203,23 @@ def iter_batches(samples: Sequence[SampleMeta], batch_size: int) -> Iterator[lis
         yield batch
 
 
+GENERATOR_DEVICE = "cpu"  # the noise is drawn here for every device (see generate_batch)
+
+
 def generate_batch(pipe: Any, batch: Sequence[SampleMeta], device: str) -> list[Any]:
     """Images for a batch: one seeded generator per image, so each image depends only on its own seed.
 
+    The generators are CPU generators whatever ``device`` is; diffusers draws the noise on the CPU and moves it.
+    CUDA's sampler maps elements to Philox offsets through a launch grid capped by the GPU's SM count, so above
+    some size per sample (SDXL at 1024 px on a T4, SD3/Flux at 1024 px between A100 and H100) one seed gives other
+    noise on another GPU; on the CPU it gives the same latents on any machine, and under CPU offload too.
     Arguments the pipeline does not take (``negative_prompt`` on Flux, see :func:`call_settings`) are not passed.
-    The generators live on ``device`` also under CPU offload (the GPU is then the execution device), so offloading
-    does not change the noise.
     """
     import torch
 
     from dataigm.generate.pipeline import call_settings
 
-    gen_device = "cpu" if device.startswith("mps") else device
-    generators = [torch.Generator(gen_device).manual_seed(m.seed) for m in batch]
+    generators = [torch.Generator(GENERATOR_DEVICE).manual_seed(m.seed) for m in batch]
     first = batch[0]
     takes = call_settings(pipe)
     kwargs: dict[str, Any] = dict(
@@ -200,6 +234,8 @@ def generate_batch(pipe: Any, batch: Sequence[SampleMeta], device: str) -> list[
         kwargs["guidance_scale"] = first.guidance
     if takes["negative_prompt"] and any(m.negative_prompt for m in batch):
         kwargs["negative_prompt"] = [m.negative_prompt for m in batch]
+    if "resolution_binning" in takes:
+        kwargs["use_resolution_binning"] = takes["resolution_binning"]
     with torch.inference_mode():
         return list(pipe(**kwargs).images)
 
@@ -218,27 +254,60 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
-def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str) -> list[tuple[SampleMeta, Any, str | None]]:
-    """Generate a batch; if the whole batch fails, retry its images one by one and record what still fails.
+OOM_ADVICE = "lower --batch-size, or add --offload model (or sequential), --vae-slicing or --vae-tiling"
 
-    A CUDA error, or a batch whose every image still fails one by one, is systematic (out of memory, a broken
-    context, the wrong pipeline class, a size the model cannot take): it raises :class:`GenerationFailed`.
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+@dataclass
+class MemoryGuard:
+    """Out-of-memory errors of one build: the first batch that runs out is retried image by image; another one,
+    or one image alone, is fatal (the rest of the build would fail the same way, one slow image at a time)."""
+
+    oom_batches: int = 0
+
+    def on_oom(self, error: BaseException, batch: Sequence[SampleMeta]) -> None:
+        release_memory()
+        if len(batch) == 1 or self.oom_batches:
+            what = "one image" if len(batch) == 1 else f"a batch of {len(batch)} again"
+            raise GenerationFailed(f"out of memory generating {what} ({batch[0].key}, {batch[0].width}x{batch[0].height} px): "
+                                   f"{OOM_ADVICE}") from error
+        self.oom_batches += 1
+
+
+def _generate_safely(pipe: Any, batch: list[SampleMeta], device: str,
+                     guard: MemoryGuard | None = None) -> list[tuple[SampleMeta, Any, str | None]]:
+    """Generate a batch; if the whole batch fails, retry its images one by one (recorded with batch size 1) and
+    record what still fails.
+
+    A CUDA error, a repeated out-of-memory error (:class:`MemoryGuard`), or a batch whose every image still fails
+    one by one, is systematic (a broken context, the wrong pipeline class, a size the model cannot take): it
+    raises :class:`GenerationFailed`.
     """
+    guard = guard or MemoryGuard()
     try:
         return list(zip(batch, generate_batch(pipe, batch, device), [None] * len(batch)))
     except Exception as e:
         if is_fatal(e):
             raise GenerationFailed(f"CUDA error while generating {batch[0].key}: {_describe(e)}") from e
+        if is_out_of_memory(e):
+            guard.on_oom(e, batch)
         if len(batch) == 1:
             return [(batch[0], None, _describe(e))]
         log.warning("batch of %d failed (%s); retrying one image at a time", len(batch), e)
         results = []
-        for m in batch:
+        for m in (replace(m, batch_size=1) for m in batch):
             try:
                 results.append((m, generate_batch(pipe, [m], device)[0], None))
             except Exception as one:
                 if is_fatal(one):
                     raise GenerationFailed(f"CUDA error while generating {m.key}: {_describe(one)}") from one
+                if is_out_of_memory(one):
+                    guard.on_oom(one, [m])
                 results.append((m, None, _describe(one)))
         if all(error is not None for _, _, error in results):
             raise GenerationFailed(f"every image of a batch of {len(batch)} failed, also one by one "
@@ -251,13 +320,19 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     of its local file/folder. A Hub source is identified by its name and revision, not by the commit in the local
     cache: that is unknown before the first download and would change the identity between a run and its resume.
     Local weights are hashed once per node."""
+    from dataigm.generate.lora import lora_identity
     from dataigm.generate.pipeline import TINY_ID, local_fingerprint
 
-    return {
+    identity = {
         "tag": spec.tag, "id": spec.id, "revision": spec.revision or "", "pipeline_class": spec.pipeline_class or "",
         "config": spec.config or "", "weights_sha256": local_fingerprint(spec.id) if spec.id != TINY_ID else "",
         "components": {name: {"source": src, "sha256": local_fingerprint(src)} for name, src in sorted(spec.components.items())},
     }
+    if spec.variant:  # only when set, so the hashes of parts built before these fields existed stay as they were
+        identity["variant"] = spec.variant
+    if spec.loras:
+        identity["loras"] = [lora_identity(lora) for lora in spec.loras]
+    return identity
 
 
 def models_sha256(identities: Sequence[dict[str, Any]]) -> str:
@@ -288,9 +363,9 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
         if o is None:
             changes.append(f"new model {m['tag']!r}")
             continue
-        for field_name in ("id", "revision", "pipeline_class", "config", "weights_sha256"):
-            if o.get(field_name, "") != m[field_name]:
-                changes.append(f"{m['tag']}.{field_name} {str(o.get(field_name, ''))[:16]!r} -> {str(m[field_name])[:16]!r}")
+        for field_name in ("id", "revision", "pipeline_class", "config", "weights_sha256", "variant", "loras"):
+            if o.get(field_name, "") != m.get(field_name, ""):
+                changes.append(f"{m['tag']}.{field_name} {str(o.get(field_name, ''))[:16]!r} -> {str(m.get(field_name, ''))[:16]!r}")
         oc, nc = o.get("components", {}), m["components"]
         def ident(c: Any) -> str:  # a local component by its hash, a Hub one by its name
             return (c.get("sha256", "")[:12] or c.get("source", "")) if isinstance(c, dict) else ""
@@ -304,18 +379,23 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
                      "its images would be reused for the wrong model: use another --out or delete that part")
 
 
-def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None) -> PartRecord:
-    """The generated part's record: the recipe, its planned shards and the identities of its models."""
+def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None,
+                dtypes: Sequence[str] = ()) -> PartRecord:
+    """The generated part's record: the recipe, its planned shards and the identities of its models. ``dtypes``: each
+    model's resolved dtype where its recipe says ``auto`` (fp16 on a V100, bf16 on an A100): in the hash, so a resume
+    on other hardware cannot mix both in one part."""
     identities = list(identities) if identities is not None else [model_identity(m) for m in plan.models]
     digest = models_sha256(identities)
+    resolved = f"-dtype{'+'.join(dtypes)}" if dtypes else ""
     return PartRecord(
         kind="generated",
         category=recipe.category,
         taxonomy=recipe.taxonomy_name,
         label_names=recipe.label_names(),
         config=recipe.model_dump(mode="json"),
-        config_sha256=recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}",
+        config_sha256=recipe.sha256() + (f"-limit{limit}" if limit is not None else "") + f"-models{digest[:16]}" + resolved,
         models_sha256=digest,
+        resolved_dtypes=list(dtypes),
         limit=limit,
         shards=sorted(s.spec.relpath for s in plan.shards),
         n_planned=plan.n_samples,
@@ -331,6 +411,28 @@ def _remove_stale_tmp(out: Path, shards: Sequence[Any]) -> None:
             stale.unlink(missing_ok=True)
 
 
+def with_run_overrides(recipe: Recipe, options: BuildOptions) -> Recipe:
+    """``recipe`` with ``--batch-size``/``--dtype`` applied to its generation block and over every model's own
+    settings. Batch size and dtype change the pixels (batched kernels differ numerically), so they are recorded as
+    part of the recipe."""
+    overrides = {k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None}
+    if not overrides:
+        return recipe
+    models = [m.model_copy(update={"generation": m.generation.model_copy(update=overrides)}) if m.generation else m
+              for m in recipe.models]
+    return recipe.model_copy(update={"generation": recipe.generation.model_copy(update=overrides), "models": models})
+
+
+def resolved_dtypes(recipe: Recipe, models: Sequence[ModelSpec], device: str) -> list[str]:
+    """The dtype each model whose settings say ``auto`` resolves to on ``device`` (empty when none says auto)."""
+    from dataigm.generate.pipeline import resolve_dtype
+
+    dtypes = [recipe.model_generation(m).dtype for m in models]
+    if "auto" not in dtypes:
+        return []
+    return [str(resolve_dtype(d, device)).removeprefix("torch.") for d in dtypes]
+
+
 def build(
     recipe: Recipe,
     out: Path,
@@ -339,17 +441,13 @@ def build(
     rank: RankInfo | None = None,
 ) -> BuildResult:
     """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards."""
-    from tqdm.auto import tqdm
-
-    from dataigm.generate.pipeline import load_pipeline
-
     options = options or BuildOptions()
     rank = rank or rank_from_env()
     out = Path(out)
-    # Batch size and dtype change the pixels (batched kernels differ numerically), so they are part of the recipe.
-    overrides = {k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None}
-    if overrides:
-        recipe = recipe.model_copy(update={"generation": recipe.generation.model_copy(update=overrides)})
+    # 1. Plan and check everything that can be checked before any work
+    recipe = with_run_overrides(recipe, options)
+    if models is not None:
+        models = with_run_overrides(recipe.model_copy(update={"models": list(models)}), options).models
     plan = plan_build(recipe, models, options.limit)
     if not plan.shards:
         raise InputError(f"recipe {recipe.name!r} plans no samples")
@@ -358,40 +456,83 @@ def build(
     mine = partition(plan.shards, rank.rank, rank.world_size)
     todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
     _remove_stale_tmp(out, mine)
+    # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to)
     device = resolve_device(options.device, rank)
+    set_current_device(device)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
-
+    # 3. Record the part's plan, then generate
     identities = [model_identity(m) for m in plan.models]
-    record = part_record(recipe, plan, options.limit, identities)
+    record = part_record(recipe, plan, options.limit, identities, resolved_dtypes(recipe, plan.models, device))
     check_same_models(out, recipe.category, identities, models_sha256(identities))
     write_part(out, recipe.category, "", record)
     restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
-    if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
-        determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
-                                          options.deterministic, [s.spec.relpath for s in todo])
+    try:
+        if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
+            determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
+                                              options.deterministic, [s.spec.relpath for s in todo])
+        written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
+    finally:
+        restore_settings()
+
+    if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
+        from dataigm.ingest.images import import_recipe_images
+
+        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
+    manifest = finalize(out)
+    return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), written, failed, manifest)
+
+
+def _load_for_shards(recipe: Recipe, spec: ModelSpec, out: Path, options: BuildOptions, device: str) -> Any:
+    """Load one model, check the sizes it must render, record it."""
+    from dataigm.generate.pipeline import load_pipeline
+    from dataigm.generate.sizes import check_size
+
+    gen = recipe.model_generation(spec)
+    model = load_pipeline(spec, device, gen.dtype, gen.scheduler, options.offload, options.vae_slicing, options.vae_tiling)
+    check_size(model.pipe, gen.width, gen.height)
+    write_model_record(out, model.record())
+    return model
+
+
+def _batches_as_run(model: Any, samples: Sequence[SampleMeta], batch_size: int) -> Iterator[list[SampleMeta]]:
+    """Batches of a shard with what the pipeline really uses recorded per sample: its scheduler and revision, the
+    batch size, where the noise is drawn, and no negative prompt where it takes none or ignores it (guidance <= 1
+    turns classifier-free guidance off, and the negative prompt with it)."""
+    used = {"model_revision": model.revision, "scheduler": type(model.pipe.scheduler).__name__, "generator_device": GENERATOR_DEVICE}
+    for batch in iter_batches(samples, batch_size):
+        yield [replace(m, **used, batch_size=len(batch),
+                       negative_prompt=m.negative_prompt if model.call["negative_prompt"] and m.guidance > 1.0 else "") for m in batch]
+
+
+def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path, options: BuildOptions, device: str,
+                     rank: RankInfo) -> tuple[int, int]:
+    """Generate and write ``todo``'s shards, one pipeline in memory at a time; (images written, images failed)."""
+    from tqdm.auto import tqdm
+
     model: Any = None
     model_index = -1
+    guard = MemoryGuard()
     bar = tqdm(total=sum(len(s.samples) for s in todo), unit="img", desc=f"build {recipe.name}", disable=not options.progress,
                position=rank.local_rank if rank.world_size > 1 else None, dynamic_ncols=True)
-    writer = _Writer(out, bar.update, options.max_failure_rate)
+    writer = _Writer(out, bar.update, options.max_failure_rate, encoder_workers(device, options.encode_workers))
     writer.start()
     try:
         for shard in todo:
             if shard.model_index != model_index:
-                model = None  # one pipeline in memory at a time: free the previous one before loading the next
-                release_memory()
-                model = load_pipeline(plan.models[shard.model_index], device, recipe.generation.dtype, recipe.generation.scheduler,
-                                      options.offload, options.vae_slicing, options.vae_tiling)
+                if model is not None:  # free the previous pipeline before loading the next
+                    model = None
+                    release_memory()
+                model = _load_for_shards(recipe, plan.models[shard.model_index], out, options, device)
                 model_index = shard.model_index
-                write_model_record(out, model.record())
             writer.put("open", (shard.spec, len(shard.samples)))
-            used = {"model_revision": model.revision, "scheduler": type(model.pipe.scheduler).__name__}
-            for batch in iter_batches(shard.samples, recipe.generation.batch_size):
-                # Record what the pipeline really used: its scheduler, and no negative prompt where it takes none.
-                batch = [replace(m, **used, negative_prompt=m.negative_prompt if model.call["negative_prompt"] else "") for m in batch]
-                writer.put("batch", _generate_safely(model.pipe, batch, device))
+            batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
+            for batch in _batches_as_run(model, shard.samples, batch_size):
+                writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
             writer.put("close")
         writer.put("stop")
+        if model is not None:  # free the pipeline (a GPU's memory for the judges) while the writer drains its queue
+            model = None
+            release_memory()
         writer.join()
         writer.check()
     except BaseException:
@@ -402,14 +543,10 @@ def build(
         raise
     finally:
         bar.close()
-        restore_settings()
-
-    if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
-        from dataigm.ingest.images import import_recipe_images
-
-        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
-    manifest = finalize(out)
-    return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), writer.written, writer.failed, manifest)
+        if model is not None:  # give the pipeline's memory back before judges load on the same GPU
+            model = None
+            release_memory()
+    return writer.written, writer.failed
 
 
 def _has_failures(out: Path, shard: Any) -> bool:

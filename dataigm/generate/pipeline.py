@@ -33,29 +33,27 @@ class LoadedModel:
     single_file: dict[str, Any] = field(default_factory=dict)  # model type diffusers inferred, transformer-only
     memory: dict[str, Any] = field(default_factory=dict)  # offload, VAE slicing/tiling
     call: dict[str, Any] = field(default_factory=dict)  # what the pipeline's __call__ really takes (see call_settings)
+    options: dict[str, Any] = field(default_factory=dict)  # safety checker, watermark, variant (see init_options)
+    loras: list[dict[str, Any]] = field(default_factory=list)  # adapters: path, sha256, scale, fused
 
     def record(self) -> dict[str, Any]:
         """Provenance for the manifest."""
         return {"tag": self.tag, "source": self.source, "revision": self.revision, "components": self.components,
                 "component_loads": self.loads, "single_file": self.single_file, "memory": self.memory,
                 "dtype": self.dtype, "pipeline_class": type(self.pipe).__name__,
-                "scheduler": type(self.pipe.scheduler).__name__, "call": self.call}
-
-
-def bf16_native(device: str) -> bool:
-    """Whether ``device`` computes bf16 natively (:func:`dataigm.core.precision.native_bf16`, the one policy)."""
-    from dataigm.core.precision import native_bf16
-
-    return native_bf16(device if str(device).startswith("cuda") else None)
+                "scheduler": type(self.pipe.scheduler).__name__, "call": self.call, **self.options, "loras": self.loras}
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bf16 on GPUs that support it natively, else fp16 on GPU; fp32 on CPU (half precision is slow there)."""
+    """``auto``: bf16 on GPUs that run it natively (:func:`dataigm.core.precision.native_bf16`), else fp16 on GPU;
+    fp32 on CPU (half precision is slow there)."""
     import torch
+
+    from dataigm.core.precision import native_bf16
 
     if dtype == "auto":
         if device.startswith("cuda"):
-            return torch.bfloat16 if bf16_native(device) else torch.float16
+            return torch.bfloat16 if native_bf16(device) else torch.float16
         return torch.float32
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
 
@@ -177,7 +175,59 @@ def call_settings(pipe: Any) -> dict[str, Any]:
 
     params = inspect.signature(pipe.__call__).parameters
     negative = "negative_prompt" in params and "true_cfg_scale" not in params
-    return {"negative_prompt": negative, "guidance_scale": "guidance_scale" in params}
+    settings = {"negative_prompt": negative, "guidance_scale": "guidance_scale" in params}
+    if "use_resolution_binning" in params:  # PixArt would render at its base size and resize to the one asked for
+        settings["resolution_binning"] = False
+    return settings
+
+
+def init_options(cls: Any, variant: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``from_pretrained`` arguments for pipeline class ``cls`` and what they mean for the model record.
+
+    The safety checker and its feature extractor are not loaded at all (a folder whose ``model_index.json`` names
+    them without their files still loads, and 1.2 GB are skipped): concept datasets need the concept, which the
+    checker would blacken. SDXL's invisible watermark is off: it changes pixels whenever the package is installed.
+    """
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters if cls is not None else {}
+    kwargs: dict[str, Any] = {"use_safetensors": True}  # never fall back silently to .bin pickles
+    if variant:
+        kwargs["variant"] = variant
+    if "safety_checker" in params:
+        kwargs["safety_checker"] = None
+        if "feature_extractor" in params:
+            kwargs["feature_extractor"] = None
+        if "requires_safety_checker" in params:
+            kwargs["requires_safety_checker"] = False
+    if "add_watermarker" in params:
+        kwargs["add_watermarker"] = False
+    record = {"safety_checker": "off" if "safety_checker" in params else "none in pipeline",
+              "watermark": "off" if "add_watermarker" in params else "none in pipeline", "variant": variant or ""}
+    return kwargs, record
+
+
+def placement_kwargs(device: str, offload: str | None) -> dict[str, Any]:
+    """Load straight onto the GPU (``device_map`` of the device type: the current device, which the build set to
+    this rank's GPU), with weights read one at a time, so 8 ranks do not each hold a whole model in host memory."""
+    kwargs: dict[str, Any] = {"low_cpu_mem_usage": True}
+    if offload is None and device.startswith("cuda"):
+        kwargs["device_map"] = "cuda"
+    return kwargs
+
+
+def resolve_pipeline_class(diffusers: Any, spec: ModelSpec, repo: str, sub: str | None) -> Any:
+    """The class ``from_pretrained`` will build: ``pipeline_class``, else ``model_index.json``'s, else the generic one."""
+    if spec.pipeline_class:
+        cls = getattr(diffusers, spec.pipeline_class, None)
+        if cls is None:
+            raise ModelLoadError(f"pipeline_class {spec.pipeline_class!r}: diffusers has no such class")
+        return cls
+    try:
+        config = diffusers.DiffusionPipeline.load_config(repo, revision=spec.revision, **({"subfolder": sub} if sub else {}))
+        return getattr(diffusers, config.get("_class_name", ""), diffusers.DiffusionPipeline)
+    except Exception:  # the load itself then reports what is missing
+        return diffusers.DiffusionPipeline
 
 
 def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae_slicing: bool = False,
@@ -203,11 +253,30 @@ def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae
     return pipe, {"offload": offload or "", "vae_slicing": vae_slicing, "vae_tiling": vae_tiling}
 
 
+def _load_base(diffusers: Any, spec: ModelSpec, source: str, torch_dtype: Any, device: str,
+               offload: str | None) -> tuple[Any, str, dict[str, Any], dict[str, Any]]:
+    """The pipeline from a single file or ``from_pretrained``; its revision, single-file info and init record."""
+    path = Path(source)
+    if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
+        pipe, single_file = _load_single_file(diffusers, spec, path, torch_dtype)
+        return pipe, weights_fingerprint(path), single_file, init_options(type(pipe), spec.variant)[1]
+    repo, sub = split_subfolder(source)
+    cls = resolve_pipeline_class(diffusers, spec, repo, sub)
+    kwargs, record = init_options(cls, spec.variant)
+    kwargs |= placement_kwargs(device, offload) | ({"subfolder": sub} if sub else {})
+    pipe = cls.from_pretrained(repo, revision=spec.revision, torch_dtype=torch_dtype, **kwargs)
+    revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(repo, spec.revision)
+    return pipe, revision, {}, record
+
+
 def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", scheduler: str | None = None,
                   offload: str | None = None, vae_slicing: bool = False, vae_tiling: bool = False) -> LoadedModel:
-    """Load the pipeline ``spec`` names, apply component overrides, the scheduler and memory options, place it on ``device``."""
+    """Load the pipeline ``spec`` names, apply component overrides, LoRA adapters, the scheduler and memory options,
+    place it on ``device``."""
     import diffusers
     import transformers
+
+    from dataigm.generate.lora import load_loras
 
     diffusers.utils.logging.disable_progress_bar()  # our own bar counts images; per-component bars are noise
     transformers.utils.logging.disable_progress_bar()
@@ -215,18 +284,8 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
     warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
     torch_dtype = resolve_dtype(dtype, device)
     source = str(ensure_tiny_pipeline()) if spec.id == TINY_ID else spec.id
-    path = Path(source)
-    single_file: dict[str, Any] = {}
     try:
-        if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
-            pipe, single_file = _load_single_file(diffusers, spec, path, torch_dtype)
-            revision = weights_fingerprint(path)
-        else:
-            repo, sub = split_subfolder(source)
-            cls = getattr(diffusers, spec.pipeline_class) if spec.pipeline_class else diffusers.DiffusionPipeline
-            kwargs = {"subfolder": sub} if sub else {}
-            pipe = cls.from_pretrained(repo, revision=spec.revision, torch_dtype=torch_dtype, **kwargs)
-            revision = weights_fingerprint(path) if path.is_dir() else _hub_revision(repo, spec.revision)
+        pipe, revision, single_file, options = _load_base(diffusers, spec, source, torch_dtype, device, offload)
     except ModelLoadError:
         raise
     except Exception as e:
@@ -235,12 +294,13 @@ def load_pipeline(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", sch
     components, loads = {}, {}
     for name, src in sorted(spec.components.items()):
         components[name], loads[name] = _override_component(pipe, name, src, torch_dtype)
+    loras = load_loras(pipe, spec.loras)
     if scheduler:
         pipe.scheduler = check_scheduler(pipe, scheduler).from_config(pipe.scheduler.config)
-    if getattr(pipe, "safety_checker", None) is not None:
+    if getattr(pipe, "safety_checker", None) is not None:  # a single-file checkpoint may bring one
         # Concept datasets need the concept: the checker would blacken exactly the images we build.
         pipe.safety_checker = None
     pipe, memory = apply_memory_options(pipe, device, offload, vae_slicing, vae_tiling)
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(pipe, spec.tag, spec.id, revision, components, str(torch_dtype).removeprefix("torch."), device,
-                       loads=loads, single_file=single_file, memory=memory, call=call_settings(pipe))
+                       loads=loads, single_file=single_file, memory=memory, call=call_settings(pipe), options=options, loras=loras)

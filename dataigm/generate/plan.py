@@ -84,7 +84,7 @@ def plan_build(recipe: Recipe, models: Sequence[ModelSpec] | None = None, limit:
     """Plan every sample of ``recipe`` (optionally only the first ``limit`` prompts of each class)."""
     models = list(models or recipe.models)
     labels = recipe.label_names()
-    gen = recipe.generation
+    generation = [recipe.model_generation(m) for m in models]  # the recipe's, under each model's own settings
     classes = recipe.expanded_classes()
     rows: dict[tuple[int, str], list[SampleMeta]] = defaultdict(list)
     skipped: list[str] = []
@@ -99,6 +99,7 @@ def plan_build(recipe: Recipe, models: Sequence[ModelSpec] | None = None, limit:
             if negative is not None:
                 members.append(("negative", cls.negatives, negative, rec.prompt))
             for mi, model in enumerate(models):
+                gen = generation[mi]
                 for ii in range(recipe.images_per_prompt):
                     seed = rec.seed + ii if rec.seed is not None else derive_seed(recipe.seed, pair_id, ii)
                     for role, label_name, prompt, pair_prompt in members:

@@ -197,12 +197,12 @@ def _providers(device: str | None) -> tuple[list, bool]:
     if not has_cuda:
         raise NudeNetDeviceError(f"device {wanted!r}: this onnxruntime has no CUDAExecutionProvider "
                                  f"({', '.join(onnxruntime.get_available_providers())}); install onnxruntime-gpu or use --device cpu")
+    from dataigm.core.devices import onnx_cuda_providers, visible_gpu_count
+
     _, _, index = wanted.partition(":")
-    device_id = int(index or 0)
-    count = visible_cuda_count()
-    if count:
-        device_id %= count
-    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"], explicit
+    count = visible_gpu_count()
+    count = visible_cuda_count() if count is None else count
+    return onnx_cuda_providers(f"cuda:{int(index or 0) % count}" if count else wanted), explicit
 
 
 def onnx_session(path: Path, device: str | None = None):  # noqa: ANN201 (an onnxruntime.InferenceSession)

@@ -86,10 +86,15 @@ class CachedFeatureDataModule(ShardDataModule):
         module.eval()
         dataset = ImageBytesDataset(list(images), [0] * len(images), transform)
         loader = torch.utils.data.DataLoader(dataset, batch_size=self.eval_batch_size, num_workers=min(self.num_workers, 2))
+        # Under the trainer's precision, as its own steps run: autocast for *-mixed, the weights' dtype for *-true
+        # (bf16-true/16-true weights would refuse float32 images).
+        precision = self.trainer.precision_plugin
+        dtype = next(module.model.parameters()).dtype
         out = []
         try:
             for x, _ in tqdm(loader, desc=desc, unit="batch", disable=not self.progress):
-                out.append(pooled_features(module.model, x.to(module.device)).float().cpu())
+                with precision.forward_context():
+                    out.append(pooled_features(module.model, x.to(module.device, dtype=dtype)).float().cpu())
         finally:
             module.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, module.model.num_features)
@@ -97,15 +102,24 @@ class CachedFeatureDataModule(ShardDataModule):
     def cached_train(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``([views, n, dim] features, [n] labels)`` of this rank's share of the train samples, computed once."""
         if self._train is None:
-            rank, world = self._world()
-            images, labels, metas = load_split([p for p in self.train_shards], self.label_map, exclude=self.val_keys)
-            order = sorted(range(len(images)), key=lambda i: metas[i]["key"])[rank::world]
+            mine_keys = self.rank_share()
+            images, labels, metas = load_split(list(self.train_shards), self.label_map, keys=mine_keys, exclude=self.val_keys)
+            order = sorted(range(len(images)), key=lambda i: metas[i]["key"])
             mine = [images[i] for i in order]
             transforms = [build_transform(self.data_config, training=False)]
             transforms += [build_transform(self.data_config, training=True, augment=self.augment)] * (self.views - 1)
             views = [self.extract(mine, t, f"features view {v + 1}/{self.views}") for v, t in enumerate(transforms)]
             self._train = (torch.stack(views), torch.tensor([labels[i] for i in order], dtype=torch.long))
         return self._train
+
+    def rank_share(self) -> frozenset[str]:
+        """The keys of this rank's train samples (every ``world``-th in key order): a first pass reads only keys, so
+        a rank holds its own share of the images in memory, never the whole split."""
+        from dataigm.train.source import covered_samples
+
+        rank, world = self._world()
+        keys = sorted(m["key"] for _, _, m in covered_samples(list(self.train_shards), self.label_map) if m["key"] not in self.val_keys)
+        return frozenset(keys[rank::world])
 
     def setup(self, stage: str | None = None) -> None:
         pass  # features need the model on its device: computed when the loaders are built

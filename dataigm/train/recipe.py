@@ -26,6 +26,7 @@ BalanceMode = Literal["none", "loss", "sample"]
 ThresholdRule = Literal["max_balanced_accuracy", "target_fpr"]
 HeadInit = Literal["trunc_normal", "zero", "timm"]
 HeadNorm = Literal["none", "batchnorm"]
+Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "16", "bf16", "64"]
 TRAIN_MODES: tuple[str, ...] = get_args(TrainMode)
 BALANCE_MODES: tuple[str, ...] = get_args(BalanceMode)
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
@@ -110,7 +111,7 @@ class TrainerSpec(StrictModel):
     cache_features: bool = True  # frozen mode: run the backbone once per augmentation view, train the head on the features
     num_workers: int = Field(4, ge=0)
     shuffle_buffer: int = Field(1000, ge=0)
-    precision: str = "32-true"  # Lightning precision: 32-true, 16-mixed, bf16-mixed
+    precision: Precision = "32-true"  # Lightning's: 32-true, bf16-mixed, 16-mixed (GPU), bf16-true, 16-true, 64-true
     accelerator: str = "auto"
     devices: int | str = 1
     num_nodes: int = Field(1, ge=1)
@@ -142,6 +143,13 @@ class DetectorRecipe(StrictModel):
     optim: OptimSpec = OptimSpec()
     trainer: TrainerSpec = TrainerSpec()
     threshold: ThresholdSpec = ThresholdSpec()
+
+    @model_validator(mode="after")
+    def _precision_fits_the_optimizer(self) -> "DetectorRecipe":
+        if self.optim.name == "logistic" and self.trainer.precision in ("16-mixed", "16"):
+            raise ValueError(f"trainer.precision {self.trainer.precision!r} with optim.name 'logistic': the L-BFGS probe takes "
+                             "no gradient step, which 16-mixed's gradient scaler refuses; use 32-true or bf16-mixed")
+        return self
 
     def sha256(self) -> str:
         """Digest of the validated recipe (after overrides), recorded in run.json."""
