@@ -38,7 +38,8 @@ def add_deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: s
 
 
 def add_model_source_flags(p: argparse.ArgumentParser, *, model_help: str, model_required: bool = False) -> None:
-    """--model, --revision, --pipeline-class, --model-config, --unet, --text-encoder, --component (see model_override)."""
+    """--model, --revision, --pipeline-class, --model-config, --unet, --text-encoder, --component, --weights-variant and
+    --lora (see model_override)."""
     p.add_argument("--model", required=model_required, help=model_help)
     p.add_argument("--revision", help="Hub revision of --model")
     p.add_argument("--pipeline-class", help="force the diffusers pipeline class of a single-file checkpoint (default: inferred from it)")
@@ -50,6 +51,11 @@ def add_model_source_flags(p: argparse.ArgumentParser, *, model_help: str, model
     p.add_argument("--text-encoder", help="replace the text encoder: diffusers folder, Hub id[:SUBFOLDER] (AdvUnlearn), "
                    "or a state dict (also 'text_model.'-prefixed)")
     p.add_argument("--component", action="append", default=[], metavar="NAME=PATH", help="replace any component (repeatable)")
+    p.add_argument("--weights-variant", dest="weights_variant", help="diffusers weight variant of --model, e.g. fp16 (a folder "
+                   "holding only *.fp16.safetensors)")
+    p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]",
+                   help="a LoRA adapter (.safetensors, diffusers/PEFT or kohya layout) loaded onto --model at SCALE "
+                   "(default 1; 0 gives the base model's images); repeatable; sha256 and scale are recorded")
 
 
 def add_generation_flags(p: argparse.ArgumentParser, *, what: str) -> None:

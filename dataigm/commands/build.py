@@ -22,10 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write (shared by all ranks)")
     add_model_source_flags(p, model_help="Hub id (REPO or REPO:SUBFOLDER), diffusers folder, single-file checkpoint "
                            "(.safetensors/.ckpt/.pt/.pth/.bin; SD 1.x/2.x, SDXL, SD3, Flux are recognised), or 'tiny'; overrides the recipe's models")
-    p.add_argument("--variant", help="diffusers weight variant of --model, e.g. fp16 (a folder holding only *.fp16.safetensors)")
-    p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]",
-                   help="a LoRA adapter (.safetensors, diffusers/PEFT or kohya layout) loaded onto --model at SCALE "
-                   "(default 1; 0 gives the base model's images); repeatable; sha256 and scale are recorded")
+    p.add_argument("--variant", dest="weights_variant", help="diffusers weight variant of --model, e.g. fp16 (a folder holding "
+                   "only *.fp16.safetensors); also --weights-variant")
     p.add_argument("--model-name", help="tag recorded per sample for --model (default: the id plus each overridden component)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a recipe field, e.g. --set generation.width=768 (repeatable; recorded in the manifest)")
@@ -58,7 +56,7 @@ def model_override(args: argparse.Namespace):
         components["text_encoder"] = args.text_encoder
     if not (args.model or components or args.lora):
         return None
-    return ModelSpec(id=args.model or "tiny", name=args.model_name, revision=args.revision, variant=args.variant,
+    return ModelSpec(id=args.model or "tiny", name=args.model_name, revision=args.revision, variant=args.weights_variant,
                      pipeline_class=args.pipeline_class, config=args.model_config, components=components, loras=args.lora)
 
 

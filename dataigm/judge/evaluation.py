@@ -358,6 +358,26 @@ def _clip_scores(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, An
             for name, refs in (("forget", forget_refs(images.forget)), ("retain", images.retain.refs()))}
 
 
+def _optional_metrics(res: dict[str, Any], images: ImageSet, cfg: EvalConfig, device: str, paired_original: ImageSet | None,
+                      original: ImageSet | None, fid_reference: ImageInput | None, scorers: dict[str, Any]) -> set[str]:
+    """Fidelity against the original (``paired_original``) or a reference set, CSDR and CLIP score of one method,
+    added to ``res``; returns the metric names they report."""
+    names: set[str] = set()
+    if paired_original is not None:
+        res["fidelity"] = fidelity(paired_original, images, cfg, device, scorers["cmmd"])
+        names |= ({"lpips"} if cfg.lpips_net else set()) | ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
+    if fid_reference is not None:
+        res["reference_fidelity"] = reference_fidelity(fid_reference, images, cfg, device, scorers["cmmd"])
+        names |= ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
+    if scorers["csdr"] is not None:
+        res["alignment"] = clip_alignment(scorers["csdr"], images, cfg, original)
+        names |= {"csdr", "csdr_win_rate"}
+    if scorers["clip_score"] is not None:
+        res["clip_score"] = _clip_scores(scorers["clip_score"], images, cfg)
+        names.add("clip_score")
+    return names
+
+
 def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet | None = None, fid_reference: ImageInput | None = None) -> dict[str, Any]:
     """Evaluate every unlearned method (and the original model, as the reference row) with one judge.
 
@@ -381,8 +401,8 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
-    more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device))
-            for spec in cfg.more_detectors]
+    more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
+                                                                      nudenet_model=cfg.nudenet_model)) for spec in cfg.more_detectors]
     # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
     check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
@@ -415,20 +435,9 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         if person_spec:
             res["person_presence"] = person_presence(person_spec, images.forget, cfg, person_note)
             names.add("person_presence")
-        if original is not None and name != "original" and paired_metrics:
-            res["fidelity"] = fidelity(original, images, cfg, device, cmmd_scorer)
-            names |= {"lpips"} if cfg.lpips_net else set()
-            names |= {"fid_kid"} if cfg.fid_feature else set()
-            names |= {"cmmd"} if cfg.cmmd else set()
-        if fid_reference is not None:
-            res["reference_fidelity"] = reference_fidelity(fid_reference, images, cfg, device, cmmd_scorer)
-            names |= ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
-        if csdr_scorer is not None:
-            res["alignment"] = clip_alignment(csdr_scorer, images, cfg, original)
-            names |= {"csdr", "csdr_win_rate"}
-        if score_scorer is not None:
-            res["clip_score"] = _clip_scores(score_scorer, images, cfg)
-            names.add("clip_score")
+        scorers_ = {"cmmd": cmmd_scorer, "csdr": csdr_scorer, "clip_score": score_scorer}
+        names |= _optional_metrics(res, images, cfg, device, original if name != "original" and paired_metrics else None,
+                                   original, fid_reference, scorers_)
         res["sources"] = {"forget": images.forget.source, "retain": images.retain.source, **({"pair": images.pair.source} if images.pair else {})}
         results[name] = res
     checks, warnings = validity(results, cfg.validity_level)
