@@ -52,5 +52,6 @@ def test_slugify_and_keys() -> None:
 def test_json_bytes_are_sorted_and_utf8() -> None:
     # the same sample always gives the same bytes (sorted keys), and non-ASCII prompts stay readable UTF-8
     data = meta(prompt="une église à Paris").to_json_bytes()
-    assert data.startswith(b'{"category": "church", "concept": "church", "guidance": -1.0, "height": -1, "image_index": 1,')
+    assert data.startswith(b'{"batch_size": -1, "category": "church", "concept": "church", "generator_device": "", "guidance": -1.0, '
+                           b'"height": -1, "image_index": 1,')
     assert "une église à Paris".encode() in data

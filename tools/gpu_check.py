@@ -185,16 +185,16 @@ def check_nudenet(ctx: Context) -> Result:
     from nudenet import NudeDetector
 
     from dataigm.core.devices import check_onnx_providers, onnx_cuda_providers
-    from dataigm.judge.nudenet import _nudenet_weights
+    from dataigm.judge.nudenet_models import resolve_model
 
     image = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     providers = onnx_cuda_providers(ctx.device) if ctx.device.startswith("cuda") else ["CPUExecutionProvider"]
-    gpu = NudeDetector(model_path=str(_nudenet_weights()), providers=providers)
+    gpu = NudeDetector(model_path=str(resolve_model("320n", fetch=False)), providers=providers)
     try:
         check_onnx_providers(ctx.device, gpu.onnx_session.get_providers(), "NudeNet session")
     except Exception as e:
         return "FAIL", str(e), {}
-    cpu = NudeDetector(model_path=str(_nudenet_weights()), providers=["CPUExecutionProvider"])
+    cpu = NudeDetector(model_path=str(resolve_model("320n", fetch=False)), providers=["CPUExecutionProvider"])
     scores = [{d["class"]: d["score"] for d in det.detect(str(image))} for det in (gpu, cpu)]
     diffs = {c: abs(scores[0].get(c, 0.0) - scores[1].get(c, 0.0)) for c in set(scores[0]) | set(scores[1])}
     ok = bool(scores[1]) and set(scores[0]) == set(scores[1]) and max(diffs.values()) <= 0.02

@@ -84,7 +84,7 @@ def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
     if args.summary:
         write_json_atomic(args.summary, summary)
     if args.json:
-        print(json.dumps(summary, sort_keys=True))
+        emit_json(summary)
         return 0
     for one in summary["judges"]:
         print_summary(one)

@@ -426,7 +426,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         if more:
             from dataigm.judge.multi import compare_judges
 
-            res["judges"] = compare_judges(more, images, cfg, res)
+            res["judges"] = compare_judges(more, images, cfg, res, judge_set)
         res.pop("forget_verdicts")
         if counts is not None:
             res["correction"] = {"method": "rogan-gladen", "audit": cfg.audit, "audit_scope": scope, "confusion": counts.to_dict()}

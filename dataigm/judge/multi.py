@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.judge.agreement import judge_agreement
@@ -86,12 +86,11 @@ def attach_verdicts(records: list[dict[str, Any]], specs: Sequence[str], per_jud
                             for spec, table in zip(specs, by_id) if (hit := table.get((record["split"], record["id"])))}
 
 
-def compare_judges(judges: Sequence[Any], images: Any, cfg: Any, first: dict[str, Any]) -> dict[str, Any]:
+def compare_judges(judges: Sequence[Any], images: Any, cfg: Any, first: dict[str, Any], judge_set: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """Eval with several judges: every judge's forgetting and preservation on one model's images (``first`` is
-    the first judge's :func:`~dataigm.judge.evaluation.judge_set` result, with its forget verdicts) and the
+    the first judge's result, with its forget verdicts; ``judge_set`` is
+    :func:`dataigm.judge.evaluation.judge_set`, passed in so that this module does not import evaluation) and the
     pairwise agreement of their forget verdicts."""
-    from dataigm.judge.evaluation import judge_set
-
     rows = [first] + [judge_set(j, images, cfg) for j in judges]
     specs = [cfg.detector, *cfg.more_detectors]
     attach_verdicts(first.get("images") or [], specs, [r.get("images") or [] for r in rows])
