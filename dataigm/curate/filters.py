@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dataigm.core.devices import check_onnx_providers, gpu_count, gpu_index_for_rank, pick_device
+from dataigm.core.devices import gpu_count, gpu_index_for_rank, pick_device
 from dataigm.core.errors import InputError
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
@@ -122,7 +122,7 @@ def _device(setting: str) -> str:
 def _onnx_device(setting: str, env: Mapping[str, str] | None = None) -> str | None:
     """The NudeNet judge's device: "auto" is None (onnxruntime's CUDA provider when installed, else CPU) in a single
     process, and ``cuda:<LOCAL_RANK wrapped by the visible GPUs>`` under torchrun/Slurm; a bare ``cuda`` is this
-    rank's GPU too. The judge refuses a CUDA request its session cannot run (:func:`check_onnx_providers`)."""
+    rank's GPU too. The judge refuses a CUDA request its session cannot run (``judge/nudenet_models.onnx_session``)."""
     if setting not in ("auto", "cuda"):
         return setting
     rank = rank_from_env(None if env is None else dict(env))
@@ -286,9 +286,9 @@ class NudenetFilter(JudgeFilter):
         super().__init__(settings)
         s: NudenetSettings = self.settings  # type: ignore[assignment]
         device = _onnx_device(s.device)
+        # the judge's onnxruntime session refuses a CUDA device it cannot serve (judge/nudenet_models.onnx_session)
         self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=device,
                                   model=s.model)
-        check_onnx_providers(device, self.judge.providers, "curation filter nudenet")
 
     def decide(self, verdict: Verdict, label_name: str) -> Scored:
         """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""
