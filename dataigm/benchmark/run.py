@@ -302,17 +302,16 @@ def time_one_batch(recipe: Recipe, spec: ModelSpec, device: str, local_rank: int
     return seconds
 
 
-def wait_for(folder: Path, poll_s: float, say: Callable[[str], None]) -> None:
-    """Wait until every planned shard of ``folder`` exists (other ranks), then write its manifest."""
+def finalize_when_complete(folder: Path, poll_s: float, say: Callable[[str], None]) -> None:
+    """Wait (without a time limit: other ranks may generate for hours) until every planned shard of ``folder`` is
+    done, then write its manifest."""
     from dataigm.core.manifest import missing_shards
+    from dataigm.core.stage import wait_until
     from dataigm.generate.engine import finalize
 
-    announced = False
-    while missing_shards(folder):
-        if not announced:
-            say(f"waiting for other ranks to finish {folder} ...")
-            announced = True
-        time.sleep(poll_s)
+    if missing_shards(folder):
+        say(f"waiting for other ranks to finish {folder} ...")
+    wait_until(lambda: True if not missing_shards(folder) else None, f"the shards of {folder}", None, poll_s)
     finalize(folder)
 
 
@@ -484,7 +483,7 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
     if rank.rank != 0 or not options.evaluate:
         return result
     for _, _, _, folder in jobs:
-        wait_for(folder, options.wait_poll_s, say)
+        finalize_when_complete(folder, options.wait_poll_s, say)
     result.reports = evaluate_state(state, suite, options)
     return result
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 
 def tmp_path_for(path: Path) -> Path:
@@ -28,6 +30,60 @@ def publish(tmp: Path, final: Path) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, final)
+
+
+def make_tmp_dir(final_dir: Path) -> Path:
+    """A new empty temp folder beside ``final_dir``, named as :func:`tmp_path_for` names temp files (host, PID and
+    a random token), so two processes assembling the same folder never share one and :func:`remove_stale_tmp` finds
+    what a killed one left."""
+    final_dir = Path(final_dir)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(final_dir)
+    tmp.mkdir()
+    return tmp
+
+
+def publish_dir(tmp_dir: Path, final_dir: Path, *, existing: Literal["refuse", "replace", "keep"] = "refuse") -> bool:
+    """fsync every file below the fully written ``tmp_dir`` and rename it to ``final_dir`` in one step.
+
+    When ``final_dir`` exists: ``refuse`` raises FileExistsError (``tmp_dir`` is left to the caller); ``replace``
+    moves the old one aside, renames ``tmp_dir`` into place, then deletes the old one (put back if the rename
+    fails); ``keep`` deletes ``tmp_dir`` and keeps the existing folder (another process published it first).
+    Returns whether ``tmp_dir`` was published.
+    """
+    tmp_dir, final_dir = Path(tmp_dir), Path(final_dir)
+    for p in sorted(tmp_dir.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    if not (final_dir.exists() or final_dir.is_symlink()):
+        try:
+            os.rename(tmp_dir, final_dir)
+            return True
+        except OSError:
+            if not final_dir.exists():  # not a race with another publisher
+                raise
+    if existing == "keep":
+        _remove_path(tmp_dir)
+        return False
+    if existing == "refuse":
+        raise FileExistsError(f"{final_dir} exists; not replacing it with {tmp_dir.name}")
+    aside = tmp_path_for(final_dir)
+    os.rename(final_dir, aside)
+    try:
+        os.rename(tmp_dir, final_dir)
+    except BaseException:
+        os.rename(aside, final_dir)
+        raise
+    _remove_path(aside)
+    return True
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -57,12 +113,25 @@ def json_sha256(obj: Any) -> str:
 
 
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete temp files left by killed writers below ``folder``; returns how many."""
+    """Delete the temp files and temp folders (:func:`make_tmp_dir`) left by killed writers below ``folder``;
+    returns how many. Only safe while no other process writes there."""
     n = 0
-    if folder.exists():
-        for p in folder.rglob(".*.tmp-*"):
-            p.unlink(missing_ok=True)
-            n += 1
+    if Path(folder).exists():
+        for p in sorted(Path(folder).rglob(".*.tmp-*")):  # a temp folder sorts before what it holds
+            if p.exists() or p.is_symlink():
+                _remove_path(p)
+                n += 1
+    return n
+
+
+def remove_tmp_of(path: Path) -> int:
+    """Delete the temp files (or folders) that writers of ``path`` left beside it, from any host or process; returns
+    how many. Only for paths no other process is writing now (a rank's own work units)."""
+    path = Path(path)
+    n = 0
+    for p in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        _remove_path(p)
+        n += 1
     return n
 
 

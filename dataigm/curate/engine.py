@@ -24,6 +24,7 @@ import logging
 import shutil
 import time
 from collections import defaultdict
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -31,15 +32,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from dataigm.core.atomic import json_sha256, remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
+from dataigm.core.atomic import json_sha256, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.images import ImageDecodeError, decode_rgb
 from dataigm.core.manifest import CurationRecord, PartRecord, build_manifest, load_manifest, write_part
-from dataigm.core.partition import partition, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
+from dataigm.core.stage import run_units, wait_for_files, wait_until
 from dataigm.curate.config import CurationConfig, default_config
 from dataigm.curate.decision import ACTION_RANK, Decision
 from dataigm.curate.dedup import HashedSample, describe_hash_search, find_duplicates, search_embedding_duplicates
@@ -443,19 +445,17 @@ def read_decided(out: Path, digest: str) -> Decided | None:
 
 def wait_for_decided(out: Path, digest: str, timeout: float, poll: float = 2.0) -> Decided:
     """The barrier after the decide step: rank 0's verdicts for these inputs, or rank 0's error, re-raised here."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def decided_or_error() -> Decided | None:
         decided = read_decided(out, digest)
-        if decided is not None:
-            return decided
         err = decide_error_path(out)
-        if err.exists():
+        if decided is None and err.exists():
             record = json.loads(err.read_text())
             if record.get("inputs_sha256") == digest:
                 raise DataigmError(f"rank 0 could not decide: {record['error']}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for rank 0's decisions ({decided_path(out)})")
-        time.sleep(poll)
+        return decided
+
+    return wait_until(decided_or_error, f"rank 0's decisions ({decided_path(out)})", timeout, poll)
 
 
 def curation_record(d: Decision, config_sha256: str) -> dict[str, Any]:
@@ -473,35 +473,27 @@ def curation_record(d: Decision, config_sha256: str) -> dict[str, Any]:
 
 
 # --- step 3: write ----------------------------------------------------------------------------------------------
-def write_shard(dataset: Path, out: Path, spec: ShardSpec, decisions: dict[str, Decision], config_sha256: str) -> None:
-    """Write the kept samples of one input shard to the shard of the same name below ``out``."""
+def curated_sink(out: Path, spec: ShardSpec, decisions: dict[str, Decision]) -> ShardSink:
+    """The sink of the curated shard of the same name as input shard ``spec``, planned for its kept samples."""
     planned = sum(1 for d in decisions.values() if d.shard == spec.relpath and d.verdict != "drop")
-    sink = ShardSink(out, spec, planned)
-    try:
-        for raw in iter_tar(spec.tar_path(dataset)):
-            d = decisions[raw.key]
-            if d.verdict == "drop":
-                continue
-            meta = SampleMeta.from_dict(raw.meta).to_dict()
-            if d.relabel_to:
-                meta.update(label=meta["label_names"].index(d.relabel_to), label_name=d.relabel_to)
-            sink.write(CuratedMeta(**meta, curation=curation_record(d, config_sha256)), raw.image)
-    except BaseException:
-        sink.abort()
-        raise
-    sink.close()
+    return ShardSink(out, spec, planned)
 
 
-def wait_for(paths: Sequence[Path], what: str, timeout: float, poll: float = 2.0) -> None:
-    """A file barrier between ranks: return when every path exists, raise TimeoutError naming what is missing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        missing = [p for p in paths if not p.exists()]
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}: {len(missing)} missing, e.g. {missing[0]}")
-        time.sleep(poll)
+def write_kept(dataset: Path, decisions: dict[str, Decision], config_sha256: str, spec: ShardSpec, sink: ShardSink, advance: Any = None) -> None:
+    """Write the kept samples of one input shard (relabelled where a review said so) into ``sink``."""
+    for raw in iter_tar(spec.tar_path(dataset)):
+        d = decisions[raw.key]
+        if d.verdict == "drop":
+            continue
+        meta = SampleMeta.from_dict(raw.meta).to_dict()
+        if d.relabel_to:
+            meta.update(label=meta["label_names"].index(d.relabel_to), label_name=d.relabel_to)
+        sink.write(CuratedMeta(**meta, curation=curation_record(d, config_sha256)), raw.image)
+
+
+def shard_outputs(out: Path, spec: ShardSpec) -> tuple[Path, Path]:
+    """The files a curated shard is published as (whose stale temps its rank removes)."""
+    return spec.tar_path(out), spec.stats_path(out)
 
 
 # --- the whole run ---------------------------------------------------------------------------------------------
@@ -522,8 +514,6 @@ def curate(
     Rank and world size default to the launcher's environment (torchrun, Slurm); each rank scores and writes
     its own shards, rank 0 writes the manifest, report and contact sheets. Rerunning resumes.
     """
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     # 1. Check inputs
     dataset, out = Path(dataset), Path(out)
@@ -535,18 +525,22 @@ def curate(
     info = rank_from_env()
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
+    RankInfo(rank, world_size)  # a bad rank fails before anything is written
     specs = input_shards(dataset)
     tars = open_dataset_folder(dataset).data_root  # the shards of a build folder, or data/ of an exported one
-    mine = partition(specs, rank, world_size)
     review_tags = dict(sorted((review_tags or {}).items()))
-    tags_sha = start_run(dataset, out, config, review_tags, rank, world_size)
+    tags_sha = start_run(dataset, out, config, review_tags, rank)
 
-    # 2. Score this rank's shards
+    # 2. Score this rank's shards (a world of 1 first clears every stale temp below out)
     bank = FilterBank(config)
-    for spec in tqdm(mine, desc=f"score (rank {rank})", disable=not progress, unit="shard"):
-        if not score_path(out, spec).exists():
-            write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
-    wait_for([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
+
+    def score(spec: ShardSpec, _sink: None, _advance: Any) -> None:
+        write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
+
+    run_units(specs, rank, world_size, score, is_done=lambda spec: score_path(out, spec).exists(),
+              outputs=lambda spec: (score_path(out, spec), embedding_path(out, spec)), folder=out,
+              progress=progress, desc=f"score (rank {rank})", unit="shard")
+    wait_for_files([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
     # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
     decided = decide_once(out, specs, config, review_tags, rank, barrier_timeout)
@@ -554,9 +548,9 @@ def curate(
     config_sha = config.sha256()
 
     # 4. Write this rank's curated shards
-    for spec in tqdm(mine, desc=f"write (rank {rank})", disable=not progress, unit="shard"):
-        if not is_done(out, spec):
-            write_shard(tars, out, spec, decisions, config_sha)
+    run_units(specs, rank, world_size, partial(write_kept, tars, decisions, config_sha),
+              open_sink=lambda spec: curated_sink(out, spec, decisions), is_done=lambda spec: is_done(out, spec),
+              outputs=partial(shard_outputs, out), progress=progress, desc=f"write (rank {rank})", unit="shard")
     result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
     if rank != 0:
         result.seconds = time.perf_counter() - t0
@@ -568,7 +562,7 @@ def curate(
     return result
 
 
-def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dict[str, str], rank: int, world_size: int) -> str:
+def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dict[str, str], rank: int) -> str:
     """Check the review tags, refuse an ``out`` that holds something else or another curation, and record this run
     (rank 0). Returns the review tags' digest."""
     for key, tag in review_tags.items():  # the form now; the relabel class once the sample's label names are read
@@ -588,8 +582,6 @@ def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dic
     elif rank == 0:
         write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
         write_json_atomic(run_path, run)
-    if world_size == 1:  # with several ranks, another rank's temp file may be in progress
-        remove_stale_tmp(out)
     return tags_sha
 
 
@@ -618,7 +610,7 @@ def finalize(dataset: Path, out: Path, tars: Path, specs: Sequence[ShardSpec], c
     from dataigm.curate.report import write_report
     from dataigm.curate.sheets import write_contact_sheets
 
-    wait_for([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
+    wait_for_files([s.stats_path(out) for s in specs], "the curated shards of all ranks", barrier_timeout)
     for part_name, part in sorted(load_manifest(dataset).get("parts", {}).items()):  # both layouts carry them
         write_part(out, part["category"], part_name.split("/", 1)[1], curated_part(part, config, tags_sha))
     if (Path(dataset) / SETTINGS_DIR).is_dir():  # the settings the kept images were generated under

@@ -25,9 +25,10 @@ from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import check_device, pick_device, set_current_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
-from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
+from dataigm.core.partition import RankInfo, device_for_rank, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
+from dataigm.core.stage import own_units, remove_own_tmp
 from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
 from dataigm.generate.sources import check_models
@@ -404,13 +405,6 @@ def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Seque
     )
 
 
-def _remove_stale_tmp(out: Path, shards: Sequence[Any]) -> None:
-    """Temp files of these shards left by a killed run (this rank's only: other ranks may be writing beside them)."""
-    for s in shards:
-        for stale in s.spec.tar_path(out).parent.glob(f".{s.spec.name}.tar.tmp-*"):
-            stale.unlink(missing_ok=True)
-
-
 def with_run_overrides(recipe: Recipe, options: BuildOptions) -> Recipe:
     """``recipe`` with ``--batch-size``/``--dtype`` applied to its generation block and over every model's own
     settings. Batch size and dtype change the pixels (batched kernels differ numerically), so they are recorded as
@@ -453,9 +447,12 @@ def build(
         raise InputError(f"recipe {recipe.name!r} plans no samples")
     check_models(plan.models)  # a mistyped path fails now, not after the first shards' work
     refuse_exported(out, "build")
-    mine = partition(plan.shards, rank.rank, rank.world_size)
-    todo = [s for s in mine if not is_done(out, s.spec) or _has_failures(out, s)]  # a rerun retries failed images
-    _remove_stale_tmp(out, mine)
+    # The skeleton's partition, skip and own-temp steps (dataigm.core.stage); not run_units: one writer thread opens
+    # and closes the shards' sinks while this thread generates, so a shard is no call of its own.
+    units = own_units(plan.shards, rank.rank, rank.world_size,
+                      lambda s: is_done(out, s.spec) and not _has_failures(out, s))  # a rerun retries failed images
+    mine, todo = units.owned, units.todo
+    remove_own_tmp(mine, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))
     # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to)
     device = resolve_device(options.device, rank)
     set_current_device(device)

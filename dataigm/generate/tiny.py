@@ -7,10 +7,11 @@ noise-like by design.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
+from dataigm.core.atomic import make_tmp_dir, publish_dir
 from dataigm.core.cache import cache_dir
 
 TINY_ID = "tiny"
@@ -30,15 +31,25 @@ def write_char_tokenizer(folder: Path) -> int:
     return len(vocab)
 
 
-def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
-    """Build the tiny pipeline from config with seeded random weights and save it as a diffusers folder."""
+def build_tiny_pipeline(folder: Path, seed: int = 0, existing: Literal["replace", "keep"] = "replace") -> Path:
+    """Build the tiny pipeline from config with seeded random weights and save it as a diffusers folder, assembled
+    in a temp folder and renamed into place (``existing``: replace a folder already there, or keep it)."""
+    folder = Path(folder)
+    tmp = make_tmp_dir(folder)
+    try:
+        _save_tiny_pipeline(tmp, seed)
+        publish_dir(tmp, folder, existing=existing)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _save_tiny_pipeline(tmp: Path, seed: int) -> None:
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     vocab_size = write_char_tokenizer(tmp / "tokenizer")
     tokenizer = CLIPTokenizer(str(tmp / "tokenizer" / "vocab.json"), str(tmp / "tokenizer" / "merges.txt"), model_max_length=77)
 
@@ -93,9 +104,6 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(tmp, safe_serialization=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return folder
 
 
 def ensure_tiny_pipeline(folder: Path | None = None) -> Path:
@@ -103,7 +111,7 @@ def ensure_tiny_pipeline(folder: Path | None = None) -> Path:
     folder = Path(folder) if folder else cache_dir() / f"tiny-sd-v{TINY_VERSION}"
     if not (folder / "model_index.json").exists():
         try:
-            build_tiny_pipeline(folder)
+            build_tiny_pipeline(folder, existing="keep")  # a concurrent rank's identical build may be there first
         except OSError:
             if not (folder / "model_index.json").exists():  # another rank may have won the rename
                 raise

@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dataigm.core.errors import InputError
-from dataigm.core.atomic import tmp_path_for
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, is_image_path, open_rgb, walk_files
 from dataigm.core.manifest import PartRecord, build_manifest, read_parts, write_part
-from dataigm.core.partition import partition, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
 from dataigm.core.shards import ShardSink, ShardSpec, is_done
+from dataigm.core.stage import run_units
 from dataigm.taxonomy import CATEGORIES
 
 log = logging.getLogger(__name__)
@@ -361,14 +361,6 @@ def _ordered_map(fn: Any, items: Sequence[Any], workers: int) -> Iterator[Any]: 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _remove_own_tmp(root: Path, spec: ShardSpec) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
-    """Temp files a killed run left for this shard only (other ranks/parts may be writing beside it)."""
-    for final in (spec.tar_path(root), spec.stats_path(root)):
-        pattern = tmp_path_for(final).name.rsplit("-", 1)[0] + "-*"
-        for stale in final.parent.glob(pattern):
-            stale.unlink(missing_ok=True)
-
-
 def import_images(
     folder: str | Path,
     out: str | Path,
@@ -408,6 +400,7 @@ def import_images(
     env = rank_from_env()
     rank = env.rank if rank is None else rank
     world_size = env.world_size if world_size is None else world_size
+    RankInfo(rank, world_size)  # a bad rank fails before the plan is recorded
 
     # 2. Scan the folder, resolve labels, plan splits and shards; record the plan before writing anything
     plan = plan_import(folder, out, category, part, taxonomy=taxonomy, split_from_folders=split_from_folders, fractions=fractions,
@@ -417,10 +410,7 @@ def import_images(
 
     # 3. Decode and write this rank's unfinished shards
     report = ImportReport(category, part, plan.names, len(plan.files), len(plan.ignored), len(plan.shards))
-    mine = partition(plan.shards, rank, world_size)
-    todo = [p for p in mine if not is_done(out, p.spec)]
-    report.shards_skipped = len(mine) - len(todo)
-    _write_shards(folder, out, plan, todo, report, max_size=max_size, png_compress_level=png_compress_level,
+    _write_shards(folder, out, plan, rank, world_size, report, max_size=max_size, png_compress_level=png_compress_level,
                   workers=workers or min(8, os.cpu_count() or 1), progress=progress)
 
     # 4. Manifest (complete once every rank has finished)
@@ -500,10 +490,10 @@ def plan_import(folder: Path, out: Path, category: str, part: str, *, taxonomy: 
     return ImportPlan(files, ignored, names, dict(mapping), taxonomy, planned, record)
 
 
-def _write_shards(folder: Path, out: Path, plan: ImportPlan, todo: Sequence[PlannedShard], report: ImportReport, *, max_size: int,
+def _write_shards(folder: Path, out: Path, plan: ImportPlan, rank: int, world_size: int, report: ImportReport, *, max_size: int,
                   png_compress_level: int, workers: int, progress: bool) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
-    """Decode in a thread pool (Pillow releases the GIL in codecs) and write shard by shard; counts go to ``report``."""
-    from tqdm.auto import tqdm
+    """This rank's unfinished shards (:func:`~dataigm.core.stage.run_units`), each decoded in a thread pool (Pillow
+    releases the GIL in codecs) and written through its :class:`ShardSink`; counts go to ``report``."""
 
     def load(f: ImageFile) -> DecodedImage | ImageDecodeError:
         try:
@@ -514,29 +504,24 @@ def _write_shards(folder: Path, out: Path, plan: ImportPlan, todo: Sequence[Plan
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
     category, part = report.category, report.part
-    results = _ordered_map(load, [f for shard in todo for f in shard.files], workers)  # one pool across shards
-    with closing(results), tqdm(total=sum(len(p.files) for p in todo), desc=f"import {category}/{part}", unit="img",
-                                disable=not progress) as bar:
-        for shard in todo:
-            _remove_own_tmp(out, shard.spec)
-            sink = ShardSink(out, shard.spec, len(shard.files))
-            try:
-                for f in shard.files:
-                    result = next(results)
-                    key = sample_key(category, part, f.relpath)
-                    if isinstance(result, ImageDecodeError):
-                        sink.fail(key, str(result))
-                        report.failures[result.kind] += 1
-                    else:
-                        sink.write(_meta(key, f, shard.spec.split, category, plan.taxonomy, plan.names, plan.mapping, result), result.png)
-                    bar.update(1)
-            except BaseException:
-                sink.abort()
-                raise
-            stats = sink.close()
-            report.ok += stats.ok
-            report.failed += stats.failed
-            report.shards_written += 1
+
+    def write(shard: PlannedShard, sink: ShardSink, advance: Any) -> None:
+        with closing(_ordered_map(load, shard.files, workers)) as results:
+            for f, result in zip(shard.files, results):
+                key = sample_key(category, part, f.relpath)
+                if isinstance(result, ImageDecodeError):
+                    sink.fail(key, str(result))
+                    report.failures[result.kind] += 1
+                else:
+                    sink.write(_meta(key, f, shard.spec.split, category, plan.taxonomy, plan.names, plan.mapping, result), result.png)
+                advance(1)
+
+    done = run_units(plan.shards, rank, world_size, write, open_sink=lambda p: ShardSink(out, p.spec, len(p.files)),
+                     is_done=lambda p: is_done(out, p.spec), outputs=lambda p: (p.spec.tar_path(out), p.spec.stats_path(out)),
+                     progress=progress, desc=f"import {category}/{part}", unit="img", size=lambda p: len(p.files))
+    report.shards_skipped, report.shards_written = done.skipped, done.done
+    report.ok += sum(stats.ok for stats in done.results)
+    report.failed += sum(stats.failed for stats in done.results)
 
 
 def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, names: list[str], mapping: Mapping[str, str],

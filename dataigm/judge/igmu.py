@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.atomic import sha256_file, write_json_atomic
+from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.judge.clip import ClipPreprocess
@@ -101,7 +101,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
     :func:`dataigm.judge.igmu_multi.convert_multi_head`, their task told by their number of classes.
     """
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     head = Path(head)
     if not head.is_file():
@@ -136,9 +136,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         raise DataigmError(f"{head}: layout differs from AdvancedClassifierHead_CLIP: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
     spec = IGMU_TASKS[name]
     out = _out_folder(Path(out))
-    tmp = out / f".{HEAD_WEIGHTS}.tmp"
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
-    tmp.replace(out / HEAD_WEIGHTS)
+    write_bytes_atomic(out / HEAD_WEIGHTS, save({k: v.contiguous() for k, v in module.state_dict().items()}))
     write_json_atomic(out / HEAD_CONFIG, {
         "format": IGMU_FORMAT,
         "architecture": "AdvancedClassifierHead_CLIP",

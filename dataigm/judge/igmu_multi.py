@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.atomic import sha256_file, write_json_atomic
+from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
 from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
@@ -112,7 +112,7 @@ def task_of(num_classes: int) -> str:
 
 def convert_multi_head(head: Path, state: dict[str, Any], out: Path, *, clip: str = IGMU_CLIP) -> Path:
     """Write a ``Multi_MultiC`` state dict (already read with ``weights_only``) as ``out/model.safetensors`` + config."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     input_dim, hidden_dim = int(state["attn.0.weight"].shape[1]), int(state["attn.0.weight"].shape[0])
     task = task_of(int(state["output.weight"].shape[0]))
@@ -122,9 +122,7 @@ def convert_multi_head(head: Path, state: dict[str, Any], out: Path, *, clip: st
     except RuntimeError as e:
         raise DataigmError(f"{head}: does not fit Multi_MultiC({input_dim}, {hidden_dim}): {' '.join(str(e).split())[:300]}") from None
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{HEAD_WEIGHTS}.tmp"
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
-    tmp.replace(out / HEAD_WEIGHTS)
+    write_bytes_atomic(out / HEAD_WEIGHTS, save({k: v.contiguous() for k, v in module.state_dict().items()}))
     labels, source_path = MULTI_TASKS[task]
     write_json_atomic(out / HEAD_CONFIG, {
         "format": IGMU_MULTI_FORMAT, "architecture": "Multi_MultiC", "task": task, "input_dim": input_dim,

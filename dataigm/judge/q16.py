@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dataigm.core.atomic import sha256_file, write_json_atomic
+from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
 from dataigm.judge.types import Verdict
@@ -47,7 +47,7 @@ def _clip_for(path: Path, dim: int, clip: str | None) -> str:
 def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) -> Path:
     """Convert Q16's pickled ``prompts.p`` into ``out/model.safetensors`` (``prompts``, shape (2, dim)) + ``out/config.json``."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from dataigm.core.safe_pickle import load_numpy_pickle
 
@@ -61,9 +61,7 @@ def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) ->
     if out.exists() and not out.is_dir():
         raise DataigmError(f"--out {out} is a file; give a folder for {Q16_WEIGHTS} + {Q16_CONFIG}")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{Q16_WEIGHTS}.tmp"
-    save_file({"prompts": torch.from_numpy(array.copy()).contiguous()}, str(tmp))
-    tmp.replace(out / Q16_WEIGHTS)
+    write_bytes_atomic(out / Q16_WEIGHTS, save({"prompts": torch.from_numpy(array.copy()).contiguous()}))
     write_json_atomic(out / Q16_CONFIG, {
         "format": Q16_FORMAT, "label_names": Q16_LABELS, "concept": Q16_LABELS[1], "dim": int(array.shape[1]),
         "dtype": str(array.dtype), "clip_model": _clip_for(prompts, int(array.shape[1]), clip),

@@ -12,13 +12,12 @@ measured metrics. The folder is assembled beside its destination and renamed int
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataigm import __version__
-from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+from dataigm.core.atomic import make_tmp_dir, publish_dir, write_bytes_atomic, write_json_atomic
 from dataigm.core.detector_export import DetectorExport
 from dataigm.core.errors import InputError
 from dataigm.resources import resource_dir
@@ -67,16 +66,10 @@ def export_detector(
         versions={**info.get("versions", {}), "dataigm": __version__},
     ).model_dump(mode="json")
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = make_tmp_dir(out)
     try:
         _write_export(tmp, detector, section, reports, run_dir, repo_id=repo_id, card_template=card_template)
-        if out.is_dir():
-            shutil.rmtree(out)
-        elif out.exists():
-            out.unlink()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
+        publish_dir(tmp, out, existing="replace")  # an existing out was allowed above (empty, or overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # no half-written export left beside the destination
         raise
