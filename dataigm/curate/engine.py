@@ -24,8 +24,8 @@ import logging
 import shutil
 import time
 from collections import defaultdict
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -479,7 +479,8 @@ def curated_sink(out: Path, spec: ShardSpec, decisions: dict[str, Decision]) -> 
     return ShardSink(out, spec, planned)
 
 
-def write_kept(dataset: Path, decisions: dict[str, Decision], config_sha256: str, spec: ShardSpec, sink: ShardSink, advance: Any = None) -> None:
+def write_kept(dataset: Path, decisions: dict[str, Decision], config_sha256: str, spec: ShardSpec, sink: ShardSink,
+               _advance: Any = None) -> None:
     """Write the kept samples of one input shard (relabelled where a review said so) into ``sink``."""
     for raw in iter_tar(spec.tar_path(dataset)):
         d = decisions[raw.key]
