@@ -192,11 +192,12 @@ def onnx_session(path: Path, device: str | None = None, local_rank: int = 0):  #
     ``cuda``); asking for CUDA and getting the CPU is an error, "auto" falls back to the CPU with a warning."""
     import onnxruntime
 
+    from dataigm.core.devices import check_onnx_providers
+
     providers, explicit = _providers(device, local_rank)
     session = onnxruntime.InferenceSession(str(path), providers=providers)
-    if providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
-        if explicit:
-            raise NudeNetDeviceError(f"device {device!r}: onnxruntime could not start its CUDA provider for {path.name} "
-                                     f"(session providers: {', '.join(session.get_providers())}); use --device cpu")
+    if explicit:
+        check_onnx_providers(str(device), session.get_providers(), f"onnxruntime session of {path.name}")
+    elif providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
         log.warning("onnxruntime's CUDA provider did not start for %s; running on the CPU", path.name)
     return session
