@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.core.partition import RankInfo, device_for_rank, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.shards import iter_samples, list_shards
 from dataigm.generate.engine import BuildOptions, GenerationFailed, build
 from dataigm.recipe import ModelSpec, parse_recipe
@@ -535,19 +535,6 @@ def test_rank_from_env(env, expected):
 def test_sbatch_with_many_tasks_outside_srun_is_refused():
     with pytest.raises(ValueError, match="SLURM_NTASKS=4 but not inside an srun step"):
         rank_from_env({"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"})
-
-
-@pytest.mark.parametrize("env,device,count,expected", [
-    ({"RANK": "11", "WORLD_SIZE": "16", "LOCAL_RANK": "3"}, "cuda", 8, "cuda:3"),  # torchrun, 8 GPUs per node
-    ({"SLURM_PROCID": "11", "SLURM_STEP_NUM_TASKS": "16", "SLURM_LOCALID": "3"}, "cuda", 1, "cuda:0"),  # srun --gpus-per-task 1
-    ({}, "cuda", 2, "cuda:0"),
-    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}, "cuda:0", 8, "cuda:0"),  # an explicit index is kept
-    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}, "cpu", 8, "cpu"),
-])
-def test_bare_cuda_is_the_local_rank(env, device, count, expected):
-    assert device_for_rank(device, rank_from_env(env).local_rank, count) == expected
-    with pytest.raises(ValueError, match="no CUDA device"):
-        device_for_rank("cuda", 0, 0)
 
 
 def test_temp_names_carry_host_and_random_suffix(tmp_path):

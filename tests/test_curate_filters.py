@@ -123,38 +123,24 @@ def test_band_search_finds_every_pair_within_distance():
 
 # --- devices under a multi-rank launch -------------------------------------------------------------------------
 def test_auto_device_is_this_ranks_gpu(monkeypatch):
-    """No GPU here: CUDA's presence is faked to check that ``auto`` follows LOCAL_RANK instead of always GPU 0, and
-    that the chosen GPU becomes torch's current device."""
+    """No GPU here: torch's CUDA is faked (two GPUs listed in CUDA_VISIBLE_DEVICES) to check that ``auto`` follows
+    LOCAL_RANK instead of always GPU 0, and that the chosen GPU becomes torch's current device."""
     import torch
 
     from dataigm.curate import filters
 
-    assert filters._onnx_device("auto") is None and filters._device("auto") == filters._device("cpu") == "cpu"
+    assert filters._device("auto") == filters._device("cpu") == "cpu"
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert filters._device("auto") == "cpu"  # no GPU visible
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert filters._device("auto") == "cpu"  # torch has no CUDA here
     current: list[object] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", current.append)
-    assert filters._device("auto") == "cuda:1" and filters._device("cuda:0") == "cuda:0"
-    assert current == [torch.device("cuda:1"), torch.device("cuda:0")]
-
-
-@pytest.mark.parametrize("env, setting, expected", [
-    ({}, "auto", None),  # one process: the judge picks onnxruntime's CUDA provider if it has one
-    ({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "3", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}, "cuda", "cuda:3"),
-    # srun --gpus-per-task 1: each task sees only its own GPU, index 0
-    ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "5", "CUDA_VISIBLE_DEVICES": "5"}, "cuda", "cuda:0"),
-    ({"WORLD_SIZE": "8", "RANK": "6", "LOCAL_RANK": "6", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}, "cuda", "cuda:2"),
-    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": ""}, "auto", "cpu"),  # no GPU: CPU
-    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, "cuda:1", "cuda:1"),  # explicit: as given
-])
-def test_onnx_device_wraps_the_local_rank_by_the_visible_gpus(env, setting, expected):
-    from dataigm.curate import filters
-
-    assert filters._onnx_device(setting, env) == expected
+    assert filters._device("auto") == "cuda:1" and filters._device("cuda") == "cuda:1" and filters._device("cuda:0") == "cuda:0"
+    assert current == [torch.device("cuda:1"), torch.device("cuda:1"), torch.device("cuda:0")]
 
 
 def test_cuda_asked_and_a_cpu_only_session_is_an_error():

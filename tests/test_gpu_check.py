@@ -25,6 +25,6 @@ def test_gpu_check_cpu_smoke_passes_or_skips_every_check() -> None:
     assert summary["failed"] == [] and summary["device"] == "cpu"
     assert sorted(line.split(" ", 2)[1].rstrip(":") for line in lines) == sorted(summary["checks"])
     statuses = {name: c["status"] for name, c in summary["checks"].items()}
-    assert statuses == {"dtype": "PASS", "memory": "SKIP", "rerun": "PASS", "cpu_noise": "PASS", "judge_precision": "PASS",
+    assert statuses == {"devices": "PASS", "dtype": "PASS", "memory": "SKIP", "rerun": "PASS", "cpu_noise": "PASS", "judge_precision": "PASS",
                         "nudenet": "PASS", "train": "PASS", "oom": "SKIP", "faiss": "SKIP"}
     assert len(summary["checks"]["dtype"]["data"]["runs"]) == 10  # five families in two dtypes

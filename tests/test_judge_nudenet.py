@@ -201,3 +201,4 @@ def test_cuda_asked_without_its_provider_raises(nudenet_best_onnx: Path) -> None
     with pytest.raises(NudeNetDeviceError, match="cpu or cuda"):
         onnx_session(nudenet_best_onnx, "mps")
     assert onnx_session(nudenet_best_onnx, None).get_providers() == ["CPUExecutionProvider"]
+    assert onnx_session(nudenet_best_onnx, "auto", local_rank=3).get_providers() == ["CPUExecutionProvider"]

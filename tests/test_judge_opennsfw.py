@@ -84,3 +84,16 @@ def test_spec_and_options_are_checked_before_loading() -> None:
         check_judge_spec("opennsfw:strict")
     with pytest.raises(DataigmError, match="judges nsfw only"):
         create_judge("opennsfw", concept="church")
+
+
+def test_cuda_asked_without_the_provider_is_refused_not_run_on_the_cpu() -> None:
+    """The session comes from the one onnxruntime session builder (``judge/nudenet_models.onnx_session``)."""
+    import onnxruntime
+
+    from dataigm.judge.opennsfw import OpenNSFWJudge
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(DataigmError, match="no CUDAExecutionProvider"):
+        OpenNSFWJudge(device="cuda")
+    assert OpenNSFWJudge(device="auto").session.get_providers() == ["CPUExecutionProvider"]

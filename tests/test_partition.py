@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dataigm.core.partition import RankInfo, device_for_rank, partition, rank_from_env
+from dataigm.core.devices import DeviceError, choose_device, driver_gpu_count, gpu_count, gpu_index_for_rank, pick_device, visible_gpu_count
+from dataigm.core.partition import RankInfo, partition, rank_from_env
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -39,15 +40,6 @@ def test_rank_info_refuses_impossible_ranks() -> None:
         RankInfo(-1, 2)
 
 
-def test_device_for_rank() -> None:
-    assert device_for_rank("cuda", 3, 8) == "cuda:3"
-    assert device_for_rank("cuda", 3, 2) == "cuda:1"  # fewer visible GPUs than local ranks: wraps
-    assert device_for_rank("cuda", 0, 1) == "cuda:0"
-    assert device_for_rank("cuda:5", 3, 8) == "cuda:5" and device_for_rank("cpu", 1, 0) == "cpu"
-    with pytest.raises(ValueError, match="no CUDA device is visible"):
-        device_for_rank("cuda", 0, 0)
-
-
 def test_partition_is_disjoint_covering_and_strided() -> None:
     units = list(range(10))
     parts = [partition(units, r, 3) for r in range(3)]
@@ -58,23 +50,104 @@ def test_partition_is_disjoint_covering_and_strided() -> None:
 
 @pytest.mark.parametrize("env, count", [({}, None), ({"CUDA_VISIBLE_DEVICES": ""}, 0), ({"CUDA_VISIBLE_DEVICES": "3"}, 1),
                                         ({"CUDA_VISIBLE_DEVICES": "0,1,2,3"}, 4), ({"CUDA_VISIBLE_DEVICES": "1,-1,2"}, 1),
-                                        ({"CUDA_VISIBLE_DEVICES": "GPU-8f3a,GPU-77c1"}, 2)])
+                                        ({"CUDA_VISIBLE_DEVICES": "0,,1"}, 1), ({"CUDA_VISIBLE_DEVICES": "GPU-8f3a,GPU-77c1"}, 2)])
 def test_visible_gpus_from_the_environment(env, count):
-    from dataigm.core.devices import visible_gpu_count
-
     assert visible_gpu_count(env) == count
+    assert gpu_count(env) == (driver_gpu_count() or 0 if count is None else count)  # unset: the driver's count
 
 
 @pytest.mark.parametrize("local_rank, gpus, index", [(0, 1, 0), (5, 1, 0), (5, 8, 5), (6, 4, 2), (3, 2, 1)])
 def test_a_ranks_gpu_wraps_by_the_visible_gpus(local_rank, gpus, index):
-    from dataigm.core.devices import gpu_index_for_rank
-
     assert gpu_index_for_rank(local_rank, gpus) == index
-    assert device_for_rank("cuda", local_rank, gpus) == f"cuda:{index}"
+    assert choose_device("cuda", local_rank, gpus=gpus) == choose_device("auto", local_rank, gpus=gpus) == f"cuda:{index}"
 
 
 def test_no_visible_gpu_is_a_one_line_error():
-    from dataigm.core.devices import DeviceError, gpu_index_for_rank
-
     with pytest.raises(DeviceError, match="no CUDA device is visible"):
         gpu_index_for_rank(0, 0)
+
+
+# --- the one device picker, from env dicts (no GPU needed) -----------------------------------------------------------
+TWO_GPUS, ONE_GPU = {"CUDA_VISIBLE_DEVICES": "0,1"}, {"CUDA_VISIBLE_DEVICES": "5"}
+
+
+@pytest.mark.parametrize("env, devices", [
+    (TWO_GPUS, ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]),  # one process per GPU, wrapped past the second
+    (ONE_GPU, ["cuda:0"] * 4),  # srun --gpus-per-task 1: each task sees only its own GPU, index 0
+    ({"CUDA_VISIBLE_DEVICES": "1,-1,2"}, ["cuda:0"] * 4),  # CUDA stops at an invalid entry: one GPU
+    ({"CUDA_VISIBLE_DEVICES": ""}, ["cpu"] * 4),  # set but empty: no GPU
+])
+def test_auto_and_bare_cuda_are_the_local_ranks_gpu(env, devices):
+    assert [choose_device("auto", rank, env) for rank in range(4)] == devices
+    assert [choose_device(None, rank, env) for rank in range(4)] == devices
+    if devices[0] == "cpu":
+        with pytest.raises(DeviceError, match="no CUDA device is visible"):
+            choose_device("cuda", 0, env)
+    else:
+        assert [choose_device("cuda", rank, env) for rank in range(4)] == devices
+
+
+def test_auto_with_cuda_visible_devices_unset_asks_the_driver():
+    expected = "cuda:0" if driver_gpu_count() else "cpu"
+    assert choose_device("auto", 0, {}) == expected
+
+
+def test_auto_is_the_cpu_where_the_runtime_cannot_use_cuda():
+    assert choose_device("auto", 1, TWO_GPUS, cuda_usable=False) == "cpu"
+    assert choose_device("auto", 1, TWO_GPUS, cuda_usable=True) == "cuda:1"
+
+
+@pytest.mark.parametrize("device, env, expected", [
+    ("cpu", TWO_GPUS, "cpu"), ("cpu", {"CUDA_VISIBLE_DEVICES": ""}, "cpu"), ("mps", {}, "mps"),
+    ("cuda:1", TWO_GPUS, "cuda:1"), ("cuda:0", ONE_GPU, "cuda:0"),  # explicit: kept, not wrapped by the rank
+])
+def test_an_explicit_device_is_kept(device, env, expected):
+    assert [choose_device(device, rank, env) for rank in range(4)] == [expected] * 4
+
+
+@pytest.mark.parametrize("device, env, message", [
+    ("cuda:2", TWO_GPUS, r"device 'cuda:2': only 2 CUDA GPU\(s\) visible \(cuda:0 .. cuda:1\)"),
+    ("cuda:0", {"CUDA_VISIBLE_DEVICES": ""}, "device 'cuda:0': no CUDA GPU is visible on this machine"),
+    ("cuda:x", TWO_GPUS, "device 'cuda:x': not a device"),
+])
+def test_an_explicit_gpu_that_is_not_visible_is_a_one_line_error(device, env, message):
+    with pytest.raises(DeviceError, match=message):
+        choose_device(device, 0, env)
+
+
+@pytest.mark.parametrize("env, device, expected", [
+    ({"RANK": "11", "WORLD_SIZE": "16", "LOCAL_RANK": "3", "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}, "cuda", "cuda:3"),  # torchrun
+    ({"SLURM_PROCID": "11", "SLURM_STEP_NUM_TASKS": "16", "SLURM_LOCALID": "3", "CUDA_VISIBLE_DEVICES": "3"}, "cuda", "cuda:0"),
+    ({"WORLD_SIZE": "8", "RANK": "6", "LOCAL_RANK": "6", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}, "auto", "cuda:2"),
+    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "0,1"}, "cuda:0", "cuda:0"),
+])
+def test_a_launchers_local_rank_picks_the_gpu(env, device, expected):
+    assert choose_device(device, rank_from_env(env).local_rank, env) == expected
+
+
+def test_pick_device_checks_the_choice_against_the_runtime():
+    """Here torch has no CUDA and onnxruntime no CUDA provider: auto is the CPU on both, whatever is listed; an
+    explicit CUDA device is refused by torch, while the torch-free onnxruntime choice is only the index."""
+    import onnxruntime
+    import torch
+
+    if torch.cuda.is_available() or "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a machine without CUDA (tools/gpu_check.py checks the picker on a GPU)")
+    assert pick_device("auto", 1, TWO_GPUS) == pick_device("auto", 1, TWO_GPUS, runtime="onnx") == "cpu"
+    assert pick_device("cpu", 3, TWO_GPUS) == "cpu"
+    with pytest.raises(DeviceError, match="no CUDA GPU is visible"):
+        pick_device("cuda", 1, TWO_GPUS)
+    assert pick_device("cuda", 3, TWO_GPUS, runtime="onnx") == "cuda:1"
+    with pytest.raises(ValueError, match="runtime 'jax'"):
+        pick_device("auto", runtime="jax")
+
+
+def test_onnx_device_choice_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dataigm.core.devices import pick_device; "
+            "print(pick_device('cuda', 1, {'CUDA_VISIBLE_DEVICES': '7'}, runtime='onnx'), pick_device('auto', runtime='onnx'), "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "cuda:0" and out[2] == "False"

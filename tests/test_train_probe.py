@@ -143,6 +143,36 @@ def test_head_initialisation(efficientnet_lite0_dir: Path, how: str) -> None:
         assert float(head.weight.abs().max()) > 0.5 and logits.abs().max() > 2.0  # timm: uniform in +-1/sqrt(2)
 
 
+@pytest.mark.parametrize("arch", ["efficientnet_lite0", "test_vit"])
+def test_pooled_features_and_classifier_logits_are_timms_forward(arch: str, efficientnet_lite0_dir: Path) -> None:
+    """The two halves of the forward that training (cached features) and curation (embeddings) share: real
+    EfficientNet-Lite0 weights on real photos, and a tiny ViT (pooling + fc_norm before its head)."""
+    import sys
+
+    import timm
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from real_weights import skimage_photo
+
+    from dataigm.train.models import build_transform, classifier_logits, data_config_for, pooled_features
+
+    torch.manual_seed(0)
+    real = arch == "efficientnet_lite0"
+    model = timm.create_model(f"local-dir:{efficientnet_lite0_dir}" if real else arch, pretrained=real).eval()
+    transform = build_transform(data_config_for(model, model.pretrained_cfg["input_size"][-1]), training=False)
+    x = torch.stack([transform(skimage_photo(name)) for name in ("chelsea", "coffee", "astronaut")])
+    with torch.no_grad():
+        features = pooled_features(model, x)
+        assert features.shape == (3, model.num_features)
+        torch.testing.assert_close(features, model.forward_head(model.forward_features(x), pre_logits=True), rtol=0, atol=0)
+        logits = classifier_logits(model, features)
+        torch.testing.assert_close(logits, model(x), rtol=1e-5, atol=1e-5)
+        assert not torch.equal(classifier_logits(model, features, drop_rate=0.5, training=True), logits)
+    if real:  # real weights see ImageNet's classes: a cat (281-285), and espresso or a cup (967, 968)
+        top = logits.argmax(1).tolist()
+        assert 281 <= top[0] <= 285 and top[1] in (967, 968)
+
+
 def test_head_norm_folds_into_a_plain_linear_head() -> None:
     import timm
 

@@ -3,6 +3,7 @@
 ``python tools/gpu_check.py`` (``make gpu-check``) builds tiny SD/SDXL/SD3/Flux/PixArt pipelines from config in
 their real layouts (:mod:`dataigm.generate.tiny_families`) and checks, on ``cuda``:
 
+- ``devices``: the torch-free visible-GPU count equals torch's; ``auto`` and a bare ``cuda`` pick this rank's GPU;
 - ``dtype``: each family in dtype auto/float16/bfloat16 gives finite images whose PNG size is the recorded size;
 - ``memory``: model offload and VAE tiling against the plain run, within a tolerance (levels of 8-bit pixels);
 - ``rerun``: a second build is byte-identical, and so is a second ``--deterministic`` build;
@@ -78,6 +79,25 @@ def build_images(ctx: Context, out: Path, model: Any, deterministic: bool = Fals
     options = {k: kwargs.pop(k) for k in ("offload", "vae_tiling", "vae_slicing") if k in kwargs}
     build(recipe(model, **kwargs), out, BuildOptions(device=ctx.device, progress=False, deterministic=deterministic, **options))
     return {s.key: (np.asarray(Image.open(io.BytesIO(s.image))), s.meta) for s in iter_samples(list_shards(out))}
+
+
+@check
+def check_devices(ctx: Context) -> Result:
+    import onnxruntime
+    import torch
+
+    from dataigm.core.devices import driver_gpu_count, gpu_count, pick_device, set_current_device
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    onnx_cuda = gpus > 0 and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    data = {"torch": gpus, "driver": driver_gpu_count(), "visible": gpu_count(), "auto": pick_device("auto"),
+            "auto_onnx": pick_device("auto", runtime="onnx")}
+    expected = {"visible": gpus, "auto": "cuda:0" if gpus else "cpu", "auto_onnx": "cuda:0" if onnx_cuda else "cpu"}
+    if gpus:
+        data["cuda_rank_1"], expected["cuda_rank_1"] = pick_device("cuda", 1), f"cuda:{1 % gpus}"
+        set_current_device("cuda:0")
+    ok = all(data[k] == v for k, v in expected.items())
+    return ("PASS" if ok else "FAIL", f"the torch-free GPU count against torch's, and the devices picked: {data}", data)
 
 
 @check

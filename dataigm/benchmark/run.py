@@ -360,7 +360,7 @@ def write_utility_report(state: dict[str, Any], suite: Suite, options: Benchmark
                          methods: dict[str, Path], folder: Path) -> Path:
     """Fidelity only (LPIPS over pairs, FID/KID) of each method's images against the original's: suites without a concept."""
     from dataigm.core.atomic import write_bytes_atomic
-    from dataigm.judge.detectors import pick_device
+    from dataigm.core.devices import pick_device
     from dataigm.judge.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
     from dataigm.judge.images import resolve_images
     from dataigm.judge.metrics import bootstrap_ci

@@ -46,16 +46,6 @@ def rank_from_env(env: dict[str, str] | None = None) -> RankInfo:
     return RankInfo()
 
 
-def device_for_rank(device: str, local_rank: int, device_count: int) -> str:
-    """A bare ``cuda`` means ``cuda:<LOCAL_RANK>`` (one GPU per rank); with fewer visible GPUs than local ranks
-    (Slurm's ``--gpus-per-task 1`` shows each task one GPU) the index wraps. Other devices are returned as given."""
-    from dataigm.core.devices import gpu_index_for_rank
-
-    if device != "cuda":
-        return device
-    return f"cuda:{gpu_index_for_rank(local_rank, device_count)}"
-
-
 def partition(units: Sequence[T], rank: int, world_size: int) -> list[T]:
     """The units rank ``rank`` of ``world_size`` owns: every ``world_size``-th one, starting at ``rank``.
 

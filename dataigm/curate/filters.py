@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dataigm.core.devices import gpu_count, gpu_index_for_rank, pick_device
+from dataigm.core.devices import pick_device
 from dataigm.core.errors import InputError
 from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
@@ -117,27 +117,6 @@ def _device(setting: str) -> str:
     """A torch filter's ``device`` setting ("auto", "cpu", "cuda:1"...) as a device: "auto" is this rank's GPU
     (``cuda:<LOCAL_RANK>``) when one is visible, else the CPU, so the ranks of a node do not all load onto GPU 0."""
     return pick_device(setting, rank_from_env().local_rank)
-
-
-def _onnx_device(setting: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The NudeNet judge's device: "auto" is None (onnxruntime's CUDA provider when installed, else CPU) in a single
-    process, and ``cuda:<LOCAL_RANK wrapped by the visible GPUs>`` under torchrun/Slurm; a bare ``cuda`` is this
-    rank's GPU too. The judge refuses a CUDA request its session cannot run (``judge/nudenet_models.onnx_session``)."""
-    if setting not in ("auto", "cuda"):
-        return setting
-    rank = rank_from_env(None if env is None else dict(env))
-    if setting == "auto" and rank.world_size == 1:
-        return None
-    count = gpu_count(env)
-    if setting == "auto" and (count == 0 or not _onnx_has_cuda()):
-        return "cpu"
-    return f"cuda:{gpu_index_for_rank(rank.local_rank, count)}"
-
-
-def _onnx_has_cuda() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 class JudgeFilter(Filter):
@@ -285,10 +264,9 @@ class NudenetFilter(JudgeFilter):
     def __init__(self, settings: FilterSettings) -> None:
         super().__init__(settings)
         s: NudenetSettings = self.settings  # type: ignore[assignment]
-        device = _onnx_device(s.device)
-        # the judge's onnxruntime session refuses a CUDA device it cannot serve (judge/nudenet_models.onnx_session)
-        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=device,
-                                  model=s.model)
+        # the session takes this rank's GPU (core/devices.pick_device) and refuses a CUDA device it cannot serve
+        self.judge = NudeNetJudge(s.preset or DEFAULT_NUDENET_PRESET, classes=s.classes, threshold=s.threshold, device=s.device,
+                                  model=s.model, local_rank=rank_from_env().local_rank)
 
     def decide(self, verdict: Verdict, label_name: str) -> Scored:
         """``nudenet_score``: the best detection among the configured classes; ``nudenet_class``: its class."""
@@ -447,13 +425,15 @@ class EmbeddingFilter(Filter):
             self.kind = "clip"
 
     def _detector_features(self, images: Sequence[Image.Image]) -> Any:
-        """timm features before the classifier: ``forward_head(forward_features(x), pre_logits=True)``."""
+        """timm features before the classifier (:func:`dataigm.train.models.pooled_features`, as training caches them)."""
+        from dataigm.train.models import pooled_features
+
         torch, judge = self._torch, self.judge
         assert judge is not None
         x = judge.collate([judge.preprocess(im) for im in images]).to(judge.device)
         dtype = judge.autocast_dtype
         with torch.inference_mode(), torch.autocast(judge.device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            feats = judge.model.forward_head(judge.model.forward_features(x), pre_logits=True)
+            feats = pooled_features(judge.model, x)
         return feats.flatten(1)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:

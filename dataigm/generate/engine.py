@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
-from dataigm.core.devices import check_device, pick_device, set_current_device
+from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
-from dataigm.core.partition import RankInfo, device_for_rank, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
 from dataigm.core.stage import own_units, remove_own_tmp
@@ -454,8 +454,7 @@ def build(
     mine, todo = units.owned, units.todo
     remove_own_tmp(mine, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))
     # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to)
-    device = resolve_device(options.device, rank)
-    set_current_device(device)
+    device = pick_device(options.device, rank.local_rank)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
     # 3. Record the part's plan, then generate
     identities = [model_identity(m) for m in plan.models]
@@ -549,15 +548,6 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
 def _has_failures(out: Path, shard: Any) -> bool:
     path = shard.spec.stats_path(out)
     return path.exists() and json.loads(path.read_text()).get("failed", 0) > 0
-
-
-def resolve_device(device: str, rank: RankInfo) -> str:
-    """``auto`` and a bare ``cuda`` become ``cuda:<LOCAL_RANK>`` (wrapped to the visible GPUs); the rest as given."""
-    if device == "cuda":
-        import torch
-
-        return device_for_rank(check_device(device), rank.local_rank, torch.cuda.device_count())
-    return pick_device(device, rank.local_rank)
 
 
 def release_memory() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from dataigm.core.devices import pick_device
 from dataigm.core.registry import Registry
 from dataigm.judge.dataigm_detector import CONFIG, SAFE_WEIGHTS, DataigmJudge, read_detector_config, resolve_detector_folder
 from dataigm.judge.nudenet import (
@@ -33,7 +32,7 @@ __all__ = [
     "NUDENET_MIN_SCORE", "NUDENET_PRESETS", "NUDENET_SEXUAL", "NUDENET_V2_NAMES", "PERSON_DETECTORS", "SAFE_WEIGHTS",
     "DataigmJudge", "Judge", "JudgeKind", "JudgeOptions", "JudgeSpec", "NudeNetJudge", "NudeNetPreprocess", "NudeNetPreset",
     "PersonDetector", "Verdict", "check_judge_spec", "create_judge", "create_person_detector", "judge_kinds",
-    "nudenet_class_name", "nudenet_is_positive", "nudenet_passes", "pick_autocast_dtype", "pick_device",
+    "nudenet_class_name", "nudenet_is_positive", "nudenet_passes", "pick_autocast_dtype",
     "read_detector_config", "resolve_detector_folder",
 ]
 

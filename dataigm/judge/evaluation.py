@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.devices import pick_device
 from dataigm.core.errors import InputError
-from dataigm.judge.detectors import Judge, create_judge, create_person_detector, pick_device
+from dataigm.judge.detectors import Judge, create_judge, create_person_detector
 from dataigm.judge.gallery import image_records
 from dataigm.judge.images import ImageInput, ImageRef, resolve_images
 from dataigm.judge.judge import run_judge

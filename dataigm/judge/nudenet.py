@@ -300,7 +300,7 @@ class NudeNetJudge:
 
     def __init__(
         self, preset: str = DEFAULT_NUDENET_PRESET, *, classes: Sequence[str] | None = None, threshold: float | None = None,
-        device: str | None = None, model: str | None = None, **_: Any,
+        device: str | None = None, model: str | None = None, local_rank: int = 0, **_: Any,
     ) -> None:  # pragma: no mutate block, plumbing, see docs/testing.md
         from dataigm.judge.nudenet_models import NUDENET_MODEL_FILES, onnx_session, resolve_model
 
@@ -316,7 +316,7 @@ class NudeNetJudge:
         self.pipeline = NUDENET_PIPELINES[base.pipeline]
         self.model_file = NUDENET_MODEL_FILES[self.pipeline.model]
         self.model_path = resolve_model(self.pipeline.model, model)
-        self.session = onnx_session(self.model_path, device)
+        self.session = onnx_session(self.model_path, device, local_rank)
         self.providers = list(self.session.get_providers())
         self.input_name = self.session.get_inputs()[0].name
         self.size = 320

@@ -161,59 +161,43 @@ def model_available(key: str) -> str:
     return f"no: {spec.file} of {spec.requirement} is fetched from PyPI on first use (offline: --nudenet-model PATH)"
 
 
-def visible_cuda_count() -> int | None:
-    """How many CUDA devices this process sees (``CUDA_VISIBLE_DEVICES`` applied), through the driver API; None
-    when no CUDA driver can be loaded. Torch-free: NudeNet needs only onnxruntime."""
-    import ctypes
-
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return None
-    count = ctypes.c_int(0)
-    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
-        return 0
-    return count.value
-
-
 class NudeNetDeviceError(DataigmError, ValueError):
-    """A device the NudeNet session cannot run on."""
+    """A device an onnxruntime session (NudeNet's, open_nsfw's) cannot run on."""
 
 
-def _providers(device: str | None) -> tuple[list, bool]:
+def _providers(device: str | None, local_rank: int = 0) -> tuple[list, bool]:
     """onnxruntime providers for ``device`` and whether CUDA was asked for explicitly.
 
-    None/"auto": CUDA when onnxruntime has its provider, else the CPU. ``cuda:N`` is GPU N, wrapped by the number
-    of visible GPUs (so ``cuda:<LOCAL_RANK>`` works with fewer GPUs than ranks per node)."""
+    The device is :func:`dataigm.core.devices.pick_device`'s on onnxruntime: None/"auto" is this local rank's GPU
+    when onnxruntime has its CUDA provider and a GPU is visible, else the CPU; a bare ``cuda`` is this rank's GPU."""
     import onnxruntime
 
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    wanted = device if device not in (None, "", "auto") else ("cuda" if has_cuda else "cpu")
+    from dataigm.core.devices import AUTO, onnx_cuda_providers, pick_device
+
+    explicit = device not in AUTO
+    if explicit and device != "cpu" and device != "cuda" and not str(device).startswith("cuda:"):
+        raise NudeNetDeviceError(f"device {device!r}: onnxruntime runs on cpu or cuda[:N]")
+    available = onnxruntime.get_available_providers()
+    if explicit and device != "cpu" and "CUDAExecutionProvider" not in available:
+        raise NudeNetDeviceError(f"device {device!r}: this onnxruntime has no CUDAExecutionProvider "
+                                 f"({', '.join(available)}); install onnxruntime-gpu or use --device cpu")
+    wanted = pick_device(device, local_rank, runtime="onnx")
     if wanted == "cpu":
         return ["CPUExecutionProvider"], False
-    if not wanted.startswith("cuda"):
-        raise NudeNetDeviceError(f"device {wanted!r}: NudeNet (onnxruntime) runs on cpu or cuda[:N]")
-    explicit = device not in (None, "", "auto")
-    if not has_cuda:
-        raise NudeNetDeviceError(f"device {wanted!r}: this onnxruntime has no CUDAExecutionProvider "
-                                 f"({', '.join(onnxruntime.get_available_providers())}); install onnxruntime-gpu or use --device cpu")
-    from dataigm.core.devices import onnx_cuda_providers, visible_gpu_count
-
-    _, _, index = wanted.partition(":")
-    count = visible_gpu_count()
-    count = visible_cuda_count() if count is None else count
-    return onnx_cuda_providers(f"cuda:{int(index or 0) % count}" if count else wanted), explicit
+    return onnx_cuda_providers(wanted), explicit
 
 
-def onnx_session(path: Path, device: str | None = None):  # noqa: ANN201 (an onnxruntime.InferenceSession)
-    """An onnxruntime session for ``path`` on ``device``; asking for CUDA and getting the CPU is an error."""
+def onnx_session(path: Path, device: str | None = None, local_rank: int = 0):  # noqa: ANN201 (an onnxruntime.InferenceSession)
+    """An onnxruntime session for ``path`` on ``device`` (``local_rank`` picks the GPU of "auto" and a bare
+    ``cuda``); asking for CUDA and getting the CPU is an error, "auto" falls back to the CPU with a warning."""
     import onnxruntime
 
-    providers, explicit = _providers(device)
+    from dataigm.core.devices import check_onnx_providers
+
+    providers, explicit = _providers(device, local_rank)
     session = onnxruntime.InferenceSession(str(path), providers=providers)
-    if providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
-        if explicit:
-            raise NudeNetDeviceError(f"device {device!r}: onnxruntime could not start its CUDA provider for {path.name} "
-                                     f"(session providers: {', '.join(session.get_providers())}); use --device cpu")
-        log.warning("NudeNet: onnxruntime's CUDA provider did not start; running on the CPU")
+    if explicit:
+        check_onnx_providers(str(device), session.get_providers(), f"onnxruntime session of {path.name}")
+    elif providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
+        log.warning("onnxruntime's CUDA provider did not start for %s; running on the CPU", path.name)
     return session

@@ -17,6 +17,7 @@ from typing import Any
 
 from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
+from dataigm.judge.nudenet_models import onnx_session
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
 from dataigm.judge.types import Verdict, package_version
 
@@ -87,17 +88,6 @@ def opennsfw_weights() -> Path:
     return Path(spec.origin).parent / "open-nsfw.onnx"
 
 
-def _session(path: Path, device: str | None) -> Any:
-    import onnxruntime
-
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    wanted = device or ("cuda" if has_cuda else "cpu")
-    providers: list[Any] = ["CPUExecutionProvider"]
-    if wanted.startswith("cuda") and has_cuda:
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(wanted.partition(":")[2] or 0)}))
-    return onnxruntime.InferenceSession(str(path), providers=providers)
-
-
 class OpenNSFWJudge:
     """open_nsfw on onnxruntime; an image is ``nsfw`` when P(nsfw) >= threshold (default 0.5)."""
 
@@ -114,7 +104,7 @@ class OpenNSFWJudge:
         self.jpeg_reencode = jpeg_reencode
         self.order = order
         self.name = "opennsfw" if order == "wheel" else f"opennsfw:{order}"
-        self.session = _session(self.weights, device)
+        self.session = onnx_session(self.weights, device)
         self.input_name = self.session.get_inputs()[0].name
         self.preprocess = OpenNSFWPreprocess(jpeg_reencode, order)
 

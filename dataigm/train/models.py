@@ -1,6 +1,8 @@
-"""timm glue shared by training, evaluation and export: model creation, data config and transforms.
+"""timm glue shared by training, evaluation, export and curation: model creation, data config, transforms, and
+the two halves of a classifier's forward (:func:`pooled_features`, :func:`classifier_logits`).
 
-No Lightning import here, so evaluating or exporting a detector never loads the training framework.
+No Lightning import here, so evaluating or exporting a detector, or curating with one, never loads the training
+framework.
 """
 
 from __future__ import annotations
@@ -134,3 +136,10 @@ def fold_head_norm(model: nn.Module) -> nn.Module:
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The backbone's pooled features, the input of the classifier (timm's ``forward_head(pre_logits=True)``)."""
     return model.forward_head(model.forward_features(x), pre_logits=True)
+
+
+def classifier_logits(model: nn.Module, features: torch.Tensor, drop_rate: float = 0.0, training: bool = False) -> torch.Tensor:
+    """Logits from :func:`pooled_features`' output: the rest of timm's ``forward_head`` (dropout, then the classifier),
+    so ``classifier_logits(model, pooled_features(model, x))`` is ``model(x)`` in eval mode."""
+    features = nn.functional.dropout(features, p=drop_rate, training=training)
+    return model.get_classifier()(features)

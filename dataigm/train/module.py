@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dataigm.core.errors import InputError
-from dataigm.train.models import attach_head_norm, create_detector_model, init_head
+from dataigm.train.models import attach_head_norm, classifier_logits, create_detector_model, init_head
 from dataigm.train.recipe import TRAIN_MODES
 
 LOGISTIC = "logistic"  # optim.name of the CLIP-style L-BFGS probe (frozen mode, cached features)
@@ -117,13 +117,11 @@ class DetectorModule(L.LightningModule):
         """Logits of the timm model."""
         return self.model(x)
 
-    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits from cached pooled features: the rest of timm's ``forward_head`` (dropout, classifier)."""
-        features = nn.functional.dropout(features, p=self.hparams.drop_rate, training=self.training)
-        return self.model.get_classifier()(features)
-
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head_logits(x) if self.hparams.cached_features else self.model(x)
+        """Logits of images, or of cached pooled features (then only the head runs)."""
+        if self.hparams.cached_features:
+            return classifier_logits(self.model, x, self.hparams.drop_rate, self.training)
+        return self.model(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
