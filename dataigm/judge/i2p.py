@@ -102,7 +102,7 @@ class I2PKind(JudgeKind):
     reference = I2P_REFERENCE
     weights = "Q16's prompts (convert-judge q16) + OpenAI CLIP ViT-L/14; the nudenet wheel's ONNX detector"
     licence = "MIT (Q16 prompts, CLIP); AGPL-3.0 (NudeNet)"
-    options = Q16Kind.options  # Q16's: its prompts folder, its CLIP model, the one concept (NudeNet takes none here)
+    options = Q16Kind.options  # what Q16 takes: its prompts folder, CLIP model and concept (NudeNet keeps I2P's classes)
     names = NoName("i2p@Q16DIR (Q16DIR from dataigm convert-judge q16)")
 
     @classmethod
