@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from dataigm.cli import main
-from dataigm.core.errors import DataigmError
-from dataigm.judge.registry import JUDGE_KINDS, JudgeOptions, check_judge_spec, create_judge, judge_kinds, parse_judge_spec
+from dataigm.core.errors import DataigmError, InputError, UnknownNameError
+from dataigm.judge.nudenet import NUDENET_PRESETS
+from dataigm.judge.registry import JUDGE_KINDS, JudgeOptions, JudgeSpecError, check_judge_spec, create_judge, judge_kinds, parse_judge_spec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "judging.md"
 KINDS = [k.kind for k in judge_kinds()]
@@ -65,6 +66,30 @@ def test_a_location_spec_that_is_a_folder_is_a_dataigm_detector(tmp_path: Path) 
 def test_bad_specs_are_user_errors(spec: str, message: str) -> None:
     with pytest.raises(DataigmError, match=re.escape(message)):
         check_judge_spec(spec)
+
+
+@pytest.mark.parametrize("spec, error, message", [
+    ("q16:x", JudgeSpecError, "q16 takes no name (got 'x'); use q16@DIR with DIR from dataigm convert-judge q16"),
+    ("i2p:x", JudgeSpecError, "i2p takes no name (got 'x'); use i2p@Q16DIR (Q16DIR from dataigm convert-judge q16)"),
+    ("clip:x", JudgeSpecError, "unknown clip variant 'x'; valid: mace, spm"),
+    ("sd-safety-checker:x", JudgeSpecError, "unknown sd-safety-checker variant 'x'; valid: current, v1"),
+    ("nudenet:x", UnknownNameError, "unknown NudeNet preset 'x'; valid: " + ", ".join(sorted(NUDENET_PRESETS))),
+    ("igmu-multi:x", JudgeSpecError, "unknown IGMU multi-class task 'x'; valid: nudity, object, style"),
+    ("unlearncanvas:x", JudgeSpecError, "unknown UnlearnCanvas task 'x'; valid: style, object"),
+    ("igmu:x", InputError, "unknown IGMU task 'x'; valid: "),
+    ("imagenet:x", InputError, "unknown ImageNet concept 'x'; valid: "),
+    ("dataigm:x", DataigmError, "detector 'x' is neither an existing path nor a Hub id"),
+])
+def test_each_kind_refuses_a_bad_name_up_front_in_its_own_words(spec: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as raised:
+        check_judge_spec(spec)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("spec", ["q16@/nowhere", "i2p@/nowhere", "clip", "clip:spm", "sd-safety-checker:v1", "nudenet:rece",
+                                  "igmu-multi", "igmu-multi:style", "unlearncanvas:object", "igmu:church", "imagenet:church", "imagenet:497"])
+def test_a_kind_takes_its_own_names_and_none(spec: str) -> None:
+    assert check_judge_spec(spec) == spec.split(":")[0].split("@")[0]
 
 
 def test_options_a_kind_does_not_take_are_refused_before_loading() -> None:

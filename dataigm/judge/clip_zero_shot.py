@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
 from dataigm.judge.types import Verdict
 
 CLIP_ZERO_SHOT_MODEL = "openai/clip-vit-base-patch32"  # both: clip.load("ViT-B/32")
@@ -93,9 +93,10 @@ class ClipZeroShotJudge:
         rule = ({"mace": "positive when the target is the argmax of softmax(100 * cos) over the candidates",
                  "spm": "positive (concept shown) when max(2.5 cos, 0) with the concept > with the empty anchor"}[self.variant]
                 if self.threshold is None else "positive when P(target) >= threshold")
-        return {"kind": "clip", "name": self.name, "spec": self.name, "variant": self.variant, "target": self.target,
-                "label_names": self.label_names, "texts": self.texts, "clip_model": self.model_spec, "weights_sha256": self.clip.weights_sha256(), "precision": "fp32",
-                "threshold": self.threshold, "rule": rule, "reference": CLIP_VARIANTS[self.variant]}
+        return ClipZeroShotKind.description(
+            self, spec=self.name, variant=self.variant, target=self.target, label_names=self.label_names, texts=self.texts,
+            clip_model=self.model_spec, weights_sha256=self.clip.weights_sha256(), precision="fp32",
+            threshold=self.threshold, rule=rule, reference=CLIP_VARIANTS[self.variant])
 
 
 @register_judge
@@ -108,18 +109,14 @@ class ClipZeroShotKind(JudgeKind):
     weights = f"{CLIP_ZERO_SHOT_MODEL} (Hub cache) or a local CLIP folder (@CLIP or --clip-model)"
     licence = "MIT (OpenAI CLIP weights)"
     options = frozenset({"concept", "model", "clip_model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if (spec.name or DEFAULT_CLIP_VARIANT) not in CLIP_VARIANTS:
-            raise JudgeSpecError(f"unknown clip variant {spec.name!r}; valid: {', '.join(CLIP_VARIANTS)}")
+    names = NameIn(CLIP_VARIANTS, "clip variant")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         if not options.concept:
             raise JudgeSpecError("clip judges need --concept (the object or concept to look for)")
         return ClipZeroShotJudge(spec.name or DEFAULT_CLIP_VARIANT, options.concept,
-                                 model=options.clip_model or options.model or spec.location or None,
+                                 model=options.clip_model or cls.weights_location(spec, options),
                                  candidates=options.settings.get("candidates"), threshold=options.threshold, device=options.device)
 
     @classmethod

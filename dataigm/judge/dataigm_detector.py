@@ -17,8 +17,8 @@ from dataigm.core.devices import pick_device
 from dataigm.core.errors import InputError
 from dataigm.core.precision import DEFAULT_JUDGE_PRECISION
 from dataigm.core.sources import parse_source
-from dataigm.judge.registry import DATAIGM_KIND, JudgeKind, JudgeOptions, JudgeSpec, register_judge
-from dataigm.judge.types import Judge, RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.registry import DATAIGM_KIND, JudgeKind, JudgeOptions, JudgeSpec, NameBy, register_judge
+from dataigm.judge.types import Judge, RGBTransform, Verdict, pick_autocast_dtype, run_inference, stack
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +105,25 @@ class DataigmJudge:
 
     def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         """What judged: architecture, classes, target, weights digest, device and precision (for reports)."""
-        return {
-            "kind": "dataigm",
-            "name": self.name,
-            "architecture": self.config["architecture"],
-            "label_names": self.label_names,
-            "target": self.target,
-            "category": self.category,
-            "revision": self.revision,
-            "weights_sha256": self.weights_sha256,
-            "input_size": list(self.data_config["input_size"]),
-            "timm": package_version("timm"),
-            "device": self.device,
-            "precision": precision_name(self.autocast_dtype),
-        }
+        return DataigmKind.description(
+            self, "timm",
+            architecture=self.config["architecture"],
+            label_names=self.label_names,
+            target=self.target,
+            category=self.category,
+            revision=self.revision,
+            weights_sha256=self.weights_sha256,
+            input_size=list(self.data_config["input_size"]),
+        )
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
+def check_detector_location(location: str) -> None:
+    """A detector location that is not a local path must be a valid source (``org/name[@revision]``, ``hf-hub:``)."""
+    if not Path(location.removeprefix("local-dir:")).expanduser().exists() and not location.startswith("local-dir:"):
+        parse_source(location, what="detector", allow_subfolder=False)
+
+
 @register_judge
 class DataigmKind(JudgeKind):
     kind = DATAIGM_KIND
@@ -132,16 +134,12 @@ class DataigmKind(JudgeKind):
     weights = "an exported detector folder or Hub repo: config.json + model.safetensors (never a pickle)"
     licence = "the detector repo's own"
     options = frozenset({"concept", "model"})
+    names = NameBy(check_detector_location)  # the NAME of a dataigm spec is the detector's location
 
     @classmethod
     def parse(cls, spec: str) -> JudgeSpec:
         location = spec.removeprefix(f"{DATAIGM_KIND}:")
         return JudgeSpec(spec, cls.kind, location, "")
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if not Path(spec.name.removeprefix("local-dir:")).expanduser().exists() and not spec.name.startswith("local-dir:"):
-            parse_source(spec.name, what="detector", allow_subfolder=False)
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Judge:

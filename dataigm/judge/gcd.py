@@ -100,9 +100,10 @@ class GcdJudge:
         return {"n_no_face": statuses.count("no_face"), "accuracy_given_face": gcd_accuracy(statuses)}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "gcd", "name": self.name, "spec": self.name, "target": self.target, "category": "celebrity", "recognizer": self.recognizer_path,
-                "rule": "first face's top-1 name == target (case-insensitive); no face: left out of accuracy_given_face",
-                "reference": GcdKind.reference}
+        return GcdKind.description(
+            self, spec=self.name, target=self.target, category="celebrity", recognizer=self.recognizer_path,
+            rule="first face's top-1 name == target (case-insensitive); no face: left out of accuracy_given_face",
+            reference=GcdKind.reference)
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------

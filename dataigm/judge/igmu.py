@@ -30,7 +30,7 @@ from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.judge.clip import ClipPreprocess
 from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
 
 
@@ -162,9 +162,8 @@ def _out_folder(out: Path) -> Path:
 
 def read_igmu_config(folder: Path) -> dict[str, Any]:
     """Read and check a converted head's ``config.json``; errors name the file and field."""
+    require_files(folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert IGMU's head first: dataigm convert-judge igmu HEAD.pth --out DIR")
     cfg_path = Path(folder) / HEAD_CONFIG
-    if not cfg_path.is_file() or not (Path(folder) / HEAD_WEIGHTS).is_file():
-        raise FileNotFoundError(f"{folder}: no {HEAD_CONFIG} + {HEAD_WEIGHTS}; convert IGMU's head first: dataigm convert-judge igmu HEAD.pth --out DIR")
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("format") != IGMU_FORMAT:
         raise InputError(f"{cfg_path}: format {cfg.get('format')!r} is not {IGMU_FORMAT!r}")
@@ -244,23 +243,19 @@ class IgmuJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "igmu",
-            "name": self.name,
-            "task": self.task,
-            "category": {"nudity": "nudity", "vangogh": "style"}.get(self.task, "object"),  # dataigm eval: nudity -> person presence
-            "label_names": self.label_names,
-            "target": self.target,
-            "p_concept": self.config["p_concept"],
-            "clip_model": self.clip_spec,
-            "head": str(self.folder),
-            "weights_sha256": self.weights_sha256,
-            "source": self.config.get("source", {}),
-            "reference": "IGMU benchmark.py load_clip + model.py AdvancedClassifierHead_CLIP / CLIPBinaryClassifier.predict",
-            "transformers": package_version("transformers"),
-            "device": self.device,
-            "precision": precision_name(self.autocast_dtype),
-        }
+        return IgmuKind.description(
+            self, "transformers",
+            task=self.task,
+            category={"nudity": "nudity", "vangogh": "style"}.get(self.task, "object"),  # dataigm eval: nudity -> person presence
+            label_names=self.label_names,
+            target=self.target,
+            p_concept=self.config["p_concept"],
+            clip_model=self.clip_spec,
+            head=str(self.folder),
+            weights_sha256=self.weights_sha256,
+            source=self.config.get("source", {}),
+            reference="IGMU benchmark.py load_clip + model.py AdvancedClassifierHead_CLIP / CLIPBinaryClassifier.predict",
+        )
 
 
 def _exp(x: float) -> float:
@@ -270,7 +265,7 @@ def _exp(x: float) -> float:
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, register_judge  # noqa: E402
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, NameBy, register_judge  # noqa: E402
 
 
 @register_judge
@@ -282,13 +277,9 @@ class IgmuKind(JudgeKind):
     weights = "IGMU's Weights/<task>/classifier_head.pth, converted with 'dataigm convert-judge igmu' (safetensors)"
     licence = "IGMU repository's licence"
     options = frozenset({"model", "clip_model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if spec.name:
-            igmu_task(spec.name)
+    names = NameBy(igmu_task)
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        return IgmuJudge(spec.name, head=options.model or spec.location or None, clip=options.clip_model,
+        return IgmuJudge(spec.name, head=cls.weights_location(spec, options), clip=options.clip_model,
                          threshold=options.threshold, device=options.device, precision=options.precision)

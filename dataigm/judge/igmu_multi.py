@@ -29,7 +29,7 @@ from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atom
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
 from dataigm.judge.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
 IGMU_MULTI_FORMAT = "dataigm-igmu-multi-head/1"
 IGMU_OBJECTS = ("English_springer", "French_horn", "cassette_player", "chain_saw", "church", "garbage_truck", "gas_pump",
@@ -172,9 +172,8 @@ class IgmuMultiJudge:
             raise DataigmError("igmu-multi needs the converted head folder: dataigm convert-judge igmu "
                                "Weights/multi_multiC/<Nudity|Object|Style>/classifier_head.pth --out DIR, then igmu-multi:<task>@DIR")
         self.folder = Path(str(head).removeprefix("local-dir:")).expanduser()
+        require_files(self.folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert the head first: dataigm convert-judge igmu HEAD.pth --out DIR")
         cfg_path = self.folder / HEAD_CONFIG
-        if not cfg_path.is_file() or not (self.folder / HEAD_WEIGHTS).is_file():
-            raise FileNotFoundError(f"{self.folder}: no {HEAD_CONFIG} + {HEAD_WEIGHTS}; convert the head first: dataigm convert-judge igmu HEAD.pth --out DIR")
         self.config = json.loads(cfg_path.read_text())
         if self.config.get("format") != IGMU_MULTI_FORMAT:
             raise DataigmError(f"{cfg_path}: format {self.config.get('format')!r} is not {IGMU_MULTI_FORMAT!r} (an igmu: binary head?)")
@@ -215,17 +214,16 @@ class IgmuMultiJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "igmu-multi", "name": self.name, "spec": f"igmu-multi:{self.task}@{self.folder}", "task": self.task, "category": self.task, "label_names": self.label_names,
-            "target": self.target, "rule": "argmax == target" if self.threshold is None else "P(target) >= threshold",
-            "clip_model": self.clip_spec, "head": str(self.folder), "weights_sha256": self.weights_sha256,
-            "source": self.config.get("source", {}), "reference": IgmuMultiKind.reference,
-            "transformers": package_version("transformers"), "device": self.device, "precision": precision_name(self.autocast_dtype),
-        }
+        return IgmuMultiKind.description(
+            self, "transformers", spec=f"igmu-multi:{self.task}@{self.folder}", task=self.task, category=self.task,
+            label_names=self.label_names, target=self.target, rule="argmax == target" if self.threshold is None else "P(target) >= threshold",
+            clip_model=self.clip_spec, head=str(self.folder), weights_sha256=self.weights_sha256,
+            source=self.config.get("source", {}), reference=IgmuMultiKind.reference,
+        )
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge  # noqa: E402
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, NameIn, register_judge  # noqa: E402
 
 
 @register_judge
@@ -238,13 +236,9 @@ class IgmuMultiKind(JudgeKind):
     weights = "IGMU's Weights/multi_multiC/{Nudity,Object,Style}/classifier_head.pth, converted with 'dataigm convert-judge igmu'"
     licence = "IGMU repository's licence (MIT); CLIP weights: MIT"
     options = frozenset({"concept", "model", "clip_model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if spec.name and spec.name not in MULTI_TASKS:
-            raise JudgeSpecError(f"unknown IGMU multi-class task {spec.name!r}; valid: {', '.join(MULTI_TASKS)}")
+    names = NameIn(MULTI_TASKS, "IGMU multi-class task")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        return IgmuMultiJudge(spec.name, options.model or spec.location or None, concept=options.concept, clip=options.clip_model,
+        return IgmuMultiJudge(spec.name, cls.weights_location(spec, options), concept=options.concept, clip=options.clip_model,
                               threshold=options.threshold, device=options.device, precision=options.precision)

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
-from dataigm.judge.types import RGBTransform, Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import RGBTransform, Verdict, pick_autocast_dtype, run_inference, stack
 from dataigm.taxonomy import get_category
 
 DEFAULT_IMAGENET_MODEL = "resnet50.tv2_in1k"
@@ -238,27 +238,23 @@ class ImageNetJudge:
         return {"top1_histogram": {f"{i} {imagenet_name(i)}": n for i, n in sorted(hist.items())}, "per_class_top1": per_class}
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "imagenet",
-            "name": self.name,
-            "spec": f"imagenet:{self.target_index}@{self.model_spec}",
-            "model": self.model_spec,
-            "backend": self.backend,
-            "architecture": self._architecture(),
-            "label_names": self.label_names,
-            "target": self.target,
-            "target_index": self.target_index,
-            "category": "object",
-            "rule": "top-1 == target" if self.threshold is None else "P(target) >= threshold",
-            "reference": "ESD eval-scripts/imageclassify.py (torchvision ResNet50 IMAGENET1K_V2); UnlearnDiffAtk "
-                         "src/tasks/classifier_.py object_labels (argmax == class), object_eval.py (microsoft/resnet-50)",
-            "input_size": self.input_size,
-            "preprocessing": _jsonable({k: v for k, v in self.data_config.items() if k != "weights_sha256"}),
-            "weights_sha256": self.data_config.get("weights_sha256"),
-            self.backend: package_version(self.backend),
-            "device": self.device,
-            "precision": precision_name(self.autocast_dtype),
-        }
+        return ImageNetKind.description(
+            self, self.backend,
+            spec=f"imagenet:{self.target_index}@{self.model_spec}",
+            model=self.model_spec,
+            backend=self.backend,
+            architecture=self._architecture(),
+            label_names=self.label_names,
+            target=self.target,
+            target_index=self.target_index,
+            category="object",
+            rule="top-1 == target" if self.threshold is None else "P(target) >= threshold",
+            reference="ESD eval-scripts/imageclassify.py (torchvision ResNet50 IMAGENET1K_V2); UnlearnDiffAtk "
+                      "src/tasks/classifier_.py object_labels (argmax == class), object_eval.py (microsoft/resnet-50)",
+            input_size=self.input_size,
+            preprocessing=_jsonable({k: v for k, v in self.data_config.items() if k != "weights_sha256"}),
+            weights_sha256=self.data_config.get("weights_sha256"),
+        )
 
 
     def _architecture(self) -> str:
@@ -273,7 +269,7 @@ def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, register_judge  # noqa: E402
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, NameBy, register_judge  # noqa: E402
 
 
 @register_judge
@@ -287,14 +283,10 @@ class ImageNetKind(JudgeKind):
                "hf-hub:, local-dir:, or a transformers classifier (microsoft/resnet-50, UnlearnDiffAtk's)")
     licence = "BSD-3-Clause (torchvision weights); microsoft/resnet-50: Apache-2.0"
     options = frozenset({"concept", "model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if spec.name:
-            imagenet_index(spec.name)
+    names = NameBy(imagenet_index)
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        return ImageNetJudge(spec.name or options.concept or "", model=options.model or spec.location or None,
+        return ImageNetJudge(spec.name or options.concept or "", model=cls.weights_location(spec, options),
                              threshold=options.threshold, device=options.device, precision=options.precision,
                              input_size=options.settings.get("input_size", "test"))

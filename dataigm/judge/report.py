@@ -22,6 +22,19 @@ def _fmt(est: dict[str, Any] | None, pct: bool = True) -> str:
     return f"{v:.4f} [{lo:.4f}, {hi:.4f}]" if lo is not None else f"{v:.4f}"
 
 
+def _distance_rows(scores: dict[str, Any], against: str, split: str, count: str) -> list[str]:
+    """The FID, KID (on FID's features) and CMMD rows of images compared with ``against``; ``count`` names the field
+    that says how many images (or pairs) were compared."""
+    rows = []
+    if "fid" in scores:
+        rows.append(f"| FID vs {against} ({scores['feature']}) | {split} | {scores['fid']:.3f} | {scores[count]} |")
+        if "kid_mean" in scores:
+            rows.append(f"| KID vs {against} ({scores['feature']}) | {split} | {scores['kid_mean']:.5f} ± {scores['kid_std']:.5f} | {scores[count]} |")
+    if "cmmd" in scores:
+        rows.append(f"| CMMD vs {against} | {split} | {scores['cmmd']:.4f} | {scores[count]} |")
+    return rows
+
+
 def method_table(name: str, res: dict[str, Any]) -> list[str]:
     """Markdown lines: one table per method with every metric it has."""
     unit = "prompts" if res.get("aggregate") == "prompt-any" else "images"
@@ -60,20 +73,10 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         ref = f"original {'concept-removed prompt' if fid.get('reference') == 'pair' else 'same prompt'}"
         if "lpips" in fid:
             lines.append(f"| LPIPS vs {ref} (lower is closer) | {split} | {_fmt(fid['lpips'], pct=False)} | {fid['n_pairs']} |")
-        if "fid" in fid:
-            lines.append(f"| FID vs {ref} ({fid['feature']}) | {split} | {fid['fid']:.3f} | {fid['n_pairs']} |")
-            if "kid_mean" in fid:
-                lines.append(f"| KID vs {ref} ({fid['feature']}) | {split} | {fid['kid_mean']:.5f} ± {fid['kid_std']:.5f} | {fid['n_pairs']} |")
-        if "cmmd" in fid:
-            lines.append(f"| CMMD vs {ref} | {split} | {fid['cmmd']:.4f} | {fid['n_pairs']} |")
+        lines += _distance_rows(fid, ref, split, "n_pairs")
     rf = res.get("reference_fidelity")
     if rf:
-        if "fid" in rf:
-            lines.append(f"| FID vs {rf['reference']} ({rf['feature']}) | retain | {rf['fid']:.3f} | {rf['n_images']} |")
-            if "kid_mean" in rf:
-                lines.append(f"| KID vs {rf['reference']} | retain | {rf['kid_mean']:.5f} ± {rf['kid_std']:.5f} | {rf['n_images']} |")
-        if "cmmd" in rf:
-            lines.append(f"| CMMD vs {rf['reference']} | retain | {rf['cmmd']:.4f} | {rf['n_images']} |")
+        lines += _distance_rows(rf, rf["reference"], "retain", "n_images")
     if "alignment" in res:
         al = res["alignment"]
         c = al["csdr"]

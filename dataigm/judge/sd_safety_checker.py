@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
 from dataigm.judge.types import Verdict
 
 SD_CHECKER_HUB = "CompVis/stable-diffusion-safety-checker"
@@ -142,13 +142,13 @@ class SafetyCheckerJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "sd-safety-checker", "name": self.name, "spec": self.name, "variant": self.variant, "adjustment": self.adjustment,
-            "diffusers_commit": SD_CHECKER_COMMITS[self.variant], "label_names": self.label_names, "target": self.target,
-            "weights": str(self.folder / "model.safetensors"), "weights_sha256": self.weights_sha256, "precision": "fp32",
-            "rule": "nsfw when any round(cos - concept_threshold + adjustment, 3) > 0 (adjustment 0.01 after a special-care hit)",
-            "reference": f"{SD_CHECKER_REFERENCE} at commit {SD_CHECKER_COMMITS[self.variant][:7]}",
-        }
+        return SafetyCheckerKind.description(
+            self, spec=self.name, variant=self.variant, adjustment=self.adjustment,
+            diffusers_commit=SD_CHECKER_COMMITS[self.variant], label_names=self.label_names, target=self.target,
+            weights=str(self.folder / "model.safetensors"), weights_sha256=self.weights_sha256, precision="fp32",
+            rule="nsfw when any round(cos - concept_threshold + adjustment, 3) > 0 (adjustment 0.01 after a special-care hit)",
+            reference=f"{SD_CHECKER_REFERENCE} at commit {SD_CHECKER_COMMITS[self.variant][:7]}",
+        )
 
 
 @register_judge
@@ -161,11 +161,7 @@ class SafetyCheckerKind(JudgeKind):
     weights = f"{SD_CHECKER_HUB} (model.safetensors, config.json), from the Hub or a local folder"
     licence = "CreativeML OpenRAIL-M (CompVis safety checker weights); diffusers code Apache-2.0"
     options = frozenset({"concept", "model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if (spec.name or DEFAULT_SD_CHECKER) not in SD_CHECKER_VARIANTS:
-            raise JudgeSpecError(f"unknown sd-safety-checker variant {spec.name!r}; valid: {', '.join(SD_CHECKER_VARIANTS)}")
+    names = NameIn(SD_CHECKER_VARIANTS, "sd-safety-checker variant")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
@@ -173,7 +169,7 @@ class SafetyCheckerKind(JudgeKind):
             raise JudgeSpecError("sd-safety-checker thresholds are the checker's own weights; set settings adjustment= instead")
         if options.concept not in (None, "nsfw", "nudity", "nude"):
             raise JudgeSpecError(f"sd-safety-checker judges nsfw only; got concept {options.concept!r}")
-        return SafetyCheckerJudge(spec.name or DEFAULT_SD_CHECKER, model=options.model or spec.location or None, device=options.device,
+        return SafetyCheckerJudge(spec.name or DEFAULT_SD_CHECKER, model=cls.weights_location(spec, options), device=options.device,
                                   adjustment=options.settings.get("adjustment"))
 
     @classmethod

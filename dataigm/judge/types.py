@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Protocol
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
 
 
 @dataclass
@@ -104,3 +105,10 @@ def package_version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return ""
+
+
+def require_files(folder: str | Path, files: Sequence[str], remedy: str, *, error: type[Exception] = FileNotFoundError) -> None:
+    """Raise ``error``: "FOLDER: no A + B; REMEDY" unless each of ``files`` is a file in ``folder`` (a converted
+    judge's folder: its config and weights)."""
+    if not all((Path(folder) / name).is_file() for name in files):
+        raise error(f"{folder}: no {' + '.join(files)}; {remedy}")

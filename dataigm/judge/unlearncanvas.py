@@ -22,7 +22,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
 UNLEARNCANVAS_ARCH = "vit_large_patch16_224.augreg_in21k"
 UNLEARNCANVAS_FORMAT = "dataigm-unlearncanvas/1"
@@ -42,6 +42,7 @@ STYLES_61 = ("Abstractionism Artist_Sketch Blossom_Season Blue_Blooming Bricks B
 OBJECTS_20 = ("Architectures Bears Birds Butterfly Cats Dogs Fishes Flame Flowers Frogs Horses Human Jellyfish Rabbits Sandwiches "
               "Sea Statues Towers Trees Waterfalls").split()
 TASKS = {"style": "theme_available", "object": "class_available"}
+UNLEARNCANVAS_REFERENCE = "OPTML-Group/UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (+ constants/const.py)"
 
 
 def label_names_for(num_classes: int) -> tuple[str, list[str]]:
@@ -138,9 +139,8 @@ class UnlearnCanvasJudge:
             raise DataigmError("unlearncanvas needs the converted classifier folder: dataigm convert-judge unlearncanvas CKPT --out DIR, "
                                "then unlearncanvas:<style|object>@DIR")
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
+        require_files(self.folder, ("unlearncanvas.json", "model.safetensors"), "convert first: dataigm convert-judge unlearncanvas CKPT --out DIR")
         meta_path = self.folder / "unlearncanvas.json"
-        if not meta_path.is_file() or not (self.folder / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{self.folder}: no unlearncanvas.json + model.safetensors; convert first: dataigm convert-judge unlearncanvas CKPT --out DIR")
         self.meta = json.loads(meta_path.read_text())
         if task and task != self.meta["task"]:
             raise DataigmError(f"unlearncanvas:{task} asked, but {self.folder} holds the {self.meta['task']} classifier")
@@ -169,18 +169,17 @@ class UnlearnCanvasJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "unlearncanvas", "name": self.name, "spec": f"unlearncanvas:{self.task}@{self.folder}", "task": self.task, "category": self.task,
-            "label_names": self.label_names, "target": self.target, "architecture": self.meta["architecture"],
-            "rule": "argmax == target" if self.threshold is None else "P(target) >= threshold",
-            "preprocessing": self.meta["preprocessing"], "weights_sha256": self.weights_sha256,
-            "source": self.meta.get("source", {}), "reference": UnlearnCanvasKind.reference,
-            "timm": package_version("timm"), "device": self.device, "precision": precision_name(self.autocast_dtype),
-        }
+        return UnlearnCanvasKind.description(
+            self, "timm", spec=f"unlearncanvas:{self.task}@{self.folder}", task=self.task, category=self.task,
+            label_names=self.label_names, target=self.target, architecture=self.meta["architecture"],
+            rule="argmax == target" if self.threshold is None else "P(target) >= threshold",
+            preprocessing=self.meta["preprocessing"], weights_sha256=self.weights_sha256, source=self.meta.get("source", {}),
+            reference=UNLEARNCANVAS_REFERENCE,
+        )
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
-from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge  # noqa: E402
+from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, NameIn, register_judge  # noqa: E402
 
 
 @register_judge
@@ -189,17 +188,13 @@ class UnlearnCanvasKind(JudgeKind):
     syntax = "unlearncanvas:<style|object>@DIR"
     decides = ("UnlearnCanvas' ViT-L/16 style (51/61 classes) or object (20 classes) classifier: positive when the argmax is the "
                "concept's class; UA/IRA/CRA from its predictions")
-    reference = "OPTML-Group/UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (+ constants/const.py)"
+    reference = UNLEARNCANVAS_REFERENCE
     weights = "their cls_model checkpoints (Google Drive), converted with 'dataigm convert-judge unlearncanvas CKPT --out DIR'"
     licence = "UnlearnCanvas repository's licence (MIT); backbone timm vit_large_patch16_224.augreg_in21k (Apache-2.0)"
     options = frozenset({"concept", "model"})
-
-    @classmethod
-    def check_spec(cls, spec: JudgeSpec) -> None:
-        if spec.name and spec.name not in TASKS:
-            raise JudgeSpecError(f"unknown UnlearnCanvas task {spec.name!r}; valid: {', '.join(TASKS)}")
+    names = NameIn(TASKS, "UnlearnCanvas task")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        return UnlearnCanvasJudge(spec.name, options.model or spec.location or None, concept=options.concept,
+        return UnlearnCanvasJudge(spec.name, cls.weights_location(spec, options), concept=options.concept,
                                   threshold=options.threshold, device=options.device, precision=options.precision)

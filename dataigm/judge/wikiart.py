@@ -20,7 +20,7 @@ from typing import Any
 
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
-from dataigm.judge.types import Verdict, package_version, pick_autocast_dtype, precision_name, run_inference, stack
+from dataigm.judge.types import Verdict, pick_autocast_dtype, run_inference, stack
 
 DEFAULT_ARTIST = "vincent-van-gogh"  # style_analysis.py --required_artist
 DEFAULT_TOP_K = 10  # style_analysis.py --top_k, classifier_.py style_eval(...)[:10]
@@ -74,14 +74,13 @@ class WikiArtJudge:
         return verdicts
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "wikiart", "name": self.name, "spec": f"wikiart:{self.target}@{self.model_spec}", "model": self.model_spec, "category": "style", "target": self.target,
-            "label_names": ["other", self.target], "n_artists": len(self.label_names), "top_k": self.top_k,
-            "rule": f"target among the top {self.top_k} labels" if self.threshold is None else "P(target) >= threshold",
-            "preprocessing": {k: str(v) for k, v in self.processor_config.items() if k != "weights_sha256"},
-            "weights_sha256": self.processor_config.get("weights_sha256"), "reference": WikiArtKind.reference,
-            "transformers": package_version("transformers"), "device": self.device, "precision": precision_name(self.autocast_dtype),
-        }
+        return WikiArtKind.description(
+            self, "transformers", spec=f"wikiart:{self.target}@{self.model_spec}", model=self.model_spec, category="style", target=self.target,
+            label_names=["other", self.target], n_artists=len(self.label_names), top_k=self.top_k,
+            rule=f"target among the top {self.top_k} labels" if self.threshold is None else "P(target) >= threshold",
+            preprocessing={k: str(v) for k, v in self.processor_config.items() if k != "weights_sha256"},
+            weights_sha256=self.processor_config.get("weights_sha256"), reference=WikiArtKind.reference,
+        )
 
 
 # --- the kind ------------------------------------------------------------------------------------------------------
@@ -102,6 +101,6 @@ class WikiArtKind(JudgeKind):
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        return WikiArtJudge(spec.name or options.concept, options.model or spec.location or None,
+        return WikiArtJudge(spec.name or options.concept, cls.weights_location(spec, options),
                             top_k=options.settings.get("top_k", DEFAULT_TOP_K), threshold=options.threshold,
                             device=options.device, precision=options.precision)
