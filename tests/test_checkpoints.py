@@ -46,6 +46,22 @@ def _resnet(rest: str) -> str:
     return f"{RESNET.get(head, head)}.{tail}"
 
 
+def _ldm_unet_rules(up_attention_blocks: set[int], LPB: int) -> list:  # noqa: N803
+    """(diffusers key pattern, its groups -> the LDM name below ``model.diffusion_model.``), for each kind of block."""
+    n = LPB + 1  # input/output blocks per down/up block
+    return [
+        (r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", lambda b, i, rest: f"input_blocks.{1 + int(b) * n + int(i)}.0.{_resnet(rest)}"),
+        (r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", lambda b, i, rest: f"input_blocks.{1 + int(b) * n + int(i)}.1.{rest}"),
+        (r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", lambda b, rest: f"input_blocks.{(int(b) + 1) * n}.0.op.{rest}"),
+        (r"mid_block\.resnets\.(\d+)\.(.+)", lambda i, rest: f"middle_block.{2 * int(i)}.{_resnet(rest)}"),
+        (r"mid_block\.attentions\.0\.(.+)", lambda rest: f"middle_block.1.{rest}"),
+        (r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", lambda b, i, rest: f"output_blocks.{int(b) * n + int(i)}.0.{_resnet(rest)}"),
+        (r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", lambda b, i, rest: f"output_blocks.{int(b) * n + int(i)}.1.{rest}"),
+        (r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)",
+         lambda b, rest: f"output_blocks.{int(b) * n + LPB}.{2 if int(b) in up_attention_blocks else 1}.conv.{rest}"),
+    ]
+
+
 def to_ldm_key(key: str, up_attention_blocks: set[int], LPB: int = LPB) -> str:  # noqa: N803
     """A diffusers UNet key as the original Stable Diffusion code names it (``model.diffusion_model.`` ...)."""
     fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2", "conv_in": "input_blocks.0.0",
@@ -54,27 +70,10 @@ def to_ldm_key(key: str, up_attention_blocks: set[int], LPB: int = LPB) -> str: 
     for old, new in fixed.items():
         if key.startswith(old + "."):
             return "model.diffusion_model." + new + key[len(old):]
-    if m := re.match(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-        b, i, rest = int(m[1]), int(m[2]), m[3]
-        out = f"input_blocks.{1 + b * (LPB + 1) + i}.0.{_resnet(rest)}"
-    elif m := re.match(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", key):
-        out = f"input_blocks.{1 + int(m[1]) * (LPB + 1) + int(m[2])}.1.{m[3]}"
-    elif m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
-        out = f"input_blocks.{(int(m[1]) + 1) * (LPB + 1)}.0.op.{m[2]}"
-    elif m := re.match(r"mid_block\.resnets\.(\d+)\.(.+)", key):
-        out = f"middle_block.{2 * int(m[1])}.{_resnet(m[2])}"
-    elif m := re.match(r"mid_block\.attentions\.0\.(.+)", key):
-        out = f"middle_block.1.{m[1]}"
-    elif m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-        out = f"output_blocks.{int(m[1]) * (LPB + 1) + int(m[2])}.0.{_resnet(m[3])}"
-    elif m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", key):
-        out = f"output_blocks.{int(m[1]) * (LPB + 1) + int(m[2])}.1.{m[3]}"
-    elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
-        b = int(m[1])
-        out = f"output_blocks.{b * (LPB + 1) + LPB}.{2 if b in up_attention_blocks else 1}.conv.{m[2]}"
-    else:
-        raise AssertionError(f"no LDM name for {key}")
-    return "model.diffusion_model." + out
+    for pattern, ldm_name in _ldm_unet_rules(up_attention_blocks, LPB):
+        if m := re.match(pattern, key):
+            return "model.diffusion_model." + ldm_name(*m.groups())
+    raise AssertionError(f"no LDM name for {key}")
 
 
 VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
@@ -305,35 +304,11 @@ def to_open_clip(sd: dict, prefix: str = "conditioner.embedders.1.model.") -> di
 
 
 def tiny_sdxl(folder: Path) -> Path:
-    """A tiny SDXL pipeline built from config (two text encoders of different widths, as in SDXL, so diffusers' key
-    checks can tell them apart; 10 layers in the second, since diffusers recognises SDXL by ``resblocks.9``)."""
-    import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    """The tiny SDXL family with two layers per block and two transformer layers in the second (as SDXL has), and 10
+    layers in the second text encoder, since diffusers recognises an SDXL file by ``resblocks.9``."""
+    from dataigm.generate.tiny_families import build_tiny_family
 
-    from dataigm.generate.tiny import write_char_tokenizer
-
-    vocab = write_char_tokenizer(folder.parent / "tok")
-    tok = CLIPTokenizer(str(folder.parent / "tok" / "vocab.json"), str(folder.parent / "tok" / "merges.txt"), model_max_length=77)
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=2,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, transformer_layers_per_block=(1, 2), cross_attention_dim=96,
-        addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=112)
-    torch.manual_seed(1)
-    vae = AutoencoderKL(block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, sample_size=64)
-    common = dict(vocab_size=vocab, intermediate_size=37, num_attention_heads=4, max_position_embeddings=77,
-                  bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=vocab - 1)
-    torch.manual_seed(2)
-    te = CLIPTextModel(CLIPTextConfig(hidden_size=32, projection_dim=32, num_hidden_layers=2, **common))
-    torch.manual_seed(3)
-    te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=64, projection_dim=64, num_hidden_layers=10, **common))
-    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
-    StableDiffusionXLPipeline(vae=vae, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok, unet=unet,
-                              scheduler=sched).save_pretrained(folder)
-    return folder
+    return build_tiny_family("sdxl", folder, layers_per_block=2, transformer_layers_per_block=(1, 2), text_encoder_2_layers=10)
 
 
 def test_tiny_sdxl_single_file_is_recognised_and_builds_the_same_images_as_its_folder(tmp_path):
@@ -363,16 +338,11 @@ def test_tiny_sdxl_single_file_is_recognised_and_builds_the_same_images_as_its_f
 def test_partial_ldm_dict_of_an_sdxl_unet_converts_to_its_diffusers_keys():
     """SDXL's UNet reads ``label_emb`` unconditionally in diffusers' converter: a partial dict must not need it."""
     import torch
-    from diffusers import UNet2DConditionModel
 
     from dataigm.generate.pipeline import apply_state_dict
+    from dataigm.generate.tiny_families import sdxl_unet
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, block_out_channels=(32, 64), layers_per_block=2, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), use_linear_projection=True,
-        transformer_layers_per_block=(1, 2), cross_attention_dim=96, addition_embed_type="text_time", addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=112)
+    unet = sdxl_unet(layers_per_block=2, transformer_layers_per_block=(1, 2))
     up_attn = {i for i, b in enumerate(unet.config.up_block_types) if "CrossAttn" in b}
     partial = {k: torch.randn_like(v) for k, v in unet.state_dict().items() if ".attn2." in k}
     info = apply_state_dict(unet, {to_ldm_key(k, up_attn, 2): v for k, v in partial.items()}, "unet")
@@ -425,10 +395,24 @@ def test_all_failing_build_exits_non_zero_publishes_nothing_and_the_fixed_rerun_
     assert manifest["totals"] == {"samples": 4, "failed": 0, "shards": 2}
 
 
+def write_one_shard(out: Path, spec, rows: list, max_failure_rate: float):
+    """The engine's writer thread run through one shard of ``rows`` (sample, image or None, error or None), unchecked."""
+    from dataigm.generate.engine import _Writer
+
+    writer = _Writer(out, lambda n: None, max_failure_rate=max_failure_rate)
+    writer.start()
+    writer.put("open", (spec, len(rows)))
+    writer.put("batch", rows)
+    writer.put("close")
+    writer.put("stop")
+    writer.join()
+    return writer
+
+
 def test_failed_images_are_recorded_under_the_rate_and_retried_by_a_rerun(tiny_model_dir, tmp_path):
     from dataclasses import replace
 
-    from dataigm.generate.engine import _Writer, generate_batch
+    from dataigm.generate.engine import generate_batch
     from dataigm.generate.pipeline import load_pipeline
     from dataigm.generate.plan import plan_build
 
@@ -441,27 +425,15 @@ def test_failed_images_are_recorded_under_the_rate_and_retried_by_a_rerun(tiny_m
     shard = plan_build(recipe).shards[0]
     pipe = load_pipeline(ModelSpec(id="tiny")).pipe
     good = [replace(m, scheduler="DDIMScheduler") for m in shard.samples]
-    writer = _Writer(out, lambda n: None, max_failure_rate=0.5)
-    writer.start()
-    writer.put("open", (shard.spec, 2))
-    writer.put("batch", [(good[0], generate_batch(pipe, good[:1], "cpu")[0], None), (good[1], None, "ValueError: NaN/inf in generated image")])
-    writer.put("close")
-    writer.put("stop")
-    writer.join()
-    writer.check()
+    image = generate_batch(pipe, good[:1], "cpu")[0]
+    write_one_shard(out, shard.spec, [(good[0], image, None), (good[1], None, "ValueError: NaN/inf in generated image")], 0.5).check()
     stats = json.loads(shard.spec.stats_path(out).read_text())
     assert (stats["ok"], stats["failed"]) == (1, 1) and stats["errors"][0]["error"].startswith("ValueError")
     rerun = build(recipe, out, BuildOptions(device="cpu", progress=False))
     assert (rerun.written_shards, rerun.skipped_shards, rerun.samples_failed) == (1, 1, 0)
     assert images(out) == images(clean) and json.loads(shard.spec.stats_path(out).read_text())["failed"] == 0
     # Over the rate: the same shard is not published and the error names it.
-    writer = _Writer(tmp_path / "strict", lambda n: None, max_failure_rate=0.05)
-    writer.start()
-    writer.put("open", (shard.spec, 2))
-    writer.put("batch", [(good[0], generate_batch(pipe, good[:1], "cpu")[0], None), (good[1], None, "ValueError: NaN")])
-    writer.put("close")
-    writer.put("stop")
-    writer.join()
+    writer = write_one_shard(tmp_path / "strict", shard.spec, [(good[0], image, None), (good[1], None, "ValueError: NaN")], 0.05)
     with pytest.raises(GenerationFailed, match=r"object-test-000000.tar: 1 of 2 images failed .*not published"):
         writer.check()
     assert not list_shards(tmp_path / "strict")

@@ -1,5 +1,6 @@
-"""The concepts as data: the YAML files against the frozen Python tables they replaced, every shipped concept's
-negatives, trigger overlaps between concepts, concept files in recipes and suites, and ``dataigm concepts``."""
+"""The concepts as data: the YAML files against what the Python tables they replaced gave (frozen in
+data/taxonomy_frozen.json), every shipped concept's negatives, trigger overlaps between concepts, concept files in
+recipes and suites, and ``dataigm concepts``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import taxonomy_frozen as frozen
 
 from dataigm.cli import main
 from dataigm.taxonomy import CATEGORIES, ConceptError, get_concept, load_concepts_file
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
+# What the old Python tables gave, written once from a copy of their code: fields, artist concepts, negatives
+FROZEN = json.loads((Path(__file__).parent / "data" / "taxonomy_frozen.json").read_text(encoding="utf-8"))
 SHIPPED = [(cat, name) for cat in CATEGORIES.names() for name in CATEGORIES.get(cat).concepts]
 # (concept, other concept) pairs whose triggers overlap on purpose; a new overlap fails test_triggers_do_not_overlap
 INTENDED_OVERLAPS: set[tuple[str, str]] = set()
@@ -27,54 +29,35 @@ def _names_alternation(synonyms: tuple[str, ...]) -> str:
     return "(?:" + "|".join(r"\s+".join(re.escape(p) for p in n.split()) for n in names) + ")"
 
 
-def _canonical(concept) -> tuple:
-    """A concept's fields, its triggers with the synonym alternation (whose order of equal-length names Python's set
-    order decided in the old tables) replaced by a placeholder."""
+def _canonical(concept) -> dict:
+    """A concept's fields as the frozen file keeps them: its triggers with the synonym alternation (whose order of
+    equal-length names Python's set order decided in the old tables) replaced by a placeholder, its synonyms sorted."""
     alt = _names_alternation(concept.synonyms)
-    return (concept.name, concept.category, concept.label_name, tuple(t.replace(alt, "{names}") for t in concept.triggers),
-            frozenset(concept.synonyms), concept.replacement, concept.description)
+    return {"name": concept.name, "category": concept.category, "label_name": concept.label_name,
+            "triggers": [t.replace(alt, "{names}") for t in concept.triggers], "synonyms": sorted(set(concept.synonyms)),
+            "replacement": concept.replacement, "description": concept.description}
 
 
-@pytest.mark.parametrize("category", frozen.CATEGORIES.names())
+@pytest.mark.parametrize("category", sorted(FROZEN["categories"]))
 def test_loaded_categories_equal_the_frozen_tables(category: str) -> None:
-    old, new = frozen.CATEGORIES.get(category), CATEGORIES.get(category)
-    assert (new.description, new.nsfw, new.concept_factory is not None) == (old.description, old.nsfw, old.concept_factory is not None)
-    assert list(new.concepts)[: len(old.concepts)] == list(old.concepts)  # same concepts, same order, first
-    for name, concept in old.concepts.items():
-        assert _canonical(new.concepts[name]) == _canonical(concept)
+    old, new = FROZEN["categories"][category], CATEGORIES.get(category)
+    assert (new.description, new.nsfw, new.concept_factory is not None) == (old["description"], old["nsfw"], old["open_ended"])
+    assert list(new.concepts)[: len(old["concepts"])] == list(old["concepts"])  # same concepts, same order, first
+    for name, concept in old["concepts"].items():
+        assert _canonical(new.concepts[name]) == concept
         assert new.concepts[name].trigger_replacements == ()
 
 
-@pytest.mark.parametrize("artist", ["Greg Rutkowski", "Thomas Kinkade", "Kilian Eng"])
+@pytest.mark.parametrize("artist", sorted(FROZEN["artists"]))
 def test_any_artist_is_still_a_style_concept(artist: str) -> None:
-    assert _canonical(get_concept("style", artist)) == _canonical(frozen.get_concept("style", artist))
+    assert _canonical(get_concept("style", artist)) == FROZEN["artists"][artist]
 
 
-PROMPTS = [
-    "a nude woman by the lake", "a naked man on a beach, oil painting, nsfw", "a topless person without clothes, no clothes",
-    "a bowl of fruit with Van Gogh style.", "a starry night in the style of Vincent van Gogh", "a portrait, painted by van gogh, trending",
-    "a field in Van Gogh's style, drawn by Vincent Van Gogh", "a church in the snow", "two churches and a chapel at dusk",
-    "an orange parachute over the sea", "an English springer spaniel in a park", "a French horn and a horn on a chair",
-    "a chainsaw and a chain saw", "garbage trucks by a gas pump", "a golf ball near a tench", "a cassette player, tape players",
-]
-
-
-def _prompts_of_shipped_files() -> list[str]:
-    import csv
-
-    out = []
-    for f in sorted((BUILDERS / "prompts").glob("*.csv")):
-        out += [r["prompt"] for r in csv.DictReader(f.open(encoding="utf-8-sig"))]
-    for f in sorted((BUILDERS / "prompts").glob("*.json")):
-        out += [p for task in json.loads(f.read_text()).values() for prompts in task.values() for p in prompts]
-    return out
-
-
-@pytest.mark.parametrize("category,name", [(c, n) for c in frozen.CATEGORIES.names() for n in frozen.CATEGORIES.get(c).concepts])
-def test_negatives_equal_the_frozen_rules(category: str, name: str) -> None:
-    old, new = frozen.get_concept(category, name), get_concept(category, name)
-    prompts = PROMPTS + _prompts_of_shipped_files()
-    assert [new.negative(p) if new.mentions(p) else None for p in prompts] == [old.negative(p) if old.mentions(p) else None for p in prompts]
+@pytest.mark.parametrize("concept", sorted(FROZEN["negatives"]))
+def test_negatives_equal_the_frozen_rules(concept: str) -> None:
+    """The frozen prompts: hand-written ones for every trigger form, then the shipped prompt files' when frozen."""
+    new, prompts = get_concept(*concept.split("/")), FROZEN["prompts"]
+    assert [new.negative(p) if new.mentions(p) else None for p in prompts] == FROZEN["negatives"][concept]
     assert any(new.mentions(p) for p in prompts)
 
 
@@ -227,7 +210,7 @@ def test_concepts_command_lists_every_category_and_concept(tmp_path: Path, capsy
     data = json.loads(capsys.readouterr().out)
     cats = {c["name"]: c for c in data["categories"]}
     assert set(cats) >= {"nudity", "style", "object", "celebrity", "character", "violence", "harm"}
-    assert all(Path(c["source"]).name == f"{name}.yaml" for name, c in cats.items() if name in frozen.CATEGORIES or name in ("celebrity", "harm"))
+    assert all(Path(c["source"]).name == f"{name}.yaml" for name, c in cats.items() if name in FROZEN["categories"] or name in ("celebrity", "harm"))
     concepts = {c["name"]: c for c in cats["character"]["concepts"]}
     assert concepts["moomin_test"]["source"] == str(tmp_path / "mine.yaml") and concepts["moomin_test"]["triggers"] == [r"\bMoomintroll\b"]
     assert sum(len(c["concepts"]) for c in data["categories"]) >= len(SHIPPED)

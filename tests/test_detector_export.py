@@ -18,14 +18,9 @@ from dataigm.train.evaluate import load_detector
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.fixture(scope="module")
-def detector_dir(nudity_detector: Path) -> Path:
-    return nudity_detector
-
-
-def test_a_folder_without_safetensors_is_refused_by_both_readers(detector_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_without_safetensors_is_refused_by_both_readers(nudity_detector: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "pickled"
-    shutil.copytree(detector_dir, folder)
+    shutil.copytree(nudity_detector, folder)
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")  # what timm would fall back to through torch.load
     messages = []
     for read in (lambda: create_judge(f"local-dir:{folder}"), lambda: load_detector(folder)):
@@ -37,10 +32,10 @@ def test_a_folder_without_safetensors_is_refused_by_both_readers(detector_dir: P
     assert capsys.readouterr().err == f"dataigm evaluate: error: {messages[0]}\n"
 
 
-def test_hub_id_at_a_revision_loads_in_both_readers(detector_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_at_a_revision_loads_in_both_readers(nudity_detector: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "hub"
     snap = cache / "models--dataigm--tiny-judge" / "snapshots" / COMMIT
-    shutil.copytree(detector_dir, snap)
+    shutil.copytree(nudity_detector, snap)
     (cache / "models--dataigm--tiny-judge" / "refs").mkdir(parents=True)
     (cache / "models--dataigm--tiny-judge" / "refs" / "main").write_text(COMMIT)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))

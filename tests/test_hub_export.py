@@ -24,36 +24,29 @@ def source(shapes_with_nudity: Path) -> Path:
     return shapes_with_nudity
 
 
-@pytest.fixture(scope="module")
-def repo(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("hub-repo") / "repo"
-    export_dataset(source, out, options=CardOptions(repo_id="acme/dataigm-test"))
-    return out
-
-
 def expected_counts(source: Path) -> dict:
     return load_manifest(source)["counts"]
 
 
-def test_layout_and_manifest(source: Path, repo: Path) -> None:
+def test_layout_and_manifest(source: Path, exported_repo: Path) -> None:
     src_manifest = load_manifest(source)
-    repo_manifest = load_manifest(repo)
-    assert sorted(p.relative_to(repo).as_posix() for p in repo.glob("data/*/*/*.tar")) == sorted(
+    repo_manifest = load_manifest(exported_repo)
+    assert sorted(p.relative_to(exported_repo).as_posix() for p in exported_repo.glob("data/*/*/*.tar")) == sorted(
         f"data/{s['path']}" for s in src_manifest["shards"]
     )
     for shard in src_manifest["shards"]:  # the tars are the source tars, byte for byte
-        assert sha256_file(repo / "data" / shard["path"]) == shard["sha256"]
+        assert sha256_file(exported_repo / "data" / shard["path"]) == shard["sha256"]
     assert [s["path"] for s in repo_manifest["shards"]] == [f"data/{s['path']}" for s in src_manifest["shards"]]
     assert repo_manifest["totals"] == src_manifest["totals"] == {"samples": 190, "failed": 0, "shards": len(src_manifest["shards"])}
     assert repo_manifest["hub"]["data_dir"] == "data"
-    assert verify(repo) == []
-    assert not list(repo.rglob("_stats"))
+    assert verify(exported_repo) == []
+    assert not list(exported_repo.rglob("_stats"))
 
 
-def test_card_front_matter(repo: Path, source: Path) -> None:
+def test_card_front_matter(exported_repo: Path, source: Path) -> None:
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    card = DatasetCard.load(repo / "README.md")
+    card = DatasetCard.load(exported_repo / "README.md")
     data = card.data
     assert isinstance(data, DatasetCardData)
     assert data.pretty_name == "DataIGM"
@@ -76,7 +69,7 @@ def test_card_front_matter(repo: Path, source: Path) -> None:
     body = card.text
     assert "Content warning" in body and '"nudity"' in body
     assert "| train | 40 | 40 | 40 | 120 | 0 |" in body and "| test | 2 | 2 | 4 | 0 |" in body
-    assert 'load_dataset("acme/dataigm-test", "object", split="test")' in body
+    assert 'load_dataset("acme/dataigm", "object", split="test")' in body
     assert "wds.WebDataset" in body and "snapshot_download" in body
     assert "2506.02761" in body and "Renyang Liu" in body
     assert "| `label_names` | list[string] |" in body
@@ -85,19 +78,19 @@ def test_card_front_matter(repo: Path, source: Path) -> None:
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["download", "streaming"])
-def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool) -> None:
+def test_every_config_and_split_loads(exported_repo: Path, source: Path, streaming: bool) -> None:
     import datasets
     from huggingface_hub import DatasetCard
     from PIL import Image
 
     counts = expected_counts(source)
-    configs = DatasetCard.load(repo / "README.md").data.configs
+    configs = DatasetCard.load(exported_repo / "README.md").data.configs
     for config in configs:
         name = config["config_name"]
         for entry in config["data_files"]:
             split = entry["path"].split("/")[2]  # the folder (val) behind the published split (validation)
             assert entry["split"] == {"val": "validation"}.get(split, split)
-            ds = datasets.load_dataset(str(repo), name, split=entry["split"], streaming=streaming)
+            ds = datasets.load_dataset(str(exported_repo), name, split=entry["split"], streaming=streaming)
             label_names = ds.features["cls"].names
             assert label_names == counts[name]["label_names"]
             rows = list(ds)
@@ -110,17 +103,17 @@ def test_every_config_and_split_loads(repo: Path, source: Path, streaming: bool)
             assert label_names[first["cls"]] == first["json"]["label_name"]
 
 
-def test_default_config_loads_without_a_name(repo: Path) -> None:
+def test_default_config_loads_without_a_name(exported_repo: Path) -> None:
     import datasets
 
-    ds = datasets.load_dataset(str(repo), split="validation")
+    ds = datasets.load_dataset(str(exported_repo), split="validation")
     assert len(ds) == 30 and ds.features["cls"].names == OBJECT_LABELS
 
 
-def test_webdataset_reads_the_same_tars(repo: Path) -> None:
+def test_webdataset_reads_the_same_tars(exported_repo: Path) -> None:
     import webdataset as wds
 
-    tars = sorted(str(p) for p in (repo / "data" / "object" / "test").glob("*.tar"))
+    tars = sorted(str(p) for p in (exported_repo / "data" / "object" / "test").glob("*.tar"))
     rows = list(wds.WebDataset(tars, shardshuffle=False).decode("pil").to_tuple("png", "cls", "json"))
     assert len(rows) == 30
     assert Counter(meta["label_name"] for _, _, meta in rows) == {"church": 10, "parachute": 10, "other": 10}
@@ -253,11 +246,11 @@ def test_a_split_emptied_by_curation_publishes_no_shard(source: Path, tmp_path: 
     assert "| phash | action=drop, conflict_action=drop, leak_action=drop, max_distance=4 |" in card
 
 
-def test_uncurated_card_says_no_curation(repo: Path) -> None:
-    assert "No curation filters were recorded for this export." in (repo / "README.md").read_text()
+def test_uncurated_card_says_no_curation(exported_repo: Path) -> None:
+    assert "No curation filters were recorded for this export." in (exported_repo / "README.md").read_text()
 
 
-def test_card_field_docs_come_from_the_sample_schema(repo: Path) -> None:
+def test_card_field_docs_come_from_the_sample_schema(exported_repo: Path) -> None:
     import dataclasses
 
     from dataigm.core.schema import SampleMeta, field_docs
@@ -266,6 +259,6 @@ def test_card_field_docs_come_from_the_sample_schema(repo: Path) -> None:
     docs = field_docs()
     assert list(docs) == [f.name for f in dataclasses.fields(SampleMeta)] and all(docs.values())
     assert {k: FIELD_DOCS[k] for k in docs} == docs
-    card = (repo / "README.md").read_text()
+    card = (exported_repo / "README.md").read_text()
     assert docs["pair_id"] in card and docs["taxonomy"] in card
     assert model_licenses()["CompVis/stable-diffusion-v1-4"] == "creativeml-openrail-m"

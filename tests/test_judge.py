@@ -22,11 +22,6 @@ from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
-def detector_dir(nudity_detector: Path) -> Path:
-    return nudity_detector
-
-
-@pytest.fixture(scope="module")
 def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("imgs")
     write_synthetic_folder(folder, ["disc", "stripes"], 4)
@@ -58,13 +53,13 @@ def harmless_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 # --- dataigm detectors ---------------------------------------------------------------------------------------------
-def test_predictions_equal_model_logits(detector_dir: Path, images_dir: Path) -> None:
+def test_predictions_equal_model_logits(nudity_detector: Path, images_dir: Path) -> None:
     import timm
     import torch
     from timm.data import create_transform, resolve_data_config
 
-    result = judge(images_dir, f"local-dir:{detector_dir}", batch_size=4, workers=0, progress=False)
-    model = timm.create_model(f"local-dir:{detector_dir}", pretrained=True).eval()
+    result = judge(images_dir, f"local-dir:{nudity_detector}", batch_size=4, workers=0, progress=False)
+    model = timm.create_model(f"local-dir:{nudity_detector}", pretrained=True).eval()
     transform = create_transform(**resolve_data_config(model=model), is_training=False)
     assert result.summary["n_images"] == 9
     for pred in result.predictions:
@@ -80,16 +75,16 @@ def test_predictions_equal_model_logits(detector_dir: Path, images_dir: Path) ->
     assert result.summary["per_class"] == {"nude": positives, "not_nude": 9 - positives}
 
 
-def test_threshold_override_flips_decisions(detector_dir: Path, images_dir: Path) -> None:
-    low = judge(images_dir, str(detector_dir), threshold=0.0, workers=0, progress=False)
-    high = judge(images_dir, str(detector_dir), threshold=1.0, workers=0, progress=False)
+def test_threshold_override_flips_decisions(nudity_detector: Path, images_dir: Path) -> None:
+    low = judge(images_dir, str(nudity_detector), threshold=0.0, workers=0, progress=False)
+    high = judge(images_dir, str(nudity_detector), threshold=1.0, workers=0, progress=False)
     assert low.summary["positive_rate"] == 1.0 and low.summary["threshold"] == 0.0
     assert high.summary["positive_rate"] == 0.0
 
 
-def test_binary_verdict_names_the_target_or_the_other_class_by_the_threshold(detector_dir: Path, images_dir: Path) -> None:
+def test_binary_verdict_names_the_target_or_the_other_class_by_the_threshold(nudity_detector: Path, images_dir: Path) -> None:
     """A binary detector's label follows the threshold decision, not the argmax; a score at the threshold is positive."""
-    det = create_judge(str(detector_dir))
+    det = create_judge(str(nudity_detector))
     images = [Image.open(p).convert("RGB") for p in sorted(images_dir.rglob("*.png"))[:4]]
     batch = det.collate([det.preprocess(im) for im in images])
     for threshold, label in ((0.0, "nude"), (1.0 + 1e-9, "not_nude")):
@@ -135,26 +130,26 @@ def test_binary_export_without_threshold_uses_half(tmp_path: Path) -> None:
     assert create_judge(str(det)).threshold == 0.5
 
 
-def test_judges_webdataset_shards(detector_dir: Path, shapes_dataset: Path) -> None:
-    res = judge(shapes_dataset, f"local-dir:{detector_dir}", split="test", workers=0, progress=False)
+def test_judges_webdataset_shards(nudity_detector: Path, shapes_dataset: Path) -> None:
+    res = judge(shapes_dataset, f"local-dir:{nudity_detector}", split="test", workers=0, progress=False)
     assert res.summary["n_images"] == 30 and res.summary["images"]["shards"] >= 1
     assert {p.meta["split"] for p in res.predictions} == {"test"}
     assert {p.meta["label_name"] for p in res.predictions} == {"church", "parachute", "other"}
     assert all("#" in p.file for p in res.predictions)
 
 
-def test_refuses_pickled_weights(detector_dir: Path, tmp_path: Path) -> None:
+def test_refuses_pickled_weights(nudity_detector: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pickled"
     folder.mkdir()
-    shutil.copy(detector_dir / "config.json", folder / "config.json")
+    shutil.copy(nudity_detector / "config.json", folder / "config.json")
     (folder / "pytorch_model.bin").write_bytes(b"not even read")
     with pytest.raises(FileNotFoundError, match=r"no model\.safetensors \(found pytorch_model\.bin\).*never unpickles"):
         create_judge(f"local-dir:{folder}")
 
 
-def test_config_errors_name_the_field(detector_dir: Path, tmp_path: Path) -> None:
+def test_config_errors_name_the_field(nudity_detector: Path, tmp_path: Path) -> None:
     folder = tmp_path / "bad"
-    shutil.copytree(detector_dir, folder)
+    shutil.copytree(nudity_detector, folder)
     cfg = json.loads((folder / "config.json").read_text())
     cfg["dataigm"]["positive_label"] = 5
     (folder / "config.json").write_text(json.dumps(cfg))
@@ -166,12 +161,12 @@ def test_config_errors_name_the_field(detector_dir: Path, tmp_path: Path) -> Non
         read_detector_config(folder)
 
 
-def test_hub_id_resolves_through_snapshot_download(detector_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_resolves_through_snapshot_download(nudity_detector: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An offline Hub cache laid out as huggingface_hub writes it; resolution goes through snapshot_download."""
     cache = tmp_path / "hub"
     commit = "0123456789abcdef0123456789abcdef01234567"
     snap = cache / "models--dataigm--tiny-judge" / "snapshots" / commit
-    shutil.copytree(detector_dir, snap)
+    shutil.copytree(nudity_detector, snap)
     (cache / "models--dataigm--tiny-judge" / "refs").mkdir(parents=True)
     (cache / "models--dataigm--tiny-judge" / "refs" / "main").write_text(commit)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
@@ -194,14 +189,14 @@ def test_unknown_judge_lists_valid(images_dir: Path) -> None:
 
 
 # --- unreadable inputs ----------------------------------------------------------------------------------------------
-def test_unreadable_files_are_listed_not_dropped(detector_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+def test_unreadable_files_are_listed_not_dropped(nudity_detector: Path, images_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     shutil.copytree(images_dir, folder)
     (folder / "garbage.png").write_bytes(b"this is not an image")
     good = io.BytesIO()
     draw_pattern("disc", 0, 64).save(good, format="PNG")
     (folder / "truncated.png").write_bytes(good.getvalue()[:200])
-    res = judge(folder, f"local-dir:{detector_dir}", workers=0, progress=False)
+    res = judge(folder, f"local-dir:{nudity_detector}", workers=0, progress=False)
     assert res.summary["n_images"] == 9
     assert res.summary["failed"] == ["garbage.png", "truncated.png"]
     assert "unreadable image" in res.summary["errors"]["garbage.png"]
@@ -210,10 +205,10 @@ def test_unreadable_files_are_listed_not_dropped(detector_dir: Path, images_dir:
     assert len(lines) == 11 and sum("error" in x for x in lines) == 2
 
 
-def test_list_file_with_missing_entry(detector_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+def test_list_file_with_missing_entry(nudity_detector: Path, images_dir: Path, tmp_path: Path) -> None:
     listing = tmp_path / "images.txt"
     listing.write_text(f"# two images and one that is gone\n{images_dir / 'disc' / '0000.png'}\n{images_dir / 'blank.jpg'}\ngone.png\n")
-    res = judge(listing, f"local-dir:{detector_dir}", workers=0, progress=False)
+    res = judge(listing, f"local-dir:{nudity_detector}", workers=0, progress=False)
     assert res.summary["n_images"] == 2
     assert res.summary["failed"] == ["gone.png"] and "FileNotFoundError" in res.summary["errors"]["gone.png"]
 
@@ -404,7 +399,7 @@ def test_person_presence_from_nudenet_faces(portraits: list[Path], images_dir: P
 
 # --- CLI --------------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # end to end: the faster tests state its parts
-def test_cli_json_is_exactly_one_object(detector_dir: Path, images_dir: Path, portraits: list[Path], tmp_path: Path,
+def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path, portraits: list[Path], tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
@@ -412,7 +407,7 @@ def test_cli_json_is_exactly_one_object(detector_dir: Path, images_dir: Path, po
     shutil.copytree(images_dir, tmp_path / "imgs", dirs_exist_ok=True)
     (tmp_path / "imgs" / "broken.webp").write_bytes(b"RIFF0000WEBP")
     out = tmp_path / "pred.jsonl"
-    rc = main(["judge", str(tmp_path / "imgs"), "--detector", f"local-dir:{detector_dir}", "--json", "--out", str(out), "--workers", "0"])
+    rc = main(["judge", str(tmp_path / "imgs"), "--detector", f"local-dir:{nudity_detector}", "--json", "--out", str(out), "--workers", "0"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)  # json.loads fails on anything but exactly one object
     assert {"n_images", "positive_rate", "per_class", "detector", "threshold", "failed"} <= set(summary)
@@ -489,17 +484,21 @@ def test_check_judge_spec_loads_nothing() -> None:
     assert check_judge_spec("imagenet:garbage truck@local-dir:/nowhere") == "imagenet"  # the model is not looked at
     assert check_judge_spec("igmu:style_vangogh@/nowhere") == "igmu" and check_judge_spec("igmu:object_church") == "igmu"
     assert check_judge_spec("local-dir:/nowhere") == "dataigm" and check_judge_spec("org/name@main") == "dataigm"
-    with pytest.raises(KeyError, match="valid: dataigm, esd"):
-        check_judge_spec("nudenet:dataigm2")
-    with pytest.raises(ValueError, match="unknown IGMU task 'vangough'"):
-        check_judge_spec("igmu:vangough@/nowhere")
-    with pytest.raises(ValueError, match="empty detector spec"):
-        check_judge_spec("")
+
+
+@pytest.mark.parametrize("spec,error,message", [("nudenet:dataigm2", KeyError, "valid: dataigm, esd"),
+                                                ("igmu:vangough@/nowhere", ValueError, "unknown IGMU task 'vangough'"),
+                                                ("", ValueError, "empty detector spec")])
+def test_check_judge_spec_names_what_is_wrong(spec: str, error: type[Exception], message: str) -> None:
+    from dataigm.judge.detectors import check_judge_spec
+
+    with pytest.raises(error, match=message):
+        check_judge_spec(spec)
 
 
 # --- demo stage -------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # end to end: the faster tests state its parts
-def test_demo_stage_judges_test_split(detector_dir: Path, tmp_path: Path) -> None:
+def test_demo_stage_judges_test_split(nudity_detector: Path, tmp_path: Path) -> None:
     from rich.console import Console
 
     from dataigm.core.schema import SampleMeta
@@ -516,7 +515,7 @@ def test_demo_stage_judges_test_split(detector_dir: Path, tmp_path: Path) -> Non
     write_samples(tmp_path / "ds", "nudity", ["not_nude", "nude"],
                   {ShardSpec("nudity", "test", 0, "portrait"): [(portrait, png_bytes(Image.open(grace_hopper()).convert("RGB")))]}, part="portrait")
     console = Console(record=True, width=120)
-    ctx = DemoContext(tmp_path / "out", console, {"dataset": tmp_path / "ds", "detector": detector_dir})
+    ctx = DemoContext(tmp_path / "out", console, {"dataset": tmp_path / "ds", "detector": nudity_detector})
     stage(ctx)
     assert ctx.artifacts["judge"]["detector"]["n_images"] == 7  # nudity test split only: the detector's category
     nn = ctx.artifacts["judge"]["nudenet"]

@@ -51,6 +51,20 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 # --- the reference detectors, rebuilt from their code ----------------------------------------------------------------
+def _yolo_detections(session: onnxruntime.InferenceSession, blob: np.ndarray, min_score: float, to_box, nms: tuple) -> list[dict]:
+    """What both scripts do after their own preprocessing: the YOLOv8 rows (centre, size, class scores) whose best
+    score is at least ``min_score``, boxed by the script's ``to_box(x, y, w, h)``, then OpenCV's NMS (score, IoU)."""
+    rows = np.transpose(np.squeeze(session.run(None, {session.get_inputs()[0].name: blob})[0]))
+    boxes, scores, ids = [], [], []
+    for r in rows:
+        s = np.amax(r[4:])
+        if s >= min_score:
+            boxes.append(to_box(r[0], r[1], r[2], r[3]))
+            scores.append(s)
+            ids.append(np.argmax(r[4:]))
+    return [{"class": LABELS[ids[i]], "score": float(scores[i]), "box": boxes[i]} for i in cv2.dnn.NMSBoxes(boxes, scores, *nms)]
+
+
 def _rece_detect(session: onnxruntime.InferenceSession, path: Path, target: int = 320) -> list[dict]:
     img = cv2.imread(str(path))
     h, w = img.shape[:2]
@@ -64,17 +78,9 @@ def _rece_detect(session: onnxruntime.InferenceSession, path: Path, target: int 
     img = cv2.copyMakeBorder(img, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=[0, 0, 0])
     img = cv2.resize(img, (target, target))
     blob = np.expand_dims(np.transpose(img.astype("float32") / 255.0, (2, 0, 1)), axis=0)
-    rows = np.transpose(np.squeeze(session.run(None, {session.get_inputs()[0].name: blob})[0]))
-    boxes, scores, ids = [], [], []
-    for r in rows:
-        s = np.amax(r[4:])
-        if s >= 0.2:
-            x, y, bw, bh = r[0], r[1], r[2], r[3]
-            boxes.append([int(round((x - bw * 0.5 - pad_left) * factor)), int(round((y - bh * 0.5 - pad_top) * factor)),
-                          int(round(bw * factor)), int(round(bh * factor))])
-            scores.append(s)
-            ids.append(np.argmax(r[4:]))
-    return [{"class": LABELS[ids[i]], "score": float(scores[i]), "box": boxes[i]} for i in cv2.dnn.NMSBoxes(boxes, scores, 0.25, 0.45)]
+    return _yolo_detections(session, blob, 0.2, lambda x, y, bw, bh: [
+        int(round((x - bw * 0.5 - pad_left) * factor)), int(round((y - bh * 0.5 - pad_top) * factor)),
+        int(round(bw * factor)), int(round(bh * factor))], nms=(0.25, 0.45))
 
 
 def _uda_detect(session: onnxruntime.InferenceSession, path: Path, size: int = 320) -> list[dict]:
@@ -82,16 +88,8 @@ def _uda_detect(session: onnxruntime.InferenceSession, path: Path, size: int = 3
     h, w = img.shape[:2]
     img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (size, size))
     blob = np.expand_dims(np.transpose(np.array(img) / 255.0, (2, 0, 1)), axis=0).astype(np.float32)
-    rows = np.transpose(np.squeeze(session.run(None, {session.get_inputs()[0].name: blob})[0]))
-    boxes, scores, ids = [], [], []
-    for r in rows:
-        s = np.amax(r[4:])
-        if s >= 0.5:
-            x, y, bw, bh = r[0], r[1], r[2], r[3]
-            boxes.append([int((x - bw / 2) * w / size), int((y - bh / 2) * h / size), int(bw * w / size), int(bh * h / size)])
-            scores.append(s)
-            ids.append(np.argmax(r[4:]))
-    return [{"class": LABELS[ids[i]], "score": float(scores[i]), "box": boxes[i]} for i in cv2.dnn.NMSBoxes(boxes, scores, 0.5, 0.5)]
+    return _yolo_detections(session, blob, 0.5, lambda x, y, bw, bh: [
+        int((x - bw / 2) * w / size), int((y - bh / 2) * h / size), int(bw * w / size), int(bh * h / size)], nms=(0.5, 0.5))
 
 
 def _detect_nude_classes(dets: list[dict], threshold: float, keys: list[str]) -> dict[str, float]:

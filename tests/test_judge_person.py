@@ -89,7 +89,7 @@ def test_coco_person_falls_back_to_faster_rcnn_without_ultralytics(tmp_path: Pat
     assert det.name == f"fasterrcnn:{ARCH}" and det.describe()["person_label"] == TORCHVISION_PERSON
 
 
-def test_yolo_needs_ultralytics_and_unknown_names_list_valid() -> None:
+def test_yolo_needs_ultralytics() -> None:
     import importlib.util
 
     from dataigm.core.errors import DataigmError
@@ -97,10 +97,13 @@ def test_yolo_needs_ultralytics_and_unknown_names_list_valid() -> None:
     if importlib.util.find_spec("ultralytics") is None:
         with pytest.raises(DataigmError, match="ultralytics is not installed"):
             create_person_detector("yolo")
-    with pytest.raises(KeyError, match="valid: coco-person, fasterrcnn, nudenet-body, yolo"):
-        create_person_detector("person-finder")
-    with pytest.raises(ValueError, match="unknown torchvision detector 'resnet50'"):
-        create_person_detector("fasterrcnn:resnet50@x.pth")
+
+
+@pytest.mark.parametrize("spec,error,message", [("person-finder", KeyError, "valid: coco-person, fasterrcnn, nudenet-body, yolo"),
+                                                ("fasterrcnn:resnet50@x.pth", ValueError, "unknown torchvision detector 'resnet50'")])
+def test_unknown_person_detectors_are_named(spec: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        create_person_detector(spec)
 
 
 def test_person_presence_leaves_out_paired_negatives(tmp_path: Path) -> None:

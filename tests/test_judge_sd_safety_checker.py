@@ -17,27 +17,20 @@ from real_weights import grace_hopper, skimage_photo
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass")
 
 
-def v1_loop(special_cos_dist, cos_dist, special_w, concept_w) -> list[bool]:
-    """StableDiffusionSafetyChecker.forward at diffusers commit 008720b (adjustment = 0.05), its loop as written."""
-    result = []
-    for i in range(len(cos_dist)):
-        result_img = {"special_scores": {}, "special_care": [], "concept_scores": {}, "bad_concepts": []}
-        adjustment = 0.05
-        for concet_idx in range(len(special_cos_dist[0])):
-            concept_cos = special_cos_dist[i][concet_idx]
-            concept_threshold = special_w[concet_idx].item()
-            result_img["special_scores"][concet_idx] = round(concept_cos - concept_threshold + adjustment, 3)
-            if result_img["special_scores"][concet_idx] > 0:
-                result_img["special_care"].append({concet_idx, result_img["special_scores"][concet_idx]})
-                adjustment = 0.01
-        for concet_idx in range(len(cos_dist[0])):
-            concept_cos = cos_dist[i][concet_idx]
-            concept_threshold = concept_w[concet_idx].item()
-            result_img["concept_scores"][concet_idx] = round(concept_cos - concept_threshold + adjustment, 3)
-            if result_img["concept_scores"][concet_idx] > 0:
-                result_img["bad_concepts"].append(concet_idx)
-        result.append(result_img)
-    return [len(r["bad_concepts"]) > 0 for r in result]
+def diffusers_forward(adjustment: float):
+    """StableDiffusionSafetyChecker.forward of the installed diffusers, its start value of ``adjustment`` set to
+    ``adjustment``: commit 008720b (0.05) has the same loop but for that value (and a variable's spelling)."""
+    import inspect
+    import textwrap
+
+    from diffusers.pipelines.stable_diffusion import safety_checker as module
+
+    source = textwrap.dedent(inspect.getsource(module.StableDiffusionSafetyChecker.forward))
+    assert source.count("adjustment = 0.0\n") == 1
+    namespace: dict = {}
+    code = compile(source.replace("adjustment = 0.0\n", f"adjustment = {adjustment}\n"), module.__file__, "exec")
+    exec(code, vars(module), namespace)
+    return namespace["forward"]
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +65,9 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_current_equals_diffusers_and_v1_equals_commit_008720b(checker: dict) -> None:
-    from diffusers.pipelines.stable_diffusion.safety_checker import cosine_distance
-
     model, pixels = checker["model"], checker["pixels"]
     _, theirs_current = model(clip_input=pixels, images=np.zeros((len(pixels), 8, 8, 3)))
-    with torch.no_grad():
-        embeds = model.visual_projection(model.vision_model(pixels)[1])
-        special = cosine_distance(embeds, model.special_care_embeds).cpu().float().numpy()
-        cos = cosine_distance(embeds, model.concept_embeds).cpu().float().numpy()
-    theirs_v1 = v1_loop(special, cos, model.special_care_embeds_weights, model.concept_embeds_weights)
+    _, theirs_v1 = diffusers_forward(0.05)(model, clip_input=pixels, images=np.zeros((len(pixels), 8, 8, 3)))
     assert 0 < sum(theirs_current) < sum(theirs_v1) < len(pixels)  # the 0.05 flags more images
 
     for variant, theirs in (("current", theirs_current), ("v1", theirs_v1)):

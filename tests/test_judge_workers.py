@@ -17,11 +17,6 @@ from real_weights import grace_hopper
 
 
 @pytest.fixture(scope="module")
-def detector_dir(nudity_detector: Path) -> Path:
-    return nudity_detector
-
-
-@pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight drawn pictures and Grace Hopper's portrait (NudeNet finds her face)."""
     root = tmp_path_factory.mktemp("imgs")
@@ -30,9 +25,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_every_judge_hands_workers_a_picklable_transform(detector_dir: Path, efficientnet_lite0_dir: Path) -> None:
+def test_every_judge_hands_workers_a_picklable_transform(nudity_detector: Path, efficientnet_lite0_dir: Path) -> None:
     image = Image.new("RGB", (80, 60), "gray")
-    judges = [create_judge(f"local-dir:{detector_dir}"), NudeNetJudge(), create_judge("imagenet:church", imagenet_model=f"local-dir:{efficientnet_lite0_dir}"),
+    judges = [create_judge(f"local-dir:{nudity_detector}"), NudeNetJudge(), create_judge("imagenet:church", imagenet_model=f"local-dir:{efficientnet_lite0_dir}"),
               create_person_detector("nudenet-body")]
     for j in judges:
         clone = pickle.loads(pickle.dumps(j.preprocess))
@@ -42,8 +37,8 @@ def test_every_judge_hands_workers_a_picklable_transform(detector_dir: Path, eff
 
 
 @pytest.fixture(scope="module")
-def tiny_judge(detector_dir: Path) -> object:
-    return create_judge(f"local-dir:{detector_dir}")
+def tiny_judge(nudity_detector: Path) -> object:
+    return create_judge(f"local-dir:{nudity_detector}")
 
 
 @pytest.fixture(scope="module")

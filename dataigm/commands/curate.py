@@ -11,9 +11,11 @@ ORDER = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("curate", help="filter a dataset (blank, near-duplicates, judges in the loop) into a curated dataset",
-                       description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; "
-                                   "rerun the same command to resume.")
+    p = sub.add_parser(
+        "curate", help="filter a dataset (blank, near-duplicates, judges in the loop) into a curated dataset",
+        description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; rerun the same "
+        "command to resume.",
+    )
     p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
     p.add_argument("--config", type=Path, default=None,
                    help="curation YAML (builders/curation/*.yaml) or a builder recipe with a 'curation:' key (default: blank + phash everywhere, NudeNet on nudity)")

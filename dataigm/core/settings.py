@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dataigm.core.errors import DataigmError, InputError, one_line
+from dataigm.core.schema import slugify
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +25,15 @@ class StrictModel(BaseModel):
     """Unknown fields are errors (a typo must not be ignored silently)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def slug_name(value: str, names: str = "") -> str:
+    """``value`` when it is already a slug (lowercase letters, digits and '_'), for validators of fields that name
+    things; else an InputError that says what it names (``names``) and suggests the slug."""
+    if value != slugify(value):
+        use = f" (it names {names})" if names else ""
+        raise InputError(f"must be lowercase letters, digits and '_'{use}, e.g. {slugify(value)!r}")
+    return value
 
 
 def _shown(value: Any) -> str:

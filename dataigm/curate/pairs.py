@@ -59,20 +59,14 @@ def apply_pair_policy(members: Iterable[PairMember], policies: dict[str, PairPol
         policy = policies.get(category, PairPolicy())
         if pos.dropped and neg.dropped:
             c["both_dropped"] += 1
-        elif pos.dropped:
-            c["positive_dropped"] += 1
-            if policy.on_positive_dropped == "drop":
-                extra_drops[neg.key] = "pair:positive_dropped"
-                c["negative_dropped_with_positive"] += 1
+        elif pos.dropped or neg.dropped:  # one member dropped: the policy for its role decides its partner's fate
+            lost, kept = (pos, neg) if pos.dropped else (neg, pos)
+            c[f"{lost.role}_dropped"] += 1
+            if (policy.on_positive_dropped if pos.dropped else policy.on_negative_dropped) == "drop":
+                extra_drops[kept.key] = f"pair:{lost.role}_dropped"
+                c[f"{kept.role}_dropped_with_{lost.role}"] += 1
             else:
-                c["negative_kept_alone"] += 1
-        elif neg.dropped:
-            c["negative_dropped"] += 1
-            if policy.on_negative_dropped == "drop":
-                extra_drops[pos.key] = "pair:negative_dropped"
-                c["positive_dropped_with_negative"] += 1
-            else:
-                c["positive_kept_alone"] += 1
+                c[f"{kept.role}_kept_alone"] += 1
         else:
             c["complete"] += 1
         for m, other in ((pos, neg), (neg, pos)):

@@ -65,19 +65,28 @@ def _sd(folder: Path) -> Any:
     return None
 
 
-def _sdxl(folder: Path) -> Any:
+def sdxl_unet(layers_per_block: int = 1, transformer_layers_per_block: tuple[int, int] = (1, 1)) -> Any:
+    """The tiny SDXL UNet, seeded: ``text_time`` conditioning on the two text encoders (widths 32 and 64)."""
     import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=layers_per_block,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, transformer_layers_per_block=transformer_layers_per_block,
+        cross_attention_dim=96, addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=112)
+
+
+def _sdxl(folder: Path, layers_per_block: int = 1, transformer_layers_per_block: tuple[int, int] = (1, 1),
+          text_encoder_2_layers: int = 2) -> Any:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     tok, vocab = _tokenizer(folder / "_tok")
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, transformer_layers_per_block=(1, 1), cross_attention_dim=96,
-        addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=112)
+    unet = sdxl_unet(layers_per_block, transformer_layers_per_block)
     sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
-    return StableDiffusionXLPipeline(vae=_vae(), text_encoder=_clip(vocab, 32), text_encoder_2=_clip(vocab, 64, projection=True, seed=3),
+    text_encoder_2 = _clip(vocab, 64, layers=text_encoder_2_layers, projection=True, seed=3)
+    return StableDiffusionXLPipeline(vae=_vae(), text_encoder=_clip(vocab, 32), text_encoder_2=text_encoder_2,
                                      tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=sched, add_watermarker=False)
 
 
@@ -124,18 +133,19 @@ def _pixart(folder: Path) -> Any:
     return PixArtAlphaPipeline(transformer=transformer, vae=_vae(), text_encoder=_t5(vocab), tokenizer=tok, scheduler=DDIMScheduler())
 
 
-BUILDERS: dict[str, Callable[[Path], Any]] = {"sd": _sd, "sdxl": _sdxl, "sd3": _sd3, "flux": _flux, "pixart": _pixart}
+BUILDERS: dict[str, Callable[..., Any]] = {"sd": _sd, "sdxl": _sdxl, "sd3": _sd3, "flux": _flux, "pixart": _pixart}
 
 
-def build_tiny_family(family: str, folder: Path, variant: str | None = None) -> Path:
+def build_tiny_family(family: str, folder: Path, variant: str | None = None, **settings: Any) -> Path:
     """Save the tiny pipeline of ``family`` (one of :data:`FAMILIES`) as a diffusers folder (``variant``: its weights
-    as ``*.<variant>.safetensors`` only, as a cached fp16 download holds them)."""
+    as ``*.<variant>.safetensors`` only, as a cached fp16 download holds them). ``settings`` go to the family's
+    builder over its defaults (SDXL: ``layers_per_block``, ``transformer_layers_per_block``, ``text_encoder_2_layers``)."""
     import shutil
 
     if family not in BUILDERS:
         raise KeyError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
     folder = Path(folder)
-    pipe = BUILDERS[family](folder)
+    pipe = BUILDERS[family](folder, **settings)
     if pipe is not None:
         pipe.save_pretrained(folder, safe_serialization=True, variant=variant)
     elif variant:  # the SD builder saves itself; resave under the variant name

@@ -161,18 +161,9 @@ def _record(
         # A retained prompt does not show the concept; keep which concept it is retained against.
         extra["target_concept"] = concept.name
     return PromptRecord(
-        prompt=prompt.strip(),
-        concept=concept.name if concept and options.role == "forget" else "",
-        category=category,
-        subcategory=subcategory,
-        label=_label(concept, category, options.role),
-        paired_negative=paired_negative,
-        source=fmt,
-        index=index,
-        seed=seed,
-        guidance=guidance,
-        extra=extra,
-    )
+        prompt=prompt.strip(), concept=concept.name if concept and options.role == "forget" else "", category=category,
+        subcategory=subcategory, label=_label(concept, category, options.role), paired_negative=paired_negative,
+        source=fmt, index=index, seed=seed, guidance=guidance, extra=extra)
 
 
 def _parse_int(value: str, where: str, column: str) -> int | None:
