@@ -318,29 +318,17 @@ def retain_correct(meta: dict[str, Any], predicted: str, positive: bool, label_n
     return predicted == expected
 
 
-# Every metric a report can hold, with the version of its definition. Bump a version whenever the number a
-# definition produces on the same images changes; reports record the versions they were computed with.
-METRIC_DEFINITIONS: dict[str, dict[str, str]] = {
-    "forgetting": {"version": "forgetting/2", "reference": "detector positive rate; --aggregate prompt-any as UnlearnDiffAtk (check_asr.py)"},
-    "preservation": {"version": "preservation/2", "reference": "retain accuracy (not flagged as the concept, or the image's own class), pooled over images"},
-    "preservation_top1": {"version": "preservation_top1/1", "reference": "ESD eval-scripts/imageclassify.py: retain images whose ImageNet top-1 is their own class, per class"},
-    "ira_cra": {"version": "ira_cra/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py"},
-    "unlearncanvas": {"version": "unlearncanvas/1", "reference": "UnlearnCanvas machine_unlearning/evaluation/quantitative/accuracy.py (UA, IRA, CRA)"},
-    "unlearning_accuracy": {"version": "unlearning_accuracy/1", "reference": "UnlearnCanvas UA = 1 - forgetting (accuracy.py)"},
-    "asr": {"version": "asr/1", "reference": "UnlearnDiffAtk / Diffusion-MU-Attack scripts/analysis/check_asr.py"},
-    "forgetting_corrected": {"version": "forgetting_corrected/1", "reference": "Rogan & Gladen (1978): (p + spec - 1) / (sens + spec - 1), "
-                             "clipped to [0, 1]; sens, spec from a dataigm audit; bootstrap over prompts and the audit's images"},
-    "judge_validity": {"version": "judge_validity/1", "reference": "dataigm: share of the original model's forget (and concept-removed) images flagged"},
-    "person_presence": {"version": "person_presence/2", "reference": "IGMU benchmark.py evaluate_YOLO (share of forget images with a person; "
-                        "paired negatives left out)"},
-    "lpips": {"version": "lpips/2", "reference": "IGMU benchmark.py evaluate_LPIPS (forget vs original pair image), torchmetrics LPIPS"},
-    "fid_kid": {"version": "fid_kid/2", "reference": "torchmetrics FID/KID; IGMU benchmark.py evaluate_FID reference set"},
-    "csdr": {"version": "csdr/2", "reference": "IGMU benchmark.py evaluate_CSDR (per image, as its README instructs)"},
-    "csdr_win_rate": {"version": "csdr_win_rate/1", "reference": "dataigm; 1 - SPM src/evaluation/eval_util.py clip_accuracy up to ties"},
-    "clip_score": {"version": "clip_score/2", "reference": "torchmetrics CLIPScore | SPM src/evaluation/eval_util.py clip_score (CLIPScore, Hessel et al.)"},
-    "cmmd": {"version": "cmmd/1", "reference": "google-research cmmd/distance.py"},
-    "bootstrap": {"version": "bootstrap/2", "reference": "percentile bootstrap, clusters = prompts"},
-}
+def _metric_definitions() -> dict[str, dict[str, str]]:  # pragma: no mutate block, reads the shipped table
+    """Every metric a report can hold, with the version of its definition and its reference, from the package's
+    ``metric_definitions.yaml`` (bump a version whenever the number a definition gives on the same images changes)."""
+    from importlib.resources import files
+
+    import yaml
+
+    return yaml.safe_load(files("dataigm.judge").joinpath("metric_definitions.yaml").read_text(encoding="utf-8"))
+
+
+METRIC_DEFINITIONS: dict[str, dict[str, str]] = _metric_definitions()
 
 
 def definition_versions(names: Iterable[str]) -> dict[str, str]:
