@@ -16,6 +16,9 @@ shard writing, which on a CPU build take the cores torch generates on (a GPU bui
 ``build_emulated.py``). Up to this release the build also ran a full garbage collection at its end (0.36 s idle,
 0.6-1.7 s under load, holding the GIL while the writer drained); a CPU build now only drops the pipeline, which
 frees it. Also printed: the one-off pipeline load and (c) without it. Last line: ratio=(c)/(b), end to end.
+
+Measured (--limit 4: 48 images, median of 3, load 3.4): (b) 65.4, (b+png) 63.5, (c) 44.3 images/s, ratio 0.677;
+(c)/(b+png) 0.698, CPU per image 43 ms against 30-31; the engine's own one-off costs are about 0.01 s per build.
 """
 
 from __future__ import annotations
