@@ -36,7 +36,7 @@ mutate: $(STAMP)
 	$(BIN)/mutmut results --all true | $(BIN)/python tools/mutation_score.py
 
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b | tail -n 3; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b | tail -n 3; done
 
 # The GPU acceptance check (one GPU, no network, < 8 minutes): PASS/FAIL per check, JSON summary last. See docs/build.md.
 gpu-check: $(STAMP)

@@ -21,13 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "builders" / "nudity.yaml"
+from _tiny_build import RECIPE, add_build_arguments
+from _tiny_build import overrides as tiny_overrides
+
+SHARD_SIZE = 8
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
-    return [f"generation.width={args.size}", f"generation.height={args.size}", f"generation.steps={args.steps}",
-            f"generation.batch_size={args.batch_size}", "models=[tiny]", "shard_size=8", f"images_per_prompt={args.images_per_prompt}"]
+    return tiny_overrides(args, SHARD_SIZE)
 
 
 def summary(a: Path, b: Path) -> str:
@@ -40,12 +41,7 @@ def summary(a: Path, b: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=10, help="prompts per class")
-    parser.add_argument("--images-per-prompt", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_build_arguments(parser, limit=10, images_per_prompt=2, batch_size=4)
     parser.add_argument("--torchrun", action="store_true", help="also build with 2 ranks under torchrun, plain and --deterministic")
     args = parser.parse_args()
 

@@ -4,6 +4,11 @@ loop over the same shards, model and batch size, in the same run; and inference 
     python benchmarks/train.py [--images-per-class 400] [--epochs 4] [--batch-size 32] [--repeats 3]
 
 The first epoch of each is a warm-up and not timed. Last line: ratio=<dataigm / plain training throughput>.
+
+Both do the same work: the same timm model (372,979 parameters), decode, transform, batch size and torch threads;
+dataigm adds Lightning's per-step machinery (hooks, logging, optimizer closure), a step-wise cosine schedule and a
+class-weighted loss. Measured (--images-per-class 100 --epochs 3, load 3.3): 0.912, 0.865, 1.397 wall and 0.921,
+0.874, 1.230 in CPU time per repeat (medians 0.912 and 0.921).
 """
 
 from __future__ import annotations

@@ -279,3 +279,36 @@ def test_i2p_seed_and_guidance_reach_the_pixels(tiny_model_dir, tmp_path):
         assert s.image == expected
     negatives = {s.meta["pair_id"]: s.meta for s in samples if s.meta["role"] == "negative"}
     assert all(negatives[s.meta["pair_id"]]["seed"] == s.meta["seed"] for s in positives if s.meta["pair_id"] in negatives)
+
+
+def test_shards_are_published_beside_the_writer_and_a_failed_publish_stops_the_build(tmp_path) -> None:
+    import numpy as np
+
+    from dataigm.core.schema import SampleMeta
+    from dataigm.core.shards import ShardSpec, is_done
+    from dataigm.generate.engine import _Writer
+
+    image = np.random.default_rng(0).random((8, 8, 3), dtype=np.float32)
+    specs = [ShardSpec("object", "test", i) for i in range(3)]
+
+    def write(root: Path) -> _Writer:
+        writer = _Writer(root, lambda n: None, encode_workers=2)
+        writer.start()
+        try:
+            for spec in specs:
+                writer.put("open", (spec, 2))
+                writer.put("batch", [(SampleMeta(key=f"{spec.index}-{k}", category="object", split="test", label=0, label_name="church",
+                                                 label_names=["church"]), image, None) for k in range(2)])
+                writer.put("close")
+        finally:
+            writer.queue.put(("stop", None))
+            writer.join()
+        writer.check()
+        return writer
+
+    assert write(tmp_path / "ok").written == 6 and all(is_done(tmp_path / "ok", s) for s in specs)  # all on disk once it ends
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "_stats").write_text("a file where the stats folder goes")
+    with pytest.raises(RuntimeError, match="shard writer failed"):
+        write(tmp_path / "bad")
+    assert not any(is_done(tmp_path / "bad", s) for s in specs)

@@ -187,6 +187,24 @@ def test_written_samples_are_counted_by_label_source_and_model(tmp_path) -> None
     assert versions["numpy"] == np.__version__ and versions["python"].count(".") == 2
 
 
+def test_a_shard_is_hashed_as_it_is_written_and_its_file_closed_before_it_is_published(tmp_path) -> None:
+    from dataigm.core.atomic import sha256_file
+    from dataigm.core.schema import SampleMeta
+    from dataigm.core.shards import ShardSink, iter_tar
+
+    spec = ShardSpec("object", "test", 0, "x")
+    sink = ShardSink(tmp_path, spec, planned=40)
+    rng = np.random.default_rng(0)
+    images = [rng.bytes(int(n)) for n in rng.integers(1, 30_000, size=40)]  # tar blocks of every alignment
+    for i, image in enumerate(images):
+        sink.write(SampleMeta(key=f"k{i:02d}", category="object", split="test", label=0, label_name="church",
+                              label_names=["church", "other"]), image)
+    stats = sink.close()
+    tar = spec.tar_path(tmp_path)
+    assert stats.sha256 == sha256_file(tar) and stats.bytes == tar.stat().st_size
+    assert sink._file._file.closed and [s.image for s in iter_tar(tar)] == images
+
+
 def test_counts_table_and_model_records(dataset) -> None:
     from dataigm.core.manifest import counts_table, load_manifest, read_model_records, write_model_record
 

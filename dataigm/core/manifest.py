@@ -11,6 +11,7 @@ import json
 import platform
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,18 @@ FORMAT = "dataigm-dataset/1"
 TRACKED_PACKAGES = ("torch", "diffusers", "transformers", "webdataset", "timm", "pillow")
 
 
+@lru_cache(maxsize=None)
+def installed_version(name: str) -> str:
+    """The installed version of a distribution, "" when it is not installed; read once per process (parsing a
+    package's metadata costs about 10 ms, and a build records versions several times)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
-    versions = {"dataigm": __version__, "python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = ""
-    return versions
+    return {"dataigm": __version__, "python": platform.python_version()} | {name: installed_version(name) for name in names}
 
 
 def part_path(root: Path, category: str, part: str) -> Path:

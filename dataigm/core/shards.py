@@ -14,6 +14,7 @@ visible and a resumed run redoes exactly the shards that were not finished.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_json_atomic
+from dataigm.core.atomic import publish, tmp_path_for, write_json_atomic
 from dataigm.core.images import is_image_path
 from dataigm.core.schema import IMAGE_FIELD, SampleMeta, encode_sample
 
@@ -89,6 +90,21 @@ class ShardStats:
     seconds: float = 0.0
 
 
+class _HashingFile:
+    """A write-only file that hashes what passes through it, so a finished shard's sha256 needs no second read."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class ShardSink:
     """Writes one shard through ``webdataset.TarWriter`` and publishes it atomically with its stats.
 
@@ -103,7 +119,7 @@ class ShardSink:
         self.final = spec.tar_path(self.root)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp_path_for(self.final)
-        self._file = open(self.tmp, "wb")
+        self._file = _HashingFile(self.tmp)
         self._writer = wds.TarWriter(self._file, mtime=TAR_MTIME, encoder=False)
         self._labels: Counter[str] = Counter()
         self._sources: Counter[str] = Counter()
@@ -135,11 +151,11 @@ class ShardSink:
         A shard without samples (all failed, or all dropped by curation) leaves its stats but no tar: an empty
         tar is never published (``webdataset`` refuses it, and a split of only empty tars is no split).
         """
-        self._writer.close()  # closes the file too
+        self._close_tar()
         s = self.stats
         if s.ok:
             publish(self.tmp, self.final)
-            s.sha256, s.bytes = sha256_file(self.final), self.final.stat().st_size
+            s.sha256, s.bytes = self._file.sha256.hexdigest(), self.final.stat().st_size
         else:
             self.tmp.unlink(missing_ok=True)
             self.final.unlink(missing_ok=True)
@@ -151,9 +167,15 @@ class ShardSink:
 
     def abort(self) -> None:
         try:
-            self._writer.close()
+            self._close_tar()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+    def _close_tar(self) -> None:
+        try:
+            self._writer.close()  # writes the tar's end blocks, but leaves a stream it was given open
+        finally:
+            self._file.close()
 
 
 def list_shards(root: Path, category: str | None = None, split: str | None = None) -> list[Path]:

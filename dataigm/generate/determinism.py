@@ -23,10 +23,10 @@ import logging
 import os
 import platform
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from dataigm.core.manifest import installed_version
 from dataigm.core.partition import RankInfo
 from dataigm.core.run_settings import record_rank_settings
 
@@ -66,13 +66,6 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return ""
-
-
 def capture_settings(device: str, dtype: str, batch_size: int, deterministic: bool = False) -> dict[str, Any]:
     """Every setting of this process that can change generated pixels, as a flat JSON-able dict.
 
@@ -101,7 +94,7 @@ def capture_settings(device: str, dtype: str, batch_size: int, deterministic: bo
         "version.cuda": torch.version.cuda or "",
         "version.cudnn": str(cudnn.version() or "") if cudnn.is_available() else "",
     }
-    settings.update({f"version.{name}": _version(name) for name in VERSIONED})
+    settings.update({f"version.{name}": installed_version(name) for name in VERSIONED})
     return settings
 
 

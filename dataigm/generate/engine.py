@@ -15,7 +15,8 @@ import logging
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -115,6 +116,9 @@ class _Writer(threading.Thread):
 
     Images are handed to a pool of encoder threads as soon as a batch is queued (:meth:`put`), so several batches
     encode at once while the writer waits on the oldest; the bytes and their order do not depend on the pool size.
+    A finished shard is published (fsync, rename, stats) by a thread of its own while the writer goes on with the
+    next one, so a shard boundary does not stall the queue and, through it, the generating thread. ``waited``: the
+    seconds the generating thread spent blocked on a full queue (the accelerator idle, waiting for the CPU).
     """
 
     def __init__(self, root: Path, on_sample: Callable[[int], None], max_failure_rate: float = MAX_FAILURE_RATE,
@@ -126,26 +130,40 @@ class _Writer(threading.Thread):
         self.sink: ShardSink | None = None
         self.written = 0
         self.failed = 0
+        self.waited = 0.0
         self.on_sample = on_sample
         self.max_failure_rate = max_failure_rate
         self.pool = ThreadPoolExecutor(max_workers=encode_workers, thread_name_prefix="dataigm-png")
+        self.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataigm-publish")
+        self.publishing: list[Future[Any]] = []
 
     def run(self) -> None:
         try:
-            while True:
-                event, payload = self.queue.get()
-                try:
-                    if event == "stop":
-                        return
-                    if self.error is None:
-                        self._handle(event, payload)
-                except BaseException as e:  # reported to the generating thread, which stops the build
-                    self.error = e
-                    if self.sink is not None:
-                        self.sink.abort()
-                        self.sink = None
+            while (item := self.queue.get())[0] != "stop":
+                self._unless_failed(self._handle, *item)
+            self._unless_failed(self._published, True)  # every closed shard is on disk when the writer ends
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
+            self.publisher.shutdown(wait=True)  # shards closed before an error are complete: they are published
+
+    def _unless_failed(self, step: Callable[..., None], *args: Any) -> None:
+        """Run ``step`` unless an earlier one failed; a failure is kept for the generating thread, which stops the build."""
+        if self.error is not None:
+            return
+        try:
+            step(*args)
+        except BaseException as e:
+            self.error = e
+            if self.sink is not None:
+                self.sink.abort()
+                self.sink = None
+
+    def _published(self, wait: bool) -> None:
+        """Raise the first error of the shards handed to the publisher: of those done, or with ``wait`` of all."""
+        for future in list(self.publishing):
+            if wait or future.done():
+                self.publishing.remove(future)
+                future.result()
 
     def _handle(self, event: str, payload: Any) -> None:
         if event == "open":
@@ -166,30 +184,44 @@ class _Writer(threading.Thread):
             self.on_sample(len(payload))
         elif event == "close":
             assert self.sink is not None
-            stats = self.sink.stats
-            if stats.failed > self.max_failure_rate * stats.planned:
-                first = stats.errors[0]["error"] if stats.errors else ""
-                self.sink.abort()
-                self.sink = None
-                raise GenerationFailed(f"shard {stats.shard}: {stats.failed} of {stats.planned} images failed "
-                                       f"(more than --max-failure-rate {self.max_failure_rate:g}; first: {first}); not published")
-            self.sink.close()
-            self.sink = None
+            sink, self.sink = self.sink, None
+            self._check_failure_rate(sink)
+            self.publishing.append(self.publisher.submit(_publish, sink))
+            self._published(False)  # an earlier shard that failed to publish stops the build now
         elif event == "abort" and self.sink is not None:
             self.sink.abort()
             self.sink = None
 
+    def _check_failure_rate(self, sink: ShardSink) -> None:
+        stats = sink.stats
+        if stats.failed > self.max_failure_rate * stats.planned:
+            first = stats.errors[0]["error"] if stats.errors else ""
+            sink.abort()
+            raise GenerationFailed(f"shard {stats.shard}: {stats.failed} of {stats.planned} images failed "
+                                   f"(more than --max-failure-rate {self.max_failure_rate:g}; first: {first}); not published")
+
     def put(self, event: str, payload: Any = None) -> None:
+        """Hand an event to the writer (a batch's images to the encoders first); blocks only while the queue is full."""
         self.check()
         if event == "batch":  # start encoding now; the writer takes the results in order
             payload = [(m, None if error is not None else self.pool.submit(encode_png, image), error) for m, image, error in payload]
+        start = time.perf_counter()
         self.queue.put((event, payload))
+        self.waited += time.perf_counter() - start
 
     def check(self) -> None:
         if isinstance(self.error, DataigmError):
             raise self.error
         if self.error is not None:
             raise RuntimeError(f"shard writer failed: {self.error}") from self.error
+
+
+def _publish(sink: ShardSink) -> None:
+    try:
+        sink.close()
+    except BaseException:
+        sink.abort()  # its temp file; a tar renamed without its stats is not done and is redone on resume
+        raise
 
 
 def iter_batches(samples: Sequence[SampleMeta], batch_size: int) -> Iterator[list[SampleMeta]]:
@@ -510,7 +542,8 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
     guard = MemoryGuard()
     bar = tqdm(total=sum(len(s.samples) for s in todo), unit="img", desc=f"build {recipe.name}", disable=not options.progress,
                position=rank.local_rank if rank.world_size > 1 else None, dynamic_ncols=True)
-    writer = _Writer(out, bar.update, options.max_failure_rate, encoder_workers(device, options.encode_workers))
+    workers = encoder_workers(device, options.encode_workers)
+    writer = _Writer(out, bar.update, options.max_failure_rate, workers)
     writer.start()
     try:
         for shard in todo:
@@ -528,9 +561,11 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
         writer.put("stop")
         if model is not None:  # free the pipeline (a GPU's memory for the judges) while the writer drains its queue
             model = None
-            release_memory()
+            if device.startswith("cuda"):  # on the CPU dropping it frees it; a full collection (0.2-1.7 s) would
+                release_memory()           # hold the GIL that the encoders and the writer need to drain the queue
         writer.join()
         writer.check()
+        log.info("generation waited %.1f s on a full queue for PNG encoding and writing (%d encoder threads)", writer.waited, workers)
     except BaseException:
         if writer.is_alive():
             writer.queue.put(("abort", None))
