@@ -201,3 +201,18 @@ def test_cuda_asked_without_its_provider_raises(nudenet_best_onnx: Path) -> None
     with pytest.raises(NudeNetDeviceError, match="cpu or cuda"):
         onnx_session(nudenet_best_onnx, "mps")
     assert onnx_session(nudenet_best_onnx, None).get_providers() == ["CPUExecutionProvider"]
+
+
+def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
+    import sys
+
+    from dataigm.judge.nudenet import NudeNetKind
+    from dataigm.judge.nudenet_models import model_available
+
+    assert NudeNetKind.offline() == "yes"
+    monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))  # best.onnx is fetched into the cache; 320n is in the wheel
+    missing = model_available("best")
+    assert missing.startswith("no: best.onnx of nudenet==3.0.8") and NudeNetKind.offline() == f"320n: yes; best: {missing}"
+    monkeypatch.setitem(sys.modules, "nudenet", None)  # import nudenet raises ImportError
+    assert NudeNetKind.offline() == "no: pip install nudenet"
