@@ -110,6 +110,31 @@ def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
     assert unlearning_accuracy(rate([]).to_dict())["value"] is None
 
 
+def test_unlearncanvas_accuracy_every_estimate_and_its_clusters() -> None:
+    """UA, IRA and CRA are rate / macro_accuracy over the right images, classes and prompts (style, object) by default,
+    with the caller's bootstrap settings; a given cluster replaces the prompt."""
+    from dataigm.judge.metrics import CanvasImage, unlearncanvas_accuracy
+
+    ims = [CanvasImage("Van_Gogh", "Cats", "Van_Gogh", "Cats"), CanvasImage("Van_Gogh", "Cats", "Monet", "Dogs"),
+           CanvasImage("Van_Gogh", "Bears", "Monet", "Bears"), CanvasImage("Monet", "Cats", "Monet", "Cats"),
+           CanvasImage("Monet", "Bears", "Van_Gogh", "Bears"), CanvasImage("Monet", "Bears", "Monet", "Cats"),
+           CanvasImage("Winter", "Cats", "Winter", "Dogs", cluster="w")]
+    kw = {"n_resamples": 120, "confidence": 0.8, "seed": 9}
+    got = unlearncanvas_accuracy(ims, "Van_Gogh", "style", **kw)
+    prompts = [(i.style, i.object) for i in ims[:6]] + ["w"]
+    assert got["task"] == "style" and got["target"] == "Van_Gogh"
+    assert got["unlearning_accuracy"] == rate([False, True, True], clusters=prompts[:3], **kw).to_dict()
+    assert got["ira"] == macro_accuracy(["Monet", "Monet", "Monet", "Winter"], [True, False, True, True], prompts[3:], **kw).to_dict()
+    assert got["cra"] == macro_accuracy([i.object for i in ims], [True, False, True, True, True, False, False], prompts, **kw).to_dict()
+    assert got["unlearning_accuracy"]["clusters"] == 2 and got["ira"]["clusters"] == 3 and got["cra"]["clusters"] == 5
+    obj = unlearncanvas_accuracy(ims, "Bears", "object", **kw)
+    assert obj["task"] == "object" and obj["unlearning_accuracy"] == rate([False, False, True], clusters=prompts[2:3] + prompts[4:6], **kw).to_dict()
+    assert obj["ira"] == macro_accuracy(["Cats"] * 4, [True, False, True, False], [prompts[i] for i in (0, 1, 3, 6)], **kw).to_dict()
+    assert obj["cra"] == macro_accuracy([i.style for i in ims], [True, False, False, True, False, True, True], prompts, **kw).to_dict()
+    with pytest.raises(ValueError, match="task must be 'style' or 'object', got 'class'"):
+        unlearncanvas_accuracy(ims, "Van_Gogh", "class")
+
+
 # --- UnlearnDiffAtk: prompt-level success and ASR ---------------------------------------------------------------------
 def test_prompt_any_and_asr_match_check_asr() -> None:
     def items(flags: dict[int, list[bool]]) -> list[tuple[dict, bool]]:
