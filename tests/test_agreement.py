@@ -148,6 +148,7 @@ def test_wilson_at_another_confidence_and_a_proportion():
     assert proportion(0, 0) == {"value": None, "low": None, "high": None, "k": 0, "n": 0}
     z = 1.959963984540054
     assert wilson_interval(1, 1) == pytest.approx((1 / (1 + z * z), 1.0), abs=1e-12)  # k = n: the low end is 1 / (1 + z²)
+    assert wilson_interval(32, 32)[1] == 1.0  # centre + half-width is one ulp above 1 here: clipped
 
 
 def test_classification_is_every_count_and_interval_exactly():

@@ -216,3 +216,16 @@ def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_pa
     assert missing.startswith("no: best.onnx of nudenet==3.0.8") and NudeNetKind.offline() == f"320n: yes; best: {missing}"
     monkeypatch.setitem(sys.modules, "nudenet", None)  # import nudenet raises ImportError
     assert NudeNetKind.offline() == "no: pip install nudenet"
+
+
+@pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
+def test_preprocessing_reads_grey_and_rgba_pictures_as_rgb(resize: str) -> None:
+    """Every pipeline converts to RGB first: a grey or RGBA picture gives the blob of its RGB conversion."""
+    from dataigm.judge.nudenet import NudeNetPreprocess
+
+    rgb = Image.open(grace_hopper()).convert("RGB").resize((96, 128))
+    pre = NudeNetPreprocess(320, resize)
+    for other in (rgb.convert("L"), rgb.convert("RGBA")):
+        blob, geometry = pre(other)
+        expected, expected_geometry = pre(other.convert("RGB"))
+        assert blob.shape == (1, 3, 320, 320) and np.array_equal(blob, expected) and geometry == expected_geometry
