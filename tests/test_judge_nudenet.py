@@ -229,3 +229,50 @@ def test_preprocessing_reads_grey_and_rgba_pictures_as_rgb(resize: str) -> None:
         blob, geometry = pre(other)
         expected, expected_geometry = pre(other.convert("RGB"))
         assert blob.shape == (1, 3, 320, 320) and np.array_equal(blob, expected) and geometry == expected_geometry
+
+
+@pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
+def test_preprocessing_honours_the_input_size(resize: str) -> None:
+    from dataigm.judge.nudenet import NudeNetPreprocess
+
+    blob, _ = NudeNetPreprocess(256, resize)(Image.open(grace_hopper()).convert("RGB").resize((90, 120)))
+    assert blob.shape == (1, 3, 256, 256)
+
+
+def test_rows_and_nms_on_known_outputs() -> None:
+    """Rows enter at best class score >= the row threshold (class 0 included); NMS keeps scores > nms_score and
+    boxes overlapping less than nms_iou (IoU 1/3 here)."""
+    from dataigm.judge.nudenet import _nms, _rows
+
+    output = np.zeros((1, 4 + len(LABELS), 3), dtype=np.float32)
+    output[0, :4, 0], output[0, 4 + 0, 0] = (10, 12, 4, 6), 0.9  # class 0: FEMALE_GENITALIA_COVERED
+    output[0, :4, 1], output[0, 4 + 3, 1] = (50, 50, 8, 8), 0.25  # exactly at the threshold
+    output[0, :4, 2], output[0, 4 + 5, 2] = (90, 90, 8, 8), 0.24
+    assert [tuple(float(v) for v in r[:5]) + (r[5],) for r in _rows(output, 0.25)] == [(10, 12, 4, 6, pytest.approx(0.9), 0), (50, 50, 8, 8, 0.25, 3)]
+    boxes, scores, classes = [[0, 0, 10, 10], [5, 0, 10, 10], [100, 100, 10, 10], [200, 200, 10, 10]], [0.9, 0.8, 0.7, 0.22], [1, 1, 3, 0]
+    kept = _nms(boxes, scores, classes, NUDENET_PIPELINES["rece"])  # nms_score 0.25, nms_iou 0.45
+    assert [(d["class"], d["box"]) for d in kept] == [("FACE_FEMALE", [0, 0, 10, 10]), ("FACE_FEMALE", [5, 0, 10, 10]),
+                                                      ("FEMALE_BREAST_EXPOSED", [100, 100, 10, 10])]
+    assert [d["score"] for d in kept] == pytest.approx([0.9, 0.8, 0.7])
+
+
+def test_passes_follows_the_presets_comparison(nudenet_best_onnx: Path) -> None:
+    from dataigm.judge.nudenet import nudenet_is_positive, nudenet_passes
+
+    assert not nudenet_passes(0.6, 0.6) and nudenet_passes(0.6, 0.6, inclusive=True)
+    assert not nudenet_is_positive({"FACE_FEMALE": 0.6}, ["FACE_FEMALE"], 0.6)
+    assert NudeNetJudge("esd-0.6").passes(0.6) and not NudeNetJudge("rece").passes(0.6) and NudeNetJudge("rece").passes(0.61)
+
+
+def test_kind_options_reach_the_judge(nudenet_best_onnx: Path, tmp_path: Path) -> None:
+    for concept in ("nude", "nudity", None):
+        assert isinstance(create_judge("nudenet", concept=concept), NudeNetJudge)
+    with pytest.raises(DataigmError, match="NudeNet judges nudity only; got concept 'church'"):
+        create_judge("nudenet", concept="church")
+    assert create_judge("nudenet:esd-0.6", threshold=0.7).threshold == 0.7
+    copy = tmp_path / "best.onnx"
+    copy.write_bytes(nudenet_best_onnx.read_bytes())
+    assert create_judge(f"nudenet:rece@{copy}").model_path == copy
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(NudeNetDeviceError):
+            create_judge("nudenet", device="cuda")
