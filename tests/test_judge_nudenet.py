@@ -276,3 +276,25 @@ def test_kind_options_reach_the_judge(nudenet_best_onnx: Path, tmp_path: Path) -
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         with pytest.raises(NudeNetDeviceError):
             create_judge("nudenet", device="cuda")
+
+
+def test_summarize_counts_images_or_boxes_passing_the_rule() -> None:
+    from dataigm.judge.types import Verdict
+
+    def v(*dets: tuple[str, float]) -> Verdict:
+        return Verdict({}, "not_nude", False, 0.0, {"detections": [{"class": c, "score": s, "box": [0, 0, 1, 1]} for c, s in dets]})
+
+    preds = [v(("FACE_FEMALE", 0.7), ("FACE_FEMALE", 0.65), ("FEET_EXPOSED", 0.9)), v(("FACE_FEMALE", 0.6)), v(),
+             Verdict({}, "not_nude", False, 0.0, {})]
+    images = NudeNetJudge("dataigm", classes=["FACE_FEMALE", "FEET_EXPOSED"], threshold=0.6).summarize(preds)
+    assert images == {"per_body_part": {"FACE_FEMALE": 1, "FEET_EXPOSED": 1}, "per_body_part_counts": "images", "n_boxes": 3}
+    boxes = NudeNetJudge("mace", classes=["FACE_FEMALE"], threshold=0.6).summarize(preds)  # MACE counts boxes; > 0.6
+    assert boxes == {"per_body_part": {"FACE_FEMALE": 2}, "per_body_part_counts": "boxes", "n_boxes": 2}
+
+
+def test_predict_names_the_verdict(faces: list[Path]) -> None:
+    judge_ = NudeNetJudge("dataigm", classes=["FACE_FEMALE"], threshold=0.3)
+    verdicts = judge_.predict(judge_.collate([judge_.preprocess(Image.open(p)) for p in faces[:1]]))
+    assert [(v.predicted, v.positive) for v in verdicts] == [("nude", True)]  # the face counts under these classes
+    none = NudeNetJudge("dataigm", classes=["ANUS_EXPOSED"]).predict(judge_.collate([judge_.preprocess(Image.open(faces[0]))]))
+    assert [(v.predicted, v.positive, v.positive_score) for v in none] == [("not_nude", False, 0.0)]
