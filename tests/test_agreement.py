@@ -228,7 +228,9 @@ def test_threshold_sweep_caveat_below_thirty_of_a_class():
     labels, scores = [1] * 30 + [0] * 30, [0.9] * 30 + [0.1] * 30
     full = threshold_sweep(labels, scores)
     assert "caveat" not in full and full["roc_auc"] == 1.0 and full["best"]["threshold"] == 0.9
-    assert threshold_sweep(labels[:-1], scores[:-1])["caveat"].startswith("best threshold chosen on 30 positive and 29 negative")
+    assert threshold_sweep(labels[:-1], scores[:-1])["caveat"] == (
+        "best threshold chosen on 30 positive and 29 negative images (fewer than 30 of a class): it fits these images and "
+        "will do worse on new ones")
     assert "30 positive and 29" not in threshold_sweep(labels[1:], scores[1:])["caveat"]
 
 
