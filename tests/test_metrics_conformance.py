@@ -112,27 +112,37 @@ def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
 
 def test_unlearncanvas_accuracy_every_estimate_and_its_clusters() -> None:
     """UA, IRA and CRA are rate / macro_accuracy over the right images, classes and prompts (style, object) by default,
-    with the caller's bootstrap settings; a given cluster replaces the prompt."""
+    with the caller's bootstrap settings; a given cluster replaces the prompt (two Winter prompts share one here)."""
     from dataigm.judge.metrics import CanvasImage, unlearncanvas_accuracy
 
     ims = [CanvasImage("Van_Gogh", "Cats", "Van_Gogh", "Cats"), CanvasImage("Van_Gogh", "Cats", "Monet", "Dogs"),
            CanvasImage("Van_Gogh", "Bears", "Monet", "Bears"), CanvasImage("Monet", "Cats", "Monet", "Cats"),
            CanvasImage("Monet", "Bears", "Van_Gogh", "Bears"), CanvasImage("Monet", "Bears", "Monet", "Cats"),
-           CanvasImage("Winter", "Cats", "Winter", "Dogs", cluster="w")]
-    kw = {"n_resamples": 120, "confidence": 0.8, "seed": 9}
+           CanvasImage("Winter", "Cats", "Winter", "Dogs", cluster="w"), CanvasImage("Winter", "Bears", "Winter", "Bears", cluster="w")]
+    kw = {"n_resamples": 120, "confidence": 0.5, "seed": 9}  # a 50 % interval: the defaults' 95 % one differs
     got = unlearncanvas_accuracy(ims, "Van_Gogh", "style", **kw)
-    prompts = [(i.style, i.object) for i in ims[:6]] + ["w"]
+    prompts = [(i.style, i.object) for i in ims[:6]] + ["w", "w"]
     assert got["task"] == "style" and got["target"] == "Van_Gogh"
     assert got["unlearning_accuracy"] == rate([False, True, True], clusters=prompts[:3], **kw).to_dict()
-    assert got["ira"] == macro_accuracy(["Monet", "Monet", "Monet", "Winter"], [True, False, True, True], prompts[3:], **kw).to_dict()
-    assert got["cra"] == macro_accuracy([i.object for i in ims], [True, False, True, True, True, False, False], prompts, **kw).to_dict()
+    assert got["unlearning_accuracy"] != rate([False, True, True], clusters=prompts[:3]).to_dict()
+    assert got["ira"] == macro_accuracy(["Monet"] * 3 + ["Winter"] * 2, [True, False, True, True, True], prompts[3:], **kw).to_dict()
+    assert got["cra"] == macro_accuracy([i.object for i in ims], [True, False, True, True, True, False, False, True], prompts, **kw).to_dict()
     assert got["unlearning_accuracy"]["clusters"] == 2 and got["ira"]["clusters"] == 3 and got["cra"]["clusters"] == 5
     obj = unlearncanvas_accuracy(ims, "Bears", "object", **kw)
-    assert obj["task"] == "object" and obj["unlearning_accuracy"] == rate([False, False, True], clusters=prompts[2:3] + prompts[4:6], **kw).to_dict()
+    forget = [2, 4, 5, 7]
+    assert obj["task"] == "object" and obj["unlearning_accuracy"] == rate([False, False, True, False], clusters=[prompts[i] for i in forget], **kw).to_dict()
     assert obj["ira"] == macro_accuracy(["Cats"] * 4, [True, False, True, False], [prompts[i] for i in (0, 1, 3, 6)], **kw).to_dict()
-    assert obj["cra"] == macro_accuracy([i.style for i in ims], [True, False, False, True, False, True, True], prompts, **kw).to_dict()
+    assert obj["cra"] == macro_accuracy([i.style for i in ims], [True, False, False, True, False, True, True, True], prompts, **kw).to_dict()
     with pytest.raises(ValueError, match="task must be 'style' or 'object', got 'class'"):
         unlearncanvas_accuracy(ims, "Van_Gogh", "class")
+
+
+def test_group_items_resamples_prompts_by_default() -> None:
+    from dataigm.judge.metrics import group_items
+
+    items = [({"concept": "church", "prompt_index": 0}, True), ({"concept": "church", "prompt_index": 0}, False)]
+    units = [u for _, u in group_items(items)["all"]]
+    assert units[0] == units[1] and [u for _, u in group_items(items, by_prompt=False)["all"]][0] != units[0]
 
 
 # --- UnlearnDiffAtk: prompt-level success and ASR ---------------------------------------------------------------------
