@@ -263,6 +263,17 @@ def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
     assert csdr([], scorer) == ([], []) and csdr_value([]) is None
 
 
+def test_csdr_skips_by_id_the_images_whose_concept_free_prompt_is_unknown(clip1: Path) -> None:
+    from dataigm.judge.csdr import ClipScorer, csdr
+
+    pairs = _pairs(CSDR_SPEC[:1])
+    orig, unl = pairs[0]
+    unknown = ImageRef("plain-9-u9", "", "", {"prompt": "a church", "prompt_index": 9, "role": "positive"})  # no p', no concept
+    no_prompt = ImageRef("plain-8-u8", "", "", {"pair_prompt": "a house", "prompt_index": 8, "role": "positive"})
+    units, skipped = csdr([*pairs, (orig, unknown), (orig, no_prompt)], ClipScorer(clip1), batch_size=4, reader=MemoryReader())
+    assert skipped == ["plain-9-u9", "plain-8-u8"] and len(units) == 3
+
+
 def test_csdr_igmu_prompt_cleaning_reproduced(clip1: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
