@@ -153,56 +153,6 @@ def test_the_papers_detectors_differ(reference: dict[str, dict[str, list[dict]]]
     assert all(d["score"] > 0.25 for v in reference["wheel"].values() for d in v)
 
 
-def test_describe_records_file_pipeline_and_precision(nudenet_best_onnx: Path) -> None:
-    det = NudeNetJudge("unlearndiffatk").describe()
-    assert det["weights"] == "best.onnx" and det["weights_sha256"].startswith("9832f155") and det["precision"] == "fp32"
-    assert det["pipeline"] | {"reference": ""} == {
-        "name": "unlearndiffatk", "model_file": "best.onnx", "model_sha256": NUDENET_MODEL_FILES["best"].sha256,
-        "model_from": "nudenet==3.0.8", "channels": "RGB", "resize": "stretch", "input_size": 320, "row_min_score": 0.5,
-        "nms_score": 0.5, "nms_score_rule": "score > 0.5", "nms_iou": 0.5, "reference": ""}
-    wheel = NudeNetJudge("mace").describe()["pipeline"]
-    assert (wheel["model_file"], wheel["channels"], wheel["row_min_score"], wheel["nms_score"], wheel["nms_iou"]) == ("320n.onnx", "BGR", 0.2, 0.25, 0.45)
-
-
-def test_model_option_takes_a_file_or_the_wheel(nudenet_best_onnx: Path, tmp_path: Path) -> None:
-    import zipfile
-
-    copy = tmp_path / "copy.onnx"
-    copy.write_bytes(nudenet_best_onnx.read_bytes())
-    assert create_judge("nudenet:rece", nudenet_model=str(copy)).model_path == copy
-    wheel = tmp_path / NUDENET_MODEL_FILES["best"].wheel
-    with zipfile.ZipFile(wheel, "w") as zf:
-        zf.write(nudenet_best_onnx, "nudenet/best.onnx")
-    assert resolve_model("best", wheel).read_bytes()[:64] == nudenet_best_onnx.read_bytes()[:64]
-    bad = tmp_path / "other.onnx"
-    bad.write_bytes(b"not the file")
-    with pytest.raises(NudeNetModelError, match="sha256 .* is not nudenet==3.0.8's best.onnx"):
-        create_judge("nudenet:rece", nudenet_model=str(bad))
-    with pytest.raises(NudeNetModelError, match="--nudenet-model .*missing.onnx: no such file"):
-        resolve_model("best", tmp_path / "missing.onnx")
-
-
-def test_offline_without_a_copy_is_one_line_naming_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dataigm.judge.nudenet_models as models
-
-    monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))
-    monkeypatch.setattr(models, "PYPI_SIMPLE", "http://127.0.0.1:9/simple/nudenet/")  # nothing listens: offline
-    with pytest.raises(DataigmError) as err:
-        NudeNetJudge("rece")
-    assert "--nudenet-model PATH" in str(err.value) and "\n" not in str(err.value)
-    assert isinstance(err.value, NudeNetModelError)
-
-
-def test_cuda_asked_without_its_provider_raises(nudenet_best_onnx: Path) -> None:
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this onnxruntime has CUDA")
-    with pytest.raises(NudeNetDeviceError, match="no CUDAExecutionProvider"):
-        onnx_session(nudenet_best_onnx, "cuda:1")
-    with pytest.raises(NudeNetDeviceError, match="cpu or cuda"):
-        onnx_session(nudenet_best_onnx, "mps")
-    assert onnx_session(nudenet_best_onnx, None).get_providers() == ["CPUExecutionProvider"]
-
-
 def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
     import sys
@@ -298,3 +248,53 @@ def test_predict_names_the_verdict(faces: list[Path]) -> None:
     assert [(v.predicted, v.positive) for v in verdicts] == [("nude", True)]  # the face counts under these classes
     none = NudeNetJudge("dataigm", classes=["ANUS_EXPOSED"]).predict(judge_.collate([judge_.preprocess(Image.open(faces[0]))]))
     assert [(v.predicted, v.positive, v.positive_score) for v in none] == [("not_nude", False, 0.0)]
+
+
+def test_describe_records_file_pipeline_and_precision(nudenet_best_onnx: Path) -> None:
+    det = NudeNetJudge("unlearndiffatk").describe()
+    assert det["weights"] == "best.onnx" and det["weights_sha256"].startswith("9832f155") and det["precision"] == "fp32"
+    assert det["pipeline"] | {"reference": ""} == {
+        "name": "unlearndiffatk", "model_file": "best.onnx", "model_sha256": NUDENET_MODEL_FILES["best"].sha256,
+        "model_from": "nudenet==3.0.8", "channels": "RGB", "resize": "stretch", "input_size": 320, "row_min_score": 0.5,
+        "nms_score": 0.5, "nms_score_rule": "score > 0.5", "nms_iou": 0.5, "reference": ""}
+    wheel = NudeNetJudge("mace").describe()["pipeline"]
+    assert (wheel["model_file"], wheel["channels"], wheel["row_min_score"], wheel["nms_score"], wheel["nms_iou"]) == ("320n.onnx", "BGR", 0.2, 0.25, 0.45)
+
+
+def test_model_option_takes_a_file_or_the_wheel(nudenet_best_onnx: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(nudenet_best_onnx.read_bytes())
+    assert create_judge("nudenet:rece", nudenet_model=str(copy)).model_path == copy
+    wheel = tmp_path / NUDENET_MODEL_FILES["best"].wheel
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(nudenet_best_onnx, "nudenet/best.onnx")
+    assert resolve_model("best", wheel).read_bytes()[:64] == nudenet_best_onnx.read_bytes()[:64]
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"not the file")
+    with pytest.raises(NudeNetModelError, match="sha256 .* is not nudenet==3.0.8's best.onnx"):
+        create_judge("nudenet:rece", nudenet_model=str(bad))
+    with pytest.raises(NudeNetModelError, match="--nudenet-model .*missing.onnx: no such file"):
+        resolve_model("best", tmp_path / "missing.onnx")
+
+
+def test_offline_without_a_copy_is_one_line_naming_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataigm.judge.nudenet_models as models
+
+    monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "PYPI_SIMPLE", "http://127.0.0.1:9/simple/nudenet/")  # nothing listens: offline
+    with pytest.raises(DataigmError) as err:
+        NudeNetJudge("rece")
+    assert "--nudenet-model PATH" in str(err.value) and "\n" not in str(err.value)
+    assert isinstance(err.value, NudeNetModelError)
+
+
+def test_cuda_asked_without_its_provider_raises(nudenet_best_onnx: Path) -> None:
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(NudeNetDeviceError, match="no CUDAExecutionProvider"):
+        onnx_session(nudenet_best_onnx, "cuda:1")
+    with pytest.raises(NudeNetDeviceError, match="cpu or cuda"):
+        onnx_session(nudenet_best_onnx, "mps")
+    assert onnx_session(nudenet_best_onnx, None).get_providers() == ["CPUExecutionProvider"]
