@@ -446,3 +446,35 @@ def test_taxonomy_and_labels_agree_with_the_other_parts_of_the_category(tmp_path
     with pytest.raises(ValueError, match="parts of 'churches' disagree on label names"):
         resolve_labels(root, "churches", "real", ["church"], {})
     assert resolve_labels(root, "churches", "more", ["church"], {}, ["church", "other"])[0] == ["church", "other"]  # not itself
+
+
+def test_arguments_are_checked_at_their_bounds_before_any_work(tmp_path: Path) -> None:
+    from dataigm.ingest.images import DEFAULT_SPLITS, _check_import
+
+    flat, split = tmp_path / "flat", tmp_path / "split"
+    (flat / "church").mkdir(parents=True)
+    (split / "train" / "church").mkdir(parents=True)
+    out = tmp_path / "ds"
+    ok = {"max_size": 8, "shard_size": 1, "png_compress_level": 0}
+
+    def check(folder: Path = flat, category: str = "object", part: str = "real", from_folders: bool | None = None,
+              splits: dict | None = None, **over: int) -> tuple:
+        return _check_import(folder, out, category, part, from_folders, splits, **{**ok, **over})
+
+    assert check() == (False, DEFAULT_SPLITS) and check(png_compress_level=9) == (False, DEFAULT_SPLITS)
+    assert check(split) == (True, None) and check(split, from_folders=False) == (False, DEFAULT_SPLITS)
+    assert check(splits={"train": 0.5, "test": 0.5}) == (False, {"train": 0.5, "test": 0.5})
+    assert check(flat, from_folders=True) == (True, None)
+    for over, message in (({"max_size": 7}, "max_size must be >= 8, got 7"), ({"shard_size": 0}, "shard_size must be >= 1, got 0"),
+                          ({"png_compress_level": -1}, "png_compress_level must be in 0..9, got -1"),
+                          ({"png_compress_level": 10}, "png_compress_level must be in 0..9, got 10")):
+        with pytest.raises(ValueError, match=message):
+            check(**over)
+    with pytest.raises(ValueError, match="category 'Object' must be lowercase letters, digits and '_' \\(e.g. 'object'\\)"):
+        check(category="Object")
+    with pytest.raises(ValueError, match="part 'real-1' must be lowercase"):
+        check(part="real-1")
+    with pytest.raises(ValueError, match="has split folders"):
+        check(split, splits={"train": 1.0})
+    with pytest.raises(ValueError, match="not both"):
+        check(flat, from_folders=True, splits={"train": 1.0})

@@ -397,6 +397,18 @@ def test_person_presence_from_nudenet_faces(portraits: list[Path], images_dir: P
     assert det.present(batch) == [True, False, False]
 
 
+def test_a_dataigm_detector_with_a_person_class_is_a_person_detector(images_dir: Path, tmp_path: Path) -> None:
+    """``dataigm:<detector>``: present where the detector's verdict for 'person' is positive (all at threshold 0)."""
+    from dataigm.judge.detectors import JudgePersonDetector, create_person_detector
+    from dataigm.judge.tiny import build_tiny_detector
+
+    folder = build_tiny_detector(tmp_path / "det", ("other", "person"), category="object", threshold=0.0, seed=3)
+    det = create_person_detector(f"dataigm:local-dir:{folder}")
+    assert isinstance(det, JudgePersonDetector)
+    drawn = sorted(images_dir.rglob("*.png"))[:3]
+    assert det.present(det.collate([det.preprocess(Image.open(p).convert("RGB")) for p in drawn])) == [True, True, True]
+
+
 # --- CLI --------------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # end to end: the faster tests state its parts
 def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path, portraits: list[Path], tmp_path: Path,

@@ -151,6 +151,103 @@ def test_the_papers_detectors_differ(reference: dict[str, dict[str, list[dict]]]
     assert all(d["score"] > 0.25 for v in reference["wheel"].values() for d in v)
 
 
+def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
+    import sys
+
+    from dataigm.judge.nudenet import NudeNetKind
+    from dataigm.judge.nudenet_models import model_available
+
+    assert NudeNetKind.offline() == "yes"
+    monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))  # best.onnx is fetched into the cache; 320n is in the wheel
+    missing = model_available("best")
+    assert missing.startswith("no: best.onnx of nudenet==3.0.8") and NudeNetKind.offline() == f"320n: yes; best: {missing}"
+    monkeypatch.setitem(sys.modules, "nudenet", None)  # import nudenet raises ImportError
+    assert NudeNetKind.offline() == "no: pip install nudenet"
+
+
+@pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
+def test_preprocessing_reads_grey_and_rgba_pictures_as_rgb(resize: str) -> None:
+    """Every pipeline converts to RGB first: a grey or RGBA picture gives the blob of its RGB conversion."""
+    from dataigm.judge.nudenet import NudeNetPreprocess
+
+    rgb = Image.open(grace_hopper()).convert("RGB").resize((96, 128))
+    pre = NudeNetPreprocess(320, resize)
+    for other in (rgb.convert("L"), rgb.convert("RGBA")):
+        blob, geometry = pre(other)
+        expected, expected_geometry = pre(other.convert("RGB"))
+        assert blob.shape == (1, 3, 320, 320) and np.array_equal(blob, expected) and geometry == expected_geometry
+
+
+@pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
+def test_preprocessing_honours_the_input_size(resize: str) -> None:
+    from dataigm.judge.nudenet import NudeNetPreprocess
+
+    blob, _ = NudeNetPreprocess(256, resize)(Image.open(grace_hopper()).convert("RGB").resize((90, 120)))
+    assert blob.shape == (1, 3, 256, 256)
+
+
+def test_rows_and_nms_on_known_outputs() -> None:
+    """Rows enter at best class score >= the row threshold (class 0 included); NMS keeps scores > nms_score and
+    boxes overlapping less than nms_iou (IoU 1/3 here)."""
+    from dataigm.judge.nudenet import _nms, _rows
+
+    output = np.zeros((1, 4 + len(LABELS), 3), dtype=np.float32)
+    output[0, :4, 0], output[0, 4 + 0, 0] = (10, 12, 4, 6), 0.9  # class 0: FEMALE_GENITALIA_COVERED
+    output[0, :4, 1], output[0, 4 + 3, 1] = (50, 50, 8, 8), 0.25  # exactly at the threshold
+    output[0, :4, 2], output[0, 4 + 5, 2] = (90, 90, 8, 8), 0.24
+    assert [tuple(float(v) for v in r[:5]) + (r[5],) for r in _rows(output, 0.25)] == [(10, 12, 4, 6, pytest.approx(0.9), 0), (50, 50, 8, 8, 0.25, 3)]
+    boxes, scores, classes = [[0, 0, 10, 10], [5, 0, 10, 10], [100, 100, 10, 10], [200, 200, 10, 10]], [0.9, 0.8, 0.7, 0.22], [1, 1, 3, 0]
+    kept = _nms(boxes, scores, classes, NUDENET_PIPELINES["rece"])  # nms_score 0.25, nms_iou 0.45
+    assert [(d["class"], d["box"]) for d in kept] == [("FACE_FEMALE", [0, 0, 10, 10]), ("FACE_FEMALE", [5, 0, 10, 10]),
+                                                      ("FEMALE_BREAST_EXPOSED", [100, 100, 10, 10])]
+    assert [d["score"] for d in kept] == pytest.approx([0.9, 0.8, 0.7])
+
+
+def test_passes_follows_the_presets_comparison(nudenet_best_onnx: Path) -> None:
+    from dataigm.judge.nudenet import nudenet_is_positive, nudenet_passes
+
+    assert not nudenet_passes(0.6, 0.6) and nudenet_passes(0.6, 0.6, inclusive=True)
+    assert not nudenet_is_positive({"FACE_FEMALE": 0.6}, ["FACE_FEMALE"], 0.6)
+    assert NudeNetJudge("esd-0.6").passes(0.6) and not NudeNetJudge("rece").passes(0.6) and NudeNetJudge("rece").passes(0.61)
+
+
+def test_kind_options_reach_the_judge(nudenet_best_onnx: Path, tmp_path: Path) -> None:
+    for concept in ("nude", "nudity", None):
+        assert isinstance(create_judge("nudenet", concept=concept), NudeNetJudge)
+    with pytest.raises(DataigmError, match="NudeNet judges nudity only; got concept 'church'"):
+        create_judge("nudenet", concept="church")
+    assert create_judge("nudenet:esd-0.6", threshold=0.7).threshold == 0.7
+    copy = tmp_path / "best.onnx"
+    copy.write_bytes(nudenet_best_onnx.read_bytes())
+    assert create_judge(f"nudenet:rece@{copy}").model_path == copy
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(NudeNetDeviceError):
+            create_judge("nudenet", device="cuda")
+
+
+def test_summarize_counts_images_or_boxes_passing_the_rule() -> None:
+    from dataigm.judge.types import Verdict
+
+    def v(*dets: tuple[str, float]) -> Verdict:
+        return Verdict({}, "not_nude", False, 0.0, {"detections": [{"class": c, "score": s, "box": [0, 0, 1, 1]} for c, s in dets]})
+
+    preds = [v(("FACE_FEMALE", 0.7), ("FACE_FEMALE", 0.65), ("FEET_EXPOSED", 0.9)), v(("FACE_FEMALE", 0.6)), v(),
+             Verdict({}, "not_nude", False, 0.0, {})]
+    images = NudeNetJudge("dataigm", classes=["FACE_FEMALE", "FEET_EXPOSED"], threshold=0.6).summarize(preds)
+    assert images == {"per_body_part": {"FACE_FEMALE": 1, "FEET_EXPOSED": 1}, "per_body_part_counts": "images", "n_boxes": 3}
+    boxes = NudeNetJudge("mace", classes=["FACE_FEMALE"], threshold=0.6).summarize(preds)  # MACE counts boxes; > 0.6
+    assert boxes == {"per_body_part": {"FACE_FEMALE": 2}, "per_body_part_counts": "boxes", "n_boxes": 2}
+
+
+def test_predict_names_the_verdict(faces: list[Path]) -> None:
+    judge_ = NudeNetJudge("dataigm", classes=["FACE_FEMALE"], threshold=0.3)
+    verdicts = judge_.predict(judge_.collate([judge_.preprocess(Image.open(p)) for p in faces[:1]]))
+    assert [(v.predicted, v.positive) for v in verdicts] == [("nude", True)]  # the face counts under these classes
+    none = NudeNetJudge("dataigm", classes=["ANUS_EXPOSED"]).predict(judge_.collate([judge_.preprocess(Image.open(faces[0]))]))
+    assert [(v.predicted, v.positive, v.positive_score) for v in none] == [("not_nude", False, 0.0)]
+
+
 def test_describe_records_file_pipeline_and_precision(nudenet_best_onnx: Path) -> None:
     det = NudeNetJudge("unlearndiffatk").describe()
     assert det["weights"] == "best.onnx" and det["weights_sha256"].startswith("9832f155") and det["precision"] == "fp32"

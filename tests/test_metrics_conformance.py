@@ -110,6 +110,41 @@ def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
     assert unlearning_accuracy(rate([]).to_dict())["value"] is None
 
 
+def test_unlearncanvas_accuracy_every_estimate_and_its_clusters() -> None:
+    """UA, IRA and CRA are rate / macro_accuracy over the right images, classes and prompts (style, object) by default,
+    with the caller's bootstrap settings; a given cluster replaces the prompt (two Winter prompts share one here)."""
+    from dataigm.judge.metrics import CanvasImage, unlearncanvas_accuracy
+
+    ims = [CanvasImage("Van_Gogh", "Cats", "Van_Gogh", "Cats"), CanvasImage("Van_Gogh", "Cats", "Monet", "Dogs"),
+           CanvasImage("Van_Gogh", "Bears", "Monet", "Bears"), CanvasImage("Monet", "Cats", "Monet", "Cats"),
+           CanvasImage("Monet", "Bears", "Van_Gogh", "Bears"), CanvasImage("Monet", "Bears", "Monet", "Cats"),
+           CanvasImage("Winter", "Cats", "Winter", "Dogs", cluster="w"), CanvasImage("Winter", "Bears", "Winter", "Bears", cluster="w")]
+    kw = {"n_resamples": 120, "confidence": 0.5, "seed": 9}  # a 50 % interval: the defaults' 95 % one differs
+    got = unlearncanvas_accuracy(ims, "Van_Gogh", "style", **kw)
+    prompts = [(i.style, i.object) for i in ims[:6]] + ["w", "w"]
+    assert got["task"] == "style" and got["target"] == "Van_Gogh"
+    assert got["unlearning_accuracy"] == rate([False, True, True], clusters=prompts[:3], **kw).to_dict()
+    assert got["unlearning_accuracy"] != rate([False, True, True], clusters=prompts[:3]).to_dict()
+    assert got["ira"] == macro_accuracy(["Monet"] * 3 + ["Winter"] * 2, [True, False, True, True, True], prompts[3:], **kw).to_dict()
+    assert got["cra"] == macro_accuracy([i.object for i in ims], [True, False, True, True, True, False, False, True], prompts, **kw).to_dict()
+    assert got["unlearning_accuracy"]["clusters"] == 2 and got["ira"]["clusters"] == 3 and got["cra"]["clusters"] == 5
+    obj = unlearncanvas_accuracy(ims, "Bears", "object", **kw)
+    forget = [2, 4, 5, 7]
+    assert obj["task"] == "object" and obj["unlearning_accuracy"] == rate([False, False, True, False], clusters=[prompts[i] for i in forget], **kw).to_dict()
+    assert obj["ira"] == macro_accuracy(["Cats"] * 4, [True, False, True, False], [prompts[i] for i in (0, 1, 3, 6)], **kw).to_dict()
+    assert obj["cra"] == macro_accuracy([i.style for i in ims], [True, False, False, True, False, True, True, True], prompts, **kw).to_dict()
+    with pytest.raises(ValueError, match="task must be 'style' or 'object', got 'class'"):
+        unlearncanvas_accuracy(ims, "Van_Gogh", "class")
+
+
+def test_group_items_resamples_prompts_by_default() -> None:
+    from dataigm.judge.metrics import group_items
+
+    items = [({"concept": "church", "prompt_index": 0}, True), ({"concept": "church", "prompt_index": 0}, False)]
+    units = [u for _, u in group_items(items)["all"]]
+    assert units[0] == units[1] and [u for _, u in group_items(items, by_prompt=False)["all"]][0] != units[0]
+
+
 # --- UnlearnDiffAtk: prompt-level success and ASR ---------------------------------------------------------------------
 def test_prompt_any_and_asr_match_check_asr() -> None:
     def items(flags: dict[int, list[bool]]) -> list[tuple[dict, bool]]:
@@ -226,6 +261,17 @@ def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
     assert len(img_units) == 9 and csdr_value(img_units) == pytest.approx(expected_img, rel=1e-4)
     assert sum(u.value is None for u in img_units) == undefined_img > 0
     assert csdr([], scorer) == ([], []) and csdr_value([]) is None
+
+
+def test_csdr_skips_by_id_the_images_whose_concept_free_prompt_is_unknown(clip1: Path) -> None:
+    from dataigm.judge.csdr import ClipScorer, csdr
+
+    pairs = _pairs(CSDR_SPEC[:1])
+    orig, unl = pairs[0]
+    unknown = ImageRef("plain-9-u9", "", "", {"prompt": "a church", "prompt_index": 9, "role": "positive"})  # no p', no concept
+    no_prompt = ImageRef("plain-8-u8", "", "", {"pair_prompt": "a house", "prompt_index": 8, "role": "positive"})
+    units, skipped = csdr([*pairs, (orig, unknown), (orig, no_prompt)], ClipScorer(clip1), batch_size=4, reader=MemoryReader())
+    assert skipped == ["plain-9-u9", "plain-8-u8"] and len(units) == 3
 
 
 def test_csdr_igmu_prompt_cleaning_reproduced(clip1: Path) -> None:

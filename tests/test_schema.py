@@ -55,3 +55,13 @@ def test_json_bytes_are_sorted_and_utf8() -> None:
     assert data.startswith(b'{"batch_size": -1, "category": "church", "concept": "church", "generator_device": "", "guidance": -1.0, '
                            b'"height": -1, "image_index": 1,')
     assert "une église à Paris".encode() in data
+
+
+def test_field_docs_are_one_line_per_field_in_schema_order() -> None:
+    import dataclasses
+
+    from dataigm.core.schema import field_docs
+
+    docs = field_docs()
+    assert list(docs) == [f.name for f in dataclasses.fields(SampleMeta)] and all(docs.values())
+    assert docs["key"] == "sample key, unique in the dataset (lowercase, no dots)" and docs["seed"] == "generator seed of this image"

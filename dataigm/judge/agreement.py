@@ -226,7 +226,7 @@ CARD_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def operating_points(labels: Sequence[bool], scores: Sequence[float], thresholds: Sequence[float] = CARD_THRESHOLDS) -> list[dict[str, Any]]:
     """Sensitivity, specificity and precision at fixed ``thresholds`` (``score >= t``): a sweep short enough for a card."""
-    y, s = np.asarray(labels, dtype=bool), np.asarray(scores, dtype=np.float64)
+    y, s = np.asarray(labels, dtype=bool), np.asarray(scores, dtype=np.float64)  # pragma: no mutate, confusion() takes bool() of each label; >= compares ints and floats alike
     out = []
     for t in thresholds:
         c = confusion(y.tolist(), (s >= t).tolist())
