@@ -65,3 +65,15 @@ def test_every_branch_counted_per_category_and_policy() -> None:
     assert [status[f"b-{n}-pos"] for n in (0, 2, 4, 6)] == ["complete", "dropped", "dropped", "partner_dropped"]
     assert [status[f"b-{n}-neg"] for n in (0, 2, 4, 6)] == ["complete", "dropped", "partner_dropped", "dropped"]
     assert [status[f"a-{n}-neg"] for n in (4, 6)] == ["dropped", "dropped"] and status["a-lone"] == "unpaired"
+
+
+def test_each_role_has_its_own_policy_whatever_the_members_order() -> None:
+    # negatives listed first; a positive dropped takes its negative with it, a negative dropped leaves its positive
+    members = [PairMember(f"{n}-{role[:3]}", "c", "train", role, f"c-{n}", 0, "tiny", dropped)
+               for n, (drop_pos, drop_neg) in enumerate([(True, False), (False, True)])
+               for role, dropped in (("negative", drop_neg), ("positive", drop_pos))]
+    extra, status, stats = apply_pair_policy(members, {"c": PairPolicy(on_positive_dropped="drop", on_negative_dropped="keep")})
+    assert extra == {"0-neg": "pair:positive_dropped"}
+    assert status == {"0-pos": "dropped", "0-neg": "dropped", "1-pos": "partner_dropped", "1-neg": "dropped"}
+    assert stats["c"]["negative_dropped_with_positive"] == 1 and stats["c"]["positive_kept_alone"] == 1
+    assert stats["c"]["positive_dropped"] == 1 and stats["c"]["negative_dropped"] == 1
