@@ -11,8 +11,6 @@ import json
 import platform
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +22,11 @@ from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
 from dataigm.core.settings import read_json_file
 from dataigm.core.shards import count_samples, list_shards, read_stats
+from dataigm.core.versions import installed_version
 
 MANIFEST = "manifest.json"
 FORMAT = "dataigm-dataset/1"
 TRACKED_PACKAGES = ("torch", "diffusers", "transformers", "webdataset", "timm", "pillow")
-
-
-@lru_cache(maxsize=None)
-def installed_version(name: str) -> str:
-    """The installed version of a distribution, "" when it is not installed; read once per process (parsing a
-    package's metadata costs about 10 ms, and a build records versions several times)."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:

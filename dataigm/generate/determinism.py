@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dataigm.core.manifest import installed_version
+from dataigm.core.versions import installed_version
 from dataigm.core.partition import RankInfo
 from dataigm.core.run_settings import record_rank_settings
 

@@ -25,7 +25,8 @@ from dataigm.judge.nudenet import (
     nudenet_passes,
 )
 from dataigm.judge.registry import JUDGE_KINDS, JudgeKind, JudgeOptions, JudgeSpec, check_judge_spec, create_judge, judge_kinds
-from dataigm.judge.types import Judge, PersonDetector, Verdict, package_version, pick_autocast_dtype
+from dataigm.core.versions import installed_version
+from dataigm.judge.types import Judge, PersonDetector, Verdict, pick_autocast_dtype
 
 __all__ = [
     "CONFIG", "DEFAULT_NUDENET_PRESET", "JUDGE_KINDS", "NUDENET_CLASSES", "NUDENET_EXPOSED_8", "NUDENET_EXPOSED_9",
@@ -61,7 +62,7 @@ class NudeNetPersonDetector:
         return [v.positive for v in self.judge.predict(batch)]
 
     def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
-        return {"name": self.name, "nudenet_version": package_version("nudenet"), "classes": "any", "threshold": self.threshold,
+        return {"name": self.name, "nudenet_version": installed_version("nudenet"), "classes": "any", "threshold": self.threshold,
                 "calibrated": False, "note": "uncalibrated: any NudeNet face or body part; not IGMU's person detector"}
 
 

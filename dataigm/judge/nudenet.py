@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
-from dataigm.judge.types import Judge, Verdict, package_version
+from dataigm.core.versions import installed_version
+from dataigm.judge.types import Judge, Verdict
 
 # --- NudeNet -------------------------------------------------------------------------------------------------
 NUDENET_CLASSES = (
@@ -381,7 +382,7 @@ class NudeNetJudge:
         comparison = ">=" if self.inclusive else ">"
         return NudeNetKind.description(
             self, spec=f"nudenet:{self.preset}", label_names=self.label_names, target=self.target,
-            nudenet_version=package_version("nudenet"), weights=self.model_file.file, weights_from=self.model_file.requirement,
+            nudenet_version=installed_version("nudenet"), weights=self.model_file.file, weights_from=self.model_file.requirement,
             weights_sha256=self.model_file.sha256,  # checked when the session was made
             pipeline=self.pipeline.describe(),
             precision="fp32",  # the ONNX files are float32; --precision does not apply

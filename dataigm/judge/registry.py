@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Collection, Protocol,
 from dataigm.core.errors import DataigmError
 from dataigm.core.precision import DEFAULT_JUDGE_PRECISION, check_precision
 from dataigm.core.registry import Registry
-from dataigm.judge.types import package_version, precision_name
+from dataigm.core.versions import installed_version
+from dataigm.judge.types import precision_name
 
 if TYPE_CHECKING:
     from dataigm.judge.types import Judge
@@ -164,7 +165,7 @@ class JudgeKind:
         (the package that builds its torch model), that package's version and the judge's device and precision last."""
         described = {"kind": cls.kind, "name": judge.name, **fields}
         if runtime:
-            described.update({runtime: package_version(runtime), "device": judge.device, "precision": precision_name(judge.autocast_dtype)})
+            described.update({runtime: installed_version(runtime), "device": judge.device, "precision": precision_name(judge.autocast_dtype)})
         return described
 
     @classmethod

@@ -10,7 +10,6 @@ so they pickle by value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
@@ -97,14 +96,6 @@ def run_inference(fn: Callable[[Any], Any], batch: Any, device: str, autocast_dt
 def precision_name(dtype: Any) -> str:
     """``torch.bfloat16`` -> ``bfloat16``; None (no autocast) -> ``fp32``."""
     return str(dtype).replace("torch.", "") if dtype else "fp32"
-
-
-def package_version(package: str) -> str:
-    """The installed version of ``package``, or "" when it is not installed."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 def require_files(folder: str | Path, files: Sequence[str], remedy: str, *, error: type[Exception] = FileNotFoundError) -> None:
