@@ -36,47 +36,6 @@ CLASSES = ["church", "parachute", "other"]
 PATTERNS = ["triangle", "disc", "square"]  # solid shapes of random colours: close enough to need a good head
 
 
-PHOTOS = {"church": ("chelsea", "astronaut"), "parachute": ("coffee", "rocket"), "other": ("camera", "drawn")}
-
-
-def _photo_crop(rng: np.random.Generator, names: tuple[str, ...], crop: int, size: int):
-    """A random ``crop``-pixel square of one of the photos ``names`` (``drawn``: a drawn pattern), resized to ``size``."""
-    from PIL import Image
-    from skimage import data as skdata
-
-    from dataigm.synthetic import PATTERNS, draw_pattern
-
-    name = names[int(rng.integers(len(names)))]
-    if name == "drawn":
-        img = draw_pattern(PATTERNS[int(rng.integers(len(PATTERNS)))], int(rng.integers(1 << 30)), 256)
-    else:
-        arr = getattr(skdata, name)()
-        img = Image.fromarray(np.stack([arr] * 3, -1) if arr.ndim == 2 else arr[..., :3]).convert("RGB")
-    x, y = int(rng.integers(img.width - crop)), int(rng.integers(img.height - crop))
-    return img.crop((x, y, x + crop, y + crop)).resize((size, size))
-
-
-def write_photo_task(root: Path, per_split: dict[str, int], crop: int = 40, size: int = 96, seed: int = 0) -> None:
-    """The ``photos`` task as a dataigm dataset folder (shards + manifest), one class per entry of :data:`PHOTOS`."""
-    from dataigm.core.schema import SampleMeta
-    from dataigm.core.shards import ShardSpec
-    from dataigm.synthetic import png_bytes, write_samples
-
-    rng = np.random.default_rng(seed)
-    shards = {}
-    for split, n in per_split.items():
-        samples = []
-        for i in range(n):
-            for label, name in enumerate(CLASSES):
-                meta = SampleMeta(key=f"church-photos-{split}-{name}-{i:05d}", category="church", split=split, label=label, label_name=name,
-                                  label_names=CLASSES, source="generated", role="positive", concept=name, pair_id=f"{name}-{i:05d}",
-                                  prompt=f"a crop of {name}", prompt_source="synthetic", prompt_index=i, seed=i, image_index=0,
-                                  model="skimage-photos", width=size, height=size)
-                samples.append((meta, png_bytes(_photo_crop(rng, PHOTOS[name], crop, size))))
-        shards[ShardSpec("church", split, 0, "photos")] = samples
-    write_samples(root, "church", CLASSES, shards, part="photos", config={"crop": crop, "size": size, "seed": seed})
-
-
 def cpu_overrides(weights: Path, img_size: int) -> list[str]:
     """Only the architecture, the weights and the CPU settings differ from the shipped church recipe."""
     return ["model.arch=efficientnet_lite0", f"model.pretrained={weights}", f"model.img_size={img_size}",
@@ -133,11 +92,14 @@ def main() -> None:
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--task", choices=["photos", "shapes"], default="photos")
     parser.add_argument("--crop", type=int, default=40, help="photos: the crop size in pixels of the source photos")
+    parser.add_argument("--finetune", action="store_true", help="also train the recipe in mode finetune (gradient steps on the whole model)")
+    parser.add_argument("--finetune-epochs", type=int, default=10)
+    parser.add_argument("--finetune-lr", type=float, default=1e-4)
     args = parser.parse_args()
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     sys.path.insert(0, str(ROOT / "tests"))
-    from real_weights import write_efficientnet_lite0
+    from real_weights import write_efficientnet_lite0, write_photo_task
 
     from dataigm.synthetic import write_synthetic_dataset
     from dataigm.train.recipe import load_detector_recipe
@@ -160,8 +122,20 @@ def main() -> None:
         info = json.loads((Path(tmp) / "run" / "run.json").read_text())
         print(f"dataigm train (frozen, recipe defaults): test accuracy {ours:.3f}, ROC-AUC {result.reports['test'].get('roc_auc', float('nan')):.3f}, "
               f"{result.global_step} steps, {time.perf_counter() - t0:.1f} s; threshold {info['threshold']} ({info['threshold_rule']})")
+        head_fit = info.get("head_fit") or {}
+        print(f"  solver {info.get('solver', 'sgd')}; L2 {head_fit.get('l2')} chosen by {head_fit.get('rule')} "
+              f"({head_fit.get('folds', '-')} folds)")
         probe = probe_accuracy(weights, data, args.img_size)
         print(f"LogisticRegression probe on the same frozen features: test accuracy {probe:.3f}")
+        if args.finetune:
+            recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", [
+                *cpu_overrides(weights, args.img_size), "model.mode=finetune", f"optim.lr={args.finetune_lr}",
+                f"trainer.epochs={args.finetune_epochs}", "trainer.batch_size=16"])
+            t0, c0 = time.perf_counter(), time.process_time()
+            tuned = train_detector(recipe, Path(tmp) / "finetune", data=data, progress=False)
+            print(f"dataigm train (finetune, AdamW lr {args.finetune_lr}, {args.finetune_epochs} epochs, batch 16): test accuracy "
+                  f"{tuned.reports['test']['accuracy']:.3f}, ROC-AUC {tuned.reports['test'].get('roc_auc', float('nan')):.3f}, "
+                  f"{tuned.global_step} steps, {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU")
         if not args.skip_timing:
             timing = Path(tmp) / "timing"
             write_synthetic_dataset(timing, "church", CLASSES, {"train": args.timing_per_class}, shard_size=50, patterns=PATTERNS)

@@ -3,7 +3,9 @@ training mode (frozen backbone + head as in the paper, the last N blocks, or ful
 
 The new classifier is re-initialised for the task (truncated normal, std 0.01, zero bias by default) and can get
 a non-affine BatchNorm before it, the linear-probe protocol of MAE's ``main_linprobe.py``. With cached features
-(frozen mode), batches hold the backbone's pooled features instead of images and only the head runs.
+(frozen mode), batches hold the backbone's pooled features instead of images and only the head runs; with
+``solver="lbfgs"`` the head is instead solved once, at the first step, by full-batch L-BFGS on all the cached features
+(:func:`dataigm.train.features.fit_linear_head`), and written into the same timm classifier.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataigm.core.errors import InputError
 from dataigm.train.models import attach_head_norm, classifier_logits, create_detector_model, init_head
 from dataigm.train.recipe import TRAIN_MODES
 
-LOGISTIC = "logistic"  # optim.name of the CLIP-style L-BFGS probe (frozen mode, cached features)
+LBFGS = "lbfgs"  # the head's convex solve on cached features (optim.solver)
 
 
 def set_trainable(model: nn.Module, mode: str, last_n: int = 0) -> int:
@@ -67,6 +69,10 @@ class DetectorModule(L.LightningModule):
         head_init: str = "trunc_normal",
         head_norm: str = "none",
         cached_features: bool = False,
+        solver: str = "sgd",
+        cv_folds: int = 5,
+        min_val_per_class: int = 50,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -77,13 +83,15 @@ class DetectorModule(L.LightningModule):
         elif head_norm != "none":
             raise InputError(f"unknown model.head_norm {head_norm!r}; valid: none, batchnorm")
         self.n_trainable = set_trainable(self.model, mode, last_n)
-        if optimizer == LOGISTIC:
-            if not cached_features:
-                raise InputError("optim.name 'logistic' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
+        if solver == LBFGS:
+            if not cached_features or mode != "frozen":
+                raise InputError("optim.solver 'lbfgs' fits the head on cached features: needs model.mode=frozen and trainer.cache_features=true")
             if head_norm != "none":
-                raise InputError("optim.name 'logistic' fits a plain linear head: needs model.head_norm=none")
-            self.automatic_optimization = False  # one L-BFGS fit on the cached features instead of gradient steps
-        self.probe_info: dict[str, Any] = {}
+                raise InputError("optim.solver 'lbfgs' fits a plain linear head: needs model.head_norm=none")
+            self.automatic_optimization = False  # one L-BFGS solve on the cached features instead of gradient steps
+        elif solver != "sgd":
+            raise InputError(f"unknown optim.solver {solver!r}; valid: lbfgs, sgd")
+        self.head_fit: dict[str, Any] = {}
         # the loss keeps the weights as its own buffer, so they follow the module to its device
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
@@ -125,9 +133,9 @@ class DetectorModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        if self.hparams.optimizer == LOGISTIC:
-            if not self.probe_info:
-                self._fit_logistic()
+        if self.hparams.solver == LBFGS:
+            if not self.head_fit:
+                self._solve_head()
             with torch.no_grad():
                 loss = self.criterion(self._logits(x), y)
             self.optimizers().step()  # lr 0: only keeps Lightning's step count (checkpoints, logs) moving
@@ -146,24 +154,37 @@ class DetectorModule(L.LightningModule):
         self.log("val/accuracy", self.val_accuracy, prog_bar=True, batch_size=len(y))
         self.log("val/balanced_accuracy", self.val_balanced_accuracy, batch_size=len(y))
 
-    def _fit_logistic(self) -> None:
-        """CLIP's linear probe: L-BFGS logistic regression on all cached train features, L2 chosen on validation."""
-        from dataigm.train.features import select_logistic_head
+    def _solve_head(self) -> None:
+        """The head at the optimum of its convex problem, on every rank's cached train features (gathered: each rank
+        solves the same problem), with its L2 strength chosen on validation or by cross-validation."""
+        from dataigm.train.features import fit_linear_head
 
+        hp = self.hparams
         datamodule = self.trainer.datamodule
-        features, labels = datamodule.cached_train()  # [views, n, dim]: every view is a training sample
-        train = (features.reshape(-1, features.shape[-1]), labels.repeat(len(features)))
-        weight, bias, self.probe_info = select_logistic_head(train, datamodule.cached_val(), self.hparams.num_classes, self.hparams.class_weights)
+        features, labels = datamodule.cached_train()  # [views, n, dim]: this rank's share
+        if self.trainer.world_size > 1:
+            features, labels = self._gather_rows(features, 1), self._gather_rows(labels, 0)
+        val = datamodule.cached_val()
+        weight, bias, self.head_fit = fit_linear_head(
+            (features.to(self.device), labels.to(self.device)), tuple(t.to(self.device) for t in val) if val else None,
+            hp.num_classes, hp.class_weights, min_val_per_class=hp.min_val_per_class, folds=hp.cv_folds, seed=hp.seed)
         head = self.model.get_classifier()
         with torch.no_grad():
             head.weight.copy_(weight)
             head.bias.copy_(bias)
 
+    def _gather_rows(self, tensor: torch.Tensor, dim: int) -> torch.Tensor:
+        """Every rank's ``tensor`` concatenated along ``dim`` (ranks may hold one row more than others)."""
+        sizes = self.all_gather(torch.tensor(tensor.shape[dim], device=self.device)).flatten().tolist()
+        pad = [0, 0] * (tensor.ndim - 1 - dim) + [0, max(sizes) - tensor.shape[dim]]
+        gathered = self.all_gather(nn.functional.pad(tensor.to(self.device), pad))  # [world, ...]
+        return torch.cat([g.narrow(dim, 0, int(n)) for g, n in zip(gathered, sizes)], dim=dim).cpu()
+
     def configure_optimizers(self) -> Any:
         from timm.optim import create_optimizer_v2
 
         hp = self.hparams
-        if hp.optimizer == LOGISTIC:
+        if hp.solver == LBFGS:
             return torch.optim.SGD(self.model.get_classifier().parameters(), lr=0.0)
         optimizer = create_optimizer_v2(self.model, opt=hp.optimizer, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "constant" and not hp.warmup_epochs:

@@ -4,13 +4,15 @@ A recipe says which data to learn from (a dataset folder or Hub dataset repo, on
 positive class for a binary judge), which timm architecture and starting weights, how much of it to train
 (``frozen`` backbone + head as in the paper, ``last_n`` blocks, or ``finetune``), the ``timm.data``
 augmentation, class balancing, loss, optimizer, schedule and trainer settings, and how the binary decision
-threshold is chosen on validation data. ``key.sub=value`` overrides are applied before validation, so a bad
+threshold is chosen on validation data. A frozen backbone with cached features fits its linear head by a full-batch
+convex solve (``optim.solver``); the other modes train by gradient steps. ``key.sub=value`` overrides are applied before validation, so a bad
 override is reported like a bad recipe field.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -26,10 +28,15 @@ BalanceMode = Literal["none", "loss", "sample"]
 ThresholdRule = Literal["max_balanced_accuracy", "target_fpr"]
 HeadInit = Literal["trunc_normal", "zero", "timm"]
 HeadNorm = Literal["none", "batchnorm"]
+Solver = Literal["auto", "lbfgs", "sgd"]
 Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "16", "bf16", "64"]
 TRAIN_MODES: tuple[str, ...] = get_args(TrainMode)
 BALANCE_MODES: tuple[str, ...] = get_args(BalanceMode)
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
+SOLVERS: tuple[str, ...] = get_args(Solver)
+LEGACY_LOGISTIC = "logistic"  # the old spelling of ``optim.solver: lbfgs`` (``optim.name: logistic``), kept one release
+
+log = logging.getLogger(__name__)
 
 
 class DataSpec(StrictModel):
@@ -91,9 +98,15 @@ class AugmentSpec(StrictModel):
 
 
 class OptimSpec(StrictModel):
-    """Loss, optimizer and learning-rate schedule."""
+    """How the trainable weights are fitted: the head's convex solver, or loss, optimizer and learning-rate schedule."""
 
-    name: str = "adamw"  # any name ``timm.optim.create_optimizer_v2`` knows
+    # "lbfgs": the linear head on cached features by full-batch L-BFGS (multinomial logistic regression, the L2
+    # strength chosen on a validation split worth the name, else by k-fold cross-validation on train); "sgd":
+    # gradient steps of ``name`` with the schedule below; "auto": lbfgs for a frozen backbone with cached features
+    # and a plain linear head, sgd otherwise (augmentation streamed each step, last_n, finetune)
+    solver: Solver = "auto"
+    cv_folds: int = Field(5, ge=2)  # lbfgs without a validation split worth the name: stratified folds of train
+    name: str = "adamw"  # any name ``timm.optim.create_optimizer_v2`` knows (solver sgd)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.05, ge=0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
@@ -144,12 +157,38 @@ class DetectorRecipe(StrictModel):
     trainer: TrainerSpec = TrainerSpec()
     threshold: ThresholdSpec = ThresholdSpec()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_logistic(cls, data: Any) -> Any:
+        """``optim.name: logistic`` was the L-BFGS probe's spelling: now ``optim.solver: lbfgs`` (one more release)."""
+        optim = data.get("optim") if isinstance(data, dict) else None
+        if isinstance(optim, dict) and optim.get("name") == LEGACY_LOGISTIC:
+            log.warning("optim.name 'logistic' is now optim.solver 'lbfgs' (the old spelling works for one more release)")
+            data = {**data, "optim": {**{k: v for k, v in optim.items() if k != "name"}, "solver": "lbfgs"}}
+        return data
+
     @model_validator(mode="after")
-    def _precision_fits_the_optimizer(self) -> "DetectorRecipe":
-        if self.optim.name == "logistic" and self.trainer.precision in ("16-mixed", "16"):
-            raise ValueError(f"trainer.precision {self.trainer.precision!r} with optim.name 'logistic': the L-BFGS probe takes "
-                             "no gradient step, which 16-mixed's gradient scaler refuses; use 32-true or bf16-mixed")
+    def _solver_fits_the_model(self) -> "DetectorRecipe":
+        if self.optim.solver == "lbfgs":
+            m, tr = self.model, self.trainer
+            if m.mode != "frozen" or not tr.cache_features:
+                raise ValueError(f"optim.solver 'lbfgs' fits the head on cached features: needs model.mode=frozen (not {m.mode!r}) "
+                                 f"and trainer.cache_features=true (not {str(tr.cache_features).lower()}); or use optim.solver=sgd")
+            if m.head_norm != "none":
+                raise ValueError(f"optim.solver 'lbfgs' fits a plain linear head: needs model.head_norm=none (not {m.head_norm!r}); "
+                                 "or use optim.solver=sgd")
+        if self.head_solver() == "lbfgs" and self.trainer.precision in ("16-mixed", "16"):
+            raise ValueError(f"trainer.precision {self.trainer.precision!r} with optim.solver 'lbfgs' (the default for a frozen backbone "
+                             "with cached features): the L-BFGS solve takes no gradient step, which 16-mixed's gradient scaler "
+                             "refuses; use 32-true or bf16-mixed, or optim.solver=sgd")
         return self
+
+    def head_solver(self) -> str:
+        """The solver that runs: ``lbfgs`` or ``sgd`` (``auto`` resolved from the mode, the feature cache and the head)."""
+        if self.optim.solver != "auto":
+            return self.optim.solver
+        m = self.model
+        return "lbfgs" if m.mode == "frozen" and self.trainer.cache_features and m.head_norm == "none" else "sgd"
 
     def sha256(self) -> str:
         """Digest of the validated recipe (after overrides), recorded in run.json."""

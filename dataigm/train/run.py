@@ -10,8 +10,9 @@ Run folder layout::
 
 Multi-GPU and multi-node go through Lightning's DDP (``--devices``, ``--num-nodes``; Slurm is detected by
 Lightning from its environment). Every rank runs the same number of steps per epoch (see
-:mod:`dataigm.train.data`). A frozen backbone trains its head on cached features (:mod:`dataigm.train.features`);
-``last_n`` and ``finetune`` stream images.
+:mod:`dataigm.train.data`). A frozen backbone solves its head on cached features by L-BFGS (one step, the L2
+strength chosen on validation or by cross-validation; :mod:`dataigm.train.features`); ``last_n`` and ``finetune``
+stream images and take gradient steps.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataigm.train.evaluate import LAST_CHECKPOINT, RUN_FILE
 from dataigm.train.recipe import DetectorRecipe
 from dataigm.train.source import DatasetSource, detector_label_names, label_mapping, mapped_counts, resolve_dataset
 
+log = logging.getLogger(__name__)
 
 
 def _one_log_handler() -> None:
@@ -73,10 +75,13 @@ def resolve_run(recipe: DetectorRecipe, data: str | Path | None = None) -> tuple
     return source, classes
 
 
-def carve_run_validation(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any]) -> dict[str, Any] | None:
+def carve_run_validation(recipe: DetectorRecipe, source: DatasetSource, classes: dict[str, Any],
+                         min_per_class: int = 0) -> dict[str, Any] | None:
     """Without a val split, a stratified ``data.val_fraction`` of train becomes validation; updates the train counts.
 
-    Returns what run.json records (fraction, split, the keys on each side), or None when nothing is carved.
+    Returns what run.json records (fraction, split, the keys on each side), or None when nothing is carved: no
+    fraction, or a carve with fewer than ``min_per_class`` images of a trained class (the L-BFGS head then chooses its
+    L2 strength by cross-validation on the whole train split instead of withholding a handful of images).
     """
     from dataigm.train.data import carve_validation
     from dataigm.train.source import covered_samples
@@ -91,9 +96,16 @@ def carve_run_validation(recipe: DetectorRecipe, source: DatasetSource, classes:
         return None
     chosen = set(val_keys)
     counts = [0] * len(classes["label_names"])
+    carved = [0] * len(classes["label_names"])
     for key, label in zip(keys, labels):
         if key not in chosen:
             counts[label] += 1
+        else:
+            carved[label] += 1
+    if min(c for c, total in zip(carved, classes["train_counts"]) if total) < min_per_class:
+        log.info("no val split: the L2 strength is chosen by cross-validation on train (a %.0f%% carve would hold %s images per "
+                 "class, fewer than %d)", 100 * spec.val_fraction, carved, min_per_class)
+        return None
     classes["train_counts"] = counts
     return {"from_split": spec.train_split, "fraction": spec.val_fraction, "val_keys": val_keys,
             "train_keys": sorted(k for k in keys if k not in chosen)}
@@ -119,31 +131,31 @@ def train_detector(
     ckpt_path = _resume_checkpoint(out, resume)
     source, classes = resolve_run(recipe, data)
     tr = recipe.trainer
-    carve = carve_run_validation(recipe, source, classes)
+    solver = recipe.head_solver()  # lbfgs: the frozen head solved on cached features; sgd: gradient steps
+    carve = carve_run_validation(recipe, source, classes, recipe.threshold.min_val_per_class if solver == "lbfgs" else 0)
     L.seed_everything(tr.seed, workers=True, verbose=False)
 
     # 2. Model (timm inside) and data (shards + timm transforms, or the frozen backbone's cached features)
     m = recipe.model
     cached = m.mode == "frozen" and tr.cache_features
-    module = build_module(recipe, classes, cached)
+    module = build_module(recipe, classes, cached, solver)
     data_config = data_config_for(module.model, m.img_size)
     datamodule = build_datamodule(recipe, source, classes, data_config, carve, cached, progress)
 
-    # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch
-    logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
-    trainer = build_trainer(recipe, out, datamodule, progress)
-    if logistic and trainer.world_size > 1:
-        raise InputError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
+    # 3. Trainer: DDP when more than one device or node; a checkpoint every epoch (the L-BFGS solve: one step)
+    trainer = build_trainer(recipe, out, datamodule, progress, solver)
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
-    run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
+    run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve, solver=solver)
+    if solver == "lbfgs":
+        run_info["steps_per_epoch"] = 1
     if trainer.is_global_zero:
         write_json_atomic(out / RUN_FILE, run_info)
 
     # 4. Fit (resuming restores weights, optimizer, schedule and the step count)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     result = TrainResult(out, int(trainer.global_step), int(trainer.current_epoch))
-    if module.probe_info and trainer.is_global_zero:
-        run_info["logistic_probe"] = module.probe_info  # the L2 strength chosen on validation, and the sweep
+    if module.head_fit and trainer.is_global_zero:
+        run_info["head_fit"] = module.head_fit  # the chosen L2 strength, the rule that chose it, and the sweep
         write_json_atomic(out / RUN_FILE, run_info)
     if not trainer.is_global_zero or not evaluate:
         return result
@@ -153,11 +165,11 @@ def train_detector(
     return result
 
 
-def threshold_on_validation(preds: Any, detector: Any, recipe: DetectorRecipe, *, refit: bool) -> tuple[float | None, str, dict[str, Any]]:
+def threshold_on_validation(preds: Any, detector: Any, recipe: DetectorRecipe) -> tuple[float | None, str, dict[str, Any]]:
     """The binary threshold, the rule that chose it and what it was chosen on (``run.json``'s ``threshold_selection``).
 
-    The calibrated 0.5 is kept when the head was refitted on the validation images (they are no longer held out) or
-    when either class has fewer than ``threshold.min_val_per_class`` validation images; otherwise ``threshold.rule``.
+    The calibrated 0.5 is kept when either class has fewer than ``threshold.min_val_per_class`` validation images;
+    otherwise ``threshold.rule``.
     """
     from dataigm.train.evaluate import choose_threshold
 
@@ -165,16 +177,14 @@ def threshold_on_validation(preds: Any, detector: Any, recipe: DetectorRecipe, *
     selection = {"n_images": int(len(preds.labels)), "per_class": counts, "min_val_per_class": recipe.threshold.min_val_per_class}
     if not detector.binary:
         return None, "", selection
-    if refit:
-        return 0.5, "calibrated_0.5_val_refit", selection
     if min(counts.values()) < recipe.threshold.min_val_per_class:
         return 0.5, "calibrated_0.5_small_val", selection
     threshold = choose_threshold(preds, detector, recipe.threshold.rule, recipe.threshold.target_fpr)
     return threshold, recipe.threshold.rule if threshold is not None else "", selection
 
 
-def build_module(recipe: DetectorRecipe, classes: dict[str, Any], cached: bool) -> Any:
-    """The LightningModule around the timm model the recipe describes."""
+def build_module(recipe: DetectorRecipe, classes: dict[str, Any], cached: bool, solver: str) -> Any:
+    """The LightningModule around the timm model the recipe describes (``solver``: :meth:`DetectorRecipe.head_solver`)."""
     from dataigm.train.module import DetectorModule
 
     m, o = recipe.model, recipe.optim
@@ -183,7 +193,8 @@ def build_module(recipe: DetectorRecipe, classes: dict[str, Any], cached: bool) 
         drop_rate=m.drop_rate, model_kwargs=m.kwargs, optimizer=o.name, lr=o.lr, weight_decay=o.weight_decay,
         label_smoothing=o.label_smoothing, scheduler=o.scheduler, warmup_epochs=o.warmup_epochs,
         class_weights=class_weights(classes["train_counts"]) if recipe.balance == "loss" else None,
-        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached,
+        head_init=m.head_init, head_norm=m.head_norm, cached_features=cached, solver=solver, cv_folds=o.cv_folds,
+        min_val_per_class=recipe.threshold.min_val_per_class, seed=recipe.trainer.seed,
     )
 
 
@@ -203,7 +214,7 @@ def build_datamodule(recipe: DetectorRecipe, source: DatasetSource, classes: dic
     )
 
 
-def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: bool) -> Any:
+def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: bool, solver: str = "sgd") -> Any:
     """The Lightning Trainer: DDP when more than one device or node, last.ckpt every epoch and the best on validation;
     settings Lightning refuses become one-line errors."""
     import lightning as L
@@ -221,7 +232,8 @@ def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: 
         checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
     try:
         return L.Trainer(
-            default_root_dir=out, max_epochs=1 if recipe.optim.name == "logistic" else tr.epochs, accelerator=tr.accelerator, devices=tr.devices,
+            default_root_dir=out, max_epochs=1 if solver == "lbfgs" else tr.epochs, limit_train_batches=1 if solver == "lbfgs" else 1.0,
+            accelerator=tr.accelerator, devices=tr.devices,
             num_nodes=tr.num_nodes, strategy=strategy, precision=tr.precision, callbacks=checkpoints,
             logger=CSVLogger(out, name="logs"),  # logs/version_N per (resumed) attempt
             num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, log_every_n_steps=max(1, min(50, datamodule.epoch_plan(1).batches_per_rank)),
@@ -248,7 +260,7 @@ def finalize_run(run_dir: Path, recipe: DetectorRecipe, source: DatasetSource) -
     selection: dict[str, Any] = {"n_images": 0, "per_class": {}}
     if val_paths:
         preds = predict(detector, val_paths, source.label_names(spec.category), recipe.trainer.eval_batch_size, keys=val_keys)
-        threshold, rule, selection = threshold_on_validation(preds, detector, recipe, refit=bool((info.get("logistic_probe") or {}).get("refit")))
+        threshold, rule, selection = threshold_on_validation(preds, detector, recipe)
     if detector.binary and threshold is None:
         threshold, rule = 0.5, rule or "default"  # no validation data with both classes
     selection.update(rule=rule, threshold=threshold)
