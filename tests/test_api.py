@@ -142,9 +142,11 @@ def photos(tmp_path_factory) -> Path:
     from real_weights import grace_hopper, skimage_photo
 
     rng = np.random.default_rng(1)
-    pictures = [Image.open(grace_hopper()).convert("RGB").resize((96, 120)), skimage_photo("chelsea").resize((150, 100)),
-                skimage_photo("coffee").resize((120, 80)), skimage_photo("astronaut").resize((96, 96))]
-    pictures += [Image.fromarray(rng.integers(0, 256, (72, 72, 3), dtype=np.uint8)) for _ in range(5)]
+    from PIL import ImageOps
+
+    photos = [Image.open(grace_hopper()).convert("RGB"), *(skimage_photo(name) for name in ("chelsea", "coffee", "astronaut"))]
+    pictures = [ImageOps.fit(p, (224, 224)) for p in photos]  # one size: an NCHW tensor
+    pictures += [Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)) for _ in range(5)]
     folder = tmp_path_factory.mktemp("photos")
     for i, p in enumerate(pictures):
         p.save(folder / f"{i}.png")

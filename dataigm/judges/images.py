@@ -45,6 +45,7 @@ class ImageInput:
     files: list[ImageRef] = field(default_factory=list)
     shards: list[Path] = field(default_factory=list)
     images: list[tuple[ImageRef, Any]] = field(default_factory=list)
+    in_order: bool = False  # a caller's list of image files: verdicts follow its order, not the ids'
     split: str | None = None
     category: str | None = None
 
@@ -118,7 +119,7 @@ def as_image_input(images: Any, *, split: str | None = None, category: str | Non
     """Any image input a caller holds -> an :class:`ImageInput` the judging loop reads.
 
     Paths (a folder, a list file, ``.tar`` shards, a dataset folder, an image, or a list of those) go to
-    :func:`resolve_images`. Images in memory (a PIL image, a numpy ``HxWx3`` / ``NxHxWx3`` uint8 array, a torch uint8
+    :func:`resolve_images`; a list of image files keeps its order (``in_order``), each image's id the path as given. Images in memory (a PIL image, a numpy ``HxWx3`` / ``NxHxWx3`` uint8 array, a torch uint8
     ``CHW`` / ``NCHW`` tensor, or a list of those) become the RGB PIL image the decoder gives for the same pixels
     (:func:`dataigm.core.images.loaded_rgb`), with ids ``0``, ``1``, ... zero-padded so they sort in input order.
 
@@ -132,6 +133,10 @@ def as_image_input(images: Any, *, split: str | None = None, category: str | Non
         return resolve_images(images, split=split, category=category)
     items = list(images) if isinstance(images, (list, tuple)) else [images]
     paths = [isinstance(i, (str, Path)) for i in items]
+    if items and all(paths) and all(is_image_path(i) and not Path(i).is_dir() for i in items) and not (split or category):
+        inp = ImageInput(f"{len(items)} image files", in_order=True)  # ids: the paths as given (a missing one: a failure)
+        inp.files = [ImageRef(str(i), str(Path(i).expanduser()), "", name_fields(Path(i))) for i in items]
+        return inp
     if items and all(paths):
         return resolve_images(items, split=split, category=category)
     if any(paths):

@@ -82,9 +82,10 @@ class Judge:
         """Judge ``images``.
 
         Args:
-            images: a folder (every image below it), an image file, a list file, ``.tar`` shards, a dataigm dataset
-                folder, or a list of paths; or images in memory: a PIL image, a numpy ``HxWx3`` (or ``NxHxWx3``)
-                uint8 array, a torch uint8 ``CHW`` (or ``NCHW``) tensor, or a list of those.
+            images: a folder (every image below it, sorted by path), an image file, a list file, ``.tar`` shards, a
+                dataigm dataset folder, or a list of paths (of image files: verdicts in the list's order); or images in
+                memory: a PIL image, a numpy ``HxWx3`` (or ``NxHxWx3``) uint8 array, a torch uint8 ``CHW`` (or
+                ``NCHW``) tensor, or a list of those (verdicts in input order).
             batch_size: images per forward pass (default 32, as ``dataigm judge``); the verdicts do not depend on it.
             workers: decoding workers (default: none on CPU, a few on GPU).
             split, category: dataset folders only: judge one split and/or category.
@@ -99,6 +100,9 @@ class Judge:
 
         inp = as_image_input(images, split=split, category=category)
         result = judge(inp, self.model, batch_size=batch_size or DEFAULT_BATCH_SIZE, workers=workers, progress=progress)
+        if inp.in_order:  # a list of image files: the caller's order
+            position = {ref.id: i for i, ref in enumerate(inp.files)}
+            result.predictions.sort(key=lambda p: position[p.file])
         return Verdicts.from_result(self.spec, result, self.label_names)
 
 
