@@ -34,7 +34,7 @@ def main(folder: Path, out: Path, specs: list[str]) -> None:
         judge = dataigm.load_judge(spec, device="cpu")
         forms = {
             "folder": judge(folder),
-            "paths": judge([str(p) for p in files]),
+            "paths": judge([str(p) for p in reversed(files)]),  # a list of files: verdicts in its order
             "pil": judge(pictures),
             "nchw": judge(nchw),
             "batch_1": judge(pictures, batch_size=1),

@@ -167,7 +167,8 @@ def same(a: dict, b: dict) -> None:
 def test_every_offline_judge_gives_the_same_verdicts_for_every_form_without_the_extras(
     photos, nudity_detector, efficientnet_lite0_dir, nudenet_best_onnx, tmp_path,
 ):
-    specs = [f"local-dir:{nudity_detector}", "nudenet", "nudenet:esd", "nudenet:mace", f"nudenet:rece@{nudenet_best_onnx}",
+    # NudeNet: one preset per pre-processing pipeline (the 3.4 wheel's, RECE's letterbox, UnlearnDiffAtk's stretch)
+    specs = [f"local-dir:{nudity_detector}", "nudenet", f"nudenet:rece@{nudenet_best_onnx}",
              f"nudenet:unlearndiffatk@{nudenet_best_onnx}", "opennsfw", f"imagenet:281@local-dir:{efficientnet_lite0_dir}"]
     out = tmp_path / "out.json"
     run = subprocess.run([sys.executable, str(TESTS / "blocked_extras.py"), str(TESTS / "judge_every_form.py"), str(photos), str(out), *specs],
@@ -178,6 +179,9 @@ def test_every_offline_judge_gives_the_same_verdicts_for_every_form_without_the_
     for spec in specs:
         result = report["results"][spec]
         forms = result["forms"]
+        paths = forms.pop("paths")
+        assert [Path(i).name for i in paths["ids"]] == forms["folder"]["ids"][::-1]
+        assert paths["positive"] == forms["folder"]["positive"][::-1]
         for name, form in forms.items():
             same(forms["folder"], form)
         assert result["cli_code"] == 0

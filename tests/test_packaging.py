@@ -91,6 +91,7 @@ def test_the_wheel_alone_finds_its_data_from_any_folder(tmp_path):
 
     source, wheels, target, elsewhere = tmp_path / "source", tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
+    source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "dataigm", "builders", "detectors", "cards"):  # what a clean clone has
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
