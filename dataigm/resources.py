@@ -2,8 +2,8 @@
 (detector recipes), ``cards/`` (card templates).
 
 They live at the top of the source tree; a wheel maps them into the package as ``dataigm/_data/<folder>``
-(pyproject.toml's ``package-dir``), where :mod:`importlib.resources` finds them in any install (a venv, ``--user``,
-``--target``); ``DATAIGM_RESOURCES`` points elsewhere.
+(pyproject.toml's ``package-dir``), where :mod:`importlib.resources` finds them in any install (a venv, a user
+or a target folder); ``DATAIGM_RESOURCES`` points elsewhere.
 
     >>> sorted(p.name for p in resource_dir("builders").glob("*.yaml"))[:2]     # doctest: +SKIP
     ['church.yaml', 'nudity.yaml']

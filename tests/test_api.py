@@ -163,15 +163,33 @@ def same(a: dict, b: dict) -> None:
         np.testing.assert_allclose(a["class_scores"], b["class_scores"], rtol=0, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_igmu(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny CLIP (built from config, saved as transformers saves one) and an IGMU nudity head in IGMU's layout,
+    converted by ``dataigm convert-judge igmu``: the CLIP-based kinds' path, offline."""
+    from dataigm.cli import main
+    from dataigm.generate.tiny import build_tiny_clip
+    from dataigm.judges.tiny import build_tiny_igmu_head
+
+    root = tmp_path_factory.mktemp("igmu")
+    clip = build_tiny_clip(root / "tiny-clip")
+    head = build_tiny_igmu_head(root / "Weights" / "bi_multiC" / "nudity" / "classifier_head.pth", 16, seed=0, bias=0.0)
+    assert main(["convert-judge", "igmu", str(head), "--out", str(root / "head")]) == 0
+    return clip, root / "head"
+
+
 @pytest.mark.slow  # every offline judge, six input forms each and the command, in a subprocess
 def test_every_offline_judge_gives_the_same_verdicts_for_every_form_without_the_extras(
-    photos, nudity_detector, efficientnet_lite0_dir, nudenet_best_onnx, tmp_path,
+    photos, nudity_detector, efficientnet_lite0_dir, nudenet_best_onnx, tiny_igmu, tmp_path,
 ):
     # NudeNet: one preset per pre-processing pipeline (the 3.4 wheel's, RECE's letterbox, UnlearnDiffAtk's stretch)
-    specs = [f"local-dir:{nudity_detector}", "nudenet", f"nudenet:rece@{nudenet_best_onnx}",
-             f"nudenet:unlearndiffatk@{nudenet_best_onnx}", "opennsfw", f"imagenet:281@local-dir:{efficientnet_lite0_dir}"]
-    out = tmp_path / "out.json"
-    run = subprocess.run([sys.executable, str(TESTS / "blocked_extras.py"), str(TESTS / "judge_every_form.py"), str(photos), str(out), *specs],
+    judges = [(f"local-dir:{nudity_detector}", {}), ("nudenet", {}), (f"nudenet:rece@{nudenet_best_onnx}", {}),
+              (f"nudenet:unlearndiffatk@{nudenet_best_onnx}", {}), ("opennsfw", {}), (f"imagenet:281@local-dir:{efficientnet_lite0_dir}", {}),
+              (f"igmu:nudity@{tiny_igmu[1]}", {"clip_model": str(tiny_igmu[0])})]
+    specs = [spec for spec, _ in judges]
+    out, listed = tmp_path / "out.json", tmp_path / "judges.json"
+    listed.write_text(json.dumps(judges))
+    run = subprocess.run([sys.executable, str(TESTS / "blocked_extras.py"), str(TESTS / "judge_every_form.py"), str(photos), str(out), str(listed)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(out.read_text())

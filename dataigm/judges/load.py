@@ -107,7 +107,7 @@ class Judge:
 
 
 def load_judge(spec: str, *, device: str | None = None, precision: str | None = None, **options: Any) -> Judge:
-    """Load a judge from the spec ``dataigm judge --judge`` takes: ``KIND[:NAME][@LOCATION]``, or a dataigm
+    """Load a judge from the spec the ``dataigm judge`` command takes: ``KIND[:NAME][@LOCATION]``, or a dataigm
     detector's location (a folder, ``local-dir:PATH``, ``org/name[@revision]``, ``hf-hub:org/name``).
 
     Args:

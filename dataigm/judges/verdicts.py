@@ -4,8 +4,8 @@
     >>> v.positive_rate, v.interval()                          # the rate and its 95% Wilson interval
     >>> v.to_pandas().head()
 
-The records are the lines ``dataigm judge --out`` writes, and the summary is the one it prints: the command and the
-Python call share :func:`dataigm.judges.judge.judge`.
+The records are the lines the ``dataigm judge`` command writes to its predictions file, and the summary is the one it
+prints: the command and the Python call share :func:`dataigm.judges.judge.judge`.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Verdicts:
         return wilson_interval(self.n_positive, len(self), confidence)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per image, the lines ``dataigm judge --out`` writes (failures not included; see :attr:`failed`)."""
+        """One dict per image: the predictions file ``dataigm judge`` writes (failures not included; see :attr:`failed`)."""
         return [p.to_dict() for p in self.predictions]
 
     def to_pandas(self) -> Any:
