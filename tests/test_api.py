@@ -74,11 +74,14 @@ def test_verdicts_of_the_tiny_detector(nudity_detector, noise):
     assert v.positive_rate == v.n_positive / 9
     assert v.interval() == wilson_interval(v.n_positive, 9, 0.95)
     assert v.interval(0.5)[1] - v.interval(0.5)[0] < v.interval(0.95)[1] - v.interval(0.95)[0]
+    with pytest.raises(InputError, match="confidence must be in"):
+        v.interval(95)
     assert v.classes == ["not_nude", "nude"] and v.class_scores.shape == (9, 2)
     np.testing.assert_allclose(v.class_scores[:, 1], v.scores)
     described = v.describe()
     assert described["weights_sha256"] == hashlib.sha256((nudity_detector / "model.safetensors").read_bytes()).hexdigest()
     assert described["precision"] == "fp32" and described["threshold"] == threshold and described["n_positive"] == v.n_positive
+    assert "Resize" in described["preprocessing"] and "Normalize" in described["preprocessing"]  # the timm transform
     records = v.to_records()
     assert [r["file"] for r in records] == v.ids and [r["positive"] for r in records] == v.positive.tolist()
     # in memory: one numpy HxWx3 image, an NxHxWx3 batch, a CHW tensor

@@ -103,7 +103,7 @@ class Judge:
         if inp.in_order:  # a list of image files: the caller's order
             position = {ref.id: i for i, ref in enumerate(inp.files)}
             result.predictions.sort(key=lambda p: position[p.file])
-        return Verdicts.from_result(self.spec, result, self.label_names)
+        return Verdicts.from_result(self.spec, result, self.label_names, repr(self.model.preprocess))
 
 
 def load_judge(spec: str, *, device: str | None = None, precision: str | None = None, **options: Any) -> Judge:
@@ -125,7 +125,7 @@ def load_judge(spec: str, *, device: str | None = None, precision: str | None = 
         >>> judge(["a.png", "b.png"]).positive
         array([False,  True])
     """
-    if not isinstance(spec, str):
+    if not isinstance(spec, str):  # a programming error, not bad input
         raise TypeError(f"load_judge: spec must be a string such as 'nudenet:esd', got {type(spec).__name__}")
     model = options.pop("model", None)
     if model is not None:

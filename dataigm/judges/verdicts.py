@@ -33,6 +33,7 @@ class Verdicts:
         class_scores: ``len(ids) x len(classes)`` per-class scores, or None.
         failed: ``{"file", "error"}`` for each image that could not be read (never silently dropped).
         summary: the summary ``dataigm judge`` prints (counts, per-class counts, the judge's description).
+        preprocessing: what the judge does to each decoded RGB image before its model (its transform, as printed).
     """
 
     spec: str
@@ -44,15 +45,17 @@ class Verdicts:
     class_scores: np.ndarray | None
     failed: list[dict[str, str]]
     summary: dict[str, Any]
+    preprocessing: str = ""
     predictions: list["Prediction"] = field(repr=False, default_factory=list)
 
     @classmethod
-    def from_result(cls, spec: str, result: "JudgeResult", label_names: list[str]) -> "Verdicts":
+    def from_result(cls, spec: str, result: "JudgeResult", label_names: list[str], preprocessing: str = "") -> "Verdicts":
         """Arrays from a :class:`~dataigm.judges.judge.JudgeResult`: the per-class columns are the judge's
         ``label_names`` when every image scored them, else every class any image scored, in first-seen order."""
         preds = result.predictions
         keys = [dict.fromkeys(p.scores) for p in preds]
-        classes = list(label_names) if preds and all(set(label_names) <= set(k) for k in keys) else list(dict.fromkeys(c for k in keys for c in k))
+        every = preds and all(set(label_names) <= set(k) for k in keys)
+        classes = list(label_names) if every else list(dict.fromkeys(c for k in keys for c in k))
         class_scores = np.array([[p.scores.get(c, np.nan) for c in classes] for p in preds], dtype=float) if classes else None
         return cls(
             spec=spec,
@@ -64,6 +67,7 @@ class Verdicts:
             class_scores=class_scores,
             failed=list(result.failed),
             summary=result.summary,
+            preprocessing=preprocessing,
             predictions=list(preds),
         )
 
@@ -85,10 +89,11 @@ class Verdicts:
 
             >>> low, high = verdicts.interval(0.95)                # doctest: +SKIP
         """
+        from dataigm.core.errors import InputError
         from dataigm.evaluation.agreement import wilson_interval
 
         if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+            raise InputError(f"confidence must be in (0, 1), got {confidence}")
         return wilson_interval(self.n_positive, len(self), confidence)
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -119,7 +124,7 @@ class Verdicts:
             "kind": judge.get("kind"),
             "weights_sha256": judge.get("weights_sha256"),
             "precision": judge.get("precision", "fp32"),
-            "preprocessing": judge.get("pipeline") or {k: judge[k] for k in ("input_size", "preprocessing_order", "jpeg_reencode") if k in judge},
+            "preprocessing": judge.get("pipeline") or self.preprocessing,
             "threshold": self.summary.get("threshold"),
             "target": self.summary.get("target"),
             "images": self.summary.get("images"),
