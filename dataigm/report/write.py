@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+from dataigm.report.html import decision_rule, weights_digest
+from dataigm.report.plots import plot_bars
 
 CHART = "forgetting_preservation.png"
 
@@ -147,9 +149,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     corrected = any("forgetting_corrected" in res for res in report["methods"].values())
     head = [
         "# Unlearning evaluation", "", *warning_lines(report),
-        f"judge: `{det['name']}` (target `{report['target']}`, threshold {report['threshold']}"
+        f"judge: `{det['name']}` (target `{report['target']}`, threshold {decision_rule(report)}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
-        + (f", weights sha256 {det['weights_sha256'][:16]}…" if det.get("weights_sha256") else "") + ")",
+        + (f", weights sha256 {weights_digest(det)[:16]}…" if weights_digest(det) else "") + ")",
         f"intervals: {report['config']['confidence']:.0%} percentile bootstrap over {report['config'].get('bootstrap_unit', 'image')}s, "
         f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
         "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
@@ -166,40 +168,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(head + ([""] + notes if notes else []) + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
 
-def plot_chart(report: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: forgetting and preservation per method, with their intervals."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(report["methods"])
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(names) + 2), 3.5))
-    width = 0.38
-    for offset, key, label in ((-width / 2, "forgetting", "forgetting: positive rate (↓)"), (width / 2, "preservation", "preservation: accuracy (↑)")):
-        vals, errs = [], [[], []]
-        for n in names:
-            est = report["methods"][n][key].get("all") or {}
-            v = est.get("value") or 0.0
-            vals.append(v)
-            errs[0].append(max(0.0, v - (est.get("low") if est.get("low") is not None else v)))
-            errs[1].append(max(0.0, (est.get("high") if est.get("high") is not None else v) - v))
-        ax.bar([i + offset for i in range(len(names))], vals, width, yerr=errs, capsize=3, label=label)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("rate")
-    ax.set_title(f"judge: {report['detector']['name']}")
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(Path(path), buf.getvalue())
-    return Path(path)
-
-
 def write_report(report: dict[str, Any], out_dir: Path, *, html: bool = True) -> dict[str, Path]:
     """Write report.json, report.md, the chart and (``html``) report.html with its thumbnails below ``out_dir``;
     returns their paths."""
@@ -208,7 +176,7 @@ def write_report(report: dict[str, Any], out_dir: Path, *, html: bool = True) ->
     out_dir = Path(out_dir)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "chart": out_dir / CHART}
     write_json_atomic(paths["json"], report)
-    plot_chart(report, paths["chart"])
+    plot_bars(report, paths["chart"])
     write_bytes_atomic(paths["markdown"], render_markdown(report).encode())
     if html:
         paths["html"] = write_html_report(report, out_dir, notes=report_notes(report), charts=[CHART])
