@@ -50,7 +50,7 @@ def validity(methods: dict[str, Any], level: float = DEFAULT_VALIDITY_LEVEL) -> 
     negatives = orig.get("negative_positive_rate")
     if negatives and negatives.get("value") is not None:
         out["original_negatives"] = negatives
-        if negatives["value"] > 1.0 - level:
+        if negatives["value"] > round(1.0 - level, 9):  # 1 - 0.8 is 0.19999999999999996: a rate of exactly 0.2 is at the level
             warnings.append(f"the judge flags {negatives['value']:.0%} of the original model's concept-removed images "
                             f"({negatives['n']} images; level {1 - level:.0%}), so a method that removed the concept can still look as if it kept it")
     return out, warnings
