@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
     p.add_argument("--original-pair", type=Path,
                    help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
-    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
+    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images), or published statistics: coco-30k (HUB's, downloaded once) or a .npz "
+                   "with mu and sigma: FID (and KID with a folder) of retain images against it")
     p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
     p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
                    help="forgetting per image, or per prompt: a prompt counts when any of its images is flagged (default: %(default)s)")

@@ -76,7 +76,8 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines += _distance_rows(fid, ref, split, "n_pairs")
     rf = res.get("reference_fidelity")
     if rf:
-        lines += _distance_rows(rf, rf["reference"], "retain", "n_images")
+        stats = f" statistics, sha256 {rf['sha256'][:16]}…{'' if rf.get('verified') else ' (unverified)'}" if rf.get("sha256") else ""
+        lines += _distance_rows(rf, rf["reference"] + stats, "retain", "n_images")
     if "alignment" in res:
         al = res["alignment"]
         c = al["csdr"]
