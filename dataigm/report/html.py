@@ -141,8 +141,11 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
         cells["csdr_win_rate"] = _est_cell(al.get("csdr_win_rate"))
     for split, cs in res.get("clip_score", {}).items():
         cells[f"CLIP score {split}"] = _est_cell(cs, pct=False)
+    for spec, splits in res.get("quality", {}).items():  # HUB's quality table: mean score per judge and split
+        for split, est in splits.items():
+            cells[f"{spec} {split} (↑)"] = _est_cell(est, pct=False)
     known = {"forgetting", "preservation", "preservation_domains", "asr", "person_presence", "fidelity", "reference_fidelity", "alignment",
-             "clip_score", "retain_positive_rate"}
+             "clip_score", "retain_positive_rate", "quality"}
     for key, value in res.items():
         if key in known or not isinstance(value, dict):
             continue
