@@ -110,7 +110,7 @@ def openai_clip_preprocess(n_px):  # openai/CLIP clip/clip.py _transform, as wri
 
 @pytest.fixture(scope="module")
 def aesthetic_dir(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from dataigm.judges.aesthetic import convert_aesthetic
+    from dataigm.cli import main
 
     torch.manual_seed(1)
     mlp = AestheticMLP(16)
@@ -118,7 +118,9 @@ def aesthetic_dir(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         mlp.layers[-1].bias.fill_(5.0)  # scores near the real predictor's scale
     root = tmp_path_factory.mktemp("aesthetic")
     torch.save(mlp.state_dict(), root / "sac+logos+ava1-l14-linearMSE.pth")  # the published file: a plain state dict
-    return root / "sac+logos+ava1-l14-linearMSE.pth", convert_aesthetic(root / "sac+logos+ava1-l14-linearMSE.pth", root / "converted", clip=str(tiny_clip))
+    pth = root / "sac+logos+ava1-l14-linearMSE.pth"
+    assert main(["convert-judge", "aesthetic", str(pth), "--out", str(root / "converted"), "--clip", str(tiny_clip)]) == 0
+    return pth, root / "converted"
 
 
 def test_aesthetic_equals_simple_inference(aesthetic_dir: tuple[Path, Path], tiny_clip: Path, photos: list) -> None:
@@ -162,6 +164,14 @@ def test_aesthetic_refuses_a_file_that_is_not_its_mlp(tmp_path: Path) -> None:
         convert_aesthetic(tmp_path / "x.pth", tmp_path / "out")
     with pytest.raises(DataigmError, match="convert-judge aesthetic"):
         create_judge(f"aesthetic@{tmp_path}")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"layers.0.weight": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(DataigmError, match="never runs pickled code"):
+        convert_aesthetic(tmp_path / "evil.pth", tmp_path / "out")
 
 
 # --- ImageReward -----------------------------------------------------------------------------------------------------
@@ -278,3 +288,19 @@ def test_imagereward_refuses_a_checkpoint_that_is_not_blip(imagereward_dir: tupl
     torch.save({"blip.visual_encoder.cls_token": torch.zeros(1, 1, 24), "mlp.layers.0.weight": torch.zeros(1024, 32)}, tmp_path / "x.pt")
     with pytest.raises(DataigmError, match="not ImageReward's BLIP"):
         convert_imagereward(tmp_path / "x.pt", config, tokenizer, tmp_path / "out")
+
+
+def test_imagereward_config_has_imagerewards_shapes() -> None:
+    """The BLIP that convert-judge imagereward builds: ViT-L/16 at 224 and med_config's BERT (vocabulary 30524, cross-attention
+    to 1024-wide image tokens), checked on the meta device (no memory)."""
+    from transformers import BlipForImageTextRetrieval
+
+    from dataigm.judges.imagereward import imagereward_blip_config
+
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in BlipForImageTextRetrieval(imagereward_blip_config()).state_dict().items()}
+    assert shapes["vision_model.embeddings.patch_embedding.weight"] == (1024, 3, 16, 16)
+    assert shapes["vision_model.embeddings.position_embedding"] == (1, 197, 1024)
+    assert shapes["text_encoder.embeddings.word_embeddings.weight"] == (30524, 768)
+    assert shapes["text_encoder.encoder.layer.11.crossattention.self.key.weight"] == (768, 1024)
+    assert "vision_model.encoder.layers.23.mlp.fc1.weight" in shapes and "vision_model.encoder.layers.24.mlp.fc1.weight" not in shapes

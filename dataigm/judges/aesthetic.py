@@ -44,17 +44,31 @@ def build_aesthetic_mlp(input_size: int) -> Any:
         nn.Linear(64, 16), nn.Linear(16, 1))
 
 
+def load_plain_state_dict(path: Path, what: str) -> dict[str, Any]:
+    """A published ``.pth``/``.pt`` that is a plain state dict, read with ``torch.load(weights_only=True)`` (tensors and
+    plain containers only: pickled code is refused); errors name the file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataigmError(f"{what} {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DataigmError(f"{path}: not a PyTorch file of tensors only: torch.load(weights_only=True) refused it ({type(e).__name__}); "
+                           "dataigm never runs pickled code") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataigmError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    return state
+
+
 def convert_aesthetic(pth: Path, out: Path, *, clip: str = AESTHETIC_CLIP) -> Path:
     """Convert the predictor's ``.pth`` (a plain state dict, read with ``weights_only=True``) into ``out/model.safetensors``
     (keys ``layers.N.weight`` / ``layers.N.bias``, as in the reference) + ``out/config.json``."""
-    import torch
     from safetensors.torch import save
 
     pth, out = Path(pth), Path(out)
-    if not pth.is_file():
-        raise DataigmError(f"aesthetic weights {pth} not found (download {AESTHETIC_URL})")
-    state = torch.load(pth, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in load_plain_state_dict(pth, f"aesthetic weights (download {AESTHETIC_URL}):").items()}
     if "layers.0.weight" not in state:
         raise DataigmError(f"{pth}: not the aesthetic predictor's MLP state dict (no layers.0.weight)")
     dim = int(state["layers.0.weight"].shape[1])

@@ -71,12 +71,13 @@ def convert_imagereward(checkpoint: Path, blip_config: Any, tokenizer: Any, out:
     transformers folder (``blip_config`` a ``BlipConfig`` matching ``med_config.json`` and ViT-L; ``tokenizer``
     BLIP's BERT tokenizer with ``[DEC]`` and ``[ENC]`` added), the head in ``head.safetensors``, mean/std in
     ``imagereward.json``. Every BLIP tensor the retrieval model has must be in the checkpoint (strict)."""
-    import torch
     from safetensors.torch import save
     from transformers import BlipForImageTextRetrieval
 
+    from dataigm.judges.aesthetic import load_plain_state_dict
+
     checkpoint, out = Path(checkpoint), Path(out)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_plain_state_dict(checkpoint, "ImageReward checkpoint")
     head = {k.removeprefix("mlp."): v for k, v in state.items() if k.startswith("mlp.")}
     blip = {blip_key(k): v for k, v in state.items() if k.startswith("blip.")}
     model = BlipForImageTextRetrieval(blip_config).eval()
@@ -97,6 +98,33 @@ def convert_imagereward(checkpoint: Path, blip_config: Any, tokenizer: Any, out:
     return out
 
 
+IMAGEREWARD_TOKENIZER = "google-bert/bert-base-uncased"  # BLIP's init_tokenizer: BertTokenizer('bert-base-uncased') + [DEC], [ENC]
+
+
+def imagereward_blip_config() -> Any:
+    """ImageReward's BLIP as a ``BlipConfig``: ``BLIP_Pretrain(image_size=224, vit='large', med_config)``: ViT-L/16 (1024
+    wide, 24 blocks, 16 heads, LayerNorm eps 1e-6 as BLIP's ``vit.py``) and ``med_config.json``'s BERT (768 wide, 12
+    layers, vocabulary 30524 with [DEC] and [ENC], cross-attention to the 1024-wide image tokens)."""
+    from transformers import BlipConfig
+
+    return BlipConfig(
+        text_config={"vocab_size": 30524, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                     "encoder_hidden_size": 1024, "max_position_embeddings": 512, "layer_norm_eps": 1e-12, "hidden_act": "gelu"},
+        vision_config={"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+                       "image_size": 224, "patch_size": 16, "layer_norm_eps": 1e-6, "hidden_act": "gelu"},
+        projection_dim=256, image_text_hidden_size=256)
+
+
+def imagereward_tokenizer(location: str = IMAGEREWARD_TOKENIZER) -> Any:
+    """BLIP's ``init_tokenizer``: the BERT tokenizer with ``[DEC]`` as bos and ``[ENC]`` added (vocabulary 30524)."""
+    from transformers import BertTokenizer
+
+    tokenizer = BertTokenizer.from_pretrained(location)
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    tokenizer.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
+    return tokenizer
+
+
 class ImageRewardJudge(ScoreJudge):
     """ImageReward of each image with its prompt: ``(MLP(BLIP [CLS] feature) - mean) / std``."""
 
@@ -113,7 +141,7 @@ class ImageRewardJudge(ScoreJudge):
 
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
         require_files(self.folder, ("config.json", "model.safetensors", HEAD, META),
-                      "convert ImageReward.pt first (dataigm.judges.imagereward.convert_imagereward)", error=DataigmError)
+                      "convert ImageReward.pt first: dataigm convert-judge imagereward ImageReward.pt --out DIR", error=DataigmError)
         self.meta = json.loads((self.folder / META).read_text())
         if self.meta.get("format") != IMAGEREWARD_FORMAT:
             raise DataigmError(f"{self.folder / META}: format {self.meta.get('format')!r} is not {IMAGEREWARD_FORMAT!r}")
@@ -157,10 +185,10 @@ class ImageRewardKind(JudgeKind):
                "prompt (the quality table's mean per method); positive only with settings min_score")
     reference = IMAGEREWARD_REFERENCE
     weights = (f"{IMAGEREWARD_SOURCE}: a pickle, converted to a transformers BLIP folder + head.safetensors "
-               "(convert_imagereward: torch.load weights_only)")
+               "(dataigm convert-judge imagereward: torch.load weights_only)")
     licence = "Apache-2.0 (ImageReward code and weights)"
     options = frozenset({"concept", "model"})
-    names = NoName("imagereward@DIR with DIR from convert_imagereward")
+    names = NoName("imagereward@DIR with DIR from dataigm convert-judge imagereward")
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
@@ -169,4 +197,4 @@ class ImageRewardKind(JudgeKind):
 
     @classmethod
     def offline(cls) -> str:
-        return f"needs {IMAGEREWARD_FILE} converted (convert_imagereward): not shipped in any package"
+        return f"needs {IMAGEREWARD_FILE} converted (convert-judge imagereward) and the BERT tokenizer: not shipped in any package"
