@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.judges.registry import JudgeKind, JudgeOptions, JudgeSpec, NoName, register_judge
-from dataigm.judges.scoring import ScoreJudge
+from dataigm.judges.scoring import ScoreJudge, build_score_mlp, load_plain_state_dict, openai_clip_transform
 from dataigm.judges.types import require_files
 
 AESTHETIC_FORMAT = "dataigm-aesthetic"
@@ -33,33 +33,6 @@ AESTHETIC_REFERENCE = ("christophschuhmann/improved-aesthetic-predictor simple_i
                        "ml-postech/HUB source/quality/evaluation.py (evaluate_aesthetic)")
 AESTHETIC_LAYERS = (1024, 128, 64, 16, 1)
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-
-
-def build_aesthetic_mlp(input_size: int) -> Any:
-    """The predictor's MLP (``simple_inference.py`` ``MLP.layers``): the same module indices, so its state dict loads."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Linear(input_size, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2), nn.Linear(128, 64), nn.Dropout(0.1),
-        nn.Linear(64, 16), nn.Linear(16, 1))
-
-
-def load_plain_state_dict(path: Path, what: str) -> dict[str, Any]:
-    """A published ``.pth``/``.pt`` that is a plain state dict, read with ``torch.load(weights_only=True)`` (tensors and
-    plain containers only: pickled code is refused); errors name the file."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataigmError(f"{what} {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DataigmError(f"{path}: not a PyTorch file of tensors only: torch.load(weights_only=True) refused it ({type(e).__name__}); "
-                           "dataigm never runs pickled code") from e
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataigmError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
-    return state
 
 
 def convert_aesthetic(pth: Path, out: Path, *, clip: str = AESTHETIC_CLIP) -> Path:
@@ -73,7 +46,7 @@ def convert_aesthetic(pth: Path, out: Path, *, clip: str = AESTHETIC_CLIP) -> Pa
         raise DataigmError(f"{pth}: not the aesthetic predictor's MLP state dict (no layers.0.weight)")
     dim = int(state["layers.0.weight"].shape[1])
     try:
-        build_aesthetic_mlp(dim).load_state_dict({k.removeprefix("layers."): v for k, v in state.items()})
+        build_score_mlp(dim).load_state_dict({k.removeprefix("layers."): v for k, v in state.items()})
     except (RuntimeError, KeyError) as e:
         raise DataigmError(f"{pth}: not the aesthetic predictor's MLP state dict ({str(e).splitlines()[0][:200]})") from None
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +65,7 @@ def read_aesthetic(folder: Path) -> tuple[dict[str, Any], Any]:
     cfg = json.loads((folder / CONFIG).read_text())
     if cfg.get("format") != AESTHETIC_FORMAT:
         raise DataigmError(f"{folder / CONFIG}: format {cfg.get('format')!r} is not {AESTHETIC_FORMAT!r}")
-    mlp = build_aesthetic_mlp(int(cfg["input_size"]))
+    mlp = build_score_mlp(int(cfg["input_size"]))
     mlp.load_state_dict({k.removeprefix("layers."): v for k, v in load_file(str(folder / WEIGHTS)).items()})
     return cfg, mlp.eval()
 
@@ -107,7 +80,6 @@ class AestheticJudge(ScoreJudge):
                  device: str | None = None) -> None:
         from dataigm.core.devices import pick_device
         from dataigm.judges.clip import Clip
-        from dataigm.judges.imagereward import openai_clip_transform
 
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
         self.config, self.mlp = read_aesthetic(self.folder)

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.judges.registry import JudgeKind, JudgeOptions, JudgeSpec, NoName, register_judge
-from dataigm.judges.scoring import ScoreJudge, check_texts
+from dataigm.judges.scoring import ScoreJudge, build_score_mlp, check_texts, load_plain_state_dict, openai_clip_transform
 from dataigm.judges.types import require_files
 
 IMAGEREWARD_FORMAT = "dataigm-imagereward"
@@ -35,22 +35,7 @@ IMAGEREWARD_MAX_LENGTH = 35
 IMAGEREWARD_FILE = "ImageReward.pt"
 IMAGEREWARD_SOURCE = "THUDM/ImageReward on the Hugging Face Hub (ImageReward.pt, med_config.json)"
 IMAGEREWARD_REFERENCE = "THUDM/ImageReward ImageReward/ImageReward.py (ImageReward.score, _transform, MLP)"
-OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HEAD, META = "head.safetensors", "imagereward.json"
-
-
-def _to_rgb(image: Any) -> Any:
-    return image.convert("RGB")
-
-
-def openai_clip_transform(n_px: int) -> Any:
-    """ImageReward's ``_transform(n_px)``, which is OpenAI ``clip``'s: ``Resize(n_px, BICUBIC)`` on the PIL image,
-    ``CenterCrop(n_px)``, RGB, ``ToTensor``, ``Normalize`` with OpenAI's mean/std (torchvision, picklable)."""
-    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
-
-    return Compose([Resize(n_px, interpolation=InterpolationMode.BICUBIC), CenterCrop(n_px), _to_rgb, ToTensor(),
-                    Normalize(OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)])
 
 
 def blip_key(key: str) -> str:
@@ -73,8 +58,6 @@ def convert_imagereward(checkpoint: Path, blip_config: Any, tokenizer: Any, out:
     ``imagereward.json``. Every BLIP tensor the retrieval model has must be in the checkpoint (strict)."""
     from safetensors.torch import save
     from transformers import BlipForImageTextRetrieval
-
-    from dataigm.judges.aesthetic import load_plain_state_dict
 
     checkpoint, out = Path(checkpoint), Path(out)
     state = load_plain_state_dict(checkpoint, "ImageReward checkpoint")
@@ -137,7 +120,6 @@ class ImageRewardJudge(ScoreJudge):
         from transformers import AutoTokenizer, BlipForImageTextRetrieval
 
         from dataigm.core.devices import pick_device
-        from dataigm.judges.aesthetic import build_aesthetic_mlp  # ImageReward's MLP is the aesthetic predictor's
 
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
         require_files(self.folder, ("config.json", "model.safetensors", HEAD, META),
@@ -150,7 +132,7 @@ class ImageRewardJudge(ScoreJudge):
         self.blip = BlipForImageTextRetrieval.from_pretrained(self.folder, use_safetensors=True, dtype=torch.float32).eval().to(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         head = load_file(str(self.folder / HEAD))
-        self.mlp = build_aesthetic_mlp(int(head["layers.0.weight"].shape[1]))
+        self.mlp = build_score_mlp(int(head["layers.0.weight"].shape[1]))
         self.mlp.load_state_dict({k.removeprefix("layers."): v for k, v in head.items()})
         self.mlp.eval().to(self.device)
         self.preprocess = openai_clip_transform(int(self.meta.get("image_size", 224)))
