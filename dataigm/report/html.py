@@ -138,9 +138,12 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     al = res.get("alignment") or {}
     if al:
         cells["CSDR"] = _est_cell(al.get("csdr"), pct=False)
-        cells["csdr_win_rate"] = _est_cell(al.get("csdr_win_rate"))
+        cells["CSDR win rate"] = _est_cell(al.get("csdr_win_rate"))
     for split, cs in res.get("clip_score", {}).items():
         cells[f"CLIP score {split}"] = _est_cell(cs, pct=False)
+    for spec, splits in res.get("quality", {}).items():  # HUB's quality table: mean score per judge and split
+        for split, est in splits.items():
+            cells[f"{spec} {split} (↑)"] = _est_cell(est, pct=False)
     for key, value in res.items():
         if key in SHOWN_ABOVE or key in SAME_NUMBER or not isinstance(value, dict):
             continue
@@ -154,7 +157,7 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
 # report.json keys the overview shows in the cells above, keys that repeat a number already there (the per-image
 # forget rate and UnlearnCanvas' UA, 1 - forgetting, stay in report.json), and readable names for the others
 SHOWN_ABOVE = {"forgetting", "preservation", "preservation_domains", "asr", "person_presence", "fidelity", "reference_fidelity",
-               "alignment", "clip_score"}
+               "alignment", "clip_score", "quality"}
 SAME_NUMBER = {"forget_positive_rate", "unlearning_accuracy", "retain_positive_rate"}
 READABLE = {"negative_positive_rate": "flagged concept-removed (↓)", "preservation_top1": "own-class top-1 (↑)",
             "forgetting_corrected": "forgetting corrected (↓)"}

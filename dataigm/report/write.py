@@ -78,7 +78,8 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines += _distance_rows(fid, ref, split, "n_pairs")
     rf = res.get("reference_fidelity")
     if rf:
-        lines += _distance_rows(rf, rf["reference"], "retain", "n_images")
+        stats = f" statistics, sha256 {rf['sha256'][:16]}…{'' if rf.get('verified') else ' (unverified)'}" if rf.get("sha256") else ""
+        lines += _distance_rows(rf, rf["reference"] + stats, "retain", "n_images")
     if "alignment" in res:
         al = res["alignment"]
         c = al["csdr"]
@@ -113,6 +114,23 @@ def judges_lines(report: dict[str, Any]) -> list[str]:
     for name, j in rows.items():
         kappas = ["n/a" if p["kappa"] is None else f"{p['kappa']:.2f}" for p in j["agreement"]]
         lines.append(f"| {name} | " + " | ".join(_fmt(f) for f in j["forgetting"]) + " | " + " | ".join(kappas) + " |")
+    return lines + [""]
+
+
+def quality_lines(report: dict[str, Any]) -> list[str]:
+    """HUB's quality and alignment table: per method, each quality judge's mean score [CI] on forget and retain images
+    (the prompts every row shares; higher is better for every score)."""
+    rows = {name: res["quality"] for name, res in report["methods"].items() if res.get("quality")}
+    if not rows:
+        return []
+    columns = list(dict.fromkeys((spec, split) for q in rows.values() for spec, splits in q.items() for split in splits))
+    lines = ["## Quality and alignment", "", "mean score per method, each image scored with its own prompt, on the prompts every row "
+             "shares (intervals: bootstrap over prompts; higher is better)", "",
+             "| method | " + " | ".join(f"`{spec}` {split} (↑)" for spec, split in columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, q in rows.items():
+        cells = [_fmt(q.get(spec, {}).get(split), pct=False) + (f" (n={q[spec][split]['n']})" if split in q.get(spec, {}) else "")
+                 for spec, split in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -164,7 +182,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         kept = _fmt(res['preservation'].get('all')) if res.get("n_retain") else ""
         head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {kept} |{extra}")
     notes = [f"- {n}" for n in report_notes(report)]
-    body = judges_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
+    body = judges_lines(report) + quality_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ([""] + notes if notes else []) + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
 
 
