@@ -9,3 +9,4 @@ a folder. Nothing here imports diffusers, Lightning or FiftyOne, and every kind 
 
 from dataigm.judges import clip_zero_shot, dataigm_detector, gcd, i2p, igmu, igmu_multi, imagenet, nudenet, opennsfw  # noqa: F401
 from dataigm.judges import q16, sd_safety_checker, unlearncanvas, vlm, wikiart  # noqa: F401
+from dataigm.judges import aesthetic, detect, imagereward, pickscore, vlm_api, vqascore  # noqa: F401
