@@ -236,12 +236,14 @@ def _newton(x: torch.Tensor, y: torch.Tensor, l2: float, cw: torch.Tensor | None
         hess = torch.einsum("iab,ij,il->ajbl", curv, xt, xt).reshape(k * (r + 1), -1) + l2 * torch.diag(penalised.flatten())
         # softmax is unchanged by adding one number to every bias: a tiny ridge makes that flat direction solvable
         step = torch.linalg.solve(hess + 1e-12 * eye, grad)
-        decrement = float(grad @ step)
-        if decrement < 1e-20:
-            break
+        decrement = float(grad @ step)  # twice the predicted distance to the optimum's loss
+        if decrement < 1e-13:
+            break  # within float64 rounding of the optimum
         f0, t = float(loss(theta)), 1.0
-        while float(loss(theta - t * step.view_as(theta))) > f0 - 0.25 * t * decrement and t > 1e-12:
+        while float(loss(theta - t * step.view_as(theta))) > f0 - 0.25 * t * decrement:
             t /= 2
+            if t < 1e-8:  # no decrease left that rounding lets a step show
+                return theta[:, :r].contiguous(), theta[:, r].contiguous()
         theta = theta - t * step.view_as(theta)
     return theta[:, :r].contiguous(), theta[:, r].contiguous()
 
