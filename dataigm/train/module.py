@@ -4,8 +4,8 @@ training mode (frozen backbone + head as in the paper, the last N blocks, or ful
 The new classifier is re-initialised for the task (truncated normal, std 0.01, zero bias by default) and can get
 a non-affine BatchNorm before it, the linear-probe protocol of MAE's ``main_linprobe.py``. With cached features
 (frozen mode), batches hold the backbone's pooled features instead of images and only the head runs; with
-``solver="lbfgs"`` the head is instead solved once, at the first step, by full-batch L-BFGS on all the cached features
-(:func:`dataigm.train.features.fit_linear_head`), and written into the same timm classifier.
+``solver="lbfgs"`` the head is instead solved once, at the first step, by a full-batch convex solve on all the cached
+features (:func:`dataigm.train.features.fit_linear_head`), and written into the same timm classifier.
 """
 
 from __future__ import annotations
