@@ -98,3 +98,22 @@ def test_ddp_two_cpu_processes_over_uneven_shards(tmp_path: Path) -> None:
     assert info["steps_per_epoch"] == 3  # ceil(45 / (8 * 2)) on every rank
     assert _step(run / "checkpoints" / "last.ckpt") == 2 * 3
     assert info["threshold"] is None and (run / "eval" / "val.json").exists()
+
+
+def test_ddp_lbfgs_head_solves_on_every_ranks_features(tmp_path: Path) -> None:
+    """Frozen + cached features on 2 ranks (gloo): each rank caches its share (23 and 22 of 45 images), the head's
+    solve gathers them all, so ``head_fit`` counts 45 training images, not one rank's share."""
+    from dataigm.synthetic import write_synthetic_dataset
+
+    data = tmp_path / "uneven"
+    write_synthetic_dataset(data, "object", ["church", "parachute", "other"], {"train": 15, "val": 4}, shard_size=20)
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "dataigm", "train", str(DETECTORS / "tiny.yaml"), "--data", str(data), "--out", str(run),
+           "--devices", "2", "--accelerator", "cpu", "--no-progress", "--set", "trainer.num_workers=0", "--set", "model.mode=frozen"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert info["world_size"] == 2 and info["solver"] == "lbfgs" and _step(run / "checkpoints" / "last.ckpt") == 1
+    fit = info["head_fit"]
+    assert fit["n_train"] == 45 and fit["rule"] == "cross_validation" and fit["val_per_class"] == {"0": 4, "1": 4, "2": 4}
