@@ -3,6 +3,8 @@
 * :func:`add_model_source_flags`: the pipeline and the components that replace parts of it (build, benchmark);
 * :func:`add_metric_flags` + :func:`metric_settings`: CLIP, CSDR, CLIP score, LPIPS, FID/KID and bootstrap settings,
   as :class:`~dataigm.judge.evaluation.EvalConfig` fields (eval, benchmark);
+* :func:`add_distributor_flags` + :func:`distributor_settings`: ``--distributor {local,ray}`` and ``--ray-address``
+  (build, import-images, curate, judge);
 * :func:`add_device_flag`, :func:`add_json_flag` and :func:`emit_json` (one JSON object on stdout).
 
 A flag renamed because its old name meant two things keeps the old spelling for one release, through
@@ -122,3 +124,28 @@ def add_json_flag(p: argparse.ArgumentParser, what: str = "the result") -> None:
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as one JSON line on stdout (sorted keys, ASCII-escaped): what every ``--json`` prints."""
     sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+
+
+def add_distributor_flags(p: argparse.ArgumentParser) -> None:
+    """--distributor and --ray-address: where the command's shards are done (see dataigm.distributors)."""
+    from dataigm.distributors import DISTRIBUTORS
+
+    p.add_argument("--distributor", choices=DISTRIBUTORS, default="local",
+                   help="local: this process is one rank (alone, under torchrun or srun); ray: this one process hands every "
+                   "shard to actors on a Ray cluster, one per GPU (needs the ray extra; default: %(default)s)")
+    p.add_argument("--ray-address", metavar="ADDR", help="--distributor ray: the cluster to join (default: RAY_ADDRESS, else a "
+                   "local cluster on this machine), e.g. auto or ray://head:10001")
+
+
+def distributor_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``distributor`` and ``ray_address`` keyword arguments of the library call, checked: a missing extra or a
+    --ray-address without --distributor ray fails here in one line."""
+    from dataigm.core.errors import InputError
+    from dataigm.distributors import EXTRA_OF, is_installed
+
+    if args.ray_address and args.distributor != "ray":
+        raise InputError(f"--ray-address {args.ray_address} needs --distributor ray")
+    if not is_installed(args.distributor):
+        extra = EXTRA_OF[args.distributor]
+        raise InputError(f"--distributor {args.distributor} needs the {extra} extra: pip install 'dataigm[{extra}]'")
+    return {"distributor": args.distributor, "ray_address": args.ray_address}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_generation_flags, add_model_source_flags
+from dataigm.commands._options import add_distributor_flags, add_generation_flags, add_model_source_flags, distributor_settings
 from dataigm.core.errors import InputError
 
 ORDER = 10
@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels, no cuDNN autotuning or TF32, the same CPU thread count under torchrun and alone "
                    "(generation.threads, default: one per physical core); see docs/build.md, Reproducibility")
+    add_distributor_flags(p)
     return p
 
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
                            offload=args.offload, vae_slicing=args.vae_slicing, vae_tiling=args.vae_tiling,
                            max_failure_rate=args.max_failure_rate, deterministic=args.deterministic)
-    result = build(recipe, args.out, options, models=[override] if override else None)
+    result = build(recipe, args.out, options, models=[override] if override else None, **distributor_settings(args))
     console = Console(stderr=True)
     console.print(f"wrote {result.samples_written} images in {result.written_shards} shards "
                   f"({result.skipped_shards} already done, {result.samples_failed} failed)")

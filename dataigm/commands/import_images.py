@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_distributor_flags, distributor_settings
 from dataigm.core.errors import InputError
 
 ORDER = 15
@@ -54,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="zlib level of the stored PNGs (default: %(default)s; fastest, and on photos no larger than 6)")
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: number of CPUs, at most 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributor_flags(p)
     return p
 
 
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         splits=args.split_fractions, source_from_name=args.source_from_name, class_map=load_class_map(args.class_map) if args.class_map else None,
         label_names=_labels(args.labels), max_size=args.max_size,
         shard_size=args.shard_size, png_compress_level=args.png_compress_level, workers=args.workers, progress=not args.no_progress,
+        **distributor_settings(args),
     )
     console = Console()
     console.print(

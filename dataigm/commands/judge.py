@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataigm.commands._options import add_json_flag, add_nudenet_model_flag, emit_json
+from dataigm.commands._options import add_distributor_flags, add_json_flag, add_nudenet_model_flag, distributor_settings, emit_json
 
 ORDER = 60
 
@@ -40,14 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
     add_json_flag(p, "the summary")
+    add_distributor_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from dataigm.core.atomic import write_json_atomic
-    from dataigm.core.errors import DataigmError
-    from dataigm.judge.judge import judge
+    from dataigm.core.errors import DataigmError, InputError
+    from dataigm.distributors.judging import judge
 
+    distribution = distributor_settings(args)
     if args.device:  # NudeNet runs on CPU whatever the device: a device this machine lacks is still an error
         from dataigm.core.devices import check_device
 
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
                    progress=sys.stderr.isatty() and not args.json, imagenet_model=args.imagenet_model, igmu_head=args.igmu_head,
                    clip_model=args.clip_model, nudenet_model=args.nudenet_model)
     if len(args.detector) > 1:
+        if args.distributor != "local":
+            raise InputError(f"--distributor {args.distributor} judges with one --detector at a time; got {len(args.detector)}")
         return run_many(args, images, options)
-    result = judge(images, args.detector[0], **options)
+    result = judge(images, args.detector[0], **options, **distribution)
     if args.summary:
         write_json_atomic(args.summary, result.summary)
     if args.json:

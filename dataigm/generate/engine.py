@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -30,6 +31,7 @@ from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, is_done
 from dataigm.core.stage import own_units, remove_own_tmp
+from dataigm.distributors import check_distributor, require_single_driver
 from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
 from dataigm.generate.sources import check_models
@@ -465,10 +467,23 @@ def build(
     options: BuildOptions | None = None,
     models: Sequence[ModelSpec] | None = None,
     rank: RankInfo | None = None,
+    *,
+    distributor: str = "local",
+    ray_address: str | None = None,
 ) -> BuildResult:
-    """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards."""
+    """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards.
+
+    ``distributor="ray"`` builds every shard on the Ray cluster at ``ray_address`` (default: ``RAY_ADDRESS`` or a
+    local one) from this one process, one actor per GPU (see :mod:`dataigm.distributors.ray`); its shards are
+    byte-identical to a one-process build's under ``options.deterministic``.
+
+        >>> build(load_recipe("builders/church.yaml"), Path("church"), distributor="ray")  # doctest: +SKIP
+    """
     options = options or BuildOptions()
+    check_distributor(distributor)
     rank = rank or rank_from_env()
+    if distributor == "ray":
+        require_single_driver(rank, "build")
     out = Path(out)
     # 1. Plan and check everything that can be checked before any work
     recipe = with_run_overrides(recipe, options)
@@ -485,27 +500,36 @@ def build(
                       lambda s: is_done(out, s.spec) and not _has_failures(out, s))  # a rerun retries failed images
     mine, todo = units.owned, units.todo
     remove_own_tmp(mine, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))
-    # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to)
-    device = pick_device(options.device, rank.local_rank)
+    # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to); on Ray,
+    # the dtypes auto resolves to on the cluster's workers
+    if distributor == "ray":
+        dtypes = _resolved_dtypes_on_ray(recipe, plan, options, ray_address)
+    else:
+        device = pick_device(options.device, rank.local_rank)
+        dtypes = resolved_dtypes(recipe, plan.models, device)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
     # 3. Record the part's plan, then generate
     identities = [model_identity(m) for m in plan.models]
-    record = part_record(recipe, plan, options.limit, identities, resolved_dtypes(recipe, plan.models, device))
+    record = part_record(recipe, plan, options.limit, identities, dtypes)
     check_same_models(out, recipe.category, identities, models_sha256(identities))
     write_part(out, recipe.category, "", record)
-    restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
-    try:
-        if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
-            determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
-                                              options.deterministic, [s.spec.relpath for s in todo])
-        written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
-    finally:
-        restore_settings()
+    if distributor == "ray":
+        written, failed = _generate_on_ray(recipe, plan, todo, out, options, ray_address)
+    else:
+        restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
+        try:
+            if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
+                determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
+                                                  options.deterministic, [s.spec.relpath for s in todo])
+            written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
+        finally:
+            restore_settings()
 
     if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
         from dataigm.ingest.images import import_recipe_images
 
-        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
+        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress,
+                             distributor=distributor, ray_address=ray_address)
     manifest = finalize(out)
     return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), written, failed, manifest)
 
@@ -533,8 +557,12 @@ def _batches_as_run(model: Any, samples: Sequence[SampleMeta], batch_size: int) 
 
 
 def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path, options: BuildOptions, device: str,
-                     rank: RankInfo) -> tuple[int, int]:
-    """Generate and write ``todo``'s shards, one pipeline in memory at a time; (images written, images failed)."""
+                     rank: RankInfo, load: Callable[[int], Any] | None = None) -> tuple[int, int]:
+    """Generate and write ``todo``'s shards, one pipeline in memory at a time; (images written, images failed).
+
+    ``load(model_index)`` gives a shard's pipeline (default: loaded when the model changes, see
+    :func:`_load_for_shards`); a Ray actor passes one that keeps its last pipeline between calls."""
+    load = load or (lambda index: _load_for_shards(recipe, plan.models[index], out, options, device))
     from tqdm.auto import tqdm
 
     model: Any = None
@@ -551,7 +579,7 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
                 if model is not None:  # free the previous pipeline before loading the next
                     model = None
                     release_memory()
-                model = _load_for_shards(recipe, plan.models[shard.model_index], out, options, device)
+                model = load(shard.model_index)
                 model_index = shard.model_index
             writer.put("open", (shard.spec, len(shard.samples)))
             batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
@@ -602,3 +630,70 @@ def finalize(out: Path) -> dict[str, Any] | None:
     if missing_shards(out):
         return None
     return build_manifest(out)
+
+
+# --- the Ray distributor: one shard per unit, on actors that keep their pipeline (see dataigm.distributors.ray) -----
+class _RayBuildWorker:
+    """Builds one shard per call inside a Ray actor: the device and ``--deterministic`` settings applied once, the
+    last model kept loaded between shards. Returns (images written, images failed, the settings it generated under)."""
+
+    def __init__(self, recipe: Recipe, plan: Plan, out: Path, options: BuildOptions) -> None:
+        self.recipe, self.plan, self.out = recipe, plan, out
+        self.options = replace(options, progress=False)
+        self.device = pick_device(options.device)
+        determinism.prepare(recipe.generation.threads, options.deterministic)  # for the actor's life
+        from dataigm.generate.pipeline import resolve_dtype
+
+        resolved = str(resolve_dtype(recipe.generation.dtype, self.device)).removeprefix("torch.")
+        self.settings = determinism.capture_settings(self.device, resolved, recipe.generation.batch_size, options.deterministic)
+        self.loaded: tuple[int, Any] = (-1, None)
+
+    def load(self, index: int) -> Any:
+        if self.loaded[0] != index:
+            self.loaded = (-1, None)
+            release_memory()
+            self.loaded = (index, _load_for_shards(self.recipe, self.plan.models[index], self.out, self.options, self.device))
+        return self.loaded[1]
+
+    def __call__(self, shard: Any) -> tuple[int, int, dict[str, Any]]:
+        written, failed = _generate_shards(self.recipe, self.plan, [shard], self.out, self.options, self.device, RankInfo(), self.load)
+        return written, failed, self.settings
+
+
+class _DtypeProbe:
+    """Inside a Ray actor placed like the build's: the dtypes the recipe's ``auto`` models resolve to there."""
+
+    def __init__(self, recipe: Recipe, models: Sequence[ModelSpec], device: str) -> None:
+        self.dtypes = resolved_dtypes(recipe, models, pick_device(device))
+
+    def __call__(self, _unit: Any) -> list[str]:
+        return self.dtypes
+
+
+def _resolved_dtypes_on_ray(recipe: Recipe, plan: Plan, options: BuildOptions, address: str | None) -> list[str]:
+    """:func:`resolved_dtypes` on a Ray worker placed like the build's (the driver may have no GPU); on the CPU, here."""
+    if all(recipe.model_generation(m).dtype != "auto" for m in plan.models):
+        return []
+    if options.device == "cpu":
+        return resolved_dtypes(recipe, plan.models, "cpu")
+    from dataigm.distributors import ray_distributor
+
+    return ray_distributor().map_units([None], partial(_DtypeProbe, recipe, plan.models, options.device), address=address, gpu=True)[0]
+
+
+def _generate_on_ray(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path, options: BuildOptions,
+                     address: str | None) -> tuple[int, int]:
+    """Build ``todo``'s shards on the Ray cluster; record the settings each shard was generated under; remove the
+    temp files of attempts whose worker died. Returns (images written, images failed)."""
+    from dataigm.core.run_settings import record_rank_settings, settings_digest
+    from dataigm.distributors import ray_distributor
+
+    results = ray_distributor().map_units(todo, partial(_RayBuildWorker, recipe, plan, out, options), address=address, gpu=True,
+                                          progress=options.progress)
+    remove_own_tmp(todo, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))  # no worker writes any more
+    by_settings: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for shard, (_, _, settings) in zip(todo, results):
+        by_settings.setdefault(settings_digest(settings), (settings, []))[1].append(shard.spec.relpath)
+    for k, (settings, shards) in enumerate(sorted(by_settings.values(), key=lambda v: v[1][0])):
+        record_rank_settings(out, recipe.category, "", k, len(by_settings), settings, shards)
+    return sum(r[0] for r in results), sum(r[1] for r in results)
