@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dataigm.core.manifest import load_manifest, verify
-from dataigm.core.shards import list_shards
+from dataigm.core.shards import iter_samples, list_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILDERS = ROOT / "builders"
@@ -176,7 +176,9 @@ def test_curation_on_ray_keeps_the_keys_of_one_process(ray_cluster, shapes_datas
     local = curate(dataset, tmp_path / "local", progress=False)
     on_ray = curate(dataset, tmp_path / "ray", progress=False, distributor="ray")
     verdicts = {k: d.verdict for k, d in local.decisions.items()}
-    assert {k: d.verdict for k, d in on_ray.decisions.items()} == verdicts and len(verdicts) == 60
+    assert {k: d.verdict for k, d in on_ray.decisions.items()} == verdicts and len(verdicts) == 180
+    kept = {s.key for s in iter_samples(list_shards(tmp_path / "ray"))}
+    assert kept == {k for k, v in verdicts.items() if v != "drop"}
     assert tar_bytes(tmp_path / "ray") == tar_bytes(tmp_path / "local")
     decisions = (tmp_path / "ray" / "_curation" / "decisions.jsonl").read_text()
     assert decisions == (tmp_path / "local" / "_curation" / "decisions.jsonl").read_text()
@@ -187,11 +189,17 @@ def test_curation_on_ray_keeps_the_keys_of_one_process(ray_cluster, shapes_datas
 def test_judge_on_ray_gives_the_verdicts_of_one_process(ray_cluster, shapes_dataset, church_detector, tmp_path):
     from dataigm.distributors.judging import judge
 
-    local = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, workers=0)
-    on_ray = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, distributor="ray", out=tmp_path / "p.jsonl")
-    assert len(local.predictions) == 60 and len(list_shards(shapes_dataset)) >= 2
-    assert [(p.file, p.predicted, p.positive, p.positive_score) for p in on_ray.predictions] == \
-           [(p.file, p.predicted, p.positive, p.positive_score) for p in local.predictions]
+    first = sorted(p.positive_score for p in judge(shapes_dataset, str(church_detector), device="cpu", progress=False, workers=0).predictions)
+    gap = max(range(45, 135), key=lambda i: first[i + 1] - first[i])  # a threshold far from any score, about the median
+    threshold = (first[gap] + first[gap + 1]) / 2
+    local = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, workers=0, threshold=threshold)
+    on_ray = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, distributor="ray", threshold=threshold,
+                   out=tmp_path / "p.jsonl")
+    assert len(local.predictions) == 180 and len(list_shards(shapes_dataset)) >= 2
+    assert [(p.file, p.predicted, p.positive) for p in on_ray.predictions] == [(p.file, p.predicted, p.positive) for p in local.predictions]
+    # scores to float32 rounding: an actor reserves one CPU and runs torch on one thread, this process on several
+    assert [p.positive_score for p in on_ray.predictions] == pytest.approx([p.positive_score for p in local.predictions], abs=1e-6)
+    assert 0 < local.summary["n_positive"] < 180  # both verdicts occur
     for key in ("n_images", "n_positive", "per_class", "threshold", "target", "n_failed"):
         assert on_ray.summary[key] == local.summary[key]
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
