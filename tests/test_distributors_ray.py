@@ -204,3 +204,18 @@ def test_judge_on_ray_gives_the_verdicts_of_one_process(ray_cluster, shapes_data
         assert on_ray.summary[key] == local.summary[key]
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [line["file"] for line in lines] == [p.file for p in local.predictions]
+
+
+def test_map_units_keeps_unit_order_and_a_workers_bad_input_stops_the_run_in_one_line(ray_cluster):
+    import copy
+    from functools import partial
+
+    from dataigm.core.errors import DataigmError
+    from dataigm.distributors import check_distributor
+    from dataigm.distributors.ray import map_units
+
+    check = partial(copy.copy, check_distributor)  # make_worker() -> check_distributor, built in each actor
+    assert map_units(["ray", "local", "ray"], check) == ["ray", "local", "ray"]
+    with pytest.raises(DataigmError) as raised:
+        map_units(["local", "spark", "ray"], check)
+    assert str(raised.value) == "distributor 'spark' unknown; valid: local, ray"

@@ -8,7 +8,7 @@ judge loaded there) and calls it on each unit it gets; the worker writes the uni
 all. A worker process that dies (preempted node, OOM kill, ``os._exit``) is restarted by Ray and its unit re-run
 from the start (Ray Data restarts a dead actor and re-runs its unit): the retried unit writes a fresh temp file and replaces nothing half-written,
 so no sample is duplicated. An exception raised by the worker (a bug, a refused input) is not retried: it stops the
-run with its own message. The driver writes the manifest afterwards with the stage's own code.
+run, a :class:`~dataigm.core.errors.DataigmError` with its own one-line message. The driver writes the manifest afterwards with the stage's own code.
 
 Placement: with ``gpu=True`` and GPUs in the cluster, one actor per GPU (``num_gpus=1``); otherwise one actor per
 CPU of the cluster (``num_cpus=1``), never more actors than units.
@@ -26,6 +26,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 import ray
+
+from dataigm.core.errors import DataigmError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,18 @@ def placement(n_units: int, gpu: bool, resources: dict[str, float] | None = None
     return Placement(max(1, min(int(resources.get("CPU", 1)), n_units)))
 
 
+class UnitFailed(DataigmError):
+    """An expected error (a :class:`DataigmError`) raised while a worker did a unit, raised again in the driver with
+    the worker's message, which Ray's own additions to the exception do not change."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class _UnitActor:
     """A Ray Data actor: builds the worker once, then does the units whose indices each batch carries."""
 
@@ -67,7 +81,10 @@ class _UnitActor:
         indices = batch["i"]
         results = np.empty(len(indices), dtype=object)
         for k, i in enumerate(indices):
-            results[k] = self.worker(self.units[int(i)])
+            try:
+                results[k] = self.worker(self.units[int(i)])
+            except DataigmError as e:
+                raise UnitFailed(str(e)) from None
         return {"i": indices, "result": results}
 
 
@@ -87,6 +104,7 @@ def map_units(units: Sequence[U], make_worker: Callable[[], Callable[[U], Any]],
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
+    context.raise_original_map_exception = True  # a worker's exception reaches the caller as itself (see below)
     where = placement(len(units), gpu)
     log.info("ray: %d units on %d actors (%g GPU, %g CPU each)", len(units), where.actors, where.num_gpus, where.num_cpus)
     dataset = ray.data.from_items([{"i": i} for i in range(len(units))], override_num_blocks=len(units))
@@ -94,7 +112,12 @@ def map_units(units: Sequence[U], make_worker: Callable[[], Callable[[U], Any]],
         _UnitActor, fn_constructor_kwargs={"units": list(units), "make_worker": make_worker}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=where.actors), num_gpus=where.num_gpus, num_cpus=where.num_cpus,
     )
-    rows = done.take_all()
+    try:
+        rows = done.take_all()
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, UnitFailed):  # bad input met by a worker: its one-line message
+            raise UnitFailed(e.cause.message) from None
+        raise  # a bug: Ray's error, with the worker's traceback
     results: list[Any] = [None] * len(units)
     for row in rows:
         results[int(row["i"])] = row["result"]
