@@ -23,7 +23,7 @@ from dataigm.core.shards import iter_samples, list_shards
 ROOT = Path(__file__).resolve().parents[1]
 BUILDERS = ROOT / "builders"
 SMALL = ["generation.width=64", "generation.height=64", "generation.steps=2", "generation.batch_size=4",
-         "images_per_prompt=2", "shard_size=6", "models=[tiny]"]
+         "images_per_prompt=2", "shard_size=3", "models=[tiny]"]
 
 
 def tar_bytes(root: Path) -> dict[str, bytes]:
@@ -104,7 +104,7 @@ def one_process_build(tmp_path_factory, tiny_model_dir):
     from dataigm.generate.engine import BuildOptions, build
 
     out = tmp_path_factory.mktemp("one-process") / "ds"
-    build(small_recipe(), out, BuildOptions(device="cpu", limit=2, progress=False, deterministic=True))
+    build(small_recipe(), out, BuildOptions(device="cpu", limit=1, progress=False, deterministic=True))
     return out
 
 
@@ -125,7 +125,7 @@ def _kill_first_worker_mid_shard(out: Path, stop: threading.Event, killed: list[
 def test_build_on_ray_gives_the_bytes_of_one_process_with_a_worker_killed_mid_shard(ray_cluster, one_process_build, tmp_path):
     from dataigm.generate.engine import BuildOptions, build
 
-    options = BuildOptions(device="cpu", limit=2, progress=False, deterministic=True)
+    options = BuildOptions(device="cpu", limit=1, progress=False, deterministic=True)
     out = tmp_path / "ds"
     out.mkdir()
     stop, killed = threading.Event(), []
@@ -186,24 +186,27 @@ def test_curation_on_ray_keeps_the_keys_of_one_process(ray_cluster, shapes_datas
 
 
 @pytest.mark.slow
-def test_judge_on_ray_gives_the_verdicts_of_one_process(ray_cluster, shapes_dataset, church_detector, tmp_path):
+def test_judge_on_ray_gives_the_verdicts_of_one_process(ray_cluster, shapes_dataset, church_detector, tmp_path, capsys):
+    from dataigm.cli import main
     from dataigm.distributors.judging import judge
 
     first = sorted(p.positive_score for p in judge(shapes_dataset, str(church_detector), device="cpu", progress=False, workers=0).predictions)
     gap = max(range(45, 135), key=lambda i: first[i + 1] - first[i])  # a threshold far from any score, about the median
     threshold = (first[gap] + first[gap + 1]) / 2
     local = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, workers=0, threshold=threshold)
-    on_ray = judge(shapes_dataset, str(church_detector), device="cpu", progress=False, distributor="ray", threshold=threshold,
-                   out=tmp_path / "p.jsonl")
     assert len(local.predictions) == 180 and len(list_shards(shapes_dataset)) >= 2
-    assert [(p.file, p.predicted, p.positive) for p in on_ray.predictions] == [(p.file, p.predicted, p.positive) for p in local.predictions]
-    # scores to float32 rounding: an actor reserves one CPU and runs torch on one thread, this process on several
-    assert [p.positive_score for p in on_ray.predictions] == pytest.approx([p.positive_score for p in local.predictions], abs=1e-6)
     assert 0 < local.summary["n_positive"] < 180  # both verdicts occur
-    for key in ("n_images", "n_positive", "per_class", "threshold", "target", "n_failed"):
-        assert on_ray.summary[key] == local.summary[key]
+    # the command a user runs
+    capsys.readouterr()
+    assert main(["judge", str(shapes_dataset), "--detector", str(church_detector), "--device", "cpu", "--threshold", repr(threshold),
+                 "--distributor", "ray", "--out", str(tmp_path / "p.jsonl"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert [line["file"] for line in lines] == [p.file for p in local.predictions]
+    assert [(x["file"], x["predicted"], x["positive"]) for x in lines] == [(p.file, p.predicted, p.positive) for p in local.predictions]
+    # scores to float32 rounding: an actor reserves one CPU and runs torch on one thread, this process on several
+    assert [x["positive_score"] for x in lines] == pytest.approx([p.positive_score for p in local.predictions], abs=1e-6)
+    for key in ("n_images", "n_positive", "per_class", "threshold", "target", "n_failed"):
+        assert summary[key] == local.summary[key]
 
 
 def test_map_units_keeps_unit_order_and_a_workers_bad_input_stops_the_run_in_one_line(ray_cluster):
