@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from audit_photos import write_eval_tree, write_labelled_photos
 
-from dataigm.judge.agreement import Confusion, rogan_gladen
-from dataigm.judge.validity import audit_counts, validity
+from dataigm.evaluation.agreement import Confusion, rogan_gladen
+from dataigm.evaluation.validity import audit_counts, validity
 
 TABBY, EGYPTIAN = "imagenet:281", "imagenet:285"
 
@@ -22,7 +22,7 @@ def tree(tmp_path_factory) -> Path:
 
 
 def _evaluate(tree: Path, spec: str, **cfg):
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     config = EvalConfig(detector=spec, lpips_net=None, fid_feature=None, n_resamples=200, workers=0, **cfg)
     methods = {"m": open_set(tree / "m" / "forget", tree / "m" / "retain")}
@@ -31,7 +31,7 @@ def _evaluate(tree: Path, spec: str, **cfg):
 
 @pytest.mark.slow
 def test_warning_when_the_judge_misses_the_originals_concept(tree, efficientnet_lite0_dir, tmp_path):
-    from dataigm.judge.report import write_report
+    from dataigm.report.write import write_report
 
     model = f"@local-dir:{efficientnet_lite0_dir}"
     # top-1 == tabby: one of the eight cat variants
@@ -51,7 +51,7 @@ def test_warning_when_the_judge_misses_the_originals_concept(tree, efficientnet_
 
 @pytest.mark.slow
 def test_reverse_warning_when_the_judge_flags_concept_removed_images(tree, efficientnet_lite0_dir):
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     cfg = EvalConfig(detector=f"{TABBY}@local-dir:{efficientnet_lite0_dir}", threshold=0.02, lpips_net=None, fid_feature=None, n_resamples=50, workers=0)
     # the "concept-removed" images still show the cat
@@ -104,9 +104,9 @@ def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
     from audit_photos import small, variants
     from real_weights import skimage_photo
 
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
-    from dataigm.judge.imagenet import imagenet_index, imagenet_name
-    from dataigm.judge.judge import judge
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
+    from dataigm.judges.imagenet import imagenet_index, imagenet_name
+    from dataigm.judges.judge import judge
     from dataigm.prompts import PromptRecord, write_prompt_jsonl
 
     classes = {"coffee": "967", "camera": "872"}  # espresso, tripod (ImageNet indices: the judge names Imagenette classes only)
@@ -131,3 +131,22 @@ def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
         assert top1[f"class={imagenet_name(int(label))}"]["value"] == pytest.approx(sum(own) / len(own))
     assert top1["all"]["n"] == 8 and rep["methods"]["m"]["preservation"]["all"]["value"] == 1.0  # nothing was flagged as tabby
     assert top1["all"]["value"] < 1.0  # a tripod crop loses its class: only the own-class metric sees it
+
+
+@pytest.mark.parametrize("forget, negatives, expected", [
+    # (original's forget rate, its rate on concept-removed images) at level 0.8: both rules, between and at the levels
+    (0.5, 0.5, ["only 50%", "flags 50%"]),   # between the two levels: both warnings
+    (0.8, 0.2, []),                           # exactly at each level: no warning (< level, > 1 - level)
+    (0.79, 0.2, ["only 79%"]),
+    (0.8, 0.21, ["flags 21%"]),
+    (0.95, 0.05, []),
+    (0.3, 0.7, ["only 30%", "flags 70%"]),
+])
+def test_validity_between_and_at_the_levels(forget, negatives, expected):
+    row = {"forgetting": {"all": {"value": forget, "n": 20}}, "forget_positive_rate": {"value": forget, "n": 20},
+           "negative_positive_rate": {"value": negatives, "n": 20}}
+    checks, warnings = validity({"original": row})
+    assert len(warnings) == len(expected)
+    for w, part in zip(warnings, expected):
+        assert part in w
+    assert checks["original_forget"]["value"] == forget and checks["original_negatives"]["value"] == negatives

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataigm.judge.evaluation import EvalConfig, ImageSet
+    from dataigm.evaluation.evaluate import EvalConfig, ImageSet
 
 from dataigm.commands._options import add_device_flag, add_json_flag, add_metric_flags, emit_json, metric_settings
 from dataigm.core.errors import InputError
@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
     p.add_argument("--original-pair", type=Path,
                    help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
-    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
+    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images), or published statistics: coco-30k (HUB's, downloaded once) or a .npz "
+                   "with mu and sigma: FID (and KID with a folder) of retain images against it")
     p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
     p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
                    help="forgetting per image, or per prompt: a prompt counts when any of its images is flagged (default: %(default)s)")
@@ -44,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "the first gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
     p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
     p.add_argument("--threshold", type=float)
+    p.add_argument("--quality", action="append", default=[], metavar="SPEC",
+                   help="a score judge (aesthetic@DIR, imagereward@DIR, pickscore, vqascore): its mean per method on the same prompts, "
+                   "with intervals, beside forgetting (HUB's quality table; repeatable)")
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
     p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
                    help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
@@ -84,24 +88,24 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
 
 
 def eval_config(args: argparse.Namespace) -> "EvalConfig":
-    """The :class:`~dataigm.judge.evaluation.EvalConfig` of the command line."""
-    from dataigm.judge.evaluation import EvalConfig
+    """The :class:`~dataigm.evaluation.evaluate.EvalConfig` of the command line."""
+    from dataigm.evaluation.evaluate import EvalConfig
 
     return EvalConfig(
         detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
         person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), cmmd=args.cmmd,
         fid_reference=str(args.fid_reference) if args.fid_reference else None, lpips_size=args.lpips_size,
         batch_size=args.batch_size, workers=args.workers, device=args.device, seed=args.seed, bootstrap_unit=args.bootstrap_unit,
-        validity_level=args.validity_level, audit=str(args.audit) if args.audit else None, **metric_settings(args),
+        validity_level=args.validity_level, audit=str(args.audit) if args.audit else None, quality=tuple(args.quality), **metric_settings(args),
     )
 
 
 def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSet | None]":
     """(methods, original or None): from ``--layout NAME ROOT``, or from the per-set flags."""
-    from dataigm.judge.evaluation import open_set
+    from dataigm.evaluation.evaluate import open_set
 
     if args.layout:
-        from dataigm.judge.layouts import create_layout
+        from dataigm.evaluation.layouts import create_layout
 
         given = [flag for flag, v in (("--method", args.method), ("--forget", args.forget), ("--original", args.original),
                                       ("--original-forget", args.original_forget), ("--prompts", args.prompts), ("--no-attack", args.no_attack)) if v]
@@ -124,8 +128,8 @@ def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSe
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.judge.evaluation import evaluate
-    from dataigm.judge.report import write_report
+    from dataigm.evaluation.evaluate import evaluate
+    from dataigm.report.write import write_report
 
     if args.device:  # before hours of work, not when the first model is placed
         from dataigm.core.devices import check_device

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
     """Several judges: the joined JSONL, one summary per judge and the pairwise agreement."""
     from dataigm.core.atomic import write_json_atomic
-    from dataigm.judge.multi import judge_many
+    from dataigm.judges.multi import judge_many
 
     result = judge_many(images, args.detector, **options)
     summary = result.summary()

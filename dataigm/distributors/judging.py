@@ -1,6 +1,6 @@
 """Judging on a distributor: the images cut into units (one per shard, loose files in chunks), each unit judged by
-the existing judging loop (:func:`dataigm.judge.judge.run_judge`) inside an actor that builds the judge once; the
-verdicts joined and summarised by this process exactly as a one-process :func:`dataigm.judge.judge.judge` does.
+the existing judging loop (:func:`dataigm.judges.judge.run_judge`) inside an actor that builds the judge once; the
+verdicts joined and summarised by this process exactly as a one-process :func:`dataigm.judges.judge.judge` does.
 
     >>> result = judge("generated/", "nudenet:esd", distributor="ray")   # doctest: +SKIP
     >>> result.summary["positive_rate"]
@@ -23,9 +23,9 @@ JUDGE_SETTINGS = ("concept", "threshold", "classes", "device", "precision", "ima
 
 
 def judge_units(inp: Any, files_per_unit: int = FILES_PER_UNIT) -> list[Any]:
-    """The units of an :class:`~dataigm.judge.images.ImageInput`: one per shard, then the files in chunks, each an
+    """The units of an :class:`~dataigm.judges.images.ImageInput`: one per shard, then the files in chunks, each an
     input of its own with the same source, split and category."""
-    from dataigm.judge.images import ImageInput
+    from dataigm.judges.images import ImageInput
 
     if files_per_unit < 1:
         raise InputError(f"files_per_unit must be >= 1, got {files_per_unit}")
@@ -41,13 +41,13 @@ class _RayJudgeWorker:
     """Judges one unit per call inside a Ray actor, the judge built once; returns ``([(ref, verdict)], failures)``."""
 
     def __init__(self, detector: str, settings: dict[str, Any], batch_size: int, workers: int | None) -> None:
-        from dataigm.judge.detectors import create_judge
+        from dataigm.judges.registry import create_judge
 
         self.judge = create_judge(detector, **settings)
         self.batch_size, self.workers = batch_size, workers
 
     def __call__(self, unit: Any) -> tuple[list[tuple[Any, Any]], list[dict[str, str]]]:
-        from dataigm.judge.judge import run_judge
+        from dataigm.judges.judge import run_judge
 
         return run_judge(self.judge, unit, batch_size=self.batch_size, workers=self.workers, progress=False)
 
@@ -67,15 +67,15 @@ def judge(
     files_per_unit: int = FILES_PER_UNIT,
     **settings: Any,
 ) -> Any:
-    """:func:`dataigm.judge.judge.judge` on ``distributor``: ``local`` is that function; ``ray`` judges the units of
+    """:func:`dataigm.judges.judge.judge` on ``distributor``: ``local`` is that function; ``ray`` judges the units of
     ``images`` (:func:`judge_units`) on the Ray cluster at ``ray_address``, one actor per GPU (else per CPU), and
-    returns the same :class:`~dataigm.judge.judge.JudgeResult`: the same predictions, sorted by image, and summary.
+    returns the same :class:`~dataigm.judges.judge.JudgeResult`: the same predictions, sorted by image, and summary.
 
-    ``settings`` are :func:`~dataigm.judge.detectors.create_judge`'s (``concept``, ``threshold``, ``device``...).
+    ``settings`` are :func:`~dataigm.judges.registry.create_judge`'s (``concept``, ``threshold``, ``device``...).
     Inside an actor, images are decoded in its own process unless ``workers`` says otherwise.
     """
-    from dataigm.judge.judge import JudgeResult, Prediction, _extra, summarize
-    from dataigm.judge.judge import judge as judge_here
+    from dataigm.judges.judge import JudgeResult, Prediction, _extra, summarize
+    from dataigm.judges.judge import judge as judge_here
 
     check_distributor(distributor)
     unknown = sorted(set(settings) - set(JUDGE_SETTINGS))
@@ -85,8 +85,8 @@ def judge(
         return judge_here(images, detector, batch_size=batch_size, workers=workers, split=split, category=category, out=out,
                              progress=progress, **settings)
     from dataigm.distributors import ray_distributor
-    from dataigm.judge.detectors import create_judge
-    from dataigm.judge.images import resolve_images
+    from dataigm.judges.registry import create_judge
+    from dataigm.judges.images import resolve_images
 
     # 1. Check inputs and build the judge here too (the summary describes it)
     inp = resolve_images(images, split=split, category=category)
