@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    raise_on_termination()
     try:
-        return int(args._run(args) or 0)
+        with raise_on_termination():
+            return int(args._run(args) or 0)
     except Interrupted as e:  # Ctrl-C or preemption: the work in flight was closed; one line, the scheduler's code
         print(f"dataigm {args.command}: {e}", file=sys.stderr)
         return e.exit_code

@@ -119,13 +119,21 @@ def stop_at_boundary() -> Iterator[StopRequest]:
             signal.signal(s, h)
 
 
-def raise_on_termination() -> None:
-    """Make SIGTERM and SIGUSR1 raise :class:`Interrupted` at once wherever no stage is catching them (SIGINT already
-    raises ``KeyboardInterrupt``). For the command line's process; call it from the main thread."""
+@contextmanager
+def raise_on_termination() -> Iterator[None]:
+    """For the duration, make SIGTERM and SIGUSR1 raise :class:`Interrupted` at once wherever no stage is catching them
+    (SIGINT already raises ``KeyboardInterrupt``); the previous handlers come back on exit. For the command line's
+    process; outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum: int, frame: Any) -> None:
         raise Interrupted(signum, "stopped between work units; every finished one is kept")
 
-    for s in SIGNALS:
-        if s != signal.SIGINT:
-            signal.signal(s, handler)
+    previous = {s: signal.signal(s, handler) for s in SIGNALS if s != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -171,6 +171,11 @@ class ShardSink:
         """Planned samples this sink holds (written or recorded as failed), a checkpoint's included."""
         return self.stats.ok + self.stats.failed
 
+    @property
+    def full(self) -> bool:
+        """Whether the sink holds every planned sample (nothing is left to write before :meth:`close`)."""
+        return self.position >= self.stats.planned
+
     def _resume(self) -> None:
         state = read_checkpoint(self.root, self.spec, self.stats.planned)
         if state is None:

@@ -92,7 +92,7 @@ def run_unit(unit: U, work: Callable[[U, Any, Callable[[int], None]], Any], open
     if stop is not None and hasattr(sink, "checkpoint"):
         def step(k: int) -> None:
             advance(k)
-            if stop:
+            if stop and not getattr(sink, "full", False):  # a sink holding every planned sample is closed instead
                 raise StopInUnit
 
     try:

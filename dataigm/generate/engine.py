@@ -572,9 +572,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
                 sink, batches = _resume_shard(out, shard, list(_batches_as_run(model, shard.samples, batch_size)))
                 bar.update(sink.position)
                 writer.put("open", sink)
-                for batch in batches:
+                for i, batch in enumerate(batches, 1):
                     writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
-                    if stop:  # the batch in flight is written; the shard waits in a checkpoint
+                    if stop and i < len(batches):  # the batch in flight is written; the shard waits in a checkpoint
                         writer.put("checkpoint")
                         break
                 else:
