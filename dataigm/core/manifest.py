@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -21,13 +22,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dataigm import __version__
 from dataigm.core.errors import InputError
-from dataigm.core.atomic import sha256_file, write_json_atomic
+from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
 from dataigm.core.settings import read_json_file
 from dataigm.core.shards import count_samples, list_shards
@@ -138,12 +139,35 @@ def _workers(n: int) -> int:
     return max(1, min(32, 4 * (os.cpu_count() or 1), n))
 
 
+def in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None) -> list[Any]:
+    """``[fn(x) for x in items]``, in ``workers`` threads over contiguous chunks (one task per chunk, not per item:
+    with 100k small files the per-item overhead of a pool is most of the work), in order."""
+    workers = workers or _workers(len(items))
+    if workers <= 1 or len(items) < 64:
+        return [fn(x) for x in items]
+    size = math.ceil(len(items) / workers)
+    with ThreadPoolExecutor(workers) as pool:
+        chunks = pool.map(lambda i: [fn(x) for x in items[i:i + size]], range(0, len(items), size))
+        return [y for chunk in chunks for y in chunk]
+
+
+def _stats_files(root: Path) -> list[str]:
+    """``_stats/<category>/<split>/*.json`` (not hidden temps), sorted; os.scandir, three levels, no recursive glob."""
+    found = []
+    base = Path(root) / "_stats"
+    for level1 in sorted(os.scandir(base), key=lambda e: e.name) if base.is_dir() else []:
+        if not level1.is_dir():
+            continue
+        for level2 in sorted(os.scandir(level1.path), key=lambda e: e.name):
+            if level2.is_dir():
+                found += sorted(e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith("."))
+    return found
+
+
 def read_all_stats(root: Path) -> list[dict[str, Any]]:
     """Every shard's stats of a dataset folder, sorted by shard path; files read in threads (on a parallel file
     system each open waits on a metadata server; the parse itself is the same work in one thread)."""
-    paths = sorted(p for p in (Path(root) / "_stats").rglob("*.json") if not p.name.startswith("."))
-    with ThreadPoolExecutor(_workers(len(paths))) as pool:
-        texts = list(pool.map(Path.read_bytes, paths, chunksize=256))
+    texts = in_threads(lambda p: Path(p).read_bytes(), _stats_files(root))
     return sorted((json.loads(t) for t in texts), key=lambda s: s["shard"])
 
 
@@ -151,8 +175,19 @@ def build_manifest(root: Path) -> dict[str, Any]:
     """Derive the manifest from parts and shard stats and write it atomically; returns it. O(shards): every stats
     file is read once; beyond that, sorting."""
     manifest = derive_manifest(root)
-    write_json_atomic(Path(root) / MANIFEST, manifest)
+    write_manifest(root, manifest)
     return manifest
+
+
+COMPACT_FROM = 2000  # shards: a larger manifest is written on one line (json's C encoder; indenting is 5x slower)
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically: indented for people, or compact above ``COMPACT_FROM`` shards."""
+    if len(manifest["shards"]) < COMPACT_FROM:
+        write_json_atomic(Path(root) / MANIFEST, manifest)
+    else:
+        write_bytes_atomic(Path(root) / MANIFEST, (json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n").encode())
 
 
 def derive_manifest(root: Path) -> dict[str, Any]:
@@ -229,7 +264,7 @@ def finalize(root: str | Path, *, lock_timeout: float = 120.0, poll: float = 0.2
                     return Finalized(manifest, [], False)
             except ValueError:  # a corrupt manifest is replaced
                 pass
-        write_json_atomic(path, manifest)
+        write_manifest(root, manifest)
         log.info("wrote %s (%d shards)", path, manifest["totals"]["shards"])
         return Finalized(manifest, [], True)
 
@@ -336,10 +371,8 @@ def verify(root: Path, deep: bool = True, *, hashes: bool = True, workers: int |
     listed = {s["path"]: s for s in manifest["shards"]}
     for rel in manifest.get("incomplete", []):
         problems.append(VerifyProblem(rel, "planned but never finished"))
-    entries = list(listed.values())
-    with ThreadPoolExecutor(workers or _workers(len(entries))) as pool:
-        found = pool.map(lambda e: check_shard(root, e, deep, hashes), entries, chunksize=64)
-        problems += [p for p in found if p is not None]
+    found = in_threads(lambda e: check_shard(root, e, deep, hashes), list(listed.values()), workers)
+    problems += [p for p in found if p is not None]
     if "hub" in manifest:  # an exported/pulled folder: any tar below data/ would be published
         data_root = root / manifest["hub"].get("data_dir", "data")
         tars = sorted(p for p in data_root.rglob("*.tar") if not any(x.startswith(".") for x in p.relative_to(root).parts))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 import time
 from collections import Counter, OrderedDict
@@ -270,9 +271,23 @@ class ShardSink:
 
 
 def list_shards(root: Path, category: str | None = None, split: str | None = None) -> list[Path]:
-    """Published tars below a dataset folder, sorted; optionally of one category and/or split."""
-    pattern = f"{category or '*'}/{split or '*'}/*.tar"
-    return sorted(p for p in Path(root).glob(pattern) if not p.name.startswith("."))
+    """Published tars below a dataset folder (``<category>/<split>/*.tar``, not hidden ones), sorted; optionally of one
+    category and/or split. Three levels of ``os.scandir`` (a recursive glob is several times slower at 100k shards)."""
+    root = Path(root)
+
+    def folders(base: Path, name: str | None) -> list[Path]:
+        if name is not None:
+            return [base / name] if (base / name).is_dir() else []
+        try:
+            return [Path(e.path) for e in os.scandir(base) if e.is_dir()]
+        except FileNotFoundError:
+            return []
+
+    found = []
+    for cat in folders(root, category):
+        for sp in folders(cat, split):
+            found += [Path(e.path) for e in os.scandir(sp) if e.name.endswith(".tar") and not e.name.startswith(".") and e.is_file()]
+    return sorted(found)
 
 
 def read_stats(root: Path) -> list[dict[str, Any]]:
