@@ -182,3 +182,11 @@ def test_array_task_flag_and_bad_arrays() -> None:
         rank_from_env({"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "4"})  # --array=1,5,9 lists
     with pytest.raises(ValueError, match=r"SLURM_ARRAY_TASK_ID=3 is not on the array's grid \(min 0, step 2\)"):
         rank_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_STEP": "2"})
+
+
+def test_stages_with_barriers_refuse_a_job_array() -> None:
+    from dataigm.core.partition import refuse_array
+
+    refuse_array(RankInfo(1, 4), "curation")  # torchrun/srun ranks meet: fine
+    with pytest.raises(ValueError, match=r"curation waits for all its ranks at barriers, so it cannot run as a job array \(task 1 of 4\)"):
+        refuse_array(rank_from_env({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4"}), "curation")

@@ -130,9 +130,10 @@ def stats_relpath(shard: str) -> str:
 
 
 def missing_shards(root: Path, parts: dict[str, dict[str, Any]] | None = None) -> list[str]:
-    """Planned shards with no stats yet (not finished): one existence check per planned shard, nothing parsed."""
+    """Planned shards with no stats yet (not finished): one listing per split folder of ``_stats``, nothing parsed."""
     root = Path(root)
-    return [s for s in planned_shards(root, parts) if not (root / stats_relpath(s)).exists()]
+    done = {path[len(str(root)) + 1:] for path in _stats_files(root)}
+    return [s for s in planned_shards(root, parts) if stats_relpath(s) not in done]
 
 
 def _workers(n: int) -> int:

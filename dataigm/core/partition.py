@@ -92,6 +92,14 @@ def rank_from_env(env: dict[str, str] | None = None, array_task: str | None = No
     return RankInfo()
 
 
+def refuse_array(rank: RankInfo, stage: str) -> None:
+    """Refuse a job-array world for a stage whose ranks meet at barriers (they would wait for tasks that may never run
+    at the same time)."""
+    if rank.array:
+        raise InputError(f"{stage} waits for all its ranks at barriers, so it cannot run as a job array (task {rank.rank} "
+                         f"of {rank.world_size}); run it as one process, under torchrun or in one srun step")
+
+
 def partition(units: Sequence[T], rank: int, world_size: int) -> list[T]:
     """The units rank ``rank`` of ``world_size`` owns: every ``world_size``-th one, starting at ``rank``.
 
