@@ -29,7 +29,7 @@ test: $(STAMP)
 
 # Mutation testing of the modules that decide contents and numbers ([tool.mutmut] in pyproject.toml); not part
 # of `make test`. Resumable: a rerun checks only mutants whose function changed. Score per module at the end.
-# MUTANTS="dataigm.judge.metrics*" (mutmut name globs) reruns just those mutants.
+# MUTANTS="dataigm.evaluation.metrics*" (mutmut name globs) reruns just those mutants.
 MUTANTS ?=
 mutate: $(STAMP)
 	$(OFFLINE) $(BIN)/mutmut run --max-children $$(nproc) $(foreach m,$(MUTANTS),'$(m)') || true

@@ -54,8 +54,8 @@ def plain_nudenet_loop(paths: list[Path]) -> float:
 
 
 def dataigm_judge(spec: str, folder: Path, n: int, batch_size: int) -> float:
-    from dataigm.judge.detectors import create_judge
-    from dataigm.judge.judge import judge
+    from dataigm.judges.registry import create_judge
+    from dataigm.judges.judge import judge
 
     judge_ = create_judge(spec)  # loading the model is not part of the throughput, as in the plain loop
     t0 = time.perf_counter()
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.tiny import build_tiny_detector
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -31,7 +31,7 @@ STAGES: list[str] = [
     "dataigm.curate.demo:stage",
     "dataigm.hub.demo:stage",
     "dataigm.train.demo:stage",
-    "dataigm.judge.demo:stage",
+    "dataigm.evaluation.demo:stage",
 ]
 
 

@@ -91,7 +91,7 @@ def efficientnet_lite0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def nudenet_best_onnx() -> Path:
     """nudenet 3.0.8's best.onnx (RECE's and UnlearnDiffAtk's NudeNet), fetched from PyPI once per test session into
     the session's DATAIGM_CACHE and checked against its sha256 (or the copy already cached there)."""
-    from dataigm.judge.nudenet_models import resolve_model
+    from dataigm.judges.nudenet_models import resolve_model
 
     return resolve_model("best")
 
@@ -100,7 +100,7 @@ def nudenet_best_onnx() -> Path:
 @pytest.fixture(scope="session")
 def church_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny exported binary church detector (other, church), positive label 1, seeded random weights."""
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.tiny import build_tiny_detector
 
     return build_tiny_detector(tmp_path_factory.mktemp("church-detector") / "det", ("other", "church"), positive_label=1, category="object", seed=1)
 
@@ -108,6 +108,6 @@ def church_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def nudity_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny exported binary nudity detector (not_nude, nude), threshold 0.5: the folder layout `dataigm export-detector` writes."""
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.tiny import build_tiny_detector
 
     return build_tiny_detector(tmp_path_factory.mktemp("nudity-detector") / "tiny-nudity", ("not_nude", "nude"), threshold=0.5)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dataigm.generate.tiny import build_tiny_clip
-from dataigm.judge.clip import projected
+from dataigm.judges.clip import projected
 from real_weights import skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina")

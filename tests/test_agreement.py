@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from dataigm.judge.agreement import (
+from dataigm.evaluation.agreement import (
     CARD_THRESHOLDS, UNSTABLE_YOUDEN, Confusion, balanced_accuracy, classification, cohen_kappa, confusion, corrected_rate,
     judge_agreement, judge_audit, operating_points, proportion, rogan_gladen, threshold_sweep, wilson_interval,
 )
-from dataigm.judge.metrics import bootstrap_ci, cluster_bootstrap_means
+from dataigm.evaluation.metrics import bootstrap_ci, cluster_bootstrap_means
 
 LABELS = [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
 FLAGS = [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # 3 of 7 positives found, 1 of 9 negatives flagged

@@ -4,7 +4,6 @@ get the first judge's verdicts back unchanged (real ImageNet EfficientNet-Lite0 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from audit_photos import write_eval_tree

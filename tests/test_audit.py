@@ -11,9 +11,9 @@ import pytest
 from audit_photos import write_labelled_photos
 
 from dataigm.cli import main
-from dataigm.judge.agreement import cohen_kappa, wilson_interval
-from dataigm.judge.audit import audit, disagreements
-from dataigm.judge.labels import LabelsError, binary_labels, read_labels
+from dataigm.evaluation.agreement import cohen_kappa, wilson_interval
+from dataigm.evaluation.audit import audit, disagreements
+from dataigm.evaluation.labels import LabelsError, binary_labels, read_labels
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
@@ -94,7 +94,7 @@ def test_labels_errors_and_rules(tmp_path):
 def test_audit_of_shards_by_sample_id(tmp_path):
     """Labels of shard samples name them as the walker does (``<shard>#<key>``); unlabelled samples are counted."""
     from dataigm.core.shards import iter_samples, list_shards
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.tiny import build_tiny_detector
     from dataigm.synthetic import write_synthetic_dataset
 
     write_synthetic_dataset(tmp_path / "ds", "nudity", ["not_nude", "nude"], {"test": 3}, shard_size=8)

@@ -240,8 +240,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, church
                                metrics=suite_metrics(workers=0, n_resamples=200))
     first = run_benchmark(suite_path, ModelSpec(id="tiny", components={"unet": str(unets["esd"])}), options, say=messages.append)
     # calibrate the judge to the median P(church) of these images, so that it flags some and not others
-    from dataigm.judge.detectors import create_judge
-    from dataigm.judge.judge import judge
+    from dataigm.judges.registry import create_judge
+    from dataigm.judges.judge import judge
 
     uncalibrated = create_judge(f"local-dir:{det}")
     scores = [v.positive_score for folder in first.folders.values() for v in judge(folder, uncalibrated, workers=0, progress=False).predictions]
@@ -255,21 +255,21 @@ def bench(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, church
 
 
 def _pair_keys(folder: Path) -> dict[tuple, str]:
-    from dataigm.judge.images import resolve_images
+    from dataigm.judges.images import resolve_images
 
     return {(r.meta["prompt"], r.meta["prompt_index"], r.meta["seed"], r.meta["image_index"]): r.id for r in resolve_images(folder).refs()}
 
 
 def _image_digests(folder: Path) -> dict[tuple, str]:
-    from dataigm.judge.images import iter_refs_with_bytes, resolve_images
+    from dataigm.judges.images import iter_refs_with_bytes, resolve_images
 
     return {(r.meta["prompt_index"], r.meta["seed"], r.meta["image_index"]): hashlib.sha256(data).hexdigest()
             for r, data, _ in iter_refs_with_bytes(resolve_images(folder)) if data is not None}
 
 
 def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
-    from dataigm.judge.detectors import create_judge
-    from dataigm.judge.judge import judge
+    from dataigm.judges.registry import create_judge
+    from dataigm.judges.judge import judge
 
     first, second, out = bench["first"], bench["second"], bench["out"]
     # 2 prompts (limit) x 2 images x 2 sets x 2 models + the original's p' images (2 x 2); the rerun generated nothing
@@ -296,7 +296,7 @@ def test_benchmark_layout_pairing_and_report(bench: dict) -> None:
     assert forget_keys == [(0, 101, 0), (0, 102, 1), (1, 202, 0), (1, 203, 1)]  # case_number, evaluation_seed + k
     assert sorted(k[1] for k in _pair_keys(first.folders["esd/retain"]))[::2] == [179765, 203564]  # COCO ids kept
     # the original's p' images: one per forget prompt and seed, sharing pair_id and seed with the forget images
-    from dataigm.judge.images import resolve_images
+    from dataigm.judges.images import resolve_images
 
     pair = {(r.meta["pair_id"], r.meta["seed"]): r.meta for r in resolve_images(first.folders["original/pair"]).refs()}
     forget = {(r.meta["pair_id"], r.meta["seed"]): r.meta for r in resolve_images(first.folders["esd/forget"]).refs()}
@@ -429,7 +429,7 @@ def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], messag
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_judge_specs_parse(name: str) -> None:
     """Every judge a shipped suite names is a valid spec of the real judge registry (no weights are loaded)."""
-    from dataigm.judge.registry import JUDGE_KINDS, check_judge_spec
+    from dataigm.judges.registry import JUDGE_KINDS, check_judge_spec
 
     suite = load_suite(name)
     kinds = [check_judge_spec(j.detector) for j in suite.judges]
@@ -443,9 +443,9 @@ def test_utility_suite_reports_fidelity_only(bench: dict, tmp_path: Path, monkey
     import torchvision
 
     from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
-    from dataigm.judge.fidelity import create_lpips, lpips_pairs
-    from dataigm.judge.images import resolve_images
-    from dataigm.judge.pairing import pair_images
+    from dataigm.evaluation.fidelity import create_lpips, lpips_pairs
+    from dataigm.judges.images import resolve_images
+    from dataigm.evaluation.pairing import pair_images
     from dataigm.recipe import ModelSpec
 
     # torchvision's weight cache with a seeded random SqueezeNet under its official name (LPIPS' backbone)
@@ -476,8 +476,8 @@ def test_case_numbers_pair_esd_style_folders(tmp_path: Path) -> None:
     from PIL import Image
 
     from dataigm.cli import main
-    from dataigm.judge.evaluation import open_set
-    from dataigm.judge.pairing import pair_images
+    from dataigm.evaluation.evaluate import open_set
+    from dataigm.evaluation.pairing import pair_images
 
     (tmp_path / "nudity.csv").write_text(I2P_HEADER + I2P_ROWS)
     (tmp_path / "coco.csv").write_text(COCO_HEAD)
@@ -537,10 +537,10 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     """IGMU's references: forget LPIPS/FID against the original's image of p' (same seed), CSDR's s_o from that image."""
     from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
     from dataigm.generate.tiny import build_tiny_clip
-    from dataigm.judge.csdr import ClipScorer
-    from dataigm.judge.fidelity import create_lpips, lpips_pairs
-    from dataigm.judge.images import resolve_images
-    from dataigm.judge.pairing import pair_images, pair_reference_key
+    from dataigm.evaluation.csdr import ClipScorer
+    from dataigm.evaluation.fidelity import create_lpips, lpips_pairs
+    from dataigm.judges.images import resolve_images
+    from dataigm.evaluation.pairing import pair_images, pair_reference_key
     from dataigm.recipe import ModelSpec
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -584,7 +584,7 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
 
 
 def test_deterministic_reaches_every_build_and_the_cache_key(bench: dict, tmp_path: Path) -> None:
-    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark, suite_metrics
+    from dataigm.benchmark.run import BenchmarkOptions, run_benchmark
     from dataigm.recipe import ModelSpec
 
     options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False,

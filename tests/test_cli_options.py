@@ -35,7 +35,7 @@ def test_old_spelling_still_works_and_says_the_new_one(argv, old, new, value, de
 
 def test_metric_flags_are_eval_config_fields() -> None:
     from dataigm.commands._options import metric_settings
-    from dataigm.judge.evaluation import EvalConfig
+    from dataigm.evaluation.evaluate import EvalConfig
 
     parser = build_parser()
     for argv in (["eval", "--detector", "nudenet"], ["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]):
@@ -63,11 +63,11 @@ def _sync_table() -> dict[tuple[str, str], list]:
     from typing import get_args
 
     from dataigm.core.precision import JUDGE_PRECISIONS
-    from dataigm.judge.clip_metrics import CLIP_SCORE_MODES
-    from dataigm.judge.csdr import CSDR_PROMPTS, CSDR_UNITS
-    from dataigm.judge.evaluation import BOOTSTRAP_UNITS, FORGET_REFERENCES
-    from dataigm.judge.fidelity import LPIPS_NETS
-    from dataigm.judge.metrics import AGGREGATIONS
+    from dataigm.evaluation.clip_metrics import CLIP_SCORE_MODES
+    from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS
+    from dataigm.evaluation.evaluate import BOOTSTRAP_UNITS, FORGET_REFERENCES
+    from dataigm.evaluation.fidelity import LPIPS_NETS
+    from dataigm.evaluation.metrics import AGGREGATIONS
     from dataigm.recipe import GenerationSpec
 
     dtypes = list(get_args(GenerationSpec.model_fields["dtype"].annotation))

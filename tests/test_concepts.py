@@ -84,7 +84,7 @@ def test_shipped_recipes_plan_the_same_samples(recipe: str) -> None:
 
 
 def test_imagenette_has_one_table() -> None:
-    from dataigm.judge.imagenet import IMAGENETTE
+    from dataigm.judges.imagenet import IMAGENETTE
 
     assert IMAGENETTE == {"tench": 0, "english_springer": 217, "cassette_player": 482, "chain_saw": 491, "church": 497,
                           "french_horn": 566, "garbage_truck": 569, "gas_pump": 571, "golf_ball": 574, "parachute": 701}

@@ -15,8 +15,8 @@ from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, decode_rgb, wa
 from dataigm.core.shards import ShardIndex, iter_tar, list_shards
 from dataigm.curate.engine import decode as curation_decode
 from dataigm.ingest.images import decode_image, scan_folder
-from dataigm.judge.fidelity import ImageReader
-from dataigm.judge.images import ImageRef, decode as judge_decode, resolve_images
+from dataigm.evaluation.fidelity import ImageReader
+from dataigm.judges.images import ImageRef, decode as judge_decode, resolve_images
 from dataigm.synthetic import draw_pattern
 
 

@@ -17,7 +17,7 @@ from dataigm.core.shards import ShardSpec, iter_samples, list_shards
 from dataigm.curate import curate, parse_curation_config
 from dataigm.curate.engine import score_path
 from dataigm.curate.filters import all_fields
-from dataigm.curate.sheets import sheet_size
+from dataigm.core.sheets import sheet_size
 from dataigm.synthetic import draw_pattern, png_bytes, write_samples
 
 from curation_helpers import curate_on_two_ranks, tree_digest

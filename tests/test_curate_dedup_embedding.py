@@ -209,7 +209,7 @@ def clip_by_hand(folder: Path, images: list[Image.Image]) -> np.ndarray:
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.clip import projected
+    from dataigm.judges.clip import projected
 
     model, processor = CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
     with torch.inference_mode():

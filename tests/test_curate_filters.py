@@ -17,7 +17,7 @@ from dataigm.curate.dedup import HashedSample, find_duplicates, hamming
 from dataigm.curate.engine import decode
 from dataigm.curate.filters import EXPLICIT_NUDITY_CLASSES, FILTERS, Decoded, all_fields, create_filter, phash
 from dataigm.generate.tiny import build_tiny_clip
-from dataigm.judge.detectors import NUDENET_PRESETS
+from dataigm.judges.nudenet import NUDENET_PRESETS
 from dataigm.synthetic import PATTERNS, draw_pattern, png_bytes
 
 BUILDERS = Path(__file__).resolve().parents[1] / "builders"
@@ -148,7 +148,7 @@ def test_cuda_asked_and_a_cpu_only_session_is_an_error():
     import onnxruntime
 
     from dataigm.core.devices import DeviceError, check_onnx_providers, onnx_cuda_providers
-    from dataigm.judge.nudenet_models import resolve_model
+    from dataigm.judges.nudenet_models import resolve_model
 
     session = onnxruntime.InferenceSession(str(resolve_model("320n", fetch=False)), providers=["CPUExecutionProvider"])
     check_onnx_providers("cpu", session.get_providers())
@@ -364,7 +364,7 @@ def test_clip_filter_scores_prompts_with_a_tiny_clip(tmp_path):
     # the same CLIPScore computed by hand from the loaded model: max(100 * cos(image, text), 0)
     import torch
 
-    from dataigm.judge.clip import projected
+    from dataigm.judges.clip import projected
 
     with torch.inference_mode():
         pixels = f.clip.processor(images=[images[0]], return_tensors="pt")["pixel_values"]

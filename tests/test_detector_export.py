@@ -11,8 +11,8 @@ import pytest
 
 from dataigm.cli import main
 from dataigm.core.detector_export import DetectorExport, read_detector_config
-from dataigm.judge.detectors import create_judge
-from dataigm.judge.tiny import build_tiny_detector
+from dataigm.judges.registry import create_judge
+from dataigm.judges.tiny import build_tiny_detector
 from dataigm.train.evaluate import load_detector
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

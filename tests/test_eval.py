@@ -15,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dataigm.judge.images import ImageRef, resolve_images
-from dataigm.judge.metrics import bootstrap_ci, grouped, rate, retain_correct
-from dataigm.judge.pairing import pair_images, pair_key
-from dataigm.judge.tiny import build_tiny_detector
+from dataigm.judges.images import ImageRef, resolve_images
+from dataigm.evaluation.metrics import bootstrap_ci, grouped, rate, retain_correct
+from dataigm.evaluation.pairing import pair_images, pair_key
+from dataigm.judges.tiny import build_tiny_detector
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.synthetic import draw_pattern
 
@@ -69,7 +69,7 @@ def test_grouped_rates_and_retain_accuracy() -> None:
 
 # --- pairing --------------------------------------------------------------------------------------------------------
 def _refs(names: list[str]) -> list[ImageRef]:
-    from dataigm.judge.images import name_fields
+    from dataigm.judges.images import name_fields
 
     return [ImageRef(n, n, "", name_fields(Path(n))) for n in names]
 
@@ -84,7 +84,7 @@ def test_pairing_by_prompt_index_and_seed() -> None:
 
 def test_pair_reference_matches_pair_id_and_seed() -> None:
     """Dataset samples: a positive and its concept-removed negative share pair_id and seed (not the key or prompt)."""
-    from dataigm.judge.pairing import pair_reference_key
+    from dataigm.evaluation.pairing import pair_reference_key
 
     def sample(key: str, role: str, pair_id: str, seed: int, index: int) -> ImageRef:
         return ImageRef(f"s.tar#{key}", "s.tar", key, {"role": role, "pair_id": pair_id, "seed": seed, "prompt_index": index, "concept": "church"})
@@ -129,7 +129,7 @@ def _write(folder: Path, name: str, img: Image.Image) -> Path:
 def test_lpips_pairs_correctly_and_matches_torchmetrics(torch_hub_with_random_squeezenet: Path, tmp_path: Path) -> None:
     from torchmetrics.functional.image.lpips import learned_perceptual_image_patch_similarity as lpips_fn
 
-    from dataigm.judge.fidelity import create_lpips, lpips_pairs
+    from dataigm.evaluation.fidelity import create_lpips, lpips_pairs
 
     # the unlearned folder lists its files in another order; the last batch is partial (5 pairs, batch 2)
     for i in range(5):
@@ -159,7 +159,7 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
     import timm
     from scipy import linalg
 
-    from dataigm.judge.fidelity import ImageReader, TimmFeatures, fid_kid, to_uint8_tensor
+    from dataigm.evaluation.fidelity import ImageReader, TimmFeatures, fid_kid, to_uint8_tensor
 
     real = [_write(tmp_path / "r", f"{i}.png", draw_pattern("disc", i, 64)) for i in range(12)]
     fake = [_write(tmp_path / "f", f"{i}.png", draw_pattern("checker", i, 64)) for i in range(12)]
@@ -215,8 +215,8 @@ def tiny_clip_aligned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_csdr_matches_hand_computed_scores(tiny_clip: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.clip import projected
-    from dataigm.judge.csdr import ClipScorer, concept_removed_prompt, csdr_win_items, csdr_win_rate
+    from dataigm.judges.clip import projected
+    from dataigm.evaluation.csdr import ClipScorer, concept_removed_prompt, csdr_win_items, csdr_win_rate
 
     prompts = ["a nude woman by the lake", "a church on a hill", "a red church at night, oil painting", "a parachute over the sea"]
     refs = []
@@ -295,8 +295,8 @@ def eval_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, torch_hub_with_random_squeezenet: Path,
                                       tiny_clip_aligned: Path, capsys: pytest.CaptureFixture[str], church_detector: Path) -> None:
     from dataigm.cli import main
-    from dataigm.judge.judge import judge
-    from dataigm.judge.metrics import METRIC_DEFINITIONS
+    from dataigm.judges.judge import judge
+    from dataigm.evaluation.metrics import METRIC_DEFINITIONS
 
     root = eval_tree
     det = church_detector
@@ -357,7 +357,7 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
 def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, tmp_path: Path, torch_hub_with_random_squeezenet: Path, church_detector: Path) -> None:
     """The reason IGMU compares with the concept-removed image: against the same prompt, ga (which kept the concept
     on more prompts) looks closer to the original than esd."""
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     det = church_detector
     prompts = (eval_tree / "forget.jsonl", eval_tree / "retain.jsonl")
@@ -379,7 +379,7 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
 @pytest.mark.slow
 def test_eval_fid_reference_and_cmmd(eval_tree: Path, tmp_path: Path, feature_net_dir: Path, tiny_clip_aligned: Path, church_detector: Path) -> None:
     """--fid-reference: FID/KID (and CMMD) of every model's retain images against an unpaired folder."""
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     det = church_detector
     prompts = (eval_tree / "forget.jsonl", eval_tree / "retain.jsonl")
@@ -420,7 +420,7 @@ def _dataset(root: Path, members: list[tuple[str, str, int, int, str]]) -> Path:
 def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_random_squeezenet: Path, tiny_clip_aligned: Path) -> None:
     """A dataset built with paired negatives holds the pair images: forget images are matched to the original's
     negatives on pair_id and seed, the negatives are not judged as forget images, and prompts are the clusters."""
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     ids = [(f"church-{i:05d}", i, s) for i in range(3) for s in (10, 11)]
     original = _dataset(tmp_path / "orig", [("positive", p, i, s, "disc") for p, i, s in ids] + [("negative", p, i, s, "checker") for p, i, s in ids])
@@ -445,7 +445,7 @@ def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_rand
 @pytest.mark.slow  # end to end: the faster tests state its parts
 def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], church_detector: Path) -> None:
     from dataigm.cli import main
-    from dataigm.judge.judge import judge
+    from dataigm.judges.judge import judge
 
     det = church_detector
     attacked, no_attack = eval_tree / "ga" / "forget", eval_tree / "esd" / "forget"
@@ -504,7 +504,7 @@ def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, c
 
 
 def test_eval_prompts_missing_index(tmp_path: Path) -> None:
-    from dataigm.judge.evaluation import open_set
+    from dataigm.evaluation.evaluate import open_set
 
     for split in ("forget", "retain"):
         _write(tmp_path / split, "0_1.png", draw_pattern("disc", 0, 64))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.judge.preflight import EVAL_MODEL_HINTS
-from dataigm.judge.tiny import build_tiny_detector
+from dataigm.evaluation.preflight import EVAL_MODEL_HINTS
+from dataigm.judges.tiny import build_tiny_detector
 from report_helpers import write_photo_eval
 
 
@@ -43,6 +43,6 @@ def test_a_missing_model_fails_before_judging(small_eval: tuple[Path, Path], fla
 
 def test_torch_fidelity_is_installed_for_the_default_fid() -> None:
     """The default --fid-features (inception) needs torch-fidelity: a dependency, so only its weights can be missing."""
-    from dataigm.judge.fidelity import create_feature_network
+    from dataigm.evaluation.fidelity import create_feature_network
 
     assert create_feature_network("inception") == 2048

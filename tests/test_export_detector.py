@@ -92,7 +92,7 @@ def test_card_has_model_index_with_measured_metrics(exported: dict) -> None:
     assert "Intended use and limitations" in body
     assert (exported["out"] / "eval" / "test-roc.png").exists()
     # how it does as a judge: sensitivity and specificity per source with Wilson intervals, and its sweep
-    from dataigm.judge.agreement import wilson_interval
+    from dataigm.evaluation.agreement import wilson_interval
 
     audit = test["judge_audit"]
     c = audit["confusion"]
@@ -160,9 +160,9 @@ def test_card_lists_literature_judges(exported: dict) -> None:
 
 
 def test_literature_agreement_with_real_nudenet(shapes_with_nudity: Path, tmp_path: Path) -> None:
-    from dataigm.judge.judge import judge
-    from dataigm.judge.literature import literature_agreement
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.judge import judge
+    from dataigm.evaluation.literature import literature_agreement
+    from dataigm.judges.tiny import build_tiny_detector
 
     det = build_tiny_detector(tmp_path / "det", ("not_nude", "nude"), category="nudity", seed=3)
     (row,) = literature_agreement(det, shapes_with_nudity, "nudity", "nudity", "nude")

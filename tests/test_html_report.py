@@ -82,7 +82,7 @@ def test_report_html_holds_every_judged_image_with_its_verdict(photo_report: Pat
 
 
 def test_write_html_report_renders_warnings_audit_and_unknown_keys(photo_report: Path, tmp_path: Path) -> None:
-    from dataigm.judge.html_report import write_html_report
+    from dataigm.report.html import write_html_report
 
     report = json.loads((photo_report / "report.json").read_text())
     report["warnings"] = ["judge accuracy on this concept was never measured"]

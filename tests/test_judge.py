@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataigm.judge.detectors import (
-    DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, create_judge, nudenet_is_positive,
-    read_detector_config, resolve_detector_folder,
-)
-from dataigm.judge.judge import judge
-from dataigm.judge.tiny import build_tiny_detector
+from dataigm.judges.nudenet import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, NudeNetJudge, nudenet_is_positive
+from dataigm.judges.dataigm_detector import DataigmJudge, read_detector_config, resolve_detector_folder
+from dataigm.judges.registry import create_judge
+from dataigm.judges.judge import judge
+from dataigm.judges.tiny import build_tiny_detector
 from dataigm.synthetic import draw_pattern, write_synthetic_folder
 from real_weights import grace_hopper
 
@@ -388,7 +387,7 @@ def test_nudenet_preset_logic() -> None:
 
 def test_person_presence_from_nudenet_faces(portraits: list[Path], images_dir: Path) -> None:
     """``nudenet-body`` says a person is present where NudeNet finds any part, here the face in the portrait."""
-    from dataigm.judge.detectors import create_person_detector
+    from dataigm.judges.person import create_person_detector
 
     det = create_person_detector("nudenet-body")
     drawn = sorted(images_dir.rglob("*.png"))[:2]
@@ -399,8 +398,8 @@ def test_person_presence_from_nudenet_faces(portraits: list[Path], images_dir: P
 
 def test_a_dataigm_detector_with_a_person_class_is_a_person_detector(images_dir: Path, tmp_path: Path) -> None:
     """``dataigm:<detector>``: present where the detector's verdict for 'person' is positive (all at threshold 0)."""
-    from dataigm.judge.detectors import JudgePersonDetector, create_person_detector
-    from dataigm.judge.tiny import build_tiny_detector
+    from dataigm.judges.person import JudgePersonDetector, create_person_detector
+    from dataigm.judges.tiny import build_tiny_detector
 
     folder = build_tiny_detector(tmp_path / "det", ("other", "person"), category="object", threshold=0.0, seed=3)
     det = create_person_detector(f"dataigm:local-dir:{folder}")
@@ -490,7 +489,7 @@ def test_cli_unknown_judge_spec_is_one_line_error(spec: str, message: str, image
 
 
 def test_check_judge_spec_loads_nothing() -> None:
-    from dataigm.judge.detectors import check_judge_spec
+    from dataigm.judges.registry import check_judge_spec
 
     assert check_judge_spec("nudenet") == "nudenet" and check_judge_spec("nudenet:esd-0.6") == "nudenet"
     assert check_judge_spec("imagenet:garbage truck@local-dir:/nowhere") == "imagenet"  # the model is not looked at
@@ -502,7 +501,7 @@ def test_check_judge_spec_loads_nothing() -> None:
                                                 ("igmu:vangough@/nowhere", ValueError, "unknown IGMU task 'vangough'"),
                                                 ("", ValueError, "empty detector spec")])
 def test_check_judge_spec_names_what_is_wrong(spec: str, error: type[Exception], message: str) -> None:
-    from dataigm.judge.detectors import check_judge_spec
+    from dataigm.judges.registry import check_judge_spec
 
     with pytest.raises(error, match=message):
         check_judge_spec(spec)
@@ -516,7 +515,7 @@ def test_demo_stage_judges_test_split(nudity_detector: Path, tmp_path: Path) -> 
     from dataigm.core.schema import SampleMeta
     from dataigm.core.shards import ShardSpec
     from dataigm.demo import DemoContext
-    from dataigm.judge.demo import stage
+    from dataigm.evaluation.demo import stage
     from dataigm.synthetic import png_bytes, write_samples, write_synthetic_dataset
 
     write_synthetic_dataset(tmp_path / "ds", "nudity", ["not_nude", "nude"], {"train": 2, "test": 3}, shard_size=4)

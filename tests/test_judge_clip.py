@@ -13,9 +13,9 @@ import torch
 from dataigm.cli import main
 from dataigm.core.errors import DataigmError
 from dataigm.generate.tiny import build_tiny_clip
-from dataigm.judge.clip import projected
-from dataigm.judge.clip_zero_shot import MACE_OBJECTS
-from dataigm.judge.registry import check_judge_spec, create_judge
+from dataigm.judges.clip import projected
+from dataigm.judges.clip_zero_shot import MACE_OBJECTS
+from dataigm.judges.registry import check_judge_spec, create_judge
 from real_weights import skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass", "coins", "logo")

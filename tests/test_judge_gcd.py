@@ -11,8 +11,8 @@ import types
 import pytest
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.gcd import gcd_accuracy, gcd_decision
-from dataigm.judge.registry import JUDGE_KINDS, check_judge_spec, create_judge
+from dataigm.judges.gcd import gcd_accuracy, gcd_decision
+from dataigm.judges.registry import JUDGE_KINDS, check_judge_spec, create_judge
 from real_weights import skimage_photo
 
 FACES = {  # per image (by its mean brightness rank), the recogniser's per-face top-5, as GCD returns them

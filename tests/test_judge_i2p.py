@@ -13,9 +13,9 @@ from PIL import Image
 
 from dataigm.cli import main
 from dataigm.core.errors import DataigmError
-from dataigm.judge.i2p import I2P_NUDE_CLASSES
-from dataigm.judge.q16 import convert_q16_prompts
-from dataigm.judge.registry import check_judge_spec, create_judge
+from dataigm.judges.i2p import I2P_NUDE_CLASSES
+from dataigm.judges.q16 import convert_q16_prompts
+from dataigm.judges.registry import check_judge_spec, create_judge
 from q16_tiny import write_tiny_q16
 from real_weights import grace_hopper, skimage_photo
 

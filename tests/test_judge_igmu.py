@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dataigm.judge.clip import projected
-from dataigm.judge.tiny import build_tiny_igmu_head
+from dataigm.judges.clip import projected
+from dataigm.judges.tiny import build_tiny_igmu_head
 from dataigm.synthetic import draw_pattern
 from real_weights import skimage_photo
 
@@ -132,7 +132,7 @@ def test_judge_equals_igmus_own_prediction(task: str, head_pth: Path, tiny_clip:
 
 def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
-    from dataigm.judge.detectors import create_judge
+    from dataigm.judges.registry import create_judge
 
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "nudity")]) == 0
     with pytest.raises(ValueError, match="holds the 'nudity' head"):
@@ -153,7 +153,7 @@ def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Pa
 
 def test_convert_refuses_bad_heads_in_one_line(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
-    from dataigm.judge.igmu import build_igmu_head
+    from dataigm.judges.igmu import build_igmu_head
 
     folder = tmp_path / "Weights" / "nudity"
     folder.mkdir(parents=True)

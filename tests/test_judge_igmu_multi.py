@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import MultiheadAttention
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.igmu_multi import IGMU_OBJECTS, IGMU_STYLES
-from dataigm.judge.registry import create_judge
+from dataigm.judges.igmu_multi import IGMU_OBJECTS, IGMU_STYLES
+from dataigm.judges.registry import create_judge
 from real_weights import skimage_photo
 
 DIM = 16  # the tiny CLIP's projection size (ViT-B/32: 512, their hidden_dim default 512)
@@ -141,7 +141,7 @@ def test_tables_are_theirs() -> None:
 
 
 def test_bad_heads_and_names_are_one_line_errors(tmp_path: Path) -> None:
-    from dataigm.judge.igmu import convert_igmu_head
+    from dataigm.judges.igmu import convert_igmu_head
 
     head = TheirMultiMultiC(input_dim=DIM, hidden_dim=DIM, num_classes=7)
     torch.save(head.state_dict(), tmp_path / "h.pth")
@@ -149,7 +149,7 @@ def test_bad_heads_and_names_are_one_line_errors(tmp_path: Path) -> None:
         convert_igmu_head(tmp_path / "h.pth", tmp_path / "out")
     with pytest.raises(DataigmError, match="unknown IGMU multi-class task 'colour'"):
         create_judge("igmu-multi:colour@x")
-    from dataigm.judge.igmu_multi import concept_label
+    from dataigm.judges.igmu_multi import concept_label
 
     assert concept_label("style", "Van Gogh".replace(" ", "")) == "vincent-van-gogh" and concept_label("object", "Golf ball") == "golf_ball"
     with pytest.raises(DataigmError, match="unknown IGMU object class 'cathedral'"):

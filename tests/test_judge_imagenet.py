@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.judge.detectors import create_judge
-from dataigm.judge.imagenet import IMAGENETTE, imagenet_index, imagenet_name
-from dataigm.judge.judge import Prediction, judge
+from dataigm.judges.registry import create_judge
+from dataigm.judges.imagenet import IMAGENETTE, imagenet_index, imagenet_name
+from dataigm.judges.judge import Prediction, judge
 from real_weights import SKIMAGE_TOP1, skimage_photo
 
 
@@ -108,7 +108,7 @@ def test_the_default_size_is_the_weights_test_size_as_esd_evaluates(efficientnet
     from timm.models import get_pretrained_cfg
     from torchvision.models import ResNet50_Weights
 
-    from dataigm.judge.imagenet import DEFAULT_IMAGENET_MODEL, load_timm_classifier
+    from dataigm.judges.imagenet import DEFAULT_IMAGENET_MODEL, load_timm_classifier
 
     cfg = get_pretrained_cfg(DEFAULT_IMAGENET_MODEL)
     assert (cfg.input_size, cfg.test_input_size, cfg.test_crop_pct) == ((3, 176, 176), (3, 224, 224), 0.965)
@@ -169,7 +169,7 @@ def test_transformers_classifier_reproduces_object_eval(tiny_hf_resnet: Path) ->
     import torch
     from transformers import AutoImageProcessor, ResNetForImageClassification
 
-    from dataigm.judge.imagenet import is_transformers_model
+    from dataigm.judges.imagenet import is_transformers_model
 
     assert is_transformers_model("microsoft/resnet-50") and is_transformers_model(str(tiny_hf_resnet))
     assert not is_transformers_model("resnet50.tv2_in1k") and not is_transformers_model("hf-hub:timm/resnet50.a1_in1k")

@@ -10,7 +10,7 @@ import pytest
 from audit_photos import write_eval_tree, write_labelled_photos
 
 from dataigm.cli import main
-from dataigm.judge.agreement import cohen_kappa
+from dataigm.evaluation.agreement import cohen_kappa
 
 
 def _specs(model: Path) -> list[str]:

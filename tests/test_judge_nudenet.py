@@ -23,10 +23,10 @@ import pytest
 from PIL import Image
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.detectors import create_judge
-from dataigm.judge.judge import judge
-from dataigm.judge.nudenet import NUDENET_PIPELINES, NUDENET_PRESETS, NudeNetJudge
-from dataigm.judge.nudenet_models import NUDENET_MODEL_FILES, NudeNetDeviceError, NudeNetModelError, onnx_session, resolve_model
+from dataigm.judges.registry import create_judge
+from dataigm.judges.judge import judge
+from dataigm.judges.nudenet import NUDENET_PIPELINES, NUDENET_PRESETS, NudeNetJudge
+from dataigm.judges.nudenet_models import NUDENET_MODEL_FILES, NudeNetDeviceError, NudeNetModelError, onnx_session, resolve_model
 from real_weights import grace_hopper
 
 LABELS = ["FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
@@ -155,8 +155,8 @@ def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_pa
     """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
     import sys
 
-    from dataigm.judge.nudenet import NudeNetKind
-    from dataigm.judge.nudenet_models import model_available
+    from dataigm.judges.nudenet import NudeNetKind
+    from dataigm.judges.nudenet_models import model_available
 
     assert NudeNetKind.offline() == "yes"
     monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))  # best.onnx is fetched into the cache; 320n is in the wheel
@@ -169,7 +169,7 @@ def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_pa
 @pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
 def test_preprocessing_reads_grey_and_rgba_pictures_as_rgb(resize: str) -> None:
     """Every pipeline converts to RGB first: a grey or RGBA picture gives the blob of its RGB conversion."""
-    from dataigm.judge.nudenet import NudeNetPreprocess
+    from dataigm.judges.nudenet import NudeNetPreprocess
 
     rgb = Image.open(grace_hopper()).convert("RGB").resize((96, 128))
     pre = NudeNetPreprocess(320, resize)
@@ -181,7 +181,7 @@ def test_preprocessing_reads_grey_and_rgba_pictures_as_rgb(resize: str) -> None:
 
 @pytest.mark.parametrize("resize", ["pad-corner", "letterbox", "stretch"])
 def test_preprocessing_honours_the_input_size(resize: str) -> None:
-    from dataigm.judge.nudenet import NudeNetPreprocess
+    from dataigm.judges.nudenet import NudeNetPreprocess
 
     blob, _ = NudeNetPreprocess(256, resize)(Image.open(grace_hopper()).convert("RGB").resize((90, 120)))
     assert blob.shape == (1, 3, 256, 256)
@@ -190,7 +190,7 @@ def test_preprocessing_honours_the_input_size(resize: str) -> None:
 def test_rows_and_nms_on_known_outputs() -> None:
     """Rows enter at best class score >= the row threshold (class 0 included); NMS keeps scores > nms_score and
     boxes overlapping less than nms_iou (IoU 1/3 here)."""
-    from dataigm.judge.nudenet import _nms, _rows
+    from dataigm.judges.nudenet import _nms, _rows
 
     output = np.zeros((1, 4 + len(LABELS), 3), dtype=np.float32)
     output[0, :4, 0], output[0, 4 + 0, 0] = (10, 12, 4, 6), 0.9  # class 0: FEMALE_GENITALIA_COVERED
@@ -205,7 +205,7 @@ def test_rows_and_nms_on_known_outputs() -> None:
 
 
 def test_passes_follows_the_presets_comparison(nudenet_best_onnx: Path) -> None:
-    from dataigm.judge.nudenet import nudenet_is_positive, nudenet_passes
+    from dataigm.judges.nudenet import nudenet_is_positive, nudenet_passes
 
     assert not nudenet_passes(0.6, 0.6) and nudenet_passes(0.6, 0.6, inclusive=True)
     assert not nudenet_is_positive({"FACE_FEMALE": 0.6}, ["FACE_FEMALE"], 0.6)
@@ -227,7 +227,7 @@ def test_kind_options_reach_the_judge(nudenet_best_onnx: Path, tmp_path: Path) -
 
 
 def test_summarize_counts_images_or_boxes_passing_the_rule() -> None:
-    from dataigm.judge.types import Verdict
+    from dataigm.judges.types import Verdict
 
     def v(*dets: tuple[str, float]) -> Verdict:
         return Verdict({}, "not_nude", False, 0.0, {"detections": [{"class": c, "score": s, "box": [0, 0, 1, 1]} for c, s in dets]})
@@ -278,7 +278,7 @@ def test_model_option_takes_a_file_or_the_wheel(nudenet_best_onnx: Path, tmp_pat
 
 
 def test_offline_without_a_copy_is_one_line_naming_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dataigm.judge.nudenet_models as models
+    import dataigm.judges.nudenet_models as models
 
     monkeypatch.setenv("DATAIGM_CACHE", str(tmp_path))
     monkeypatch.setattr(models, "PYPI_SIMPLE", "http://127.0.0.1:9/simple/nudenet/")  # nothing listens: offline

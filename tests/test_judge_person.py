@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dataigm.judge.detectors import create_person_detector
-from dataigm.judge.images import resolve_images
-from dataigm.judge.person import TORCHVISION_PERSON, YOLO_PERSON, person_in
+from dataigm.judges.person import create_person_detector
+from dataigm.judges.images import resolve_images
+from dataigm.judges.person import TORCHVISION_PERSON, YOLO_PERSON, person_in
 from real_weights import grace_hopper
 
 ARCH = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -68,7 +68,7 @@ def test_fasterrcnn_person_presence_follows_its_detections(bias: float, expected
 def test_person_presence_in_evaluation(two_images: Path, tmp_path: Path) -> None:
     """The evaluation's person-presence rate, asserted: NudeNet sees the portrait's face (1 of 2 images); the Faster
     R-CNN with a forced person logit sees a person in both."""
-    from dataigm.judge.evaluation import EvalConfig, person_presence
+    from dataigm.evaluation.evaluate import EvalConfig, person_presence
 
     inp = resolve_images(two_images)
     cfg = EvalConfig(detector="nudenet", workers=0)
@@ -111,7 +111,7 @@ def test_person_presence_leaves_out_paired_negatives(tmp_path: Path) -> None:
     person presence counts the forget image only, as judging does."""
     from dataigm.core.schema import SampleMeta
     from dataigm.core.shards import ShardSpec
-    from dataigm.judge.evaluation import EvalConfig, person_presence
+    from dataigm.evaluation.evaluate import EvalConfig, person_presence
     from dataigm.synthetic import png_bytes, write_samples
 
     labels = ["not_nude", "nude"]
@@ -127,8 +127,8 @@ def test_person_presence_leaves_out_paired_negatives(tmp_path: Path) -> None:
 
 
 def test_default_person_detector_says_which_ran() -> None:
-    from dataigm.judge.evaluation import default_person_detector
-    from dataigm.judge.person import coco_person_available
+    from dataigm.evaluation.evaluate import default_person_detector
+    from dataigm.judges.person import coco_person_available
 
     spec, note = default_person_detector()
     if coco_person_available():

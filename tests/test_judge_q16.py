@@ -13,8 +13,8 @@ import torch
 
 from dataigm.cli import main
 from dataigm.core.errors import DataigmError
-from dataigm.judge.q16 import convert_q16_prompts
-from dataigm.judge.registry import check_judge_spec, create_judge
+from dataigm.judges.q16 import convert_q16_prompts
+from dataigm.judges.registry import check_judge_spec, create_judge
 from q16_tiny import PHOTOS, SimClassifier, image_features, write_tiny_q16
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from dataigm.cli import main
 from dataigm.core.errors import DataigmError, InputError, UnknownNameError
-from dataigm.judge.nudenet import NUDENET_PRESETS
-from dataigm.judge.registry import JUDGE_KINDS, JudgeOptions, JudgeSpecError, check_judge_spec, create_judge, judge_kinds, parse_judge_spec
+from dataigm.judges.nudenet import NUDENET_PRESETS
+from dataigm.judges.registry import JUDGE_KINDS, JudgeOptions, JudgeSpecError, check_judge_spec, create_judge, judge_kinds, parse_judge_spec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "judging.md"
 KINDS = [k.kind for k in judge_kinds()]

@@ -1,9 +1,9 @@
-"""The report's markdown rows (dataigm.judge.report): the FID, KID and CMMD rows read the same way for the
+"""The report's markdown rows (dataigm.report.write): the FID, KID and CMMD rows read the same way for the
 per-split fidelity and for the reference (unpaired) fidelity."""
 
 from __future__ import annotations
 
-from dataigm.judge.report import method_table
+from dataigm.report.write import method_table
 
 
 def test_distance_rows_of_both_fidelities() -> None:

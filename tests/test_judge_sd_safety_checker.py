@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.registry import check_judge_spec, create_judge
+from dataigm.judges.registry import check_judge_spec, create_judge
 from real_weights import grace_hopper, skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass")
@@ -82,7 +82,7 @@ def test_current_equals_diffusers_and_v1_equals_commit_008720b(checker: dict) ->
 def test_judging_imports_no_diffusers(checker: dict) -> None:
     import subprocess
 
-    code = ("import sys; from dataigm.judge.registry import create_judge; "
+    code = ("import sys; from dataigm.judges.registry import create_judge; "
             f"j = create_judge('sd-safety-checker@{checker['folder']}', device='cpu'); "
             "assert 'diffusers' not in sys.modules, 'diffusers imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

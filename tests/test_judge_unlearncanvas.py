@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.metrics import CanvasImage, unlearncanvas_accuracy
-from dataigm.judge.registry import create_judge
-from dataigm.judge.unlearncanvas import OBJECTS_20, STYLES_51, STYLES_61, convert_unlearncanvas
+from dataigm.evaluation.metrics import CanvasImage, unlearncanvas_accuracy
+from dataigm.judges.registry import create_judge
+from dataigm.judges.unlearncanvas import OBJECTS_20, STYLES_51, STYLES_61, convert_unlearncanvas
 
 THEMES = ["Abstractionism", "Van_Gogh", "Winter"]  # a slice of theme_available, so the test stays small
 CLASSES = ["Bears", "Cats"]
@@ -35,7 +35,7 @@ def _nearest_centroid_head(model, answers: Path, labels: list[str], field: int) 
     import torch
     from PIL import Image
 
-    from dataigm.judge.unlearncanvas import UnlearnCanvasTransform
+    from dataigm.judges.unlearncanvas import UnlearnCanvasTransform
 
     groups: dict[str, list] = {}
     for f in sorted(answers.glob("*.jpg")):

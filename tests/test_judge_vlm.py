@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.registry import check_judge_spec, create_judge
-from dataigm.judge.vlm import generic_answer, hub_answer, hub_question, interleave, llama_guard_unsafe
+from dataigm.judges.registry import check_judge_spec, create_judge
+from dataigm.judges.vlm import generic_answer, hub_answer, hub_question, interleave, llama_guard_unsafe
 from real_weights import skimage_photo
 
 # llava-hf/llava-1.5-7b-hf's chat template

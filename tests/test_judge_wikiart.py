@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from dataigm.core.errors import DataigmError
-from dataigm.judge.igmu_multi import IGMU_STYLES
-from dataigm.judge.registry import create_judge
-from dataigm.judge.wikiart import artist_name
+from dataigm.judges.igmu_multi import IGMU_STYLES
+from dataigm.judges.registry import create_judge
+from dataigm.judges.wikiart import artist_name
 from real_weights import skimage_photo
 
 ARTISTS = list(IGMU_STYLES)  # 129 WikiArt artist names (IGMU's table of the same classifier family)

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dataigm.judge.detectors import NudeNetJudge, create_judge, create_person_detector
-from dataigm.judge.judge import judge
+from dataigm.judges.nudenet import NudeNetJudge
+from dataigm.judges.registry import create_judge
+from dataigm.judges.person import create_person_detector
+from dataigm.judges.judge import judge
 from dataigm.synthetic import write_synthetic_folder
 from real_weights import grace_hopper
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.judge.layouts import LAYOUTS, LayoutError, create_layout
+from dataigm.evaluation.layouts import LAYOUTS, LayoutError, create_layout
 from real_weights import skimage_photo
 
 
@@ -39,7 +39,7 @@ def test_igmu_layout_pairs_methods_with_org(tmp_path: Path) -> None:
     assert [(r.id, r.meta["label_name"], r.meta["category"]) for r in esd.retain.files] == [
         ("Airplane/2_0_0.png", "Airplane", "object"), ("Airplane/2_0_1.png", "Airplane", "object")]
     assert original.pair is not None and [r.id for r in original.pair.files] == ["0_0_0.png", "0_0_1.png"]
-    from dataigm.judge.evaluation import fidelity_pairs
+    from dataigm.evaluation.evaluate import fidelity_pairs
 
     kind, pairs = fidelity_pairs(original, esd, "forget", "pair")  # IGMU's reference: remove_word/ORG, same name
     assert kind == "pair" and [(o.path.split("/")[-2], u.path.split("/")[-2]) for o, u in pairs] == [("ORG", "ESD")] * 2

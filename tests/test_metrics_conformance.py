@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dataigm.judge.clip import projected
-from dataigm.judge.images import ImageRef
-from dataigm.judge.metrics import (
+from dataigm.judges.clip import projected
+from dataigm.judges.images import ImageRef
+from dataigm.evaluation.metrics import (
     aggregate, attack_success_rate, bootstrap_ci, in_cross_domain, macro_accuracy, rate,
 )
 from dataigm.synthetic import draw_pattern
@@ -99,7 +99,7 @@ def test_ira_cra_match_unlearncanvas_accuracy() -> None:
 
 def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
     """UnlearnCanvas' UA: the share of forget images not classified as the unlearned concept = 1 - forgetting."""
-    from dataigm.judge.metrics import unlearning_accuracy
+    from dataigm.evaluation.metrics import unlearning_accuracy
 
     flags = [True, False, False, True, False]  # the judge flags 2 of 5 forget images as the concept
     forgetting = rate(flags, n_resamples=200).to_dict()
@@ -113,7 +113,7 @@ def test_unlearning_accuracy_is_unlearncanvas_ua() -> None:
 def test_unlearncanvas_accuracy_every_estimate_and_its_clusters() -> None:
     """UA, IRA and CRA are rate / macro_accuracy over the right images, classes and prompts (style, object) by default,
     with the caller's bootstrap settings; a given cluster replaces the prompt (two Winter prompts share one here)."""
-    from dataigm.judge.metrics import CanvasImage, unlearncanvas_accuracy
+    from dataigm.evaluation.metrics import CanvasImage, unlearncanvas_accuracy
 
     ims = [CanvasImage("Van_Gogh", "Cats", "Van_Gogh", "Cats"), CanvasImage("Van_Gogh", "Cats", "Monet", "Dogs"),
            CanvasImage("Van_Gogh", "Bears", "Monet", "Bears"), CanvasImage("Monet", "Cats", "Monet", "Cats"),
@@ -138,7 +138,7 @@ def test_unlearncanvas_accuracy_every_estimate_and_its_clusters() -> None:
 
 
 def test_group_items_resamples_prompts_by_default() -> None:
-    from dataigm.judge.metrics import group_items
+    from dataigm.evaluation.metrics import group_items
 
     items = [({"concept": "church", "prompt_index": 0}, True), ({"concept": "church", "prompt_index": 0}, False)]
     units = [u for _, u in group_items(items)["all"]]
@@ -244,7 +244,7 @@ def _igmu_csdr(model, proc, pairs, texts_of, unit: str = "prompt", slice_tokens:
 def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.csdr import ClipScorer, csdr, csdr_value
+    from dataigm.evaluation.csdr import ClipScorer, csdr, csdr_value
 
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
     scorer = ClipScorer(clip1)
@@ -264,7 +264,7 @@ def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
 
 
 def test_csdr_skips_by_id_the_images_whose_concept_free_prompt_is_unknown(clip1: Path) -> None:
-    from dataigm.judge.csdr import ClipScorer, csdr
+    from dataigm.evaluation.csdr import ClipScorer, csdr
 
     pairs = _pairs(CSDR_SPEC[:1])
     orig, unl = pairs[0]
@@ -277,7 +277,7 @@ def test_csdr_skips_by_id_the_images_whose_concept_free_prompt_is_unknown(clip1:
 def test_csdr_igmu_prompt_cleaning_reproduced(clip1: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.csdr import ClipScorer, csdr, csdr_value, igmu_cleaned_prompt
+    from dataigm.evaluation.csdr import ClipScorer, csdr, csdr_value, igmu_cleaned_prompt
 
     # benchmark.py: ''.join([prompt.replace(item, '') for item in items_to_remove]): seven copies, one word off each
     assert igmu_cleaned_prompt("a nude woman") == "a nude woman" + "a  woman" + "a nude woman" * 5
@@ -297,7 +297,7 @@ def test_csdr_igmu_prompt_cleaning_reproduced(clip1: Path) -> None:
 
 
 def test_csdr_win_rate_is_one_minus_spm_clip_accuracy_up_to_ties(clip1: Path) -> None:
-    from dataigm.judge.csdr import ClipScorer, csdr_win_items, csdr_win_rate
+    from dataigm.evaluation.csdr import ClipScorer, csdr_win_items, csdr_win_rate
 
     refs = [ImageRef(f"{p}-{s}", "", "", {"prompt": "a church at night", "pair_prompt": "a house at night", "role": "positive"})
             for p in ("checker", "disc") for s in range(3)]
@@ -313,8 +313,8 @@ def test_csdr_win_rate_is_one_minus_spm_clip_accuracy_up_to_ties(clip1: Path) ->
 def test_clip_score_modes_match_torchmetrics_and_spm(clip1: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.clip_metrics import clip_score, clip_score_value
-    from dataigm.judge.csdr import ClipScorer
+    from dataigm.evaluation.clip_metrics import clip_score, clip_score_value
+    from dataigm.evaluation.csdr import ClipScorer
 
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
     scorer = ClipScorer(clip1)
@@ -347,8 +347,8 @@ def test_clip_score_torchmetrics_slices_token_ids_as_torchmetrics(clip1: Path) -
 
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.clip_metrics import clip_score
-    from dataigm.judge.csdr import ClipScorer
+    from dataigm.evaluation.clip_metrics import clip_score
+    from dataigm.evaluation.csdr import ClipScorer
 
     tm = importlib.import_module("torchmetrics.functional.multimodal.clip_score")
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
@@ -379,8 +379,8 @@ def test_csdr_default_unit_is_igmus_readme_per_image(clip1: Path) -> None:
     clamped score per image and CSDR averages per-image ratios. That is the default; ``prompt`` stays by name."""
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataigm.judge.csdr import ClipScorer, csdr, csdr_value
-    from dataigm.judge.evaluation import EvalConfig
+    from dataigm.evaluation.csdr import ClipScorer, csdr, csdr_value
+    from dataigm.evaluation.evaluate import EvalConfig
 
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
     pairs = _pairs(CSDR_SPEC)
@@ -395,7 +395,7 @@ def test_csdr_default_unit_is_igmus_readme_per_image(clip1: Path) -> None:
 
 # --- CMMD -------------------------------------------------------------------------------------------------------------
 def test_cmmd_matches_google_research_distance() -> None:
-    from dataigm.judge.clip_metrics import mmd
+    from dataigm.evaluation.clip_metrics import mmd
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(7, 16))
@@ -422,7 +422,7 @@ def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
     # CSDR's ratios would hide a wrong scale)
     import torch
 
-    from dataigm.judge.csdr import ClipScorer
+    from dataigm.evaluation.csdr import ClipScorer
 
     image = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [1.0, 0.0, 0.0]]), dim=-1)
     text = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), dim=-1)
@@ -430,7 +430,7 @@ def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
 
 
 def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
-    from dataigm.judge.metrics import METRIC_DEFINITIONS, definition_versions
+    from dataigm.evaluation.metrics import METRIC_DEFINITIONS, definition_versions
 
     assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/2", "lpips": "lpips/2"}
     assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
@@ -438,7 +438,7 @@ def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
 
 
 def test_macro_accuracy_resamples_prompts_when_given_and_handles_empty_input() -> None:
-    from dataigm.judge.metrics import macro_accuracy
+    from dataigm.evaluation.metrics import macro_accuracy
 
     empty = macro_accuracy([], [], clusters=[])
     assert (empty.value, empty.n, empty.clusters) == (None, 0, 0) and macro_accuracy([], []).clusters is None

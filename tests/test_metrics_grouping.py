@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataigm.judge.metrics import (
+from dataigm.evaluation.metrics import (
     aggregate, attack_success_rate, bootstrap_ci, domain_of, expected_retain_label, group_key, grouped,
     in_cross_domain, macro_accuracy, prompt_key, retain_class, retain_correct,
 )
@@ -165,7 +165,7 @@ def test_macro_accuracy_interval_is_the_reference_resampling() -> None:
 
 
 def test_the_concept_removed_prompt_of_an_image_by_what_it_knows() -> None:
-    from dataigm.judge.csdr import CSDRUnit, concept_removed_prompt
+    from dataigm.evaluation.csdr import CSDRUnit, concept_removed_prompt
 
     church = {"prompt": "a church by the sea", "category": "object", "concept": "church"}
     assert concept_removed_prompt(church) == "a house by the sea"  # the taxonomy's replacement

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.judge.images import ImageRef, name_fields
-from dataigm.judge.pairing import pair_images, pair_key, pair_reference_key
+from dataigm.judges.images import ImageRef, name_fields
+from dataigm.evaluation.pairing import pair_images, pair_key, pair_reference_key
 
 
 def sample(key: str, **meta) -> ImageRef:

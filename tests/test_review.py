@@ -55,7 +55,7 @@ def test_review_round_trip_with_real_fiftyone(curated, tmp_path):
     assert read_review_tags(name) == dict(sorted({reject.key: "reject", relabel.key: "relabel:" + target}.items()))
 
     # the reviewed labels, as 'dataigm audit --labels' reads them: the rejected sample left out, the relabel applied
-    from dataigm.judge.labels import read_labels
+    from dataigm.evaluation.labels import read_labels
 
     assert main(["review", str(curated), "--export-labels", str(tmp_path / "labels.json")]) == 0
     labels = read_labels(tmp_path / "labels.json", tmp_path / "images" / "images")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from audit_photos import write_eval_tree, write_labelled_photos
 
-from dataigm.judge.agreement import Confusion, rogan_gladen
-from dataigm.judge.validity import audit_counts, validity
+from dataigm.evaluation.agreement import Confusion, rogan_gladen
+from dataigm.evaluation.validity import audit_counts, validity
 
 TABBY, EGYPTIAN = "imagenet:281", "imagenet:285"
 
@@ -22,7 +22,7 @@ def tree(tmp_path_factory) -> Path:
 
 
 def _evaluate(tree: Path, spec: str, **cfg):
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     config = EvalConfig(detector=spec, lpips_net=None, fid_feature=None, n_resamples=200, workers=0, **cfg)
     methods = {"m": open_set(tree / "m" / "forget", tree / "m" / "retain")}
@@ -31,7 +31,7 @@ def _evaluate(tree: Path, spec: str, **cfg):
 
 @pytest.mark.slow
 def test_warning_when_the_judge_misses_the_originals_concept(tree, efficientnet_lite0_dir, tmp_path):
-    from dataigm.judge.report import write_report
+    from dataigm.report.write import write_report
 
     model = f"@local-dir:{efficientnet_lite0_dir}"
     # top-1 == tabby: one of the eight cat variants
@@ -51,7 +51,7 @@ def test_warning_when_the_judge_misses_the_originals_concept(tree, efficientnet_
 
 @pytest.mark.slow
 def test_reverse_warning_when_the_judge_flags_concept_removed_images(tree, efficientnet_lite0_dir):
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
 
     cfg = EvalConfig(detector=f"{TABBY}@local-dir:{efficientnet_lite0_dir}", threshold=0.02, lpips_net=None, fid_feature=None, n_resamples=50, workers=0)
     # the "concept-removed" images still show the cat
@@ -104,9 +104,9 @@ def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
     from audit_photos import small, variants
     from real_weights import skimage_photo
 
-    from dataigm.judge.evaluation import EvalConfig, evaluate, open_set
-    from dataigm.judge.imagenet import imagenet_index, imagenet_name
-    from dataigm.judge.judge import judge
+    from dataigm.evaluation.evaluate import EvalConfig, evaluate, open_set
+    from dataigm.judges.imagenet import imagenet_index, imagenet_name
+    from dataigm.judges.judge import judge
     from dataigm.prompts import PromptRecord, write_prompt_jsonl
 
     classes = {"coffee": "967", "camera": "872"}  # espresso, tripod (ImageNet indices: the judge names Imagenette classes only)

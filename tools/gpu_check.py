@@ -205,7 +205,7 @@ def check_nudenet(ctx: Context) -> Result:
     from nudenet import NudeDetector
 
     from dataigm.core.devices import check_onnx_providers, onnx_cuda_providers
-    from dataigm.judge.nudenet_models import resolve_model
+    from dataigm.judges.nudenet_models import resolve_model
 
     image = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     providers = onnx_cuda_providers(ctx.device) if ctx.device.startswith("cuda") else ["CPUExecutionProvider"]

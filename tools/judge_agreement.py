@@ -55,7 +55,7 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float:
 
 
 def verdicts(spec: str, images: list[Any]) -> list[Any]:
-    from dataigm.judge.registry import create_judge
+    from dataigm.judges.registry import create_judge
 
     judge = create_judge(spec, device="cpu")
     return judge.predict(judge.collate([judge.preprocess(im) for im in images]))
@@ -67,7 +67,7 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 def main() -> int:
-    from dataigm.judge.nudenet import NUDENET_PRESETS
+    from dataigm.judges.nudenet import NUDENET_PRESETS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the numbers here")

@@ -20,7 +20,6 @@ temp + rename, and the report is derived from what is on disk; a rerun continues
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -35,13 +34,13 @@ from dataigm.benchmark.suite import ROLES, Suite, SuiteError, load_set, load_sui
 from dataigm.core.atomic import json_sha256, write_json_atomic
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
-from dataigm.judge.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
+from dataigm.evaluation.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
 from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
 
 if TYPE_CHECKING:
-    from dataigm.judge.evaluation import EvalConfig
+    from dataigm.evaluation.evaluate import EvalConfig
 
 log = logging.getLogger(__name__)
 STATE = "benchmark.json"
@@ -56,7 +55,7 @@ class BenchmarkError(DataigmError):
 
 def suite_metrics(**settings: Any) -> EvalConfig:
     """The metric settings of a benchmark: :class:`EvalConfig` with the suite's LPIPS and FID unless ``settings`` say otherwise."""
-    from dataigm.judge.evaluation import EvalConfig
+    from dataigm.evaluation.evaluate import EvalConfig
 
     return EvalConfig(**{"detector": "", "lpips_net": "suite", "fid_feature": "suite", **settings})
 
@@ -234,7 +233,7 @@ def check_local_paths(*models: ModelSpec | None) -> None:
 
 def check_judges(specs: list[str], device: str | None) -> None:
     """Create each judge once before the long part: a missing judge fails now, not after hours of generation."""
-    from dataigm.judge.detectors import create_judge
+    from dataigm.judges.registry import create_judge
 
     for spec in specs:
         try:
@@ -331,8 +330,8 @@ def judge_slug(spec: str) -> str:
 
 def evaluate_state(state: dict[str, Any], suite: Suite, options: BenchmarkOptions) -> dict[str, Path]:
     """Write one report per judge over every method in ``state`` against the original (``dataigm eval``'s code)."""
-    from dataigm.judge.evaluation import evaluate, open_set
-    from dataigm.judge.report import write_report
+    from dataigm.evaluation.evaluate import evaluate, open_set
+    from dataigm.report.write import write_report
 
     out = Path(options.out)
     original = Path(state["original"]["folder"])
@@ -361,10 +360,10 @@ def write_utility_report(state: dict[str, Any], suite: Suite, options: Benchmark
     """Fidelity only (LPIPS over pairs, FID/KID) of each method's images against the original's: suites without a concept."""
     from dataigm.core.atomic import write_bytes_atomic
     from dataigm.core.devices import pick_device
-    from dataigm.judge.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
-    from dataigm.judge.images import resolve_images
-    from dataigm.judge.metrics import bootstrap_ci
-    from dataigm.judge.pairing import pair_images
+    from dataigm.evaluation.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
+    from dataigm.judges.images import resolve_images
+    from dataigm.evaluation.metrics import bootstrap_ci
+    from dataigm.evaluation.pairing import pair_images
 
     cfg = _eval_config(suite, {"detector": "none"}, options)
     device = pick_device(cfg.device)

@@ -5,7 +5,7 @@ such suites); ``concepts_file`` adds the suite's own concepts to the taxonomy, a
 
 A suite names its prompt files (repository, pinned commit, path, sha256, format), which prompts are forgotten and
 which retained, the seeds, the generation settings the reference used, and the judges and metrics to report.
-Everything is data: judge specs are plain strings handed to :func:`dataigm.judge.detectors.create_judge`.
+Everything is data: judge specs are plain strings handed to :func:`dataigm.judges.person.create_judge`.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class SeedSpec(StrictModel):
 
 
 class JudgeSpec(StrictModel):
-    """A judge of the suite's images (a :func:`~dataigm.judge.detectors.create_judge` spec) and its options."""
+    """A judge of the suite's images (a :func:`~dataigm.judges.person.create_judge` spec) and its options."""
 
     detector: str
     concept: str | None = None

@@ -2,7 +2,7 @@
 
 * :func:`add_model_source_flags`: the pipeline and the components that replace parts of it (build, benchmark);
 * :func:`add_metric_flags` + :func:`metric_settings`: CLIP, CSDR, CLIP score, LPIPS, FID/KID and bootstrap settings,
-  as :class:`~dataigm.judge.evaluation.EvalConfig` fields (eval, benchmark);
+  as :class:`~dataigm.evaluation.evaluate.EvalConfig` fields (eval, benchmark);
 * :func:`add_device_flag`, :func:`add_json_flag` and :func:`emit_json` (one JSON object on stdout).
 
 A flag renamed because its old name meant two things keeps the old spelling for one release, through
@@ -101,7 +101,7 @@ def add_nudenet_model_flag(p: argparse.ArgumentParser) -> None:
 
 
 def metric_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~dataigm.judge.evaluation.EvalConfig` fields that :func:`add_metric_flags` set (``none`` -> off)."""
+    """The :class:`~dataigm.evaluation.evaluate.EvalConfig` fields that :func:`add_metric_flags` set (``none`` -> off)."""
     def off(v: Any) -> Any:
         return None if v == "none" else v
 

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.judge.answers import export_answers, rescore
+    from dataigm.report.answers import export_answers, rescore
 
     progress = sys.stderr.isatty() and not args.json
     kw = {"batch_size": args.batch_size, "workers": args.workers, "device": args.device, "progress": progress}
@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         sheet = export_answers(args.run, args.out, **kw)
         print(json.dumps(sheet, sort_keys=True) if args.json else f"answer sheet: {args.out} ({len(sheet['judges'])} judges, methods {', '.join(sheet['methods'])})")
         return 0
-    from dataigm.judge.answers_report import sheet_report
-    from dataigm.judge.report import write_report
+    from dataigm.report.answers_report import sheet_report
+    from dataigm.report.write import write_report
 
     sheet = rescore(args.sheet, args.detector, threshold=args.threshold, concept=args.concept, **kw)
     report = sheet_report(args.sheet)

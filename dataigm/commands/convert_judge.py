@@ -36,7 +36,7 @@ def _q16(args: argparse.Namespace) -> int:
     import json
 
     from dataigm.core.errors import DataigmError
-    from dataigm.judge.q16 import convert_q16_prompts
+    from dataigm.judges.q16 import convert_q16_prompts
 
     if args.task:
         raise DataigmError("--task is for igmu heads; Q16's prompts have one task (inappropriate content)")
@@ -49,7 +49,7 @@ def _q16(args: argparse.Namespace) -> int:
 def _igmu(args: argparse.Namespace) -> int:
     import json
 
-    from dataigm.judge.igmu import IGMU_CLIP, convert_igmu_head
+    from dataigm.judges.igmu import IGMU_CLIP, convert_igmu_head
 
     out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip or IGMU_CLIP)
     cfg = json.loads((out / "config.json").read_text())
@@ -61,7 +61,7 @@ def _igmu(args: argparse.Namespace) -> int:
 
 
 def _unlearncanvas(args: argparse.Namespace) -> int:
-    from dataigm.judge.unlearncanvas import UNLEARNCANVAS_ARCH, convert_unlearncanvas
+    from dataigm.judges.unlearncanvas import UNLEARNCANVAS_ARCH, convert_unlearncanvas
 
     out = convert_unlearncanvas(args.weights, args.out, arch=args.arch or UNLEARNCANVAS_ARCH)
     print(f"wrote {out}: UnlearnCanvas classifier (timm local-dir); judge with unlearncanvas:<style|object>@{out}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataigm.judge.evaluation import EvalConfig, ImageSet
+    from dataigm.evaluation.evaluate import EvalConfig, ImageSet
 
 from dataigm.commands._options import add_device_flag, add_json_flag, add_metric_flags, emit_json, metric_settings
 from dataigm.core.errors import InputError
@@ -84,8 +84,8 @@ def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
 
 
 def eval_config(args: argparse.Namespace) -> "EvalConfig":
-    """The :class:`~dataigm.judge.evaluation.EvalConfig` of the command line."""
-    from dataigm.judge.evaluation import EvalConfig
+    """The :class:`~dataigm.evaluation.evaluate.EvalConfig` of the command line."""
+    from dataigm.evaluation.evaluate import EvalConfig
 
     return EvalConfig(
         detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
@@ -98,10 +98,10 @@ def eval_config(args: argparse.Namespace) -> "EvalConfig":
 
 def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSet | None]":
     """(methods, original or None): from ``--layout NAME ROOT``, or from the per-set flags."""
-    from dataigm.judge.evaluation import open_set
+    from dataigm.evaluation.evaluate import open_set
 
     if args.layout:
-        from dataigm.judge.layouts import create_layout
+        from dataigm.evaluation.layouts import create_layout
 
         given = [flag for flag, v in (("--method", args.method), ("--forget", args.forget), ("--original", args.original),
                                       ("--original-forget", args.original_forget), ("--prompts", args.prompts), ("--no-attack", args.no_attack)) if v]
@@ -124,8 +124,8 @@ def open_inputs(args: argparse.Namespace) -> "tuple[dict[str, ImageSet], ImageSe
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.judge.evaluation import evaluate
-    from dataigm.judge.report import write_report
+    from dataigm.evaluation.evaluate import evaluate
+    from dataigm.report.write import write_report
 
     if args.device:  # before hours of work, not when the first model is placed
         from dataigm.core.devices import check_device

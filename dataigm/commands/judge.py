@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from dataigm.core.atomic import write_json_atomic
     from dataigm.core.errors import DataigmError
-    from dataigm.judge.judge import judge
+    from dataigm.judges.judge import judge
 
     if args.device:  # NudeNet runs on CPU whatever the device: a device this machine lacks is still an error
         from dataigm.core.devices import check_device
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
     """Several judges: the joined JSONL, one summary per judge and the pairwise agreement."""
     from dataigm.core.atomic import write_json_atomic
-    from dataigm.judge.multi import judge_many
+    from dataigm.judges.multi import judge_many
 
     result = judge_many(images, args.detector, **options)
     summary = result.summary()

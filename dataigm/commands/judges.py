@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dataigm.judge.registry import JUDGE_KINDS, judge_kinds
+    from dataigm.judges.registry import JUDGE_KINDS, judge_kinds
 
     kinds = judge_kinds()
     entries = [JUDGE_KINDS.get(args.kind).catalogue_entry()] if args.kind else [k.catalogue_entry() for k in kinds]

@@ -21,7 +21,6 @@ from typing import Any, Iterator
 from dataigm.core.errors import DataigmError
 from dataigm.core.datasets import data_root_of
 from dataigm.core.manifest import MANIFEST
-from dataigm.core.schema import IMAGE_FIELD
 from dataigm.core.errors import InputError
 from dataigm.core.shards import RawSample, ShardIndex, iter_tar, list_shards
 

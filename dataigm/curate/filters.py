@@ -5,7 +5,7 @@ sample so stock loaders see one schema) and raises flags ``(reason, action)`` wh
 sample. The engine combines the flags of all filters (the strongest action wins) and never decides silently:
 every score lands in the sample's ``curation`` json.
 
-The ``nudenet`` and ``detector`` filters wrap the judges of :mod:`dataigm.judge.detectors` (one place loads and
+The ``nudenet`` and ``detector`` filters wrap the judges of :mod:`dataigm.judges` (one place loads and
 runs NudeNet and exported dataigm detectors); heavy libraries (onnxruntime via NudeNet, torch, timm,
 transformers) are imported when a filter is created.
 
@@ -31,7 +31,9 @@ from dataigm.core.partition import rank_from_env
 from dataigm.core.registry import Registry
 from dataigm.curate.decision import Action
 from dataigm.curate.dedup import l2_normalize
-from dataigm.judge.detectors import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, DataigmJudge, NudeNetJudge, Verdict
+from dataigm.judges.nudenet import DEFAULT_NUDENET_PRESET, NUDENET_CLASSES, NUDENET_PRESETS, NudeNetJudge
+from dataigm.judges.dataigm_detector import DataigmJudge
+from dataigm.judges.types import Verdict
 
 # Curation's default NudeNet classes: explicit nudity only. The judge presets also count exposed belly, feet,
 # armpits and male breast, which would drop concept-removed negatives that merely show a bare belly or feet.
@@ -120,7 +122,7 @@ def _device(setting: str) -> str:
 
 
 class JudgeFilter(Filter):
-    """A filter backed by a judge (:mod:`dataigm.judge.detectors`): batched verdicts, then one decision per sample."""
+    """A filter backed by a judge (:mod:`dataigm.judges`): batched verdicts, then one decision per sample."""
 
     judge: Any  # a Judge, built by the subclass from its settings
 
@@ -253,7 +255,7 @@ class NudenetSettings(FilterSettings):
 class NudenetFilter(JudgeFilter):
     """Agreement with NudeNet: a positive it does not see, or a negative where it sees nudity, is flagged.
 
-    Wraps :class:`~dataigm.judge.detectors.NudeNetJudge`, so the rule is the judge's: a hit when any configured
+    Wraps :class:`~dataigm.judges.person.NudeNetJudge`, so the rule is the judge's: a hit when any configured
     class has a detection scoring strictly above ``threshold``.
     """
 
@@ -292,7 +294,7 @@ class DetectorSettings(FilterSettings):
 class DetectorFilter(JudgeFilter):
     """Agreement with a detector trained by dataigm (e.g. round one cleaning the data of round two).
 
-    Wraps :class:`~dataigm.judge.detectors.DataigmJudge`. With a positive label (``positive_label`` here, else the
+    Wraps :class:`~dataigm.judges.person.DataigmJudge`. With a positive label (``positive_label`` here, else the
     exported one) P(positive) >= threshold is a hit, checked against the sample's label being the positive one.
     Without one (a multi-class export, ``positive_label`` -1 or null) the argmax is compared with the sample's
     label: a different class is a ``disagree`` flag, and labels the detector does not know are not judged.
@@ -322,8 +324,8 @@ class DetectorFilter(JudgeFilter):
 
 # --- CLIP text-image score (hook) ------------------------------------------------------------------------
 def load_clip(model: str, revision: str | None = None, device: str = "auto", dtype: str = "float32") -> Any:
-    """A :class:`dataigm.judge.clip.Clip` from a folder or Hub id; half precision only on GPU."""
-    from dataigm.judge.clip import Clip
+    """A :class:`dataigm.judges.clip.Clip` from a folder or Hub id; half precision only on GPU."""
+    from dataigm.judges.clip import Clip
 
     return Clip(model, revision=revision, device=_device(device), dtype=dtype)
 

@@ -101,7 +101,7 @@ def read_review_tags(name: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-REVIEW_LABELS_FORMAT = "dataigm-review-labels/1"  # read by dataigm.judge.labels (``dataigm audit --labels``)
+REVIEW_LABELS_FORMAT = "dataigm-review-labels/1"  # read by dataigm.evaluation.labels (``dataigm audit --labels``)
 LABEL_FIELDS = ("key", "category", "split", "source", "model", "subcategory", "concept")
 
 

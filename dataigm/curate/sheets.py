@@ -5,51 +5,17 @@ per category, so a person can look at what the curated dataset holds and what cu
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from PIL import Image, ImageDraw, ImageFont
 
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.core.shards import ShardSpec, iter_tar
+from dataigm.core.sheets import contact_sheet
 
 if TYPE_CHECKING:
     from dataigm.curate.config import CurationConfig
     from dataigm.curate.decision import Decision
-
-HEADER = 20
-CAPTION = 26
-MAX_COLUMNS = 8
-
-
-def sheet_size(n: int, thumb: int) -> tuple[int, int]:
-    """Pixel size of a sheet of ``n`` thumbnails of ``thumb`` px: up to 8 columns, a title bar, captions."""
-    cols = max(1, min(MAX_COLUMNS, n))
-    rows = max(1, math.ceil(n / cols))
-    return cols * thumb, HEADER + rows * (thumb + CAPTION)
-
-
-def contact_sheet(title: str, items: Sequence[tuple[bytes, str, str]], thumb: int = 96) -> Image.Image:
-    """A grid of ``(image bytes, caption line 1, caption line 2)``; unreadable images show as grey tiles."""
-    width, height = sheet_size(len(items), thumb)
-    sheet = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
-    cols = max(1, min(MAX_COLUMNS, len(items)))
-    for i, (data, line1, line2) in enumerate(items):
-        x, y = (i % cols) * thumb, HEADER + (i // cols) * (thumb + CAPTION)
-        try:
-            tile = Image.open(io.BytesIO(data)).convert("RGB")
-            tile.thumbnail((thumb, thumb))
-        except Exception:  # a corrupt image is exactly what a dropped sheet should show, as a grey tile
-            tile = Image.new("RGB", (thumb, thumb), (128, 128, 128))
-        sheet.paste(tile, (x + (thumb - tile.width) // 2, y + (thumb - tile.height) // 2))
-        draw.text((x + 2, y + thumb + 1), line1[-16:], fill=(0, 0, 0), font=font)
-        draw.text((x + 2, y + thumb + 13), line2[:16], fill=(160, 0, 0), font=font)
-    return sheet
-
 
 def write_contact_sheets(dataset: Path, out: Path, specs: Sequence[ShardSpec], decisions: dict[str, "Decision"], config: "CurationConfig") -> list[str]:
     """Write the sheets below ``out/_curation/sheets``; returns their paths relative to ``out``."""

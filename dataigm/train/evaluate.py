@@ -148,9 +148,9 @@ def report_predictions(preds: Predictions, detector: Detector, threshold: float 
 
 
 def add_judge_audit(report: dict[str, Any], preds: Predictions, pos: int, threshold: float, groups: dict[str, list[int]]) -> None:
-    """How the detector does as a judge (:func:`dataigm.judge.agreement.judge_audit`): sensitivity and specificity
+    """How the detector does as a judge (:func:`dataigm.evaluation.agreement.judge_audit`): sensitivity and specificity
     with Wilson intervals and its threshold sweep, overall (``judge_audit``) and per source / generator."""
-    from dataigm.judge.agreement import judge_audit
+    from dataigm.evaluation.agreement import judge_audit
 
     y, scores = (preds.labels == pos).tolist(), preds.probs[:, pos].tolist()
     report["judge_audit"] = judge_audit(y, scores, threshold, n_resamples=200)

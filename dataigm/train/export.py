@@ -100,8 +100,8 @@ def _write_export(
 
 def _literature(folder: Path, section: dict[str, Any], positive: str) -> list[dict[str, Any]]:
     """Agreement with the literature's judges of the category on the test split, when the training data is a
-    local folder (:func:`dataigm.judge.literature.literature_agreement`)."""
-    from dataigm.judge.literature import literature_agreement
+    local folder (:func:`dataigm.evaluation.literature.literature_agreement`)."""
+    from dataigm.evaluation.literature import literature_agreement
 
     data = section["training_data"].get("path")
     if not data or not Path(data).is_dir():

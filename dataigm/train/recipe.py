@@ -10,7 +10,6 @@ override is reported like a bad recipe field.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
