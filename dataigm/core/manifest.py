@@ -132,8 +132,9 @@ def stats_relpath(shard: str) -> str:
 def missing_shards(root: Path, parts: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Planned shards with no stats yet (not finished): one listing per split folder of ``_stats``, nothing parsed."""
     root = Path(root)
-    done = {path[len(str(root)) + 1:] for path in _stats_files(root)}
-    return [s for s in planned_shards(root, parts) if stats_relpath(s) not in done]
+    parts = read_parts(root) if parts is None else parts
+    done = {path[len(str(root)) + 1:] for path in _stats_files(root, sort=False)}
+    return sorted(s for part in parts.values() for s in part.get("shards", []) if stats_relpath(s) not in done)
 
 
 def _workers(n: int) -> int:
@@ -152,17 +153,16 @@ def in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | No
         return [y for chunk in chunks for y in chunk]
 
 
-def _stats_files(root: Path) -> list[str]:
-    """``_stats/<category>/<split>/*.json`` (not hidden temps), sorted; os.scandir, three levels, no recursive glob."""
+def _stats_files(root: Path, sort: bool = True) -> list[str]:
+    """``_stats/<category>/<split>/*.json`` (not hidden temps); os.scandir, three levels, no recursive glob."""
     found = []
     base = Path(root) / "_stats"
-    for level1 in sorted(os.scandir(base), key=lambda e: e.name) if base.is_dir() else []:
-        if not level1.is_dir():
-            continue
-        for level2 in sorted(os.scandir(level1.path), key=lambda e: e.name):
-            if level2.is_dir():
-                found += sorted(e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith("."))
-    return found
+    for level1 in os.scandir(base) if base.is_dir() else []:
+        if level1.is_dir():
+            for level2 in os.scandir(level1.path):
+                if level2.is_dir():
+                    found += [e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith(".")]
+    return sorted(found) if sort else found
 
 
 def read_all_stats(root: Path) -> list[dict[str, Any]]:
