@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +29,8 @@ from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.run_settings import dataset_settings
 from dataigm.core.settings import read_json_file
-from dataigm.core.shards import count_samples, list_shards
+from dataigm.core.shards import count_samples, list_shards, read_stats, stats_files
+from dataigm.core.stage import thread_map
 from dataigm.core.versions import installed_version
 
 log = logging.getLogger(__name__)
@@ -133,43 +132,8 @@ def missing_shards(root: Path, parts: dict[str, dict[str, Any]] | None = None) -
     """Planned shards with no stats yet (not finished): one listing per split folder of ``_stats``, nothing parsed."""
     root = Path(root)
     parts = read_parts(root) if parts is None else parts
-    done = {path[len(str(root)) + 1:] for path in _stats_files(root, sort=False)}
+    done = {path[len(str(root)) + 1:] for path in stats_files(root, sort=False)}
     return sorted(s for part in parts.values() for s in part.get("shards", []) if stats_relpath(s) not in done)
-
-
-def _workers(n: int) -> int:
-    return max(1, min(32, 4 * (os.cpu_count() or 1), n))
-
-
-def in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None) -> list[Any]:
-    """``[fn(x) for x in items]``, in ``workers`` threads over contiguous chunks (one task per chunk, not per item:
-    with 100k small files the per-item overhead of a pool is most of the work), in order."""
-    workers = workers or _workers(len(items))
-    if workers <= 1 or len(items) < 64:
-        return [fn(x) for x in items]
-    size = math.ceil(len(items) / workers)
-    with ThreadPoolExecutor(workers) as pool:
-        chunks = pool.map(lambda i: [fn(x) for x in items[i:i + size]], range(0, len(items), size))
-        return [y for chunk in chunks for y in chunk]
-
-
-def _stats_files(root: Path, sort: bool = True) -> list[str]:
-    """``_stats/<category>/<split>/*.json`` (not hidden temps); os.scandir, three levels, no recursive glob."""
-    found = []
-    base = Path(root) / "_stats"
-    for level1 in os.scandir(base) if base.is_dir() else []:
-        if level1.is_dir():
-            for level2 in os.scandir(level1.path):
-                if level2.is_dir():
-                    found += [e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith(".")]
-    return sorted(found) if sort else found
-
-
-def read_all_stats(root: Path) -> list[dict[str, Any]]:
-    """Every shard's stats of a dataset folder, sorted by shard path; files read in threads (on a parallel file
-    system each open waits on a metadata server; the parse itself is the same work in one thread)."""
-    texts = in_threads(lambda p: Path(p).read_bytes(), _stats_files(root))
-    return sorted((json.loads(t) for t in texts), key=lambda s: s["shard"])
 
 
 def build_manifest(root: Path) -> dict[str, Any]:
@@ -195,7 +159,7 @@ def derive_manifest(root: Path) -> dict[str, Any]:
     """The manifest :func:`build_manifest` writes, without writing it."""
     root = Path(root)
     parts = read_parts(root)
-    stats = read_all_stats(root)
+    stats = read_stats(root)
     labels_of, taxonomy_of = {}, {}
     for part in parts.values():
         labels_of.setdefault(part["category"], part.get("label_names", []))
@@ -372,7 +336,7 @@ def verify(root: Path, deep: bool = True, *, hashes: bool = True, workers: int |
     listed = {s["path"]: s for s in manifest["shards"]}
     for rel in manifest.get("incomplete", []):
         problems.append(VerifyProblem(rel, "planned but never finished"))
-    found = in_threads(lambda e: check_shard(root, e, deep, hashes), list(listed.values()), workers)
+    found = thread_map(lambda e: check_shard(root, e, deep, hashes), list(listed.values()), workers)
     problems += [p for p in found if p is not None]
     if "hub" in manifest:  # an exported/pulled folder: any tar below data/ would be published
         data_root = root / manifest["hub"].get("data_dir", "data")

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Iterator
 from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_json_atomic
 from dataigm.core.images import is_image_path
 from dataigm.core.schema import IMAGE_FIELD, SampleMeta, encode_sample
+from dataigm.core.stage import thread_map
 
 MAX_RECORDED_ERRORS = 100
 TAR_MTIME = 0  # fixed, so the same samples always give the same tar bytes
@@ -290,10 +291,24 @@ def list_shards(root: Path, category: str | None = None, split: str | None = Non
     return sorted(found)
 
 
+def stats_files(root: Path, sort: bool = True) -> list[str]:
+    """Paths of ``_stats/<category>/<split>/*.json`` (not hidden temps); three levels of ``os.scandir``, no recursive
+    glob (several times slower at 100k shards)."""
+    found = []
+    base = Path(root) / "_stats"
+    for level1 in os.scandir(base) if base.is_dir() else []:
+        if level1.is_dir():
+            for level2 in os.scandir(level1.path):
+                if level2.is_dir():
+                    found += [e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith(".")]
+    return sorted(found) if sort else found
+
+
 def read_stats(root: Path) -> list[dict[str, Any]]:
-    """All per-shard stats of a dataset folder, sorted by shard path."""
-    stats = [json.loads(p.read_text()) for p in sorted((Path(root) / "_stats").rglob("*.json"))]
-    return sorted(stats, key=lambda s: s["shard"])
+    """All per-shard stats of a dataset folder, sorted by shard path. Files are read in threads (on a parallel file
+    system each open waits on a metadata server); each is parsed once."""
+    texts = thread_map(lambda p: Path(p).read_bytes(), stats_files(root))
+    return sorted((json.loads(t) for t in texts), key=lambda s: s["shard"])
 
 
 @dataclass
