@@ -91,6 +91,15 @@ def test_verify_without_hashes_checks_sizes(planned: Path) -> None:
         [f"{SPECS[1].relpath}: {len(data) - 512} bytes != manifest {len(data)}"]
 
 
+def test_verify_command_without_hashes(planned: Path, capsys) -> None:
+    write_shard(planned, SPECS[3])
+    finalize(planned)
+    tar = SPECS[2].tar_path(planned)
+    tar.write_bytes(tar.read_bytes()[:-512])
+    assert main(["verify", str(planned), "--fast", "--no-hash"]) == 1
+    assert f"FAIL {SPECS[2].relpath}: " in capsys.readouterr().err
+
+
 def test_finalize_command(planned: Path, capsys) -> None:
     assert main(["finalize", str(planned)]) == 1
     assert f"1 planned shard(s) not done yet, e.g. {SPECS[3].relpath}" in capsys.readouterr().err
