@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from dataigm import __version__
 from dataigm.core.errors import DataigmError, one_line
+from dataigm.core.interrupt import SIGINT_EXIT, Interrupted, raise_on_termination
 
 
 # The modules only an extra installs (pyproject.toml's [project.optional-dependencies]) -> the extras that do; a
@@ -72,7 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with raise_on_termination():
+            return int(args._run(args) or 0)
+    except Interrupted as e:  # Ctrl-C or preemption: the work in flight was closed; one line, the scheduler's code
+        print(f"dataigm {args.command}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a stage, or a second one inside: nothing half-written was published
+        print(f"dataigm {args.command}: interrupted: every finished shard is kept; run the same command again to resume",
+              file=sys.stderr)
+        return SIGINT_EXIT
     except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
         # Bad input is reported in one line, not a traceback (use -v for the traceback); one line even when a
         # library's message spans several (PyYAML, pydantic, torch).

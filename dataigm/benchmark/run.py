@@ -415,7 +415,7 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOptions, original: ModelSpec | None,
                    say: Callable[[str], None]) -> BenchmarkResult:
     from dataigm.benchmark.fetch import fetch_suite
-    from dataigm.core.partition import rank_from_env
+    from dataigm.core.partition import rank_from_env, refuse_array
     from dataigm.generate.engine import BuildOptions, build
 
     # 1. Check inputs: suite, prompt files, judges, --out
@@ -427,6 +427,7 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
         raise InputError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
+    refuse_array(rank, "benchmark")  # rank 0 waits for the other ranks' shards before judging
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}
     concept = next((r.concept for r in sets.get("forget", []) if r.concept), "")

@@ -113,6 +113,13 @@ def metric_settings(args: argparse.Namespace) -> dict[str, Any]:
             "kid_subset_size": args.kid_subset_size, "nudenet_model": args.nudenet_model}
 
 
+def add_array_task_flag(p: argparse.ArgumentParser) -> None:
+    """--array-task I/N: this process is task I of N of a job array (a world that never meets)."""
+    p.add_argument("--array-task", metavar="I/N", help="run as task I of N (from 0) of a job array whose tasks never meet: "
+                   "each writes its share of shards and the last to finish writes the manifest (Slurm arrays are read from "
+                   "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT without it); see docs/many-machines.md")
+
+
 def add_device_flag(p: argparse.ArgumentParser, default: str | None = None, help: str = "cpu, cuda, cuda:1, mps (default: cuda when available)") -> None:
     p.add_argument("--device", default=default, help=help)
 

@@ -37,7 +37,7 @@ from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.images import ImageDecodeError, decode_rgb
 from dataigm.core.manifest import CurationRecord, PartRecord, build_manifest, load_manifest, write_part
-from dataigm.core.partition import RankInfo, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env, refuse_array
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
@@ -533,6 +533,7 @@ def curate(
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     check_distributor(distributor)
     info = rank_from_env()
+    refuse_array(info, "curation")
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
     ranks = RankInfo(rank, world_size)  # a bad rank fails before anything is written

@@ -4,6 +4,10 @@ Generation runs in the calling thread; encoding and writing run in a writer thre
 queue, so the accelerator never waits on PNG encoding or disk and memory stays flat (at most a few batches
 in flight). Each rank takes its own shards (:func:`dataigm.core.partition.partition`), skips shards that are
 already done, and writes each shard atomically, so a killed build resumes exactly where it stopped.
+
+Ctrl-C, SIGTERM and SIGUSR1 (:mod:`dataigm.core.interrupt`) stop the build after the batch in flight: it is
+written, the unfinished shard is kept as a checkpoint (:meth:`dataigm.core.shards.ShardSink.checkpoint`), and a
+rerun continues that shard at its next batch, giving the same bytes as a build that was never stopped.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
+from dataigm.core.interrupt import Interrupted, stop_at_boundary
+from dataigm.core.manifest import PartRecord, finalize, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SampleMeta
-from dataigm.core.shards import ShardSink, is_done
+from dataigm.core.shards import ShardSink, is_done, remove_checkpoint
 from dataigm.core.stage import own_units, remove_own_tmp
 from dataigm.distributors import check_distributor, require_single_driver
 from dataigm.generate import determinism
@@ -132,6 +137,8 @@ class _Writer(threading.Thread):
         self.sink: ShardSink | None = None
         self.written = 0
         self.failed = 0
+        self.closed = 0  # shards handed to the publisher
+        self.held = 0  # samples kept in a checkpoint by a stop
         self.waited = 0.0
         self.on_sample = on_sample
         self.max_failure_rate = max_failure_rate
@@ -169,8 +176,7 @@ class _Writer(threading.Thread):
 
     def _handle(self, event: str, payload: Any) -> None:
         if event == "open":
-            spec, planned = payload
-            self.sink = ShardSink(self.root, spec, planned)
+            self.sink = payload
         elif event == "batch":
             assert self.sink is not None
             for meta, encoded, error in payload:
@@ -184,9 +190,14 @@ class _Writer(threading.Thread):
                     self.sink.fail(meta.key, error)
                     self.failed += 1
             self.on_sample(len(payload))
+        elif event == "checkpoint":  # a stop: keep what the shard holds for the rerun
+            assert self.sink is not None
+            sink, self.sink = self.sink, None
+            self.held = sink.checkpoint()
         elif event == "close":
             assert self.sink is not None
             sink, self.sink = self.sink, None
+            self.closed += 1
             self._check_failure_rate(sink)
             self.publishing.append(self.publisher.submit(_publish, sink))
             self._published(False)  # an earlier shard that failed to publish stops the build now
@@ -530,7 +541,7 @@ def build(
 
         import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress,
                              distributor=distributor, ray_address=ray_address)
-    manifest = finalize(out)
+    manifest = finalize(out).manifest  # written by the rank or array task that finishes last
     return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), written, failed, manifest)
 
 
@@ -573,19 +584,30 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
     workers = encoder_workers(device, options.encode_workers)
     writer = _Writer(out, bar.update, options.max_failure_rate, workers)
     writer.start()
+    stop_signal: int | None = None
     try:
-        for shard in todo:
-            if shard.model_index != model_index:
-                if model is not None:  # free the previous pipeline before loading the next
-                    model = None
-                    release_memory()
-                model = load(shard.model_index)
-                model_index = shard.model_index
-            writer.put("open", (shard.spec, len(shard.samples)))
-            batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
-            for batch in _batches_as_run(model, shard.samples, batch_size):
-                writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
-            writer.put("close")
+        with stop_at_boundary() as stop:
+            for shard in todo:
+                if stop:
+                    break
+                if shard.model_index != model_index:
+                    if model is not None:  # free the previous pipeline before loading the next
+                        model = None
+                        release_memory()
+                    model = load(shard.model_index)
+                    model_index = shard.model_index
+                batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
+                sink, batches = _resume_shard(out, shard, list(_batches_as_run(model, shard.samples, batch_size)))
+                bar.update(sink.position)
+                writer.put("open", sink)
+                for i, batch in enumerate(batches, 1):
+                    writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
+                    if stop and i < len(batches):  # the batch in flight is written; the shard waits in a checkpoint
+                        writer.put("checkpoint")
+                        break
+                else:
+                    writer.put("close")
+            stop_signal = stop.signum
         writer.put("stop")
         if model is not None:  # free the pipeline (a GPU's memory for the judges) while the writer drains its queue
             model = None
@@ -593,6 +615,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
                 release_memory()           # hold the GIL that the encoders and the writer need to drain the queue
         writer.join()
         writer.check()
+        if stop_signal is not None:
+            held = f", 1 checkpointed with {writer.held} images" if writer.held else ""
+            raise Interrupted(stop_signal, f"{writer.closed} of {len(todo)} shards to do finished{held}")
         log.info("generation waited %.1f s on a full queue for PNG encoding and writing (%d encoder threads)", writer.waited, workers)
     except BaseException:
         if writer.is_alive():
@@ -606,6 +631,23 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
             model = None
             release_memory()
     return writer.written, writer.failed
+
+
+def _resume_shard(out: Path, shard: Any, batches: list[list[SampleMeta]]) -> tuple[ShardSink, list[list[SampleMeta]]]:
+    """The shard's sink, started from its checkpoint when a stopped run left one, and the batches still to generate.
+
+    A checkpoint ends at a batch boundary, and batches are cut the same way on every run, so the remaining batches
+    are the ones a run that was never stopped would generate; one that does not end on a boundary is dropped."""
+    sink = ShardSink(out, shard.spec, len(shard.samples), resume=True)
+    done, skip = 0, 0
+    while done < sink.position and skip < len(batches):
+        done += len(batches[skip])
+        skip += 1
+    if done != sink.position:
+        sink.abort()
+        remove_checkpoint(out, shard.spec)
+        return ShardSink(out, shard.spec, len(shard.samples)), batches
+    return sink, batches[skip:]
 
 
 def _has_failures(out: Path, shard: Any) -> bool:
@@ -623,13 +665,6 @@ def release_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
-
-
-def finalize(out: Path) -> dict[str, Any] | None:
-    """Write the manifest once every planned shard of every part is done (any rank may be the last)."""
-    if missing_shards(out):
-        return None
-    return build_manifest(out)
 
 
 # --- the Ray distributor: one shard per unit, on actors that keep their pipeline (see dataigm.distributors.ray) -----

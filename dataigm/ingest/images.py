@@ -38,7 +38,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from dataigm.core.errors import InputError
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, is_image_path, open_rgb, walk_files
-from dataigm.core.manifest import PartRecord, build_manifest, read_parts, write_part
+from dataigm.core.manifest import PartRecord, build_manifest, finalize, read_parts, write_part
 from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
 from dataigm.core.shards import ShardSink, ShardSpec, is_done
@@ -394,7 +394,7 @@ def import_images(
 
     Idempotent (same keys, same tar bytes) and resumable (finished shards are skipped). Bad files are
     recorded in the shard stats with their reason. With several ranks (``rank``/``world_size`` or torchrun/
-    Slurm variables) each rank writes its share of shards; re-run once on one rank to write the full manifest.
+    Slurm variables, a Slurm job array) each rank writes its share of shards, and the last to finish writes the manifest.
     ``distributor="ray"`` writes every shard on the Ray cluster at ``ray_address`` from this one process
     (:mod:`dataigm.distributors.ray`), with the same bytes.
     """
@@ -422,8 +422,9 @@ def import_images(
     _write_shards(folder, out, plan, rank, world_size, report, max_size=max_size, png_compress_level=png_compress_level,
                   workers=workers or min(8, os.cpu_count() or 1), progress=progress, distributor=distributor, ray_address=ray_address)
 
-    # 4. Manifest (complete once every rank has finished)
-    report.manifest = build_manifest(out)
+    # 4. Manifest: one process writes it (listing what other parts left unfinished); of several ranks or array
+    #    tasks, the one that finishes last
+    report.manifest = build_manifest(out) if world_size == 1 else finalize(out).manifest
     return report
 
 
@@ -513,8 +514,10 @@ def _shard_writer(folder: Path, plan: ImportPlan, category: str, part: str, fail
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
     def write(shard: PlannedShard, sink: ShardSink, advance: Any) -> None:
-        with closing(_ordered_map(load, shard.files, workers)) as results:
-            for f, result in zip(shard.files, results):
+        files = shard.files[sink.position:]  # after a checkpoint (a stopped run), the files it does not hold
+        advance(sink.position)
+        with closing(_ordered_map(load, files, workers)) as results:
+            for f, result in zip(files, results):
                 key = sample_key(category, part, f.relpath)
                 if isinstance(result, ImageDecodeError):
                     sink.fail(key, str(result))
@@ -554,7 +557,7 @@ def _write_shards(folder: Path, out: Path, plan: ImportPlan, rank: int, world_si
             report.failures.update(failures)
         return
     write = _shard_writer(folder, plan, category, part, report.failures, **settings)
-    done = run_units(plan.shards, rank, world_size, write, open_sink=lambda p: ShardSink(out, p.spec, len(p.files)),
+    done = run_units(plan.shards, rank, world_size, write, open_sink=lambda p: ShardSink(out, p.spec, len(p.files), resume=True),
                      is_done=lambda p: is_done(out, p.spec), outputs=lambda p: (p.spec.tar_path(out), p.spec.stats_path(out)),
                      progress=progress, desc=f"import {category}/{part}", unit="img", size=lambda p: len(p.files))
     report.shards_skipped, report.shards_written = done.skipped, done.done
