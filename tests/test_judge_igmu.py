@@ -14,6 +14,7 @@ from torch import nn
 from dataigm.judges.clip import projected
 from dataigm.judges.tiny import build_tiny_igmu_head
 from dataigm.synthetic import draw_pattern
+from clip_references import transformers4_clip_pixels
 from real_weights import skimage_photo
 
 HIDDEN = 16  # the tiny CLIP's projection size (ViT-B/32: 512)
@@ -44,7 +45,9 @@ def their_predictions(clip_dir: Path, head_pth: Path, images: list) -> tuple[lis
     head = TheirHead(hidden_dim=HIDDEN)
     head.load_state_dict(torch.load(head_pth))
     head.eval()
-    batch = torch.cat([processor(images=im, return_tensors="pt")["pixel_values"] for im in images])
+    cfg = processor.image_processor  # its settings; the pixels as transformers 4's CLIPProcessor made them
+    batch = torch.cat([transformers4_clip_pixels([im], cfg.size["shortest_edge"], cfg.crop_size["height"], cfg.image_mean, cfg.image_std)
+                       for im in images])
     with torch.no_grad():
         features = clip_model.get_image_features(batch)
         logits = head(projected(features))

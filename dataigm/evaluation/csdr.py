@@ -86,10 +86,13 @@ def igmu_cleaned_prompt(prompt: str) -> str:
 
 
 class ClipScorer(Clip):
-    """CLIP image/text embeddings (:class:`dataigm.judges.clip.Clip`) and the per-row CLIP score."""
+    """CLIP image/text embeddings (:class:`dataigm.judges.clip.Clip`) and the per-row CLIP score.
 
-    def __init__(self, model_path: str | Path, device: str = "cpu") -> None:
-        super().__init__(model_path, device=device)
+    Images go through the model folder's ``CLIPImageProcessor`` on its PIL path (``transformers-pil``): IGMU's
+    ``evaluate_CSDR`` and torchmetrics' ``clip_score`` call transformers' ``CLIPProcessor``."""
+
+    def __init__(self, model_path: str | Path, device: str = "cpu", preprocessing: str = "transformers-pil") -> None:
+        super().__init__(model_path, device=device, preprocessing=preprocessing)
 
     @staticmethod
     def score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
