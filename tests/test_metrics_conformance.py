@@ -190,9 +190,14 @@ class MemoryReader:
 
 
 def _cos(model, proc, images: list[Image.Image], texts: list[str], slice_tokens: bool = False) -> np.ndarray:
-    """cos(image_i, text_i) straight from the model: the reference's feature extraction."""
+    """cos(image_i, text_i) straight from the model: the reference's feature extraction, with the pixels of
+    transformers 4's CLIPProcessor (the PIL path torchmetrics' clip_score ran in IGMU's time)."""
+    from clip_references import transformers4_clip_pixels
+
+    ip = proc.image_processor
+    pixels = transformers4_clip_pixels(images, ip.size["shortest_edge"], ip.crop_size["height"], ip.image_mean, ip.image_std)
     with torch.no_grad():
-        img = projected(model.get_image_features(**proc(images=images, return_tensors="pt")))
+        img = projected(model.get_image_features(pixel_values=pixels))
         if slice_tokens:  # torchmetrics clip_score: tokenize, then cut the ids to max_position_embeddings
             tok = proc.tokenizer(texts, padding=True, return_tensors="pt")
             tok = {k: v[..., :77] for k, v in tok.items()}
