@@ -567,7 +567,7 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     # CSDR (IGMU benchmark.py, per prompt): s = max(mean_k 100 cos(image_k, p'), 0); s_o from the original's p' images
     scorer = ClipScorer(clip)
     csdr = report["methods"]["esd"]["alignment"]["csdr"]
-    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair"
+    assert csdr["n_units"] == 2 and csdr["prompts"] == "igmu" and csdr["metric"] == "csdr"
     values = []
     for unit in csdr["units"]:
         mine = [(o, u) for o, u in pairs if u.meta["pair_prompt"] == unit["removed_prompt"]]

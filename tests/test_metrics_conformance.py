@@ -246,7 +246,8 @@ def _igmu_csdr(model, proc, pairs, texts_of, unit: str = "prompt", slice_tokens:
     return float(np.mean(diffs)), undefined
 
 
-def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
+def test_csdr_pair_is_igmus_ratio_against_p_prime(clip1: Path) -> None:
+    """csdr-pair (ours): IGMU benchmark.py evaluate_CSDR's ratio and clamps, scored against the real p'."""
     from transformers import CLIPModel, CLIPProcessor
 
     from dataigm.evaluation.csdr import ClipScorer, csdr, csdr_value
@@ -254,14 +255,14 @@ def test_csdr_matches_igmu_benchmark(clip1: Path) -> None:
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
     scorer = ClipScorer(clip1)
     pairs = _pairs(CSDR_SPEC)
-    units, skipped = csdr(pairs, scorer, unit="prompt", batch_size=4, reader=MemoryReader())  # 9 pairs: the last batch holds 1
+    units, skipped = csdr(pairs, scorer, unit="prompt", prompts="pair", batch_size=4, reader=MemoryReader())  # 9 pairs: the last batch holds 1
     assert skipped == [] and [u.n_images for u in units] == [3, 3, 3]
     expected, undefined = _igmu_csdr(model, proc, pairs, lambda u: u.meta["pair_prompt"])
     assert csdr_value(units) == pytest.approx(expected, rel=1e-4)
     assert undefined == 1 and units[1].value is None and units[1].score_original == 0.0
     assert units[2].score_unlearned == 0.0 and units[2].value == pytest.approx(100.0)  # the clamp acts on the mean
     # per image: s = max(100 cos, 0) of each image, the ratio per image, averaged
-    img_units, _ = csdr(pairs, scorer, unit="image", batch_size=4, reader=MemoryReader())
+    img_units, _ = csdr(pairs, scorer, unit="image", prompts="pair", batch_size=4, reader=MemoryReader())
     expected_img, undefined_img = _igmu_csdr(model, proc, pairs, lambda u: u.meta["pair_prompt"], unit="image")
     assert len(img_units) == 9 and csdr_value(img_units) == pytest.approx(expected_img, rel=1e-4)
     assert sum(u.value is None for u in img_units) == undefined_img > 0
@@ -275,7 +276,7 @@ def test_csdr_skips_by_id_the_images_whose_concept_free_prompt_is_unknown(clip1:
     orig, unl = pairs[0]
     unknown = ImageRef("plain-9-u9", "", "", {"prompt": "a church", "prompt_index": 9, "role": "positive"})  # no p', no concept
     no_prompt = ImageRef("plain-8-u8", "", "", {"pair_prompt": "a house", "prompt_index": 8, "role": "positive"})
-    units, skipped = csdr([*pairs, (orig, unknown), (orig, no_prompt)], ClipScorer(clip1), batch_size=4, reader=MemoryReader())
+    units, skipped = csdr([*pairs, (orig, unknown), (orig, no_prompt)], ClipScorer(clip1), prompts="pair", batch_size=4, reader=MemoryReader())
     assert skipped == ["plain-9-u9", "plain-8-u8"] and len(units) == 3
 
 
@@ -299,6 +300,24 @@ def test_csdr_igmu_prompt_cleaning_reproduced(clip1: Path) -> None:
     scorer = ClipScorer(clip1)
     a, b = scorer.text_embeddings([units[0].removed_prompt, units[1].removed_prompt], truncation="slice")
     assert float(a @ b) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_csdr_default_is_igmus_cleaned_text(clip1: Path) -> None:
+    """The metric named CSDR gives IGMU's number by default: evaluate_CSDR's cleaned text (token ids sliced as
+    torchmetrics does), per image as its README instructs; csdr-pair (against p') moves it on the same images."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    from dataigm.evaluation.csdr import ClipScorer, csdr, csdr_metric_name, csdr_value, igmu_cleaned_prompt
+    from dataigm.evaluation.evaluate import EvalConfig
+
+    model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
+    pairs = _pairs(CSDR_SPEC)
+    units, _ = csdr(pairs, ClipScorer(clip1), batch_size=4, reader=MemoryReader())
+    theirs, _ = _igmu_csdr(model, proc, pairs, lambda u: igmu_cleaned_prompt(u.meta["prompt"]), unit="image", slice_tokens=True)
+    assert units[0].removed_prompt == igmu_cleaned_prompt("a church by the lake") and csdr_value(units) == pytest.approx(theirs, rel=1e-4)
+    pair, _ = csdr(pairs, ClipScorer(clip1), prompts="pair", batch_size=4, reader=MemoryReader())
+    assert abs(csdr_value(pair) - csdr_value(units)) > 1.0  # the two metrics differ on these images
+    assert EvalConfig(detector="nudenet").csdr_prompts == "igmu" and (csdr_metric_name("igmu"), csdr_metric_name("pair")) == ("csdr", "csdr-pair")
 
 
 def test_csdr_win_rate_is_one_minus_spm_clip_accuracy_up_to_ties(clip1: Path) -> None:
@@ -389,11 +408,11 @@ def test_csdr_default_unit_is_igmus_readme_per_image(clip1: Path) -> None:
 
     model, proc = CLIPModel.from_pretrained(clip1).eval(), CLIPProcessor.from_pretrained(clip1)
     pairs = _pairs(CSDR_SPEC)
-    units, _ = csdr(pairs, ClipScorer(clip1), batch_size=4, reader=MemoryReader())
+    units, _ = csdr(pairs, ClipScorer(clip1), prompts="pair", batch_size=4, reader=MemoryReader())
     readme, _ = _igmu_csdr(model, proc, pairs, lambda u: u.meta["pair_prompt"], unit="image")
     script, _ = _igmu_csdr(model, proc, pairs, lambda u: u.meta["pair_prompt"], unit="prompt")
     assert len(units) == 9 and csdr_value(units) == pytest.approx(readme, rel=1e-4) and readme != pytest.approx(script, rel=1e-3)
-    by_prompt, _ = csdr(pairs, ClipScorer(clip1), unit="prompt", batch_size=4, reader=MemoryReader())
+    by_prompt, _ = csdr(pairs, ClipScorer(clip1), unit="prompt", prompts="pair", batch_size=4, reader=MemoryReader())
     assert csdr_value(by_prompt) == pytest.approx(script, rel=1e-4)
     assert EvalConfig(detector="nudenet").csdr_unit == "image"
 
@@ -437,7 +456,7 @@ def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
 def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
     from dataigm.evaluation.metrics import METRIC_DEFINITIONS, definition_versions
 
-    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/2", "lpips": "lpips/2"}
+    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/3", "lpips": "lpips/2"}
     assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
     assert all(d["version"].startswith(f"{name}/") and d["reference"] for name, d in METRIC_DEFINITIONS.items())
 
