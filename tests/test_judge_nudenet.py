@@ -15,7 +15,6 @@ Grace Hopper and scikit-image's astronaut photo, at sizes that exercise odd padd
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import cv2
@@ -29,62 +28,15 @@ from dataigm.judges.registry import create_judge
 from dataigm.judges.judge import judge
 from dataigm.judges.nudenet import NUDENET_PIPELINES, NUDENET_PRESETS, NudeNetJudge
 from dataigm.judges.nudenet_models import NUDENET_MODEL_FILES, NudeNetDeviceError, NudeNetModelError, onnx_session, resolve_model
+from nudenet_references import LABELS, nudenet308_detect, write_faces, yolo_detections
 from real_weights import grace_hopper
 
-LABELS = ["FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
-          "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED", "BELLY_COVERED", "FEET_COVERED", "ARMPITS_COVERED",
-          "ARMPITS_EXPOSED", "FACE_MALE", "BELLY_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED",
-          "BUTTOCKS_COVERED"]
 KEYS = ["FACE_FEMALE"]
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Real photos with faces: the portrait, its mirror, odd-sized and landscape crops, the astronaut; and a cup of
-    coffee without one."""
-    from skimage import data
-
-    folder = tmp_path_factory.mktemp("faces")
-    g = Image.open(grace_hopper()).convert("RGB")
-    images = {"grace.png": g, "mirror.png": g.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "odd.png": g.resize((301, 389)),
-              "wide.png": g.crop((0, 100, g.width, 450)), "astronaut.png": Image.fromarray(data.astronaut()),
-              "coffee.png": Image.fromarray(data.coffee())}  # no face: per-image verdicts differ
-    for name, im in images.items():
-        im.save(folder / name)
-    return [folder / name for name in images]
-
-
-# --- the reference detectors, rebuilt from their code ----------------------------------------------------------------
-def _yolo_detections(session: onnxruntime.InferenceSession, blob: np.ndarray, min_score: float, to_box, nms: tuple) -> list[dict]:
-    """What both scripts do after their own preprocessing: the YOLOv8 rows (centre, size, class scores) whose best
-    score is at least ``min_score``, boxed by the script's ``to_box(x, y, w, h)``, then OpenCV's NMS (score, IoU)."""
-    rows = np.transpose(np.squeeze(session.run(None, {session.get_inputs()[0].name: blob})[0]))
-    boxes, scores, ids = [], [], []
-    for r in rows:
-        s = np.amax(r[4:])
-        if s >= min_score:
-            boxes.append(to_box(r[0], r[1], r[2], r[3]))
-            scores.append(s)
-            ids.append(np.argmax(r[4:]))
-    return [{"class": LABELS[ids[i]], "score": float(scores[i]), "box": boxes[i]} for i in cv2.dnn.NMSBoxes(boxes, scores, *nms)]
-
-
-def _nudenet308_detect(session: onnxruntime.InferenceSession, path: Path, target: int = 320) -> list[dict]:
-    img = cv2.imread(str(path))
-    h, w = img.shape[:2]
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    aspect = w / h
-    nw, nh = (int(round(target * aspect)), target) if h > w else (target, int(round(target / aspect)))
-    factor = math.sqrt((w**2 + h**2) / (nw**2 + nh**2))
-    img = cv2.resize(img, (nw, nh))
-    pad_top, pad_bottom = [int(i) for i in np.floor([target - nh, target - nh]) / 2]
-    pad_left, pad_right = [int(i) for i in np.floor([target - nw, target - nw]) / 2]
-    img = cv2.copyMakeBorder(img, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=[0, 0, 0])
-    img = cv2.resize(img, (target, target))
-    blob = np.expand_dims(np.transpose(img.astype("float32") / 255.0, (2, 0, 1)), axis=0)
-    return _yolo_detections(session, blob, 0.2, lambda x, y, bw, bh: [
-        int(round((x - bw * 0.5 - pad_left) * factor)), int(round((y - bh * 0.5 - pad_top) * factor)),
-        int(round(bw * factor)), int(round(bh * factor))], nms=(0.25, 0.45))
+    return write_faces(tmp_path_factory.mktemp("faces"))
 
 
 def _uda_detect(session: onnxruntime.InferenceSession, path: Path, size: int = 320) -> list[dict]:
@@ -92,7 +44,7 @@ def _uda_detect(session: onnxruntime.InferenceSession, path: Path, size: int = 3
     h, w = img.shape[:2]
     img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (size, size))
     blob = np.expand_dims(np.transpose(np.array(img) / 255.0, (2, 0, 1)), axis=0).astype(np.float32)
-    return _yolo_detections(session, blob, 0.5, lambda x, y, bw, bh: [
+    return yolo_detections(session, blob, 0.5, lambda x, y, bw, bh: [
         int((x - bw / 2) * w / size), int((y - bh / 2) * h / size), int(bw * w / size), int(bh * h / size)], nms=(0.5, 0.5))
 
 
@@ -127,7 +79,7 @@ def reference(faces: list[Path], nudenet_best_onnx: Path) -> dict[str, dict[str,
 
     best = onnxruntime.InferenceSession(str(nudenet_best_onnx), providers=["CPUExecutionProvider"])
     wheel = NudeDetector()
-    return {"3.0.8": {p.name: _nudenet308_detect(best, p) for p in faces}, "uda": {p.name: _uda_detect(best, p) for p in faces},
+    return {"3.0.8": {p.name: nudenet308_detect(best, p) for p in faces}, "uda": {p.name: _uda_detect(best, p) for p in faces},
             "wheel": {p.name: wheel.detect(str(p)) for p in faces}}
 
 
