@@ -12,7 +12,7 @@ module) and asserts that the check then fails. The plants, by what they change:
 | resize | i2p, igmu, sd-safety-checker, csdr, transformers-pil-224 | transformers' torchvision backend instead of PIL |
 | resize | nudenet:spm | ``cv2.resize`` bilinear -> bicubic before the letterbox |
 | resize | unlearncanvas | ``Resize((224, 224))`` bilinear -> bicubic |
-| crop | OpenAI-CLIP kinds | ``round((h - n) / 2)`` -> ``(h - n) // 2`` |
+| crop | OpenAI-CLIP kinds | ``round((w - n) / 2)`` -> ``(w - n) // 2`` |
 | crop | transformers-PIL kinds | no centre crop |
 | crop (padding) | nudenet:spm | the letterbox border one pixel wider |
 | normalisation | OpenAI-CLIP kinds / transformers-PIL kinds / nudenet:spm / unlearncanvas | std 0.5 / std 0.5 / ``/ 256`` / std 0.25 |
@@ -136,7 +136,7 @@ def _plant_openai(change: str, mp: pytest.MonkeyPatch) -> None:
 
     old, new = {
         "resize": ("Image.Resampling.BICUBIC", "Image.Resampling.BILINEAR"),
-        "crop": ("int(round((new_h - self.size) / 2.0))", "(new_h - self.size) // 2"),
+        "crop": ("int(round((new_w - self.size) / 2.0))", "(new_w - self.size) // 2"),
         "normalisation": ("np.asarray(OPENAI_CLIP_STD, np.float32)", "np.float32(0.5)"),
         "channel order": ("pixels.transpose(2, 0, 1)", "pixels[..., ::-1].transpose(2, 0, 1)"),
     }[change]

@@ -16,7 +16,8 @@ Image preprocessing, one per reference (:data:`CLIP_PREPROCESSINGS`, :func:`clip
   transformers 5; the only path of the transformers 4 releases the references ran), for the references that call
   transformers: IGMU's ``benchmark.py`` (``CLIPProcessor``), CSDR (torchmetrics' ``clip_score``) and diffusers'
   safety checker (its ``feature_extractor``). Its centre crop starts at ``(size - crop) // 2`` where torchvision
-  rounds ``(size - crop) / 2``: the two differ by one pixel when the resized long side minus the crop is odd.
+  rounds ``(size - crop) / 2`` half to even: the two differ by one pixel when the resized long side minus the crop
+  is 3 modulo 4 (a 640x427 photo at 224: 335 - 224 = 111), up to 2.9 after normalisation.
 
 transformers 5's default ``CLIPImageProcessor`` resizes with torchvision's tensor backend, which no reference ran
 (inputs differ by up to one grey level, 0.015 after normalisation); it is used nowhere.
