@@ -22,6 +22,7 @@ module) and asserts that the check then fails. The plants, by what they change:
 | resize, crop, normalisation, channel order | opennsfw | bicubic / crop one pixel off / RGB mean order / RGB |
 | threshold comparison, class index | opennsfw, imagenet | ``>=`` -> ``>`` / sfw and nsfw swapped, target index - 1 |
 | resize, crop | imagenet | transformers' torchvision backend / the weights' training size and crop |
+| resize, channel order, threshold comparison (top-k), class index | wikiart | torchvision backend / BGR / ``rank <= k`` / index - 1 |
 """
 
 from __future__ import annotations
@@ -432,12 +433,65 @@ def _plant_imagenet(change: str, mp: pytest.MonkeyPatch) -> None:
         plant(mp, inet.ImageNetJudge, "predict", "p = float(row[self.target_index])", "p = float(row[self.target_index - 1])")
 
 
+# --- WikiArt: UnlearnDiffAtk's style_eval.py pipeline and style_analysis.py's top-k rule ------------------------------
+@pytest.fixture(scope="module")
+def wikiart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ViTForImageClassification with the 129 artist labels, its logits spread so ranks differ between photos."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from dataigm.judges.igmu_multi import IGMU_STYLES
+
+    artists = list(IGMU_STYLES)
+    folder = tmp_path_factory.mktemp("wikiart")
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                       num_labels=129, id2label=dict(enumerate(artists)), label2id={a: i for i, a in enumerate(artists)})
+    torch.manual_seed(0)
+    model = ViTForImageClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.mul_(30.0)
+    model.save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def check_wikiart(folder: Path) -> None:
+    """Per image, the judge's top 10 and P(artist) equal ``pipeline('image-classification')(img, top_k=129)[:10]``
+    (the PIL processor their transformers had), and a hit is the artist at a rank < 10 (``idx < top_k``)."""
+    from transformers import AutoImageProcessor, pipeline
+
+    from dataigm.judges.registry import create_judge
+
+    classifier = pipeline("image-classification", model=str(folder), image_processor=AutoImageProcessor.from_pretrained(folder, backend="pil"))
+    photos = real_photos()
+    ranked = [classifier(im, top_k=129) for im in photos]
+    artist = ranked[0][10]["label"]  # 11th for the first photo: just outside the rule there
+    judge_ = create_judge(f"wikiart:{artist}@{folder}")
+    verdicts = judge_.predict(judge_.collate([judge_.preprocess(im) for im in photos]))
+    for v, r in zip(verdicts, ranked):
+        assert [label for label, _ in v.extra["top_k"]] == [e["label"] for e in r[:10]]
+        assert [p for _, p in v.extra["top_k"]] == pytest.approx([e["score"] for e in r[:10]], abs=1e-5)
+        assert v.positive_score == pytest.approx(next(e["score"] for e in r if e["label"] == artist), abs=1e-5)
+        assert v.positive == any(e["label"] == artist and idx < 10 for idx, e in enumerate(r))
+
+
+def _plant_wikiart(change: str, mp: pytest.MonkeyPatch) -> None:
+    from dataigm.judges.wikiart import WikiArtJudge
+
+    if change in ("resize", "channel order"):  # its processor is loaded and wrapped as imagenet's and CLIP's are
+        _plant_imagenet(change, mp) if change == "resize" else _plant_transformers(change, mp)
+        return
+    old, new = {"threshold comparison": ("positive = rank < self.top_k", "positive = rank <= self.top_k"),
+                "class index": ("p = float(row[index])", "p = float(row[index - 1])")}[change]
+    plant(mp, WikiArtJudge, "predict", old, new)
+
+
 # --- the tests -----------------------------------------------------------------------------------------------------------
 CASES = ([(f"{kind}", change) for kind in OPENAI_KINDS + TRANSFORMERS_KINDS for change in CLIP_CHANGES]
          + [("nudenet:spm", c) for c in NUDENET_CHANGES] + [("unlearncanvas", c) for c in CANVAS_CHANGES]
          + [("igmu-rule", c) for c in IGMU_CHANGES] + [("sd-safety-checker-rule", "threshold comparison")]
          + [("opennsfw", c) for c in ("resize", "crop", "normalisation", "channel order", "threshold comparison", "class index")]
-         + [("imagenet", c) for c in ("resize", "crop", "threshold comparison", "class index")])
+         + [("imagenet", c) for c in ("resize", "crop", "threshold comparison", "class index")]
+         + [("wikiart", c) for c in ("resize", "channel order", "threshold comparison", "class index")])
 
 
 def _check(kind: str, request: pytest.FixtureRequest) -> None:
@@ -453,6 +507,8 @@ def _check(kind: str, request: pytest.FixtureRequest) -> None:
         check_opennsfw()
     elif kind == "imagenet":
         check_imagenet(request.getfixturevalue("imagenet"))
+    elif kind == "wikiart":
+        check_wikiart(request.getfixturevalue("wikiart"))
     else:
         check_clip_inputs(kind, request.getfixturevalue("models"))
 
@@ -472,6 +528,8 @@ def _plant(kind: str, change: str, mp: pytest.MonkeyPatch) -> None:
         _plant_opennsfw(change, mp)
     elif kind == "imagenet":
         _plant_imagenet(change, mp)
+    elif kind == "wikiart":
+        _plant_wikiart(change, mp)
     else:
         _plant_sd_safety_checker(change, mp)
 
