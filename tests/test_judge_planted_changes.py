@@ -23,6 +23,7 @@ module) and asserts that the check then fails. The plants, by what they change:
 | threshold comparison, class index | opennsfw, imagenet | ``>=`` -> ``>`` / sfw and nsfw swapped, target index - 1 |
 | resize, crop | imagenet | transformers' torchvision backend / the weights' training size and crop |
 | resize, channel order, threshold comparison (top-k), class index | wikiart | torchvision backend / BGR / ``rank <= k`` / index - 1 |
+| resize, crop, normalisation, channel order | igmu-multi | bilinear / squash instead of crop / OpenAI's unrounded mean / BGR |
 """
 
 from __future__ import annotations
@@ -485,13 +486,41 @@ def _plant_wikiart(change: str, mp: pytest.MonkeyPatch) -> None:
     plant(mp, WikiArtJudge, "predict", old, new)
 
 
+# --- IGMU multi-class: eval_unlearning.py's CustomImageDatasetForInference transform ---------------------------------
+def check_igmu_multi() -> None:
+    """Input tensors equal IGMU's inference transform (their rounded CLIP mean and std), rebuilt from its code."""
+    from torchvision import transforms
+
+    from dataigm.judges.igmu_multi import IgmuMultiTransform
+
+    theirs = transforms.Compose([
+        transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(224), transforms.ToTensor(),
+        transforms.Normalize(mean=(0.4815, 0.4578, 0.4082), std=(0.2686, 0.2613, 0.2758))])
+    for im in real_photos():
+        ours = IgmuMultiTransform()(im)
+        assert ours.shape == (3, 224, 224) and torch.allclose(ours, theirs(im.convert("RGB")), atol=1e-6), im.size
+
+
+def _plant_igmu_multi(change: str, mp: pytest.MonkeyPatch) -> None:
+    from dataigm.judges.igmu_multi import IgmuMultiTransform
+
+    old, new = {
+        "resize": ("interpolation=transforms.InterpolationMode.BICUBIC", "interpolation=transforms.InterpolationMode.BILINEAR"),
+        "crop": ("transforms.CenterCrop(224)", "transforms.Resize((224, 224))"),
+        "normalisation": ("mean=(0.4815, 0.4578, 0.4082)", "mean=(0.48145466, 0.4578275, 0.40821073)"),
+        "channel order": ('(image.convert("RGB"))', '(image.convert("RGB")).flip(0)'),
+    }[change]
+    plant(mp, IgmuMultiTransform, "__call__", old, new)
+
+
 # --- the tests -----------------------------------------------------------------------------------------------------------
 CASES = ([(f"{kind}", change) for kind in OPENAI_KINDS + TRANSFORMERS_KINDS for change in CLIP_CHANGES]
          + [("nudenet:spm", c) for c in NUDENET_CHANGES] + [("unlearncanvas", c) for c in CANVAS_CHANGES]
          + [("igmu-rule", c) for c in IGMU_CHANGES] + [("sd-safety-checker-rule", "threshold comparison")]
          + [("opennsfw", c) for c in ("resize", "crop", "normalisation", "channel order", "threshold comparison", "class index")]
          + [("imagenet", c) for c in ("resize", "crop", "threshold comparison", "class index")]
-         + [("wikiart", c) for c in ("resize", "channel order", "threshold comparison", "class index")])
+         + [("wikiart", c) for c in ("resize", "channel order", "threshold comparison", "class index")]
+         + [("igmu-multi", c) for c in CLIP_CHANGES])
 
 
 def _check(kind: str, request: pytest.FixtureRequest) -> None:
@@ -509,6 +538,8 @@ def _check(kind: str, request: pytest.FixtureRequest) -> None:
         check_imagenet(request.getfixturevalue("imagenet"))
     elif kind == "wikiart":
         check_wikiart(request.getfixturevalue("wikiart"))
+    elif kind == "igmu-multi":
+        check_igmu_multi()
     else:
         check_clip_inputs(kind, request.getfixturevalue("models"))
 
@@ -530,6 +561,8 @@ def _plant(kind: str, change: str, mp: pytest.MonkeyPatch) -> None:
         _plant_imagenet(change, mp)
     elif kind == "wikiart":
         _plant_wikiart(change, mp)
+    elif kind == "igmu-multi":
+        _plant_igmu_multi(change, mp)
     else:
         _plant_sd_safety_checker(change, mp)
 
