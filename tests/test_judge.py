@@ -181,7 +181,7 @@ def test_unknown_judge_lists_valid(images_dir: Path) -> None:
     with pytest.raises(KeyError, match="unknown judge kind 'foo'; valid: ") as err:
         create_judge("foo:bar")
     assert {"dataigm", "igmu", "imagenet", "nudenet"} <= set(str(err.value).split("valid: ")[1].split(", "))
-    with pytest.raises(KeyError, match="valid: dataigm, esd, esd-0.6, mace, rece, spm, unlearndiffatk"):
+    with pytest.raises(KeyError, match="valid: dataigm, esd, esd-0.6, mace, mace-3.0.8, rece, spm, unlearndiffatk"):
         create_judge("nudenet:nope")
     with pytest.raises(ValueError, match="unknown NudeNet class"):
         create_judge("nudenet", classes=["HAT"])
