@@ -22,10 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dataigm.judges.registry import JUDGE_KINDS, judge_kinds
+    from dataigm.judges.load import list_judges
 
-    kinds = judge_kinds()
-    entries = [JUDGE_KINDS.get(args.kind).catalogue_entry()] if args.kind else [k.catalogue_entry() for k in kinds]
+    entries = list_judges(args.kind)
     if args.json:
         emit_json({"judges": entries})
         return 0
