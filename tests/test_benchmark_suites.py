@@ -548,7 +548,8 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     clip = build_tiny_clip(tmp_path / "clip", seed=4)  # a seed with s_o > 0
     options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, estimate=False,
                                metrics=suite_metrics(workers=0, n_resamples=100, lpips_net="squeeze", fid_feature=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip),
-                                                     csdr_unit="prompt"))  # the script as written; the per-image default is tested in test_metrics_conformance
+                                                     csdr_unit="prompt", csdr_prompts="pair"))  # per prompt: the script as written; against
+    # p' (csdr-pair), whose units name the original's p' images; the defaults are tested in test_metrics_conformance
     result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
     assert result.generated["original/pair"] == 0 and result.generated["original/forget"] == 0  # the cached originals, p' included
     report = json.loads((next(iter(result.reports.values())) / "report.json").read_text())
@@ -564,10 +565,11 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
                                    and o.meta["prompt"] == u.meta["pair_prompt"] != u.meta["prompt"] for o, u in pairs)
     direct = lpips_pairs(pairs, metric=create_lpips("squeeze"))
     assert fid["forget"]["lpips"]["value"] == pytest.approx(sum(direct) / 4, abs=1e-6)
-    # CSDR (IGMU benchmark.py, per prompt): s = max(mean_k 100 cos(image_k, p'), 0); s_o from the original's p' images
+    # csdr-pair (IGMU benchmark.py's ratio per prompt, against p'): s = max(mean_k 100 cos(image_k, p'), 0); s_o from
+    # the original's p' images
     scorer = ClipScorer(clip)
     csdr = report["methods"]["esd"]["alignment"]["csdr"]
-    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair"
+    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair" and csdr["metric"] == "csdr-pair"
     values = []
     for unit in csdr["units"]:
         mine = [(o, u) for o, u in pairs if u.meta["pair_prompt"] == unit["removed_prompt"]]

@@ -311,10 +311,10 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     assert report["format"] == "dataigm-eval/2"
     assert set(report["methods"]) == {"original", "esd", "ga"}
     assert json.loads((out / "report.json").read_text()) == report
-    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/2"
+    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/3"
     assert {"forgetting", "preservation", "ira_cra", "unlearning_accuracy", "lpips", "fid_kid", "csdr", "csdr_win_rate", "clip_score", "bootstrap"} <= set(report["definitions"])
     md = (out / "report.md").read_text()
-    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/2" in md
+    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/3" in md
     png = (out / "forgetting_preservation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 

@@ -76,8 +76,9 @@ def add_metric_flags(p: argparse.ArgumentParser, *, suite_defaults: bool = False
                    help=f"CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: {CLIP_IGMU}, IGMU's")
     p.add_argument("--csdr-unit", choices=["image", "prompt"], default="image",
                    help="CSDR per image (IGMU's README: their reported numbers; default) or per prompt (their published script as written)")
-    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
-                   help="text CSDR scores against: the concept-removed prompt p' (default) or IGMU's cleaned text, bug included")
+    p.add_argument("--csdr-prompts", choices=["igmu", "pair"], default="igmu",
+                   help="text CSDR scores against: IGMU's cleaned text, bug included (default: IGMU's CSDR), or the "
+                        "concept-removed prompt p' (ours, reported as csdr-pair)")
     p.add_argument("--clip-score", choices=["torchmetrics", "torchmetrics-eot", "clipscore"],
                    help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) (token ids sliced to 77, as "
                    "torchmetrics), torchmetrics-eot (the same, keeping the end-of-text token) or SPM's 2.5 max(cos, 0)")

@@ -23,7 +23,7 @@ from dataigm.judges.images import ImageInput, ImageRef, resolve_images
 from dataigm.judges.judge import run_judge
 from dataigm.evaluation.preflight import check_eval_models, load_clip, load_model
 from dataigm.evaluation.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
-from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS
+from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS, csdr_metric_name
 from dataigm.evaluation.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.evaluation.metrics import (
     AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
@@ -50,7 +50,7 @@ class EvalConfig:
     group_by: tuple[str, ...] = ()  # extra metadata fields to group rates by
     clip: str | None = None  # CLIP model path or Hub id -> CSDR (IGMU: openai/clip-vit-base-patch16) and csdr_win_rate
     csdr_unit: str = "image"  # IGMU's README: comment out torchmetrics' score.mean(0), so a ratio per image
-    csdr_prompts: str = "pair"
+    csdr_prompts: str = "igmu"  # IGMU's cleaned text: the metric named CSDR; "pair" is ours, named csdr-pair
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
     cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
@@ -341,7 +341,8 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     units, _ = csdr(pairs, scorer, unit=cfg.csdr_unit, prompts=cfg.csdr_prompts, batch_size=cfg.batch_size)
     defined = [u for u in units if u.value is not None]
     est = bootstrap_ci([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
-    out["csdr"] = {**est.to_dict(), "unit": cfg.csdr_unit, "prompts": cfg.csdr_prompts, "n_units": len(units),
+    out["csdr"] = {**est.to_dict(), "metric": csdr_metric_name(cfg.csdr_prompts), "unit": cfg.csdr_unit, "prompts": cfg.csdr_prompts,
+                   "n_units": len(units),
                    "n_undefined": len(units) - len(defined), "units": [u.to_dict() for u in units]}
     return out
 

@@ -95,7 +95,8 @@ class ClipZeroShotJudge:
                 if self.threshold is None else "positive when P(target) >= threshold")
         return ClipZeroShotKind.description(
             self, spec=self.name, variant=self.variant, target=self.target, label_names=self.label_names, texts=self.texts,
-            clip_model=self.model_spec, weights_sha256=self.clip.weights_sha256(), precision="fp32",
+            clip_model=self.model_spec, weights_sha256=self.clip.weights_sha256(), preprocessing=self.clip.preprocessing,
+            precision="fp32",
             threshold=self.threshold, rule=rule, reference=CLIP_VARIANTS[self.variant])
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.judges.clip import ClipPreprocess
+from dataigm.judges.clip import clip_preprocess
 from dataigm.judges.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
 from dataigm.judges.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
@@ -187,7 +187,7 @@ class IgmuJudge:
         device: str | None = None, precision: str = "fp32", **_: Any,
     ) -> None:
         from safetensors.torch import load_file
-        from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+        from transformers import CLIPVisionModelWithProjection
 
         asked = igmu_task(task) if task else None  # an unknown task fails before anything is read
         if head is None:
@@ -221,7 +221,8 @@ class IgmuJudge:
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
             raise InputError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")
-        self.preprocess = ClipPreprocess(CLIPImageProcessor.from_pretrained(self.clip_spec))
+        # benchmark.py's CLIPProcessor.from_pretrained, on the PIL path its transformers ran
+        self.preprocess = clip_preprocess("transformers-pil", location=self.clip_spec)
         self.weights_sha256 = sha256_file(folder / HEAD_WEIGHTS)
         self.folder = folder
 
@@ -251,6 +252,7 @@ class IgmuJudge:
             target=self.target,
             p_concept=self.config["p_concept"],
             clip_model=self.clip_spec,
+            preprocessing="transformers-pil",
             head=str(self.folder),
             weights_sha256=self.weights_sha256,
             source=self.config.get("source", {}),

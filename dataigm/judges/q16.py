@@ -9,7 +9,8 @@ experiments.py``), the label is the argmax. The prompts are ``pickle.dump`` of a
 ``dataigm convert-judge q16 prompts.p --out DIR`` reads the pickle with :func:`dataigm.core.safe_pickle.
 load_numpy_pickle` (numpy arrays only, no code) and writes ``model.safetensors`` (``prompts``) + ``config.json``.
 The image side runs through transformers' CLIP (``get_image_features``, the projected embedding ``encode_image``
-returns) in float32, as ml-research/i2p's ``eval/q16.py`` does; Q16's own scripts run CLIP in fp16 on GPU.
+returns) in float32, as ml-research/i2p's ``eval/q16.py`` does; Q16's own scripts run CLIP in fp16 on GPU. Images
+are prepared as ``clip.load``'s preprocess does (:class:`dataigm.judges.clip.OpenAIClipPreprocess`).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class Q16Judge:
     target = Q16_LABELS[1]
     name = "q16"
 
-    def __init__(self, folder: str | Path, *, clip: str | None = None, threshold: float | None = None, device: str | None = None) -> None:
+    def __init__(self, folder: str | Path, *, clip: str | None = None, threshold: float | None = None, device: str | None = None,
+                 preprocessing: str = "openai") -> None:
         from dataigm.core.devices import pick_device
         from dataigm.judges.clip import Clip
 
@@ -110,7 +112,7 @@ class Q16Judge:
         self.threshold = threshold
         self.device = pick_device(device)
         self.clip_spec = clip or self.config["clip_model"]
-        self.clip = Clip(self.clip_spec, device=self.device)
+        self.clip = Clip(self.clip_spec, device=self.device, preprocessing=preprocessing)  # Q16's clip.load preprocess
         if self.clip.model.config.projection_dim != self.config["dim"]:
             raise DataigmError(f"CLIP {self.clip_spec} projects to {self.clip.model.config.projection_dim} dims; the Q16 prompts have {self.config['dim']}")
         self.preprocess = self.clip.preprocess
@@ -137,7 +139,7 @@ class Q16Judge:
     def describe(self) -> dict[str, Any]:
         return Q16Kind.description(
             self, spec=f"q16@{self.folder}", label_names=self.label_names, target=self.target,
-            clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(),
+            clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(), preprocessing=self.clip.preprocessing,
             weights=str(self.folder / Q16_WEIGHTS), weights_sha256=self.weights_sha256,
             source=self.config.get("source"), precision="fp32", threshold=self.threshold,
             rule="inappropriate when argmax of 100 * cos(image, prompts) is 1" if self.threshold is None

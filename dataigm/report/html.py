@@ -137,7 +137,7 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     cells.update(_fidelity_cells(res))
     al = res.get("alignment") or {}
     if al:
-        cells["CSDR"] = _est_cell(al.get("csdr"), pct=False)
+        cells["csdr-pair" if (al.get("csdr") or {}).get("prompts") == "pair" else "CSDR"] = _est_cell(al.get("csdr"), pct=False)
         cells["CSDR win rate"] = _est_cell(al.get("csdr_win_rate"))
     for split, cs in res.get("clip_score", {}).items():
         cells[f"CLIP score {split}"] = _est_cell(cs, pct=False)

@@ -84,7 +84,9 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         al = res["alignment"]
         c = al["csdr"]
         if c.get("value") is not None or c.get("n_units"):
-            lines.append(f"| CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
+            name = ("csdr-pair (ours: IGMU's ratio against the concept-removed prompt p′" if c.get("prompts") == "pair"
+                    else "CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100 against its cleaned text")
+            lines.append(f"| {name}, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
         lines.append(f"| csdr_win_rate (concept-removed prompt scores higher) | forget | {_fmt(al['csdr_win_rate'])} | {al['csdr_win_rate']['n']} |")
         lines.append(f"| CLIP score with prompt | forget | {_fmt(al['clip_score_prompt'], pct=False)} | {al['clip_score_prompt']['n']} |")
     for split, cs in res.get("clip_score", {}).items():
