@@ -34,7 +34,8 @@ def test_bootstrap_interval_properties() -> None:
     wide, narrow = rate(small), rate(big)
     assert (narrow.high - narrow.low) < (wide.high - wide.low)
     assert narrow.low < 0.3 < narrow.high
-    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None}
+    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None, "interval": "bootstrap-images",
+                                           "n_images": 10, "n_prompts": None}
     assert bootstrap_ci([]).value is None
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci([1.0], confidence=1.5)

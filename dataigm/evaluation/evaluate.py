@@ -9,7 +9,7 @@ from prompt JSONL files (:class:`dataigm.prompts.PromptRecord`), matched by the 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,12 +21,13 @@ from dataigm.judges.person import create_person_detector
 from dataigm.report.gallery import image_records
 from dataigm.judges.images import ImageInput, ImageRef, resolve_images
 from dataigm.judges.judge import run_judge
-from dataigm.evaluation.preflight import check_eval_models, load_clip, load_model
+from dataigm.evaluation.preflight import Missing, ModelUnavailable, find_missing_models, load_clip, try_load
 from dataigm.evaluation.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
 from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS
+from dataigm.evaluation.stats import mean_interval
 from dataigm.evaluation.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.evaluation.metrics import (
-    AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, bootstrap_ci, definition_versions,
+    AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, definition_versions,
     domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct, unlearning_accuracy,
 )
 
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 REPORT_FORMAT = "dataigm-eval/2"
 FORGET_REFERENCES = ("pair", "same-prompt")
 BOOTSTRAP_UNITS = ("prompt", "image")
+# The EvalConfig fields switched off when a model is left out (offline, weights not cached)
+LEFT_OUT_FIELDS = {"lpips": ("lpips_net",), "fid": ("fid_feature",), "clip": ("clip",), "clip_score": ("clip_score",), "cmmd": ("cmmd",)}
+NO_PAIR_NOTE = ("LPIPS/FID of the forget images left out: the original model has no images of the concept-removed prompts "
+                "(same seeds) to compare them with; give them as the original's pair images, or compare with the original's "
+                "images of the same prompts (forget_reference same-prompt)")
 
 
 @dataclass
@@ -159,10 +165,14 @@ def pair_refs(original: ImageSet) -> list[ImageRef]:
     paired negatives (datasets built with paired negatives). Raises ValueError when there are none."""
     refs = original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"]
     if not refs:
-        raise InputError("--forget-reference pair needs the original model's images of the concept-removed prompts (same seeds): "
-                         "give --original-pair DIR (or DIR/pair under --original), a dataset with paired negatives, "
-                         "or choose --forget-reference same-prompt")
+        raise InputError("forget_reference 'pair' needs the original model's images of the concept-removed prompts (same seeds): "
+                         "give them as the original's pair images, a dataset with paired negatives, or choose forget_reference 'same-prompt'")
     return refs
+
+
+def has_pair_images(original: ImageSet) -> bool:
+    """Whether the original model has images of the concept-removed prompts (its ``pair`` set, or paired negatives)."""
+    return bool(original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"])
 
 
 def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: Any = None) -> dict[str, Any]:
@@ -201,7 +211,7 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
         "aggregate": cfg.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
         "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
-        "images": image_records(forget, retain, [ok for _, ok in correct]),
+        "images": image_records(forget, retain, [ok for _, ok in correct], negatives),
     }
     if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
         from dataigm.judges.imagenet import own_class_preservation
@@ -276,6 +286,9 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
     metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
     with ImageReader() as reader:
         for name in ("forget", "retain"):
+            if name == "forget" and cfg.forget_reference == "pair" and not has_pair_images(original):
+                out[name] = {"reference": "pair", "n_pairs": 0, "note": NO_PAIR_NOTE}
+                continue
             reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
             entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
             out[name] = entry
@@ -283,7 +296,7 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
                 continue
             if metric is not None:
                 scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
-                entry["lpips"] = bootstrap_ci(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
+                entry["lpips"] = mean_interval(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
             if cfg.fid_feature:
                 entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
                                      size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader,
@@ -324,8 +337,8 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     clusters = _clusters([by_id[i.file] for i in items], cfg)
     out: dict[str, Any] = {
         "csdr_win_rate": rate([i.removed_wins for i in items], clusters=clusters, **kw).to_dict(),  # no items: value None, n 0
-        "clip_score_prompt": bootstrap_ci([i.score_prompt for i in items], clusters=clusters, **kw).to_dict(),
-        "clip_score_removed": bootstrap_ci([i.score_removed for i in items], clusters=clusters, **kw).to_dict(),
+        "clip_score_prompt": mean_interval([i.score_prompt for i in items], clusters=clusters, **kw).to_dict(),
+        "clip_score_removed": mean_interval([i.score_removed for i in items], clusters=clusters, **kw).to_dict(),
         "skipped": skipped,
     }
     if original is None:
@@ -339,7 +352,7 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
     pairs = pair_images(reference, refs, what="images of the concept-removed prompts", what_unlearned="forget images", key=pair_reference_key)
     units, _ = csdr(pairs, scorer, unit=cfg.csdr_unit, prompts=cfg.csdr_prompts, batch_size=cfg.batch_size)
     defined = [u for u in units if u.value is not None]
-    est = bootstrap_ci([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
+    est = mean_interval([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
     out["csdr"] = {**est.to_dict(), "unit": cfg.csdr_unit, "prompts": cfg.csdr_prompts, "n_units": len(units),
                    "n_undefined": len(units) - len(defined), "units": [u.to_dict() for u in units]}
     return out
@@ -389,35 +402,60 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     # 1. Check inputs
     cfg.check()
     if not methods:
-        raise InputError("no unlearned images: give --forget/--retain or --method NAME=DIR")
+        raise InputError("no unlearned images: give forget and retain images of at least one method")
+    left_out: list[str] = []
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
     if paired_metrics:
         for images in methods.values():  # fail now, before judging, when images are missing or do not pair
             for split in ("forget", "retain"):
+                if split == "forget" and cfg.forget_reference == "pair" and not has_pair_images(original):
+                    continue  # no reference images of the concept-removed prompts: that row is left out with a note
                 fidelity_pairs(original, images, split, cfg.forget_reference)
+        if cfg.forget_reference == "pair" and not has_pair_images(original):
+            left_out.append(NO_PAIR_NOTE)
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
-    judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device,
-                                                                    nudenet_model=cfg.nudenet_model))
-    describe = judge_.describe()
-    nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
-    person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
-    audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
-    more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
-                                                                      nudenet_model=cfg.nudenet_model)) for spec in cfg.more_detectors]
-    # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
-    check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
+    # 2. Load every model before the first image is judged; list every one that cannot load at once. Offline, an
+    #    optional metric whose weights are not in the local cache is left out with one note instead.
+    missing: list[Missing] = []
+
+    def judge_of(spec: str) -> Judge | None:
+        value, gap = try_load("judge", spec, lambda: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
+                                                                  nudenet_model=cfg.nudenet_model))
+        missing.extend([gap] if gap else [])
+        return value
+
+    judges = [judge_of(spec) for spec in (cfg.detector, *cfg.more_detectors)]
+    person_spec, person_note = cfg.person_detector, ""
+    if judges[0] is not None and not person_spec:
+        describe = judges[0].describe()
+        if describe.get("kind") == "nudenet" or describe.get("category") == "nudity":
+            person_spec, person_note = default_person_detector()
+    needed = needed_models(cfg, original is not None, fid_reference is not None)
+    missing += find_missing_models(needed, clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
 
     def scorer_for(model: str | None, what: str) -> Any:
         if model and model not in scorers:
-            scorers[model] = load_clip(what, model, device)
+            scorers[model], gap = try_load(what, model, lambda: load_clip(what, model, device))
+            missing.extend([gap] if gap else [])
         return scorers.get(model) if model else None
 
     csdr_scorer = scorer_for(cfg.clip, "clip")
     score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score], "clip_score") if cfg.clip_score else None
     cmmd_scorer = scorer_for(cfg.cmmd, "cmmd")
+    fatal = [m for m in missing if not m.offline or m.what == "judge" or (m.what == "person" and cfg.person_detector)]
+    if fatal:
+        raise ModelUnavailable.of(fatal)
+    for gap in missing:  # offline and not cached: the metric's rows are left out, each with one note
+        left_out.append(gap.note())
+        if gap.what == "person":
+            person_spec = None
+    cfg = replace(cfg, **{field: None for gap in missing for field in LEFT_OUT_FIELDS.get(gap.what, ())})
+    judge_, more = judges[0], judges[1:]
+    describe = judge_.describe()
+    audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
     rows = ({"original": original} if original else {}) | methods
     # 3. Judge, then the optional metrics, per method
     names = {"forgetting", "preservation", "ira_cra", "judge_validity", "unlearning_accuracy"}
@@ -446,7 +484,8 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     checks, warnings = validity(results, cfg.validity_level)
     return {
         "format": REPORT_FORMAT,
-        "warnings": warnings,
+        "warnings": left_out + warnings,
+        "left_out": left_out,
         "validity": checks,
         "detector": describe,
         "threshold": judge_.threshold,
