@@ -434,8 +434,8 @@ def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
 def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
     from dataigm.evaluation.metrics import METRIC_DEFINITIONS, definition_versions
 
-    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/2", "lpips": "lpips/2"}
-    assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
+    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/3", "csdr": "csdr/2", "lpips": "lpips/2"}
+    assert definition_versions([]) == {"bootstrap": "bootstrap/3"}
     assert all(d["version"].startswith(f"{name}/") and d["reference"] for name, d in METRIC_DEFINITIONS.items())
 
 

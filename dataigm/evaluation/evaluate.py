@@ -403,7 +403,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     cfg.check()
     if not methods:
         raise InputError("no unlearned images: give forget and retain images of at least one method")
-    left_out: list[str] = []
+    left_out: list[dict[str, Any]] = []  # {what, model, reason, note}: rows left out, each with one note
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
     if paired_metrics:
         for images in methods.values():  # fail now, before judging, when images are missing or do not pair
@@ -412,7 +412,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
                     continue  # no reference images of the concept-removed prompts: that row is left out with a note
                 fidelity_pairs(original, images, split, cfg.forget_reference)
         if cfg.forget_reference == "pair" and not has_pair_images(original):
-            left_out.append(NO_PAIR_NOTE)
+            left_out.append({"what": "pair", "model": "", "reason": "no pair images", "note": NO_PAIR_NOTE})
     if cfg.fid_reference and fid_reference is None:
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
@@ -449,7 +449,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     if fatal:
         raise ModelUnavailable.of(fatal)
     for gap in missing:  # offline and not cached: the metric's rows are left out, each with one note
-        left_out.append(gap.note())
+        left_out.append({"what": gap.what, "model": gap.name, "reason": gap.reason, "note": gap.note()})
         if gap.what == "person":
             person_spec = None
     cfg = replace(cfg, **{field: None for gap in missing for field in LEFT_OUT_FIELDS.get(gap.what, ())})
@@ -484,7 +484,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     checks, warnings = validity(results, cfg.validity_level)
     return {
         "format": REPORT_FORMAT,
-        "warnings": left_out + warnings,
+        "warnings": [e["note"] for e in left_out] + warnings,
         "left_out": left_out,
         "validity": checks,
         "detector": describe,
