@@ -629,7 +629,6 @@ def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path
 ])
 def test_unavailable_eval_model_fails_before_generating(flags: list[str], message: str, bench: dict, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from dataigm.benchmark.run import EVAL_MODEL_HINTS
     from dataigm.cli import main
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
@@ -638,7 +637,10 @@ def test_unavailable_eval_model_fails_before_generating(flags: list[str], messag
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and message in err[0], err
     what = message.split(" ")[0]
-    assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
+    from dataigm.commands.eval import EVAL_PARAM_FLAGS
+    from dataigm.evaluation.preflight import render_fix
+
+    assert render_fix(what, EVAL_PARAM_FLAGS) in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
     assert not (tmp_path / "runs").exists()  # nothing generated
 
 

@@ -83,3 +83,21 @@ def test_threshold_sweep_auc_is_the_rank_auc() -> None:
     pairs = [(p, n) for p, yp in zip(scores, labels) if yp for n, yn in zip(scores, labels) if not yn]
     expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
     assert sweep["roc_auc"] == pytest.approx(expected) == pytest.approx(0.75)
+
+
+def test_eval_config_splits_into_parts_that_cover_each_field_once() -> None:
+    """EvalConfig stays the one flat spelling; each part of the evaluation gets only its own fields."""
+    from dataclasses import fields
+
+    from dataigm.evaluation.evaluate import EvalConfig
+    from dataigm.evaluation.settings import PARTS, StatsSettings
+
+    names = [f.name for part in PARTS.values() for f in fields(part)]
+    assert sorted(names) == sorted(f.name for f in fields(EvalConfig)) and len(names) == len(set(names))
+    cfg = EvalConfig(detector="nudenet", more_detectors=("opennsfw",), n_resamples=7, group_by=("lang",), batch_size=3, lpips_net=None)
+    assert cfg.stats == StatsSettings(group_by=("lang",), n_resamples=7) and cfg.stats.kwargs() == {"n_resamples": 7, "confidence": 0.95, "seed": 0}
+    assert (cfg.run.batch_size, cfg.metrics.lpips_net, cfg.judging.specs) == (3, None, ["nudenet", "opennsfw"])
+    with pytest.raises(ValueError, match="bootstrap_unit 'cluster' not in"):
+        EvalConfig(detector="nudenet", bootstrap_unit="cluster").check()
+    with pytest.raises(ValueError, match="validity_level"):
+        EvalConfig(detector="nudenet", validity_level=2.0).check()

@@ -9,9 +9,9 @@ from prompt JSONL files (:class:`dataigm.prompts.PromptRecord`), matched by the 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import InputError
@@ -24,6 +24,9 @@ from dataigm.judges.judge import run_judge
 from dataigm.evaluation.preflight import Missing, ModelUnavailable, find_missing_models, load_clip, try_load
 from dataigm.evaluation.clip_metrics import CLIP_SCORE_DEFAULT_MODEL, CLIP_SCORE_MODES
 from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS
+from dataigm.evaluation.settings import (  # noqa: F401  (FORGET_REFERENCES, BOOTSTRAP_UNITS: their old import path)
+    BOOTSTRAP_UNITS, FORGET_REFERENCES, JudgeSettings, MetricSettings, RunSettings, StatsSettings,
+)
 from dataigm.evaluation.stats import mean_interval
 from dataigm.evaluation.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.evaluation.metrics import (
@@ -33,8 +36,7 @@ from dataigm.evaluation.metrics import (
 
 log = logging.getLogger(__name__)
 REPORT_FORMAT = "dataigm-eval/2"
-FORGET_REFERENCES = ("pair", "same-prompt")
-BOOTSTRAP_UNITS = ("prompt", "image")
+T = TypeVar("T")
 # The EvalConfig fields switched off when a model is left out (offline, weights not cached)
 LEFT_OUT_FIELDS = {"lpips": ("lpips_net",), "fid": ("fid_feature",), "clip": ("clip",), "clip_score": ("clip_score",), "cmmd": ("cmmd",)}
 NO_PAIR_NOTE = ("LPIPS/FID of the forget images left out: the original model has no images of the concept-removed prompts "
@@ -44,7 +46,9 @@ NO_PAIR_NOTE = ("LPIPS/FID of the forget images left out: the original model has
 
 @dataclass
 class EvalConfig:
-    """Everything ``evaluate`` needs besides the image folders; ``None`` switches an optional metric off."""
+    """Everything ``evaluate`` needs besides the image folders, as one flat set of parameters (what callers and the
+    command line write); ``None`` switches an optional metric off. Each part of the evaluation reads only its own
+    part (:mod:`dataigm.evaluation.settings`): :attr:`judging`, :attr:`metrics`, :attr:`stats`, :attr:`run`."""
 
     detector: str
     more_detectors: tuple[str, ...] = ()  # further judges: their forgetting, preservation and kappa beside the first's
@@ -78,17 +82,31 @@ class EvalConfig:
     validity_level: float = DEFAULT_VALIDITY_LEVEL  # warn when the judge flags less of the original's forget images
     audit: str | None = None  # a 'dataigm audit --json' file of this judge: Rogan-Gladen corrected rates
 
+    def _part(self, cls: type[T]) -> T:
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+    @property
+    def judging(self) -> JudgeSettings:
+        return self._part(JudgeSettings)
+
+    @property
+    def metrics(self) -> MetricSettings:
+        return self._part(MetricSettings)
+
+    @property
+    def stats(self) -> StatsSettings:
+        return self._part(StatsSettings)
+
+    @property
+    def run(self) -> RunSettings:
+        return self._part(RunSettings)
+
     def check(self) -> None:
-        """Raise ValueError naming the first invalid setting and its allowed values."""
-        for name, value, allowed in (("aggregate", self.aggregate, AGGREGATIONS), ("forget_reference", self.forget_reference, FORGET_REFERENCES),
-                                     ("bootstrap_unit", self.bootstrap_unit, BOOTSTRAP_UNITS), ("csdr_unit", self.csdr_unit, CSDR_UNITS),
-                                     ("csdr_prompts", self.csdr_prompts, CSDR_PROMPTS)):
-            if value not in allowed:
-                raise InputError(f"{name} {value!r} not in {allowed}")
-        if self.clip_score is not None and self.clip_score not in CLIP_SCORE_MODES:
-            raise InputError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
-        if not 0.0 <= self.validity_level <= 1.0:
-            raise InputError(f"validity_level must be in [0, 1], got {self.validity_level}")
+        """Raise an error naming the first invalid setting and its allowed values."""
+        for part in (self.judging, self.metrics, self.stats, self.run):
+            check = getattr(part, "check", None)
+            if check is not None:
+                check()
 
 
 @dataclass
@@ -147,14 +165,6 @@ def open_set(
     return s
 
 
-def _stats_kwargs(cfg: EvalConfig) -> dict[str, Any]:
-    return {"n_resamples": cfg.n_resamples, "confidence": cfg.confidence, "seed": cfg.seed}
-
-
-def _clusters(refs: Sequence[ImageRef], cfg: EvalConfig) -> list[tuple[Any, ...]] | None:
-    return [prompt_key(r.meta, r.id) for r in refs] if cfg.bootstrap_unit == "prompt" else None
-
-
 def forget_refs(inp: ImageInput) -> list[ImageRef]:
     """The images of forget prompts (a dataset's concept-removed negatives, if any, are left out)."""
     return [r for r in inp.refs() if r.meta.get("role") != "negative"]
@@ -175,40 +185,40 @@ def has_pair_images(original: ImageSet) -> bool:
     return bool(original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"])
 
 
-def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: Any = None) -> dict[str, Any]:
+def judge_set(judge_: Judge, images: ImageSet, stats: StatsSettings, run: RunSettings, audit_counts: Any = None) -> dict[str, Any]:
     """Forgetting (positive rate on forget), preservation (accuracy on retain: pooled, IRA, CRA) and, with a
     no-attack set, the attack success rate; grouped, with intervals. The positive rate on the concept-removed
     images (paired negatives in the forget shards, and the ``pair`` set) feeds the validity check; with
     ``audit_counts`` (an audit's :class:`~dataigm.evaluation.agreement.Confusion`) forgetting is also corrected."""
-    kw = {**_stats_kwargs(cfg), "by_prompt": cfg.bootstrap_unit == "prompt", "group_by": cfg.group_by}
+    kw = {**stats.kwargs(), "by_prompt": stats.by_prompt, "group_by": stats.group_by}
 
-    def run(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
-        return run_judge(judge_, inp, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
+    def judged(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
+        return run_judge(judge_, inp, batch_size=run.batch_size, workers=run.workers, progress=False)
 
-    forget, failed_f = run(images.forget)
+    forget, failed_f = judged(images.forget)
     negatives = [(ref, v) for ref, v in forget if ref.meta.get("role") == "negative"]
     forget = [(ref, v) for ref, v in forget if ref.meta.get("role") != "negative"]
     if images.pair is not None:
-        pair, failed_p = run(images.pair)
+        pair, failed_p = judged(images.pair)
         negatives, failed_f = negatives + pair, failed_f + failed_p
-    retain, failed_r = run(images.retain)
+    retain, failed_r = judged(images.retain)
     correct = [(ref.meta, retain_correct(ref.meta, v.predicted, v.positive, judge_.label_names, judge_.target)) for ref, v in retain]
     domains = [domain_of(ref.meta) for ref, _ in forget if domain_of(ref.meta)]
     forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
-    st = _stats_kwargs(cfg)
-    forget_items = aggregate([(ref.meta, v.positive) for ref, v in forget], cfg.aggregate)
+    st = stats.kwargs()
+    forget_items = aggregate([(ref.meta, v.positive) for ref, v in forget], stats.aggregate)
     forgetting = grouped(forget_items, **kw)
     out = {
         "forgetting": forgetting,
-        "forget_positive_rate": rate([v.positive for _, v in forget], clusters=_clusters([r for r, _ in forget], cfg), **st).to_dict(),
+        "forget_positive_rate": rate([v.positive for _, v in forget], clusters=stats.clusters([r for r, _ in forget]), **st).to_dict(),
         "preservation": grouped(correct, **kw),
-        "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=cfg.bootstrap_unit == "prompt", **st),
+        "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=stats.by_prompt, **st),
         # UnlearnCanvas' UA, beside its IRA/CRA: 1 - forgetting (the same images; higher is better)
         "unlearning_accuracy": unlearning_accuracy(forgetting["all"]),
-        "retain_positive_rate": rate([v.positive for _, v in retain], clusters=_clusters([r for r, _ in retain], cfg), **st).to_dict(),
+        "retain_positive_rate": rate([v.positive for _, v in retain], clusters=stats.clusters([r for r, _ in retain]), **st).to_dict(),
         "n_forget": len(forget),
         "n_retain": len(retain),
-        "aggregate": cfg.aggregate,
+        "aggregate": stats.aggregate,
         "failed": sorted(f["file"] for f in failed_f + failed_r),
         "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
         "images": image_records(forget, retain, [ok for _, ok in correct], negatives),
@@ -216,37 +226,37 @@ def judge_set(judge_: Judge, images: ImageSet, cfg: EvalConfig, audit_counts: An
     if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
         from dataigm.judges.imagenet import own_class_preservation
 
-        top1 = own_class_preservation([(ref.meta, v.extra["top1"]) for ref, v in retain], by_prompt=cfg.bootstrap_unit == "prompt", **st)
+        top1 = own_class_preservation([(ref.meta, v.extra["top1"]) for ref, v in retain], by_prompt=stats.by_prompt, **st)
         if top1 is not None:
             out["preservation_top1"] = top1
     if negatives:
-        out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=_clusters([r for r, _ in negatives], cfg), **st).to_dict()
+        out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=stats.clusters([r for r, _ in negatives]), **st).to_dict()
     if audit_counts is not None:
         from dataigm.evaluation.validity import corrected_groups
 
         out["forgetting_corrected"] = corrected_groups(forget_items, audit_counts, **kw)
     if images.no_attack is not None:
-        pre, failed_n = run(images.no_attack)
+        pre, failed_n = judged(images.no_attack)
         out["asr"] = attack_success_rate([(ref.meta, v.positive) for ref, v in forget], [(ref.meta, v.positive) for ref, v in pre], **st)
         out["failed"] = sorted(out["failed"] + [f["file"] for f in failed_n])
     return out
 
 
-def person_presence(spec: str, inp: ImageInput, cfg: EvalConfig, note: str = "") -> dict[str, Any]:
+def person_presence(spec: str, inp: ImageInput, stats: StatsSettings, run: RunSettings, note: str = "") -> dict[str, Any]:
     """Share of the forget images of ``inp`` in which the person detector finds a person (IGMU's evaluate_YOLO);
     a dataset's paired negatives stored beside them are left out, as judging leaves them out."""
     from dataigm.judges.images import iter_batches
 
     det = create_person_detector(spec)
-    on_gpu = pick_device(cfg.device).startswith("cuda")
+    on_gpu = pick_device(run.device).startswith("cuda")
     flags: list[bool] = []
     refs_seen: list[ImageRef] = []
-    for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=cfg.batch_size, workers=cfg.workers, on_gpu=on_gpu):
+    for refs, batch, _ in iter_batches(inp, det.preprocess, det.collate, batch_size=run.batch_size, workers=run.workers, on_gpu=on_gpu):
         if refs:
             kept = [(ref, present) for ref, present in zip(refs, det.present(batch)) if ref.meta.get("role") != "negative"]
             flags += [present for _, present in kept]
             refs_seen += [ref for ref, _ in kept]
-    out = {"detector": det.describe(), **rate(flags, clusters=_clusters(refs_seen, cfg), **_stats_kwargs(cfg)).to_dict()}
+    out = {"detector": det.describe(), **rate(flags, clusters=stats.clusters(refs_seen), **stats.kwargs()).to_dict()}
     return {**out, "note": note} if note else out
 
 
@@ -273,7 +283,8 @@ def fidelity_pairs(original: ImageSet, unlearned: ImageSet, split: str, forget_r
     return "same-prompt", pair_images(orig, unl, what=f"{split} images", key=pair_key)
 
 
-def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: str, cmmd_scorer: Any = None) -> dict[str, Any]:
+def fidelity(original: ImageSet, unlearned: ImageSet, metrics: MetricSettings, stats: StatsSettings, run: RunSettings, device: str,
+             cmmd_scorer: Any = None) -> dict[str, Any]:
     """LPIPS over pairs and FID/KID (and CMMD), for forget and retain images separately.
 
     Forget images are compared with the original model's images of the concept-removed prompt (``pair``, IGMU's
@@ -283,58 +294,60 @@ def fidelity(original: ImageSet, unlearned: ImageSet, cfg: EvalConfig, device: s
     from dataigm.evaluation.fidelity import ImageReader, create_lpips, fid_kid, lpips_pairs
 
     out: dict[str, Any] = {}
-    metric = create_lpips(cfg.lpips_net, device) if cfg.lpips_net else None
+    metric = create_lpips(metrics.lpips_net, device) if metrics.lpips_net else None
     with ImageReader() as reader:
         for name in ("forget", "retain"):
-            if name == "forget" and cfg.forget_reference == "pair" and not has_pair_images(original):
+            if name == "forget" and metrics.forget_reference == "pair" and not has_pair_images(original):
                 out[name] = {"reference": "pair", "n_pairs": 0, "note": NO_PAIR_NOTE}
                 continue
-            reference, pairs = fidelity_pairs(original, unlearned, name, cfg.forget_reference)
+            reference, pairs = fidelity_pairs(original, unlearned, name, metrics.forget_reference)
             entry: dict[str, Any] = {"reference": reference, "n_pairs": len(pairs)}
             out[name] = entry
             if not pairs:  # a layout without retain images (IGMU's Nudity task)
                 continue
             if metric is not None:
-                scores = lpips_pairs(pairs, size=cfg.lpips_size, batch_size=cfg.batch_size, device=device, reader=reader, metric=metric)
-                entry["lpips"] = mean_interval(scores, clusters=_clusters([u for _, u in pairs], cfg), **_stats_kwargs(cfg)).to_dict()
-            if cfg.fid_feature:
-                entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=cfg.fid_feature, weights_path=cfg.fid_weights,
-                                     size=cfg.fid_size, batch_size=cfg.batch_size, device=device, reader=reader,
-                                     kid_subset_size=cfg.kid_subset_size))
+                scores = lpips_pairs(pairs, size=metrics.lpips_size, batch_size=run.batch_size, device=device, reader=reader, metric=metric)
+                entry["lpips"] = mean_interval(scores, clusters=stats.clusters([u for _, u in pairs]), **stats.kwargs()).to_dict()
+            if metrics.fid_feature:
+                entry.update(fid_kid([o for o, _ in pairs], [u for _, u in pairs], feature=metrics.fid_feature, weights_path=metrics.fid_weights,
+                                     size=metrics.fid_size, batch_size=run.batch_size, device=device, reader=reader,
+                                     kid_subset_size=metrics.kid_subset_size))
             if cmmd_scorer is not None:
                 from dataigm.evaluation.clip_metrics import cmmd
 
-                entry.update(cmmd([o for o, _ in pairs], [u for _, u in pairs], cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
+                entry.update(cmmd([o for o, _ in pairs], [u for _, u in pairs], cmmd_scorer, batch_size=run.batch_size, reader=reader))
     return out
 
 
-def reference_fidelity(reference: ImageInput, images: ImageSet, cfg: EvalConfig, device: str, cmmd_scorer: Any = None) -> dict[str, Any]:
+def reference_fidelity(reference: ImageInput, images: ImageSet, metrics: MetricSettings, run: RunSettings, device: str,
+                       cmmd_scorer: Any = None) -> dict[str, Any]:
     """FID/KID (and CMMD) of a model's retain images against an unpaired reference folder (e.g. real COCO images)."""
     from dataigm.evaluation.fidelity import ImageReader, fid_kid
 
     ref, imgs = reference.refs(), images.retain.refs()
     entry: dict[str, Any] = {"reference": reference.source, "n_reference": len(ref), "n_images": len(imgs)}
     with ImageReader() as reader:
-        if cfg.fid_feature:
-            entry.update(fid_kid(ref, imgs, feature=cfg.fid_feature, weights_path=cfg.fid_weights, size=cfg.fid_size,
-                                 batch_size=cfg.batch_size, device=device, reader=reader, kid_subset_size=cfg.kid_subset_size))
+        if metrics.fid_feature:
+            entry.update(fid_kid(ref, imgs, feature=metrics.fid_feature, weights_path=metrics.fid_weights, size=metrics.fid_size,
+                                 batch_size=run.batch_size, device=device, reader=reader, kid_subset_size=metrics.kid_subset_size))
         if cmmd_scorer is not None:
             from dataigm.evaluation.clip_metrics import cmmd
 
-            entry.update(cmmd(ref, imgs, cmmd_scorer, batch_size=cfg.batch_size, reader=reader))
+            entry.update(cmmd(ref, imgs, cmmd_scorer, batch_size=run.batch_size, reader=reader))
     return entry
 
 
-def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: ImageSet | None = None) -> dict[str, Any]:
+def clip_alignment(scorer: Any, images: ImageSet, metrics: MetricSettings, stats: StatsSettings, run: RunSettings,
+                   original: ImageSet | None = None) -> dict[str, Any]:
     """IGMU's CSDR (needs the original's pair images) and our csdr_win_rate, on the forget images."""
     from dataigm.evaluation.csdr import csdr, csdr_win_items
     from dataigm.evaluation.pairing import pair_images, pair_reference_key
 
-    kw = _stats_kwargs(cfg)
+    kw = stats.kwargs()
     refs = forget_refs(images.forget)
-    items, skipped = csdr_win_items(refs, scorer, batch_size=cfg.batch_size)
+    items, skipped = csdr_win_items(refs, scorer, batch_size=run.batch_size)
     by_id = {r.id: r for r in refs}
-    clusters = _clusters([by_id[i.file] for i in items], cfg)
+    clusters = stats.clusters([by_id[i.file] for i in items])
     out: dict[str, Any] = {
         "csdr_win_rate": rate([i.removed_wins for i in items], clusters=clusters, **kw).to_dict(),  # no items: value None, n 0
         "clip_score_prompt": mean_interval([i.score_prompt for i in items], clusters=clusters, **kw).to_dict(),
@@ -350,27 +363,25 @@ def clip_alignment(scorer: Any, images: ImageSet, cfg: EvalConfig, original: Ima
         out["csdr"] = {"value": None, "n": 0, "note": str(e)}
         return out
     pairs = pair_images(reference, refs, what="images of the concept-removed prompts", what_unlearned="forget images", key=pair_reference_key)
-    units, _ = csdr(pairs, scorer, unit=cfg.csdr_unit, prompts=cfg.csdr_prompts, batch_size=cfg.batch_size)
+    units, _ = csdr(pairs, scorer, unit=metrics.csdr_unit, prompts=metrics.csdr_prompts, batch_size=run.batch_size)
     defined = [u for u in units if u.value is not None]
-    est = mean_interval([u.value for u in defined], clusters=[u.cluster for u in defined] if cfg.bootstrap_unit == "prompt" else None, **kw)
-    out["csdr"] = {**est.to_dict(), "unit": cfg.csdr_unit, "prompts": cfg.csdr_prompts, "n_units": len(units),
+    est = mean_interval([u.value for u in defined], clusters=[u.cluster for u in defined] if stats.by_prompt else None, **kw)
+    out["csdr"] = {**est.to_dict(), "unit": metrics.csdr_unit, "prompts": metrics.csdr_prompts, "n_units": len(units),
                    "n_undefined": len(units) - len(defined), "units": [u.to_dict() for u in units]}
     return out
 
 
-def needed_models(cfg: EvalConfig, has_original: bool, has_fid_reference: bool) -> EvalConfig:
-    """``cfg`` without the fidelity networks its inputs leave unused (LPIPS needs the original, FID a reference)."""
-    from dataclasses import replace
-
-    return replace(cfg, lpips_net=cfg.lpips_net if has_original else None,
-                   fid_feature=cfg.fid_feature if has_original or has_fid_reference else None)
+def needed_models(metrics: MetricSettings, has_original: bool, has_fid_reference: bool) -> MetricSettings:
+    """``metrics`` without the fidelity networks its inputs leave unused (LPIPS needs the original, FID a reference)."""
+    return replace(metrics, lpips_net=metrics.lpips_net if has_original else None,
+                   fid_feature=metrics.fid_feature if has_original or has_fid_reference else None)
 
 
-def _clip_scores(scorer: Any, images: ImageSet, cfg: EvalConfig) -> dict[str, Any]:
+def _clip_scores(scorer: Any, images: ImageSet, metrics: MetricSettings, stats: StatsSettings, run: RunSettings) -> dict[str, Any]:
     from dataigm.evaluation.clip_metrics import clip_score
 
-    return {name: clip_score(refs, scorer, mode=str(cfg.clip_score), batch_size=cfg.batch_size, by_prompt=cfg.bootstrap_unit == "prompt",
-                             **_stats_kwargs(cfg))
+    return {name: clip_score(refs, scorer, mode=str(metrics.clip_score), batch_size=run.batch_size, by_prompt=stats.by_prompt,
+                             **stats.kwargs())
             for name, refs in (("forget", forget_refs(images.forget)), ("retain", images.retain.refs()))}
 
 
@@ -380,16 +391,16 @@ def _optional_metrics(res: dict[str, Any], images: ImageSet, cfg: EvalConfig, de
     added to ``res``; returns the metric names they report."""
     names: set[str] = set()
     if paired_original is not None:
-        res["fidelity"] = fidelity(paired_original, images, cfg, device, scorers["cmmd"])
+        res["fidelity"] = fidelity(paired_original, images, cfg.metrics, cfg.stats, cfg.run, device, scorers["cmmd"])
         names |= ({"lpips"} if cfg.lpips_net else set()) | ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
     if fid_reference is not None:
-        res["reference_fidelity"] = reference_fidelity(fid_reference, images, cfg, device, scorers["cmmd"])
+        res["reference_fidelity"] = reference_fidelity(fid_reference, images, cfg.metrics, cfg.run, device, scorers["cmmd"])
         names |= ({"fid_kid"} if cfg.fid_feature else set()) | ({"cmmd"} if cfg.cmmd else set())
     if scorers["csdr"] is not None:
-        res["alignment"] = clip_alignment(scorers["csdr"], images, cfg, original)
+        res["alignment"] = clip_alignment(scorers["csdr"], images, cfg.metrics, cfg.stats, cfg.run, original)
         names |= {"csdr", "csdr_win_rate"}
     if scorers["clip_score"] is not None:
-        res["clip_score"] = _clip_scores(scorers["clip_score"], images, cfg)
+        res["clip_score"] = _clip_scores(scorers["clip_score"], images, cfg.metrics, cfg.stats, cfg.run)
         names.add("clip_score")
     return names
 
@@ -432,7 +443,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         describe = judges[0].describe()
         if describe.get("kind") == "nudenet" or describe.get("category") == "nudity":
             person_spec, person_note = default_person_detector()
-    needed = needed_models(cfg, original is not None, fid_reference is not None)
+    needed = needed_models(cfg.metrics, original is not None, fid_reference is not None)
     missing += find_missing_models(needed, clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
 
@@ -463,18 +474,18 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     for name, images in rows.items():
         log.info("evaluating %s", name)
         counts, scope = audit_counts(audit_judge, name) if audit_judge else (None, "")
-        res = judge_set(judge_, images, cfg, counts)
+        res = judge_set(judge_, images, cfg.stats, cfg.run, counts)
         if more:
             from dataigm.judges.multi import compare_judges
 
-            res["judges"] = compare_judges(more, images, cfg, res, judge_set)
+            res["judges"] = compare_judges(more, images, cfg.judging.specs, cfg.stats, cfg.run, res, judge_set)
         res.pop("forget_verdicts")
         if counts is not None:
             res["correction"] = {"method": "rogan-gladen", "audit": cfg.audit, "audit_scope": scope, "confusion": counts.to_dict()}
         names |= ({"asr"} if "asr" in res else set()) | ({"forgetting_corrected"} if counts is not None else set())
         names |= {"preservation_top1"} if "preservation_top1" in res else set()
         if person_spec:
-            res["person_presence"] = person_presence(person_spec, images.forget, cfg, person_note)
+            res["person_presence"] = person_presence(person_spec, images.forget, cfg.stats, cfg.run, person_note)
             names.add("person_presence")
         scorers_ = {"cmmd": cmmd_scorer, "csdr": csdr_scorer, "clip_score": score_scorer}
         names |= _optional_metrics(res, images, cfg, device, original if name != "original" and paired_metrics else None,

@@ -165,12 +165,14 @@ def offline_gap(what: str, name: str, weights: str | None = None) -> Missing | N
     return None
 
 
-def find_missing_models(cfg: Any, *, clip: bool = True, person: str | None = None) -> list[Missing]:
-    """Every model of ``cfg`` (an :class:`~dataigm.evaluation.evaluate.EvalConfig`) that cannot be loaded: LPIPS net,
-    FID feature net, the person detector ``person`` and (``clip``) the CLIP models, each tried once."""
+def find_missing_models(settings: Any, *, clip: bool = True, person: str | None = None) -> list[Missing]:
+    """Every model of ``settings`` (:class:`~dataigm.evaluation.settings.MetricSettings`, or an
+    :class:`~dataigm.evaluation.evaluate.EvalConfig`'s) that cannot be loaded: LPIPS net, FID feature net, the
+    person detector ``person`` and (``clip``) the CLIP models, each tried once."""
     from dataigm.evaluation.clip_metrics import CLIP_SCORE_DEFAULT_MODEL
 
-    cfg.check()
+    settings.check()
+    cfg = getattr(settings, "metrics", settings)
     missing: list[Missing] = []
 
     def attempt(what: str, name: str, fn: Callable[[], Any], weights: str | None = None) -> None:
