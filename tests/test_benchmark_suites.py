@@ -622,7 +622,7 @@ def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
+    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: offline, and its weights"),  # found in the cache check: no download tried
     (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
     (["--clip-score", "clipscore"], "clip_score 'openai/clip-vit-base-patch32' cannot be loaded"),
     (["--fid-features", "inception"], "fid 'inception' cannot be loaded"),

@@ -64,3 +64,17 @@ def test_every_combination_of_judges_retain_and_original(folders: Path, judges: 
         else:
             assert "judges" not in res
         assert res["person_presence"]["n"] == 4
+
+
+def test_offline_a_further_judge_without_cached_weights_is_left_out_with_one_note(folders: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = open_set(folders / "erased" / "forget", folders / "erased" / "retain", (folders / "f.jsonl", folders / "r.jsonl"))
+    cfg = EvalConfig(detector="nudenet", more_detectors=("acme/not-cached-judge", "opennsfw"), person_detector="nudenet-body",
+                     n_resamples=50, workers=0, lpips_net=None, fid_feature=None)
+    report = evaluate({"erased": s}, cfg)
+    assert [(e["what"], e["model"]) for e in report["left_out"]] == [("judge", "acme/not-cached-judge")]
+    assert report["warnings"][0].startswith("this judge's column left out: judge 'acme/not-cached-judge' cannot be loaded")
+    res = report["methods"]["erased"]
+    assert res["judges"]["detectors"] == ["nudenet", "opennsfw"] and list(report["config"]["more_detectors"]) == ["opennsfw"]
+    with pytest.raises(Exception, match="judge 'acme/not-cached-judge' cannot be loaded"):  # the first judge cannot be left out
+        evaluate({"erased": s}, EvalConfig(detector="acme/not-cached-judge", workers=0, lpips_net=None, fid_feature=None))

@@ -166,4 +166,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pct(est: dict) -> str:
-    return "n/a" if est.get("value") is None else f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] (n={est['n']})"
+    if est.get("value") is None:
+        return "n/a"
+    prompts = est.get("n_prompts")
+    behind = f"n={est['n']}" + (f", {prompts} prompt{'s' if prompts != 1 else ''}" if prompts is not None else "")
+    return f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] ({behind})"

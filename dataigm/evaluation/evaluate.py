@@ -456,15 +456,18 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     csdr_scorer = scorer_for(cfg.clip, "clip")
     score_scorer = scorer_for(cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score], "clip_score") if cfg.clip_score else None
     cmmd_scorer = scorer_for(cfg.cmmd, "cmmd")
-    fatal = [m for m in missing if not m.offline or m.what == "judge" or (m.what == "person" and cfg.person_detector)]
+    # the first judge decides every metric: it cannot be left out; a further judge can (its column goes)
+    fatal = [m for m in missing if not m.offline or (m.what == "judge" and m.name == cfg.detector) or (m.what == "person" and cfg.person_detector)]
     if fatal:
         raise ModelUnavailable.of(fatal)
     for gap in missing:  # offline and not cached: the metric's rows are left out, each with one note
         left_out.append({"what": gap.what, "model": gap.name, "reason": gap.reason, "note": gap.note()})
         if gap.what == "person":
             person_spec = None
-    cfg = replace(cfg, **{field: None for gap in missing for field in LEFT_OUT_FIELDS.get(gap.what, ())})
-    judge_, more = judges[0], judges[1:]
+    kept = [(spec, j) for spec, j in zip(cfg.more_detectors, judges[1:]) if j is not None]
+    cfg = replace(cfg, more_detectors=tuple(spec for spec, _ in kept),
+                  **{field: None for gap in missing for field in LEFT_OUT_FIELDS.get(gap.what, ())})
+    judge_, more = judges[0], [j for _, j in kept]
     describe = judge_.describe()
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
     rows = ({"original": original} if original else {}) | methods

@@ -31,7 +31,7 @@ EVAL_MODEL_HINTS = {
     "cmmd": "give {cmmd} a local CLIP folder with its processor",
 }
 # What each model feeds in the report (the row left out when an optional model cannot load offline)
-EVAL_MODEL_METRICS = {"lpips": "LPIPS", "fid": "FID/KID", "clip": "CSDR and csdr_win_rate", "clip_score": "CLIP score", "cmmd": "CMMD",
+EVAL_MODEL_METRICS = {"judge": "this judge's column", "lpips": "LPIPS", "fid": "FID/KID", "clip": "CSDR and csdr_win_rate", "clip_score": "CLIP score", "cmmd": "CMMD",
                       "person": "person presence"}
 
 
