@@ -22,7 +22,7 @@ T = TypeVar("T")
 EVAL_MODEL_HINTS = {
     "judge": "give {detector} a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
     "person": "give {person_detector} a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
-    "lpips": "put the {lpips_net} network's torchvision weights in the torch hub cache ($TORCH_HOME/hub/checkpoints), "
+    "lpips": "put the torchvision weights of the network {lpips_net} names in the torch hub cache ($TORCH_HOME/hub/checkpoints), "
              "or set {lpips_net} to none",
     "fid": "give {fid_weights} a local copy of the Inception weights (pt_inception-2015-12-05-6726825d.pth), "
            "{fid_feature} local-dir:PATH (a timm folder), or set {fid_feature} to none",

@@ -21,6 +21,7 @@ shows them and its "disagreements" filter compares them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from dataigm.judges.images import ImageRef
@@ -49,7 +50,7 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
     """The record of one judged image (see the module docstring)."""
     m = ref.meta
     record = {
-        "split": split, "id": ref.id, "path": ref.path, "key": ref.key, "grid_key": grid_key(ref),
+        "split": split, "id": ref.id, "path": str(Path(ref.path).absolute()), "key": ref.key, "grid_key": grid_key(ref),
         "prompt_index": _known(m.get("prompt_index")) if _known(m.get("prompt_index")) is not None else m.get("pair_id"),
         "seed": _known(m.get("seed")), "prompt": str(m.get("prompt") or ""), "pair_prompt": str(m.get("pair_prompt") or ""),
         "concept": str(m.get("concept") or ""), "category": str(m.get("taxonomy") or m.get("category") or ""),
