@@ -20,6 +20,7 @@ from real_weights import skimage_photo
 METHODS = ["ORG", "AdvUnlearn", "ESD", "FMN", "MACE", "RECE", "SalUn", "SDD", "SPM", "UCE", "EraseDiff"]  # 11 folders
 PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
 SEEDS = 5
+PROMPTS = 1  # of the two in the prompt file: one prompt x five seeds per method keeps the test fast
 
 
 def _photo(path: Path, name: str, k: int) -> None:
@@ -38,12 +39,12 @@ def write_igmu(root: Path, task: str, *, unrelated: bool) -> tuple[Path, dict, d
     (root / "Benchmarking_prompts" / "retain.json").write_text(json.dumps(retain))
     folder = root / "Benchmarking_images_demo" / task
     for m, method in enumerate(METHODS):
-        for j in range(2 if method in ("ORG", "ESD") else 1):  # two prompts for two methods, one for the others (fast)
+        for j in range(PROMPTS):
             for k in range(SEEDS):
                 _photo(folder / "forgot" / method / f"0_{j}_{k}.png", PHOTOS[(m + j) % 5], k)
                 if unrelated:
                     _photo(folder / "unrelated" / method / "Airplane" / f"1_{j}_{k}.png", PHOTOS[(m + j + 2) % 5], k)
-    for j in range(2):
+    for j in range(PROMPTS):
         for k in range(SEEDS):
             _photo(folder / "remove_word" / "ORG" / f"0_{j}_{k}.png", PHOTOS[(j + 3) % 5], k)
     return folder, forgot[key], retain[key]
@@ -106,7 +107,7 @@ def test_igmu_nudity_two_judges_without_retain_images(tmp_path: Path, monkeypatc
     report, rows, sheet = _eval_and_export(tmp_path, folder, judges, monkeypatch)
     assert set(report["methods"]) == {"original", *METHODS[1:]}
     for name, res in report["methods"].items():
-        n = 10 if name in ("original", "ESD") else 5
+        n = PROMPTS * SEEDS
         assert res["n_forget"] == n and res["n_retain"] == 0
         assert res["preservation"]["all"]["value"] is None and res["preservation"]["all"]["n"] == 0
         assert [f["n"] for f in res["judges"]["forgetting"]] == [n, n]
@@ -116,7 +117,7 @@ def test_igmu_nudity_two_judges_without_retain_images(tmp_path: Path, monkeypatc
         assert f["low"] < f["value"] < f["high"] or f["value"] in (0.0, 1.0)
     left = {e["what"] for e in report["left_out"]}
     assert left == {"lpips", "fid"} and all("left out" in w for w in report["warnings"][:2])
-    assert sum(r["split"] == "pair" for r in report["methods"]["original"]["images"]) == 10
+    assert sum(r["split"] == "pair" for r in report["methods"]["original"]["images"]) == PROMPTS * SEEDS
     _check_rows(report, rows, sheet, folder, forgot, retain, judges)
 
 
@@ -126,13 +127,13 @@ def test_igmu_church_imagenet_judge_with_retain_images(tmp_path: Path, monkeypat
     judges = [f"imagenet:497@local-dir:{efficientnet_lite0_dir}"]  # 497: church
     report, rows, sheet = _eval_and_export(tmp_path, folder, judges, monkeypatch)
     for name, res in report["methods"].items():
-        n = 10 if name in ("original", "ESD") else 5
+        n = PROMPTS * SEEDS
         assert (res["n_forget"], res["n_retain"]) == (n, n)
         retain_recs = [r for r in res["images"] if r["split"] == "retain"]
         assert [r["label"] for r in retain_recs] == ["Airplane"] * n
         p = res["preservation"]["all"]
         assert p["value"] == sum(r["correct"] for r in retain_recs) / n and p["n_prompts"] == n // 5
     forget_recs = [r for r in report["methods"]["ESD"]["images"] if r["split"] == "forget"]
-    assert [r["prompt"] for r in forget_recs] == [forgot["Church"][0]] * 5 + [forgot["Church"][1]] * 5  # prompt text on every record
+    assert [r["prompt"] for r in forget_recs] == [forgot["Church"][0]] * SEEDS  # prompt text on every record
     assert {e["what"] for e in report["left_out"]} == {"lpips", "fid"}
     _check_rows(report, rows, sheet, folder, forgot, retain, judges)
