@@ -624,14 +624,13 @@ def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
+    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: offline, and its weights"),  # found in the cache check: no download tried
     (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
     (["--clip-score", "clipscore"], "clip_score 'openai/clip-vit-base-patch32' cannot be loaded"),
     (["--fid-features", "inception"], "fid 'inception' cannot be loaded"),
 ])
 def test_unavailable_eval_model_fails_before_generating(flags: list[str], message: str, bench: dict, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from dataigm.benchmark.run import EVAL_MODEL_HINTS
     from dataigm.cli import main
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
@@ -640,7 +639,10 @@ def test_unavailable_eval_model_fails_before_generating(flags: list[str], messag
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and message in err[0], err
     what = message.split(" ")[0]
-    assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
+    from dataigm.commands.eval import EVAL_PARAM_FLAGS
+    from dataigm.evaluation.preflight import render_fix
+
+    assert render_fix(what, EVAL_PARAM_FLAGS) in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
     assert not (tmp_path / "runs").exists()  # nothing generated
 
 

@@ -34,7 +34,8 @@ def test_bootstrap_interval_properties() -> None:
     wide, narrow = rate(small), rate(big)
     assert (narrow.high - narrow.low) < (wide.high - wide.low)
     assert narrow.low < 0.3 < narrow.high
-    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None}
+    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None, "interval": "bootstrap-images",
+                                           "n_images": 10, "n_prompts": None}
     assert bootstrap_ci([]).value is None
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci([1.0], confidence=1.5)
@@ -372,8 +373,12 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
     assert lp["same-prompt"]["ga"] < lp["same-prompt"]["esd"]
     cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net="squeeze", fid_feature=None, workers=0)
     no_pair = open_set(eval_tree / "original" / "forget", eval_tree / "original" / "retain", prompts)
-    with pytest.raises(ValueError, match="--forget-reference pair needs the original model's images of the concept-removed prompts"):
-        evaluate(sets, cfg, no_pair)
+    rep = evaluate(sets, cfg, no_pair)  # no reference images for the forget LPIPS: that row is left out with one note
+    assert [e["what"] for e in rep["left_out"]] == ["pair"] and rep["warnings"][0].startswith("LPIPS/FID of the forget images left out")
+    for m in ("esd", "ga"):
+        forget, retain = rep["methods"][m]["fidelity"]["forget"], rep["methods"][m]["fidelity"]["retain"]
+        assert "lpips" not in forget and forget["n_pairs"] == 0 and "no images of the concept-removed prompts" in forget["note"]
+        assert retain["lpips"]["n"] == retain["n_pairs"] > 0  # the retain row still runs
 
 
 @pytest.mark.slow
@@ -488,10 +493,11 @@ def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, c
     args = ["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
             "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
             "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")]
-    # the default forget reference needs the original's images of the concept-removed prompts: refused before judging
+    # the default forget reference needs the original's images of the concept-removed prompts: without them that row
+    # is left out with a note, and the retain images, which do not pair (2_9.png), are refused before judging
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--forget-reference pair needs the original model's images of the concept-removed prompts" in err
+    assert err.count("\n") == 1 and "original retain images without an unlearned counterpart: 2_9.png" in err
     assert main(args + ["--forget-reference", "same-prompt"]) == 2
     err = capsys.readouterr().err
     assert "original forget images without an unlearned counterpart: 2_9.png" in err

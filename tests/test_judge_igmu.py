@@ -187,7 +187,25 @@ def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_pat
     capsys.readouterr()
     assert main(["judge", str(images), "--detector", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "--clip-model DIR" in err[0]
+    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "clip_model option" in err[0]
+    assert "not in the local Hub cache" in err[0] and "--clip-model" not in err[0]  # no flag a command may reject; no Hub retries
+
+
+def test_an_uncached_hub_id_fails_at_once_when_the_hub_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HF_HUB_OFFLINE, an unreachable Hub is found in one short probe, not after the Hub client's retries."""
+    from dataigm.core import network
+    from dataigm.judges.clip import hub_load_options
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused at once
+    network.hub_reachable.cache_clear()
+    try:
+        with pytest.raises(OSError, match="not in the local Hub cache"):
+            hub_load_options("openai/clip-vit-base-patch32-not-cached")
+        assert hub_load_options("./a/local/folder") == {}
+    finally:
+        network.hub_reachable.cache_clear()
 
 
 def test_benchmark_py_as_written_runs_dropout_and_differs_from_the_judge(head_pth: Path, tiny_clip: Path, images: Path) -> None:

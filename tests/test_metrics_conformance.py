@@ -49,7 +49,9 @@ def test_cluster_bootstrap_resamples_prompts() -> None:
     assert est.n == 60 and est.clusters == 12 and est.value == pytest.approx(values.mean())
     image_level = bootstrap_ci(values, n_resamples=3000, seed=9)
     assert (est.high - est.low) > 1.5 * (image_level.high - image_level.low)  # image resampling is too narrow
-    assert bootstrap_ci([], clusters=[]).to_dict() == {"value": None, "low": None, "high": None, "n": 0, "clusters": 0}
+    assert bootstrap_ci([], clusters=[]).to_dict() == {"value": None, "low": None, "high": None, "n": 0, "clusters": 0, "interval": "",
+                                                       "n_images": 0, "n_prompts": 0}
+    assert est.interval == "bootstrap-prompts"
     with pytest.raises(ValueError, match="cluster labels"):
         bootstrap_ci([1.0, 2.0], clusters=["a"])
 
@@ -490,8 +492,8 @@ def test_clip_scorer_score_is_max_of_100_cos_and_0() -> None:
 def test_every_report_names_its_definitions_and_the_bootstrap() -> None:
     from dataigm.evaluation.metrics import METRIC_DEFINITIONS, definition_versions
 
-    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/2", "csdr": "csdr/3", "lpips": "lpips/2"}
-    assert definition_versions([]) == {"bootstrap": "bootstrap/2"}
+    assert definition_versions(["csdr", "lpips"]) == {"bootstrap": "bootstrap/3", "csdr": "csdr/3", "lpips": "lpips/2"}
+    assert definition_versions([]) == {"bootstrap": "bootstrap/3"}
     assert all(d["version"].startswith(f"{name}/") and d["reference"] for name, d in METRIC_DEFINITIONS.items())
 
 

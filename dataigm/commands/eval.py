@@ -13,6 +13,9 @@ from dataigm.commands._options import add_device_flag, add_json_flag, add_metric
 from dataigm.core.errors import InputError
 
 ORDER = 65
+# The flag of each evaluation parameter a fix names (dataigm.evaluation.preflight.EVAL_MODEL_HINTS)
+EVAL_PARAM_FLAGS = {"detector": "--detector", "person_detector": "--person-detector", "lpips_net": "--lpips-net", "fid_weights": "--fid-weights",
+                    "fid_feature": "--fid-features", "clip": "--clip", "clip_score_model": "--clip-score-model", "cmmd": "--cmmd"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -135,10 +138,17 @@ def run(args: argparse.Namespace) -> int:
         from dataigm.core.devices import check_device
 
         check_device(args.device)
+    from dataigm.evaluation.preflight import ModelUnavailable
+
     cfg = eval_config(args)
     sets, original = open_inputs(args)
-    report = evaluate(sets, cfg, original)
-    report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None  # 'dataigm answers export' reads them
+    try:
+        report = evaluate(sets, cfg, original)
+    except ModelUnavailable as e:
+        raise ModelUnavailable(e.render(EVAL_PARAM_FLAGS), e.missing) from None
+    report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None
+    if args.layout:
+        report["layout"] = {"name": args.layout[0], "root": str(Path(args.layout[1]).expanduser().resolve())}
     paths = write_report(report, args.out)
     if args.json:
         emit_json(report)
@@ -146,7 +156,11 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
-        for warning in report["warnings"]:
+        from dataigm.evaluation.preflight import Missing
+
+        left_out = report.get("left_out") or []
+        notes = [Missing(e["what"], e["model"], e["reason"], True).note(EVAL_PARAM_FLAGS) if e["what"] != "pair" else e["note"] for e in left_out]
+        for warning in notes + report["warnings"][len(left_out):]:
             console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():
             f, pr = res["forgetting"].get("all", {}), res["preservation"].get("all", {})
@@ -156,4 +170,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pct(est: dict) -> str:
-    return "n/a" if est.get("value") is None else f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] (n={est['n']})"
+    if est.get("value") is None:
+        return "n/a"
+    prompts = est.get("n_prompts")
+    behind = f"n={est['n']}" + (f", {prompts} prompt{'s' if prompts != 1 else ''}" if prompts is not None else "")
+    return f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] ({behind})"

@@ -141,8 +141,9 @@ class Clip:
         self.location = _location(model)
         torch_dtype = getattr(torch, dtype) if not device.startswith("cpu") else torch.float32
         try:
-            self.model = CLIPModel.from_pretrained(self.location, revision=revision, dtype=torch_dtype, use_safetensors=True).eval().to(device)
-            self.processor = CLIPProcessor.from_pretrained(self.location, revision=revision)
+            local = hub_load_options(self.location)
+            self.model = CLIPModel.from_pretrained(self.location, revision=revision, dtype=torch_dtype, use_safetensors=True, **local).eval().to(device)
+            self.processor = CLIPProcessor.from_pretrained(self.location, revision=revision, **local)
         except OSError as e:  # not cached offline, no safetensors, or not a CLIP folder
             raise ClipLoadError(f"CLIP model {self.location!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                "give a local folder saved with save_pretrained (model.safetensors) or a cached Hub id") from None
@@ -204,6 +205,19 @@ class Clip:
             emb = projected(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
                                                          attention_mask=tok["attention_mask"].to(self.device))).float()
         return (torch.nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu()
+
+
+def hub_load_options(location: str) -> dict[str, Any]:
+    """Keyword arguments for ``from_pretrained(location)`` that spare a minute of Hub retries: offline
+    (:func:`dataigm.core.network.offline`) a cached Hub id loads with ``local_files_only=True``, and one that is not
+    cached raises OSError at once. A local folder, or an online machine, gets no option."""
+    from dataigm.core.network import offline
+
+    if location.startswith(("/", ".", "~")) or Path(location).expanduser().exists() or not offline():
+        return {}
+    if hub_cached(location, "config.json"):
+        return {"local_files_only": True}
+    raise OSError(f"{location} is not in the local Hub cache, and the Hub is offline or unreachable")
 
 
 def hub_cached(repo: str, filename: str = "model.safetensors") -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.judges.clip import clip_preprocess
+from dataigm.judges.clip import clip_preprocess, hub_load_options
 from dataigm.judges.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
 from dataigm.judges.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
@@ -213,11 +213,13 @@ class IgmuJudge:
         self.head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)))
         self.head.eval().to(self.device)
         try:
-            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+            local = hub_load_options(self.clip_spec)  # offline: the cache only, no minute of Hub retries
+            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **local).eval().to(self.device)
         except OSError as e:  # not cached offline, or not a CLIP folder
             raise FileNotFoundError(
-                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); give a local copy of "
-                f"{IGMU_CLIP}: --clip-model DIR, or convert the head with dataigm convert-judge igmu HEAD.pth --clip DIR --out {folder}"
+                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                f"give a local copy of {IGMU_CLIP} as the judge's clip_model option, or convert the head with its CLIP folder "
+                f"(dataigm convert-judge igmu) into {folder}"
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
             raise InputError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")

@@ -28,6 +28,7 @@ from typing import Any
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
+from dataigm.judges.clip import hub_load_options
 from dataigm.judges.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
 from dataigm.judges.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
@@ -190,10 +191,10 @@ class IgmuMultiJudge:
         self.head.eval().to(self.device)
         self.clip_spec = clip or self.config["clip_model"]
         try:
-            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **hub_load_options(self.clip_spec)).eval().to(self.device)
         except OSError as e:
             raise FileNotFoundError(f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); "
-                                    f"give a local copy of {IGMU_CLIP} with --clip-model DIR") from None
+                                    f"give a local copy of {IGMU_CLIP} as the judge's clip_model option") from None
         self.preprocess = IgmuMultiTransform()
         self.weights_sha256 = sha256_file(self.folder / HEAD_WEIGHTS)
 
