@@ -14,6 +14,7 @@ import traceback
 from typing import NoReturn
 
 from dataigm import __version__
+from dataigm.commands._options import note_old_command
 from dataigm.core.errors import DataigmError, one_line
 
 
@@ -21,7 +22,18 @@ class OneLineParser(argparse.ArgumentParser):
     """Usage errors in one line on stderr (the usage itself is one ``--help`` away), exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{self._suggestion(message)} (see '{self.prog} --help')\n")
+
+    def _suggestion(self, message: str) -> str:
+        """``(did you mean 'eval'?)`` for a misspelt command or choice: argparse names the bad value, we the closest."""
+        import re
+
+        from dataigm.core.registry import did_you_mean
+
+        m = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", " ".join(message.split()))
+        if not m:
+            return ""
+        return did_you_mean(m.group(2), [c.strip().strip("'") for c in m.group(3).split(",")])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    note_old_command(args)
+    if getattr(args, "_required_judge", False) and not args.judge:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        commands[args.command].error("the following arguments are required: --judge")
     try:
         return int(args._run(args) or 0)
     except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_alias
+
 ORDER = 61
 CONVERTERS = ("igmu", "q16", "unlearncanvas")
 
@@ -14,16 +16,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "convert-judge",
         help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
         description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
-        "model.safetensors + config.json with the task's label orientation and threshold; judge with --detector igmu:<task> "
-        "--igmu-head DIR. Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes "
+        "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes "
         "a q16@DIR judge.",
     )
     p.add_argument("kind", choices=CONVERTERS, help="which published judge")
     p.add_argument("weights", type=Path, help="the pickled head, e.g. Weights/bi_multiC/nudity/classifier_head.pth")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--task", help="nudity | vangogh | church | parachute (default: from the head's folder name)")
-    p.add_argument("--clip", help="CLIP model the head/prompts were trained on (default: IGMU openai/clip-vit-base-patch32; "
-                   "Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
+    p.add_argument("--clip-model", dest="clip_model", metavar="MODEL", help="CLIP weights (a local folder or Hub id) the head/prompts were "
+                   "trained on (default: IGMU openai/clip-vit-base-patch32; Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
+    add_alias(p, "--clip", "--clip-model", "clip_model", metavar="MODEL")
     p.add_argument("--arch", help="unlearncanvas: the timm model the checkpoint fits (default vit_large_patch16_224.augreg_in21k)")
     return p
 
@@ -40,9 +42,9 @@ def _q16(args: argparse.Namespace) -> int:
 
     if args.task:
         raise DataigmError("--task is for igmu heads; Q16's prompts have one task (inappropriate content)")
-    out = convert_q16_prompts(args.weights, args.out, clip=args.clip)
+    out = convert_q16_prompts(args.weights, args.out, clip=args.clip_model)
     cfg = json.loads((out / "config.json").read_text())
-    print(f"wrote {out}: Q16 prompts ({cfg['dim']}-dim, {cfg['dtype']}), CLIP {cfg['clip_model']}; judge with --detector q16@{out}")
+    print(f"wrote {out}: Q16 prompts ({cfg['dim']}-dim, {cfg['dtype']}), CLIP {cfg['clip_model']}; judge with --judge q16@{out}")
     return 0
 
 
@@ -51,7 +53,7 @@ def _igmu(args: argparse.Namespace) -> int:
 
     from dataigm.judges.igmu import IGMU_CLIP, convert_igmu_head
 
-    out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip or IGMU_CLIP)
+    out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip_model or IGMU_CLIP)
     cfg = json.loads((out / "config.json").read_text())
     if cfg["architecture"] == "Multi_MultiC":
         print(f"wrote {out}: IGMU Multi_MultiC {cfg['task']} head ({cfg['num_classes']} classes, argmax), CLIP {cfg['clip_model']}")

@@ -53,6 +53,7 @@ class EvalConfig:
     csdr_prompts: str = "pair"
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
+    clip_model: str | None = None  # CLIP weights of the CLIP-based judges (igmu:<task>, clip:...); default: each one's own
     cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
     forget_reference: str = "pair"  # forget fidelity against the original's image of p' ("pair") or of p ("same-prompt")
     fid_reference: str | None = None  # an unpaired folder (e.g. real COCO images): FID/KID of retain images against it
@@ -83,6 +84,14 @@ class EvalConfig:
             raise InputError(f"clip_score {self.clip_score!r} not in {CLIP_SCORE_MODES}")
         if not 0.0 <= self.validity_level <= 1.0:
             raise InputError(f"validity_level must be in [0, 1], got {self.validity_level}")
+
+
+def shared_judge_options(spec: str, cfg: EvalConfig) -> dict[str, Any]:
+    """The settings of ``cfg`` that apply to every judge of its kind (a NudeNet file, CLIP weights): given only to
+    the kinds that take them, so one setting serves several judges."""
+    from dataigm.judges.registry import takes_option
+
+    return {"nudenet_model": cfg.nudenet_model, **({"clip_model": cfg.clip_model} if takes_option(spec, "clip_model") else {})}
 
 
 @dataclass
@@ -399,13 +408,13 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
     judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device,
-                                                                    nudenet_model=cfg.nudenet_model))
+                                                                    **shared_judge_options(cfg.detector, cfg)))
     describe = judge_.describe()
     nudity = describe.get("kind") == "nudenet" or describe.get("category") == "nudity"
     person_spec, person_note = (cfg.person_detector, "") if cfg.person_detector else default_person_detector() if nudity else (None, "")
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
     more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
-                                                                      nudenet_model=cfg.nudenet_model)) for spec in cfg.more_detectors]
+                                                                      **shared_judge_options(spec, cfg))) for spec in cfg.more_detectors]
     # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
     check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
     scorers: dict[str, Any] = {}

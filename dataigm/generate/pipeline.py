@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.generate.checkpoints import ModelLoadError, apply_state_dict, load_state_dict_file
 from dataigm.generate.single_file import TRANSFORMER_CLASSES, infer_single_file
@@ -157,7 +158,7 @@ def check_scheduler(pipe: Any, scheduler: str) -> Any:
     sched_cls = getattr(diffusers, scheduler, None)
     if sched_cls is None or not scheduler.endswith("Scheduler"):
         valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
-        raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
+        raise ModelLoadError(f"unknown scheduler {scheduler!r}{did_you_mean(scheduler, valid)}; valid: {', '.join(valid)}")
     compatible = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {type(pipe.scheduler).__name__}
     if sched_cls.__name__ not in compatible:
         raise ModelLoadError(f"scheduler {scheduler!r} is not compatible with {type(pipe).__name__} "

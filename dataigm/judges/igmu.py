@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
@@ -58,7 +59,7 @@ def igmu_task(name: str) -> str:
     """Our task name for ``name`` (IGMU's ``style_vangogh``, ``object_church``... accepted)."""
     key = IGMU_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in IGMU_TASKS:
-        raise InputError(f"unknown IGMU task {name!r}; valid: {', '.join(IGMU_TASKS)}")
+        raise InputError(f"unknown IGMU task {name!r}{did_you_mean(name, IGMU_TASKS)}; valid: {', '.join(IGMU_TASKS)}")
     return key
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
@@ -157,7 +158,7 @@ def concept_label(task: str, concept: str | None) -> str:
     for label in labels:
         if label.lower() == key or (task == "style" and key in ("vangogh", "van-gogh") and label == "vincent-van-gogh"):
             return label
-    raise DataigmError(f"unknown IGMU {task} class {concept!r}; valid: {', '.join(labels)}")
+    raise DataigmError(f"unknown IGMU {task} class {concept!r}{did_you_mean(concept, labels)}; valid: {', '.join(labels)}")
 
 
 class IgmuMultiJudge:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.judges.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
 from dataigm.core.versions import installed_version
@@ -306,7 +307,7 @@ class NudeNetJudge:
         from dataigm.judges.nudenet_models import NUDENET_MODEL_FILES, onnx_session, resolve_model
 
         if preset not in NUDENET_PRESETS:
-            raise UnknownNameError(f"unknown NudeNet preset {preset!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+            raise UnknownNameError(f"unknown NudeNet preset {preset!r}{did_you_mean(preset, NUDENET_PRESETS)}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
         base = NUDENET_PRESETS[preset]
         self.preset, self.reference, self.inclusive, self.count = preset, base.reference, base.inclusive, base.count
         self.classes = tuple(nudenet_class_name(c) for c in classes) if classes else base.classes

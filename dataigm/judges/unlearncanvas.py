@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
@@ -59,7 +60,7 @@ def canonical_class(name: str, label_names: list[str]) -> str:
     for label in label_names:
         if label.lower() == key:
             return label
-    raise DataigmError(f"unknown UnlearnCanvas class {name!r}; valid: {', '.join(label_names)}")
+    raise DataigmError(f"unknown UnlearnCanvas class {name!r}{did_you_mean(name, label_names)}; valid: {', '.join(label_names)}")
 
 
 def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
