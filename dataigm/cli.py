@@ -11,6 +11,7 @@ import logging
 import pkgutil
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 from dataigm import __version__
@@ -51,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags that name something a command writes (file or folder): checked writable before any work.
+OUTPUT_FLAGS = {"out": "--out", "summary": "--summary", "report": "--report", "plots": "--plots", "export_labels": "--export-labels",
+                "review_dir": "--review-dir"}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output a command was given can be written, checked before the command does any work."""
+    from dataigm.core.atomic import NotWritableError, ensure_writable
+
+    for dest, flag in OUTPUT_FLAGS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, (str, Path)) and str(value):
+            try:
+                ensure_writable(value)
+            except NotWritableError as e:
+                raise NotWritableError(f"{flag}: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -65,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
         commands[args.command].error("the following arguments are required: --judge")
     try:
+        check_outputs(args)
         return int(args._run(args) or 0)
     except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
         # Bad input is reported in one line, not a traceback (use -v for the traceback); one line even when a

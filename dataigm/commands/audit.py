@@ -15,7 +15,7 @@ ORDER = 62
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "audit", help="audit judges against human labels: sensitivity, specificity, balanced accuracy, precision, kappa",
-        description="Judge labelled images with every --judge and compare with the labels (95 percent Wilson intervals; "
+        description="Judge labelled images with every --judge and compare with the labels (95% Wilson intervals; "
         "balanced accuracy and kappa by percentile bootstrap), sweep each judge's threshold, and give Cohen's kappa and raw "
         "agreement for every pair of judges. 'eval --audit' corrects rates with the --json result.",
     )

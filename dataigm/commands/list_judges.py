@@ -29,23 +29,15 @@ def first_sentence(text: str, limit: int = 60) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from dataigm.judges.registry import JUDGE_KINDS, judge_kinds
 
     entries = [JUDGE_KINDS.get(args.kind).catalogue_entry()] if args.kind else [k.catalogue_entry() for k in judge_kinds()]
     if args.json:
         emit_json({"judges": entries})
         return 0
-    console = Console(highlight=False)
     if args.long or args.kind:
-        table = Table(title="judge kinds (--judge)", show_lines=True)
-        for col in LONG:
-            table.add_column(col, overflow="fold", no_wrap=col == "kind")
-        for e in entries:
-            table.add_row(*(str(e[c]) for c in LONG))
-        console.print(table)
+        for line in long_listing(entries):
+            print(line)
         return 0
     for line in short_table(entries):
         print(line)
@@ -65,3 +57,16 @@ def short_table(entries: list[dict], width: int = 80) -> list[str]:
     lines += [f"{e['kind']:<{kind_w}}  {cut(str(e['syntax']), syntax_w):<{syntax_w}}  {cut(first_sentence(str(e['decides']), rest), rest)}"
               for e in entries]
     return [*lines, "'dataigm list-judges KIND' or --long: how, reference, weights, licence, offline"]
+
+
+def long_listing(entries: list[dict], width: int = 80) -> list[str]:
+    """Every field of every kind, one block per kind, wrapped at ``width`` columns."""
+    import textwrap
+
+    lines: list[str] = []
+    for e in entries:
+        lines += textwrap.wrap(f"{e['kind']}: {e['syntax']}", width, subsequent_indent="    ", break_on_hyphens=False)
+        for col in LONG[2:]:
+            lines += textwrap.wrap(f"{col}: {e[col]}", width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+        lines.append("")
+    return lines[:-1]
