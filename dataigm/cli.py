@@ -70,6 +70,42 @@ def check_outputs(args: argparse.Namespace) -> None:
                 raise NotWritableError(f"{flag}: {e}") from None
 
 
+def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """A library message in the command's words: the library names its parameters (``force=True``, ``out=DIR``,
+    ``clip_model=DIR``); where the command has a flag for the parameter, the flag replaces it (``--force``,
+    ``--out DIR``, ``--clip-model DIR``). Parameters the command has no flag for stay as the library wrote them."""
+    import re
+
+    flags: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.help != argparse.SUPPRESS:
+            flags.setdefault(action.dest, action)
+
+    def flag(m: re.Match) -> str:
+        action = flags.get(m.group(1))
+        if action is None:
+            return m.group(0)
+        name = next(o for o in action.option_strings if o.startswith("--"))
+        if action.nargs == 0:  # a switch: 'force=True' -> '--force'
+            return name if m.group(2) in ("True", "true") else m.group(0)
+        return f"{name} {m.group(2)}" if m.group(2) else f"{name} "
+
+    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|true\b)?", flag, message)
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The sub-command's own parser (the nested one for ``answers export`` and the like)."""
+    sub = parser
+    for dest in ("command", "answers_command", "prompts_command"):
+        name = getattr(args, dest, None)
+        action = next((a for a in sub._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if name is None or action is None or name not in action.choices:
+            break
+        sub = action.choices[name]
+    return sub
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -91,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         # library's message spans several (PyYAML, pydantic, torch).
         if args.verbose:
             raise
-        print(f"dataigm {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"dataigm {args.command}: error: {in_flags(one_line(str(e)), _command_parser(parser, args))}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug, not bad input: it keeps its traceback, and the last line says it is ours
         if args.verbose:

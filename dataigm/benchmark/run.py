@@ -36,6 +36,7 @@ from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.evaluation.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
 from dataigm.core.sources import CHECKPOINT_SUFFIXES
+from dataigm.generate.tiny import TINY_GENERATION, TINY_ID
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
 
@@ -153,14 +154,17 @@ def pair_set(suite: Suite, forget: list[PromptRecord], concept: str) -> list[Pro
     return out
 
 
-def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions) -> Recipe:
-    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file.
+def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions, tiny: bool = False) -> Recipe:
+    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file; ``tiny``:
+    the tiny model's own size and steps (:data:`~dataigm.generate.tiny.TINY_GENERATION`) over the suite's.
 
     ``pair`` (the p' images) uses the forget set's class name, so its samples share ``pair_id`` and seed with the
     forget images they belong to (the key ``dataigm eval`` pairs them by).
     """
     label = suite.retain_label if role == "retain" else suite.target
     generation = suite.generation.model_dump(mode="json")
+    if tiny:
+        generation.update(TINY_GENERATION)
     generation.update({k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None})
     data = {
         "name": f"{suite.name}-{role}", "category": suite.taxonomy, "description": suite.description, "labels": [label],
@@ -436,7 +440,10 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
         if unchanged and rank.rank == 0:
             say(f"{unchanged} of {len(sets['pair'])} forget prompts name no trigger of concept {concept!r}: their p' is the prompt itself (as IGMU's cleaning leaves it)")
     prompts = write_prompt_sets(suite, sets)
-    recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options) for role, path in prompts.items()}
+    tiny = model.id == TINY_ID and (original is None or original.id == TINY_ID)
+    recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options, tiny) for role, path in prompts.items()}
+    if tiny and rank.rank == 0:
+        say(f"tiny model: {TINY_GENERATION['width']} px, {TINY_GENERATION['steps']} steps (the suite's settings are a real model's)")
     if rank.rank == 0 and options.evaluate:
         if not suite.utility_only:
             check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
