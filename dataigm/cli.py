@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                if not m.name.startswith("_")]  # _options: shared flags, not a command
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         sub_parser = module.add_parser(sub)
-        sub_parser.set_defaults(_run=module.run)
+        sub_parser.set_defaults(_run=module.run, _parameters=getattr(module, "PARAMETERS", {}))
     return parser
 
 
@@ -70,28 +70,31 @@ def check_outputs(args: argparse.Namespace) -> None:
                 raise NotWritableError(f"{flag}: {e}") from None
 
 
-def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
+def in_flags(message: str, parser: argparse.ArgumentParser, parameters: dict[str, str] | None = None) -> str:
     """A library message in the command's words: the library names its parameters (``force=True``, ``out=DIR``,
     ``clip_model=DIR``); where the command has a flag for the parameter, the flag replaces it (``--force``,
-    ``--out DIR``, ``--clip-model DIR``). Parameters the command has no flag for stay as the library wrote them."""
+    ``--out DIR``, ``--clip-model DIR``). ``parameters`` maps a library parameter to the flag's dest where the two
+    names differ. Parameters the command has no flag for stay as the library wrote them."""
     import re
 
     flags: dict[str, argparse.Action] = {}
     for action in parser._actions:
-        longs = [o for o in action.option_strings if o.startswith("--")]
-        if longs and action.help != argparse.SUPPRESS:
+        if any(o.startswith("--") for o in action.option_strings) and action.help != argparse.SUPPRESS:
             flags.setdefault(action.dest, action)
 
     def flag(m: re.Match) -> str:
-        action = flags.get(m.group(1))
+        action = flags.get((parameters or {}).get(m.group(1), m.group(1)))
         if action is None:
             return m.group(0)
         name = next(o for o in action.option_strings if o.startswith("--"))
-        if action.nargs == 0:  # a switch: 'force=True' -> '--force'
-            return name if m.group(2) in ("True", "true") else m.group(0)
-        return f"{name} {m.group(2)}" if m.group(2) else f"{name} "
+        switch = action.nargs in (0, "?")
+        if m.group(2) == "True" and switch:  # 'force=True' -> '--force'
+            return name
+        if m.group(2) == "False" and switch:  # 'split_from_folders=False' -> '--no-split-from-folders'
+            return next((o for o in action.option_strings if o.startswith("--no-")), m.group(0))
+        return f"{name} {m.group(2) or ''}"
 
-    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|true\b)?", flag, message)
+    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|False\b)?", flag, message)
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         # library's message spans several (PyYAML, pydantic, torch).
         if args.verbose:
             raise
-        print(f"dataigm {args.command}: error: {in_flags(one_line(str(e)), _command_parser(parser, args))}", file=sys.stderr)
+        message = in_flags(one_line(str(e)), _command_parser(parser, args), getattr(args, "_parameters", None))
+        print(f"dataigm {args.command}: error: {message}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug, not bad input: it keeps its traceback, and the last line says it is ours
         if args.verbose:

@@ -623,7 +623,7 @@ def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path
 
 @pytest.mark.parametrize("flags, message", [
     (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
-    (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
+    (["--csdr", "--clip-model", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
     (["--clip-score", "clipscore"], "clip_score 'openai/clip-vit-base-patch32' cannot be loaded"),
     (["--fid-features", "inception"], "fid 'inception' cannot be loaded"),
 ])
@@ -638,7 +638,8 @@ def test_unavailable_eval_model_fails_before_generating(flags: list[str], messag
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and message in err[0], err
     what = message.split(" ")[0]
-    assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
+    flag = {"clip": "--clip-model", "clip_score": "--clip-model", "fid": "--fid-weights", "lpips": "--lpips-net"}[what]
+    assert f"{flag} " in err[0] and EVAL_MODEL_HINTS[what].split("=")[0].split()[-1] + "=" not in err[0]  # in the command's flags
     assert not (tmp_path / "runs").exists()  # nothing generated
 
 

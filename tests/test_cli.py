@@ -11,8 +11,8 @@ import pytest
 
 from dataigm.resources import resource_dir
 
-COMMANDS = ["demo", "prompts", "build", "verify", "import-images", "curate", "review", "export", "push", "pull",
-            "train", "evaluate", "export-detector", "judge", "eval"]
+COMMANDS = ["demo", "prompts", "build", "verify", "import-images", "curate", "review", "export-dataset", "push", "pull",
+            "train", "detector-eval", "export-detector", "judge", "eval"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -221,12 +221,12 @@ def test_usage_and_trainer_errors_are_one_line(shapes_dataset, tmp_path):
 
 
 def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_path):
-    line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "banana"))
+    line = one_line_error(run("judge", str(shapes_dataset), "--judge", "nudenet", "--device", "banana"))
     assert line == "dataigm judge: error: device 'banana': not a device; use auto, cpu, cuda, cuda:N or mps"
     import torch
 
     if not torch.cuda.is_available():
-        line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "cuda:3"))
+        line = one_line_error(run("judge", str(shapes_dataset), "--judge", "nudenet", "--device", "cuda:3"))
         assert line == "dataigm judge: error: device 'cuda:3': no CUDA GPU is visible on this machine; use auto or cpu"
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--accelerator", "tpu", "--out", str(tmp_path / "run")))
@@ -272,7 +272,7 @@ def test_user_errors_from_registries_and_values_stay_one_line(tmp_path):
     draw_pattern("disc", 0).save(tmp_path / "imgs" / "0_0.png")
     for spec, message in (("foo:bar", "unknown judge kind 'foo'; valid: "), ("nudenet:nope", "unknown NudeNet preset 'nope'; valid: "),
                           ("imagenet:zebra_x", "unknown ImageNet concept 'zebra_x'; valid: ")):
-        out = run("judge", str(tmp_path / "imgs"), "--detector", spec)
+        out = run("judge", str(tmp_path / "imgs"), "--judge", spec)
         assert out.returncode == 2 and out.stderr.startswith(f"dataigm judge: error: {message}") and len(out.stderr.splitlines()) == 1
 
 

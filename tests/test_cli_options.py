@@ -38,10 +38,10 @@ def test_metric_flags_are_eval_config_fields() -> None:
     from dataigm.evaluation.evaluate import EvalConfig
 
     parser = build_parser()
-    for argv in (["eval", "--detector", "nudenet"], ["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]):
+    for argv in (["eval", "--judge", "nudenet"], ["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]):
         settings = metric_settings(parser.parse_args(argv))
         assert set(settings) <= {f.name for f in dataclasses.fields(EvalConfig)}
-    assert metric_settings(parser.parse_args(["eval", "--detector", "nudenet", "--lpips-net", "none"]))["lpips_net"] is None
+    assert metric_settings(parser.parse_args(["eval", "--judge", "nudenet", "--lpips-net", "none"]))["lpips_net"] is None
     bench = metric_settings(parser.parse_args(["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]))
     assert (bench["lpips_net"], bench["fid_feature"]) == ("suite", "suite")
 

@@ -21,7 +21,7 @@ def small_eval(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("flags, what", [
     (["--lpips-net", "none"], "fid"),  # the default FID (torchmetrics' Inception via torch-fidelity) without its weights
     (["--fid-features", "none"], "lpips"),
-    (["--fid-features", "none", "--lpips-net", "none", "--clip", "/nonexistent/clip"], "clip"),
+    (["--fid-features", "none", "--lpips-net", "none", "--csdr", "--clip-model", "/nonexistent/clip"], "clip"),
     (["--fid-features", "none", "--lpips-net", "none", "--cmmd", "./no/such/clip"], "cmmd"),
 ])
 def test_a_missing_model_fails_before_judging(small_eval: tuple[Path, Path], flags: list[str], what: str, tmp_path: Path,
@@ -32,12 +32,17 @@ def test_a_missing_model_fails_before_judging(small_eval: tuple[Path, Path], fla
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"erased={root / 'erased'}", "--original", str(root / "original"), "--prompts", str(root / "forget.jsonl"),
-               str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
+               str(root / "retain.jsonl"), "--judge", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
                "--out", str(out), *flags])
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and f"{what} " in err[0] and "cannot be loaded" in err[0], err
-    assert EVAL_MODEL_HINTS[what] in err[0] and captured.out == ""
+    from dataigm.cli import build_parser, in_flags
+    from dataigm.commands.eval import PARAMETERS
+
+    eval_parser = next(a for a in build_parser()._actions if a.dest == "command").choices["eval"]
+    assert in_flags(EVAL_MODEL_HINTS[what], eval_parser, PARAMETERS) in err[0] and captured.out == ""
+    assert "_" not in in_flags(EVAL_MODEL_HINTS[what], eval_parser, PARAMETERS).split("(")[0]  # every setting named by its flag
     assert not out.exists()  # nothing judged, nothing written
 
 

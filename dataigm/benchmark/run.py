@@ -211,12 +211,12 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
 
 # How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
 JUDGE_WEIGHTS_HINTS = {
-    "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
-    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
-    "i2p": "--judge i2p@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote (ViT-L/14 prompts)",
-    "q16": "--judge q16@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote",
-    "sd-safety-checker": "--judge sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
-    "wikiart": "--judge wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
+    "igmu": "judge=igmu:<task>@DIR, DIR being IGMU's classifier_head.pth converted (dataigm convert-judge igmu)",
+    "imagenet": "judge=imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
+    "i2p": "judge=i2p@DIR, DIR being Q16's prompts.p converted (dataigm convert-judge q16; ViT-L/14 prompts)",
+    "q16": "judge=q16@DIR, DIR being Q16's prompts.p converted (dataigm convert-judge q16)",
+    "sd-safety-checker": "judge=sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
+    "wikiart": "judge=wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
 }
 
 
@@ -227,12 +227,12 @@ def check_local_paths(*models: ModelSpec | None) -> None:
     may be a Hub id.
     """
     for spec in filter(None, models):
-        flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
-        for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
+        named = {"unet": "unet=", "text_encoder": "text_encoder="}
+        for what, value in (("model=", spec.id), *((named.get(name, f"component={name}="), v) for name, v in spec.components.items())):
             path = Path(value).expanduser()
             looks_local = value.startswith((".", "~", "/")) or path.suffix in CHECKPOINT_SUFFIXES
             if looks_local and not path.exists():
-                raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
+                raise FileNotFoundError(f"{what}{value} not found (a diffusers folder, a state-dict file or a Hub id)")
 
 
 def check_judges(specs: list[str], device: str | None) -> None:
@@ -244,7 +244,7 @@ def check_judges(specs: list[str], device: str | None) -> None:
             create_judge(spec, device=device)
         except (DataigmError, KeyError, ValueError, OSError) as e:
             msg = e.args[0] if e.args else str(e)
-            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "--judge SPEC")
+            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "judge=SPEC")
             raise BenchmarkError(f"judge {spec!r} is not available: {msg}; to replace the suite's judges pass {hint}") from None
 
 
@@ -254,16 +254,16 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
     state = json.loads(path.read_text()) if path.is_file() else {}
     if state and (state.get("suite") != suite.name or state.get("settings_key") != key):
         raise BenchmarkError(f"{path} holds a benchmark of suite {state.get('suite')} with other settings (key {state.get('settings_key', '')[:12]} "
-                             f"!= {key[:12]}: variant, limit, batch size, dtype, --deterministic or the suite changed); use another --out")
+                             f"!= {key[:12]}: prompt set, limit, batch size, dtype, determinism or the suite changed); use another out=DIR")
     if state and state.get("original", {}).get("folder") != str(orig_dir):
         raise BenchmarkError(f"{path} compares against the original images in {state['original']['folder']} (model "
                              f"{state['original']['model']['id']}); this run's are in {orig_dir} (model {original.id}, DATAIGM_CACHE "
-                             "or --original changed): use another --out")
+                             "or the original model changed): use another out=DIR")
     methods = state.get("methods", {})
     spec = model.model_dump(mode="json")
     if options.name in methods and methods[options.name]["model"] != spec:
-        raise BenchmarkError(f"--name {options.name!r} in {out} already holds model {methods[options.name]['model']}; "
-                             "use another --name or another --out")
+        raise BenchmarkError(f"method name={options.name!r} in {out} already holds model {methods[options.name]['model']}; "
+                             "use another name= or another out=DIR")
     methods[options.name] = {"model": spec, "folder": str(out / "methods" / options.name)}
     state = {
         "format": STATE_FORMAT, "suite": suite.name, "suite_sha256": suite.sha256(), "variant": options.variant, "limit": options.limit,
@@ -424,12 +424,12 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    for flag, value in (("--limit", options.limit), ("--generation-batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+    for flag, value in (("limit", options.limit), ("batch_size", options.batch_size), ("shard_size", options.shard_size)):
         if value is not None and value < 1:
-            raise InputError(f"{flag} must be >= 1, got {value}")
+            raise InputError(f"{flag}={value}: must be >= 1")
     check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
-        raise InputError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
+        raise InputError(f"name={options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dataigm.commands._options import add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_workers_flag
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"detectors": "judge", "n_resamples": "bootstrap"}
 ORDER = 62
 
 

@@ -9,6 +9,8 @@ from dataigm.commands._options import (
     add_alias, add_generation_flags, add_judge_flag, add_metric_flags, add_model_source_flags, add_workers_flag, metric_settings,
 )
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "variant": "prompt_set"}
 ORDER = 67
 
 

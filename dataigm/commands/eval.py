@@ -14,6 +14,8 @@ from dataigm.commands._options import (
 )
 from dataigm.core.errors import InputError
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "detector": "judge"}
 ORDER = 65
 
 

@@ -11,6 +11,8 @@ from dataigm.commands._options import (
     emit_json,
 )
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"detector": "judge"}
 ORDER = 60
 
 

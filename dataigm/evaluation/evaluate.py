@@ -168,9 +168,9 @@ def pair_refs(original: ImageSet) -> list[ImageRef]:
     paired negatives (datasets built with paired negatives). Raises ValueError when there are none."""
     refs = original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"]
     if not refs:
-        raise InputError("--forget-reference pair needs the original model's images of the concept-removed prompts (same seeds): "
-                         "give --original-pair DIR (or DIR/pair under --original), a dataset with paired negatives, "
-                         "or choose --forget-reference same-prompt")
+        raise InputError("forget_reference=pair needs the original model's images of the concept-removed prompts (same seeds): "
+                         "give original_pair=DIR (or DIR/pair under original=DIR), a dataset with paired negatives, "
+                         "or choose forget_reference=same-prompt")
     return refs
 
 
@@ -398,7 +398,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     # 1. Check inputs
     cfg.check()
     if not methods:
-        raise InputError("no unlearned images: give --forget/--retain or --method NAME=DIR")
+        raise InputError("no unlearned images: give forget= and retain=, or method=NAME=DIR")
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
     if paired_metrics:
         for images in methods.values():  # fail now, before judging, when images are missing or do not pair

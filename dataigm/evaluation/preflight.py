@@ -15,15 +15,15 @@ from dataigm.core.errors import DataigmError
 
 T = TypeVar("T")
 
-# The flag that supplies each model the evaluation loads, for offline machines.
+# The setting that supplies each model the evaluation loads, for offline machines.
 EVAL_MODEL_HINTS = {
-    "judge": "pass --detector with a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
-    "person": "pass --person-detector with a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
-    "lpips": "pass --lpips-net with a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or --lpips-net none",
-    "fid": "pass --fid-weights FILE (a local copy of the Inception weights), --fid-features local-dir:PATH (a timm folder), or --fid-features none",
-    "clip": "pass --clip PATH (a local CLIP folder with its processor)",
-    "clip_score": "pass --clip-score-model PATH (a local CLIP folder with its processor)",
-    "cmmd": "pass --cmmd PATH (a local CLIP folder with its processor)",
+    "judge": "give judge= a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
+    "person": "give person_detector= a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
+    "lpips": "give lpips_net= a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or lpips_net=none",
+    "fid": "give fid_weights=FILE (a local copy of the Inception weights), fid_feature=local-dir:PATH (a timm folder), or fid_feature=none",
+    "clip": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "clip_score": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "cmmd": "give cmmd=PATH (a local CLIP folder with its processor)",
 }
 
 

@@ -144,7 +144,7 @@ def _load_single_file(diffusers: Any, spec: ModelSpec, path: Path, torch_dtype: 
     if info["transformer_only"] and cls_name in TRANSFORMER_CLASSES:
         if not spec.config:
             raise ModelLoadError(f"{path} is a transformer-only {info['model_type']} file (no VAE, no text encoders): "
-                                 "give --config with the diffusers folder or Hub id of the base model for the other components")
+                                 "give model_config= the diffusers folder or Hub id of the base model for the other components")
         model_cls = getattr(diffusers, TRANSFORMER_CLASSES[cls_name])
         transformer = model_cls.from_single_file(str(path), config=spec.config, subfolder="transformer", torch_dtype=torch_dtype)
         return cls.from_pretrained(spec.config, transformer=transformer, torch_dtype=torch_dtype), info
@@ -237,7 +237,7 @@ def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae
     if offload not in (None, "model", "sequential"):
         raise ModelLoadError(f"offload {offload!r}: expected model or sequential")
     if offload and not device.startswith("cuda"):
-        raise ModelLoadError(f"--offload {offload} needs a CUDA device, got {device!r}")
+        raise ModelLoadError(f"offload={offload} needs a CUDA device, got {device!r}")
     vae = getattr(pipe, "vae", None)
     if vae_slicing or vae_tiling:
         if vae is None:

@@ -62,6 +62,6 @@ def infer_single_file(path: Path) -> dict[str, Any]:
     cls = MODEL_TYPE_PIPELINES.get(model_type)
     if cls is None:
         raise ModelLoadError(f"{path}: diffusers reads it as {model_type!r}, not a text-to-image model dataigm runs; "
-                             f"supported: {', '.join(sorted(MODEL_TYPE_PIPELINES))} (or give --pipeline-class)")
+                             f"supported: {', '.join(sorted(MODEL_TYPE_PIPELINES))} (or give pipeline_class=)")
     has_vae = any(k.startswith(VAE_KEY_PREFIXES) for k in keys)
     return {"model_type": model_type, "pipeline_class": cls, "transformer_only": cls in TRANSFORMER_CLASSES and not has_vae}

@@ -60,4 +60,4 @@ def check_models(models: Sequence[ModelSpec], tiny_id: str = "tiny") -> None:
             check_source(src, f"component {name}" if name not in ("unet", "text_encoder") else f"--{name.replace('_', '-')}")
         for lora in spec.loras:
             if not Path(lora.path).is_file():
-                raise ModelSourceError(f"--lora {lora.path!r}: no such file")
+                raise ModelSourceError(f"lora={lora.path!r}: no such file")

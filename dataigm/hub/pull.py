@@ -53,7 +53,7 @@ def pull_dataset(
 
     out = Path(out)
     if not is_hub_id(repo_id):
-        raise DataigmError(f"{repo_id!r} is not a Hub dataset id of the form ORG/NAME (give a revision with --revision)")
+        raise DataigmError(f"{repo_id!r} is not a Hub dataset id of the form ORG/NAME (give a revision as revision=)")
     fetch = _from_cache if constants.HF_HUB_OFFLINE else _from_hub
     try:
         # 1. The manifest first: it names the categories that exist.

@@ -184,7 +184,7 @@ def _check_nsfw_target(
     where = "the existing public repo" if exists else "a new public repo"
     raise InputError(
         f"refusing to publish NSFW categories {nsfw} to {where} {repo_id} without gating; "
-        "use --private, --gated auto|manual, or --allow-public-nsfw if you really mean it"
+        "use private=True, gated=auto|manual, or allow_public_nsfw=True if you really mean it"
     )
 
 

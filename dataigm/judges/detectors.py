@@ -1,6 +1,6 @@
 """Judges and person detectors: the public entry points.
 
-Judge kinds live in their own modules and register themselves (:mod:`dataigm.judge.registry`; ``dataigm judges``
+Judge kinds live in their own modules and register themselves (:mod:`dataigm.judge.registry`; ``dataigm list-judges``
 lists them): ``dataigm`` (:mod:`dataigm.judge.dataigm_detector`), ``nudenet`` (:mod:`dataigm.judge.nudenet`),
 ``imagenet`` (:mod:`dataigm.judge.imagenet`), ``igmu`` (:mod:`dataigm.judge.igmu`), ...
 :func:`create_judge` builds any of them from a spec; :func:`check_judge_spec` checks one without loading weights.

@@ -105,7 +105,7 @@ def is_transformers_model(spec: str) -> bool:
 def _load_error(spec: str, e: Exception) -> FileNotFoundError:
     return FileNotFoundError(
         f"ImageNet classifier {spec!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); "
-        "give the classifier as imagenet:<class>@MODEL (or --imagenet-model MODEL): a timm name with pretrained tag "
+        "give the classifier as imagenet:<class>@MODEL: a timm name with pretrained tag "
         "(cached or downloadable), hf-hub:org/name, local-dir:PATH, or a transformers classifier (microsoft/resnet-50, transformers:PATH)")
 
 

@@ -404,7 +404,7 @@ class NudeNetKind(JudgeKind):
                  "nudenet/nudenet.py, RECE utils/metrics/nudenet/detector.py, Diffusion-MU-Attack "
                  "src/tasks/utils/metrics/nudenet/detector.py")
     weights = ("nudenet 3.4.2's 320n.onnx (installed; sha256 c15d8273...) or nudenet 3.0.8's best.onnx (rece, unlearndiffatk: "
-               "fetched from PyPI on first use, sha256 9832f155...; offline: --nudenet-model PATH)")
+               "fetched from PyPI on first use, sha256 9832f155...; offline: nudenet[:PRESET]@PATH, a local copy)")
     licence = "AGPL-3.0 (nudenet 3.4.2, 320n.onnx); MIT (nudenet 3.0.8, best.onnx)"
     options = frozenset({"classes", "concept", "model"})
     names = NameIn(NUDENET_PRESETS, "NudeNet preset", sort=True, error=UnknownNameError)

@@ -7,7 +7,7 @@ A judge spec is ``KIND[:NAME][@LOCATION]`` (``nudenet:rece``, ``imagenet:church@
 * ``check_spec``: checks the spec's names (preset, class, task) without loading any weights (commands call it up
   front, before any work); most kinds only declare ``names`` (:class:`NoName`, :class:`NameIn`, :class:`NameBy`);
 * ``from_spec``: builds the judge (see :class:`dataigm.judges.types.Judge`);
-* describes itself for ``dataigm judges``: what it decides and how, the reference it reproduces, where its weights
+* describes itself for ``dataigm list-judges``: what it decides and how, the reference it reproduces, where its weights
   come from, their licence and whether they are available offline (``offline``).
 
 :func:`create_judge` and :func:`check_judge_spec` are the only entry points; neither knows any kind by name. This
@@ -175,7 +175,7 @@ class JudgeKind:
 
     @classmethod
     def catalogue_entry(cls) -> dict[str, Any]:
-        """The row ``dataigm judges`` prints for this kind."""
+        """The row ``dataigm list-judges`` prints for this kind."""
         return {"kind": cls.kind, "syntax": cls.syntax, "decides": cls.decides, "reference": cls.reference,
                 "weights": cls.weights, "licence": cls.licence, "offline": cls.offline(),
                 "options": sorted(cls.options)}
@@ -254,7 +254,7 @@ _MODEL_ALIASES = ("imagenet_model", "igmu_head", "nudenet_model")
 def create_judge(spec: str, **options: Any) -> "Judge":
     """Build a judge from a spec string and :class:`JudgeOptions` fields as keyword arguments.
 
-    ``dataigm judges`` lists every kind with its syntax. ``imagenet_model=``, ``igmu_head=`` and
+    ``dataigm list-judges`` lists every kind with its syntax. ``imagenet_model=``, ``igmu_head=`` and
     ``nudenet_model=`` are accepted as the ``model=`` of the kind they name; ``None`` values are ignored.
     """
     kind, parsed = parse_judge_spec(spec)
