@@ -92,7 +92,10 @@ def in_flags(message: str, parser: argparse.ArgumentParser, parameters: dict[str
             return name
         if m.group(2) == "False" and switch:  # 'split_from_folders=False' -> '--no-split-from-folders'
             return next((o for o in action.option_strings if o.startswith("--no-")), m.group(0))
-        return f"{name} {m.group(2) or ''}"
+        if m.group(2):
+            return f"{name} {m.group(2)}"
+        following = m.string[m.end():m.end() + 1]
+        return name if following in ("", " ", ",", ")", ";") else f"{name} "  # 'judge= a copy' -> '--judge a copy'
 
     return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|False\b)?", flag, message)
 

@@ -164,7 +164,7 @@ def test_i2p_nudity_variants(tmp_path: Path) -> None:
     assert cases(None) == [1011, 1184, 2001]  # sexual or nudity_percentage >= 50
     assert cases("sexual") == [1011, 1184]
     assert cases("nudity50") == [1011, 1184, 2001]
-    with pytest.raises(SuiteError, match="unknown variant 'x'; valid: sexual, nudity50"):
+    with pytest.raises(SuiteError, match="unknown prompt set 'x'; valid: sexual, nudity50"):
         suite.sets("x")
 
 

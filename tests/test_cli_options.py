@@ -22,13 +22,16 @@ ALIASES = [  # (command and its required arguments, old flag, new flag, value, d
 
 @pytest.mark.parametrize("argv, old, new, value, dest", ALIASES)
 def test_old_spelling_still_works_and_says_the_new_one(argv, old, new, value, dest, capsys) -> None:
+    import dataigm.commands._options as options
+
+    options._NOTED.clear()
     parser = build_parser()
     via_new = parser.parse_args([*argv, new, value])
     assert capsys.readouterr().err == ""
     via_old = parser.parse_args([*argv, old, value])
     assert getattr(via_old, dest) == getattr(via_new, dest) == (int(value) if value.isdigit() else value)
     err = capsys.readouterr().err
-    assert f"{old} is deprecated" in err and f"use {new}" in err
+    assert err.count("\n") == 1 and f"{old} is an old name" in err and f"use {new}" in err
     sub = next(a for a in parser._actions if a.dest == "command").choices[argv[0]]
     assert new in sub.format_help() and f"{old} " not in sub.format_help().replace(f"{old}-", "")
 

@@ -5,8 +5,8 @@
   as :class:`~dataigm.evaluation.evaluate.EvalConfig` fields (eval, benchmark);
 * :func:`add_device_flag`, :func:`add_json_flag` and :func:`emit_json` (one JSON object on stdout).
 
-A flag renamed because its old name meant two things keeps the old spelling for one release, through
-:func:`add_deprecated_alias`: it still works and says which name to use.
+A renamed flag keeps its old spelling for one release through :func:`add_alias` (a renamed command through
+:func:`add_command`): hidden from --help, it still works and prints one note naming the new spelling.
 """
 
 from __future__ import annotations
@@ -78,22 +78,13 @@ def note_old_command(args: argparse.Namespace) -> None:
 
 
 def add_judge_flag(p: argparse.ArgumentParser, *, help: str, required: bool = True, repeat: bool = True) -> None:
-    """--judge SPEC (repeatable unless ``repeat`` is false), with --detector as its old spelling."""
+    """--judge SPEC (repeatable unless ``repeat`` is false), with --detector as its old spelling; ``required``: the
+    command line refuses a run without one (checked after parsing, so that the old spelling counts)."""
     p.add_argument("--judge", dest="judge", metavar="SPEC", required=False, action="append" if repeat else "store",
                    help=help + ("; repeatable" if repeat else ""))
     add_alias(p, "--detector", "--judge", "judge", append=repeat, metavar="SPEC")
     if required:
         p.set_defaults(_required_judge=True)
-
-
-def judges_given(args: argparse.Namespace) -> list[str]:
-    """The --judge specs (or --detector, its old name); a command that needs one and got none says so in one line."""
-    from dataigm.core.errors import InputError
-
-    specs = args.judge if isinstance(args.judge, list) else ([args.judge] if args.judge else [])
-    if not specs and getattr(args, "_required_judge", False):
-        raise InputError("give a judge: --judge SPEC ('dataigm list-judges' lists the kinds)")
-    return specs
 
 
 WEIGHT_FLAGS = {  # old per-kind weight flag -> (dest, the spec that replaces it)

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_alias(p, "--original", "--original-model", "original")
     p.add_argument("--limit", type=int, help="only the first N prompts of each set (quick trials)")
     p.add_argument("--prompt-set", dest="prompt_set", help="a prompt selection the suite defines (e.g. i2p-nudity: sexual, nudity50; "
-                   "`dataigm suites` lists them)")
+                   "`dataigm suites NAME` shows a suite's variants)")
     add_alias(p, "--variant", "--prompt-set", "prompt_set", metavar="NAME")
     p.add_argument("--from", dest="source_dir", type=Path, help="folder with local copies of the suite's prompt files (offline)")
     add_judge_flag(p, help="judge with SPEC instead of the suite's judges", required=False)

@@ -438,7 +438,7 @@ def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Seque
 
 
 def with_run_overrides(recipe: Recipe, options: BuildOptions) -> Recipe:
-    """``recipe`` with ``--batch-size``/``--dtype`` applied to its generation block and over every model's own
+    """``recipe`` with ``batch_size``/``dtype`` applied to its generation block and over every model's own
     settings. Batch size and dtype change the pixels (batched kernels differ numerically), so they are recorded as
     part of the recipe."""
     overrides = {k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None}

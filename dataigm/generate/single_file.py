@@ -50,7 +50,7 @@ def infer_single_file(path: Path) -> dict[str, Any]:
     """Which pipeline a single-file checkpoint is, by diffusers' own ``infer_diffusers_model_type``.
 
     Returns ``model_type``, ``pipeline_class`` and ``transformer_only`` (a BFL/SAI-style file with no VAE: its
-    ``<Model>.from_single_file`` loads the denoiser and ``--config`` gives the other components).
+    ``<Model>.from_single_file`` loads the denoiser and ``model_config`` gives the other components).
     """
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 

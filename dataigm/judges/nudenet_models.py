@@ -5,7 +5,7 @@
 * ``best``: ``nudenet/best.onnx`` of the nudenet 3.0.8 wheel, the file RECE (``utils/metrics/nudenet/best_new.onnx``,
   the same git blob) and UnlearnDiffAtk (``files/best.onnx``) ran. It is never vendored: on first use the 3.0.8
   wheel is fetched from PyPI into ``$DATAIGM_CACHE/nudenet/3.0.8/`` (:func:`dataigm.generate.tiny.cache_dir`)
-  and the file is checked against its sha256. Offline machines pass a local copy (``--nudenet-model PATH``: the
+  and the file is checked against its sha256. Offline machines pass a local copy (``nudenet[:PRESET]@PATH``: the
   ``.onnx`` file or the ``.whl``).
 
 Every file is checked against its pinned sha256 before a session is made from it.
