@@ -157,9 +157,9 @@ def test_invalid_configs_and_yaml_are_one_line_naming_file_fields_values(tmp_pat
 def test_build_checks_every_model_source_before_writing(tmp_path):
     recipe = str(resource_dir("builders") / "church.yaml")
     out = tmp_path / "out"
-    cases = {("--model", "/no/such/dir"): "model '/no/such/dir': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+    cases = {("--model", "/no/such/dir"): "--model '/no/such/dir': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
              ("--model", "tiny", "--unet", "esd.safetensors"): "--unet 'esd.safetensors': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
-             ("--model", "tiny", "--component", "vae=./vae"): "component vae './vae': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+             ("--model", "tiny", "--component", "vae=./vae"): "component vae='./vae': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
              ("--model", "tiny", "--text-encoder", "org/advunlearn:text_encoder"):
                  "--text-encoder 'org/advunlearn:text_encoder': not in the Hub cache, and HF_HUB_OFFLINE is set",
              ("--model", "tiny", "--device", "cuda:7"): "device 'cuda:7': no CUDA GPU is visible on this machine; use auto or cpu"}
@@ -193,7 +193,7 @@ def test_build_and_import_refuse_an_exported_folder_and_compare_reads_it(shapes_
     export_dataset(shapes_dataset, hub)
     before = _snapshot(hub)
     refusal = (f"--out {hub} is an exported dataset folder (data/<category>/<split>); {{}} writes into a build folder: "
-               "give another --out, then `dataigm export` it again")
+               "give another --out DIR, then export it again")
     line = one_line_error(run("build", str(resource_dir("builders") / "church.yaml"), "--model", "tiny", "--out", str(hub), "--limit", "1"))
     assert line == "dataigm build: error: " + refusal.format("build")
     (tmp_path / "photos" / "church").mkdir(parents=True)
@@ -216,7 +216,7 @@ def test_usage_and_trainer_errors_are_one_line(shapes_dataset, tmp_path):
                     "(see 'dataigm build --help')")
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--devices", "banana", "--out", str(tmp_path / "run")))
-    assert line.startswith("dataigm train: error: trainer settings (") and "devices='banana'" in line
+    assert line.startswith("dataigm train: error: trainer settings (") and "--devices 'banana'" in line
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -230,7 +230,7 @@ def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_pat
         assert line == "dataigm judge: error: device 'cuda:3': no CUDA GPU is visible on this machine; use auto or cpu"
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--accelerator", "tpu", "--out", str(tmp_path / "run")))
-    assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line
+    assert line.startswith("dataigm train: error: trainer settings (--accelerator 'tpu'") and "refused by Lightning" in line
 
 
 # --- one error family: user errors in one line, bugs as internal errors that keep their traceback ---------------

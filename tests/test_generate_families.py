@@ -188,7 +188,7 @@ def test_per_model_settings_reach_the_samples():
     by_model = {m.model: m for s in plan_build(r).shards for m in s.samples}
     assert (by_model["tiny"].steps, by_model["tiny"].guidance) == (2, 4.0)
     assert (by_model["schnell"].steps, by_model["schnell"].guidance, by_model["schnell"].width) == (4, 0.0, 64)
-    with pytest.raises(ValueError, match="unknown generation preset 'sdx'; valid: flux-dev, flux-schnell, pixart, sd1"):
+    with pytest.raises(ValueError, match=r"unknown generation preset 'sdx' \(did you mean 'sdxl'\?\); valid: flux-dev, flux-schnell, pixart, sd1"):
         recipe([{"id": "tiny", "generation": "sdx"}])
 
 

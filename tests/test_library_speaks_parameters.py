@@ -53,3 +53,18 @@ def test_the_check_finds_a_flag(tmp_path: Path) -> None:
     docs = _docstrings(tree)
     hits = [FLAG.findall(n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
     assert [h for h in hits if h] == [["--out"]]
+
+
+def test_the_command_line_turns_parameters_into_its_flags() -> None:
+    from dataigm.cli import build_parser, in_flags
+    from dataigm.commands.eval import PARAMETERS
+    from dataigm.generate.engine import OOM_ADVICE
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert in_flags(OOM_ADVICE, commands["build"]) == ("lower --generation-batch-size, or add --offload model (or --offload sequential), "
+                                                       "--vae-slicing or --vae-tiling")
+    assert in_flags("give fid_feature=none or judge= a copy", commands["eval"], PARAMETERS) == "give --fid-features none or --judge a copy"
+    assert in_flags("or pass force=True; out=/a b", commands["new-concept"]) == "or pass --force; --out /a b"
+    assert in_flags("pass split_from_folders=False", commands["import-images"]) == "pass --no-split-from-folders"
+    # what is not a parameter of the command stays as written: recipe fields, other commands' settings
+    assert in_flags("generation.batch_size=3 and cmmd=x", commands["build"]) == "generation.batch_size=3 and cmmd=x"

@@ -10,7 +10,7 @@ from dataigm.commands._options import (
 )
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
-PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "variant": "prompt_set"}
+PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "variant": "prompt_set", "config": "model_config"}
 ORDER = 67
 
 

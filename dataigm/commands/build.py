@@ -8,6 +8,8 @@ from pathlib import Path
 from dataigm.commands._options import add_alias, add_generation_flags, add_model_source_flags
 from dataigm.core.errors import InputError
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"config": "model_config"}
 ORDER = 10
 
 
