@@ -193,3 +193,15 @@ def test_ensure_writable_creates_nothing_and_refuses_a_read_only_place(tmp_path:
         ensure_writable(tmp_path / "f" / "x")
     with pytest.raises(NotWritableError, match="/proc"):
         ensure_writable("/proc/dataigm-out")  # a read-only file system (root cannot create files there either)
+
+
+def test_eval_clip_model_reaches_the_clip_based_judges_only() -> None:
+    """eval --clip-model: the CLIP weights of igmu/clip/q16 judges too (before, eval had no way to give them), and never
+    an option a judge refuses."""
+    from dataigm.commands.eval import eval_config
+    from dataigm.evaluation.evaluate import shared_judge_options
+
+    cfg = eval_config(build_parser().parse_args(["eval", "--judge", "igmu:nudity@head", "--judge", "nudenet", "--clip-model", "clip/"]))
+    assert shared_judge_options("igmu:nudity@head", cfg)["clip_model"] == "clip/"
+    assert "clip_model" not in shared_judge_options("nudenet", cfg)
+    assert (cfg.detector, cfg.more_detectors, cfg.clip, cfg.clip_model) == ("igmu:nudity@head", ("nudenet",), None, "clip/")

@@ -180,6 +180,6 @@ def _from_hub(repo: str, category: str | None, revision: str | None) -> DatasetS
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DatasetNotFoundError(f"Hub dataset {repo}{'@' + revision if revision else ''}: cannot fetch it ({type(e).__name__}: {first})") from e
     if not (root / MANIFEST).exists():
-        raise DatasetNotFoundError(f"Hub dataset {repo}: no {MANIFEST}; is it a repo written by `dataigm export` + `dataigm push`?")
+        raise DatasetNotFoundError(f"Hub dataset {repo}: no {MANIFEST}; is it a repo written by `dataigm export-dataset` + `dataigm push`?")
     manifest = load_manifest(root)
     return DatasetSource(root, data_root_of(root, manifest), repo, root.name, sha256_file(root / MANIFEST), manifest)  # snapshot folders are named by commit

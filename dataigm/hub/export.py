@@ -1,4 +1,4 @@
-"""``dataigm export``: a dataset folder becomes a Hub dataset repo folder that stock tools load.
+"""``dataigm export-dataset``: a dataset folder becomes a Hub dataset repo folder that stock tools load.
 
 Layout written below ``OUT``::
 

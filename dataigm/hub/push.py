@@ -64,7 +64,7 @@ def folder_kind(folder: Path) -> Literal["dataset", "model"]:
     if all((folder / name).exists() for name in MODEL_FILES):
         return "model"
     raise InputError(
-        f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export` first) "
+        f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export-dataset` first) "
         f"nor an exported detector ({', '.join(MODEL_FILES)})"
     )
 
