@@ -112,8 +112,9 @@ def test_renamed_commands_keep_their_old_name_hidden(old: str, new: str, capsys:
     assert _commands(parser)[old] is _commands(parser)[new]
     listing = parser.format_help()
     assert re.search(rf"^    {new}\s", listing, re.M) and not re.search(rf"^    {old}\s", listing, re.M)
-    options._NOTED.clear()
-    assert main([old, "--help" if old != "judges" else "--json"]) == 0 if old == "judges" else True
+    if old == "judges":  # the old name runs the command
+        options._NOTED.clear()
+        assert main([old, "--json"]) == 0 and json.loads(capsys.readouterr().out)["judges"]
     args = build_parser().parse_args([old, *{"evaluate": ["d", "--data", "x"], "export": ["d", "--out", "o"], "judges": []}[old]])
     from dataigm.commands._options import note_old_command
 
