@@ -388,7 +388,7 @@ def test_kill_during_generation_then_rerun_gives_the_same_report(bench: dict, tm
 
 @pytest.mark.parametrize("spec, hint", [
     ("nosuchjudge:church", "pass --judge SPEC"),
-    ("igmu:church", "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote"),
+    ("igmu:church", "--judge igmu:<task>@DIR, DIR being IGMU's classifier_head.pth converted (dataigm convert-judge igmu)"),
     ("imagenet:church@local-dir:/nonexistent", "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH"),
 ])
 def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -408,11 +408,11 @@ def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: 
 
 @pytest.mark.parametrize("args, message", [
     (["nope"], "unknown suite 'nope'; valid: coco-10k"),
-    (["uda-church", "--limit", "0"], "--limit must be >= 1, got 0"),
-    (["uda-church", "--generation-batch-size", "0"], "--generation-batch-size must be >= 1, got 0"),
-    (["uda-church", "--shard-size", "-1"], "--shard-size must be >= 1, got -1"),
-    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet: missing/unet.safetensors not found"),
-    (["uda-church", "--component", "vae=./no-vae"], "--component vae: ./no-vae not found"),
+    (["uda-church", "--limit", "0"], "--limit 0: must be >= 1"),
+    (["uda-church", "--generation-batch-size", "0"], "--generation-batch-size 0: must be >= 1"),
+    (["uda-church", "--shard-size", "-1"], "--shard-size -1: must be >= 1"),
+    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet missing/unet.safetensors not found"),
+    (["uda-church", "--component", "vae=./no-vae"], "--component vae=./no-vae not found"),
     (["uda-church", "--name", "Original"], "--name 'Original': use lowercase letters"),
 ])
 def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], message: str, tmp_path: Path, private_cache: Path,
