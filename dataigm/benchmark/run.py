@@ -442,8 +442,6 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
     prompts = write_prompt_sets(suite, sets)
     tiny = model.id == TINY_ID and (original is None or original.id == TINY_ID)
     recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options, tiny) for role, path in prompts.items()}
-    if tiny and rank.rank == 0:
-        say(f"tiny model: {TINY_GENERATION['width']} px, {TINY_GENERATION['steps']} steps (the suite's settings are a real model's)")
     if rank.rank == 0 and options.evaluate:
         if not suite.utility_only:
             check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
@@ -466,7 +464,8 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
     n_prompts = sum(len(v) for k, v in sets.items() if k != "pair")
     pair_note = f" + the original's {len(sets['pair'])} concept-removed prompts" if "pair" in sets else ""
     say(f"suite {suite.name}: {n_prompts} prompts x {suite.images_per_prompt} images x 2 models{pair_note} = {total} images; "
-        f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else ""))
+        f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else "")
+        + (f"; the tiny model at its own {TINY_GENERATION['width']} px and {TINY_GENERATION['steps']} steps" if tiny else ""))
     if todo and options.estimate:
         label, recipe, spec, _ = next(j for j in jobs if counts[j[0]][1])
         result.seconds_per_image = time_one_batch(recipe, spec, options.device, rank.local_rank)
