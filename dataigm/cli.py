@@ -19,6 +19,28 @@ from dataigm.commands._options import note_old_command
 from dataigm.core.errors import DataigmError, one_line
 
 
+# The modules only an extra installs (pyproject.toml's [project.optional-dependencies]) -> the extras that do; a
+# command that needs a missing one names the extra in one line (its own name when it is one of them, else the first).
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "diffusers": ("build",), "peft": ("build",), "accelerate": ("build",),
+    "lightning": ("train",), "pytorch_lightning": ("train",), "torchmetrics": ("eval", "train"), "torch_fidelity": ("eval",),
+    "fiftyone": ("curate",), "datasets": ("hub",), "jinja2": ("report",), "matplotlib": ("report",),
+}
+
+
+def missing_extra(command: str, error: ModuleNotFoundError) -> str | None:
+    """The one line for a command that failed on a module only an extra installs; None for any other module.
+
+        >>> missing_extra("build", ModuleNotFoundError(name="diffusers"))
+        "dataigm build needs the build extra: pip install 'dataigm[build]'"
+    """
+    extras = EXTRA_MODULES.get((error.name or "").split(".")[0])
+    if not extras:
+        return None
+    extra = command if command in extras else extras[0]
+    return f"dataigm {command} needs the {extra} extra: pip install 'dataigm[{extra}]'"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors in one line on stderr (the usage itself is one ``--help`` away), exit code 2."""
 
@@ -139,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input: it keeps its traceback, and the last line says it is ours
         if args.verbose:
             raise
+        extra = missing_extra(args.command, e) if isinstance(e, ModuleNotFoundError) else None
+        if extra:  # not a bug: a stage's framework that its extra installs is missing
+            print(extra, file=sys.stderr)
+            return 2
         traceback.print_exc(file=sys.stderr)
         print(f"dataigm {args.command}: internal error (a bug in dataigm, not in your input): {type(e).__name__}: "
               f"{one_line(str(e))}", file=sys.stderr)

@@ -1,23 +1,29 @@
-"""Where the shipped data folders are: ``builders/`` (recipes), ``detectors/`` (detector recipes), ``cards/``
-(card templates). They live at the top of the source tree; a wheel install puts them under
-``<prefix>/share/dataigm/``; ``DATAIGM_RESOURCES`` points elsewhere.
+"""Where the shipped data folders are: ``builders/`` (recipes, concepts, suites, generation presets), ``detectors/``
+(detector recipes), ``cards/`` (card templates).
+
+They live at the top of the source tree; a wheel maps them into the package as ``dataigm/_data/<folder>``
+(pyproject.toml's ``package-dir``), where :mod:`importlib.resources` finds them in any install (a venv, a user
+or a target folder); ``DATAIGM_RESOURCES`` points elsewhere.
+
+    >>> sorted(p.name for p in resource_dir("builders").glob("*.yaml"))[:2]     # doctest: +SKIP
+    ['church.yaml', 'nudity.yaml']
 """
 
 from __future__ import annotations
 
 import os
-import sys
+from importlib.resources import files
 from pathlib import Path
 
 FOLDERS = ("builders", "detectors", "cards")
 
 
 def resource_dir(name: str) -> Path:
-    """The folder ``name`` (one of :data:`FOLDERS`), from the environment, the source tree or the install."""
+    """The folder ``name`` (one of :data:`FOLDERS`): from ``DATAIGM_RESOURCES``, the installed package, or the source tree."""
     if name not in FOLDERS:
         raise KeyError(f"unknown resource folder {name!r}; valid: {', '.join(FOLDERS)}")
     candidates = [Path(os.environ["DATAIGM_RESOURCES"]) / name] if os.environ.get("DATAIGM_RESOURCES") else []
-    candidates += [Path(__file__).resolve().parents[1] / name, Path(sys.prefix) / "share" / "dataigm" / name]
+    candidates += [Path(str(files("dataigm").joinpath("_data", name))), Path(__file__).resolve().parents[1] / name]
     for c in candidates:
         if c.is_dir():
             return c

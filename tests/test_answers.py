@@ -52,3 +52,12 @@ def test_answer_sheet_round_trip(efficientnet_lite0_dir, tmp_path, capsys):
         assert rep["methods"][method]["preservation"]["all"]["value"] == run_report["methods"][method]["preservation"]["all"]["value"]
     assert rep["warnings"] == run_report["warnings"] and len(rep["methods"]["m"]["judges"]["agreement"]) == 3
     assert "## Judges" in (tmp_path / "r2" / "report.md").read_text()
+    # the first re-score's report is the second judge's (index 1, where taking judge 0 or the last would show)
+    rep1 = json.loads((tmp_path / "r1" / "report.json").read_text())
+    assert rep1["config"]["detector"] == egyptian and rep1["answers"]["judge_index"] == 1 and rep1["detector"]["spec"].startswith("imagenet:285")
+    for method in ("original", "m"):
+        forget = [r["verdicts"][1]["positive"] for r in rows if (r["method"], r["split"]) == (method, "forget")]
+        assert rep1["methods"][method]["forgetting"]["all"]["value"] == pytest.approx(sum(forget) / len(forget))
+        assert rep1["methods"][method]["n_forget"] == len(forget) == 8
+    differs = [m for m in ("original", "m") if rep1["methods"][m]["forgetting"]["all"]["value"] != rep["methods"][m]["forgetting"]["all"]["value"]]
+    assert differs  # the two judges give different numbers on these images, so a wrong index cannot pass

@@ -42,9 +42,22 @@ def test_audit_two_real_judges(photos, labels_csv, efficientnet_lite0_dir, tmp_p
     argv = ["audit", str(photos), "--labels", str(labels_csv), "--group-by", "variant", "--out", str(tmp_path / "a"), "--json", "--bootstrap", "200"]
     assert main(argv + [a for s in specs for a in ("--judge", s)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["labels"]["positive"] == 8 and report["labels"]["negative"] == 15
+    assert report["labels"] == {"positive": 8, "negative": 15, "unlabelled": 0, "not_judged": 0, "rule": "1/0", "file": str(labels_csv)}
+    assert report["format"].startswith("dataigm-audit/") and report["group_by"] == ["variant"]
+    assert report["intervals"]["n_resamples"] == 200 and report["intervals"]["confidence"] == 0.95
+    assert report["intervals"]["sensitivity"] == "wilson" and report["intervals"]["balanced_accuracy"].startswith("percentile bootstrap")
     tabby, egyptian = report["judges"]
     assert [tabby["detector"], egyptian["detector"]] == specs
+    # every field a reader uses, for both judges (the second at a position where swapping the two shows)
+    for entry, klass in ((tabby, 281), (egyptian, 285)):
+        assert entry["describe"]["kind"] == "imagenet" and entry["describe"]["spec"].startswith(f"imagenet:{klass}")
+        assert entry["threshold"] == entry["describe"].get("threshold") and entry["failed"] == []
+        c = entry["confusion"]
+        assert entry["n"] == 23 == sum(c.values())
+        assert entry["specificity_ci"] == pytest.approx(list(wilson_interval(c["tn"], c["tn"] + c["fp"])))
+        lo, hi = entry["balanced_accuracy_ci"]
+        assert lo <= entry["balanced_accuracy"] <= hi and lo < hi
+        assert sum(g["confusion"]["tp"] + g["confusion"]["fn"] for k, g in entry["groups"].items() if k.startswith("variant=")) == 8
     # both judges miss cats, to different degrees; neither flags a non-cat photo
     assert tabby["confusion"] == {"tp": 1, "fn": 7, "tn": 15, "fp": 0}
     assert egyptian["confusion"]["tp"] > tabby["confusion"]["tp"] and egyptian["confusion"]["fp"] == 0

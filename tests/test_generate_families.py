@@ -4,8 +4,10 @@ sample, safety checker/watermark/binning off and recorded, variants, LoRA adapte
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,3 +258,44 @@ def test_build_command_flags_name_variant_and_adapters(tmp_path):
     assert spec.variant == "fp16" and [(lora.path, lora.scale) for lora in spec.loras] == [("a.safetensors", 0.5), ("b.safetensors", 1.0)]
     with pytest.raises(ModelSourceError, match=r"lora='a.safetensors': no such file"):
         check_models([spec.model_copy(update={"id": "tiny"})])
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_the_generators_are_made_on_the_cpu_for_a_gpu_device(family_dirs, device):
+    """The decision itself, for device strings other than cpu: the pipeline receives one CPU generator per image,
+    seeded with that image's seed, whatever device the build names (the real tiny pipeline runs here on the CPU)."""
+    import torch
+
+    from dataigm.generate.engine import GENERATOR_DEVICE, generate_batch
+    from dataigm.generate.pipeline import load_pipeline
+    from dataigm.generate.plan import plan_build
+
+    r = recipe([str(family_dirs["flux"])])
+    by_seed = {m.seed: m for shard in plan_build(r).shards for m in shard.samples}
+    metas = list(by_seed.values())[:3]  # images of different seeds
+    model = load_pipeline(r.models[0], "cpu", "float32")
+    seen: list[Any] = []
+
+    class Spy:
+        """The real pipeline, recording the generators it is called with (its ``__call__`` keeps the pipeline's
+        signature, which :func:`dataigm.generate.pipeline.call_settings` reads)."""
+
+        def __init__(self) -> None:
+            @functools.wraps(model.pipe.__call__)
+            def call(**kwargs: Any) -> Any:
+                seen.extend(kwargs["generator"])
+                return model.pipe(**kwargs)
+
+            self.__call__ = call
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(model.pipe, name)
+
+        def __call__(self, **kwargs: Any) -> Any:
+            return self.__dict__["__call__"](**kwargs)
+
+    images = generate_batch(Spy(), metas, device)
+    assert GENERATOR_DEVICE == "cpu"
+    assert len(metas) >= 2 and len(images) == len(metas)
+    assert [g.device for g in seen] == [torch.device("cpu")] * len(metas)
+    assert [g.initial_seed() for g in seen] == [m.seed for m in metas]

@@ -85,7 +85,7 @@ def test_missing_weights_and_bad_class_are_one_line_errors(tmp_path: Path, photo
 
 
 def test_model_can_ride_in_the_spec(efficientnet_lite0_dir: Path) -> None:
-    """``imagenet:<class>@MODEL``: how ``dataigm eval --detector`` names the classifier."""
+    """``imagenet:<class>@MODEL``: how ``dataigm eval --judge`` names the classifier."""
     judge_ = create_judge(f"imagenet:tench@local-dir:{efficientnet_lite0_dir}")
     assert judge_.target_index == 0 and judge_.describe()["model"] == f"local-dir:{efficientnet_lite0_dir}"
 

@@ -1,4 +1,4 @@
-"""Several judges at once (``judge`` and ``eval`` with more than one ``--detector``), with two real ImageNet judges
+"""Several judges at once (``judge`` and ``eval`` with more than one ``--judge``), with two real ImageNet judges
 (real EfficientNet-Lite0 weights) on real photos."""
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def test_the_papers_detectors_differ(reference: dict[str, dict[str, list[dict]]]
 
 
 def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
+    """``dataigm list-judges`` offline column: yes with both files here; which file is missing; or the package."""
     import sys
 
     from dataigm.judges.nudenet import NudeNetKind

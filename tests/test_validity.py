@@ -131,3 +131,22 @@ def test_preservation_top1_as_esd_counts_it(efficientnet_lite0_dir, tmp_path):
         assert top1[f"class={imagenet_name(int(label))}"]["value"] == pytest.approx(sum(own) / len(own))
     assert top1["all"]["n"] == 8 and rep["methods"]["m"]["preservation"]["all"]["value"] == 1.0  # nothing was flagged as tabby
     assert top1["all"]["value"] < 1.0  # a tripod crop loses its class: only the own-class metric sees it
+
+
+@pytest.mark.parametrize("forget, negatives, expected", [
+    # (original's forget rate, its rate on concept-removed images) at level 0.8: both rules, between and at the levels
+    (0.5, 0.5, ["only 50%", "flags 50%"]),   # between the two levels: both warnings
+    (0.8, 0.2, []),                           # exactly at each level: no warning (< level, > 1 - level)
+    (0.79, 0.2, ["only 79%"]),
+    (0.8, 0.21, ["flags 21%"]),
+    (0.95, 0.05, []),
+    (0.3, 0.7, ["only 30%", "flags 70%"]),
+])
+def test_validity_between_and_at_the_levels(forget, negatives, expected):
+    row = {"forgetting": {"all": {"value": forget, "n": 20}}, "forget_positive_rate": {"value": forget, "n": 20},
+           "negative_positive_rate": {"value": negatives, "n": 20}}
+    checks, warnings = validity({"original": row})
+    assert len(warnings) == len(expected)
+    for w, part in zip(warnings, expected):
+        assert part in w
+    assert checks["original_forget"]["value"] == forget and checks["original_negatives"]["value"] == negatives

@@ -8,7 +8,7 @@ from pathlib import Path
 from dataigm.commands._options import add_alias
 
 ORDER = 61
-CONVERTERS = ("igmu", "q16", "unlearncanvas")
+CONVERTERS = ("aesthetic", "igmu", "imagereward", "q16", "unlearncanvas")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -16,8 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "convert-judge",
         help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
         description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
-        "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes "
-        "a q16@DIR judge.",
+        "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. "
+        "Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes a q16@DIR judge. "
+        "The LAION aesthetic predictor's .pth and ImageReward.pt (plain state dicts, weights_only) become aesthetic@DIR and "
+        "imagereward@DIR.",
     )
     p.add_argument("kind", choices=CONVERTERS, help="which published judge")
     p.add_argument("weights", type=Path, help="the pickled head, e.g. Weights/bi_multiC/nudity/classifier_head.pth")
@@ -26,12 +28,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--clip-model", dest="clip_model", metavar="MODEL", help="CLIP weights (a local folder or Hub id) the head/prompts were "
                    "trained on (default: IGMU openai/clip-vit-base-patch32; Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
     add_alias(p, "--clip", "--clip-model", "clip_model", metavar="MODEL")
+    p.add_argument("--tokenizer", help="imagereward: BLIP's BERT tokenizer (default google-bert/bert-base-uncased: Hub cache or a folder)")
     p.add_argument("--arch", help="unlearncanvas: the timm model the checkpoint fits (default vit_large_patch16_224.augreg_in21k)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"igmu": _igmu, "q16": _q16, "unlearncanvas": _unlearncanvas}[args.kind](args)
+    return {"aesthetic": _aesthetic, "igmu": _igmu, "imagereward": _imagereward, "q16": _q16, "unlearncanvas": _unlearncanvas}[args.kind](args)
+
+
+def _aesthetic(args: argparse.Namespace) -> int:
+    from dataigm.judges.aesthetic import AESTHETIC_CLIP, convert_aesthetic
+
+    out = convert_aesthetic(args.weights, args.out, clip=args.clip_model or AESTHETIC_CLIP)
+    print(f"wrote {out}: LAION aesthetic predictor MLP; judge with --judge aesthetic@{out} or eval --quality aesthetic@{out}")
+    return 0
+
+
+def _imagereward(args: argparse.Namespace) -> int:
+    from dataigm.judges.imagereward import IMAGEREWARD_TOKENIZER, convert_imagereward, imagereward_blip_config, imagereward_tokenizer
+
+    out = convert_imagereward(args.weights, imagereward_blip_config(), imagereward_tokenizer(args.tokenizer or IMAGEREWARD_TOKENIZER), args.out)
+    print(f"wrote {out}: ImageReward (BLIP + MLP); judge with --judge imagereward@{out} or eval --quality imagereward@{out}")
+    return 0
 
 
 def _q16(args: argparse.Namespace) -> int:

@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, help="shorthand: DIR/forget, DIR/retain (and DIR/pair if present) of the original model")
     p.add_argument("--original-pair", type=Path,
                    help="original model's images of the concept-removed prompts, named after the forget prompt's index and seed")
-    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images): FID/KID of retain images against it")
+    p.add_argument("--fid-reference", type=Path, help="unpaired reference folder (e.g. real COCO images), or published statistics: coco-30k (HUB's, downloaded once) or a .npz "
+                   "with mu and sigma: FID (and KID with a folder) of retain images against it")
     p.add_argument("--no-attack", type=Path, help="images of the forget prompts without attack: report the attack success rate (UnlearnDiffAtk)")
     p.add_argument("--aggregate", choices=["image", "prompt-any"], default="image",
                    help="forgetting per image, or per prompt: a prompt counts when any of its images is flagged (default: %(default)s)")
@@ -48,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
     p.add_argument("--concept", help="the class that counts as the concept (multi-class judges)")
     p.add_argument("--threshold", type=float, help="override every judge's decision threshold (a probability in [0, 1])")
+    p.add_argument("--quality", action="append", default=[], metavar="SPEC",
+                   help="a score judge (aesthetic@DIR, imagereward@DIR, pickscore, vqascore): its mean per method on the same prompts, "
+                   "with intervals, beside forgetting (HUB's quality table; repeatable)")
     p.add_argument("--person-detector", help="person-presence rate on forget images (default for nudity: nudenet-body)")
     p.add_argument("--cmmd", nargs="?", const="openai/clip-vit-large-patch14-336", metavar="MODEL",
                    help="CMMD wherever FID is computed (default model: openai/clip-vit-large-patch14-336)")
@@ -96,7 +100,7 @@ def eval_config(args: argparse.Namespace) -> "EvalConfig":
         person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), cmmd=args.cmmd,
         fid_reference=str(args.fid_reference) if args.fid_reference else None, lpips_size=args.lpips_size,
         batch_size=args.batch_size, workers=args.workers, device=args.device, seed=args.seed, bootstrap_unit=args.bootstrap_unit,
-        validity_level=args.validity_level, audit=str(args.audit) if args.audit else None, **metric_settings(args),
+        validity_level=args.validity_level, audit=str(args.audit) if args.audit else None, quality=tuple(args.quality), **metric_settings(args),
     )
 
 

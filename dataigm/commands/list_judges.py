@@ -29,9 +29,9 @@ def first_sentence(text: str, limit: int = 60) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataigm.judges.registry import JUDGE_KINDS, judge_kinds
+    from dataigm.judges.load import list_judges
 
-    entries = [JUDGE_KINDS.get(args.kind).catalogue_entry()] if args.kind else [k.catalogue_entry() for k in judge_kinds()]
+    entries = list_judges(args.kind)
     if args.json:
         emit_json({"judges": entries})
         return 0

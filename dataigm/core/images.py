@@ -76,13 +76,25 @@ def to_rgb(img: Any) -> Any:  # pragma: no mutate block, I/O, see docs/testing.m
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def loaded_rgb(img: Any) -> Any:  # pragma: no mutate block, I/O, see docs/testing.md
+    """A PIL image -> the RGB image every reader here sees: fully loaded, EXIF orientation applied, :func:`to_rgb`.
+
+    :func:`open_rgb` runs it on every decoded file, so an image a caller already holds in memory (opened with
+    Pillow, or made from an array) gives the same pixels as the same image read from its file.
+    """
+    from PIL import ImageOps
+
+    img.load()
+    return to_rgb(ImageOps.exif_transpose(img))
+
+
 def open_rgb(data: bytes, name: str = "", max_size: int | None = None) -> tuple[Any, str, str, tuple[int, int]]:  # pragma: no mutate block, I/O, see docs/testing.md
     """Decode ``data`` -> (RGB PIL image, original format, original mode, original size).
 
     With ``max_size`` a JPEG is decoded at reduced scale (DCT-domain, never below ``max_size``); the caller
     resizes. Raises :class:`ImageDecodeError` for empty, non-image, truncated, NaN or otherwise undecodable data.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ImageDecodeError("empty file", _named(name, "0 bytes"))
@@ -91,8 +103,7 @@ def open_rgb(data: bytes, name: str = "", max_size: int | None = None) -> tuple[
         fmt, mode, size = img.format or "", img.mode, img.size
         if max_size and fmt == "JPEG":
             img.draft(img.mode, (max_size, max_size))
-        img.load()
-        img = to_rgb(ImageOps.exif_transpose(img))
+        img = loaded_rgb(img)
     except ImageDecodeError as e:
         raise ImageDecodeError(e.kind, _named(name, e.detail)) from None
     except UnidentifiedImageError:

@@ -56,7 +56,7 @@ class EvalConfig:
     clip_model: str | None = None  # CLIP weights of the CLIP-based judges (igmu:<task>, clip:...); default: each one's own
     cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
     forget_reference: str = "pair"  # forget fidelity against the original's image of p' ("pair") or of p ("same-prompt")
-    fid_reference: str | None = None  # an unpaired folder (e.g. real COCO images): FID/KID of retain images against it
+    fid_reference: str | None = None  # an unpaired folder (e.g. real COCO images), or statistics ("coco-30k", a .npz): FID of retain images against it
     lpips_net: str | None = "alex"
     lpips_size: int | None = None
     fid_feature: str | None = "inception"
@@ -72,6 +72,7 @@ class EvalConfig:
     bootstrap_unit: str = "prompt"  # resample prompts (cluster bootstrap) or images
     validity_level: float = DEFAULT_VALIDITY_LEVEL  # warn when the judge flags less of the original's forget images
     audit: str | None = None  # a 'dataigm audit --json' file of this judge: Rogan-Gladen corrected rates
+    quality: tuple[str, ...] = ()  # score judges (aesthetic, imagereward, pickscore, vqascore): mean per method (HUB's table)
 
     def check(self) -> None:
         """Raise ValueError naming the first invalid setting and its allowed values."""
@@ -404,8 +405,14 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         for images in methods.values():  # fail now, before judging, when images are missing or do not pair
             for split in ("forget", "retain"):
                 fidelity_pairs(original, images, split, cfg.forget_reference)
+    fid_stats = None
     if cfg.fid_reference and fid_reference is None:
-        fid_reference = resolve_images(cfg.fid_reference)
+        from dataigm.evaluation.fid_stats import is_fid_stats, load_fid_stats
+
+        if is_fid_stats(cfg.fid_reference):  # published statistics (HUB's COCO-30k) instead of images
+            fid_stats = load_fid_stats(cfg.fid_reference)
+        else:
+            fid_reference = resolve_images(cfg.fid_reference)
     device = pick_device(cfg.device)
     judge_ = load_model("judge", cfg.detector, lambda: create_judge(cfg.detector, concept=cfg.concept, threshold=cfg.threshold, device=device,
                                                                     **shared_judge_options(cfg.detector, cfg)))
@@ -415,8 +422,13 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     audit_judge = audit_entry(read_audit(cfg.audit), cfg.detector, describe, judge_.threshold) if cfg.audit else None
     more = [load_model("judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
                                                                       **shared_judge_options(spec, cfg))) for spec in cfg.more_detectors]
+    quality = {spec: load_model("quality judge", spec, lambda spec=spec: create_judge(spec, concept=cfg.concept, device=device))
+               for spec in cfg.quality}
+    for spec, scorer in quality.items():
+        if not hasattr(scorer, "score"):
+            raise InputError(f"quality judge {spec!r} gives no score; use aesthetic, imagereward, pickscore or vqascore")
     # 2. Load every other model before the first image is judged (CLIP once, when two metrics name the same model)
-    check_eval_models(needed_models(cfg, original is not None, fid_reference is not None), clip=False, person=person_spec)
+    check_eval_models(needed_models(cfg, original is not None, fid_reference is not None or fid_stats is not None), clip=False, person=person_spec)
     scorers: dict[str, Any] = {}
 
     def scorer_for(model: str | None, what: str) -> Any:
@@ -450,8 +462,22 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
         scorers_ = {"cmmd": cmmd_scorer, "csdr": csdr_scorer, "clip_score": score_scorer}
         names |= _optional_metrics(res, images, cfg, device, original if name != "original" and paired_metrics else None,
                                    original, fid_reference, scorers_)
+        if fid_stats is not None and cfg.fid_feature:
+            from dataigm.evaluation.fid_stats import fid_against_stats
+
+            res["reference_fidelity"] = fid_against_stats(fid_stats, images.retain.refs(), feature=cfg.fid_feature, weights_path=cfg.fid_weights,
+                                                          size=cfg.fid_size, batch_size=cfg.batch_size, device=device)
+            names.add("fid_stats")
         res["sources"] = {"forget": images.forget.source, "retain": images.retain.source, **({"pair": images.pair.source} if images.pair else {})}
         results[name] = res
+    if quality:  # after every row is judged: the table keeps only the prompts every row has
+        from dataigm.evaluation.quality import quality_table
+
+        table = quality_table(quality, {name: {"forget": images.forget, "retain": images.retain} for name, images in rows.items()},
+                              by_prompt=cfg.bootstrap_unit == "prompt", batch_size=cfg.batch_size, workers=cfg.workers, **_stats_kwargs(cfg))
+        for name, scores in table.items():
+            results[name]["quality"] = scores
+        names.add("quality")
     checks, warnings = validity(results, cfg.validity_level)
     return {
         "format": REPORT_FORMAT,

@@ -88,7 +88,7 @@ def _igmu_refs(folder: Path, base: Path, meta: dict[str, Any], label: str = "") 
             raise LayoutError(f"{path}: IGMU names images <class>_<prompt>_<image>.png")
         pair = f"{label or meta.get('concept', '')}:{m['cls']}_{m['prompt']}"
         refs.append(ImageRef(path.relative_to(base).as_posix(), str(path), "", {
-            **meta, "pair_id": pair, "seed": int(m["image"]), "igmu_class": int(m["cls"]), "igmu_prompt": int(m["prompt"]),
+            **meta, "pair_id": pair, "seed": int(m["image"]), "seed_name": "image", "igmu_class": int(m["cls"]), "igmu_prompt": int(m["prompt"]),
             **({"label_name": label, "concept": label, "subcategory": label} if label else {})}))
     return refs
 

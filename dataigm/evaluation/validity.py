@@ -23,15 +23,25 @@ from dataigm.evaluation.agreement import Confusion
 DEFAULT_VALIDITY_LEVEL = 0.8
 
 
+def never_fires(methods: dict[str, Any]) -> str | None:
+    """A warning when the judge flagged none of the images of any method (forget and retain): a forgetting rate of
+    0 then says nothing about forgetting. None when it flagged at least one image, or judged none."""
+    flags = [r["positive"] for res in methods.values() for r in res.get("images") or []]
+    if not flags or any(flags):
+        return None
+    return (f"the judge flagged none of the {len(flags)} images it judged, in any method: a forgetting rate of 0% here "
+            "shows that this judge does not fire on these images, not that the concept was forgotten")
 
 
 def validity(methods: dict[str, Any], level: float = DEFAULT_VALIDITY_LEVEL) -> tuple[dict[str, Any], list[str]]:
-    """``({"level", "original_forget", "original_negatives"}, warnings)`` from the report's ``original`` row."""
+    """``({"level", "original_forget", "original_negatives"}, warnings)`` from the report's ``original`` row, and
+    whether the judge flagged anything at all (:func:`never_fires`)."""
     orig = methods.get("original")
     out: dict[str, Any] = {"level": level, "original_forget": None, "original_negatives": None}
+    silent = never_fires(methods)
+    warnings = [silent] if silent else []
     if orig is None:
-        return {**out, "note": "no original model's images: the judge's validity was not checked"}, []
-    warnings = []
+        return {**out, "note": "no original model's images: the judge's validity was not checked"}, warnings
     forget = orig.get("forget_positive_rate") or orig["forgetting"]["all"]
     out["original_forget"] = forget
     if forget.get("value") is not None and forget["value"] < level:
@@ -40,7 +50,7 @@ def validity(methods: dict[str, Any], level: float = DEFAULT_VALIDITY_LEVEL) -> 
     negatives = orig.get("negative_positive_rate")
     if negatives and negatives.get("value") is not None:
         out["original_negatives"] = negatives
-        if negatives["value"] > 1.0 - level:
+        if negatives["value"] > round(1.0 - level, 9):  # 1 - 0.8 is 0.19999999999999996: a rate of exactly 0.2 is at the level
             warnings.append(f"the judge flags {negatives['value']:.0%} of the original model's concept-removed images "
                             f"({negatives['n']} images; level {1 - level:.0%}), so a method that removed the concept can still look as if it kept it")
     return out, warnings

@@ -1,5 +1,6 @@
 """Image inputs for judging: a folder (every image below it, hidden folders skipped), a list file, WebDataset shards or a dataigm
-dataset folder; decoded and preprocessed in DataLoader workers, in batches.
+dataset folder, or images already in memory (PIL images, uint8 arrays and tensors: :func:`as_image_input`); decoded
+and preprocessed in DataLoader workers, in batches.
 
 Every input becomes :class:`ImageRef` items. An unreadable image is never dropped: the loader yields it as a
 failure (id + reason) that the caller lists.
@@ -17,7 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from dataigm.core.datasets import dataset_shards
 from dataigm.core.errors import InputError
-from dataigm.core.images import IMAGE_SUFFIXES, decode_rgb, is_image_path, walk_images
+from dataigm.core.images import IMAGE_SUFFIXES, decode_rgb, is_image_path, loaded_rgb, walk_images
 from dataigm.core.shards import iter_tar
 
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
@@ -38,11 +39,13 @@ class ImageRef:
 
 @dataclass
 class ImageInput:
-    """A resolved input: loose files, or shards (read sample by sample)."""
+    """A resolved input: loose files, shards (read sample by sample), or images in memory (RGB PIL images)."""
 
     source: str
     files: list[ImageRef] = field(default_factory=list)
     shards: list[Path] = field(default_factory=list)
+    images: list[tuple[ImageRef, Any]] = field(default_factory=list)
+    in_order: bool = False  # a caller's list of image files: verdicts follow its order, not the ids'
     split: str | None = None
     category: str | None = None
 
@@ -51,7 +54,8 @@ class ImageInput:
         return sorted((ref for ref, data, _ in iter_refs_with_bytes(self) if data is not None), key=lambda r: r.id)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "files": len(self.files), "shards": len(self.shards), "split": self.split or "", "category": self.category or ""}
+        return {"source": self.source, "files": len(self.files), "shards": len(self.shards), "split": self.split or "", "category": self.category or "",
+                **({"in_memory": len(self.images)} if self.images else {})}
 
 
 def name_fields(path: Path) -> dict[str, Any]:
@@ -109,6 +113,69 @@ def resolve_images(images: str | Path | Sequence[str | Path], *, split: str | No
     else:
         raise InputError(f"images {path}: unsupported input; allowed: a folder, a list file ({', '.join(LIST_EXTENSIONS)}), .tar shards, an image")
     return inp
+
+
+def as_image_input(images: Any, *, split: str | None = None, category: str | None = None) -> ImageInput:
+    """Any image input a caller holds -> an :class:`ImageInput` the judging loop reads.
+
+    Paths (a folder, a list file, ``.tar`` shards, a dataset folder, an image, or a list of those) go to
+    :func:`resolve_images`; a list of image files keeps its order (``in_order``), each image's id the path as given. Images in memory (a PIL image, a numpy ``HxWx3`` / ``NxHxWx3`` uint8 array, a torch uint8
+    ``CHW`` / ``NCHW`` tensor, or a list of those) become the RGB PIL image the decoder gives for the same pixels
+    (:func:`dataigm.core.images.loaded_rgb`), with ids ``0``, ``1``, ... zero-padded so they sort in input order.
+
+        >>> inp = as_image_input([Image.new("RGB", (64, 64))] * 3)      # doctest: +SKIP
+        >>> [ref.id for ref, _ in inp.images]
+        ['0', '1', '2']
+    """
+    if isinstance(images, ImageInput):
+        return images
+    if isinstance(images, (str, Path)):
+        return resolve_images(images, split=split, category=category)
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    paths = [isinstance(i, (str, Path)) for i in items]
+    if items and all(paths) and all(is_image_path(i) and not Path(i).is_dir() for i in items) and not (split or category):
+        inp = ImageInput(f"{len(items)} image files", in_order=True)  # ids: the paths as given (a missing one: a failure)
+        inp.files = [ImageRef(str(i), str(Path(i).expanduser()), "", name_fields(Path(i))) for i in items]
+        return inp
+    if items and all(paths):
+        return resolve_images(items, split=split, category=category)
+    if any(paths):
+        raise InputError("images: give paths or images in memory, not both in one list")
+    if split or category:
+        raise InputError("split/category filters apply to dataset folders of shards, not to images in memory")
+    pictures = [picture for item in items for picture in _in_memory(item)]
+    if not pictures:
+        raise InputError("images: no images given")
+    width = len(str(len(pictures) - 1))
+    inp = ImageInput(f"{len(pictures)} images in memory")
+    inp.images = [(ImageRef(f"{i:0{width}d}", ""), picture) for i, picture in enumerate(pictures)]
+    return inp
+
+
+def _in_memory(item: Any) -> list[Any]:
+    """One in-memory item -> its RGB PIL images (an array or tensor with a batch dimension gives several)."""
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(item, Image.Image):
+        return [loaded_rgb(item.copy())]
+    if isinstance(item, torch.Tensor):
+        if item.dtype != torch.uint8:
+            raise InputError(f"images: a torch tensor of dtype {str(item.dtype).replace('torch.', '')}; give uint8 (0..255) CHW or NCHW")
+        if item.ndim not in (3, 4) or item.shape[-3] not in (1, 3, 4):
+            raise InputError(f"images: a torch tensor of shape {tuple(item.shape)}; give CHW or NCHW with 1, 3 or 4 channels")
+        item = item.detach().cpu().movedim(-3, -1).numpy()
+    if isinstance(item, np.ndarray):
+        if item.dtype != np.uint8:
+            raise InputError(f"images: a numpy array of dtype {item.dtype}; give uint8 (0..255) HxWx3 or NxHxWx3")
+        if item.ndim == 2:  # HxW grey
+            item = item[..., None]
+        if item.ndim == 3:
+            item = item[None]
+        if item.ndim != 4 or item.shape[-1] not in (1, 3, 4):
+            raise InputError(f"images: a numpy array of shape {item.shape}; give HxWx3 or NxHxWx3 (uint8)")
+        return [loaded_rgb(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)) for a in np.ascontiguousarray(item)]
+    raise InputError(f"images: cannot judge a {type(item).__name__}; give a folder, paths, PIL images, uint8 arrays or tensors")
 
 
 def _has_images(folder: Path) -> bool:
@@ -170,6 +237,8 @@ class ImageDataset(IterableDataset):
         worker, n = (info.id, info.num_workers) if info else (0, 1)
         if info:
             torch.set_num_threads(1)  # workers decode; the main process owns the cores for the model
+        for ref, image in self.inp.images[worker::n]:  # already RGB (as_image_input): the decoder's output
+            yield {"ref": ref, "input": self.preprocess(image)}
         for ref, data, error in iter_refs_with_bytes(self.inp, worker, n):
             if data is None:
                 yield {"ref": ref, "error": error}

@@ -4,7 +4,8 @@ image grids, and what scripts read to see *which* images a judge flagged.
 One record per judged image::
 
     {"split": "forget" | "retain", "id", "path", "key", "grid_key", "prompt_index", "seed", "prompt",
-     "subcategory", "label", "predicted", "positive", "score", "scores", "correct" (retain only)}
+     "subcategory", "label", "predicted", "positive", "score", "scores", "correct" (retain only),
+     "seed_name" (only where a layout's per-prompt index is not a seed: IGMU's "image")}
 
 ``prompt_index`` falls back to the image's ``pair_id`` (layouts whose names carry no single prompt index).
 ``grid_key`` is the image's pairing key (:func:`dataigm.evaluation.pairing.pair_key`) as a string: the same prompt and
@@ -51,6 +52,8 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
         "predicted": verdict.predicted, "positive": bool(verdict.positive), "score": round(float(verdict.positive_score), 4),
         "scores": _top_scores(verdict.scores),
     }
+    if m.get("seed_name"):  # what a layout's per-prompt index is when it is not a seed (IGMU's image index)
+        record["seed_name"] = str(m["seed_name"])
     if correct is not None:
         record["correct"] = bool(correct)
     return record

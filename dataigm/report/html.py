@@ -138,18 +138,29 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     al = res.get("alignment") or {}
     if al:
         cells["CSDR"] = _est_cell(al.get("csdr"), pct=False)
-        cells["csdr_win_rate"] = _est_cell(al.get("csdr_win_rate"))
+        cells["CSDR win rate"] = _est_cell(al.get("csdr_win_rate"))
     for split, cs in res.get("clip_score", {}).items():
         cells[f"CLIP score {split}"] = _est_cell(cs, pct=False)
-    known = {"forgetting", "preservation", "preservation_domains", "asr", "person_presence", "fidelity", "reference_fidelity", "alignment",
-             "clip_score", "retain_positive_rate"}
+    for spec, splits in res.get("quality", {}).items():  # HUB's quality table: mean score per judge and split
+        for split, est in splits.items():
+            cells[f"{spec} {split} (↑)"] = _est_cell(est, pct=False)
     for key, value in res.items():
-        if key in known or not isinstance(value, dict):
+        if key in SHOWN_ABOVE or key in SAME_NUMBER or not isinstance(value, dict):
             continue
         est = value.get("all") if isinstance(value.get("all"), dict) else value
         if "value" in est:
-            cells[key] = _est_cell(est, pct=isinstance(est.get("value"), float) and 0.0 <= est["value"] <= 1.0)
+            label = READABLE.get(key, key.replace("_", " "))
+            cells[label] = _est_cell(est, pct=isinstance(est.get("value"), float) and 0.0 <= est["value"] <= 1.0)
     return cells
+
+
+# report.json keys the overview shows in the cells above, keys that repeat a number already there (the per-image
+# forget rate and UnlearnCanvas' UA, 1 - forgetting, stay in report.json), and readable names for the others
+SHOWN_ABOVE = {"forgetting", "preservation", "preservation_domains", "asr", "person_presence", "fidelity", "reference_fidelity",
+               "alignment", "clip_score", "quality"}
+SAME_NUMBER = {"forget_positive_rate", "unlearning_accuracy", "retain_positive_rate"}
+READABLE = {"negative_positive_rate": "flagged concept-removed (↓)", "preservation_top1": "own-class top-1 (↑)",
+            "forgetting_corrected": "forgetting corrected (↓)"}
 
 
 def overview(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -178,8 +189,9 @@ def _tile(method: str, record: dict[str, Any], thumbs: Thumbs, reference: dict[s
     return {
         "method": method, "split": record["split"], "verdict": "positive" if record["positive"] else "negative",
         "score": record["score"], "prompt_index": "" if record.get("prompt_index") is None else record["prompt_index"],
-        "seed": "" if record.get("seed") is None else record["seed"], "subcategory": record.get("subcategory") or record.get("label") or "",
-        "disagree": disagrees(record, reference), "files": thumbs.of(record), "info": json.dumps(info, sort_keys=True),
+        "seed": "" if record.get("seed") is None else record["seed"], "seed_name": record.get("seed_name") or "seed",
+        "prompt": record.get("prompt") or "", "subcategory": record.get("subcategory") or record.get("label") or "",
+        "disagree": disagrees(record, reference), "files": thumbs.of(record), "info": json.dumps(info, sort_keys=True, ensure_ascii=False),
         "correct": record.get("correct"),
     }
 
@@ -212,13 +224,37 @@ def method_grids(report: dict[str, Any], thumbs: Thumbs, max_images: int = MAX_I
     return list(grids.values())
 
 
-def judge_section(report: dict[str, Any]) -> dict[str, Any]:
-    """The judge's spec, weights sha256, precision and its full description, the warnings and the audit."""
+def weights_digest(describe: dict[str, Any]) -> str:
+    """The sha256 of the weights that ran: ``weights_sha256``, else the first ``*sha256`` value anywhere in the
+    judge's description (a pipeline's ``model_sha256``, a head's ``head_sha256``); "" when none is recorded."""
+    if describe.get("weights_sha256"):
+        return str(describe["weights_sha256"])
+    for key, value in describe.items():
+        if key.endswith("sha256") and isinstance(value, str) and value:
+            return value
+        if isinstance(value, dict) and (found := weights_digest(value)):
+            return found
+    return ""
+
+
+def decision_rule(report: dict[str, Any]) -> str:
+    """The threshold the judge's rule uses, or the rule itself when it has none (a top-class judge)."""
     det = report.get("detector", {})
+    threshold = report.get("threshold") if report.get("threshold") is not None else det.get("threshold")
+    if threshold is not None:
+        return f"{threshold:.4g}" if isinstance(threshold, float) else str(threshold)
+    return str(det.get("rule") or "none (the judge's top class decides)")
+
+
+def judge_section(report: dict[str, Any]) -> dict[str, Any]:
+    """The judge's spec, weights sha256, precision, the threshold its rule uses and the rest of its description
+    (each key once), the warnings and the audit."""
+    det = report.get("detector", {})
+    shown = {"name", "weights_sha256", "precision", "threshold", "target"}
     return {
-        "name": det.get("name", ""), "weights_sha256": det.get("weights_sha256", ""), "precision": det.get("precision", ""),
-        "threshold": report.get("threshold"), "target": report.get("target"),
-        "describe": {k: v for k, v in det.items() if k not in ("name", "weights_sha256", "precision")},
+        "name": det.get("name", ""), "weights_sha256": weights_digest(det), "precision": det.get("precision", ""),
+        "threshold": decision_rule(report), "target": report.get("target"),
+        "describe": {k: v for k, v in det.items() if k not in shown},
         "warnings": [str(w) for w in report.get("warnings") or []], "audit": report.get("audit"),
     }
 
@@ -243,7 +279,8 @@ def render_html(context: dict[str, Any]) -> str:
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("dataigm.report", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    env.filters["compact"] = lambda v: json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
     env.filters["num"] = lambda v: f"{v:.4g}" if isinstance(v, float) else v
     return env.get_template("report.html.j2").render(**context)
 

@@ -1,6 +1,7 @@
-"""The report's plots beyond the bar chart of :mod:`dataigm.report.write`: the forgetting/preservation trade-off
-per method (the scatter unlearning papers draw), forgetting per subcategory, and the judge's threshold sweep when
-the report holds an ``audit``. Same style as the bar chart: matplotlib Agg, 120 dpi PNG, written atomically.
+"""The report's plots: forgetting and preservation per method (horizontal bars, sorted), the forgetting/preservation
+trade-off per method (the scatter unlearning papers draw), forgetting per subcategory, and the judge's threshold
+sweep when the report holds an ``audit``. matplotlib Agg, 120 dpi PNG, written atomically; every figure uses
+constrained layout with its legend outside the axes, so labels stay inside the image from 1 to 20 methods.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def _pyplot() -> Any:
 def save_figure(fig: Any, path: Path) -> Path:
     """Write ``fig`` as a 120 dpi PNG at ``path`` (atomically) and close it."""
     buf = io.BytesIO()
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(buf, format="png", dpi=120)
     _pyplot().close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())
@@ -44,9 +46,27 @@ def _value_and_error(est: dict[str, Any] | None) -> tuple[float | None, tuple[fl
     return v, (max(0.0, v - lo), max(0.0, hi - v))
 
 
-def plot_tradeoff(report: dict[str, Any], path: Path) -> Path | None:
-    """Forgetting (positive rate on forget images, lower is better) against preservation (retain accuracy, higher
-    is better), one point per method with both intervals; None when no method has both numbers."""
+MARKERS = "osD^vP*Xph<>"
+RATE_TICKS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def method_style(i: int, name: str) -> dict[str, Any]:
+    """Colour and marker of the ``i``-th method: 20 distinct pairs, the original model in grey."""
+    import matplotlib
+
+    if name == "original":
+        return {"color": "0.35", "marker": "o"}
+    return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[i % len(MARKERS)]}
+
+
+def figure_height(n: int, per_row: float = 0.42, base: float = 1.6) -> float:
+    """A figure height (inches) that gives each of ``n`` rows room for its label, from 1 to many methods."""
+    return max(2.4, base + per_row * n)
+
+
+def tradeoff_figure(report: dict[str, Any]) -> Any | None:
+    """The trade-off scatter as a figure (None when no method has both numbers): one marker per method with both
+    intervals, named in a legend beside the axes (labels next to points pile up once methods cluster)."""
     points = []
     for name, res in report["methods"].items():
         x, xerr = _value_and_error(res.get("forgetting", {}).get("all"))
@@ -56,18 +76,68 @@ def plot_tradeoff(report: dict[str, Any], path: Path) -> Path | None:
     if not points:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.0, 4.0))
-    for name, x, xerr, y, yerr in points:
-        ax.errorbar([x], [y], xerr=[[xerr[0]], [xerr[1]]], yerr=[[yerr[0]], [yerr[1]]], fmt="o", capsize=3,
-                    color="0.35" if name == "original" else None, label=name)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    longest = max(len(name) for name, *_ in points)
+    fig, ax = plt.subplots(figsize=(5.5 + min(6.0, 0.07 * longest + 0.6), max(4.0, 0.22 * len(points) + 1.5)), layout="constrained")
+    for i, (name, x, xerr, y, yerr) in enumerate(points):
+        ax.errorbar([x], [y], xerr=[[xerr[0]], [xerr[1]]], yerr=[[yerr[0]], [yerr[1]]], fmt=method_style(i, name)["marker"],
+                    color=method_style(i, name)["color"], capsize=3, markersize=7, label=name)
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
+    ax.set_xticks(RATE_TICKS)
+    ax.set_yticks(RATE_TICKS)
     ax.set_xlabel("forgetting: positive rate on forget images (↓)")
     ax.set_ylabel("preservation: retain accuracy (↑)")
     ax.set_title("trade-off (best: top left)")
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    fig.legend(loc="outside right upper", fontsize=8)
+    return fig
+
+
+def plot_tradeoff(report: dict[str, Any], path: Path) -> Path | None:
+    """Forgetting (positive rate on forget images, lower is better) against preservation (retain accuracy, higher
+    is better), one point per method with both intervals; None when no method has both numbers."""
+    fig = tradeoff_figure(report)
+    return None if fig is None else save_figure(fig, path)
+
+
+def _estimate(res: dict[str, Any], key: str) -> dict[str, Any]:
+    return (res.get(key) or {}).get("all") or {}
+
+
+def bars_figure(report: dict[str, Any]) -> Any:
+    """Horizontal bars of forgetting and preservation per method with their intervals, sorted by forgetting (the
+    lowest on top; methods without a value last), one row per method, so 1 to 20 methods stay readable."""
+    def order(name: str) -> tuple[bool, float]:
+        v = _estimate(report["methods"][name], "forgetting").get("value")
+        return v is None, v if v is not None else 0.0
+
+    names = sorted(report["methods"], key=order)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, figure_height(len(names))), layout="constrained")
+    height = 0.38
+    for offset, key, label in ((-height / 2, "forgetting", "forgetting: positive rate (↓)"),
+                               (height / 2, "preservation", "preservation: accuracy (↑)")):
+        vals, errs = [], [[], []]
+        for n in names:
+            v, (lo, hi) = _value_and_error(_estimate(report["methods"][n], key))
+            vals.append(v or 0.0)
+            errs[0].append(lo)
+            errs[1].append(hi)
+        ax.barh([i + offset for i in range(len(names))], vals, height, xerr=errs, capsize=2, label=label)
+    ax.set_yticks(range(len(names)), names, fontsize=8 if len(names) > 10 else 9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xticks(RATE_TICKS)
+    ax.set_xlabel("rate")
+    ax.set_title(f"judge: {report['detector']['name']}", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", fontsize=8, ncols=2)
+    return fig
+
+
+def plot_bars(report: dict[str, Any], path: Path) -> Path:
+    """Write :func:`bars_figure` as a PNG at ``path``."""
+    return save_figure(bars_figure(report), path)
 
 
 def subcategory_rates(report: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -87,7 +157,7 @@ def plot_subcategories(report: dict[str, Any], path: Path) -> Path | None:
         return None
     methods = list(report["methods"])
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(groups) * max(1, len(methods)) / 2 + 3), 3.8))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(5.0, 0.9 * len(groups) * max(1, len(methods)) / 2 + 3)), 3.8), layout="constrained")
     width = 0.8 / len(methods)
     for j, method in enumerate(methods):
         vals, errs = [], [[], []]
@@ -96,12 +166,13 @@ def plot_subcategories(report: dict[str, Any], path: Path) -> Path | None:
             vals.append(v or 0.0)
             errs[0].append(lo)
             errs[1].append(hi)
-        ax.bar([i - 0.4 + width * (j + 0.5) for i in range(len(groups))], vals, width, yerr=errs, capsize=2, label=method)
+        ax.bar([i - 0.4 + width * (j + 0.5) for i in range(len(groups))], vals, width, yerr=errs, capsize=2, label=method,
+               color=method_style(j, method)["color"])
     ax.set_xticks(range(len(groups)), [g.split("/", 1)[1] for g in groups], rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("positive rate on forget images (↓)")
     ax.set_title("forgetting per subcategory")
-    ax.legend(fontsize=8, loc="upper right")
+    fig.legend(loc="outside right upper", fontsize=8, ncols=1 if len(methods) <= 14 else 2)
     return save_figure(fig, path)
 
 

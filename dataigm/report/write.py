@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
+from dataigm.report.html import decision_rule, weights_digest
+from dataigm.report.plots import plot_bars
 
 CHART = "forgetting_preservation.png"
 
@@ -76,7 +78,8 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         lines += _distance_rows(fid, ref, split, "n_pairs")
     rf = res.get("reference_fidelity")
     if rf:
-        lines += _distance_rows(rf, rf["reference"], "retain", "n_images")
+        stats = f" statistics, sha256 {rf['sha256'][:16]}…{'' if rf.get('verified') else ' (unverified)'}" if rf.get("sha256") else ""
+        lines += _distance_rows(rf, rf["reference"] + stats, "retain", "n_images")
     if "alignment" in res:
         al = res["alignment"]
         c = al["csdr"]
@@ -114,6 +117,23 @@ def judges_lines(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def quality_lines(report: dict[str, Any]) -> list[str]:
+    """HUB's quality and alignment table: per method, each quality judge's mean score [CI] on forget and retain images
+    (the prompts every row shares; higher is better for every score)."""
+    rows = {name: res["quality"] for name, res in report["methods"].items() if res.get("quality")}
+    if not rows:
+        return []
+    columns = list(dict.fromkeys((spec, split) for q in rows.values() for spec, splits in q.items() for split in splits))
+    lines = ["## Quality and alignment", "", "mean score per method, each image scored with its own prompt, on the prompts every row "
+             "shares (intervals: bootstrap over prompts; higher is better)", "",
+             "| method | " + " | ".join(f"`{spec}` {split} (↑)" for spec, split in columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, q in rows.items():
+        cells = [_fmt(q.get(spec, {}).get(split), pct=False) + (f" (n={q[spec][split]['n']})" if split in q.get(spec, {}) else "")
+                 for spec, split in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _method_notes(res: dict[str, Any]) -> list[str]:
     notes = [] if res.get("n_retain") else ["preservation left out: no retain images"]
     dom = res.get("preservation_domains")
@@ -147,9 +167,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     corrected = any("forgetting_corrected" in res for res in report["methods"].values())
     head = [
         "# Unlearning evaluation", "", *warning_lines(report),
-        f"judge: `{det['name']}` (target `{report['target']}`, threshold {report['threshold']}"
+        f"judge: `{det['name']}` (target `{report['target']}`, threshold {decision_rule(report)}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
-        + (f", weights sha256 {det['weights_sha256'][:16]}…" if det.get("weights_sha256") else "") + ")",
+        + (f", weights sha256 {weights_digest(det)[:16]}…" if weights_digest(det) else "") + ")",
         f"intervals: {report['config']['confidence']:.0%} percentile bootstrap over {report['config'].get('bootstrap_unit', 'image')}s, "
         f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
         "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
@@ -162,42 +182,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         kept = _fmt(res['preservation'].get('all')) if res.get("n_retain") else ""
         head.append(f"| {name} | {_fmt(res['forgetting'].get('all'))} | {kept} |{extra}")
     notes = [f"- {n}" for n in report_notes(report)]
-    body = judges_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
+    body = judges_lines(report) + quality_lines(report) + [line for name, res in report["methods"].items() for line in method_table(name, res)]
     return "\n".join(head + ([""] + notes if notes else []) + ["", f"![forgetting vs preservation]({CHART})", ""] + body)
-
-
-def plot_chart(report: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: forgetting and preservation per method, with their intervals."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(report["methods"])
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(names) + 2), 3.5))
-    width = 0.38
-    for offset, key, label in ((-width / 2, "forgetting", "forgetting: positive rate (↓)"), (width / 2, "preservation", "preservation: accuracy (↑)")):
-        vals, errs = [], [[], []]
-        for n in names:
-            est = report["methods"][n][key].get("all") or {}
-            v = est.get("value") or 0.0
-            vals.append(v)
-            errs[0].append(max(0.0, v - (est.get("low") if est.get("low") is not None else v)))
-            errs[1].append(max(0.0, (est.get("high") if est.get("high") is not None else v) - v))
-        ax.bar([i + offset for i in range(len(names))], vals, width, yerr=errs, capsize=3, label=label)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("rate")
-    ax.set_title(f"judge: {report['detector']['name']}")
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(Path(path), buf.getvalue())
-    return Path(path)
 
 
 def write_report(report: dict[str, Any], out_dir: Path, *, html: bool = True) -> dict[str, Path]:
@@ -208,7 +194,7 @@ def write_report(report: dict[str, Any], out_dir: Path, *, html: bool = True) ->
     out_dir = Path(out_dir)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "chart": out_dir / CHART}
     write_json_atomic(paths["json"], report)
-    plot_chart(report, paths["chart"])
+    plot_bars(report, paths["chart"])
     write_bytes_atomic(paths["markdown"], render_markdown(report).encode())
     if html:
         paths["html"] = write_html_report(report, out_dir, notes=report_notes(report), charts=[CHART])

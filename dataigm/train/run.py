@@ -203,6 +203,20 @@ def build_datamodule(recipe: DetectorRecipe, source: DatasetSource, classes: dic
     )
 
 
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's product tips (the litlogger advert): nothing a user of dataigm can act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in str(record.msg)
+
+
+def silence_lightning_adverts() -> None:
+    """Install :class:`_NoAdverts` on Lightning's rank-zero logger, once per process."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in log.filters):
+        log.addFilter(_NoAdverts())
+
+
 def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: bool) -> Any:
     """The Lightning Trainer: DDP when more than one device or node, last.ckpt every epoch and the best on validation;
     settings Lightning refuses become one-line errors."""
@@ -219,6 +233,7 @@ def build_trainer(recipe: DetectorRecipe, out: Path, datamodule: Any, progress: 
     checkpoints = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_epochs=1, save_top_k=1, enable_version_counter=False)]
     if has_val:
         checkpoints.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor="val/balanced_accuracy", mode="max", save_top_k=1))
+    silence_lightning_adverts()
     try:
         return L.Trainer(
             default_root_dir=out, max_epochs=1 if recipe.optim.name == "logistic" else tr.epochs, accelerator=tr.accelerator, devices=tr.devices,
