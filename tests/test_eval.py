@@ -303,9 +303,9 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     det = church_detector
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"esd={root / 'esd'}", "--method", f"ga={root / 'ga'}", "--original", str(root / "original"),
-               "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--lpips-net", "squeeze",
-               "--fid-features", f"local-dir:{feature_net_dir}", "--clip", str(tiny_clip_aligned), "--csdr-unit", "prompt", "--clip-score", "clipscore",
-               "--clip-score-model", str(tiny_clip_aligned), "--group-by", "prompt_source", "--bootstrap", "200", "--workers", "0",
+               "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--judge", f"local-dir:{det}", "--lpips-net", "squeeze",
+               "--fid-features", f"local-dir:{feature_net_dir}", "--csdr", "--clip-model", str(tiny_clip_aligned), "--csdr-unit", "prompt", "--clip-score", "clipscore",
+               "--group-by", "prompt_source", "--bootstrap", "200", "--workers", "0",
                "--out", str(out), "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -467,7 +467,7 @@ def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, 
 
     att, pre = flagged_prompts(attacked), flagged_prompts(no_attack)
     rc = main(["eval", "--forget", str(attacked), "--retain", str(eval_tree / "ga" / "retain"), "--no-attack", str(no_attack),
-               "--prompts", str(eval_tree / "forget.jsonl"), str(eval_tree / "retain.jsonl"), "--detector", f"local-dir:{det}",
+               "--prompts", str(eval_tree / "forget.jsonl"), str(eval_tree / "retain.jsonl"), "--judge", f"local-dir:{det}",
                "--threshold", str(threshold), "--aggregate", "prompt-any", "--bootstrap", "100", "--workers", "0",
                "--out", str(tmp_path / "r"), "--json"])
     assert rc == 0
@@ -491,7 +491,7 @@ def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, c
             for i in range(n):
                 _write(tmp_path / name / split, f"{i}_{7 + i}.png", draw_pattern("disc", i, 64))
     args = ["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
-            "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
+            "--original", str(tmp_path / "orig"), "--judge", str(det), "--lpips-net", "none",
             "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")]
     # the default forget reference needs the original's images of the concept-removed prompts: without them that row
     # is left out with a note, and the retain images, which do not pair (2_9.png), are refused before judging

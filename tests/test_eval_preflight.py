@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dataigm.evaluation.preflight import render_fix
+from dataigm.evaluation.preflight import EVAL_MODEL_HINTS
 from dataigm.judges.tiny import build_tiny_detector
 from report_helpers import write_photo_eval
 
@@ -19,26 +19,30 @@ def small_eval(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("flags, what", [
-    (["--clip", "/nonexistent/clip"], ["clip"]),
+    (["--csdr", "--clip-model", "/nonexistent/clip"], ["clip"]),
     (["--cmmd", "./no/such/clip"], ["cmmd"]),
-    (["--clip", "/nonexistent/clip", "--cmmd", "./no/such/clip"], ["clip", "cmmd"]),  # every one at once, not the first alone
+    (["--csdr", "--clip-model", "/nonexistent/clip", "--cmmd", "./no/such/clip"], ["clip", "cmmd"]),  # every one at once, not the first alone
 ])
 def test_a_missing_model_fails_before_judging(small_eval: tuple[Path, Path], flags: list[str], what: list[str], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
-    from dataigm.commands.eval import EVAL_PARAM_FLAGS
 
     root, det = small_eval
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"erased={root / 'erased'}", "--original", str(root / "original"), "--prompts", str(root / "forget.jsonl"),
-               str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
+               str(root / "retain.jsonl"), "--judge", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
                "--out", str(out), *flags])
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "cannot be loaded" in err[0], err
+    from dataigm.cli import build_parser, in_flags
+    from dataigm.commands.eval import PARAMETERS
+
+    eval_parser = next(a for a in build_parser()._actions if a.dest == "command").choices["eval"]
     for w in what:  # each with the fix this command accepts, in flags
-        assert f"{w} '" in err[0] and render_fix(w, EVAL_PARAM_FLAGS) in err[0] and f"--{w}" in err[0]
+        fix = in_flags(EVAL_MODEL_HINTS[w], eval_parser, PARAMETERS)
+        assert f"{w} '" in err[0] and fix in err[0] and "_" not in fix.split("(")[0]
     assert ("models cannot be loaded" in err[0]) == (len(what) > 1) and captured.out == ""
     assert not out.exists()  # nothing judged, nothing written
 

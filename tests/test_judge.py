@@ -415,7 +415,7 @@ def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path,
     shutil.copytree(images_dir, tmp_path / "imgs", dirs_exist_ok=True)
     (tmp_path / "imgs" / "broken.webp").write_bytes(b"RIFF0000WEBP")
     out = tmp_path / "pred.jsonl"
-    rc = main(["judge", str(tmp_path / "imgs"), "--detector", f"local-dir:{nudity_detector}", "--json", "--out", str(out), "--workers", "0"])
+    rc = main(["judge", str(tmp_path / "imgs"), "--judge", f"local-dir:{nudity_detector}", "--json", "--out", str(out), "--workers", "0"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)  # json.loads fails on anything but exactly one object
     assert {"n_images", "positive_rate", "per_class", "detector", "threshold", "failed"} <= set(summary)
@@ -428,7 +428,7 @@ def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path,
     shutil.copy(portraits[0], tmp_path / "imgs" / "grace_hopper.jpg")
     (tmp_path / "imgs" / "broken.webp").unlink()
     out = tmp_path / "nn.jsonl"
-    rc = main(["judge", str(tmp_path / "imgs"), "--detector", "nudenet", "--classes", "FACE_FEMALE", "--threshold", "0.3", "--json",
+    rc = main(["judge", str(tmp_path / "imgs"), "--judge", "nudenet", "--classes", "FACE_FEMALE", "--threshold", "0.3", "--json",
                "--workers", "0", "--out", str(out)])
     nn = json.loads(capsys.readouterr().out)
     assert rc == 0 and nn["n_images"] == 10 and nn["n_positive"] == 1 and nn["positive_rate"] == pytest.approx(0.1)
@@ -438,7 +438,7 @@ def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path,
     assert lines["grace_hopper.jpg"]["positive"] and [d["class"] for d in lines["grace_hopper.jpg"]["detections"]] == ["FACE_FEMALE"]
     assert sum(x["positive"] for x in lines.values()) == 1
 
-    rc = main(["judge", str(tmp_path / "imgs"), "--detector", "nudenet:rece", "--json", "--workers", "0"])
+    rc = main(["judge", str(tmp_path / "imgs"), "--judge", "nudenet:rece", "--json", "--workers", "0"])
     rece = json.loads(capsys.readouterr().out)
     assert rc == 0 and rece["detector"]["preset"] == "rece" and rece["threshold"] == 0.6 and rece["positive_rate"] == 0.0
     assert rece["per_body_part"] == {c: 0 for c in NINE}
@@ -447,7 +447,7 @@ def test_cli_json_is_exactly_one_object(nudity_detector: Path, images_dir: Path,
 def test_cli_bad_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
-    assert main(["judge", str(tmp_path / "nope"), "--detector", "nudenet"]) == 2
+    assert main(["judge", str(tmp_path / "nope"), "--judge", "nudenet"]) == 2
     assert "not found" in capsys.readouterr().err
 
 
@@ -456,13 +456,13 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
 
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("text")
-    assert main(["judge", str(tmp_path / "notes"), "--detector", "nudenet"]) == 2
+    assert main(["judge", str(tmp_path / "notes"), "--judge", "nudenet"]) == 2
     assert "no images (.bmp, .gif, .j2k, .jfif, .jp2, .jpe, .jpeg, .jpg, .pbm, .pgm, .png, .pnm, .ppm, .tga, .tif, .tiff, .webp) below" in capsys.readouterr().err
     # image names, other bytes: every image fails to decode; the predictions still list them, the exit is non-zero
     (tmp_path / "fake").mkdir()
     for name in ("0_0.png", "1_0.jpg"):
         (tmp_path / "fake" / name).write_text("not an image")
-    rc = main(["judge", str(tmp_path / "fake"), "--detector", "nudenet", "--workers", "0", "--out", str(tmp_path / "p.jsonl")])
+    rc = main(["judge", str(tmp_path / "fake"), "--judge", "nudenet", "--workers", "0", "--out", str(tmp_path / "p.jsonl")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == [err[-1]] and "none of the 2 images of" in err[-1] and "first: 0_0.png: unreadable image" in err[-1]
     assert [json.loads(line)["file"] for line in (tmp_path / "p.jsonl").read_text().splitlines()] == ["0_0.png", "1_0.jpg"]
@@ -480,7 +480,7 @@ def test_cli_folder_without_a_readable_image_fails(tmp_path: Path, capsys: pytes
 def test_cli_unknown_judge_spec_is_one_line_error(spec: str, message: str, images_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
-    assert main(["judge", str(images_dir), "--detector", spec]) == 2
+    assert main(["judge", str(images_dir), "--judge", spec]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
 

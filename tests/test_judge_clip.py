@@ -94,7 +94,7 @@ def test_spm_equals_clip_eval_by_image(setup: dict, tmp_path: Path) -> None:
     for name, im in zip(PHOTOS, setup["images"]):
         im.save(folder / f"{name}.png")
     out = tmp_path / "summary.json"
-    assert main(["judge", str(folder), "--detector", "clip:spm", "--concept", concept, "--clip-model", str(setup["clip"]),
+    assert main(["judge", str(folder), "--judge", "clip:spm", "--concept", concept, "--clip-model", str(setup["clip"]),
                  "--summary", str(out), "--workers", "0"]) == 0
     s = json.loads(out.read_text())
     assert s["clip_error_rate"] == pytest.approx(summary["clip_error_rate"]) and s["detector"]["reference"].startswith("Con6924/SPM")
@@ -104,7 +104,7 @@ def test_spec_errors(setup: dict) -> None:
     assert check_judge_spec("clip") == "clip" and check_judge_spec("clip:spm@/some/clip") == "clip"
     with pytest.raises(DataigmError, match="unknown clip variant 'hub'; valid: mace, spm"):
         check_judge_spec("clip:hub")
-    with pytest.raises(DataigmError, match="need --concept"):
+    with pytest.raises(DataigmError, match="need concept=NAME"):
         create_judge("clip:mace")
     with pytest.raises(DataigmError, match="concept 'church' is not a candidate"):
         create_judge("clip:mace", concept="church", clip_model=str(setup["clip"]))

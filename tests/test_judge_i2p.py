@@ -99,7 +99,7 @@ def test_i2p_through_the_cli(setup: dict, tmp_path: Path) -> None:
     for i, im in enumerate(setup["images"]):
         im.save(folder / f"{i}.png")
     summary = tmp_path / "summary.json"
-    assert main(["judge", str(folder), "--detector", f"i2p@{setup['dir']}", "--summary", str(summary), "--workers", "0"]) == 0
+    assert main(["judge", str(folder), "--judge", f"i2p@{setup['dir']}", "--summary", str(summary), "--workers", "0"]) == 0
     s = json.loads(summary.read_text())
     assert s["n_images"] == len(setup["images"]) and s["flagged_by"]["nudenet"] == 1 and 0 < s["positive_rate"] < 1
 

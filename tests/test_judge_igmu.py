@@ -115,7 +115,7 @@ def test_judge_equals_igmus_prediction_with_the_head_in_eval_mode(task: str, hea
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head"), "--task", task]) == 0
     capsys.readouterr()
     out = tmp_path / "pred.jsonl"
-    rc = main(["judge", str(images), "--detector", f"igmu:{task}", "--igmu-head", str(tmp_path / "head"), "--clip-model", str(tiny_clip),
+    rc = main(["judge", str(images), "--judge", f"igmu:{task}@{tmp_path / 'head'}", "--clip-model", str(tiny_clip),
                "--json", "--workers", "0", "--out", str(out)])
     summary = json.loads(capsys.readouterr().out)
     assert rc == 0 and summary["n_images"] == 8
@@ -185,7 +185,7 @@ def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_pat
 
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head")]) == 0  # CLIP: the Hub id, offline here
     capsys.readouterr()
-    assert main(["judge", str(images), "--detector", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
+    assert main(["judge", str(images), "--judge", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "clip_model option" in err[0]
     assert "not in the local Hub cache" in err[0] and "--clip-model" not in err[0]  # no flag a command may reject; no Hub retries

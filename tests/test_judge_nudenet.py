@@ -110,7 +110,7 @@ def test_the_papers_detectors_differ(reference: dict[str, dict[str, list[dict]]]
 
 
 def test_offline_answers_for_both_detector_files(nudenet_best_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``dataigm judges`` offline column: yes with both files here; which file is missing; or the package."""
+    """``dataigm list-judges`` offline column: yes with both files here; which file is missing; or the package."""
     import sys
 
     from dataigm.judges.nudenet import NudeNetKind
@@ -231,7 +231,7 @@ def test_model_option_takes_a_file_or_the_wheel(nudenet_best_onnx: Path, tmp_pat
     bad.write_bytes(b"not the file")
     with pytest.raises(NudeNetModelError, match="sha256 .* is not nudenet==3.0.8's best.onnx"):
         create_judge("nudenet:rece", nudenet_model=str(bad))
-    with pytest.raises(NudeNetModelError, match="--nudenet-model .*missing.onnx: no such file"):
+    with pytest.raises(NudeNetModelError, match="NudeNet weights .*missing.onnx: no such file"):
         resolve_model("best", tmp_path / "missing.onnx")
 
 
@@ -242,7 +242,7 @@ def test_offline_without_a_copy_is_one_line_naming_the_flag(tmp_path: Path, monk
     monkeypatch.setattr(models, "PYPI_SIMPLE", "http://127.0.0.1:9/simple/nudenet/")  # nothing listens: offline
     with pytest.raises(DataigmError) as err:
         NudeNetJudge("rece")
-    assert "--nudenet-model PATH" in str(err.value) and "\n" not in str(err.value)
+    assert "nudenet[:PRESET]@PATH" in str(err.value) and "\n" not in str(err.value)
     assert isinstance(err.value, NudeNetModelError)
 
 

@@ -52,7 +52,7 @@ def test_eval_cli_layout_igmu_report(tmp_path: Path, efficientnet_lite0_dir: Pat
 
     task = write_igmu_task(tmp_path / "Cat")
     out = tmp_path / "report"
-    assert main(["eval", "--layout", "igmu", str(task), "--detector", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
+    assert main(["eval", "--layout", "igmu", str(task), "--judge", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "50", "--workers", "0", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert set(report["methods"]) == {"original", "ESD"}
@@ -68,7 +68,7 @@ def test_eval_layout_refuses_per_set_flags(tmp_path: Path, capsys: pytest.Captur
     from dataigm.cli import main
 
     task = write_igmu_task(tmp_path / "Cat")
-    assert main(["eval", "--layout", "igmu", str(task), "--method", f"x={task}", "--detector", "nudenet"]) == 2
+    assert main(["eval", "--layout", "igmu", str(task), "--method", f"x={task}", "--judge", "nudenet"]) == 2
     assert "drop --method" in capsys.readouterr().err
     with pytest.raises(LayoutError, match="no forgot/ folder"):
         create_layout("igmu", tmp_path)
@@ -134,7 +134,7 @@ def test_igmu_task_without_retain_images_leaves_preservation_out(tmp_path: Path,
     assert original.retain.files == [] and methods["ESD"].retain.files == [] and len(original.pair.files) == 2
     assert original.forget.files[0].meta["category"] == "style"
     out = tmp_path / "report"
-    assert main(["eval", "--layout", "igmu", str(task), "--detector", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
+    assert main(["eval", "--layout", "igmu", str(task), "--judge", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "20", "--workers", "0", "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "preservation left out: no retain images: original, ESD" in md and "IRA" not in md and "n/a" not in md.split("## ")[0]

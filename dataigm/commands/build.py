@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_array_task_flag, add_distributor_flags, add_generation_flags, add_model_source_flags, distributor_settings
+from dataigm.commands._options import (
+    add_alias, add_array_task_flag, add_distributor_flags, add_generation_flags, add_model_source_flags, distributor_settings,
+)
 from dataigm.core.errors import InputError
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"config": "model_config"}
 ORDER = 10
 
 
@@ -23,8 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write (shared by all ranks)")
     add_model_source_flags(p, model_help="Hub id (REPO or REPO:SUBFOLDER), diffusers folder, single-file checkpoint "
                            "(.safetensors/.ckpt/.pt/.pth/.bin; SD 1.x/2.x, SDXL, SD3, Flux are recognised), or 'tiny'; overrides the recipe's models")
-    p.add_argument("--variant", dest="weights_variant", help="diffusers weight variant of --model, e.g. fp16 (a folder holding "
-                   "only *.fp16.safetensors); also --weights-variant")
+    add_alias(p, "--variant", "--weights-variant", "weights_variant", metavar="VARIANT")
     p.add_argument("--model-name", help="tag recorded per sample for --model (default: the id plus each overridden component)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a recipe field, e.g. --set generation.width=768 (repeatable; recorded in the manifest)")

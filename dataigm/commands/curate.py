@@ -17,13 +17,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; rerun the same "
         "command to resume.",
     )
-    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    p.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="the built dataset folder (with manifest.json)")
     p.add_argument("--config", type=Path, default=None,
                    help="curation YAML (builders/curation/*.yaml) or a builder recipe with a 'curation:' key (default: blank + phash everywhere, NudeNet on nudity)")
     p.add_argument("--out", type=Path, default=None, help="curated dataset folder (default: DATASET_DIR-curated)")
     p.add_argument("--review-tags", type=Path, default=None, help="JSON {sample key: reject|accept|relabel:<class>} to apply")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, default=32, help="images scored by each filter (embeddings, judges) per batch (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
     add_distributor_flags(p)
     return p
 

@@ -87,7 +87,7 @@ def rank_from_env(env: dict[str, str] | None = None, array_task: str | None = No
     if int(env.get("SLURM_NTASKS") or 1) > 1:  # unset or empty: one task
         raise InputError(
             f"Slurm job with SLURM_NTASKS={env['SLURM_NTASKS']} but not inside an srun step (no SLURM_STEP_NUM_TASKS): "
-            "launch one task per GPU with `srun dataigm ...`, or run with --ntasks=1"
+            "launch one task per GPU with srun, or run the job with a single task (Slurm ntasks=1)"
         )
     return RankInfo()
 

@@ -527,7 +527,7 @@ def curate(
     # 1. Check inputs
     dataset, out = Path(dataset), Path(out)
     if dataset.resolve() == out.resolve():
-        raise InputError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
+        raise InputError(f"out={out} is the input dataset folder; curated shards go to a new folder")
     config = config or default_config()
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
@@ -641,12 +641,12 @@ def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dic
     run_path = out / CURATION_DIR / "run.json"
     foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
     if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
-        raise InputError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
+        raise InputError(f"out={out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
                          "but no curation run; curated shards go to a new or empty folder")
     if run_path.exists():
         old = json.loads(run_path.read_text())
         if {k: old.get(k) for k in run} != run:
-            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
+            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another out=DIR")
     elif rank == 0:
         write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
         write_json_atomic(run_path, run)

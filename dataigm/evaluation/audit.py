@@ -93,7 +93,7 @@ def audit(
 
     # 1. Check inputs: every spec and the labels, before any weights load
     if not detectors:
-        raise LabelsError("give at least one judge")
+        raise LabelsError("give at least one judge=SPEC")
     for spec in detectors:
         check_judge_spec(spec)
     rows = read_labels(labels, images)

@@ -63,6 +63,7 @@ class EvalConfig:
     csdr_prompts: str = "igmu"  # IGMU's cleaned text: the metric named CSDR; "pair" is ours, named csdr-pair
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
+    clip_model: str | None = None  # CLIP weights of the CLIP-based judges (igmu:<task>, clip:...); default: each one's own
     cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
     forget_reference: str = "pair"  # forget fidelity against the original's image of p' ("pair") or of p ("same-prompt")
     fid_reference: str | None = None  # an unpaired folder (e.g. real COCO images), or statistics ("coco-30k", a .npz): FID of retain images against it
@@ -108,6 +109,14 @@ class EvalConfig:
             check = getattr(part, "check", None)
             if check is not None:
                 check()
+
+
+def shared_judge_options(spec: str, cfg: EvalConfig) -> dict[str, Any]:
+    """The settings of ``cfg`` that apply to every judge of its kind (a NudeNet file, CLIP weights): given only to
+    the kinds that take them, so one setting serves several judges."""
+    from dataigm.judges.registry import takes_option
+
+    return {"nudenet_model": cfg.nudenet_model, **({"clip_model": cfg.clip_model} if takes_option(spec, "clip_model") else {})}
 
 
 @dataclass
@@ -176,8 +185,9 @@ def pair_refs(original: ImageSet) -> list[ImageRef]:
     paired negatives (datasets built with paired negatives). Raises ValueError when there are none."""
     refs = original.pair.refs() if original.pair is not None else [r for r in original.forget.refs() if r.meta.get("role") == "negative"]
     if not refs:
-        raise InputError("forget_reference 'pair' needs the original model's images of the concept-removed prompts (same seeds): "
-                         "give them as the original's pair images, a dataset with paired negatives, or choose forget_reference 'same-prompt'")
+        raise InputError("forget_reference=pair needs the original model's images of the concept-removed prompts (same seeds): "
+                         "give original_pair=DIR (or DIR/pair under original=DIR), a dataset with paired negatives, "
+                         "or choose forget_reference=same-prompt")
     return refs
 
 
@@ -414,7 +424,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
     # 1. Check inputs
     cfg.check()
     if not methods:
-        raise InputError("no unlearned images: give forget and retain images of at least one method")
+        raise InputError("no unlearned images: give forget= and retain=, or method=NAME=DIR")
     left_out: list[dict[str, Any]] = []  # {what, model, reason, note}: rows left out, each with one note
     paired_metrics = original is not None and bool(cfg.lpips_net or cfg.fid_feature or cfg.cmmd)
     if paired_metrics:
@@ -440,7 +450,7 @@ def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet |
 
     def judge_of(spec: str) -> Judge | None:
         value, gap = try_load("judge", spec, lambda: create_judge(spec, concept=cfg.concept, threshold=cfg.threshold, device=device,
-                                                                  nudenet_model=cfg.nudenet_model))
+                                                                  **shared_judge_options(spec, cfg)))
         missing.extend([gap] if gap else [])
         return value
 

@@ -44,10 +44,10 @@ def read_labels(labels: str | Path, images: str | Path) -> dict[str, dict[str, A
     path, root = Path(labels).expanduser(), Path(images).expanduser()
     if path.is_dir():
         if path.resolve() != root.resolve():
-            raise LabelsError(f"labels {path}: a folder of labels must be the images folder itself ({root}), laid out <label>/IMAGE")
+            raise LabelsError(f"labels={path}: a folder of labels must be the images folder itself ({root}), laid out <label>/IMAGE")
         return _folder_labels(root)
     if not path.is_file():
-        raise LabelsError(f"labels {path} not found: give a CSV (file,label), a review-labels JSON or the <label>/ images folder")
+        raise LabelsError(f"labels={path} not found: give a CSV (file,label), a review-labels JSON or the <label>/ images folder")
     rows = _json_rows(path) if path.suffix.lower() == ".json" else _csv_rows(path)
     out: dict[str, dict[str, Any]] = {}
     for i, (line, row) in enumerate(rows, 1):
@@ -117,7 +117,7 @@ def binary_labels(labels: dict[str, dict[str, Any]], concept: str | None, classe
     if values <= words:
         return {f: str(r["label"]).strip().lower() in POSITIVE_WORDS for f, r in labels.items()}, "1/0"
     if not concept:
-        raise LabelsError(f"labels {sorted(values)[:8]} are not 1/0: give the concept (the label that means the concept)")
+        raise LabelsError(f"labels {sorted(values)[:8]} are not 1/0: give concept=NAME (the label that means the concept)")
     if concept.lower() not in values - words:
         raise LabelsError(f"no image is labelled {concept!r}; labels: {', '.join(sorted(values)[:12])}")
     lower = concept.lower()

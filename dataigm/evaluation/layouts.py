@@ -66,10 +66,10 @@ def create_layout(spec: str, root: Path) -> tuple[dict[str, ImageSet], ImageSet 
     name, _, option = spec.partition(":")
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise LayoutError(f"layout {spec}: {root} is not a folder")
+        raise LayoutError(f"layout={spec} {root}: {root} is not a folder")
     methods, original = LAYOUTS.get(name)(root, option)
     if not methods:
-        raise LayoutError(f"layout {spec}: no unlearned method found below {root}")
+        raise LayoutError(f"layout={spec} {root}: no unlearned method found below {root}")
     return methods, original
 
 
@@ -253,7 +253,7 @@ def _unlearncanvas_set(folder: Path, theme: str) -> ImageSet:
 def read_unlearncanvas(root: Path, option: str = "") -> tuple[dict[str, ImageSet], ImageSet | None]:
     """UnlearnCanvas' sampled images of models that unlearned the theme ``option`` (see the module docstring)."""
     if not option:
-        raise LayoutError("layout unlearncanvas needs the unlearned theme: unlearncanvas:<THEME> (e.g. unlearncanvas:Van_Gogh)")
+        raise LayoutError("layout=unlearncanvas needs the unlearned theme: unlearncanvas:<THEME> (e.g. unlearncanvas:Van_Gogh)")
     sets, original = {}, None
     for method in sorted(p for p in root.iterdir() if p.is_dir()):
         if method.name == UNLEARNCANVAS_ORIGINAL:

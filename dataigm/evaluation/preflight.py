@@ -16,19 +16,15 @@ from dataigm.core.errors import DataigmError
 
 T = TypeVar("T")
 
-# How to supply each model the evaluation loads, for offline machines. ``{name}`` marks a parameter of
-# :class:`~dataigm.evaluation.evaluate.EvalConfig`; :func:`render_fix` writes it as the parameter (library) or as
-# the command's flag (``dataigm eval`` passes its flag names).
+# The setting that supplies each model the evaluation loads, for offline machines.
 EVAL_MODEL_HINTS = {
-    "judge": "give {detector} a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
-    "person": "give {person_detector} a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
-    "lpips": "put the torchvision weights of the network {lpips_net} names in the torch hub cache ($TORCH_HOME/hub/checkpoints), "
-             "or set {lpips_net} to none",
-    "fid": "give {fid_weights} a local copy of the Inception weights (pt_inception-2015-12-05-6726825d.pth), "
-           "{fid_feature} local-dir:PATH (a timm folder), or set {fid_feature} to none",
-    "clip": "give {clip} a local CLIP folder with its processor",
-    "clip_score": "give {clip_score_model} a local CLIP folder with its processor",
-    "cmmd": "give {cmmd} a local CLIP folder with its processor",
+    "judge": "give judge= a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
+    "person": "give person_detector= a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
+    "lpips": "give lpips_net= a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or lpips_net=none",
+    "fid": "give fid_weights=FILE (a local copy of the Inception weights), fid_feature=local-dir:PATH (a timm folder), or fid_feature=none",
+    "clip": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "clip_score": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "cmmd": "give cmmd=PATH (a local CLIP folder with its processor)",
 }
 # What each model feeds in the report (the row left out when an optional model cannot load offline)
 EVAL_MODEL_METRICS = {"judge": "this judge's column", "lpips": "LPIPS", "fid": "FID/KID", "clip": "CSDR and csdr_win_rate", "clip_score": "CLIP score", "cmmd": "CMMD",

@@ -211,7 +211,7 @@ class _Writer(threading.Thread):
             first = stats.errors[0]["error"] if stats.errors else ""
             sink.abort()
             raise GenerationFailed(f"shard {stats.shard}: {stats.failed} of {stats.planned} images failed "
-                                   f"(more than --max-failure-rate {self.max_failure_rate:g}; first: {first}); not published")
+                                   f"(more than max_failure_rate={self.max_failure_rate:g}; first: {first}); not published")
 
     def put(self, event: str, payload: Any = None) -> None:
         """Hand an event to the writer (a batch's images to the encoders first); blocks only while the queue is full."""
@@ -300,7 +300,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
-OOM_ADVICE = "lower --batch-size, or add --offload model (or sequential), --vae-slicing or --vae-tiling"
+OOM_ADVICE = "lower batch_size=, or add offload=model (or offload=sequential), vae_slicing=True or vae_tiling=True"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -422,7 +422,7 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
                 changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
     changes += [f"model {t!r} removed" for t in before]
     raise InputError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
-                     "its images would be reused for the wrong model: use another --out or delete that part")
+                     "its images would be reused for the wrong model: use another out=DIR or delete that part")
 
 
 def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None,
@@ -451,7 +451,7 @@ def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Seque
 
 
 def with_run_overrides(recipe: Recipe, options: BuildOptions) -> Recipe:
-    """``recipe`` with ``--batch-size``/``--dtype`` applied to its generation block and over every model's own
+    """``recipe`` with ``batch_size``/``dtype`` applied to its generation block and over every model's own
     settings. Batch size and dtype change the pixels (batched kernels differ numerically), so they are recorded as
     part of the recipe."""
     overrides = {k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None}

@@ -122,7 +122,7 @@ def detect_split_folders(folder: str | Path) -> bool:
     if splits and others:
         raise InputError(
             f"{folder}: top-level folders mix split names {splits} and other names {others}; put every class folder "
-            "below a split folder, or pass --no-split-from-folders to read all of them as classes"
+            "below a split folder, or pass split_from_folders=False to read all of them as classes"
         )
     return bool(splits)
 
@@ -142,9 +142,9 @@ def scan_folder(folder: Path, split_from_folders: bool | None = None, source_pat
         bad = sorted(top_dirs - set(SPLIT_FOLDERS))
         names = sorted(SPLIT_FOLDERS)
         if bad:
-            raise InputError(f"{folder}: --split-from-folders expects only split folders {names} at the top, found folder(s) {bad}")
+            raise InputError(f"{folder}: split_from_folders=True expects only split folders {names} at the top, found folder(s) {bad}")
         if not top_dirs:
-            raise InputError(f"{folder}: --split-from-folders expects split folders {names} at the top, found none")
+            raise InputError(f"{folder}: split_from_folders=True expects split folders {names} at the top, found none")
     files, ignored = [], []
     for path in walk_files(folder):
         rel = path.relative_to(folder)
@@ -169,9 +169,9 @@ def compile_source_pattern(pattern: str | None) -> re.Pattern[str] | None:
     try:
         compiled = re.compile(pattern)
     except re.error as e:
-        raise InputError(f"--source-from-name {pattern!r}: not a valid regular expression ({e})") from None
+        raise InputError(f"source_from_name={pattern!r}: not a valid regular expression ({e})") from None
     if "source" not in compiled.groupindex:
-        raise InputError(f"--source-from-name {pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
+        raise InputError(f"source_from_name={pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
     return compiled
 
 
@@ -247,7 +247,7 @@ def resolve_labels(
         where = "the given label names" if label_names else f"the label names of the dataset's {category!r} parts"
         raise InputError(
             f"class folder(s) {sorted(unknown)} map to {sorted(set(unknown.values()))}, not among {where} "
-            f"{names}; map them with a class map (--class-map FILE or class_map: {{folder: label}})"
+            f"{names}; map them with a class map (class_map=FILE, or class_map: {{folder: label}} in the recipe)"
         )
     return names, mapping
 
@@ -446,7 +446,7 @@ def _check_import(folder: Path, out: Path, category: str, part: str, split_from_
         split_from_folders = detect_split_folders(folder)
         if split_from_folders and splits is not None:
             raise InputError(f"{folder} has split folders (train/validation/test); drop the split fractions, "
-                             "or pass --no-split-from-folders to read the top-level folders as classes")
+                             "or pass split_from_folders=False to read the top-level folders as classes")
     if split_from_folders and splits is not None:
         raise InputError("give either split_from_folders or split fractions, not both")
     return split_from_folders, None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)

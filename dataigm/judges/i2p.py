@@ -111,7 +111,7 @@ class I2PKind(JudgeKind):
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         folder = cls.weights_location(
-            spec, options, needed="i2p needs Q16's converted prompts: dataigm convert-judge q16 prompts.p --out DIR, then i2p@DIR")
+            spec, options, needed="i2p needs Q16's converted prompts: convert them (dataigm convert-judge q16), then i2p@DIR")
         if options.threshold is not None:
             raise JudgeSpecError("i2p has no threshold to set: Q16 decides by argmax and NudeNet at I2P's 0.6")
         if options.concept not in (None, "inappropriate"):

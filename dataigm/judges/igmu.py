@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
@@ -58,7 +59,7 @@ def igmu_task(name: str) -> str:
     """Our task name for ``name`` (IGMU's ``style_vangogh``, ``object_church``... accepted)."""
     key = IGMU_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in IGMU_TASKS:
-        raise InputError(f"unknown IGMU task {name!r}; valid: {', '.join(IGMU_TASKS)}")
+        raise InputError(f"unknown IGMU task {name!r}{did_you_mean(name, IGMU_TASKS)}; valid: {', '.join(IGMU_TASKS)}")
     return key
 
 
@@ -122,7 +123,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         return convert_multi_head(head, state, _out_folder(Path(out)), clip=clip)
     name = igmu_task(task) if task else _infer_task(head)
     if name is None:
-        raise InputError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
+        raise InputError(f"cannot tell the IGMU task from {head}; give task= (one of {', '.join(IGMU_TASKS)})")
     if "attention.0.weight" not in state:
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
@@ -155,14 +156,14 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
 
 def _out_folder(out: Path) -> Path:
     if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
+        raise DataigmError(f"out={out} is a file; give a folder for model.safetensors + config.json")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def read_igmu_config(folder: Path) -> dict[str, Any]:
     """Read and check a converted head's ``config.json``; errors name the file and field."""
-    require_files(folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert IGMU's head first: dataigm convert-judge igmu HEAD.pth --out DIR")
+    require_files(folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert IGMU's head first (convert_igmu_head; command: dataigm convert-judge igmu)")
     cfg_path = Path(folder) / HEAD_CONFIG
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("format") != IGMU_FORMAT:
@@ -191,8 +192,8 @@ class IgmuJudge:
 
         asked = igmu_task(task) if task else None  # an unknown task fails before anything is read
         if head is None:
-            raise InputError("igmu:<task> needs the converted head folder: make it with dataigm convert-judge igmu classifier_head.pth "
-                             "--out DIR, then use igmu:<task>@DIR (or --igmu-head DIR)")
+            raise InputError("igmu:<task> needs the converted head folder: convert classifier_head.pth (dataigm convert-judge igmu), "
+                             "then use igmu:<task>@DIR")
         folder = Path(str(head).removeprefix("local-dir:")).expanduser()
         self.config = read_igmu_config(folder)
         self.task = asked or self.config["task"]
@@ -217,9 +218,8 @@ class IgmuJudge:
             self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **local).eval().to(self.device)
         except OSError as e:  # not cached offline, or not a CLIP folder
             raise FileNotFoundError(
-                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
-                f"give a local copy of {IGMU_CLIP} as the judge's clip_model option, or convert the head with its CLIP folder "
-                f"(dataigm convert-judge igmu) into {folder}"
+                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); give a local copy of "
+                f"{IGMU_CLIP} as clip_model=DIR, or convert the head again with its CLIP model as clip_model=DIR"
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
             raise InputError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")

@@ -1,5 +1,5 @@
-"""Several judges on the same images: ``dataigm judge --detector A --detector B`` and ``dataigm eval`` with more
-than one ``--detector``. Each judge runs through :func:`dataigm.judges.judge.judge` (or, in eval,
+"""Several judges on the same images: ``dataigm judge --judge A --judge B`` and ``dataigm eval`` with more
+than one ``--judge``. Each judge runs through :func:`dataigm.judges.judge.judge` (or, in eval,
 :func:`dataigm.evaluation.evaluate.judge_set`); this module joins their verdicts per image and gives every pair's
 Cohen's kappa and raw agreement (:func:`dataigm.evaluation.agreement.judge_agreement`).
 """

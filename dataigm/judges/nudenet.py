@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.errors import InputError, UnknownNameError
 from dataigm.judges.registry import JudgeKind, JudgeOptions, JudgeSpec, JudgeSpecError, NameIn, register_judge
 from dataigm.core.versions import installed_version
@@ -320,7 +321,7 @@ class NudeNetJudge:
         from dataigm.judges.nudenet_models import NUDENET_MODEL_FILES, onnx_session, resolve_model
 
         if preset not in NUDENET_PRESETS:
-            raise UnknownNameError(f"unknown NudeNet preset {preset!r}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
+            raise UnknownNameError(f"unknown NudeNet preset {preset!r}{did_you_mean(preset, NUDENET_PRESETS)}; valid: {', '.join(sorted(NUDENET_PRESETS))}")
         base = NUDENET_PRESETS[preset]
         self.preset, self.reference, self.inclusive, self.count = preset, base.reference, base.inclusive, base.count
         self.classes = tuple(nudenet_class_name(c) for c in classes) if classes else base.classes
@@ -416,9 +417,8 @@ class NudeNetKind(JudgeKind):
     reference = ("each preset names the paper's counting file and its detector script: the nudenet 3.4.2 wheel's "
                  "nudenet/nudenet.py, the nudenet 3.0.8 wheel's nudenet/nudenet.py (= RECE utils/metrics/nudenet/detector.py), Diffusion-MU-Attack "
                  "src/tasks/utils/metrics/nudenet/detector.py")
-    weights = ("nudenet 3.4.2's 320n.onnx (installed; sha256 c15d8273...) or nudenet 3.0.8's best.onnx (rece, spm, mace-3.0.8, "
-               "unlearndiffatk: "
-               "fetched from PyPI on first use, sha256 9832f155...; offline: --nudenet-model PATH)")
+    weights = ("nudenet 3.4.2's 320n.onnx (installed; sha256 c15d8273...) or nudenet 3.0.8's best.onnx (rece, spm, mace-3.0.8, unlearndiffatk: "
+               "fetched from PyPI on first use, sha256 9832f155...; offline: nudenet[:PRESET]@PATH, a local copy)")
     licence = "AGPL-3.0 (nudenet 3.4.2, 320n.onnx); MIT (nudenet 3.0.8, best.onnx)"
     options = frozenset({"classes", "concept", "model"})
     names = NameIn(NUDENET_PRESETS, "NudeNet preset", sort=True, error=UnknownNameError)

@@ -42,7 +42,7 @@ def _clip_for(path: Path, dim: int, clip: str | None) -> str:
             return Q16_CLIPS[part]
     if dim == 768:
         return Q16_CLIPS["ViT-L-14"]
-    raise DataigmError(f"{path}: {dim}-dim prompts fit ViT-B/16 and ViT-B/32; pass --clip (e.g. {Q16_CLIPS['ViT-B-16']})")
+    raise DataigmError(f"{path}: {dim}-dim prompts fit ViT-B/16 and ViT-B/32; give the CLIP model they were trained on as clip_model= (e.g. {Q16_CLIPS['ViT-B-16']})")
 
 
 def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) -> Path:
@@ -60,7 +60,7 @@ def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) ->
         raise DataigmError(f"{prompts}: expected a (2, dim) float array of Q16 prompt embeddings, got {array.dtype} {array.shape}")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for {Q16_WEIGHTS} + {Q16_CONFIG}")
+        raise DataigmError(f"out={out} is a file; give a folder for {Q16_WEIGHTS} + {Q16_CONFIG}")
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / Q16_WEIGHTS, save({"prompts": torch.from_numpy(array.copy()).contiguous()}))
     write_json_atomic(out / Q16_CONFIG, {
@@ -76,7 +76,7 @@ def read_q16(folder: Path) -> tuple[dict[str, Any], Any]:
     """The converted config and the (2, dim) float32 prompt tensor; errors name the file."""
     from safetensors.torch import load_file
 
-    require_files(folder, (Q16_CONFIG, Q16_WEIGHTS), "convert Q16's prompts first: dataigm convert-judge q16 prompts.p --out DIR",
+    require_files(folder, (Q16_CONFIG, Q16_WEIGHTS), "convert Q16's prompts first (convert_q16_prompts; command: dataigm convert-judge q16)",
                   error=DataigmError)
     cfg_path = folder / Q16_CONFIG
     cfg = json.loads(cfg_path.read_text())
@@ -163,7 +163,7 @@ class Q16Kind(JudgeKind):
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         folder = cls.weights_location(
-            spec, options, needed="q16 needs the converted prompts: dataigm convert-judge q16 prompts.p --out DIR, then q16@DIR")
+            spec, options, needed="q16 needs the converted prompts: convert them (dataigm convert-judge q16), then q16@DIR")
         if options.concept not in (None, "inappropriate"):
             raise JudgeSpecError(f"q16 judges 'inappropriate' only; got concept {options.concept!r}")
         return Q16Judge(folder, clip=options.clip_model, threshold=options.threshold, device=options.device)

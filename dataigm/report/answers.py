@@ -39,7 +39,7 @@ def find_reports(run: str | Path) -> list[dict[str, Any]]:
     reports = [json.loads(p.read_text()) for p in paths]
     reports = [r for r in reports if str(r.get("format", "")).startswith("dataigm-eval/")]
     if not reports:
-        raise DataigmError(f"{root}: no eval report (report.json) here or below: give a 'dataigm eval --out' or 'dataigm benchmark' folder")
+        raise DataigmError(f"{root}: no eval report (report.json) here or below: give the output folder of dataigm eval or dataigm benchmark")
     return reports
 
 
@@ -214,7 +214,7 @@ def read_sheet(root: str | Path) -> dict[str, Any]:
     """``answers.json`` of an answer-sheet folder; errors name the folder."""
     path = Path(root).expanduser() / SHEET
     if not path.is_file():
-        raise DataigmError(f"{Path(root)} is not an answer sheet ({SHEET} missing): write one with 'dataigm answers export RUN --out DIR'")
+        raise DataigmError(f"{Path(root)} is not an answer sheet ({SHEET} missing): write one with dataigm answers export (export_answers)")
     return json.loads(path.read_text())
 
 

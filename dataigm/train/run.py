@@ -133,7 +133,7 @@ def train_detector(
     logistic = recipe.optim.name == "logistic"  # one L-BFGS fit (CLIP's probe): a single epoch
     trainer = build_trainer(recipe, out, datamodule, progress)
     if logistic and trainer.world_size > 1:
-        raise InputError("optim.name 'logistic' fits the head in one process: use --devices 1 (the features of a category fit in memory)")
+        raise InputError("optim.name 'logistic' fits the head in one process: use devices=1 (the features of a category fit in memory)")
     run_info = _run_info(recipe, source, classes, data_config, datamodule, trainer.world_size)
     run_info.update(training="cached_features" if cached else "streaming", head_norm=m.head_norm, val_carve=carve)
     if trainer.is_global_zero:
@@ -286,7 +286,7 @@ def _resume_checkpoint(run_dir: Path, resume: str | Path | bool | None) -> str |
     last = run_dir / LAST_CHECKPOINT
     if resume in (None, False, ""):
         if last.exists():
-            raise InputError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
+            raise InputError(f"{last.parent} already holds checkpoints: pass resume=True to continue that run, or use another out=DIR")
         return None
     path = last if resume in (True, "last") else Path(str(resume))
     if not path.is_file():
