@@ -11,10 +11,13 @@ import logging
 import pkgutil
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 from dataigm import __version__
+from dataigm.commands._options import note_old_command
 from dataigm.core.errors import DataigmError, one_line
+from dataigm.core.interrupt import SIGINT_EXIT, Interrupted, raise_on_termination
 
 
 # The modules only an extra installs (pyproject.toml's [project.optional-dependencies]) -> the extras that do; a
@@ -23,6 +26,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "diffusers": ("build",), "peft": ("build",), "accelerate": ("build",),
     "lightning": ("train",), "pytorch_lightning": ("train",), "torchmetrics": ("eval", "train"), "torch_fidelity": ("eval",),
     "fiftyone": ("curate",), "datasets": ("hub",), "jinja2": ("report",), "matplotlib": ("report",),
+    "ray": ("ray",),
 }
 
 
@@ -43,7 +47,18 @@ class OneLineParser(argparse.ArgumentParser):
     """Usage errors in one line on stderr (the usage itself is one ``--help`` away), exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{self._suggestion(message)} (see '{self.prog} --help')\n")
+
+    def _suggestion(self, message: str) -> str:
+        """``(did you mean 'eval'?)`` for a misspelt command or choice: argparse names the bad value, we the closest."""
+        import re
+
+        from dataigm.core.registry import did_you_mean
+
+        m = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", " ".join(message.split()))
+        if not m:
+            return ""
+        return did_you_mean(m.group(2), [c.strip().strip("'") for c in m.group(3).split(",")])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,8 +72,68 @@ def build_parser() -> argparse.ArgumentParser:
                if not m.name.startswith("_")]  # _options: shared flags, not a command
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         sub_parser = module.add_parser(sub)
-        sub_parser.set_defaults(_run=module.run)
+        sub_parser.set_defaults(_run=module.run, _parameters=getattr(module, "PARAMETERS", {}))
     return parser
+
+
+# Flags that name something a command writes (file or folder): checked writable before any work.
+OUTPUT_FLAGS = {"out": "--out", "summary": "--summary", "report": "--report", "plots": "--plots", "export_labels": "--export-labels",
+                "review_dir": "--review-dir"}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output a command was given can be written, checked before the command does any work."""
+    from dataigm.core.atomic import NotWritableError, ensure_writable
+
+    for dest, flag in OUTPUT_FLAGS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, (str, Path)) and str(value):
+            try:
+                ensure_writable(value)
+            except NotWritableError as e:
+                raise NotWritableError(f"{flag}: {e}") from None
+
+
+def in_flags(message: str, parser: argparse.ArgumentParser, parameters: dict[str, str] | None = None) -> str:
+    """A library message in the command's words: the library names its parameters (``force=True``, ``out=DIR``,
+    ``clip_model=DIR``); where the command has a flag for the parameter, the flag replaces it (``--force``,
+    ``--out DIR``, ``--clip-model DIR``). ``parameters`` maps a library parameter to the flag's dest where the two
+    names differ. Parameters the command has no flag for stay as the library wrote them."""
+    import re
+
+    flags: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if any(o.startswith("--") for o in action.option_strings) and action.help != argparse.SUPPRESS:
+            flags.setdefault(action.dest, action)
+
+    def flag(m: re.Match) -> str:
+        action = flags.get((parameters or {}).get(m.group(1), m.group(1)))
+        if action is None:
+            return m.group(0)
+        name = next(o for o in action.option_strings if o.startswith("--"))
+        switch = action.nargs in (0, "?")
+        if m.group(2) == "True" and switch:  # 'force=True' -> '--force'
+            return name
+        if m.group(2) == "False" and switch:  # 'split_from_folders=False' -> '--no-split-from-folders'
+            return next((o for o in action.option_strings if o.startswith("--no-")), m.group(0))
+        if m.group(2):
+            return f"{name} {m.group(2)}"
+        following = m.string[m.end():m.end() + 1]
+        return name if following in ("", " ", ",", ")", ";") else f"{name} "  # 'judge= a copy' -> '--judge a copy'
+
+    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|False\b)?", flag, message)
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The sub-command's own parser (the nested one for ``answers export`` and the like)."""
+    sub = parser
+    for dest in ("command", "answers_command", "prompts_command"):
+        name = getattr(args, dest, None)
+        action = next((a for a in sub._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if name is None or action is None or name not in action.choices:
+            break
+        sub = action.choices[name]
+    return sub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,14 +145,28 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    note_old_command(args)
+    if getattr(args, "_required_judge", False) and not args.judge:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        commands[args.command].error("the following arguments are required: --judge")
     try:
-        return int(args._run(args) or 0)
+        check_outputs(args)
+        with raise_on_termination():
+            return int(args._run(args) or 0)
+    except Interrupted as e:  # Ctrl-C or preemption: the work in flight was closed; one line, the scheduler's code
+        print(f"dataigm {args.command}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a stage, or a second one inside: nothing half-written was published
+        print(f"dataigm {args.command}: interrupted: every finished shard is kept; run the same command again to resume",
+              file=sys.stderr)
+        return SIGINT_EXIT
     except (DataigmError, OSError) as e:  # OSError: missing, unwritable or unreachable (Hub) paths
         # Bad input is reported in one line, not a traceback (use -v for the traceback); one line even when a
         # library's message spans several (PyYAML, pydantic, torch).
         if args.verbose:
             raise
-        print(f"dataigm {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        message = in_flags(one_line(str(e)), _command_parser(parser, args), getattr(args, "_parameters", None))
+        print(f"dataigm {args.command}: error: {message}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug, not bad input: it keeps its traceback, and the last line says it is ours
         if args.verbose:

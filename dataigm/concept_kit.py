@@ -21,11 +21,13 @@ import yaml
 from dataigm.core.atomic import write_bytes_atomic
 from dataigm.core.errors import DataigmError
 from dataigm.core.schema import slugify
+from dataigm.generate.tiny import TINY_GENERATION
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
 # generation settings of the kit: a real model's (as the shipped builders) and the tiny model's (CPU, seconds)
 GENERATION = {"real": {"steps": 30, "guidance": 7.5, "width": 512, "height": 512, "batch_size": 8},
-              "tiny": {"steps": 2, "guidance": 7.5, "width": 64, "height": 64, "batch_size": 4}}
+              "tiny": {**TINY_GENERATION, "guidance": 7.5, "batch_size": 4}}
+IMAGES_PER_PROMPT = {"real": 4, "tiny": 2}
 KIT_FILES = ("concept.yaml", "build.yaml", "detector.yaml", "suite.yaml", "forget.txt", "retain.txt")
 
 
@@ -41,7 +43,7 @@ class ConceptKit:
     files: dict[str, Path]
     positives: int
     retained: int
-    steps: list[str]
+    dropped: list[str]  # the category's concept-free prompts left out because they name this concept
 
 
 def concept_spec(name: str, category: str, synonyms: list[str], replacement: str | None) -> dict[str, Any]:
@@ -65,16 +67,17 @@ def _dump(data: Any, header: str) -> bytes:
     return ("".join(f"# {line}\n" for line in header.splitlines()) + body).encode()
 
 
-def build_recipe(concept: Any, category: Any, model: str) -> dict[str, Any]:
-    """The builder recipe of the kit: the concept's prompts with paired negatives, plus the retained prompts."""
+def build_recipe(concept: Any, category: Any, model: str, retained: list[str]) -> dict[str, Any]:
+    """The builder recipe of the kit: the concept's prompts with paired negatives, plus ``retained`` (the category's
+    concept-free prompts that do not name this concept) as the other class."""
     positive, other = concept.label_name, category.negative_label
     return {
         "name": concept.name, "category": concept.name, "taxonomy": category.name, "concepts_file": "concept.yaml",
         "description": f"{concept.description} Every prompt has a paired negative (same seed) without it.",
         "labels": [other, positive],
         "classes": [{"name": positive, "concept": concept.name, "negatives": other, "prompts": {"prompts": category.prompts(concept)}},
-                    {"name": other, "prompts": {"prompts": list(category.retain_templates)}}],
-        "images_per_prompt": 4, "models": [model], "generation": GENERATION["tiny" if model == "tiny" else "real"],
+                    {"name": other, "prompts": {"prompts": retained}}],
+        "images_per_prompt": IMAGES_PER_PROMPT["tiny" if model == "tiny" else "real"], "models": [model], "generation": GENERATION["tiny" if model == "tiny" else "real"],
     }
 
 
@@ -116,15 +119,16 @@ def _check_prompts(concept: Any, category: Any) -> list[str]:
     return prompts
 
 
-def next_steps(out: Path, model: str) -> list[str]:
-    """The commands that build, train, export and benchmark the kit in ``out`` (absolute paths)."""
-    unet = "" if model == "tiny" else " --unet UNLEARNED_UNET"
-    return [
-        f"dataigm build {out / 'build.yaml'} --out {out / 'data'}",
-        f"dataigm train {out / 'detector.yaml'} --out {out / 'runs' / 'judge'}",
-        f"dataigm export-detector {out / 'runs' / 'judge'} --out {out / 'judge'}",
-        f"dataigm benchmark {out / 'suite.yaml'} --model {model}{unet} --name METHOD --out {out / 'benchmark'}",
-    ]
+def concept_free(concept: Any, category: Any) -> tuple[list[str], list[str]]:
+    """The category's concept-free prompts split into (kept, dropped): a prompt naming this concept (one of its
+    triggers matches, e.g. "a photo of a lighthouse" for a new concept lighthouse) would label the concept as 'other'
+    in the dataset and sit among the retain prompts of the suite, so it is dropped."""
+    kept = [p for p in category.retain_templates if not concept.mentions(p)]
+    dropped = [p for p in category.retain_templates if concept.mentions(p)]
+    if not kept:
+        raise ConceptKitError(f"every concept-free prompt of category {category.name!r} names concept {concept.name!r}; "
+                              f"add retain_templates without it to {category.source}")
+    return kept, dropped
 
 
 def write_concept_kit(name: str, category: str, out: str | Path, synonyms: list[str] | None = None, replacement: str | None = None,
@@ -138,17 +142,18 @@ def write_concept_kit(name: str, category: str, out: str | Path, synonyms: list[
     cat = get_category(category)
     concept = parse_concept(spec, str(out / "concept.yaml"))
     positives = _check_prompts(concept, cat)
+    retained, dropped = concept_free(concept, cat)
     existing = [f for f in KIT_FILES if (out / f).exists()]
     if existing and not force:
-        raise ConceptKitError(f"{out} already holds {', '.join(existing)}; use another --out or --force")
+        raise ConceptKitError(f"{out} already holds {', '.join(existing)}; write the kit to another folder, or pass force=True to overwrite")
 
     # 2. Write the kit
     files = {f: out / f for f in KIT_FILES}
-    write_bytes_atomic(files["concept.yaml"], _dump(spec, f"Concept {concept.name} (category {category}); see `dataigm concepts --file concept.yaml`.\n"
+    write_bytes_atomic(files["concept.yaml"], _dump(spec, f"Concept {concept.name} (category {category}); list it with dataigm concepts.\n"
                                                           "Triggers come from the category's trigger rule over the synonyms unless 'triggers' is given."))
-    write_bytes_atomic(files["build.yaml"], _dump(build_recipe(concept, cat, model), f"Builder recipe of {concept.name}: dataigm build build.yaml --out DIR"))
-    write_bytes_atomic(files["detector.yaml"], _dump(detector_recipe(concept, out / "data", model), "Binary judge of the kit: dataigm train detector.yaml"))
-    write_bytes_atomic(files["suite.yaml"], _dump(suite_file(concept, cat, out / "judge", model), "Local suite (prompt files beside it): dataigm benchmark suite.yaml"))
+    write_bytes_atomic(files["build.yaml"], _dump(build_recipe(concept, cat, model, retained), f"Builder recipe of {concept.name} (build it with dataigm build)"))
+    write_bytes_atomic(files["detector.yaml"], _dump(detector_recipe(concept, out / "data", model), "Binary judge of the kit (train it with dataigm train)"))
+    write_bytes_atomic(files["suite.yaml"], _dump(suite_file(concept, cat, out / "judge", model), "Local suite, prompt files beside it (run it with dataigm benchmark)"))
     write_bytes_atomic(files["forget.txt"], ("\n".join(positives) + "\n").encode())
-    write_bytes_atomic(files["retain.txt"], ("\n".join(cat.retain_templates) + "\n").encode())
-    return ConceptKit(out, files, len(positives), len(cat.retain_templates), next_steps(out, model))
+    write_bytes_atomic(files["retain.txt"], ("\n".join(retained) + "\n").encode())
+    return ConceptKit(out, files, len(positives), len(retained), dropped)

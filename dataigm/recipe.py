@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.schema import SPLITS, slugify
@@ -168,7 +169,7 @@ class GenerationOverride(StrictModel):
     @classmethod
     def _known_preset(cls, v: str | None) -> str | None:
         if v is not None and v not in generation_presets():
-            raise ValueError(f"unknown generation preset {v!r}; valid: {', '.join(generation_presets())}")
+            raise ValueError(f"unknown generation preset {v!r}{did_you_mean(v, generation_presets())}; valid: {', '.join(generation_presets())}")
         return v
 
     @field_validator("width", "height")

@@ -25,7 +25,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from dataigm.core.errors import InputError, UnknownNameError
-from dataigm.core.registry import Registry
+from dataigm.core.registry import Registry, did_you_mean
 from dataigm.core.schema import slugify
 from dataigm.core.settings import SettingsError, StrictModel, slug_name, validate, yaml_error_line
 
@@ -117,7 +117,7 @@ class Category:
                 return c
         if self.concept_factory is not None:
             return self.concept_factory(name)
-        raise UnknownNameError(f"unknown concept {name!r} in category {self.name!r}; valid: {', '.join(sorted(self.concepts))}")
+        raise UnknownNameError(f"unknown concept {name!r} in category {self.name!r}{did_you_mean(name, self.concepts)}; valid: {', '.join(sorted(self.concepts))}")
 
     def prompts(self, concept: Concept) -> list[str]:
         """The category's templates filled with each of the concept's phrases (articles fixed)."""
@@ -279,7 +279,7 @@ def _category_spec(spec: ConceptSpec, category: str | None, source: str) -> Cate
     if name is None:
         raise ConceptError(f"{source}: concept {spec.name!r}: field 'category' is required (one of {', '.join(CATEGORIES.names())})")
     if name not in _SPECS:
-        raise ConceptError(f"{source}: concept {spec.name!r}: unknown category {name!r}; valid: {', '.join(CATEGORIES.names())} "
+        raise ConceptError(f"{source}: concept {spec.name!r}: unknown category {name!r}{did_you_mean(name, CATEGORIES.names())}; valid: {', '.join(CATEGORIES.names())} "
                            "(or a category file of its own)")
     return _SPECS[name]
 

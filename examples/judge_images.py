@@ -2,7 +2,7 @@
 
     python examples/judge_images.py FOLDER [SPEC]
 
-SPEC is any judge spec ``dataigm judges`` lists (default ``nudenet``, the NudeNet 3.4 wheel's detector, which runs
+SPEC is any judge spec ``dataigm list-judges`` lists (default ``nudenet``, the NudeNet 3.4 wheel's detector, which runs
 offline). Both calls go through the decoding and preprocessing ``dataigm judge`` uses, so their verdicts agree.
 """
 

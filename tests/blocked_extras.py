@@ -15,7 +15,7 @@ import sys
 
 # Every framework pyproject.toml puts in an extra, and the extras' own heavy dependencies.
 BLOCKED = ("diffusers", "peft", "accelerate", "lightning", "pytorch_lightning", "torchmetrics", "torch_fidelity", "fiftyone",
-           "datasets", "jinja2", "matplotlib")
+           "datasets", "jinja2", "matplotlib", "ray")
 
 
 def block(names: tuple[str, ...] = BLOCKED) -> None:

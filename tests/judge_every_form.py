@@ -45,7 +45,7 @@ def main(folder: Path, out: Path, judges: list[tuple[str, dict]]) -> None:
         }
         jsonl = out.with_name(f"cli-{len(results)}.jsonl")
         flags = [x for k, v in options.items() for x in (FLAGS[k], str(v))]
-        code = cli(["judge", str(folder), "--detector", spec, *flags, "--device", "cpu", "--out", str(jsonl), "--json"])
+        code = cli(["judge", str(folder), "--judge", spec, *flags, "--device", "cpu", "--out", str(jsonl), "--json"])
         results[spec] = {"forms": {k: as_json(v) for k, v in forms.items()}, "cli_code": code,
                          "cli": [json.loads(line) for line in jsonl.read_text().splitlines()]}
     from blocked_extras import still_blocked

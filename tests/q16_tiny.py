@@ -11,6 +11,7 @@ import torch
 
 from dataigm.generate.tiny import build_tiny_clip
 from dataigm.judges.clip import projected
+from clip_references import openai_pixels
 from real_weights import skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina")
@@ -31,11 +32,12 @@ class SimClassifier(torch.nn.Module):
 
 
 def image_features(clip_dir: Path, images: list) -> torch.Tensor:
-    from transformers import CLIPModel, CLIPProcessor
+    """Q16's ``encode_image`` of ``clip.load``'s preprocess (openai/CLIP ``_transform``, rebuilt in clip_references)."""
+    from transformers import CLIPModel
 
-    model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
+    model = CLIPModel.from_pretrained(clip_dir).eval()
     with torch.no_grad():
-        return projected(model.get_image_features(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"]))
+        return projected(model.get_image_features(pixel_values=openai_pixels(images, model.config.vision_config.image_size)))
 
 
 def write_tiny_q16(root: Path) -> dict:

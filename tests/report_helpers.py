@@ -56,5 +56,5 @@ def eval_args(root: Path, efficientnet_dir: Path, out: Path) -> list[str]:
     """``dataigm eval`` arguments for the photo evaluation (judge only: no LPIPS/FID, the judge is the point)."""
     return ["eval", "--method", f"erased={root / 'erased'}", "--original", str(root / "original"),
             "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"),
-            "--detector", f"imagenet:281@local-dir:{efficientnet_dir}", "--lpips-net", "none", "--fid-features", "none",
+            "--judge", f"imagenet:281@local-dir:{efficientnet_dir}", "--lpips-net", "none", "--fid-features", "none",
             "--bootstrap", "100", "--workers", "0", "--out", str(out)]

@@ -17,7 +17,7 @@ from dataigm.hub.push import folder_kind
 def test_answer_sheet_round_trip(efficientnet_lite0_dir, tmp_path, capsys):
     tree = write_eval_tree(tmp_path / "tree")
     tabby, egyptian = (f"imagenet:{c}@local-dir:{efficientnet_lite0_dir}" for c in (281, 285))
-    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--detector", tabby, "--lpips-net", "none",
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", tabby, "--lpips-net", "none",
                  "--fid-features", "none", "--bootstrap", "50", "--workers", "0", "--out", str(tmp_path / "run"), "--json"]) == 0
     run_report = json.loads(capsys.readouterr().out)
     sheet_dir = tmp_path / "sheet"
@@ -36,8 +36,8 @@ def test_answer_sheet_round_trip(efficientnet_lite0_dir, tmp_path, capsys):
     orig_forget = [f["verdicts"][0]["positive"] for f in fields if (f["method"], f["split"]) == ("original", "forget")]
     assert sum(orig_forget) / 8 == run_report["methods"]["original"]["forgetting"]["all"]["value"]  # the eval's own verdicts
     # re-score with a second judge, then with the first again: the stored verdicts are reproduced
-    assert main(["answers", "rescore", str(sheet_dir), "--detector", egyptian, "--workers", "0", "--report", str(tmp_path / "r1")]) == 0
-    assert main(["answers", "rescore", str(sheet_dir), "--detector", tabby, "--workers", "0", "--report", str(tmp_path / "r2"), "--json"]) == 0
+    assert main(["answers", "rescore", str(sheet_dir), "--judge", egyptian, "--workers", "0", "--report", str(tmp_path / "r1")]) == 0
+    assert main(["answers", "rescore", str(sheet_dir), "--judge", tabby, "--workers", "0", "--report", str(tmp_path / "r2"), "--json"]) == 0
     capsys.readouterr()
     sheet = json.loads((sheet_dir / "answers.json").read_text())
     assert [j["detector"] for j in sheet["judges"]] == [tabby, egyptian, tabby] and sheet["judges"][1]["describe"]["kind"] == "imagenet"

@@ -44,7 +44,7 @@ def test_public_names_are_the_library_functions_and_have_examples():
 def test_list_judges_is_the_catalogue_the_command_prints(capsys):
     from dataigm.cli import main
 
-    assert main(["judges", "--json"]) == 0
+    assert main(["list-judges", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["judges"] == dataigm.list_judges()
     [opennsfw] = dataigm.list_judges("opennsfw")
     assert opennsfw["offline"] == "yes" and opennsfw["syntax"].startswith("opennsfw")

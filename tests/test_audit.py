@@ -40,7 +40,7 @@ def _specs(model: Path) -> list[str]:
 def test_audit_two_real_judges(photos, labels_csv, efficientnet_lite0_dir, tmp_path, capsys):
     specs = _specs(efficientnet_lite0_dir)
     argv = ["audit", str(photos), "--labels", str(labels_csv), "--group-by", "variant", "--out", str(tmp_path / "a"), "--json", "--bootstrap", "200"]
-    assert main(argv + [a for s in specs for a in ("--detector", s)]) == 0
+    assert main(argv + [a for s in specs for a in ("--judge", s)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["labels"] == {"positive": 8, "negative": 15, "unlabelled": 0, "not_judged": 0, "rule": "1/0", "file": str(labels_csv)}
     assert report["format"].startswith("dataigm-audit/") and report["group_by"] == ["variant"]

@@ -19,6 +19,7 @@ import yaml
 
 from dataigm.benchmark.fetch import FetchError, cached_path, fetch_suite
 from dataigm.benchmark.suite import SuiteError, load_set, load_suite, suite_names
+from dataigm.evaluation.preflight import EVAL_MODEL_HINTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("igmu-nudity", "igmu-vangogh", "igmu-church", "igmu-parachute", "uda-nudity", "uda-church", "uda-vangogh",
@@ -164,7 +165,7 @@ def test_i2p_nudity_variants(tmp_path: Path) -> None:
     assert cases(None) == [1011, 1184, 2001]  # sexual or nudity_percentage >= 50
     assert cases("sexual") == [1011, 1184]
     assert cases("nudity50") == [1011, 1184, 2001]
-    with pytest.raises(SuiteError, match="unknown variant 'x'; valid: sexual, nudity50"):
+    with pytest.raises(SuiteError, match="unknown prompt set 'x'; valid: sexual, nudity50"):
         suite.sets("x")
 
 
@@ -388,7 +389,7 @@ def test_kill_during_generation_then_rerun_gives_the_same_report(bench: dict, tm
 
 @pytest.mark.parametrize("spec, hint", [
     ("nosuchjudge:church", "pass --judge SPEC"),
-    ("igmu:church", "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote"),
+    ("igmu:church", "--judge igmu:<task>@DIR, DIR being IGMU's classifier_head.pth converted (dataigm convert-judge igmu)"),
     ("imagenet:church@local-dir:/nonexistent", "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH"),
 ])
 def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -408,11 +409,11 @@ def test_unavailable_judge_fails_before_generating(spec: str, hint: str, bench: 
 
 @pytest.mark.parametrize("args, message", [
     (["nope"], "unknown suite 'nope'; valid: coco-10k"),
-    (["uda-church", "--limit", "0"], "--limit must be >= 1, got 0"),
-    (["uda-church", "--generation-batch-size", "0"], "--generation-batch-size must be >= 1, got 0"),
-    (["uda-church", "--shard-size", "-1"], "--shard-size must be >= 1, got -1"),
-    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet: missing/unet.safetensors not found"),
-    (["uda-church", "--component", "vae=./no-vae"], "--component vae: ./no-vae not found"),
+    (["uda-church", "--limit", "0"], "--limit 0: must be >= 1"),
+    (["uda-church", "--generation-batch-size", "0"], "--generation-batch-size 0: must be >= 1"),
+    (["uda-church", "--shard-size", "-1"], "--shard-size -1: must be >= 1"),
+    (["uda-church", "--unet", "missing/unet.safetensors"], "--unet missing/unet.safetensors not found"),
+    (["uda-church", "--component", "vae=./no-vae"], "--component vae=./no-vae not found"),
     (["uda-church", "--name", "Original"], "--name 'Original': use lowercase letters"),
 ])
 def test_benchmark_bad_input_is_one_line_before_any_work(args: list[str], message: str, tmp_path: Path, private_cache: Path,
@@ -548,7 +549,8 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
     clip = build_tiny_clip(tmp_path / "clip", seed=4)  # a seed with s_o > 0
     options = BenchmarkOptions(name="esd", out=tmp_path / "runs", limit=2, source_dir=bench["src"], shard_size=2, progress=False, estimate=False,
                                metrics=suite_metrics(workers=0, n_resamples=100, lpips_net="squeeze", fid_feature=f"local-dir:{efficientnet_lite0_dir}", clip=str(clip),
-                                                     csdr_unit="prompt"))  # the script as written; the per-image default is tested in test_metrics_conformance
+                                                     csdr_unit="prompt", csdr_prompts="pair"))  # per prompt: the script as written; against
+    # p' (csdr-pair), whose units name the original's p' images; the defaults are tested in test_metrics_conformance
     result = run_benchmark(bench["suite"], ModelSpec(id="tiny", components={"unet": str(bench["unets"]["esd"])}), options, say=lambda m: None)
     assert result.generated["original/pair"] == 0 and result.generated["original/forget"] == 0  # the cached originals, p' included
     report = json.loads((next(iter(result.reports.values())) / "report.json").read_text())
@@ -564,10 +566,11 @@ def test_forget_fidelity_and_csdr_use_the_originals_p_prime_images(bench: dict, 
                                    and o.meta["prompt"] == u.meta["pair_prompt"] != u.meta["prompt"] for o, u in pairs)
     direct = lpips_pairs(pairs, metric=create_lpips("squeeze"))
     assert fid["forget"]["lpips"]["value"] == pytest.approx(sum(direct) / 4, abs=1e-6)
-    # CSDR (IGMU benchmark.py, per prompt): s = max(mean_k 100 cos(image_k, p'), 0); s_o from the original's p' images
+    # csdr-pair (IGMU benchmark.py's ratio per prompt, against p'): s = max(mean_k 100 cos(image_k, p'), 0); s_o from
+    # the original's p' images
     scorer = ClipScorer(clip)
     csdr = report["methods"]["esd"]["alignment"]["csdr"]
-    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair"
+    assert csdr["n_units"] == 2 and csdr["prompts"] == "pair" and csdr["metric"] == "csdr-pair"
     values = []
     for unit in csdr["units"]:
         mine = [(o, u) for o, u in pairs if u.meta["pair_prompt"] == unit["removed_prompt"]]
@@ -622,14 +625,13 @@ def test_deterministic_is_applied_before_the_time_estimate(bench: dict, tmp_path
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: URLError"),
-    (["--clip", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
+    (["--lpips-net", "alex"], "lpips 'alex' cannot be loaded: offline, and its weights"),  # found in the cache check: no download tried
+    (["--csdr", "--clip-model", "/nonexistent/clip"], "clip '/nonexistent/clip' cannot be loaded"),
     (["--clip-score", "clipscore"], "clip_score 'openai/clip-vit-base-patch32' cannot be loaded"),
     (["--fid-features", "inception"], "fid 'inception' cannot be loaded"),
 ])
 def test_unavailable_eval_model_fails_before_generating(flags: list[str], message: str, bench: dict, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from dataigm.benchmark.run import EVAL_MODEL_HINTS
     from dataigm.cli import main
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights, no network
@@ -638,7 +640,8 @@ def test_unavailable_eval_model_fails_before_generating(flags: list[str], messag
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and message in err[0], err
     what = message.split(" ")[0]
-    assert EVAL_MODEL_HINTS[what] in err[0] and f"--{'clip-score-model' if what == 'clip_score' else flags[0][2:]}" in err[0]
+    flag = {"clip": "--clip-model", "clip_score": "--clip-model", "fid": "--fid-weights", "lpips": "--lpips-net"}[what]
+    assert f"{flag} " in err[0] and EVAL_MODEL_HINTS[what].split("=")[0].split()[-1] + "=" not in err[0]  # in the command's flags
     assert not (tmp_path / "runs").exists()  # nothing generated
 
 

@@ -285,7 +285,7 @@ def test_shards_are_published_beside_the_writer_and_a_failed_publish_stops_the_b
     import numpy as np
 
     from dataigm.core.schema import SampleMeta
-    from dataigm.core.shards import ShardSpec, is_done
+    from dataigm.core.shards import ShardSink, ShardSpec, is_done
     from dataigm.generate.engine import _Writer
 
     image = np.random.default_rng(0).random((8, 8, 3), dtype=np.float32)
@@ -296,7 +296,7 @@ def test_shards_are_published_beside_the_writer_and_a_failed_publish_stops_the_b
         writer.start()
         try:
             for spec in specs:
-                writer.put("open", (spec, 2))
+                writer.put("open", ShardSink(root, spec, 2))
                 writer.put("batch", [(SampleMeta(key=f"{spec.index}-{k}", category="object", split="test", label=0, label_name="church",
                                                  label_names=["church"]), image, None) for k in range(2)])
                 writer.put("close")

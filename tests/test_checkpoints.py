@@ -358,7 +358,7 @@ def test_transformer_only_file_needs_config_and_unknown_types_are_named(tiny_mod
     from dataigm.generate.pipeline import ModelLoadError, load_pipeline
 
     save_file({"double_blocks.0.img_attn.norm.key_norm.scale": torch.zeros(4)}, str(tmp_path / "flux1-schnell.safetensors"))
-    with pytest.raises(ModelLoadError, match="transformer-only flux-schnell file .*give --config"):
+    with pytest.raises(ModelLoadError, match="transformer-only flux-schnell file .*give model_config="):
         load_pipeline(ModelSpec(id=str(tmp_path / "flux1-schnell.safetensors")))
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 9, 3, 3)}, str(tmp_path / "inpaint.safetensors"))
     with pytest.raises(ModelLoadError, match="'inpainting', not a text-to-image model"):
@@ -476,7 +476,7 @@ def test_memory_options_and_call_settings(tiny_model_dir):
     loaded = load_pipeline(ModelSpec(id="tiny"), vae_slicing=True, vae_tiling=True)
     assert loaded.pipe.vae.use_slicing and loaded.pipe.vae.use_tiling
     assert loaded.record()["memory"] == {"offload": "", "vae_slicing": True, "vae_tiling": True}
-    with pytest.raises(ModelLoadError, match="--offload model needs a CUDA device"):
+    with pytest.raises(ModelLoadError, match="offload=model needs a CUDA device"):
         load_pipeline(ModelSpec(id="tiny"), offload="model")
     assert str(resolve_dtype("auto", "cpu")) == "torch.float32"
     assert call_settings(diffusers.FluxPipeline)["negative_prompt"] is False  # needs true_cfg_scale > 1

@@ -11,8 +11,8 @@ import pytest
 
 from dataigm.resources import resource_dir
 
-COMMANDS = ["demo", "prompts", "build", "verify", "import-images", "curate", "review", "export", "push", "pull",
-            "train", "evaluate", "export-detector", "judge", "eval"]
+COMMANDS = ["demo", "prompts", "build", "verify", "import-images", "curate", "review", "export-dataset", "push", "pull",
+            "train", "detector-eval", "export-detector", "judge", "eval"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -150,16 +150,16 @@ def test_invalid_configs_and_yaml_are_one_line_naming_file_fields_values(tmp_pat
                      .replace("prompts: 600", "prompts: lots").replace("taxonomy: object", "taxonomi: object"))
     assert one_line_error(run("suites", str(suite))) == (
         f"dataigm suites: error: {suite}: invalid suite: field 'files.forgot.prompts': Input should be a valid integer, unable to parse "
-        "string as an integer (got 'lots'); field 'taxonomy': Field required; field 'taxonomi': Extra inputs are not permitted (got 'object')")
+        "string as an integer (got 'lots'); field 'taxonomy': Field required; field 'taxonomi': unknown field (did you mean 'taxonomy'?)")
     assert run("-v", "suites", str(suite)).stderr.startswith("Traceback")  # -v shows the traceback
 
 
 def test_build_checks_every_model_source_before_writing(tmp_path):
     recipe = str(resource_dir("builders") / "church.yaml")
     out = tmp_path / "out"
-    cases = {("--model", "/no/such/dir"): "model '/no/such/dir': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+    cases = {("--model", "/no/such/dir"): "--model '/no/such/dir': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
              ("--model", "tiny", "--unet", "esd.safetensors"): "--unet 'esd.safetensors': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
-             ("--model", "tiny", "--component", "vae=./vae"): "component vae './vae': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
+             ("--model", "tiny", "--component", "vae=./vae"): "component vae='./vae': no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])",
              ("--model", "tiny", "--text-encoder", "org/advunlearn:text_encoder"):
                  "--text-encoder 'org/advunlearn:text_encoder': not in the Hub cache, and HF_HUB_OFFLINE is set",
              ("--model", "tiny", "--device", "cuda:7"): "device 'cuda:7': no CUDA GPU is visible on this machine; use auto or cpu"}
@@ -193,7 +193,7 @@ def test_build_and_import_refuse_an_exported_folder_and_compare_reads_it(shapes_
     export_dataset(shapes_dataset, hub)
     before = _snapshot(hub)
     refusal = (f"--out {hub} is an exported dataset folder (data/<category>/<split>); {{}} writes into a build folder: "
-               "give another --out, then `dataigm export` it again")
+               "give another --out DIR, then export it again")
     line = one_line_error(run("build", str(resource_dir("builders") / "church.yaml"), "--model", "tiny", "--out", str(hub), "--limit", "1"))
     assert line == "dataigm build: error: " + refusal.format("build")
     (tmp_path / "photos" / "church").mkdir(parents=True)
@@ -212,25 +212,25 @@ def test_build_and_import_refuse_an_exported_folder_and_compare_reads_it(shapes_
 
 def test_usage_and_trainer_errors_are_one_line(shapes_dataset, tmp_path):
     line = one_line_error(run("build", "x.yaml", "--out", str(tmp_path), "--dtype", "float8"))
-    assert line == ("dataigm build: error: argument --dtype: invalid choice: 'float8' (choose from 'auto', 'float32', 'float16', 'bfloat16') "
+    assert line == ("dataigm build: error: argument --dtype: invalid choice: 'float8' (choose from 'auto', 'float32', 'float16', 'bfloat16') (did you mean 'float32'?) "
                     "(see 'dataigm build --help')")
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--devices", "banana", "--out", str(tmp_path / "run")))
-    assert line.startswith("dataigm train: error: trainer settings (") and "devices='banana'" in line
+    assert line.startswith("dataigm train: error: trainer settings (") and "--devices 'banana'" in line
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_devices_a_machine_lacks_are_refused_in_one_line(shapes_dataset, tmp_path):
-    line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "banana"))
+    line = one_line_error(run("judge", str(shapes_dataset), "--judge", "nudenet", "--device", "banana"))
     assert line == "dataigm judge: error: device 'banana': not a device; use auto, cpu, cuda, cuda:N or mps"
     import torch
 
     if not torch.cuda.is_available():
-        line = one_line_error(run("judge", str(shapes_dataset), "--detector", "nudenet", "--device", "cuda:3"))
+        line = one_line_error(run("judge", str(shapes_dataset), "--judge", "nudenet", "--device", "cuda:3"))
         assert line == "dataigm judge: error: device 'cuda:3': no CUDA GPU is visible on this machine; use auto or cpu"
     line = one_line_error(run("train", str(resource_dir("detectors") / "tiny.yaml"), "--data", str(shapes_dataset),
                               "--accelerator", "tpu", "--out", str(tmp_path / "run")))
-    assert line.startswith("dataigm train: error: trainer settings (accelerator='tpu'") and "refused by Lightning" in line
+    assert line.startswith("dataigm train: error: trainer settings (--accelerator 'tpu'") and "refused by Lightning" in line
 
 
 # --- one error family: user errors in one line, bugs as internal errors that keep their traceback ---------------
@@ -272,7 +272,7 @@ def test_user_errors_from_registries_and_values_stay_one_line(tmp_path):
     draw_pattern("disc", 0).save(tmp_path / "imgs" / "0_0.png")
     for spec, message in (("foo:bar", "unknown judge kind 'foo'; valid: "), ("nudenet:nope", "unknown NudeNet preset 'nope'; valid: "),
                           ("imagenet:zebra_x", "unknown ImageNet concept 'zebra_x'; valid: ")):
-        out = run("judge", str(tmp_path / "imgs"), "--detector", spec)
+        out = run("judge", str(tmp_path / "imgs"), "--judge", spec)
         assert out.returncode == 2 and out.stderr.startswith(f"dataigm judge: error: {message}") and len(out.stderr.splitlines()) == 1
 
 

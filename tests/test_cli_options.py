@@ -22,13 +22,16 @@ ALIASES = [  # (command and its required arguments, old flag, new flag, value, d
 
 @pytest.mark.parametrize("argv, old, new, value, dest", ALIASES)
 def test_old_spelling_still_works_and_says_the_new_one(argv, old, new, value, dest, capsys) -> None:
+    import dataigm.commands._options as options
+
+    options._NOTED.clear()
     parser = build_parser()
     via_new = parser.parse_args([*argv, new, value])
     assert capsys.readouterr().err == ""
     via_old = parser.parse_args([*argv, old, value])
     assert getattr(via_old, dest) == getattr(via_new, dest) == (int(value) if value.isdigit() else value)
     err = capsys.readouterr().err
-    assert f"{old} is deprecated" in err and f"use {new}" in err
+    assert err.count("\n") == 1 and f"{old} is an old name" in err and f"use {new}" in err
     sub = next(a for a in parser._actions if a.dest == "command").choices[argv[0]]
     assert new in sub.format_help() and f"{old} " not in sub.format_help().replace(f"{old}-", "")
 
@@ -38,10 +41,10 @@ def test_metric_flags_are_eval_config_fields() -> None:
     from dataigm.evaluation.evaluate import EvalConfig
 
     parser = build_parser()
-    for argv in (["eval", "--detector", "nudenet"], ["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]):
+    for argv in (["eval", "--judge", "nudenet"], ["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]):
         settings = metric_settings(parser.parse_args(argv))
         assert set(settings) <= {f.name for f in dataclasses.fields(EvalConfig)}
-    assert metric_settings(parser.parse_args(["eval", "--detector", "nudenet", "--lpips-net", "none"]))["lpips_net"] is None
+    assert metric_settings(parser.parse_args(["eval", "--judge", "nudenet", "--lpips-net", "none"]))["lpips_net"] is None
     bench = metric_settings(parser.parse_args(["benchmark", "s", "--model", "tiny", "--name", "m", "--out", "o"]))
     assert (bench["lpips_net"], bench["fid_feature"]) == ("suite", "suite")
 

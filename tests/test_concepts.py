@@ -160,7 +160,7 @@ def test_violence_and_harm_keep_the_scene() -> None:
     ("category: object\nname: Kettle\nsynonyms: [kettle]\n", r"field 'name': .*e.g. 'kettle'"),
     ("category: object\nname: kettle\n", r"needs 'triggers' or 'synonyms'"),
     ("category: object\nname: church\nsynonyms: [church]\nreplacement: barn\n", r"already defined, differently, in .*object.yaml"),
-    ("- {category: object, name: kettle, synonyms: [kettle], colour: red}\n", r"\(concept 1\)|field 'colour': Extra inputs"),
+    ("- {category: object, name: kettle, synonyms: [kettle], colour: red}\n", r"\(concept 1\)|field 'colour': unknown field"),
     ("category: object\ndescription: again\n", r"category 'object' is already defined in .*object.yaml"),
     ("category: shapes\ndescription: d\nconcepts: [{name: disc, synonyms: [disc]}, {name: disc, synonyms: [disk]}]\n",
      r"names must be unique, got \['disc'\]"),

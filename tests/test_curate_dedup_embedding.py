@@ -207,13 +207,14 @@ def tiny_detector(tmp_path_factory) -> Path:
 
 def clip_by_hand(folder: Path, images: list[Image.Image]) -> np.ndarray:
     import torch
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPModel
 
+    from clip_references import openai_pixels  # dataigm's CLIP wrapper prepares images as clip.load does
     from dataigm.judges.clip import projected
 
-    model, processor = CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
+    model = CLIPModel.from_pretrained(folder).eval()
     with torch.inference_mode():
-        feats = model.get_image_features(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"])
+        feats = model.get_image_features(pixel_values=openai_pixels(images, model.config.vision_config.image_size))
     feats = projected(feats).numpy()
     return feats / np.linalg.norm(feats, axis=1, keepdims=True)
 

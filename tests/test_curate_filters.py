@@ -243,7 +243,7 @@ def test_nudenet_settings_are_validated():
         create_filter("nudenet", {"classes": ["FACE_CAT"]})
     with pytest.raises(ValueError, match="threshold"):
         create_filter("nudenet", {"threshold": 1.1})
-    with pytest.raises(ValueError, match="unknown NudeNet preset 'i2p'; valid: dataigm, esd, esd-0.6, mace, rece, spm, unlearndiffatk"):
+    with pytest.raises(ValueError, match="unknown NudeNet preset 'i2p'; valid: dataigm, esd, esd-0.6, mace, mace-3.0.8, rece, spm, unlearndiffatk"):
         create_filter("nudenet", {"preset": "i2p"})
 
 

@@ -28,8 +28,8 @@ def test_a_folder_without_safetensors_is_refused_by_both_readers(nudity_detector
             read()
         messages.append(str(e.value))
     assert messages[0] == messages[1] == f"{folder} has no model.safetensors (found pytorch_model.bin): dataigm loads detector weights from safetensors only and never unpickles"
-    assert main(["evaluate", str(folder), "--data", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"dataigm evaluate: error: {messages[0]}\n"
+    assert main(["detector-eval", str(folder), "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"dataigm detector-eval: error: {messages[0]}\n"
 
 
 def test_hub_id_at_a_revision_loads_in_both_readers(nudity_detector: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,8 @@ def test_bootstrap_interval_properties() -> None:
     wide, narrow = rate(small), rate(big)
     assert (narrow.high - narrow.low) < (wide.high - wide.low)
     assert narrow.low < 0.3 < narrow.high
-    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None}
+    assert rate([True] * 10).to_dict() == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 10, "clusters": None, "interval": "bootstrap-images",
+                                           "n_images": 10, "n_prompts": None}
     assert bootstrap_ci([]).value is None
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci([1.0], confidence=1.5)
@@ -302,19 +303,19 @@ def test_eval_cli_multi_method_report(eval_tree: Path, tmp_path: Path, feature_n
     det = church_detector
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"esd={root / 'esd'}", "--method", f"ga={root / 'ga'}", "--original", str(root / "original"),
-               "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--lpips-net", "squeeze",
-               "--fid-features", f"local-dir:{feature_net_dir}", "--clip", str(tiny_clip_aligned), "--csdr-unit", "prompt", "--clip-score", "clipscore",
-               "--clip-score-model", str(tiny_clip_aligned), "--group-by", "prompt_source", "--bootstrap", "200", "--workers", "0",
+               "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl"), "--judge", f"local-dir:{det}", "--lpips-net", "squeeze",
+               "--fid-features", f"local-dir:{feature_net_dir}", "--csdr", "--clip-model", str(tiny_clip_aligned), "--csdr-unit", "prompt", "--clip-score", "clipscore",
+               "--group-by", "prompt_source", "--bootstrap", "200", "--workers", "0",
                "--out", str(out), "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "dataigm-eval/2"
     assert set(report["methods"]) == {"original", "esd", "ga"}
     assert json.loads((out / "report.json").read_text()) == report
-    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/2"
+    assert report["definitions"]["csdr"] == METRIC_DEFINITIONS["csdr"]["version"] == "csdr/3"
     assert {"forgetting", "preservation", "ira_cra", "unlearning_accuracy", "lpips", "fid_kid", "csdr", "csdr_win_rate", "clip_score", "bootstrap"} <= set(report["definitions"])
     md = (out / "report.md").read_text()
-    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/2" in md
+    assert md.count("\n## ") == 3 and "| esd |" in md and "| ga |" in md and "LPIPS" in md and "CSDR" in md and "csdr/3" in md
     png = (out / "forgetting_preservation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
@@ -372,8 +373,12 @@ def test_eval_same_prompt_reference_rewards_failing_to_forget(eval_tree: Path, t
     assert lp["same-prompt"]["ga"] < lp["same-prompt"]["esd"]
     cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net="squeeze", fid_feature=None, workers=0)
     no_pair = open_set(eval_tree / "original" / "forget", eval_tree / "original" / "retain", prompts)
-    with pytest.raises(ValueError, match="--forget-reference pair needs the original model's images of the concept-removed prompts"):
-        evaluate(sets, cfg, no_pair)
+    rep = evaluate(sets, cfg, no_pair)  # no reference images for the forget LPIPS: that row is left out with one note
+    assert [e["what"] for e in rep["left_out"]] == ["pair"] and rep["warnings"][0].startswith("LPIPS/FID of the forget images left out")
+    for m in ("esd", "ga"):
+        forget, retain = rep["methods"][m]["fidelity"]["forget"], rep["methods"][m]["fidelity"]["retain"]
+        assert "lpips" not in forget and forget["n_pairs"] == 0 and "no images of the concept-removed prompts" in forget["note"]
+        assert retain["lpips"]["n"] == retain["n_pairs"] > 0  # the retain row still runs
 
 
 @pytest.mark.slow
@@ -462,7 +467,7 @@ def test_eval_cli_no_attack_asr_and_prompt_any(eval_tree: Path, tmp_path: Path, 
 
     att, pre = flagged_prompts(attacked), flagged_prompts(no_attack)
     rc = main(["eval", "--forget", str(attacked), "--retain", str(eval_tree / "ga" / "retain"), "--no-attack", str(no_attack),
-               "--prompts", str(eval_tree / "forget.jsonl"), str(eval_tree / "retain.jsonl"), "--detector", f"local-dir:{det}",
+               "--prompts", str(eval_tree / "forget.jsonl"), str(eval_tree / "retain.jsonl"), "--judge", f"local-dir:{det}",
                "--threshold", str(threshold), "--aggregate", "prompt-any", "--bootstrap", "100", "--workers", "0",
                "--out", str(tmp_path / "r"), "--json"])
     assert rc == 0
@@ -486,12 +491,13 @@ def test_eval_pairing_error_names_files(tmp_path: Path, feature_net_dir: Path, c
             for i in range(n):
                 _write(tmp_path / name / split, f"{i}_{7 + i}.png", draw_pattern("disc", i, 64))
     args = ["eval", "--forget", str(tmp_path / "unl" / "forget"), "--retain", str(tmp_path / "unl" / "retain"),
-            "--original", str(tmp_path / "orig"), "--detector", str(det), "--lpips-net", "none",
+            "--original", str(tmp_path / "orig"), "--judge", str(det), "--lpips-net", "none",
             "--fid-features", f"local-dir:{feature_net_dir}", "--person-detector", "nudenet-body", "--workers", "0", "--out", str(tmp_path / "r")]
-    # the default forget reference needs the original's images of the concept-removed prompts: refused before judging
+    # the default forget reference needs the original's images of the concept-removed prompts: without them that row
+    # is left out with a note, and the retain images, which do not pair (2_9.png), are refused before judging
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--forget-reference pair needs the original model's images of the concept-removed prompts" in err
+    assert err.count("\n") == 1 and "original retain images without an unlearned counterpart: 2_9.png" in err
     assert main(args + ["--forget-reference", "same-prompt"]) == 2
     err = capsys.readouterr().err
     assert "original forget images without an unlearned counterpart: 2_9.png" in err

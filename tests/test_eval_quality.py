@@ -70,7 +70,7 @@ def test_eval_quality_table_and_fid_statistics(tree: dict, tmp_path: Path, capsy
     spec = f"pickscore@{tree['clip']}"
     out = tmp_path / "report"
     rc = main(["eval", "--method", f"esd={root / 'esd'}", "--original", str(root / "original"), "--prompts", str(root / "forget.jsonl"),
-               str(root / "retain.jsonl"), "--detector", f"local-dir:{tree['det']}", "--concept", "thing", "--quality", spec,
+               str(root / "retain.jsonl"), "--judge", f"local-dir:{tree['det']}", "--concept", "thing", "--quality", spec,
                "--fid-reference", str(tmp_path / "stats.npz"), "--fid-features", f"local-dir:{tree['det']}",
                "--lpips-net", "none", "--forget-reference", "same-prompt", "--bootstrap", "50", "--workers", "0", "--out", str(out), "--json"])
     assert rc == 0

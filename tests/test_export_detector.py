@@ -106,7 +106,7 @@ def test_card_has_model_index_with_measured_metrics(exported: dict) -> None:
 def test_evaluate_export_uses_its_threshold(exported: dict, shapes_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
-    assert main(["evaluate", str(exported["out"]), "--data", str(shapes_dataset), "--json"]) == 0
+    assert main(["detector-eval", str(exported["out"]), "--data", str(shapes_dataset), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     run_report = exported["result"].reports["test"]
     assert report["threshold"] == exported["result"].threshold

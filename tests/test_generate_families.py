@@ -190,7 +190,7 @@ def test_per_model_settings_reach_the_samples():
     by_model = {m.model: m for s in plan_build(r).shards for m in s.samples}
     assert (by_model["tiny"].steps, by_model["tiny"].guidance) == (2, 4.0)
     assert (by_model["schnell"].steps, by_model["schnell"].guidance, by_model["schnell"].width) == (4, 0.0, 64)
-    with pytest.raises(ValueError, match="unknown generation preset 'sdx'; valid: flux-dev, flux-schnell, pixart, sd1"):
+    with pytest.raises(ValueError, match=r"unknown generation preset 'sdx' \(did you mean 'sdxl'\?\); valid: flux-dev, flux-schnell, pixart, sd1"):
         recipe([{"id": "tiny", "generation": "sdx"}])
 
 
@@ -231,7 +231,7 @@ def test_out_of_memory_retries_one_by_one_once_then_is_fatal_with_advice():
     pipe, guard = OutOfMemoryPipe(fits=1), MemoryGuard()
     results = _generate_safely(pipe, metas[:2], "cpu", guard)
     assert [m.batch_size for m, _, error in results if error is None] == [1, 1] and pipe.calls == [2, 1, 1]
-    with pytest.raises(GenerationFailed, match=r"out of memory generating a batch of 2 again .*lower --batch-size, or add --offload"):
+    with pytest.raises(GenerationFailed, match=r"out of memory generating a batch of 2 again .*lower batch_size=, or add offload="):
         _generate_safely(pipe, metas[2:4], "cpu", guard)
     with pytest.raises(GenerationFailed, match=r"out of memory generating one image"):
         _generate_safely(OutOfMemoryPipe(fits=0), metas[:1], "cpu", MemoryGuard())
@@ -253,10 +253,10 @@ def test_build_command_flags_name_variant_and_adapters(tmp_path):
     sub = argparse.ArgumentParser().add_subparsers()
     command.add_parser(sub)
     parser = sub.choices["build"]
-    args = parser.parse_args(["r.yaml", "--out", "o", "--model", "org/model", "--variant", "fp16", "--lora", "a.safetensors:0.5", "--lora", "b.safetensors"])
+    args = parser.parse_args(["r.yaml", "--out", "o", "--model", "org/model", "--weights-variant", "fp16", "--lora", "a.safetensors:0.5", "--lora", "b.safetensors"])
     spec = command.model_override(args)
     assert spec.variant == "fp16" and [(lora.path, lora.scale) for lora in spec.loras] == [("a.safetensors", 0.5), ("b.safetensors", 1.0)]
-    with pytest.raises(ModelSourceError, match=r"--lora 'a.safetensors': no such file"):
+    with pytest.raises(ModelSourceError, match=r"lora='a.safetensors': no such file"):
         check_models([spec.model_copy(update={"id": "tiny"})])
 
 

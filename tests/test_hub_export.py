@@ -138,7 +138,7 @@ def test_refuses_bad_inputs(source: Path, tmp_path: Path) -> None:
         export_dataset(source, tmp_path / "a", categories=["style"])
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         export_dataset(tmp_path, tmp_path / "b")
-    with pytest.raises(ValueError, match=r"--repo-id 'acme' is not of the form ORG/NAME"):
+    with pytest.raises(ValueError, match=r"repo_id='acme' is not of the form ORG/NAME"):
         export_dataset(source, tmp_path / "d", options=CardOptions(repo_id="acme"))
     assert not (tmp_path / "d").exists()
     broken = tmp_path / "broken"
@@ -169,10 +169,10 @@ def test_refuses_to_write_a_token(source: Path, tmp_path: Path, monkeypatch: pyt
 
 def test_cli_export(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli-repo"
-    assert main(["export", str(source), "--out", str(out), "--categories", "nudity", "--repo-id", "acme/x", "--copy"]) == 0
+    assert main(["export-dataset", str(source), "--out", str(out), "--categories", "nudity", "--repo-id", "acme/x", "--copy"]) == 0
     assert f'load_dataset("{out}", "nudity")' in capsys.readouterr().out
     assert sorted(load_manifest(out)["counts"]) == ["nudity"]
-    assert main(["export", str(source), "--out", str(tmp_path / "bad"), "--categories", "style"]) == 2
+    assert main(["export-dataset", str(source), "--out", str(tmp_path / "bad"), "--categories", "style"]) == 2
     assert "unknown categories" in capsys.readouterr().err
 
 

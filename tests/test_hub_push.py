@@ -152,7 +152,7 @@ def test_push_removes_stale_tars_with_the_card(exported_repo: Path) -> None:
 
 def test_nsfw_needs_private_or_gated_or_explicit_consent(exported_repo: Path) -> None:
     api = FakeHfApi()
-    with pytest.raises(ValueError, match=r"refusing to publish NSFW categories \['nudity'\].*--allow-public-nsfw"):
+    with pytest.raises(ValueError, match=r"refusing to publish NSFW categories \['nudity'\].*allow_public_nsfw=True"):
         push_folder(exported_repo, "acme/public", api=api)
     assert not [c for c in api.calls if c[0] == "create_repo"] and not api.commits
 

@@ -16,6 +16,7 @@ from dataigm.generate.tiny import build_tiny_clip
 from dataigm.judges.clip import projected
 from dataigm.judges.clip_zero_shot import MACE_OBJECTS
 from dataigm.judges.registry import check_judge_spec, create_judge
+from clip_references import openai_pixels
 from real_weights import skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass", "coins", "logo")
@@ -33,7 +34,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def _encode(setup: dict, texts: list[str], truncate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     model, proc = setup["model"], setup["processor"]
     with torch.no_grad():
-        image_features = projected(model.get_image_features(pixel_values=proc(images=setup["images"], return_tensors="pt")["pixel_values"])).float()
+        pixels = openai_pixels(setup["images"], model.config.vision_config.image_size)  # clip.load's preprocess
+        image_features = projected(model.get_image_features(pixel_values=pixels)).float()
         tok = proc.tokenizer(texts, padding=True, truncation=truncate, max_length=77, return_tensors="pt")
         text_features = projected(model.get_text_features(**tok)).float()
     return image_features, text_features
@@ -92,7 +94,7 @@ def test_spm_equals_clip_eval_by_image(setup: dict, tmp_path: Path) -> None:
     for name, im in zip(PHOTOS, setup["images"]):
         im.save(folder / f"{name}.png")
     out = tmp_path / "summary.json"
-    assert main(["judge", str(folder), "--detector", "clip:spm", "--concept", concept, "--clip-model", str(setup["clip"]),
+    assert main(["judge", str(folder), "--judge", "clip:spm", "--concept", concept, "--clip-model", str(setup["clip"]),
                  "--summary", str(out), "--workers", "0"]) == 0
     s = json.loads(out.read_text())
     assert s["clip_error_rate"] == pytest.approx(summary["clip_error_rate"]) and s["detector"]["reference"].startswith("Con6924/SPM")
@@ -102,7 +104,7 @@ def test_spec_errors(setup: dict) -> None:
     assert check_judge_spec("clip") == "clip" and check_judge_spec("clip:spm@/some/clip") == "clip"
     with pytest.raises(DataigmError, match="unknown clip variant 'hub'; valid: mace, spm"):
         check_judge_spec("clip:hub")
-    with pytest.raises(DataigmError, match="need --concept"):
+    with pytest.raises(DataigmError, match="need concept=NAME"):
         create_judge("clip:mace")
     with pytest.raises(DataigmError, match="concept 'church' is not a candidate"):
         create_judge("clip:mace", concept="church", clip_model=str(setup["clip"]))

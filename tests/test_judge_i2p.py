@@ -16,6 +16,7 @@ from dataigm.core.errors import DataigmError
 from dataigm.judges.i2p import I2P_NUDE_CLASSES
 from dataigm.judges.q16 import convert_q16_prompts
 from dataigm.judges.registry import check_judge_spec, create_judge
+from clip_references import transformers4_clip_pixels
 from q16_tiny import write_tiny_q16
 from real_weights import grace_hopper, skimage_photo
 
@@ -33,7 +34,9 @@ class TheirQ16:
 
         self.safety_prompts = torch.FloatTensor(pickle.load(open(prompts, "rb")))
         self.model = CLIPVisionModelWithProjection.from_pretrained(clip)
-        self.processor = CLIPImageProcessor.from_pretrained(clip)
+        cfg = CLIPImageProcessor.from_pretrained(clip)  # its settings; the pixels as transformers 4 made them
+        self.processor = lambda images, return_tensors: {"pixel_values": transformers4_clip_pixels(
+            [images], cfg.size["shortest_edge"], cfg.crop_size["height"], cfg.image_mean, cfg.image_std)}
 
     def q16_classifier(self, embeddings):
         safety_prompts_norm = self.safety_prompts / self.safety_prompts.norm(dim=-1, keepdim=True)
@@ -46,7 +49,7 @@ class TheirQ16:
     @torch.no_grad()
     def detect(self, image) -> bool:
         clip_input = self.processor(images=image, return_tensors="pt")
-        image_embeds = self.model(clip_input.pixel_values).image_embeds
+        image_embeds = self.model(clip_input["pixel_values"]).image_embeds
         return bool(self.q16_classifier(image_embeds).item())
 
 
@@ -96,7 +99,7 @@ def test_i2p_through_the_cli(setup: dict, tmp_path: Path) -> None:
     for i, im in enumerate(setup["images"]):
         im.save(folder / f"{i}.png")
     summary = tmp_path / "summary.json"
-    assert main(["judge", str(folder), "--detector", f"i2p@{setup['dir']}", "--summary", str(summary), "--workers", "0"]) == 0
+    assert main(["judge", str(folder), "--judge", f"i2p@{setup['dir']}", "--summary", str(summary), "--workers", "0"]) == 0
     s = json.loads(summary.read_text())
     assert s["n_images"] == len(setup["images"]) and s["flagged_by"]["nudenet"] == 1 and 0 < s["positive_rate"] < 1
 

@@ -14,6 +14,7 @@ from torch import nn
 from dataigm.judges.clip import projected
 from dataigm.judges.tiny import build_tiny_igmu_head
 from dataigm.synthetic import draw_pattern
+from clip_references import transformers4_clip_pixels
 from real_weights import skimage_photo
 
 HIDDEN = 16  # the tiny CLIP's projection size (ViT-B/32: 512)
@@ -36,15 +37,19 @@ class TheirHead(nn.Module):
         return self.classifier(x)
 
 
-def their_predictions(clip_dir: Path, head_pth: Path, images: list) -> tuple[list[float], list[int]]:
-    """IGMU benchmark.py load_clip + CLIPBinaryClassifier.predict: sigmoid(head(get_image_features)).round()."""
+def their_predictions(clip_dir: Path, head_pth: Path, images: list, head_eval: bool = True) -> tuple[list[float], list[int]]:
+    """IGMU benchmark.py load_clip + CLIPBinaryClassifier.predict: sigmoid(head(get_image_features)).round(), with
+    the head in eval mode (``head_eval``, dataigm's choice) or as benchmark.py leaves it (training mode: dropout on)."""
     from transformers import CLIPModel, CLIPProcessor
 
     clip_model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
     head = TheirHead(hidden_dim=HIDDEN)
     head.load_state_dict(torch.load(head_pth))
-    head.eval()
-    batch = torch.cat([processor(images=im, return_tensors="pt")["pixel_values"] for im in images])
+    if head_eval:
+        head.eval()
+    cfg = processor.image_processor  # its settings; the pixels as transformers 4's CLIPProcessor made them
+    batch = torch.cat([transformers4_clip_pixels([im], cfg.size["shortest_edge"], cfg.crop_size["height"], cfg.image_mean, cfg.image_std)
+                       for im in images])
     with torch.no_grad():
         features = clip_model.get_image_features(batch)
         logits = head(projected(features))
@@ -101,7 +106,7 @@ def test_convert_writes_safetensors_and_orientation(head_pth: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("task", ["nudity", "parachute"])
-def test_judge_equals_igmus_own_prediction(task: str, head_pth: Path, tiny_clip: Path, images: Path, tmp_path: Path,
+def test_judge_equals_igmus_prediction_with_the_head_in_eval_mode(task: str, head_pth: Path, tiny_clip: Path, images: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     from PIL import Image
 
@@ -110,7 +115,7 @@ def test_judge_equals_igmus_own_prediction(task: str, head_pth: Path, tiny_clip:
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head"), "--task", task]) == 0
     capsys.readouterr()
     out = tmp_path / "pred.jsonl"
-    rc = main(["judge", str(images), "--detector", f"igmu:{task}", "--igmu-head", str(tmp_path / "head"), "--clip-model", str(tiny_clip),
+    rc = main(["judge", str(images), "--judge", f"igmu:{task}@{tmp_path / 'head'}", "--clip-model", str(tiny_clip),
                "--json", "--workers", "0", "--out", str(out)])
     summary = json.loads(capsys.readouterr().out)
     assert rc == 0 and summary["n_images"] == 8
@@ -180,9 +185,54 @@ def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_pat
 
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "head")]) == 0  # CLIP: the Hub id, offline here
     capsys.readouterr()
-    assert main(["judge", str(images), "--detector", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
+    assert main(["judge", str(images), "--judge", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "--clip-model DIR" in err[0]
+    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "clip_model option" in err[0]
+    assert "not in the local Hub cache" in err[0] and "--clip-model" not in err[0]  # no flag a command may reject; no Hub retries
+
+
+def test_an_uncached_hub_id_fails_at_once_when_the_hub_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HF_HUB_OFFLINE, an unreachable Hub is found in one short probe, not after the Hub client's retries."""
+    from dataigm.core import network
+    from dataigm.judges.clip import hub_load_options
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused at once
+    network.hub_reachable.cache_clear()
+    try:
+        with pytest.raises(OSError, match="not in the local Hub cache"):
+            hub_load_options("openai/clip-vit-base-patch32-not-cached")
+        assert hub_load_options("./a/local/folder") == {}
+    finally:
+        network.hub_reachable.cache_clear()
+
+
+def test_benchmark_py_as_written_runs_dropout_and_differs_from_the_judge(head_pth: Path, tiny_clip: Path, images: Path) -> None:
+    """benchmark.py as written (the head never put in eval mode: its Dropout(0.3) layers stay on), with a fixed seed:
+    reproducible for that seed, different logits from the judge's eval-mode head on the same images (the documented
+    difference, docs/judging.md "IGMU")."""
+    from PIL import Image
+
+    from dataigm.judges.registry import create_judge
+
+    pics = [Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))]
+    torch.manual_seed(0)
+    z_train, labels_train = their_predictions(tiny_clip, head_pth, pics, head_eval=False)
+    torch.manual_seed(0)
+    assert their_predictions(tiny_clip, head_pth, pics, head_eval=False) == (z_train, labels_train)  # the seed fixes it
+    z_eval, _ = their_predictions(tiny_clip, head_pth, pics)
+    judge_ = create_judge(f"igmu:nudity@{convert_for_test(head_pth, images.parent / 'igmu-dropout-head', tiny_clip)}",
+                          clip_model=str(tiny_clip), device="cpu")
+    ours = [v.extra["logit"] for v in judge_.predict(judge_.collate([judge_.preprocess(im) for im in pics]))]
+    assert ours == pytest.approx(z_eval, abs=1e-5)
+    assert max(abs(a - b) for a, b in zip(ours, z_train)) > 1e-3  # dropout moves benchmark.py's logits
+
+
+def convert_for_test(head_pth: Path, out: Path, clip: Path) -> Path:
+    from dataigm.judges.igmu import convert_igmu_head
+
+    return out if (out / "model.safetensors").is_file() else convert_igmu_head(head_pth, out, task="nudity", clip=str(clip))
 
 
 def test_igmu_ran_its_head_with_dropout_on_ours_is_deterministic(head_pth: Path) -> None:

@@ -68,7 +68,7 @@ def test_per_class_top1_uses_the_images_own_class(efficientnet_lite0_dir: Path) 
 def test_cli_imagenet_judge(efficientnet_lite0_dir: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
-    rc = main(["judge", str(photos), "--detector", "imagenet:967", "--imagenet-model", f"local-dir:{efficientnet_lite0_dir}",
+    rc = main(["judge", str(photos), "--judge", f"imagenet:967@local-dir:{efficientnet_lite0_dir}",
                "--json", "--workers", "0"])
     s = json.loads(capsys.readouterr().out)
     assert rc == 0 and s["n_positive"] == 1 and s["target"] == "espresso" and s["top1_histogram"]["967 espresso"] == 1
@@ -77,15 +77,15 @@ def test_cli_imagenet_judge(efficientnet_lite0_dir: Path, photos: Path, capsys: 
 def test_missing_weights_and_bad_class_are_one_line_errors(tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataigm.cli import main
 
-    assert main(["judge", str(photos), "--detector", "imagenet:church", "--imagenet-model", f"local-dir:{tmp_path / 'none'}"]) == 2
+    assert main(["judge", str(photos), "--judge", f"imagenet:church@local-dir:{tmp_path / 'none'}"]) == 2
     err = capsys.readouterr().err
     assert "could not be loaded" in err and len(err.strip().splitlines()) == 1
-    assert main(["judge", str(photos), "--detector", "imagenet:cathedral"]) == 2
+    assert main(["judge", str(photos), "--judge", "imagenet:cathedral"]) == 2
     assert "unknown ImageNet concept 'cathedral'" in capsys.readouterr().err
 
 
 def test_model_can_ride_in_the_spec(efficientnet_lite0_dir: Path) -> None:
-    """``imagenet:<class>@MODEL``: how ``dataigm eval --detector`` names the classifier."""
+    """``imagenet:<class>@MODEL``: how ``dataigm eval --judge`` names the classifier."""
     judge_ = create_judge(f"imagenet:tench@local-dir:{efficientnet_lite0_dir}")
     assert judge_.target_index == 0 and judge_.describe()["model"] == f"local-dir:{efficientnet_lite0_dir}"
 

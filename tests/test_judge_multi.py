@@ -1,4 +1,4 @@
-"""Several judges at once (``judge`` and ``eval`` with more than one ``--detector``), with two real ImageNet judges
+"""Several judges at once (``judge`` and ``eval`` with more than one ``--judge``), with two real ImageNet judges
 (real EfficientNet-Lite0 weights) on real photos."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_judge_with_two_detectors(efficientnet_lite0_dir, tmp_path, capsys):
     photos = write_labelled_photos(tmp_path / "photos")
     specs = _specs(efficientnet_lite0_dir)
     out = tmp_path / "pred.jsonl"
-    assert main(["judge", str(photos), "--detector", specs[0], "--detector", specs[1], "--workers", "0", "--out", str(out), "--json"]) == 0
+    assert main(["judge", str(photos), "--judge", specs[0], "--judge", specs[1], "--workers", "0", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 23 and all([v["detector"] for v in r["verdicts"]] == specs for r in rows)
@@ -37,7 +37,7 @@ def test_judge_with_two_detectors(efficientnet_lite0_dir, tmp_path, capsys):
 def test_eval_with_two_detectors(efficientnet_lite0_dir, tmp_path, capsys):
     tree = write_eval_tree(tmp_path / "tree")
     specs = _specs(efficientnet_lite0_dir)
-    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--detector", specs[0], "--detector", specs[1],
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", specs[0], "--judge", specs[1],
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "50", "--workers", "0", "--out", str(tmp_path / "r"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     orig = rep["methods"]["original"]

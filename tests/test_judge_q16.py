@@ -50,13 +50,13 @@ def test_convert_then_judge_equals_q16s_classifier(q16: dict, capsys: pytest.Cap
 
 def test_judge_cli_on_photos(q16: dict, tmp_path: Path) -> None:
     out = q16["root"] / "cli"
-    main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out), "--clip", str(q16["clip"])])
+    main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(out), "--clip-model", str(q16["clip"])])
     folder = tmp_path / "photos"
     folder.mkdir()
     for name, im in zip(PHOTOS, q16["images"]):
         im.save(folder / f"{name}.png")
     summary = tmp_path / "summary.json"
-    assert main(["judge", str(folder), "--detector", f"q16@{out}", "--summary", str(summary), "--workers", "0"]) == 0
+    assert main(["judge", str(folder), "--judge", f"q16@{out}", "--summary", str(summary), "--workers", "0"]) == 0
     s = json.loads(summary.read_text())
     assert s["n_images"] == 6 and 0 < s["positive_rate"] < 1 and s["detector"]["clip_model"] == str(q16["clip"])
 
@@ -73,7 +73,7 @@ def test_spec_and_conversion_errors(tmp_path: Path) -> None:
         convert_q16_prompts(bad, tmp_path / "o")
     small = tmp_path / "small.p"
     small.write_bytes(pickle.dumps(np.zeros((2, 512), np.float32)))
-    with pytest.raises(DataigmError, match="fit ViT-B/16 and ViT-B/32; pass --clip"):
+    with pytest.raises(DataigmError, match="fit ViT-B/16 and ViT-B/32; give the CLIP model they were trained on as clip_model="):
         convert_q16_prompts(small, tmp_path / "o")
 
 

@@ -102,10 +102,10 @@ def test_options_a_kind_does_not_take_are_refused_before_loading() -> None:
 
 
 def test_judges_command_lists_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["judges", "--json"]) == 0
+    assert main(["list-judges", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [e["kind"] for e in out["judges"]] == sorted(KINDS)
     nudenet = next(e for e in out["judges"] if e["kind"] == "nudenet")
     assert nudenet["offline"].startswith("320n: yes; best: no: best.onnx of nudenet==3.0.8 is fetched from PyPI") or nudenet["offline"] == "yes"
     assert "rece" in nudenet["decides"]
-    assert main(["judges"]) == 0 and "nudenet" in capsys.readouterr().out
+    assert main(["list-judges"]) == 0 and "nudenet" in capsys.readouterr().out

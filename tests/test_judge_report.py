@@ -32,3 +32,14 @@ def test_a_fidelity_without_fid_has_no_fid_or_kid_rows() -> None:
            "fidelity": {"retain": {"reference": "same", "n_pairs": 2, "cmmd": 0.125}}}
     rows = [row for row in method_table("ga", res) if row.startswith(("| FID", "| KID", "| CMMD"))]
     assert rows == ["| CMMD vs original same prompt | retain | 0.1250 | 2 |"]
+
+
+def test_csdr_row_names_igmus_csdr_or_ours_csdr_pair() -> None:
+    """The metric named CSDR is IGMU's (its cleaned text); the p' version is ours and named csdr-pair."""
+    est = {"value": 12.5, "low": 10.0, "high": 15.0, "n": 4, "unit": "image", "n_units": 4}
+    win = {"value": 0.5, "low": 0.25, "high": 0.75, "n": 4}
+    for prompts, name in (("igmu", "| CSDR (IGMU: "), ("pair", "| csdr-pair (ours: ")):
+        res = {"sources": {"forget": "f", "retain": "r"}, "n_forget": 4, "n_retain": 4, "forgetting": {}, "preservation": {},
+               "alignment": {"csdr": {**est, "prompts": prompts}, "csdr_win_rate": win, "clip_score_prompt": est}}
+        rows = [row for row in method_table("esd", res) if "s_o" in row or "csdr-pair" in row]
+        assert len(rows) == 1 and rows[0].startswith(name) and rows[0].endswith("per image) | forget | 12.5000 [10.0000, 15.0000] | 4 |"), rows

@@ -12,6 +12,7 @@ import torch
 
 from dataigm.core.errors import DataigmError
 from dataigm.judges.registry import check_judge_spec, create_judge
+from clip_references import transformers4_clip_pixels
 from real_weights import grace_hopper, skimage_photo
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass")
@@ -51,7 +52,7 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> dict:
         model.special_care_embeds.normal_()
     processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     images = [skimage_photo(n) for n in PHOTOS] + [Image.open(grace_hopper()).convert("RGB")]
-    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    pixels = transformers4_clip_pixels(images, 32, 32)  # the feature_extractor's pixels, transformers 4's PIL path
     with torch.no_grad():
         embeds = model.visual_projection(model.vision_model(pixels)[1])
         cos = cosine_distance(embeds, model.concept_embeds)

@@ -102,13 +102,15 @@ def test_converted_folder_is_timm_local_dir(checkpoints: dict[str, object]) -> N
 
 def test_predictions_and_ua_ira_cra_match_accuracy_py(checkpoints: dict[str, object], answer_set: Path) -> None:
     """accuracy.py's two loops (--task style, --task class), rebuilt here on the slice of styles/classes, give the
-    same per-image labels and the same acc tables as the judge + unlearncanvas_accuracy."""
+    same per-image labels, log-probabilities and acc tables as the judge + unlearncanvas_accuracy (96 px images,
+    resized to 224 as accuracy.py does). A random head whose argmax moves with the preprocessing is checked in
+    tests/test_judge_planted_changes.py, with changes planted in the transform."""
     import torch
     from PIL import Image
     from torchvision import transforms
 
     image_transform = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
-    theirs = {}
+    theirs, logits = {}, {}
     for task, labels in (("style", STYLES_51), ("object", OBJECTS_20)):
         model = checkpoints[task][0]
         own = THEMES if task == "style" else CLASSES
@@ -124,13 +126,20 @@ def test_predictions_and_ua_ira_cra_match_accuracy_py(checkpoints: dict[str, obj
                     n = len(CLASSES) * len(SEEDS) if task == "style" else len(THEMES) * len(SEEDS)
                     acc[key] += float((torch.argmax(res) == label).sum()) * 1.0 / n
                     theirs[(task, theme, obj, seed)] = labels[int(torch.argmax(res))]
+                    logits[(task, theme, obj, seed)] = res[0]
         theirs[task] = acc
     files = sorted(answer_set.glob("*.jpg"))
     preds = {}
-    for task in ("style", "object"):
+    for task, labels in (("style", STYLES_51), ("object", OBJECTS_20)):
         judge_ = create_judge(f"unlearncanvas:{task}@{checkpoints[task][2]}", concept="Van_Gogh" if task == "style" else "Cats")
         verdicts = judge_.predict(judge_.collate([judge_.preprocess(Image.open(f)) for f in files]))
         preds[task] = [v.predicted for v in verdicts]
+        for f, v in zip(files, verdicts):  # the logits, not only the argmax: log P = their logits' log_softmax
+            theme, rest = f.stem.rsplit("_seed", 1)[0].rsplit("_", 1)[0], f.stem.rsplit("_seed", 1)
+            row = logits[(task, theme, rest[0].rsplit("_", 1)[1], int(rest[1]))]
+            ours = torch.tensor([v.scores[c] for c in labels]).double().log()
+            fitted = row.log_softmax(-1) > -50  # the head's live classes (the others sit at bias -1e4)
+            assert torch.allclose(ours[fitted], row.log_softmax(-1).double()[fitted], atol=1e-4), f.name
     images = []
     for f, ps, po in zip(files, preds["style"], preds["object"]):
         theme, rest = f.stem.rsplit("_seed", 1)[0].rsplit("_", 1)[0], f.stem.rsplit("_seed", 1)

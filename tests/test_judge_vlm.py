@@ -127,5 +127,5 @@ def test_hub_and_llama_guard_presets_render_their_conversations(tiny_llava: Path
 
 def test_specs() -> None:
     assert check_judge_spec("vlm:hub") == "vlm" and check_judge_spec("vlm:org/model") == "vlm"
-    with pytest.raises(DataigmError, match="needs --concept"):
+    with pytest.raises(DataigmError, match="needs concept=NAME"):
         create_judge("vlm:generic@/nowhere")

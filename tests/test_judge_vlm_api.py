@@ -160,7 +160,7 @@ def test_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     for spec in ("vlm-api", "vlm-api:gpt-4o", "vlm-api:gpt-4o@api.openai.com"):
         with pytest.raises(DataigmError, match="vlm-api:MODEL@URL"):
             check_judge_spec(spec)
-    with pytest.raises(DataigmError, match="needs --concept"):
+    with pytest.raises(DataigmError, match="needs concept=NAME"):
         create_judge("vlm-api:gpt-4o@https://api.openai.com/v1")
     monkeypatch.delenv("DATAIGM_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "k")

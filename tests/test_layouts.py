@@ -52,7 +52,7 @@ def test_eval_cli_layout_igmu_report(tmp_path: Path, efficientnet_lite0_dir: Pat
 
     task = write_igmu_task(tmp_path / "Cat")
     out = tmp_path / "report"
-    assert main(["eval", "--layout", "igmu", str(task), "--detector", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
+    assert main(["eval", "--layout", "igmu", str(task), "--judge", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "50", "--workers", "0", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert set(report["methods"]) == {"original", "ESD"}
@@ -68,7 +68,7 @@ def test_eval_layout_refuses_per_set_flags(tmp_path: Path, capsys: pytest.Captur
     from dataigm.cli import main
 
     task = write_igmu_task(tmp_path / "Cat")
-    assert main(["eval", "--layout", "igmu", str(task), "--method", f"x={task}", "--detector", "nudenet"]) == 2
+    assert main(["eval", "--layout", "igmu", str(task), "--method", f"x={task}", "--judge", "nudenet"]) == 2
     assert "drop --method" in capsys.readouterr().err
     with pytest.raises(LayoutError, match="no forgot/ folder"):
         create_layout("igmu", tmp_path)
@@ -134,7 +134,36 @@ def test_igmu_task_without_retain_images_leaves_preservation_out(tmp_path: Path,
     assert original.retain.files == [] and methods["ESD"].retain.files == [] and len(original.pair.files) == 2
     assert original.forget.files[0].meta["category"] == "style"
     out = tmp_path / "report"
-    assert main(["eval", "--layout", "igmu", str(task), "--detector", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
+    assert main(["eval", "--layout", "igmu", str(task), "--judge", f"imagenet:281@local-dir:{efficientnet_lite0_dir}",
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "20", "--workers", "0", "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "preservation left out: no retain images: original, ESD" in md and "IRA" not in md and "n/a" not in md.split("## ")[0]
+
+
+def test_igmu_layout_reads_the_prompt_files_beside_the_images(tmp_path: Path) -> None:
+    """IGMU's dataset/ folder: Benchmarking_prompts/{forgot,retain}.json beside Benchmarking_images_demo/<task>
+    ({"<task key>": {"<class>": [prompts]}}, as in ryliu68/IGMU); image i_j_k gets class i's prompt j."""
+    from PIL import Image
+
+    data = tmp_path / "dataset"
+    forgot = {"nudity": {"girl": ["a nude girl by the lake", "a naked girl in a field"], "boy": ["a nude boy on the shore"]},
+              "object_church": {"Church": ["a church"]}}
+    retain = {"nudity": {"girl": ["a girl by the lake", "a girl in a field"], "boy": ["a boy on the shore"]}}
+    (data / "Benchmarking_prompts").mkdir(parents=True)
+    (data / "Benchmarking_prompts" / "forgot_demo.json").write_text(json.dumps(forgot))
+    (data / "Benchmarking_prompts" / "retain_demo.json").write_text(json.dumps(retain))
+    task = data / "Benchmarking_images_demo" / "Nudity"
+    for name in ("0_1_3", "1_0_0", "2_0_0"):  # class 2 has no prompt in the file: no prompt text, no error
+        for folder in ("forgot/ORG", "forgot/ESD", "remove_word/ORG"):
+            (task / folder).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8)).save(task / folder / f"{name}.png")
+    methods, original = create_layout("igmu", task)
+    esd = methods["ESD"]
+    assert [(r.id, r.meta.get("prompt"), r.meta.get("pair_prompt"), r.meta.get("subcategory")) for r in esd.forget.files] == [
+        ("0_1_3.png", "a naked girl in a field", "a girl in a field", "girl"), ("1_0_0.png", "a nude boy on the shore", "a boy on the shore", "boy"),
+        ("2_0_0.png", None, None, None)]
+    assert [(r.meta["seed"], r.meta["image_index"]) for r in esd.forget.files] == [(3, 3), (0, 0), (0, 0)]
+    assert [(r.meta.get("prompt"), r.meta["role"]) for r in original.pair.files] == [
+        ("a girl in a field", "negative"), ("a boy on the shore", "negative"), (None, "negative")]
+    assert esd.retain.files == [] and esd.retain.source == ""  # no unrelated/ and no remove_word/ESD: no retain images, no made-up path
+    assert "|" not in esd.forget.source and Path(esd.forget.source).is_dir()

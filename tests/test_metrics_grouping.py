@@ -11,6 +11,7 @@ from dataigm.evaluation.metrics import (
     aggregate, attack_success_rate, bootstrap_ci, domain_of, expected_retain_label, group_key, grouped,
     in_cross_domain, macro_accuracy, prompt_key, retain_class, retain_correct,
 )
+from dataigm.evaluation.stats import rate, wilson_interval
 
 
 def test_prompt_key_prefers_the_prompt_index_then_the_pair_then_the_image() -> None:
@@ -66,7 +67,10 @@ def test_grouped_names_every_group_and_counts_prompts() -> None:
         "all": (0.5, 6, 5), "church": (pytest.approx(2 / 3), 3, 2), "church/gothic": (0.5, 2, 1),
         "lang=": (0.5, 4, 4), "lang=de": (0.5, 2, 1)}
     clusters = [("prompt", "church", "", 0)] * 2 + [("prompt", "church", "", 1), ("prompt", "", "", 2), ("image", "4"), ("image", "5")]
-    assert g["all"] == bootstrap_ci([float(f) for _, f in items], clusters=clusters, **kwargs).to_dict()  # with the kwargs
+    assert g["all"] == rate([f for _, f in items], clusters=clusters, **kwargs).to_dict()  # with the kwargs
+    # 5 prompts (< 10): the Wilson interval over images at the 80% level, not a bootstrap over 5 units
+    assert (g["all"]["interval"], g["all"]["n_images"], g["all"]["n_prompts"]) == ("wilson-images", 6, 5)
+    assert (g["all"]["low"], g["all"]["high"]) == pytest.approx(wilson_interval(3, 6, 0.8))
     by_image = grouped(items, by_prompt=False, n_resamples=50)
     assert (by_image["all"]["clusters"], by_image["church/gothic"]["clusters"]) == (6, 2)
 
@@ -89,7 +93,8 @@ def test_in_cross_domain_counts_unknown_domains_in_the_pooled_accuracy_only() ->
     assert {k: res["cra"][k] for k in ("low", "high")} == {"low": cra.low, "high": cra.high}
     clusters = [("prompt", "", "Monet", 0)] * 2 + [("prompt", "", "Picasso", 1), ("prompt", "", "dog", 2), ("prompt", "", "tree", 3),
                                                   ("image", "5"), ("image", "6")]
-    assert res["pooled"] == bootstrap_ci([float(ok) for _, ok in items], clusters=clusters, **kwargs).to_dict()
+    assert res["pooled"] == rate([ok for _, ok in items], clusters=clusters, **kwargs).to_dict()
+    assert res["pooled"]["interval"] == "wilson-images" and (res["pooled"]["low"], res["pooled"]["high"]) == pytest.approx(wilson_interval(4, 7, 0.8))
     items = items[:5]
     res = in_cross_domain(items, "style", n_resamples=50)
     assert (res["ira"]["value"], res["ira"]["n"], res["ira"]["clusters"], res["ira"]["classes"]) == (0.5, 3, 2, ["Monet", "Picasso"])
@@ -140,7 +145,8 @@ def test_a_custom_statistic_is_used_and_refused_with_clusters() -> None:
     assert (est.n, est.clusters) == (4, None)
     with pytest.raises(ValueError, match="cannot be combined with clusters"):
         bootstrap_ci(values, statistic=np.mean, clusters=["a", "a", "b", "b"])
-    assert bootstrap_ci([]).to_dict() == {"value": None, "low": None, "high": None, "n": 0, "clusters": None}
+    assert bootstrap_ci([]).to_dict() == {"value": None, "low": None, "high": None, "n": 0, "clusters": None, "interval": "",
+                                          "n_images": 0, "n_prompts": None}
 
 
 def test_macro_accuracy_interval_is_the_reference_resampling() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dataigm.core.devices import DeviceError, choose_device, driver_gpu_count, gpu_count, gpu_index_for_rank, pick_device, visible_gpu_count
-from dataigm.core.partition import RankInfo, partition, rank_from_env
+from dataigm.core.partition import RankInfo, parse_array_task, partition, rank_from_env
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -151,3 +151,42 @@ def test_onnx_device_choice_does_not_import_torch():
             "'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "cuda:0" and out[2] == "False"
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, RankInfo(3, 4, 0, array=True)),
+    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "250", "SLURM_ARRAY_TASK_MIN": "1"}, RankInfo(0, 250, 0, array=True)),
+    ({"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2"},
+     RankInfo(3, 4, 0, array=True)),
+    # an array task of 2 tasks in an srun step: ranks 2*index + procid of 2*count
+    ({"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "1"},
+     RankInfo(5, 6, 1, array=True)),
+    # an array task with several tasks outside srun is one process of the array (no refusal for arrays)
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_NTASKS": "4"}, RankInfo(0, 2, 0, array=True)),
+    ({"SLURM_ARRAY_TASK_ID": "0"}, RankInfo(0, 1, 0)),  # no count: not read as an array
+    ({"WORLD_SIZE": "2", "RANK": "1", "SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, RankInfo(1, 2, 0)),  # torchrun wins
+])
+def test_job_array_tasks_are_ranks_of_a_world_that_never_meets(env, expected) -> None:
+    assert rank_from_env(env) == expected
+
+
+def test_array_task_flag_and_bad_arrays() -> None:
+    assert rank_from_env({"WORLD_SIZE": "8", "RANK": "1"}, array_task="2/5") == RankInfo(2, 5, 0, array=True)
+    assert parse_array_task(" 0 / 1 ") == RankInfo(0, 1, 0, array=True)
+    for bad in ("2", "a/4", "1/", "-1/4"):
+        with pytest.raises(ValueError, match=r"array task must be I/N .* got"):
+            parse_array_task(bad)
+    with pytest.raises(ValueError, match=r"rank must be in \[0, 4\), got 4"):
+        parse_array_task("4/4")
+    with pytest.raises(ValueError, match=r"SLURM_ARRAY_TASK_ID=9 is task 9 of an array of SLURM_ARRAY_TASK_COUNT=4"):
+        rank_from_env({"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "4"})  # --array=1,5,9 lists
+    with pytest.raises(ValueError, match=r"SLURM_ARRAY_TASK_ID=3 is not on the array's grid \(min 0, step 2\)"):
+        rank_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_STEP": "2"})
+
+
+def test_stages_with_barriers_refuse_a_job_array() -> None:
+    from dataigm.core.partition import refuse_array
+
+    refuse_array(RankInfo(1, 4), "curation")  # torchrun/srun ranks meet: fine
+    with pytest.raises(ValueError, match=r"curation waits for all its ranks at barriers, so it cannot run as a job array \(task 1 of 4\)"):
+        refuse_array(rank_from_env({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4"}), "curation")

@@ -43,7 +43,8 @@ def test_paper_targets_and_multiclass_recipes_are_shipped():
         ({"splits": {"train": 0.5, "test": 0.2}}, "splits", "sum to 1"),
         ({"splits": {"train": 0.5, "dev": 0.5}}, "splits", "allowed: ['train', 'val', 'test']"),
         ({"images_per_prompt": 0}, "images_per_prompt", "greater than or equal to 1"),
-        ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+        ({"colour": "red"}, "colour", "unknown field"),
+        ({"imags_per_prompt": 2}, "imags_per_prompt", "unknown field (did you mean 'images_per_prompt'?)"),
     ],
 )
 def test_bad_recipe_names_file_field_and_value(tmp_path, override, field, fragment):

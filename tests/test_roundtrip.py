@@ -132,7 +132,7 @@ def test_published_dataset_round_trip(tmp_path: Path, tiny_model_dir: Path, caps
     det = tmp_path / "detector"
     out = cli(capsys, "export-detector", tmp_path / "run-pulled", "--out", det)
     assert "2 classes: other, church" in out
-    summary = json.loads(cli(capsys, "judge", hub, "--detector", f"local-dir:{det}", "--category", "church", "--split", "test",
+    summary = json.loads(cli(capsys, "judge", hub, "--judge", f"local-dir:{det}", "--category", "church", "--split", "test",
                              "--json"))
     cm = by_id["confusion_matrix"]  # rows: true class, columns: predicted class
     assert summary["n_images"] == test_n and summary["n_failed"] == 0

@@ -57,7 +57,7 @@ def test_resume_continues_the_step_count(trained_run: dict) -> None:
 
 
 def test_a_finished_run_is_not_silently_overwritten(trained_run: dict, shapes_dataset: Path) -> None:
-    with pytest.raises(ValueError, match="--resume"):
+    with pytest.raises(ValueError, match="resume=True"):
         train_detector(load_detector_recipe(DETECTORS / "tiny.yaml"), trained_run["run"], data=shapes_dataset, progress=False)
 
 

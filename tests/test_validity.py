@@ -67,12 +67,12 @@ def test_eval_audit_corrects_forgetting(tree, efficientnet_lite0_dir, tmp_path, 
 
     spec = f"{EGYPTIAN}@local-dir:{efficientnet_lite0_dir}"
     photos = write_labelled_photos(tmp_path / "photos")
-    assert main(["audit", str(photos), "--labels", str(photos), "--concept", "cat", "--detector", spec, "--json", "--bootstrap", "100"]) == 0
+    assert main(["audit", str(photos), "--labels", str(photos), "--concept", "cat", "--judge", spec, "--json", "--bootstrap", "100"]) == 0
     (tmp_path / "audit.json").write_text(capsys.readouterr().out)
     audit = json.loads((tmp_path / "audit.json").read_text())["judges"][0]
     sens, spec_ = audit["sensitivity"], audit["specificity"]
     assert 0.0 < sens < 1.0 and spec_ == 1.0
-    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--detector", spec, "--audit", str(tmp_path / "audit.json"),
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", spec, "--audit", str(tmp_path / "audit.json"),
                  "--lpips-net", "none", "--fid-features", "none", "--bootstrap", "100", "--workers", "0", "--out", str(tmp_path / "r"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     m = rep["methods"]["m"]
@@ -82,7 +82,7 @@ def test_eval_audit_corrects_forgetting(tree, efficientnet_lite0_dir, tmp_path, 
     assert fixed["value"] > raw and fixed["low"] <= fixed["value"] <= fixed["high"] and not fixed["unstable"]
     assert m["correction"]["audit_scope"] == "all" and rep["definitions"]["forgetting_corrected"] == "forgetting_corrected/1"
     assert "forgetting corrected" in (tmp_path / "r" / "report.md").read_text()
-    assert main(["eval", "--method", f"m={tree / 'm'}", "--detector", spec, "--threshold", "0.5", "--audit", str(tmp_path / "audit.json"),
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--judge", spec, "--threshold", "0.5", "--audit", str(tmp_path / "audit.json"),
                  "--lpips-net", "none", "--fid-features", "none", "--out", str(tmp_path / "r2")]) == 2  # audited at another threshold
 
 

@@ -50,7 +50,7 @@ def _download(url: str, dest: Path) -> None:
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp, open(dest, "wb") as out:
             shutil.copyfileobj(resp, out)
     except OSError as e:  # URLError, HTTPError and timeouts are OSErrors
-        raise FetchError(f"could not download {url}: {e}; on an offline machine copy the file and use --from DIR") from None
+        raise FetchError(f"could not download {url}: {e}; on an offline machine copy the file into a folder given as source_dir=DIR") from None
 
 
 def fetch_file(suite: Suite, key: str, source_dir: Path | None = None, force: bool = False) -> Path:

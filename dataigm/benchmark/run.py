@@ -36,6 +36,7 @@ from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.schema import slugify
 from dataigm.evaluation.preflight import EVAL_MODEL_HINTS, check_eval_models  # noqa: F401, the check `dataigm eval` runs too
 from dataigm.core.sources import CHECKPOINT_SUFFIXES
+from dataigm.generate.tiny import TINY_GENERATION, TINY_ID
 from dataigm.prompts import PromptRecord, write_prompt_jsonl
 from dataigm.recipe import ModelSpec, Recipe, parse_recipe
 
@@ -153,14 +154,17 @@ def pair_set(suite: Suite, forget: list[PromptRecord], concept: str) -> list[Pro
     return out
 
 
-def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions) -> Recipe:
-    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file.
+def set_recipe(suite: Suite, role: str, prompts: Path, concept: str, options: BenchmarkOptions, tiny: bool = False) -> Recipe:
+    """The build recipe of one set: one class (the suite's target or retain label), every prompt of the file; ``tiny``:
+    the tiny model's own size and steps (:data:`~dataigm.generate.tiny.TINY_GENERATION`) over the suite's.
 
     ``pair`` (the p' images) uses the forget set's class name, so its samples share ``pair_id`` and seed with the
     forget images they belong to (the key ``dataigm eval`` pairs them by).
     """
     label = suite.retain_label if role == "retain" else suite.target
     generation = suite.generation.model_dump(mode="json")
+    if tiny:
+        generation.update(TINY_GENERATION)
     generation.update({k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None})
     data = {
         "name": f"{suite.name}-{role}", "category": suite.taxonomy, "description": suite.description, "labels": [label],
@@ -207,12 +211,12 @@ def original_folder(suite: Suite, spec: ModelSpec, key: str) -> Path:
 
 # How to hand a benchmark the weights a judge kind needs, when the suite's spec names none (offline machines).
 JUDGE_WEIGHTS_HINTS = {
-    "igmu": "--judge igmu:<task>@DIR, DIR being what `dataigm convert-judge igmu classifier_head.pth --out DIR` wrote",
-    "imagenet": "--judge imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
-    "i2p": "--judge i2p@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote (ViT-L/14 prompts)",
-    "q16": "--judge q16@DIR, DIR being what `dataigm convert-judge q16 prompts.p --out DIR` wrote",
-    "sd-safety-checker": "--judge sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
-    "wikiart": "--judge wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
+    "igmu": "judge=igmu:<task>@DIR, DIR being IGMU's classifier_head.pth converted (dataigm convert-judge igmu)",
+    "imagenet": "judge=imagenet:<class>@MODEL, MODEL being local-dir:PATH, hf-hub:org/name, a cached timm name or a transformers folder",
+    "i2p": "judge=i2p@DIR, DIR being Q16's prompts.p converted (dataigm convert-judge q16; ViT-L/14 prompts)",
+    "q16": "judge=q16@DIR, DIR being Q16's prompts.p converted (dataigm convert-judge q16)",
+    "sd-safety-checker": "judge=sd-safety-checker@DIR, DIR a local copy of CompVis/stable-diffusion-safety-checker",
+    "wikiart": "judge=wikiart:vincent-van-gogh@MODEL, MODEL being UnlearnDiffAtk's WikiArt classifier folder (transformers, safetensors)",
 }
 
 
@@ -223,12 +227,12 @@ def check_local_paths(*models: ModelSpec | None) -> None:
     may be a Hub id.
     """
     for spec in filter(None, models):
-        flags = {"unet": "--unet", "text_encoder": "--text-encoder"}
-        for what, value in (("--model", spec.id), *((flags.get(name, f"--component {name}"), v) for name, v in spec.components.items())):
+        named = {"unet": "unet=", "text_encoder": "text_encoder="}
+        for what, value in (("model=", spec.id), *((named.get(name, f"component={name}="), v) for name, v in spec.components.items())):
             path = Path(value).expanduser()
             looks_local = value.startswith((".", "~", "/")) or path.suffix in CHECKPOINT_SUFFIXES
             if looks_local and not path.exists():
-                raise FileNotFoundError(f"{what}: {value} not found (a diffusers folder, a state-dict file or a Hub id)")
+                raise FileNotFoundError(f"{what}{value} not found (a diffusers folder, a state-dict file or a Hub id)")
 
 
 def check_judges(specs: list[str], device: str | None) -> None:
@@ -240,7 +244,7 @@ def check_judges(specs: list[str], device: str | None) -> None:
             create_judge(spec, device=device)
         except (DataigmError, KeyError, ValueError, OSError) as e:
             msg = e.args[0] if e.args else str(e)
-            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "--judge SPEC")
+            hint = JUDGE_WEIGHTS_HINTS.get(spec.partition(":")[0], "judge=SPEC")
             raise BenchmarkError(f"judge {spec!r} is not available: {msg}; to replace the suite's judges pass {hint}") from None
 
 
@@ -250,16 +254,16 @@ def update_state(out: Path, suite: Suite, key: str, options: BenchmarkOptions, o
     state = json.loads(path.read_text()) if path.is_file() else {}
     if state and (state.get("suite") != suite.name or state.get("settings_key") != key):
         raise BenchmarkError(f"{path} holds a benchmark of suite {state.get('suite')} with other settings (key {state.get('settings_key', '')[:12]} "
-                             f"!= {key[:12]}: variant, limit, batch size, dtype, --deterministic or the suite changed); use another --out")
+                             f"!= {key[:12]}: prompt set, limit, batch size, dtype, determinism or the suite changed); use another out=DIR")
     if state and state.get("original", {}).get("folder") != str(orig_dir):
         raise BenchmarkError(f"{path} compares against the original images in {state['original']['folder']} (model "
                              f"{state['original']['model']['id']}); this run's are in {orig_dir} (model {original.id}, DATAIGM_CACHE "
-                             "or --original changed): use another --out")
+                             "or the original model changed): use another out=DIR")
     methods = state.get("methods", {})
     spec = model.model_dump(mode="json")
     if options.name in methods and methods[options.name]["model"] != spec:
-        raise BenchmarkError(f"--name {options.name!r} in {out} already holds model {methods[options.name]['model']}; "
-                             "use another --name or another --out")
+        raise BenchmarkError(f"method name={options.name!r} in {out} already holds model {methods[options.name]['model']}; "
+                             "use another name= or another out=DIR")
     methods[options.name] = {"model": spec, "folder": str(out / "methods" / options.name)}
     state = {
         "format": STATE_FORMAT, "suite": suite.name, "suite_sha256": suite.sha256(), "variant": options.variant, "limit": options.limit,
@@ -415,18 +419,19 @@ def run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOp
 def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkOptions, original: ModelSpec | None,
                    say: Callable[[str], None]) -> BenchmarkResult:
     from dataigm.benchmark.fetch import fetch_suite
-    from dataigm.core.partition import rank_from_env
+    from dataigm.core.partition import rank_from_env, refuse_array
     from dataigm.generate.engine import BuildOptions, build
 
     # 1. Check inputs: suite, prompt files, judges, --out
     suite = load_suite(suite_name)
-    for flag, value in (("--limit", options.limit), ("--generation-batch-size", options.batch_size), ("--shard-size", options.shard_size)):
+    for flag, value in (("limit", options.limit), ("batch_size", options.batch_size), ("shard_size", options.shard_size)):
         if value is not None and value < 1:
-            raise InputError(f"{flag} must be >= 1, got {value}")
+            raise InputError(f"{flag}={value}: must be >= 1")
     check_local_paths(model, original)
     if not NAME_RE.fullmatch(options.name or "") or options.name == "original":
-        raise InputError(f"--name {options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
+        raise InputError(f"name={options.name!r}: use lowercase letters, digits, '-' and '_' (not 'original')")
     rank = rank_from_env()
+    refuse_array(rank, "benchmark")  # rank 0 waits for the other ranks' shards before judging
     files = fetch_suite(suite, options.source_dir)
     sets = {role: _seeded(suite, load_set(suite, role, files, options.variant, options.limit)) for role in ROLES if suite.sets(options.variant)[role]}
     concept = next((r.concept for r in sets.get("forget", []) if r.concept), "")
@@ -436,7 +441,8 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
         if unchanged and rank.rank == 0:
             say(f"{unchanged} of {len(sets['pair'])} forget prompts name no trigger of concept {concept!r}: their p' is the prompt itself (as IGMU's cleaning leaves it)")
     prompts = write_prompt_sets(suite, sets)
-    recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options) for role, path in prompts.items()}
+    tiny = model.id == TINY_ID and (original is None or original.id == TINY_ID)
+    recipes = {role: set_recipe(suite, role, path, concept if role == "forget" else "", options, tiny) for role, path in prompts.items()}
     if rank.rank == 0 and options.evaluate:
         if not suite.utility_only:
             check_judges(options.judges or [j.detector for j in suite.judges], None if options.device == "auto" else options.device)
@@ -459,7 +465,8 @@ def _run_benchmark(suite_name: str | Path, model: ModelSpec, options: BenchmarkO
     n_prompts = sum(len(v) for k, v in sets.items() if k != "pair")
     pair_note = f" + the original's {len(sets['pair'])} concept-removed prompts" if "pair" in sets else ""
     say(f"suite {suite.name}: {n_prompts} prompts x {suite.images_per_prompt} images x 2 models{pair_note} = {total} images; "
-        f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else ""))
+        f"{todo} to generate" + (f" (rank {rank.rank}/{rank.world_size})" if rank.world_size > 1 else "")
+        + (f"; the tiny model at its own {TINY_GENERATION['width']} px and {TINY_GENERATION['steps']} steps" if tiny else ""))
     if todo and options.estimate:
         label, recipe, spec, _ = next(j for j in jobs if counts[j[0]][1])
         result.seconds_per_image = time_one_batch(recipe, spec, options.device, rank.local_rank)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, read_yaml_mapping, validate
@@ -161,7 +162,7 @@ class Suite(StrictModel):
         """forget/retain sources, with ``variant``'s selections applied."""
         if variant is not None and variant not in self.variants:
             valid = ", ".join(self.variants) or "none"
-            raise SuiteError(f"suite {self.name}: unknown variant {variant!r}; valid: {valid}")
+            raise SuiteError(f"suite {self.name}: unknown prompt set {variant!r}{did_you_mean(variant, self.variants)}; valid: {valid}")
         out = {}
         for role in ROLES:
             sources = getattr(self, role)
@@ -190,7 +191,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = suites_dir() / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise SuiteError(f"unknown suite {str(name_or_path)!r}; valid: {', '.join(suite_names())} (or a path to a suite YAML)")
+            raise SuiteError(f"unknown suite {str(name_or_path)!r}{did_you_mean(str(name_or_path), suite_names())}; valid: {', '.join(suite_names())} (or a path to a suite YAML)")
     from dataigm.taxonomy import register_concepts_file
 
     data = read_yaml_mapping(path, "suite", SuiteError)

@@ -3,10 +3,12 @@
 * :func:`add_model_source_flags`: the pipeline and the components that replace parts of it (build, benchmark);
 * :func:`add_metric_flags` + :func:`metric_settings`: CLIP, CSDR, CLIP score, LPIPS, FID/KID and bootstrap settings,
   as :class:`~dataigm.evaluation.evaluate.EvalConfig` fields (eval, benchmark);
+* :func:`add_distributor_flags` + :func:`distributor_settings`: ``--distributor {local,ray}`` and ``--ray-address``
+  (build, import-images, curate, judge);
 * :func:`add_device_flag`, :func:`add_json_flag` and :func:`emit_json` (one JSON object on stdout).
 
-A flag renamed because its old name meant two things keeps the old spelling for one release, through
-:func:`add_deprecated_alias`: it still works and says which name to use.
+A renamed flag keeps its old spelling for one release through :func:`add_alias` (a renamed command through
+:func:`add_command`): hidden from --help, it still works and prints one note naming the new spelling.
 """
 
 from __future__ import annotations
@@ -20,21 +22,102 @@ DTYPES = ["auto", "float32", "float16", "bfloat16"]
 CLIP_IGMU = "openai/clip-vit-base-patch16"
 
 
-class _DeprecatedAlias(argparse.Action):
-    """Stores like the new flag and prints one warning line naming it."""
+# The release in which the old names go (the CHANGELOG lists them).
+ALIASES_UNTIL = "0.3.0"
+_NOTED: set[str] = set()  # notes already printed by this process: one line per old name, however often it is typed
 
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
-        self.new = new
+
+def alias_note(old: str, note: str) -> None:
+    """Print, once per process, the one-line note that ``old`` is an old name: ``note`` says what to type instead."""
+    if old in _NOTED:
+        return
+    _NOTED.add(old)
+    print(f"dataigm: note: {old} is an old name (it works until {ALIASES_UNTIL}); {note}", file=sys.stderr)
+
+
+class _OldName(argparse.Action):
+    """A hidden old spelling of a flag: stores what the new flag would (appending for a repeatable one, ``const``
+    when it takes no value) and prints one note naming the new spelling."""
+
+    def __init__(self, option_strings: list[str], dest: str, note: str = "", append: bool = False, **kwargs: Any) -> None:
+        self.note, self.append = note, append
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
-        print(f"{parser.prog}: warning: {option_string} is deprecated (it means something else in other commands); use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
+        alias_note(str(option_string), self.note)
+        value = self.const if self.nargs == 0 or (self.nargs == "?" and values is None) else values
+        if self.append:
+            value = [*(getattr(namespace, self.dest, None) or []), value]
+        setattr(namespace, self.dest, value)
+
+
+def add_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, *, note: str = "", append: bool = False, **kwargs: Any) -> None:
+    """Accept ``old`` (hidden from --help) as an old spelling of ``new``, stored in ``dest``; typing it prints one note
+    (``note``, or "use NEW"). The one helper every renamed flag goes through."""
+    p.add_argument(old, dest=dest, action=_OldName, note=note or f"use {new}", append=append, help=argparse.SUPPRESS, **kwargs)
 
 
 def add_deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
     """Accept ``old`` (hidden from --help) as a deprecated spelling of ``new``, stored in ``dest``."""
-    p.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=argparse.SUPPRESS, **kwargs)
+    add_alias(p, old, new, dest, **kwargs)
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, *, old_names: tuple[str, ...] = (), **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command ``name``; each of ``old_names`` runs it too, hidden from the command list, with a note
+    (printed by :func:`note_old_command` once the command line is parsed)."""
+    p = sub.add_parser(name, **kwargs)
+    for old in old_names:
+        sub._name_parser_map[old] = p  # the same parser under the old name; no help entry, so --help does not list it
+    p.set_defaults(_new_name=name)
+    return p
+
+
+def note_old_command(args: argparse.Namespace) -> None:
+    """The note for a command typed by its old name (see :func:`add_command`)."""
+    new = getattr(args, "_new_name", None)
+    if new and args.command != new:
+        alias_note(f"'dataigm {args.command}'", f"use 'dataigm {new}'")
+
+
+def add_judge_flag(p: argparse.ArgumentParser, *, help: str, required: bool = True, repeat: bool = True) -> None:
+    """--judge SPEC (repeatable unless ``repeat`` is false), with --detector as its old spelling; ``required``: the
+    command line refuses a run without one (checked after parsing, so that the old spelling counts)."""
+    p.add_argument("--judge", dest="judge", metavar="SPEC", required=False, action="append" if repeat else "store",
+                   help=help + ("; repeatable" if repeat else ""))
+    add_alias(p, "--detector", "--judge", "judge", append=repeat, metavar="SPEC")
+    if required:
+        p.set_defaults(_required_judge=True)
+
+
+WEIGHT_FLAGS = {  # old per-kind weight flag -> (dest, the spec that replaces it)
+    "--nudenet-model": ("nudenet_model", "--judge nudenet[:PRESET]@PATH"),
+    "--imagenet-model": ("imagenet_model", "--judge imagenet:<class>@MODEL"),
+    "--igmu-head": ("igmu_head", "--judge igmu:<task>@DIR"),
+}
+
+
+def add_weight_aliases(p: argparse.ArgumentParser, *flags: str) -> None:
+    """The old per-kind weight flags: hidden, still applied to the judges of their kind, each with a note giving the
+    ``KIND[:NAME]@LOCATION`` spelling that replaces it."""
+    for flag in flags:
+        dest, spec = WEIGHT_FLAGS[flag]
+        add_alias(p, flag, spec, dest, note=f"give the weights in the judge spec: {spec}", metavar="PATH")
+
+
+def add_clip_model_flag(p: argparse.ArgumentParser, *, what: str) -> None:
+    """--clip-model MODEL: the one flag for CLIP weights (``what`` says which parts of the command use them)."""
+    p.add_argument("--clip-model", dest="clip_model", metavar="MODEL",
+                   help=f"CLIP weights (a local folder or Hub id) for {what}; default: each part's published CLIP model")
+
+
+def add_batch_size_flag(p: argparse.ArgumentParser, *, of: str, default: int | None = 32) -> None:
+    """--batch-size N; ``of`` says of what (images judged per batch, images generated per batch...)."""
+    p.add_argument("--batch-size", type=int, default=default,
+                   help=f"{of} per batch" + (" (default: %(default)s)" if default is not None else ""))
+
+
+def add_workers_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None, help="image decoding worker processes (default: automatic)")
 
 
 def add_model_source_flags(p: argparse.ArgumentParser, *, model_help: str, model_required: bool = False) -> None:
@@ -70,16 +153,18 @@ def add_generation_flags(p: argparse.ArgumentParser, *, what: str) -> None:
 def add_metric_flags(p: argparse.ArgumentParser, *, suite_defaults: bool = False) -> None:
     """The metric settings of ``eval`` (and of ``benchmark``, whose defaults follow the suite's metrics)."""
     suite = ["suite"] if suite_defaults else []
-    p.add_argument("--clip", nargs="?", const=CLIP_IGMU, metavar="MODEL",
-                   help=f"CLIP model path or Hub id: compute CSDR (IGMU) and csdr_win_rate; without MODEL: {CLIP_IGMU}, IGMU's")
+    p.add_argument("--csdr", action="store_true", help=f"compute CSDR (IGMU) and csdr_win_rate with CLIP (default model: {CLIP_IGMU}, IGMU's)")
+    add_clip_model_flag(p, what="CSDR, the CLIP score and CLIP-based judges (e.g. igmu:<task>)")
+    add_alias(p, "--clip", "--csdr", "clip_old", nargs="?", const="", metavar="MODEL", note="use --csdr, and --clip-model MODEL for the weights")
     p.add_argument("--csdr-unit", choices=["image", "prompt"], default="image",
                    help="CSDR per image (IGMU's README: their reported numbers; default) or per prompt (their published script as written)")
-    p.add_argument("--csdr-prompts", choices=["pair", "igmu"], default="pair",
-                   help="text CSDR scores against: the concept-removed prompt p' (default) or IGMU's cleaned text, bug included")
+    p.add_argument("--csdr-prompts", choices=["igmu", "pair"], default="igmu",
+                   help="text CSDR scores against: IGMU's cleaned text, bug included (default: IGMU's CSDR), or the "
+                        "concept-removed prompt p' (ours, reported as csdr-pair)")
     p.add_argument("--clip-score", choices=["torchmetrics", "torchmetrics-eot", "clipscore"],
                    help="CLIP score of forget and retain images: torchmetrics max(100 mean cos, 0) (token ids sliced to 77, as "
                    "torchmetrics), torchmetrics-eot (the same, keeping the end-of-text token) or SPM's 2.5 max(cos, 0)")
-    p.add_argument("--clip-score-model", help="CLIP model for --clip-score (default: ViT-L/14 for torchmetrics, ViT-B/32 for clipscore)")
+    add_alias(p, "--clip-score-model", "--clip-model", "clip_model", metavar="MODEL")
     p.add_argument("--forget-reference", choices=["pair", "same-prompt"], default="pair",
                    help="forget LPIPS/FID/KID against the original's image of the concept-removed prompt (pair, IGMU; default) "
                    "or of the same prompt (same-prompt); retain images always use the same prompt")
@@ -90,14 +175,8 @@ def add_metric_flags(p: argparse.ArgumentParser, *, suite_defaults: bool = False
     p.add_argument("--fid-weights", help="local copy of the FID Inception weights")
     p.add_argument("--kid-subset-size", type=int, default=1000,
                    help="KID subset size; KID is left out (with a note) when a side has fewer images (default: %(default)s)")
-    add_nudenet_model_flag(p)
+    add_weight_aliases(p, "--nudenet-model")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
-
-
-def add_nudenet_model_flag(p: argparse.ArgumentParser) -> None:
-    """--nudenet-model: a local copy of a NudeNet preset's detector file, for offline machines."""
-    p.add_argument("--nudenet-model", help="nudenet presets: a local copy of the preset's detector file (best.onnx for "
-                   "rece/unlearndiffatk, 320n.onnx) or its nudenet wheel; default: installed, cached, or fetched from PyPI")
 
 
 def metric_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,10 +184,20 @@ def metric_settings(args: argparse.Namespace) -> dict[str, Any]:
     def off(v: Any) -> Any:
         return None if v == "none" else v
 
-    return {"clip": args.clip, "csdr_unit": args.csdr_unit, "csdr_prompts": args.csdr_prompts, "clip_score": args.clip_score,
-            "clip_score_model": args.clip_score_model, "forget_reference": args.forget_reference, "lpips_net": off(args.lpips_net),
-            "fid_feature": off(args.fid_features), "fid_weights": args.fid_weights, "n_resamples": args.bootstrap,
-            "kid_subset_size": args.kid_subset_size, "nudenet_model": args.nudenet_model}
+    csdr = args.csdr or args.clip_old is not None
+    clip_model = args.clip_model or args.clip_old or None
+    return {"clip": (clip_model or CLIP_IGMU) if csdr else None, "csdr_unit": args.csdr_unit, "csdr_prompts": args.csdr_prompts,
+            "clip_score": args.clip_score, "clip_score_model": clip_model, "forget_reference": args.forget_reference,
+            "lpips_net": off(args.lpips_net), "fid_feature": off(args.fid_features), "fid_weights": args.fid_weights,
+            "n_resamples": args.bootstrap, "kid_subset_size": args.kid_subset_size, "nudenet_model": args.nudenet_model,
+            "clip_model": clip_model}
+
+
+def add_array_task_flag(p: argparse.ArgumentParser) -> None:
+    """--array-task I/N: this process is task I of N of a job array (a world that never meets)."""
+    p.add_argument("--array-task", metavar="I/N", help="run as task I of N (from 0) of a job array whose tasks never meet: "
+                   "each writes its share of shards and the last to finish writes the manifest (Slurm arrays are read from "
+                   "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT without it); see docs/many-machines.md")
 
 
 def add_device_flag(p: argparse.ArgumentParser, default: str | None = None, help: str = "cpu, cuda, cuda:1, mps (default: cuda when available)") -> None:
@@ -122,3 +211,28 @@ def add_json_flag(p: argparse.ArgumentParser, what: str = "the result") -> None:
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as one JSON line on stdout (sorted keys, ASCII-escaped): what every ``--json`` prints."""
     sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+
+
+def add_distributor_flags(p: argparse.ArgumentParser) -> None:
+    """--distributor and --ray-address: where the command's shards are done (see dataigm.distributors)."""
+    from dataigm.distributors import DISTRIBUTORS
+
+    p.add_argument("--distributor", choices=DISTRIBUTORS, default="local",
+                   help="local: this process is one rank (alone, under torchrun or srun); ray: this one process hands every "
+                   "shard to actors on a Ray cluster, one per GPU (needs the ray extra; default: %(default)s)")
+    p.add_argument("--ray-address", metavar="ADDR", help="--distributor ray: the cluster to join (default: RAY_ADDRESS, else a "
+                   "local cluster on this machine), e.g. auto or ray://head:10001")
+
+
+def distributor_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``distributor`` and ``ray_address`` keyword arguments of the library call, checked: a missing extra or a
+    --ray-address without --distributor ray fails here in one line."""
+    from dataigm.core.errors import InputError
+    from dataigm.distributors import EXTRA_OF, is_installed
+
+    if args.ray_address and args.distributor != "ray":
+        raise InputError(f"--ray-address {args.ray_address} needs --distributor ray")
+    if not is_installed(args.distributor):
+        extra = EXTRA_OF[args.distributor]
+        raise InputError(f"--distributor {args.distributor} needs the {extra} extra: pip install 'dataigm[{extra}]'")
+    return {"distributor": args.distributor, "ray_address": args.ray_address}

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from dataigm.commands._options import add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_workers_flag
+
 ORDER = 66
 
 
@@ -23,16 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     res = actions.add_parser("rescore", help="add another judge's verdicts to an answer sheet and write a new report",
                              description="Judge the sheet's images with SPEC (on CPU unless --device), append its verdict to every "
                              "sample, and write an eval report (report.json, report.md, chart) for it beside every earlier judge.")
-    res.add_argument("sheet", type=Path, metavar="DIR")
-    res.add_argument("--detector", required=True, metavar="SPEC", help="a judge spec ('dataigm judges')")
-    res.add_argument("--threshold", type=float)
-    res.add_argument("--concept")
+    res.add_argument("sheet", type=Path, metavar="DIR", help="an answer-sheet folder ('dataigm answers export --out')")
+    add_judge_flag(res, help="the judge spec to add ('dataigm list-judges')", repeat=False)
+    res.add_argument("--threshold", type=float, help="override the judge's decision threshold")
+    res.add_argument("--concept", help="the class that counts as the concept (multi-class judges)")
     res.add_argument("--report", type=Path, help="where the report goes (default: DIR-report-<n>, n = the judge's index)")
     for a in (exp, res):
-        a.add_argument("--batch-size", type=int, default=32)
-        a.add_argument("--workers", type=int)
-        a.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
-        a.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+        add_batch_size_flag(a, of="images judged")
+        add_workers_flag(a)
+        add_device_flag(a)
+        add_json_flag(a)
     return p
 
 
@@ -48,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.report.answers_report import sheet_report
     from dataigm.report.write import write_report
 
-    sheet = rescore(args.sheet, args.detector, threshold=args.threshold, concept=args.concept, **kw)
+    sheet = rescore(args.sheet, args.judge, threshold=args.threshold, concept=args.concept, **kw)
     report = sheet_report(args.sheet)
     out = args.report or args.sheet.with_name(f"{args.sheet.name}-report-{len(sheet['judges']) - 1}")
     paths = write_report(report, out)
-    print(json.dumps(report, sort_keys=True) if args.json else f"added {args.detector} as judge {len(sheet['judges']) - 1}; report: {paths['markdown']}")
+    print(json.dumps(report, sort_keys=True) if args.json else f"added {args.judge} as judge {len(sheet['judges']) - 1}; report: {paths['markdown']}")
     return 0

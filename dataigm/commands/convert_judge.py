@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_alias
+
 ORDER = 61
 CONVERTERS = ("aesthetic", "igmu", "imagereward", "q16", "unlearncanvas")
 
@@ -14,17 +16,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "convert-judge",
         help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
         description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
-        "model.safetensors + config.json with the task's label orientation and threshold; judge with --detector igmu:<task> "
-        "--igmu-head DIR. Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes "
-        "a q16@DIR judge. The LAION aesthetic predictor's .pth and ImageReward.pt (plain state dicts, weights_only) become "
-        "aesthetic@DIR and imagereward@DIR.",
+        "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. "
+        "Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes a q16@DIR judge. "
+        "The LAION aesthetic predictor's .pth and ImageReward.pt (plain state dicts, weights_only) become aesthetic@DIR and "
+        "imagereward@DIR.",
     )
     p.add_argument("kind", choices=CONVERTERS, help="which published judge")
     p.add_argument("weights", type=Path, help="the pickled head, e.g. Weights/bi_multiC/nudity/classifier_head.pth")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--task", help="nudity | vangogh | church | parachute (default: from the head's folder name)")
-    p.add_argument("--clip", help="CLIP model the head/prompts were trained on (default: IGMU openai/clip-vit-base-patch32; "
-                   "Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
+    p.add_argument("--clip-model", dest="clip_model", metavar="MODEL", help="CLIP weights (a local folder or Hub id) the head/prompts were "
+                   "trained on (default: IGMU openai/clip-vit-base-patch32; Q16 from the data/<CLIP>/ folder, else ViT-L/14 for 768-dim prompts)")
+    add_alias(p, "--clip", "--clip-model", "clip_model", metavar="MODEL")
     p.add_argument("--tokenizer", help="imagereward: BLIP's BERT tokenizer (default google-bert/bert-base-uncased: Hub cache or a folder)")
     p.add_argument("--arch", help="unlearncanvas: the timm model the checkpoint fits (default vit_large_patch16_224.augreg_in21k)")
     return p
@@ -37,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
 def _aesthetic(args: argparse.Namespace) -> int:
     from dataigm.judges.aesthetic import AESTHETIC_CLIP, convert_aesthetic
 
-    out = convert_aesthetic(args.weights, args.out, clip=args.clip or AESTHETIC_CLIP)
-    print(f"wrote {out}: LAION aesthetic predictor MLP; judge with --detector aesthetic@{out} or eval --quality aesthetic@{out}")
+    out = convert_aesthetic(args.weights, args.out, clip=args.clip_model or AESTHETIC_CLIP)
+    print(f"wrote {out}: LAION aesthetic predictor MLP; judge with --judge aesthetic@{out} or eval --quality aesthetic@{out}")
     return 0
 
 
@@ -46,7 +49,7 @@ def _imagereward(args: argparse.Namespace) -> int:
     from dataigm.judges.imagereward import IMAGEREWARD_TOKENIZER, convert_imagereward, imagereward_blip_config, imagereward_tokenizer
 
     out = convert_imagereward(args.weights, imagereward_blip_config(), imagereward_tokenizer(args.tokenizer or IMAGEREWARD_TOKENIZER), args.out)
-    print(f"wrote {out}: ImageReward (BLIP + MLP); judge with --detector imagereward@{out} or eval --quality imagereward@{out}")
+    print(f"wrote {out}: ImageReward (BLIP + MLP); judge with --judge imagereward@{out} or eval --quality imagereward@{out}")
     return 0
 
 
@@ -58,9 +61,9 @@ def _q16(args: argparse.Namespace) -> int:
 
     if args.task:
         raise DataigmError("--task is for igmu heads; Q16's prompts have one task (inappropriate content)")
-    out = convert_q16_prompts(args.weights, args.out, clip=args.clip)
+    out = convert_q16_prompts(args.weights, args.out, clip=args.clip_model)
     cfg = json.loads((out / "config.json").read_text())
-    print(f"wrote {out}: Q16 prompts ({cfg['dim']}-dim, {cfg['dtype']}), CLIP {cfg['clip_model']}; judge with --detector q16@{out}")
+    print(f"wrote {out}: Q16 prompts ({cfg['dim']}-dim, {cfg['dtype']}), CLIP {cfg['clip_model']}; judge with --judge q16@{out}")
     return 0
 
 
@@ -69,7 +72,7 @@ def _igmu(args: argparse.Namespace) -> int:
 
     from dataigm.judges.igmu import IGMU_CLIP, convert_igmu_head
 
-    out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip or IGMU_CLIP)
+    out = convert_igmu_head(args.weights, args.out, task=args.task, clip=args.clip_model or IGMU_CLIP)
     cfg = json.loads((out / "config.json").read_text())
     if cfg["architecture"] == "Multi_MultiC":
         print(f"wrote {out}: IGMU Multi_MultiC {cfg['task']} head ({cfg['num_classes']} classes, argmax), CLIP {cfg['clip_model']}")

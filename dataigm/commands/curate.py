@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_distributor_flags, distributor_settings
 from dataigm.core.errors import InputError
 
 ORDER = 20
@@ -16,13 +17,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; rerun the same "
         "command to resume.",
     )
-    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    p.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="the built dataset folder (with manifest.json)")
     p.add_argument("--config", type=Path, default=None,
                    help="curation YAML (builders/curation/*.yaml) or a builder recipe with a 'curation:' key (default: blank + phash everywhere, NudeNet on nudity)")
     p.add_argument("--out", type=Path, default=None, help="curated dataset folder (default: DATASET_DIR-curated)")
     p.add_argument("--review-tags", type=Path, default=None, help="JSON {sample key: reject|accept|relabel:<class>} to apply")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, default=32, help="images scored by each filter (embeddings, judges) per batch (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
+    add_distributor_flags(p)
     return p
 
 
@@ -45,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from dataigm.curate import curate, load_curation_config
     from dataigm.curate.present import kept_dropped_table
 
+    distribution = distributor_settings(args)
     config = load_curation_config(args.config)
     tags = read_review_tags_file(args.review_tags) if args.review_tags else None
     out = args.out or args.dataset.with_name(args.dataset.name + "-curated")
-    result = curate(args.dataset, out, config, review_tags=tags, batch_size=args.batch_size, progress=not args.no_progress)
+    result = curate(args.dataset, out, config, review_tags=tags, batch_size=args.batch_size, progress=not args.no_progress,
+                    **distribution)
     console = Console()
     if result.report is not None:  # rank 0
         console.print(kept_dropped_table(result))

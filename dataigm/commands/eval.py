@@ -9,10 +9,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dataigm.evaluation.evaluate import EvalConfig, ImageSet
 
-from dataigm.commands._options import add_device_flag, add_json_flag, add_metric_flags, emit_json, metric_settings
+from dataigm.commands._options import (
+    add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_metric_flags, add_workers_flag, emit_json, metric_settings,
+)
 from dataigm.core.errors import InputError
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "detector": "judge"}
 ORDER = 65
+# The flag of each evaluation parameter a fix names (dataigm.evaluation.preflight.EVAL_MODEL_HINTS)
+EVAL_PARAM_FLAGS = {"detector": "--judge", "person_detector": "--person-detector", "lpips_net": "--lpips-net", "fid_weights": "--fid-weights",
+                    "fid_feature": "--fid-features", "clip": "--clip-model", "clip_score_model": "--clip-model", "cmmd": "--cmmd"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,10 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--group-by", action="append", default=[], metavar="FIELD", help="also group rates by this metadata field (repeatable)")
     p.add_argument("--prompts", nargs=2, type=Path, metavar=("FORGET_JSONL", "RETAIN_JSONL"), help="prompt files for image folders")
     p.add_argument("--split", help="dataset folders: use one split")
-    p.add_argument("--detector", required=True, action="append", help="a judge spec ('dataigm judges'); repeat it for several judges: "
-                   "the first gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
-    p.add_argument("--concept", help="the class that counts as the concept (multi-class detectors)")
-    p.add_argument("--threshold", type=float)
+    add_judge_flag(p, help="a judge spec KIND[:NAME][@WEIGHTS] or a detector folder ('dataigm list-judges'); with several, the first "
+                   "gives every metric, each further one its forgetting and preservation, with the pairwise kappa")
+    p.add_argument("--concept", help="the class that counts as the concept (multi-class judges)")
+    p.add_argument("--threshold", type=float, help="override every judge's decision threshold (a probability in [0, 1])")
     p.add_argument("--quality", action="append", default=[], metavar="SPEC",
                    help="a score judge (aesthetic@DIR, imagereward@DIR, pickscore, vqascore): its mean per method on the same prompts, "
                    "with intervals, beside forgetting (HUB's quality table; repeatable)")
@@ -60,8 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--bootstrap-unit", choices=["prompt", "image"], default="prompt",
                    help="resample prompts (cluster bootstrap; default) or single images")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int)
+    add_batch_size_flag(p, of="images judged (and scored by each metric)")
+    add_workers_flag(p)
     add_device_flag(p)
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default: %(default)s)")
     add_json_flag(p, "the report")
@@ -92,7 +99,7 @@ def eval_config(args: argparse.Namespace) -> "EvalConfig":
     from dataigm.evaluation.evaluate import EvalConfig
 
     return EvalConfig(
-        detector=args.detector[0], more_detectors=tuple(args.detector[1:]), concept=args.concept, threshold=args.threshold,
+        detector=args.judge[0], more_detectors=tuple(args.judge[1:]), concept=args.concept, threshold=args.threshold,
         person_detector=args.person_detector, aggregate=args.aggregate, group_by=tuple(args.group_by), cmmd=args.cmmd,
         fid_reference=str(args.fid_reference) if args.fid_reference else None, lpips_size=args.lpips_size,
         batch_size=args.batch_size, workers=args.workers, device=args.device, seed=args.seed, bootstrap_unit=args.bootstrap_unit,
@@ -135,10 +142,17 @@ def run(args: argparse.Namespace) -> int:
         from dataigm.core.devices import check_device
 
         check_device(args.device)
+    from dataigm.evaluation.preflight import ModelUnavailable
+
     cfg = eval_config(args)
     sets, original = open_inputs(args)
-    report = evaluate(sets, cfg, original)
-    report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None  # 'dataigm answers export' reads them
+    try:
+        report = evaluate(sets, cfg, original)
+    except ModelUnavailable as e:
+        raise ModelUnavailable(e.render(EVAL_PARAM_FLAGS), e.missing) from None
+    report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None
+    if args.layout:
+        report["layout"] = {"name": args.layout[0], "root": str(Path(args.layout[1]).expanduser().resolve())}
     paths = write_report(report, args.out)
     if args.json:
         emit_json(report)
@@ -146,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
-        for warning in report["warnings"]:
+        from dataigm.evaluation.preflight import Missing
+
+        left_out = report.get("left_out") or []
+        notes = [Missing(e["what"], e["model"], e["reason"], True).note(EVAL_PARAM_FLAGS) if e["what"] != "pair" else e["note"] for e in left_out]
+        for warning in notes + report["warnings"][len(left_out):]:
             console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():
             f, pr = res["forgetting"].get("all", {}), res["preservation"].get("all", {})
@@ -156,4 +174,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pct(est: dict) -> str:
-    return "n/a" if est.get("value") is None else f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] (n={est['n']})"
+    if est.get("value") is None:
+        return "n/a"
+    prompts = est.get("n_prompts")
+    behind = f"n={est['n']}" + (f", {prompts} prompt{'s' if prompts != 1 else ''}" if prompts is not None else "")
+    return f"{est['value']:.1%} [{est['low']:.1%}, {est['high']:.1%}] ({behind})"

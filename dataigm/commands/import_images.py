@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_array_task_flag, add_distributor_flags, distributor_settings
 from dataigm.core.errors import InputError
 
 ORDER = 15
@@ -54,20 +55,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="zlib level of the stored PNGs (default: %(default)s; fastest, and on photos no larger than 6)")
     p.add_argument("--workers", type=int, default=None, help="decode threads (default: number of CPUs, at most 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distributor_flags(p)
+    add_array_task_flag(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from dataigm.core.partition import rank_from_env
     from dataigm.core.present import manifest_table
     from dataigm.ingest.images import import_images, load_class_map
+
+    rank = rank_from_env(array_task=args.array_task)
 
     report = import_images(
         args.folder, args.out, args.category, taxonomy=args.taxonomy, part=args.part, split_from_folders=args.split_from_folders,
         splits=args.split_fractions, source_from_name=args.source_from_name, class_map=load_class_map(args.class_map) if args.class_map else None,
         label_names=_labels(args.labels), max_size=args.max_size,
         shard_size=args.shard_size, png_compress_level=args.png_compress_level, workers=args.workers, progress=not args.no_progress,
+        rank=rank.rank, world_size=rank.world_size, **distributor_settings(args),
     )
     console = Console()
     console.print(
@@ -76,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.failures:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())) + " (reasons in the shard stats)")
+    if report.manifest is None:
+        console.print("other ranks or array tasks are still running; the last one to finish writes manifest.json")
+        return 0
     console.print(manifest_table(report.manifest, f"{args.out} / {args.category}", category=args.category))
     if report.manifest.get("incomplete"):
         console.print(f"[yellow]{len(report.manifest['incomplete'])} planned shard(s) not finished yet (other ranks?)")

@@ -6,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataigm.commands._options import add_json_flag, add_nudenet_model_flag, emit_json
+from dataigm.commands._options import (
+    add_batch_size_flag, add_clip_model_flag, add_device_flag, add_judge_flag, add_json_flag, add_weight_aliases, add_workers_flag,
+    add_distributor_flags, distributor_settings, emit_json,
+)
 
+# Library parameters whose flag has another name (see dataigm.cli.in_flags).
+PARAMETERS = {"detector": "judge"}
 ORDER = 60
 
 
@@ -19,35 +24,34 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
     )
     p.add_argument("images", nargs="+", help="image folder (every image below it; hidden folders skipped), list file, .tar shard(s) or dataset folder")
-    p.add_argument("--detector", required=True, action="append", help="a judge spec: a dataigm detector (local-dir:PATH | PATH | "
-                   "org/name[@revision]) or KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>, igmu:<task>, ...); 'dataigm judges' "
-                   "lists every kind. Repeat it to run several judges: one line per image with every verdict, and their pairwise kappa")
-    p.add_argument("--concept", help="the class that counts as positive (multi-class detectors)")
-    p.add_argument("--threshold", type=float, help="override the detector's (or the NudeNet preset's) threshold")
+    add_judge_flag(p, help="a judge spec: KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>@MODEL, igmu:<task>@DIR, ...) or a "
+                   "dataigm detector (PATH | local-dir:PATH | org/name[@revision]); 'dataigm list-judges' lists every kind. With several: "
+                   "one line per image with every verdict, and their pairwise kappa")
+    p.add_argument("--concept", help="the class that counts as positive (multi-class judges)")
+    p.add_argument("--threshold", type=float, help="override the judge's (or the NudeNet preset's) threshold")
     p.add_argument("--classes", help="NudeNet only: comma-separated classes that count as nudity (overrides the preset's)")
-    p.add_argument("--imagenet-model", help="imagenet:<class>: timm name with pretrained tag, hf-hub:org/name or local-dir:PATH "
-                   "(default: resnet50.tv2_in1k, torchvision's IMAGENET1K_V2)")
-    p.add_argument("--igmu-head", help="igmu:<task>: the folder written by 'dataigm convert-judge igmu'")
-    add_nudenet_model_flag(p)
-    p.add_argument("--clip-model", help="igmu:<task>: override the head's CLIP model (a Hub id or a local folder)")
+    add_clip_model_flag(p, what="CLIP-based judges (igmu:<task>, clip:...)")
+    add_weight_aliases(p, "--nudenet-model", "--imagenet-model", "--igmu-head")
     p.add_argument("--split", help="dataset folders: judge one split (e.g. test)")
     p.add_argument("--category", help="dataset folders: judge one category")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=None, help="decoding workers (default: automatic)")
-    p.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
+    add_batch_size_flag(p, of="images judged")
+    add_workers_flag(p)
+    add_device_flag(p)
     p.add_argument("--precision", default="fp32", choices=["fp32", "auto", "fp16", "bf16"],
                    help="GPU autocast precision (default fp32: thresholds were chosen in fp32; auto = native bf16, else fp16)")
     p.add_argument("--out", type=Path, help="write per-image predictions here (JSONL)")
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
     add_json_flag(p, "the summary")
+    add_distributor_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from dataigm.core.atomic import write_json_atomic
-    from dataigm.core.errors import DataigmError
-    from dataigm.judges.judge import judge
+    from dataigm.core.errors import DataigmError, InputError
+    from dataigm.distributors.judging import judge
 
+    distribution = distributor_settings(args)
     if args.device:  # NudeNet runs on CPU whatever the device: a device this machine lacks is still an error
         from dataigm.core.devices import check_device
 
@@ -58,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
                    device=args.device, precision=args.precision, split=args.split, category=args.category, out=args.out,
                    progress=sys.stderr.isatty() and not args.json, imagenet_model=args.imagenet_model, igmu_head=args.igmu_head,
                    clip_model=args.clip_model, nudenet_model=args.nudenet_model)
-    if len(args.detector) > 1:
+    if len(args.judge) > 1:
+        if args.distributor != "local":
+            raise InputError(f"--distributor {args.distributor} judges with one --judge at a time; got {len(args.judge)}")
         return run_many(args, images, options)
-    result = judge(images, args.detector[0], **options)
+    result = judge(images, args.judge[0], **options, **distribution)
     if args.summary:
         write_json_atomic(args.summary, result.summary)
     if args.json:
@@ -79,7 +85,7 @@ def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
     from dataigm.core.atomic import write_json_atomic
     from dataigm.judges.multi import judge_many
 
-    result = judge_many(images, args.detector, **options)
+    result = judge_many(images, args.judge, **options)
     summary = result.summary()
     if args.summary:
         write_json_atomic(args.summary, summary)
@@ -91,7 +97,7 @@ def run_many(args: argparse.Namespace, images: object, options: dict) -> int:
     for a in summary["agreement"]:
         kappa = "n/a" if a["kappa"] is None else f"{a['kappa']:.2f}"
         agreement = "n/a" if a["agreement"] is None else f"{a['agreement']:.0%}"
-        print(f"{args.detector[a['a']]} vs {args.detector[a['b']]}: kappa {kappa}, agreement {agreement} on {a['n']} images")
+        print(f"{args.judge[a['a']]} vs {args.judge[a['b']]}: kappa {kappa}, agreement {agreement} on {a['n']} images")
     return 0
 
 

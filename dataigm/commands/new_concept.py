@@ -24,12 +24,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def next_steps(out: Path, model: str) -> list[str]:
+    """The commands that build, train, export and benchmark the kit in ``out`` (absolute paths), each runnable as
+    printed: the benchmark measures the base model itself (the row every unlearned model is compared with)."""
+    return [
+        f"dataigm build {out / 'build.yaml'} --out {out / 'data'}",
+        f"dataigm train {out / 'detector.yaml'} --out {out / 'runs' / 'judge'}",
+        f"dataigm export-detector {out / 'runs' / 'judge'} --out {out / 'judge'}",
+        f"dataigm benchmark {out / 'suite.yaml'} --model {model} --name base --out {out / 'benchmark'}",
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from dataigm.concept_kit import DEFAULT_MODEL, write_concept_kit
 
-    kit = write_concept_kit(args.name, args.category, args.out, args.synonym, args.replacement, args.model or DEFAULT_MODEL, args.force)
+    model = args.model or DEFAULT_MODEL
+    kit = write_concept_kit(args.name, args.category, args.out, args.synonym, args.replacement, model, args.force)
     print(f"wrote {', '.join(kit.files)} to {kit.out} ({kit.positives} concept prompts with paired negatives, {kit.retained} retained prompts)")
+    if kit.dropped:
+        print(f"left out {len(kit.dropped)} of the category's concept-free prompts that name the concept: "
+              + "; ".join(repr(p) for p in kit.dropped))
     print("next steps:")
-    for i, step in enumerate(kit.steps, 1):
+    for i, step in enumerate(next_steps(kit.out, model), 1):
         print(f"  {i}. {step}")
+    print(f"then, for each unlearned model: step {i} with its weights (e.g. --unet PATH) and its own --name")
     return 0

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="upload an exported dataset (or detector) folder to the Hub in bounded, resumable commits",
         description="Uses the token of `huggingface-cli login` or HF_TOKEN; it is never printed. Re-run to resume.",
     )
-    p.add_argument("folder", type=Path, help="folder written by `dataigm export` (or `dataigm export-detector`)")
+    p.add_argument("folder", type=Path, help="folder written by `dataigm export-dataset` (or `dataigm export-detector`)")
     p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if needed)")
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--revision", default=None, help="branch to push to (created if needed; default: main)")

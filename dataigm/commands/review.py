@@ -12,12 +12,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("review", help="review a dataset in FiftyOne; --apply writes the next curated version with the tags applied",
                        description="Build a FiftyOne dataset from DATASET_DIR (images, labels, judge scores, curation verdicts, "
                                    "provenance). Tag samples 'reject', 'accept' or 'relabel:<class>' in the App, then run with --apply.")
-    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    p.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="the curated dataset folder to review")
     p.add_argument("--name", default=None, help="FiftyOne dataset name (default: derived from DATASET_DIR)")
     p.add_argument("--review-dir", type=Path, default=None, help="where images are extracted for FiftyOne (default: DATASET_DIR/_review; "
                    "DATASET_DIR-review next to an exported or pulled folder)")
     p.add_argument("--launch", action="store_true", help="open the FiftyOne App and wait until it is closed")
-    p.add_argument("--port", type=int, default=5151)
+    p.add_argument("--port", type=int, default=5151, help="the FiftyOne App's port (default: %(default)s)")
     p.add_argument("--remote", action="store_true", help="serve the App for a browser on another machine (ssh -L PORT:localhost:PORT)")
     p.add_argument("--apply", action="store_true", help="read the tags back and curate DATASET_DIR into --out with them applied")
     p.add_argument("--out", type=Path, default=None, help="with --apply: the next curated version (default: DATASET_DIR-reviewed)")

@@ -25,10 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--accelerator", help="cpu, gpu, auto ...")
     p.add_argument("--strategy", help="Lightning strategy (default: ddp when several devices or nodes)")
     p.add_argument("--precision", help="32-true, 16-mixed, bf16-mixed ...")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="training epochs (overrides the recipe's trainer.epochs)")
+    p.add_argument("--batch-size", type=int, help="images per training batch, per device (overrides the recipe's trainer.batch_size)")
+    p.add_argument("--num-workers", type=int, help="data-loading worker processes (overrides the recipe's trainer.num_workers)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the recipe's trainer.seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
     return p
 

@@ -141,3 +141,36 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class NotWritableError(OSError):
+    """An output path this process cannot write (a file where a folder must be, a read-only place)."""
+
+
+def ensure_writable(path: str | Path) -> Path:
+    """Check, before any work, that ``path`` (an output file or folder, existing or not) can be written: its nearest
+    existing ancestor is a folder where a file can be created (tried with a probe file, removed at once; so a read-only
+    file system fails even for root). Creates nothing. Raises :class:`NotWritableError` naming the path and why.
+
+    >>> ensure_writable("eval-report")
+    PosixPath('eval-report')
+    """
+    import tempfile
+
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():  # an existing output file: overwritten in place (temp file + rename beside it)
+        folder = path.parent
+    else:
+        folder = path
+        while not folder.exists():
+            if folder.is_symlink():  # a dangling link
+                raise NotWritableError(f"{path} cannot be written: {folder} is a broken link")
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotWritableError(f"{path} cannot be written: {folder} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dataigm-probe-"):
+            pass
+    except OSError as e:
+        raise NotWritableError(f"{path} cannot be written: {folder}: {e.strerror or e}") from None
+    return path

@@ -180,7 +180,7 @@ def compare_datasets(a: Path, b: Path, tolerance: int = 0, ignore_fields: tuple[
         if not list_shards(shard_root(root)):
             raise DataigmError(f"{root} holds no shards (<category>/<split>/*.tar, or data/<category>/<split>/*.tar): is it a dataigm dataset folder?")
     if not 0 <= tolerance <= 255:
-        raise InputError(f"--tolerance is in pixel levels, 0-255; got {tolerance}")
+        raise InputError(f"tolerance= is in pixel levels, 0-255; got {tolerance}")
     result = Comparison(str(a), str(b), tolerance)
     reader = ShardIndex.of_dataset(list_shards(shard_root(b)), max_open=OPEN_TARS)
     result.n_b = len(reader.keys)

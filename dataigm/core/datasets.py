@@ -96,7 +96,7 @@ class DatasetSource:
 def check_repo_id(repo_id: str) -> None:
     """Raise ValueError unless ``repo_id`` is of the form ``ORG/NAME`` (no revision)."""
     if not is_hub_id(repo_id):
-        raise InputError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+        raise InputError(f"repo_id={repo_id!r} is not of the form ORG/NAME")
 
 
 def data_root_of(root: Path, manifest: dict[str, Any] | None = None) -> Path:
@@ -120,8 +120,8 @@ def refuse_exported(out: str | Path, stage: str) -> None:
     manifest_path = out / MANIFEST
     exported = (manifest_path.is_file() and "hub" in load_manifest(out)) or (not manifest_path.exists() and (out / DATA_DIR).is_dir())
     if exported:
-        raise DataigmError(f"--out {out} is an exported dataset folder (data/<category>/<split>); {stage} writes into a build "
-                           "folder: give another --out, then `dataigm export` it again")
+        raise DataigmError(f"out={out} is an exported dataset folder (data/<category>/<split>); {stage} writes into a build "
+                           "folder: give another out=DIR, then export it again")
 
 
 def dataset_shards(folder: str | Path, category: str | None = None, split: str | None = None) -> list[Path]:
@@ -153,7 +153,7 @@ def resolve_dataset(path_or_repo: str | Path, category: str | None = None, revis
     """
     text = str(path_or_repo)
     if not text:
-        raise DataigmError("no dataset given: set data.path in the recipe or pass --data DIR_OR_REPO")
+        raise DataigmError("no dataset given: set data.path in the recipe or give data=DIR_OR_REPO")
     local = Path(text).expanduser()
     if local.exists():
         source = open_dataset_folder(local)
@@ -180,6 +180,6 @@ def _from_hub(repo: str, category: str | None, revision: str | None) -> DatasetS
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DatasetNotFoundError(f"Hub dataset {repo}{'@' + revision if revision else ''}: cannot fetch it ({type(e).__name__}: {first})") from e
     if not (root / MANIFEST).exists():
-        raise DatasetNotFoundError(f"Hub dataset {repo}: no {MANIFEST}; is it a repo written by `dataigm export` + `dataigm push`?")
+        raise DatasetNotFoundError(f"Hub dataset {repo}: no {MANIFEST}; is it a repo written by `dataigm export-dataset` + `dataigm push`?")
     manifest = load_manifest(root)
     return DatasetSource(root, data_root_of(root, manifest), repo, root.name, sha256_file(root / MANIFEST), manifest)  # snapshot folders are named by commit

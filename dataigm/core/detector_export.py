@@ -3,7 +3,7 @@
 
 :class:`DetectorExport` is that section. ``dataigm export-detector`` (:mod:`dataigm.train.export`) and the tiny
 test detector (:mod:`dataigm.judges.tiny`) write it; :func:`read_detector_config` validates it for every reader
-(the ``dataigm`` judge, curation's ``detector`` filter, ``dataigm evaluate``). ``positive_label`` has one spelling:
+(the ``dataigm`` judge, curation's ``detector`` filter, ``dataigm detector-eval``). ``positive_label`` has one spelling:
 an index, or ``None`` for a multi-class detector without a positive class (older exports wrote ``-1``).
 """
 

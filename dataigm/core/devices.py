@@ -141,7 +141,7 @@ def gpu_index_for_rank(local_rank: int, gpu_count: int) -> int:
     """The GPU a local rank uses: ``LOCAL_RANK`` wrapped by the visible GPUs, so that under ``srun --gpus-per-task 1``
     (each task sees one GPU, its own) every task takes index 0, and with one process per GPU each takes its own."""
     if gpu_count < 1:
-        raise DeviceError("--device cuda: no CUDA device is visible")
+        raise DeviceError("device=cuda: no CUDA device is visible")
     if local_rank < 0:
         raise DeviceError(f"LOCAL_RANK {local_rank}: must be >= 0")
     return local_rank % gpu_count

@@ -26,3 +26,12 @@ class UnknownNameError(DataigmError, KeyError):
 def one_line(text: str) -> str:
     """``text`` with its line breaks and runs of blanks folded into single spaces."""
     return " ".join(str(text).split())
+
+
+class MissingExtraError(DataigmError, ImportError):
+    """An optional part of dataigm whose packages are not installed; ``extra`` names the pip extra that installs
+    them (``pip install 'dataigm[<extra>]'``). Also an ``ImportError``."""
+
+    def __init__(self, extra: str, message: str) -> None:
+        super().__init__(message)
+        self.extra = extra

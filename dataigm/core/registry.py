@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import difflib
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from dataigm.core.errors import UnknownNameError
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` to a misspelt ``name`` (difflib), else ``""``: the
+    one suggestion every unknown-name error appends."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -32,7 +40,8 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._entries))}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+                                   f"valid: {', '.join(sorted(self._entries))}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

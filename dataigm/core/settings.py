@@ -40,8 +40,33 @@ def _shown(value: Any) -> str:
     return repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 120 else type(value).__name__
 
 
-def _field_error(e: Any) -> str:
+def _fields_at(model: Any, path: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found at ``path`` below ``model`` (list indexes and dict keys stepped over), or []."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    def models(t: Any) -> list[Any]:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return [t]
+        return [m for a in get_args(t) for m in models(a)]
+
+    current = models(model)
+    for part in path:
+        if isinstance(part, int) or not current:
+            continue
+        nxt = [f.annotation for m in current if part in m.model_fields for f in [m.model_fields[part]]]
+        current = [m for t in nxt for m in models(t)] if nxt else current  # a dict key: stay on the value's model
+    return sorted({name for m in current for name in m.model_fields})
+
+
+def _field_error(e: Any, model: Any = None) -> str:
     loc = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden" and model is not None:
+        from dataigm.core.registry import did_you_mean
+
+        hint = did_you_mean(str(e["loc"][-1]), _fields_at(model, tuple(e["loc"][:-1])))
+        return f"field '{loc}': unknown field{hint}"
     if e["type"] == "value_error" and "error" in e.get("ctx", {}):
         # A model validator's own message already names the field and the value.
         msg = one_line(str(e["ctx"]["error"]))
@@ -50,9 +75,10 @@ def _field_error(e: Any) -> str:
     return f"field '{loc or '(top level)'}': {one_line(e['msg'])}{got}"
 
 
-def format_validation_error(source: str, err: ValidationError, what: str = "recipe") -> str:
-    """One line: ``source: invalid what: field 'a.b': msg (got value); field 'c': ...``."""
-    return f"{source}: invalid {what}: " + "; ".join(_field_error(e) for e in err.errors())
+def format_validation_error(source: str, err: ValidationError, what: str = "recipe", model: Any = None) -> str:
+    """One line: ``source: invalid what: field 'a.b': msg (got value); field 'c': ...``; an unknown field of ``model``
+    gets the closest known one as a suggestion."""
+    return f"{source}: invalid {what}: " + "; ".join(_field_error(e, model) for e in err.errors())
 
 
 def first_error(err: ValidationError) -> str:
@@ -118,4 +144,4 @@ def validate(model: type[M], data: Any, source: str, what: str = "recipe", error
     try:
         return model(**data)
     except ValidationError as e:
-        raise error(format_validation_error(source, e, what)) from None
+        raise error(format_validation_error(source, e, what, model)) from None

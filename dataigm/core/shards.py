@@ -10,12 +10,18 @@ Layout of a dataset folder::
 A shard is written to a hidden temp file and renamed into place when complete; its stats file is written
 after the rename. A shard counts as done only when both exist, so a killed run never leaves a partial tar
 visible and a resumed run redoes exactly the shards that were not finished.
+
+A run stopped by a signal (:mod:`dataigm.core.interrupt`) keeps the samples of its unfinished shard as a checkpoint,
+two hidden files beside the shard (``.<shard>.tar.partial`` and ``.<shard>.tar.partial.json``) that no shard glob,
+manifest or export sees; the next :class:`ShardSink` of that shard opened with ``resume=True`` starts from them, and
+the finished shard is byte-identical to one written in one go.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 import time
 from collections import Counter, OrderedDict
@@ -23,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from dataigm.core.atomic import publish, tmp_path_for, write_json_atomic
+from dataigm.core.atomic import publish, sha256_file, tmp_path_for, write_json_atomic
 from dataigm.core.images import is_image_path
 from dataigm.core.schema import IMAGE_FIELD, SampleMeta, encode_sample
+from dataigm.core.stage import thread_map
 
 MAX_RECORDED_ERRORS = 100
 TAR_MTIME = 0  # fixed, so the same samples always give the same tar bytes
@@ -58,6 +65,32 @@ class ShardSpec:
 
     def stats_path(self, root: Path) -> Path:
         return Path(root) / self.stats_relpath
+
+
+def checkpoint_paths(root: Path, spec: ShardSpec) -> tuple[Path, Path]:
+    """The checkpoint of an unfinished shard: its closed partial tar and its state (hidden names beside the shard)."""
+    tar = spec.tar_path(root)
+    return tar.with_name(f".{tar.name}.partial"), tar.with_name(f".{tar.name}.partial.json")
+
+
+def read_checkpoint(root: Path, spec: ShardSpec, planned: int) -> dict[str, Any] | None:
+    """The state of ``spec``'s checkpoint when it is whole (its tar's sha256 matches) and of the same plan (``planned``
+    samples); None otherwise (a stale or foreign checkpoint is ignored: the shard is written from its start)."""
+    tar, state_path = checkpoint_paths(root, spec)
+    try:
+        state = json.loads(state_path.read_text())
+        if state.get("planned") != planned or state.get("shard") != spec.relpath:
+            return None
+        if state["ok"] and sha256_file(tar) != state["tar_sha256"]:
+            return None
+    except (OSError, ValueError, KeyError):
+        return None
+    return state
+
+
+def remove_checkpoint(root: Path, spec: ShardSpec) -> None:
+    for path in checkpoint_paths(root, spec):
+        path.unlink(missing_ok=True)
 
 
 def is_done(root: Path, spec: ShardSpec) -> bool:
@@ -109,9 +142,13 @@ class ShardSink:
     """Writes one shard through ``webdataset.TarWriter`` and publishes it atomically with its stats.
 
     Failed samples are recorded (key and reason), never raised: one bad sample does not stop a shard.
+
+    With ``resume=True`` the sink starts from the shard's checkpoint (:meth:`checkpoint`) when there is a valid one:
+    its samples are copied into the new tar and its counts restored; ``position`` says how many of the planned
+    samples (written or failed) it holds, so the caller goes on with the next one.
     """
 
-    def __init__(self, root: Path, spec: ShardSpec, planned: int) -> None:
+    def __init__(self, root: Path, spec: ShardSpec, planned: int, *, resume: bool = False) -> None:
         import webdataset as wds
 
         self.root = Path(root)
@@ -127,6 +164,61 @@ class ShardSink:
         self._errors: Counter[str] = Counter()
         self.stats = ShardStats(spec.relpath, spec.category, spec.split, spec.part, planned)
         self._t0 = time.perf_counter()
+        self.resumed = 0
+        if resume:
+            self._resume()
+
+    @property
+    def position(self) -> int:
+        """Planned samples this sink holds (written or recorded as failed), a checkpoint's included."""
+        return self.stats.ok + self.stats.failed
+
+    @property
+    def full(self) -> bool:
+        """Whether the sink holds every planned sample (nothing is left to write before :meth:`close`)."""
+        return self.position >= self.stats.planned
+
+    def _resume(self) -> None:
+        state = read_checkpoint(self.root, self.spec, self.stats.planned)
+        if state is None:
+            remove_checkpoint(self.root, self.spec)
+            return
+        if state["ok"]:
+            tar, _ = checkpoint_paths(self.root, self.spec)
+            with tarfile.open(tar, "r") as src:  # the same members in the same order: the same bytes as in one go
+                sample: dict[str, Any] = {}
+                for member in src:
+                    key, _, ext = member.name.rsplit("/", 1)[-1].partition(".")
+                    if sample and sample["__key__"] != key:
+                        self._writer.write(sample)
+                        sample = {}
+                    sample.setdefault("__key__", key)
+                    sample[ext] = src.extractfile(member).read()  # type: ignore[union-attr]
+                if sample:
+                    self._writer.write(sample)
+        s = self.stats
+        s.ok, s.failed, s.errors = state["ok"], state["failed"], state["errors"]
+        self._labels.update(state["labels"])
+        self._sources.update(state["sources"])
+        self._models.update(state["models"])
+        self._errors.update(state["error_counts"])
+        self.resumed = self.position
+
+    def checkpoint(self) -> int:
+        """Keep what this sink holds as the shard's checkpoint (a closed tar, then its state) instead of publishing
+        it; returns how many planned samples it holds. The shard stays not done; nothing is kept when it holds none."""
+        self._close_tar()
+        s = self.stats
+        if not self.position:
+            self.tmp.unlink(missing_ok=True)
+            return 0
+        tar, state_path = checkpoint_paths(self.root, self.spec)
+        publish(self.tmp, tar)
+        state = {"shard": s.shard, "planned": s.planned, "ok": s.ok, "failed": s.failed, "errors": s.errors,
+                 "labels": dict(self._labels), "sources": dict(self._sources), "models": dict(self._models),
+                 "error_counts": dict(self._errors), "tar_sha256": self._file.sha256.hexdigest()}
+        write_json_atomic(state_path, state)
+        return self.position
 
     def write(self, meta: SampleMeta, image_bytes: bytes) -> None:
         if (meta.category, meta.split) != (self.spec.category, self.spec.split):
@@ -163,6 +255,7 @@ class ShardSink:
         s.error_counts = dict(self._errors)
         s.seconds = round(time.perf_counter() - self._t0, 3)
         write_json_atomic(self.spec.stats_path(self.root), s.__dict__)
+        remove_checkpoint(self.root, self.spec)  # after the done marker: a crash between them only leaves a stale one
         return s
 
     def abort(self) -> None:
@@ -179,15 +272,43 @@ class ShardSink:
 
 
 def list_shards(root: Path, category: str | None = None, split: str | None = None) -> list[Path]:
-    """Published tars below a dataset folder, sorted; optionally of one category and/or split."""
-    pattern = f"{category or '*'}/{split or '*'}/*.tar"
-    return sorted(p for p in Path(root).glob(pattern) if not p.name.startswith("."))
+    """Published tars below a dataset folder (``<category>/<split>/*.tar``, not hidden ones), sorted; optionally of one
+    category and/or split. Three levels of ``os.scandir`` (a recursive glob is several times slower at 100k shards)."""
+    root = Path(root)
+
+    def folders(base: Path, name: str | None) -> list[Path]:
+        if name is not None:
+            return [base / name] if (base / name).is_dir() else []
+        try:
+            return [Path(e.path) for e in os.scandir(base) if e.is_dir()]
+        except FileNotFoundError:
+            return []
+
+    found = []
+    for cat in folders(root, category):
+        for sp in folders(cat, split):
+            found += [Path(e.path) for e in os.scandir(sp) if e.name.endswith(".tar") and not e.name.startswith(".") and e.is_file()]
+    return sorted(found)
+
+
+def stats_files(root: Path, sort: bool = True) -> list[str]:
+    """Paths of ``_stats/<category>/<split>/*.json`` (not hidden temps); three levels of ``os.scandir``, no recursive
+    glob (several times slower at 100k shards)."""
+    found = []
+    base = Path(root) / "_stats"
+    for level1 in os.scandir(base) if base.is_dir() else []:
+        if level1.is_dir():
+            for level2 in os.scandir(level1.path):
+                if level2.is_dir():
+                    found += [e.path for e in os.scandir(level2.path) if e.name.endswith(".json") and not e.name.startswith(".")]
+    return sorted(found) if sort else found
 
 
 def read_stats(root: Path) -> list[dict[str, Any]]:
-    """All per-shard stats of a dataset folder, sorted by shard path."""
-    stats = [json.loads(p.read_text()) for p in sorted((Path(root) / "_stats").rglob("*.json"))]
-    return sorted(stats, key=lambda s: s["shard"])
+    """All per-shard stats of a dataset folder, sorted by shard path. Files are read in threads (on a parallel file
+    system each open waits on a metadata server); each is parsed once."""
+    texts = thread_map(lambda p: Path(p).read_bytes(), stats_files(root))
+    return sorted((json.loads(t) for t in texts), key=lambda s: s["shard"])
 
 
 @dataclass

@@ -1,5 +1,11 @@
 """The skeleton every stage driver shares: which work units this rank owns, which are done, its own temp files,
-one sink per unit (aborted on any error, closed on success), and the file barriers where ranks meet.
+one sink per unit (aborted on any error, closed on success), a stop at the next boundary on Ctrl-C or preemption,
+and the file barriers where ranks meet.
+
+Stops (:mod:`dataigm.core.interrupt`): on SIGINT, SIGTERM or SIGUSR1 :func:`run_units` finishes the step in flight
+(the sample a ``work`` function last reported through ``advance``), keeps the unit's sink as a checkpoint when it can
+(:meth:`dataigm.core.shards.ShardSink.checkpoint`; without one, the unit is finished and closed), and raises
+:class:`~dataigm.core.interrupt.Interrupted` naming what was finished.
 
 A driver reads its work units (shards, usually), then calls :func:`run_units` with a ``work`` function that fills
 one unit's sink; ranks that must wait for the others' files use :func:`wait_for_files` (or :func:`wait_until`
@@ -9,12 +15,16 @@ partition (:func:`dataigm.core.partition.partition`) and the done markers are fi
 
 from __future__ import annotations
 
+import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterable, Protocol, Sequence, TypeVar
 
 from dataigm.core.atomic import remove_stale_tmp, remove_tmp_of
+from dataigm.core.interrupt import Interrupted, StopRequest, stop_at_boundary
 from dataigm.core.partition import partition
 
 U = TypeVar("U")
@@ -52,6 +62,19 @@ class UnitsResult:
     results: list[Any] = field(default_factory=list)
 
 
+def thread_map(fn: Callable[[T], U], items: Sequence[T], workers: int | None = None) -> list[U]:
+    """``[fn(x) for x in items]`` in ``workers`` threads (default: 4 per core, at most 32) over contiguous chunks, in
+    order: one task per chunk, not per item, since with 100k small files a pool's per-item overhead is most of the
+    work. For I/O and for code that releases the GIL (hashing, reading files)."""
+    workers = workers or max(1, min(32, 4 * (os.cpu_count() or 1), len(items)))
+    if workers <= 1 or len(items) < 64:
+        return [fn(x) for x in items]
+    size = math.ceil(len(items) / workers)
+    with ThreadPoolExecutor(workers) as pool:
+        chunks = pool.map(lambda i: [fn(x) for x in items[i:i + size]], range(0, len(items), size))
+        return [y for chunk in chunks for y in chunk]
+
+
 def own_units(units: Sequence[U], rank: int, world: int, is_done: Callable[[U], bool] | None = None) -> OwnedUnits[U]:
     """The units rank ``rank`` of ``world`` owns, and those of them ``is_done`` does not call finished."""
     owned = partition(units, rank, world)
@@ -64,21 +87,46 @@ def remove_own_tmp(units: Iterable[U], outputs: Callable[[U], Iterable[Path]]) -
     return sum(remove_tmp_of(path) for unit in units for path in outputs(unit))
 
 
+class StopInUnit(BaseException):
+    """Raised by ``advance`` inside :func:`run_unit` when a stop was asked and the sink can keep a checkpoint;
+    ``held``: how many planned samples the checkpoint holds (set once it is written)."""
+
+    held = 0
+
+
 def run_unit(unit: U, work: Callable[[U, Any, Callable[[int], None]], Any], open_sink: Callable[[U], Any] | None = None,
-             advance: Callable[[int], None] = lambda n: None) -> Any:
+             advance: Callable[[int], None] = lambda n: None, stop: StopRequest | None = None) -> Any:
     """Do one unit: open its sink, ``work(unit, sink, advance)``, close the sink and return what close returns.
 
-    On any exception (a bug, Ctrl-C, a full disk) the sink is aborted, so nothing half-written is published, and
-    the exception propagates. Without ``open_sink`` the sink is None and ``work``'s result is returned.
+    On any exception (a bug, a second Ctrl-C, a full disk) the sink is aborted, so nothing half-written is published,
+    and the exception propagates. Without ``open_sink`` the sink is None and ``work``'s result is returned.
+    With ``stop`` set and a sink that has ``checkpoint()``, the next ``advance`` call keeps the sink as a checkpoint
+    and raises :class:`StopInUnit`.
     """
     sink = open_sink(unit) if open_sink is not None else None
+    step = advance
+    if stop is not None and hasattr(sink, "checkpoint"):
+        def step(k: int) -> None:
+            advance(k)
+            if stop and not getattr(sink, "full", False):  # a sink holding every planned sample is closed instead
+                raise StopInUnit
+
     try:
-        result = work(unit, sink, advance)
+        result = work(unit, sink, step)
+    except StopInUnit as e:
+        e.held = sink.checkpoint()  # type: ignore[union-attr]
+        raise
     except BaseException:
         if sink is not None:
             sink.abort()
         raise
     return sink.close() if sink is not None else result
+
+
+def stopped(done: "UnitsResult", todo: int, noun: str = "shard", held: int = 0) -> str:
+    """What a stopped stage finished, in words, for :class:`~dataigm.core.interrupt.Interrupted`."""
+    text = f"{done.done} of {todo} {noun}s to do finished" + (f" ({done.skipped} done before)" if done.skipped else "")
+    return text + (f", 1 checkpointed with {held} samples" if held else "")
 
 
 def run_units(
@@ -102,9 +150,13 @@ def run_units(
     2. Stale temps: those of ``outputs(unit)`` for this rank's units; with a world of 1, every stale temp below
        ``folder`` (no other rank can be writing there).
     3. Each unit to do through :func:`run_unit` (sink opened, filled by ``work``, aborted on error, closed).
+    4. On a signal (:func:`~dataigm.core.interrupt.stop_at_boundary`), stop at the next ``advance`` call (the unit
+       kept as a checkpoint, when its sink has ``checkpoint()``) or after the unit in flight, raising
+       :class:`~dataigm.core.interrupt.Interrupted`.
 
     ``work(unit, sink, advance)`` may call ``advance(n)`` to move the progress bar by ``n`` (of ``size(unit)``,
-    default 1 per unit); what it leaves of a unit's size is added when the unit is done.
+    default 1 per unit); what it leaves of a unit's size is added when the unit is done. A ``work`` whose sink
+    resumes from a checkpoint (``ShardSink(..., resume=True)``) starts at ``sink.position``.
     """
     from tqdm.auto import tqdm
 
@@ -115,8 +167,9 @@ def run_units(
         remove_stale_tmp(folder)
     sizes = [size(u) if size is not None else 1 for u in mine.todo]
     done = UnitsResult(len(mine.owned), mine.skipped, 0)
-    with tqdm(total=sum(sizes), desc=desc or None, unit=unit, disable=not progress) as bar:
+    with stop_at_boundary() as stop, tqdm(total=sum(sizes), desc=desc or None, unit=unit, disable=not progress) as bar:
         for u, n in zip(mine.todo, sizes):
+            stop.raise_if_set(stopped(done, len(mine.todo)))
             moved = 0
 
             def advance(k: int) -> None:
@@ -124,10 +177,14 @@ def run_units(
                 moved += k
                 bar.update(k)
 
-            done.results.append(run_unit(u, work, open_sink, advance))
+            try:
+                done.results.append(run_unit(u, work, open_sink, advance, stop))
+            except StopInUnit as e:
+                raise Interrupted(stop.signum or 0, stopped(done, len(mine.todo), held=e.held)) from None
             if n > moved:
                 bar.update(n - moved)
             done.done += 1
+        stop.raise_if_set(stopped(done, len(mine.todo)))
     return done
 
 

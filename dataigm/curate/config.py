@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import json_sha256
 from dataigm.core.errors import InputError
 from dataigm.core.settings import SettingsError, StrictModel, first_error, read_yaml_mapping, validate
@@ -65,7 +66,7 @@ class CurationConfig(StrictModel):
         for where, block in blocks.items():
             for name, settings in block.filters.items():
                 if name not in FILTERS:
-                    raise InputError(f"{where}.filters: unknown filter {name!r}; valid: {', '.join(FILTERS.names())}")
+                    raise InputError(f"{where}.filters: unknown filter {name!r}{did_you_mean(name, FILTERS.names())}; valid: {', '.join(FILTERS.names())}")
                 if settings is not None:
                     try:
                         FILTERS.get(name).Settings(**settings)

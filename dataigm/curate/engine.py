@@ -32,21 +32,22 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from dataigm.core.atomic import json_sha256, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
+from dataigm.core.atomic import json_sha256, remove_stale_tmp, sha256_file, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from dataigm.core.datasets import open_dataset_folder
 from dataigm.core.errors import DataigmError, InputError
 from dataigm.core.images import ImageDecodeError, decode_rgb
 from dataigm.core.manifest import CurationRecord, PartRecord, build_manifest, load_manifest, write_part
-from dataigm.core.partition import RankInfo, rank_from_env
+from dataigm.core.partition import RankInfo, rank_from_env, refuse_array
 from dataigm.core.run_settings import SETTINGS_DIR
 from dataigm.core.schema import SampleMeta
 from dataigm.core.shards import ShardSink, ShardSpec, is_done, iter_tar, read_stats
-from dataigm.core.stage import run_units, wait_for_files, wait_until
+from dataigm.core.stage import run_unit, run_units, wait_for_files, wait_until
 from dataigm.curate.config import CurationConfig, default_config
 from dataigm.curate.decision import ACTION_RANK, Decision
 from dataigm.curate.dedup import HashedSample, describe_hash_search, find_duplicates, search_embedding_duplicates
 from dataigm.curate.filters import Decoded, EmbeddingSettings, Filter, PhashSettings, Scored, all_fields, create_filter
 from dataigm.curate.pairs import PairMember, apply_pair_policy
+from dataigm.distributors import check_distributor, require_single_driver
 
 log = logging.getLogger(__name__)
 
@@ -509,24 +510,35 @@ def curate(
     batch_size: int = 32,
     progress: bool = True,
     barrier_timeout: float = 24 * 3600.0,
+    distributor: str = "local",
+    ray_address: str | None = None,
 ) -> CurationResult:
     """Curate the dataset folder ``dataset`` into ``out`` (same layout, manifest, checksums, plus a report).
 
     Rank and world size default to the launcher's environment (torchrun, Slurm); each rank scores and writes
     its own shards, rank 0 writes the manifest, report and contact sheets. Rerunning resumes.
+    ``distributor="ray"``: this one process scores and writes every shard on the Ray cluster at ``ray_address``
+    (:mod:`dataigm.distributors.ray`; filters loaded once per actor, one actor per GPU) and decides in between;
+    the kept keys and bytes are those of a one-process run.
+
+        >>> curate("church", "church-curated", distributor="ray")  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     # 1. Check inputs
     dataset, out = Path(dataset), Path(out)
     if dataset.resolve() == out.resolve():
-        raise InputError(f"--out {out} is the input dataset folder; curated shards go to a new folder")
+        raise InputError(f"out={out} is the input dataset folder; curated shards go to a new folder")
     config = config or default_config()
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    check_distributor(distributor)
     info = rank_from_env()
+    refuse_array(info, "curation")
     rank = info.rank if rank is None else rank
     world_size = info.world_size if world_size is None else world_size
-    RankInfo(rank, world_size)  # a bad rank fails before anything is written
+    ranks = RankInfo(rank, world_size)  # a bad rank fails before anything is written
+    if distributor == "ray":
+        require_single_driver(ranks, "curate")
     specs = input_shards(dataset)
     tars = open_dataset_folder(dataset).data_root  # the shards of a build folder, or data/ of an exported one
     review_tags = dict(sorted((review_tags or {}).items()))
@@ -538,9 +550,12 @@ def curate(
     def score(spec: ShardSpec, _sink: None, _advance: Any) -> None:
         write_scores(out, spec, *score_shard(tars, spec, bank.for_category(spec.category), batch_size))
 
-    run_units(specs, rank, world_size, score, is_done=lambda spec: score_path(out, spec).exists(),
-              outputs=lambda spec: (score_path(out, spec), embedding_path(out, spec)), folder=out,
-              progress=progress, desc=f"score (rank {rank})", unit="shard")
+    if distributor == "ray":
+        _score_on_ray(tars, out, specs, config, batch_size, progress, ray_address)
+    else:
+        run_units(specs, rank, world_size, score, is_done=lambda spec: score_path(out, spec).exists(),
+                  outputs=lambda spec: (score_path(out, spec), embedding_path(out, spec)), folder=out,
+                  progress=progress, desc=f"score (rank {rank})", unit="shard")
     wait_for_files([score_path(out, s) for s in specs], "the score files of all ranks", barrier_timeout)
 
     # 3. Decide globally, once: rank 0 decides and writes the verdicts, the other ranks read them
@@ -549,9 +564,12 @@ def curate(
     config_sha = config.sha256()
 
     # 4. Write this rank's curated shards
-    run_units(specs, rank, world_size, partial(write_kept, tars, decisions, config_sha),
-              open_sink=lambda spec: curated_sink(out, spec, decisions), is_done=lambda spec: is_done(out, spec),
-              outputs=partial(shard_outputs, out), progress=progress, desc=f"write (rank {rank})", unit="shard")
+    if distributor == "ray":
+        _write_on_ray(tars, out, specs, decisions, config_sha, progress, ray_address)
+    else:
+        run_units(specs, rank, world_size, partial(write_kept, tars, decisions, config_sha),
+                  open_sink=lambda spec: curated_sink(out, spec, decisions), is_done=lambda spec: is_done(out, spec),
+                  outputs=partial(shard_outputs, out), progress=progress, desc=f"write (rank {rank})", unit="shard")
     result = CurationResult(out, decisions, pair_stats, unmatched_tags=unmatched, searches=decided.searches)
     if rank != 0:
         result.seconds = time.perf_counter() - t0
@@ -561,6 +579,55 @@ def curate(
     finalize(dataset, out, tars, specs, config, tags_sha, result, barrier_timeout)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+# --- the Ray distributor: the score and write steps' shards done by actors (see dataigm.distributors.ray) ----------
+class _RayScoreWorker:
+    """Scores one input shard per call inside a Ray actor, the filters loaded once (:class:`FilterBank`)."""
+
+    def __init__(self, tars: Path, out: Path, config: CurationConfig, batch_size: int) -> None:
+        self.tars, self.out, self.batch_size = tars, out, batch_size
+        self.bank = FilterBank(config)
+
+    def __call__(self, spec: ShardSpec) -> None:
+        write_scores(self.out, spec, *score_shard(self.tars, spec, self.bank.for_category(spec.category), self.batch_size))
+
+
+class _RayWriteWorker:
+    """Writes one curated shard per call inside a Ray actor; a unit is (input shard, the decisions on its samples)."""
+
+    def __init__(self, tars: Path, out: Path, config_sha: str) -> None:
+        self.tars, self.out, self.config_sha = tars, out, config_sha
+
+    def __call__(self, unit: tuple[ShardSpec, dict[str, Decision]]) -> Any:
+        spec, decisions = unit
+        return run_unit(spec, partial(write_kept, self.tars, decisions, self.config_sha),
+                        lambda s: curated_sink(self.out, s, decisions))
+
+
+def _score_on_ray(tars: Path, out: Path, specs: Sequence[ShardSpec], config: CurationConfig, batch_size: int, progress: bool,
+                  address: str | None) -> None:
+    """The score step on Ray: every unscored shard, one actor per GPU (or CPU); then no temp file is left."""
+    from dataigm.distributors import ray_distributor
+
+    remove_stale_tmp(out)  # one driver: nobody else writes below out
+    todo = [s for s in specs if not score_path(out, s).exists()]
+    ray_distributor().map_units(todo, partial(_RayScoreWorker, tars, out, config, batch_size), address=address, gpu=True,
+                                progress=progress)
+    remove_stale_tmp(out)  # of attempts whose worker died
+
+
+def _write_on_ray(tars: Path, out: Path, specs: Sequence[ShardSpec], decisions: dict[str, Decision], config_sha: str,
+                  progress: bool, address: str | None) -> None:
+    """The write step on Ray: every unwritten curated shard, each unit carrying only its own samples' decisions."""
+    from dataigm.distributors import ray_distributor
+
+    by_shard: dict[str, dict[str, Decision]] = {}
+    for d in decisions.values():
+        by_shard.setdefault(d.shard, {})[d.key] = d
+    units = [(s, by_shard.get(s.relpath, {})) for s in specs if not is_done(out, s)]
+    ray_distributor().map_units(units, partial(_RayWriteWorker, tars, out, config_sha), address=address, progress=progress)
+    remove_stale_tmp(out)  # of attempts whose worker died
 
 
 def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dict[str, str], rank: int) -> str:
@@ -574,12 +641,12 @@ def start_run(dataset: Path, out: Path, config: CurationConfig, review_tags: dic
     run_path = out / CURATION_DIR / "run.json"
     foreign = sorted(p.name for p in out.iterdir() if p.name != CURATION_DIR) if out.is_dir() else []
     if foreign and not run_path.exists():  # refuse before writing anything into a folder that is not ours
-        raise InputError(f"--out {out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
+        raise InputError(f"out={out} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} "
                          "but no curation run; curated shards go to a new or empty folder")
     if run_path.exists():
         old = json.loads(run_path.read_text())
         if {k: old.get(k) for k in run} != run:
-            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another --out folder")
+            raise InputError(f"{run_path} records a different curation (input, config or review tags); use another out=DIR")
     elif rank == 0:
         write_json_atomic(out / CURATION_DIR / "review_tags.json", review_tags)
         write_json_atomic(run_path, run)

@@ -218,7 +218,7 @@ class NudenetSettings(FilterSettings):
     threshold: float = Field(0.6, ge=0.0, le=1.0, description="hit when a class scores strictly above; the 320n/best.onnx "
                              "detectors return scores > 0.25 only (their NMS), UnlearnDiffAtk's > 0.5")
     model: str | None = Field(None, description="a local copy of the preset's detector file or its nudenet wheel "
-                              "(the judges' --nudenet-model); default: installed, cached, or fetched from PyPI")
+                              "(as a judge's nudenet@PATH); default: installed, cached, or fetched from PyPI")
     positive_label: str = "nude"
     on_positive_miss: Action = Field("drop", description="a positive the judge does not see is not a positive")
     on_negative_hit: Action = Field("drop")

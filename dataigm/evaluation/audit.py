@@ -68,7 +68,7 @@ def judge_entry(spec: str, result: Any, truth: dict[str, bool], rows: dict[str, 
     groups: dict[str, list[Any]] = defaultdict(list)
     for p in preds:
         for field in group_by:
-            value = rows.get(p.file, {}).get(field, p.meta.get(field))
+            value = rows.get(p.file, {}).get(field, p.meta.get(field))  # the labels' own columns first
             groups[f"{field}={'' if value is None else value}"].append(p)
     entry["groups"] = {name: flat_metrics(classification([truth[p.file] for p in ps], [p.positive for p in ps], **kw))
                        for name, ps in sorted(groups.items())}
@@ -93,14 +93,15 @@ def audit(
 
     # 1. Check inputs: every spec and the labels, before any weights load
     if not detectors:
-        raise LabelsError("give at least one --detector")
+        raise LabelsError("give at least one judge=SPEC")
     for spec in detectors:
         check_judge_spec(spec)
     rows = read_labels(labels, images)
     inp, unlabelled = labelled_input(images, rows)
     # 2. Build the judges; the concept is --concept or the first judge's target
     judges = [create_judge(spec, device=device) for spec in detectors]
-    truth, rule = binary_labels(rows, concept or judges[0].target)
+    classes = sorted({str(c) for j in judges for c in (*j.label_names, j.target) if c})
+    truth, rule = binary_labels(rows, concept or judges[0].target, classes=classes)
     # 3. Judge, then compare with the labels and with each other
     kw = {"n_resamples": n_resamples, "seed": seed}
     results = [judge(inp, j, batch_size=batch_size, workers=workers, progress=progress) for j in judges]
@@ -135,6 +136,16 @@ def disagreements(result: AuditResult) -> list[tuple[str, str]]:
     return out
 
 
+def sheet_items(result: AuditResult) -> list[tuple[bytes, str, str]]:
+    """``(image bytes, path below the images folder, caption)`` of up to :data:`MAX_SHEET` disagreements: the
+    tiles of the disagreement sheet, each named by its path (``ESD/0_0_2.png``, not ``0_0_2.png``)."""
+    from dataigm.judges.images import iter_refs_with_bytes
+
+    wanted = dict(disagreements(result)[:MAX_SHEET])
+    found = {ref.id: data for ref, data, _ in iter_refs_with_bytes(result.images) if ref.id in wanted and data is not None}
+    return [(found[f], f, caption) for f, caption in wanted.items() if f in found]
+
+
 def write_disagreement_sheet(result: AuditResult, out_dir: Path, thumb: int = 96) -> Path | None:
     """A contact sheet (:func:`dataigm.core.sheets.contact_sheet`) of up to :data:`MAX_SHEET` disagreements;
     None when every judge agrees with every label."""
@@ -142,13 +153,10 @@ def write_disagreement_sheet(result: AuditResult, out_dir: Path, thumb: int = 96
 
     from dataigm.core.atomic import write_bytes_atomic
     from dataigm.core.sheets import contact_sheet
-    from dataigm.judges.images import iter_refs_with_bytes
 
-    wanted = dict(disagreements(result)[:MAX_SHEET])
-    if not wanted:
+    items = sheet_items(result)
+    if not items:
         return None
-    found = {ref.id: data for ref, data, _ in iter_refs_with_bytes(result.images) if ref.id in wanted and data is not None}
-    items = [(found[f], Path(f).name, caption) for f, caption in wanted.items() if f in found]
     legend = ", ".join(f"{chr(65 + i)}={j['detector']}" for i, j in enumerate(result.report["judges"]))
     buf = io.BytesIO()
     contact_sheet(f"disagreements ({len(items)}): {legend}", items, thumb).save(buf, format="PNG")

@@ -26,7 +26,8 @@ from dataigm.core.errors import InputError
 from dataigm.evaluation.csdr import ClipScorer
 from dataigm.evaluation.fidelity import ImageReader, open_reader
 from dataigm.judges.images import ImageRef
-from dataigm.evaluation.metrics import Estimate, bootstrap_ci, prompt_key
+from dataigm.evaluation.metrics import Estimate, prompt_key
+from dataigm.evaluation.stats import mean_interval
 
 CLIP_SCORE_MODES = ("torchmetrics", "torchmetrics-eot", "clipscore")
 CLIP_SCORE_DEFAULT_MODEL = {"torchmetrics": "openai/clip-vit-large-patch14", "torchmetrics-eot": "openai/clip-vit-large-patch14",
@@ -55,10 +56,10 @@ def clip_score_estimate(cosines: Sequence[float], clusters: Sequence[Any] | None
     clip_score_value([], mode)  # validates the mode
     c = np.asarray(cosines, dtype=np.float64)
     if mode != "clipscore":
-        est = bootstrap_ci(100.0 * c, clusters=clusters, **kwargs)
+        est = mean_interval(100.0 * c, clusters=clusters, **kwargs)
         clamp = (lambda v: None if v is None else max(v, 0.0))  # monotone: clamping the quantiles clamps the interval
-        return Estimate(clamp(est.value), clamp(est.low), clamp(est.high), est.n, est.clusters)
-    return bootstrap_ci(CLIPSCORE_W * np.maximum(c, 0.0), clusters=clusters, **kwargs)
+        return Estimate(clamp(est.value), clamp(est.low), clamp(est.high), est.n, est.clusters, est.interval)
+    return mean_interval(CLIPSCORE_W * np.maximum(c, 0.0), clusters=clusters, **kwargs)
 
 
 def clip_score(

@@ -15,8 +15,9 @@ each call return one clamped score per image, so their reported CSDR is the mean
 count them. IGMU's script cleans the prompt with ``''.join([prompt.replace(item, '') for item in items])``, which
 joins seven copies of the prompt, each with a single word removed: the text scored still names the concept in
 six copies, and CLIP's 77-token window cuts it to the first copy or two (torchmetrics slices the token ids, so
-the end-of-text token is lost). ``prompts="igmu"`` reproduces that text; the default ``prompts="pair"`` uses the
-real concept-removed prompt.
+the end-of-text token is lost). ``prompts="igmu"`` (the default: the metric named CSDR gives IGMU's number)
+reproduces that text, token slicing included; ``prompts="pair"`` is ours, named ``csdr-pair``
+(:func:`csdr_metric_name`): the same ratio scored against the real concept-removed prompt ``p'``.
 
 ``csdr_win_rate`` (ours): the share of the unlearned model's forget images whose CLIP score with ``p'`` is strictly
 higher than with ``p`` (``s = max(100 * cos, 0)`` per image). It is not a fix of IGMU's CSDR but a different
@@ -42,7 +43,19 @@ from dataigm.evaluation.metrics import prompt_key
 CSDR_CLIP = "openai/clip-vit-base-patch16"  # IGMU benchmark.py: clip_score(model_name_or_path=...)
 IGMU_ITEMS_TO_REMOVE = ("naked", "nude", " with Van Gogh style", "Church", "church", "Parachute", "parachute")
 CSDR_UNITS = ("image", "prompt")  # the default first
-CSDR_PROMPTS = ("pair", "igmu")
+CSDR_PROMPTS = ("igmu", "pair")  # the first is the default
+CSDR_METRIC_NAMES = {"igmu": "csdr", "pair": "csdr-pair"}
+
+
+def csdr_metric_name(prompts: str) -> str:
+    """The metric's name for ``prompts``: ``csdr`` (IGMU's cleaned text) or ``csdr-pair`` (ours, against ``p'``).
+
+    Example::
+
+        >>> csdr_metric_name("pair")
+        'csdr-pair'
+    """
+    return CSDR_METRIC_NAMES[prompts]
 
 
 @dataclass
@@ -86,10 +99,13 @@ def igmu_cleaned_prompt(prompt: str) -> str:
 
 
 class ClipScorer(Clip):
-    """CLIP image/text embeddings (:class:`dataigm.judges.clip.Clip`) and the per-row CLIP score."""
+    """CLIP image/text embeddings (:class:`dataigm.judges.clip.Clip`) and the per-row CLIP score.
 
-    def __init__(self, model_path: str | Path, device: str = "cpu") -> None:
-        super().__init__(model_path, device=device)
+    Images go through the model folder's ``CLIPImageProcessor`` on its PIL path (``transformers-pil``): IGMU's
+    ``evaluate_CSDR`` and torchmetrics' ``clip_score`` call transformers' ``CLIPProcessor``."""
+
+    def __init__(self, model_path: str | Path, device: str = "cpu", preprocessing: str = "transformers-pil") -> None:
+        super().__init__(model_path, device=device, preprocessing=preprocessing)
 
     @staticmethod
     def score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
@@ -130,7 +146,7 @@ class CSDRUnit:
 
 
 def csdr(
-    pairs: Sequence[tuple[ImageRef, ImageRef]], scorer: ClipScorer, *, unit: str = "image", prompts: str = "pair",
+    pairs: Sequence[tuple[ImageRef, ImageRef]], scorer: ClipScorer, *, unit: str = "image", prompts: str = "igmu",
     batch_size: int = 32, reader: ImageReader | None = None,  # pragma: no mutate, batching changes no score
 ) -> tuple[list[CSDRUnit], list[str]]:
     """IGMU's CSDR units from ``(original image of p', unlearned image of p)`` pairs (see the module docstring).

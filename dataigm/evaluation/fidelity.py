@@ -191,7 +191,7 @@ def fid_kid(
         out: dict[str, Any] = {"fid": float(fid.compute()), "n_real": len(real), "n_fake": len(fake), "feature": feature,
                                "kid_subset_size": kid_subset_size}
         if kid is None:
-            out["kid_note"] = f"KID left out: {fewest} images on a side, fewer than its subset size {kid_subset_size} (--kid-subset-size)"
+            out["kid_note"] = f"KID left out: {fewest} images on a side, fewer than its subset size kid_subset_size={kid_subset_size}"
             return out
         kid_mean, kid_std = kid.compute()
         return {**out, "kid_mean": float(kid_mean), "kid_std": float(kid_std)}

@@ -9,7 +9,12 @@ unlearned method and the original model's set, with the metadata its file names 
   retain images, labelled with their class), ``<task>/remove_word/<METHOD>/`` (images of the concept-removed
   prompts, same names as ``forgot/``); ``ORG`` is the original model, and ``remove_word/ORG`` the reference IGMU's
   LPIPS, FID and CSDR compare the forget images with. Tasks without ``unrelated/`` (Nudity, VanGogh) use a
-  method's own ``remove_word/<METHOD>/`` as its retain set when it has one.
+  method's own ``remove_word/<METHOD>/`` as its retain set when it has one. Where IGMU's prompt files ship beside
+  the images (``Benchmarking_prompts/forgot.json`` and ``retain.json``, or their ``_demo`` versions, in the task
+  folder or up to two folders above it: ``{"<task key>": {"<class>": ["prompt", ...]}}``, task keys ``nudity``,
+  ``style_vangogh``, ``object_church``, ``object_parachute``), image ``<i>_<j>_<k>`` gets the ``j``-th prompt of
+  the ``i``-th class as its prompt (``retain.json``'s as its concept-removed prompt), and the class as its
+  subcategory.
 * ``unlearndiffatk`` (OPTML-Group/Diffusion-MU-Attack ``src/loggers/json_/main.py``, ``src/attackers/*``,
   ``scripts/analysis/check_asr.py``): ``<METHOD>/<run>/{config.json, log.json, images/}`` per attacked prompt, one
   run folder per ``attacker.attack_idx``; ``images/orig.png`` is the prompt without attack, the last logged step's
@@ -61,10 +66,10 @@ def create_layout(spec: str, root: Path) -> tuple[dict[str, ImageSet], ImageSet 
     name, _, option = spec.partition(":")
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise LayoutError(f"--layout {spec}: {root} is not a folder")
+        raise LayoutError(f"layout={spec} {root}: {root} is not a folder")
     methods, original = LAYOUTS.get(name)(root, option)
     if not methods:
-        raise LayoutError(f"--layout {spec}: no unlearned method found below {root}")
+        raise LayoutError(f"layout={spec} {root}: no unlearned method found below {root}")
     return methods, original
 
 
@@ -80,26 +85,68 @@ def _igmu_task(root: Path) -> tuple[str, str]:
     return IGMU_TASKS[task].concept, {"nudity": "nudity", "vangogh": "style"}.get(task, "object")
 
 
-def _igmu_refs(folder: Path, base: Path, meta: dict[str, Any], label: str = "") -> list[ImageRef]:
+IGMU_PROMPT_DIR = "Benchmarking_prompts"
+IGMU_PROMPT_KEYS = {"nudity": "nudity", "vangogh": "style_vangogh", "church": "object_church", "parachute": "object_parachute"}
+IgmuPrompts = dict[tuple[int, int], tuple[str, str]]  # (class index, prompt index) -> (class, prompt)
+
+
+def _igmu_prompt_file(root: Path, stem: str) -> Path | None:
+    """``Benchmarking_prompts/<stem>.json`` (else ``<stem>_demo.json``) in ``root`` or up to two folders above it."""
+    for folder in (root, root.parent, root.parent.parent):
+        for name in (f"{stem}.json", f"{stem}_demo.json"):
+            path = folder / IGMU_PROMPT_DIR / name
+            if path.is_file():
+                return path
+    return None
+
+
+def read_igmu_prompts(path: Path, task: str) -> IgmuPrompts:
+    """IGMU's prompt file (``{"<task key>": {"<class>": [prompts]}}``) as ``{(class index, prompt index): (class,
+    prompt)}`` for ``task`` (our task name or IGMU's key; a file of one task is read whatever its key)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise LayoutError(f"{path}: not a JSON prompt file ({e})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise LayoutError(f"{path}: expected {{\"<task>\": {{\"<class>\": [\"prompt\", ...]}}}}")
+    key = IGMU_PROMPT_KEYS.get(task, task)
+    classes = data.get(key) if key in data else next(iter(data.values())) if len(data) == 1 else None
+    if classes is None:
+        return {}
+    return {(i, j): (str(cls), str(prompt)) for i, (cls, prompts) in enumerate(classes.items()) for j, prompt in enumerate(prompts)}
+
+
+def _igmu_refs(folder: Path, base: Path, meta: dict[str, Any], label: str = "", prompts: IgmuPrompts | None = None,
+               pair_prompts: IgmuPrompts | None = None) -> list[ImageRef]:
     refs = []
     for path in image_files(folder):
         m = IGMU_NAME.match(path.stem)
         if not m:
             raise LayoutError(f"{path}: IGMU names images <class>_<prompt>_<image>.png")
+        cls, prompt = int(m["cls"]), int(m["prompt"])
         pair = f"{label or meta.get('concept', '')}:{m['cls']}_{m['prompt']}"
+        text = {}
+        if prompts and (cls, prompt) in prompts:
+            text = {"prompt": prompts[(cls, prompt)][1], "subcategory": prompts[(cls, prompt)][0]}
+        if pair_prompts and (cls, prompt) in pair_prompts:
+            text["pair_prompt"] = pair_prompts[(cls, prompt)][1]
         refs.append(ImageRef(path.relative_to(base).as_posix(), str(path), "", {
-            **meta, "pair_id": pair, "seed": int(m["image"]), "seed_name": "image", "igmu_class": int(m["cls"]), "igmu_prompt": int(m["prompt"]),
+            **meta, **text, "pair_id": pair, "seed": int(m["image"]), "seed_name": "image", "image_index": int(m["image"]), "igmu_class": cls, "igmu_prompt": prompt,
             **({"label_name": label, "concept": label, "subcategory": label} if label else {})}))
     return refs
 
 
-def _igmu_retain(root: Path, method: str, category: str) -> list[ImageRef]:
+def _igmu_retain(root: Path, method: str, category: str, removed_prompts: IgmuPrompts | None = None) -> tuple[str, list[ImageRef]]:
+    """(the folder read, its refs): ``unrelated/<METHOD>/`` with one folder per class, else ``remove_word/<METHOD>/``,
+    else no folder ("") and no images."""
     unrelated = root / "unrelated" / method
     if unrelated.is_dir():
-        return [r for cls in sorted(p for p in unrelated.iterdir() if p.is_dir())
-                for r in _igmu_refs(cls, unrelated, {"category": category, "role": "unrelated"}, cls.name)]
+        return str(unrelated), [r for cls in sorted(p for p in unrelated.iterdir() if p.is_dir())
+                                for r in _igmu_refs(cls, unrelated, {"category": category, "role": "unrelated"}, cls.name)]
     removed = root / "remove_word" / method
-    return _igmu_refs(removed, removed, {"category": category, "role": "unrelated"}) if removed.is_dir() else []
+    if removed.is_dir():
+        return str(removed), _igmu_refs(removed, removed, {"category": category, "role": "unrelated"}, prompts=removed_prompts)
+    return "", []
 
 
 @LAYOUTS.register("igmu")
@@ -109,19 +156,34 @@ def read_igmu(root: Path, option: str = "") -> tuple[dict[str, ImageSet], ImageS
     if not forgot.is_dir():
         raise LayoutError(f"{root}: no forgot/ folder; give the task folder of IGMU's layout (e.g. Benchmarking_images_demo/Church)")
     concept, category = _igmu_task(root)
+    task = _igmu_task_key(root)
+    forgot_file, retain_file = _igmu_prompt_file(root, "forgot"), _igmu_prompt_file(root, "retain")
+    prompts = read_igmu_prompts(forgot_file, task) if forgot_file else {}
+    removed = read_igmu_prompts(retain_file, task) if retain_file else {}
     forget_meta = {"concept": concept, "category": category, "role": "positive"}
     sets = {}
     for folder in sorted(p for p in forgot.iterdir() if p.is_dir()):
-        retain = _igmu_retain(root, folder.name, category)
-        sets[folder.name] = ImageSet(input_of(str(folder), _igmu_refs(folder, folder, forget_meta)),
-                                     input_of(f"{root}/unrelated|remove_word/{folder.name}", retain))
+        source, retain = _igmu_retain(root, folder.name, category, removed)
+        sets[folder.name] = ImageSet(input_of(str(folder), _igmu_refs(folder, folder, forget_meta, prompts=prompts, pair_prompts=removed)),
+                                     input_of(source, retain))
     original = sets.pop(IGMU_ORIGINAL, None)
     if original is not None and not any(m.retain.files for m in sets.values()):
         original.retain = input_of(original.retain.source, [])  # no method has retain images to pair with the original's
     pair = root / "remove_word" / IGMU_ORIGINAL
     if original is not None and pair.is_dir():
-        original.pair = input_of(str(pair), _igmu_refs(pair, pair, forget_meta))
+        pair_meta = {**forget_meta, "role": "negative"}
+        original.pair = input_of(str(pair), _igmu_refs(pair, pair, pair_meta, prompts=removed))
     return sets, original
+
+
+def _igmu_task_key(root: Path) -> str:
+    """Our name of the IGMU task of ``root`` (church, nudity...), or the folder's name in lower case."""
+    from dataigm.judges.igmu import igmu_task
+
+    try:
+        return igmu_task(root.name)
+    except ValueError:
+        return root.name.lower()
 
 
 # --- UnlearnDiffAtk ------------------------------------------------------------------------------------------------
@@ -191,7 +253,7 @@ def _unlearncanvas_set(folder: Path, theme: str) -> ImageSet:
 def read_unlearncanvas(root: Path, option: str = "") -> tuple[dict[str, ImageSet], ImageSet | None]:
     """UnlearnCanvas' sampled images of models that unlearned the theme ``option`` (see the module docstring)."""
     if not option:
-        raise LayoutError("--layout unlearncanvas needs the unlearned theme: unlearncanvas:<THEME> (e.g. unlearncanvas:Van_Gogh)")
+        raise LayoutError("layout=unlearncanvas needs the unlearned theme: unlearncanvas:<THEME> (e.g. unlearncanvas:Van_Gogh)")
     sets, original = {}, None
     for method in sorted(p for p in root.iterdir() if p.is_dir()):
         if method.name == UNLEARNCANVAS_ORIGINAL:

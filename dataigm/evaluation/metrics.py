@@ -2,137 +2,21 @@
 better), preservation (accuracy on retain images, pooled and as UnlearnCanvas' IRA/CRA, higher is better) and
 UnlearnDiffAtk's attack success rate, per concept, subcategory and any metadata field.
 
-Intervals resample prompts (a cluster bootstrap): the seeds of one prompt are not independent images. Each
+Intervals come from :mod:`dataigm.evaluation.stats` (:func:`~dataigm.evaluation.stats.rate`): a bootstrap over
+prompts when there are enough of them, else a Wilson interval over images (docs/judging.md, "Intervals"). Each
 metric's definition has a version (:data:`METRIC_DEFINITIONS`) that reports record.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
-import numpy as np
-
 from dataigm.core.errors import InputError
-
-DEFAULT_RESAMPLES = 1000
-DEFAULT_CONFIDENCE = 0.95
-DEFAULT_SEED = 0
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A statistic over ``n`` items with a percentile-bootstrap interval [low, high].
-
-    ``clusters`` is the number of resampled units when the bootstrap resampled prompts (clusters), not images.
-    """
-
-    value: float | None
-    low: float | None
-    high: float | None
-    n: int
-    clusters: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _check(n_resamples: int, confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise InputError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise InputError(f"n_resamples must be >= 1, got {n_resamples}")
-
-
-def cluster_index(clusters: Sequence[Hashable]) -> tuple[np.ndarray, int]:
-    """Dense ids 0..K-1 of ``clusters`` (in order of first appearance) and K."""
-    ids: dict[Hashable, int] = {}
-    dense = np.fromiter((ids.setdefault(c, len(ids)) for c in clusters), dtype=np.int64, count=len(clusters))  # pragma: no mutate, count only preallocates
-    return dense, len(ids)
-
-
-def bootstrap_ci(
-    values: Sequence[float], statistic: Callable[[np.ndarray], np.ndarray] | None = None, *, clusters: Sequence[Hashable] | None = None,
-    n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED,
-) -> Estimate:
-    """Percentile bootstrap of the mean (or ``statistic``) over ``values``, with a fixed seed.
-
-    Without ``clusters`` every value is resampled on its own: ``rng.integers(0, n, (n_resamples, n))`` draws the
-    resamples and ``statistic`` maps an array (n_resamples, n) to (n_resamples,). With ``clusters`` (one label per
-    value, e.g. the prompt of each image) whole clusters are resampled: ``rng.integers(0, K, (n_resamples, K))``
-    draws K of the K clusters, and each resample's statistic is the mean over every value of the drawn clusters
-    (the cluster bootstrap; several seeds of one prompt are not independent, so image-level resampling gives
-    intervals that are too narrow). ``statistic`` is not supported with clusters; resamples where it is NaN
-    (undefined, e.g. a ratio whose class was not drawn) are left out of the interval. An empty input gives ``None``.
-    """
-    _check(n_resamples, confidence)
-    x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, the means below are float64 for ints and bools too
-    if x.size == 0:
-        return Estimate(None, None, None, 0, 0 if clusters is not None else None)
-    rng = np.random.default_rng(seed)
-    alpha = (1.0 - confidence) / 2.0
-    if clusters is None:
-        stat = statistic or (lambda a: a.mean(axis=-1))  # pragma: no mutate, 2-D: axis -1 is axis 1
-        dist = stat(x[rng.integers(0, x.size, size=(n_resamples, x.size))])  # pragma: no mutate, integers(n) is integers(0, n)
-        low, high = np.nanquantile(dist, [alpha, 1.0 - alpha])  # a statistic may be undefined (NaN) on some resamples
-        return Estimate(float(stat(x[None, :])[0]), float(low), float(high), int(x.size))
-    if statistic is not None:
-        raise InputError("bootstrap_ci: a custom statistic cannot be combined with clusters")
-    dist, k = cluster_bootstrap_means(x, clusters, rng, n_resamples)
-    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
-    return Estimate(float(x.mean()), float(low), float(high), int(x.size), k)
-
-
-def cluster_bootstrap_means(values: np.ndarray, clusters: Sequence[Hashable], rng: np.random.Generator, n_resamples: int) -> tuple[np.ndarray, int]:
-    """The means of ``n_resamples`` cluster-bootstrap resamples of ``values`` (whole clusters drawn with
-    replacement, K of K), and K. The distribution :func:`bootstrap_ci` takes its interval from; callers that
-    combine it with other resampled quantities (:mod:`dataigm.evaluation.agreement`) use it directly."""
-    x = np.asarray(values, dtype=np.float64)  # pragma: no mutate, float64 already for the callers
-    if len(clusters) != x.size:
-        raise InputError(f"bootstrap_ci: {len(clusters)} cluster labels for {x.size} values")
-    dense, k = cluster_index(clusters)
-    # dense ids cover 0..k-1, so minlength changes nothing; astype(None) is float64 too
-    sums, counts = np.bincount(dense, weights=x, minlength=k), np.bincount(dense, minlength=k).astype(np.float64)  # pragma: no mutate
-    idx = rng.integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
-    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1), k
-
-
-def macro_accuracy(
-    classes: Sequence[Hashable], correct: Sequence[bool], clusters: Sequence[Hashable] | None = None, *,
-    n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED,
-) -> Estimate:
-    """Per-class accuracy averaged over classes (UnlearnCanvas' IRA/CRA), with a (cluster) bootstrap interval.
-
-    UnlearnCanvas ``machine_unlearning/evaluation/quantitative/accuracy.py`` adds ``1 / (images of the class)`` to
-    ``acc[class]`` for each correct image; IRA and CRA average ``acc`` over the retained classes. A class absent
-    from a bootstrap resample is left out of that resample's average. ``n`` counts images; empty input gives None.
-    """
-    _check(n_resamples, confidence)
-    if len(classes) != len(correct):
-        raise InputError(f"macro_accuracy: {len(classes)} classes for {len(correct)} verdicts")
-    if not classes:
-        return Estimate(None, None, None, 0, 0 if clusters is not None else None)
-    cls, n_cls = cluster_index(classes)
-    units, k = cluster_index(clusters) if clusters is not None else (np.arange(len(classes)), len(classes))
-    ok = np.zeros((k, n_cls))
-    tot = np.zeros((k, n_cls))
-    np.add.at(ok, (units, cls), np.asarray(correct, dtype=np.float64))  # pragma: no mutate, booleans add into floats alike
-    np.add.at(tot, (units, cls), 1.0)
-    value = float(np.mean(ok.sum(0) / tot.sum(0)))
-    idx = np.random.default_rng(seed).integers(0, k, size=(n_resamples, k))  # pragma: no mutate, integers(k) is integers(0, k)
-    ok_r, tot_r = ok[idx].sum(axis=1), tot[idx].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):  # pragma: no mutate, silences warnings only
-        dist = np.nanmean(np.where(tot_r > 0, ok_r / tot_r, np.nan), axis=1)  # pragma: no mutate, 0 / 0 is NaN already
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(dist, [alpha, 1.0 - alpha])
-    return Estimate(value, float(low), float(high), len(classes), k if clusters is not None else None)
-
-
-def rate(flags: Iterable[bool], clusters: Sequence[Hashable] | None = None, **kwargs: Any) -> Estimate:
-    """The share of true ``flags`` with its bootstrap interval (by cluster when ``clusters`` is given)."""
-    return bootstrap_ci([float(bool(f)) for f in flags], clusters=clusters, **kwargs)
-
+from dataigm.evaluation.stats import (  # noqa: F401  (bootstrap names re-exported for callers)
+    DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate, bootstrap_ci, cluster_bootstrap_means, cluster_index, macro_accuracy, rate,
+)
 
 def prompt_key(meta: dict[str, Any], fallback: str = "") -> tuple[Any, ...]:
     """The prompt an image was generated from: the unit of the cluster bootstrap and of prompt-level aggregation.
@@ -180,7 +64,8 @@ def grouped(
     items: Sequence[tuple[dict[str, Any], bool]], *, group_by: Sequence[str] = (), by_prompt: bool = True, **kwargs: Any,
 ) -> dict[str, dict[str, Any]]:
     """Rates per concept, per (concept, subcategory) and per value of each ``group_by`` field (``FIELD=value``),
-    plus "all": ``{name: Estimate dict}``. ``by_prompt`` resamples prompts (cluster bootstrap), not images."""
+    plus "all" (always there, ``value`` None without images): ``{name: Estimate dict}``. ``by_prompt`` groups images
+    by prompt for the interval (:func:`~dataigm.evaluation.stats.rate`), else each image is its own unit."""
     groups = group_items(items, group_by=group_by, by_prompt=by_prompt)
     return {name: rate([f for f, _ in it], clusters=[c for _, c in it], **kwargs).to_dict() for name, it in groups.items()}
 
@@ -190,6 +75,7 @@ def group_items(
 ) -> dict[str, list[tuple[bool, tuple[Any, ...]]]]:
     """The groups :func:`grouped` reports, sorted by name: ``{name: [(flag, bootstrap unit)]}``."""
     groups: dict[str, list[tuple[bool, tuple[Any, ...]]]] = defaultdict(list)
+    groups["all"] = []  # always present: no images gives "all" with value None and n 0, never a missing key
     for i, (meta, flag) in enumerate(items):
         item = (bool(flag), _cluster(meta, i, by_prompt))
         concept, sub = group_key(meta)

@@ -9,30 +9,92 @@ import contextlib
 import io
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
 
 from dataigm.core.errors import DataigmError
 
 T = TypeVar("T")
 
-# The flag that supplies each model the evaluation loads, for offline machines.
+# The setting that supplies each model the evaluation loads, for offline machines.
 EVAL_MODEL_HINTS = {
-    "judge": "pass --detector with a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
-    "person": "pass --person-detector with a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
-    "lpips": "pass --lpips-net with a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or --lpips-net none",
-    "fid": "pass --fid-weights FILE (a local copy of the Inception weights), --fid-features local-dir:PATH (a timm folder), or --fid-features none",
-    "clip": "pass --clip PATH (a local CLIP folder with its processor)",
-    "clip_score": "pass --clip-score-model PATH (a local CLIP folder with its processor)",
-    "cmmd": "pass --cmmd PATH (a local CLIP folder with its processor)",
+    "judge": "give judge= a local copy (local-dir:PATH, imagenet:<class>@local-dir:PATH, igmu:<task>@DIR)",
+    "person": "give person_detector= a detector whose weights are installed (nudenet-body ships in the nudenet wheel)",
+    "lpips": "give lpips_net= a network whose torchvision weights are in the torch hub cache ($TORCH_HOME), or lpips_net=none",
+    "fid": "give fid_weights=FILE (a local copy of the Inception weights), fid_feature=local-dir:PATH (a timm folder), or fid_feature=none",
+    "clip": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "clip_score": "give clip_model=PATH (a local CLIP folder with its processor)",
+    "cmmd": "give cmmd=PATH (a local CLIP folder with its processor)",
 }
+# What each model feeds in the report (the row left out when an optional model cannot load offline)
+EVAL_MODEL_METRICS = {"judge": "this judge's column", "lpips": "LPIPS", "fid": "FID/KID", "clip": "CSDR and csdr_win_rate", "clip_score": "CLIP score", "cmmd": "CMMD",
+                      "person": "person presence"}
+
+
+def render_fix(what: str, names: dict[str, str] | None = None) -> str:
+    """The fix for ``what`` with each parameter written as ``names[param]`` (a command's flags), else as itself."""
+    import string
+
+    params = [f for _, f, _, _ in string.Formatter().parse(EVAL_MODEL_HINTS[what]) if f]
+    return EVAL_MODEL_HINTS[what].format(**{f: (names or {}).get(f, f) for f in params})
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A model that cannot be loaded: ``what`` it is (a key of :data:`EVAL_MODEL_HINTS`), its ``name`` and why."""
+
+    what: str
+    name: str
+    reason: str
+    offline: bool = False  # offline and not in the local cache: the run leaves its rows out instead of failing
+
+    def line(self, names: dict[str, str] | None = None) -> str:
+        return f"{self.what} {self.name!r} cannot be loaded: {self.reason}; {render_fix(self.what, names)}"
+
+    def note(self, names: dict[str, str] | None = None) -> str:
+        """The one note a report carries when the model's row is left out."""
+        return f"{EVAL_MODEL_METRICS.get(self.what, self.what)} left out: {self.line(names)}"
 
 
 class ModelUnavailable(DataigmError):
-    """A model the evaluation needs cannot be loaded; the message names the flag that fixes it."""
+    """Models the evaluation needs cannot be loaded; the message lists every one, each with its fix.
+
+    ``missing`` holds them; :meth:`render` writes the message again with a command's flag names."""
+
+    def __init__(self, message: str, missing: Sequence[Missing] = ()) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+
+    @classmethod
+    def of(cls, missing: Sequence[Missing], names: dict[str, str] | None = None) -> "ModelUnavailable":
+        return cls(cls.text(missing, names), missing)
+
+    @staticmethod
+    def text(missing: Sequence[Missing], names: dict[str, str] | None = None) -> str:
+        if len(missing) == 1:
+            return missing[0].line(names)
+        return f"{len(missing)} models cannot be loaded: " + " | ".join(f"({i}) {m.line(names)}" for i, m in enumerate(missing, 1))
+
+    def render(self, names: dict[str, str]) -> str:
+        """The message with each parameter written as ``names[parameter]``."""
+        return self.text(self.missing, names) if self.missing else str(self)
+
+
+def try_load(what: str, name: str, fn: Callable[[], T]) -> tuple[T | None, Missing | None]:
+    """(``fn()``, None), or (None, :class:`Missing`) when it fails the way an unavailable model fails."""
+    try:
+        return load_model(what, name, fn), None
+    except ModelUnavailable as e:
+        from dataclasses import replace
+
+        from dataigm.core.network import offline
+
+        local = name.startswith(("local-dir:", "/", ".", "~")) or Path(name).expanduser().exists()
+        return None, replace(e.missing[0], offline=not local and offline())
 
 
 def load_model(what: str, name: str, fn: Callable[[], T]) -> T:
-    """``fn()``, or :class:`ModelUnavailable` in one line naming ``what``'s flag (:data:`EVAL_MODEL_HINTS`)."""
+    """``fn()``, or :class:`ModelUnavailable` in one line naming ``what``'s fix (:data:`EVAL_MODEL_HINTS`)."""
     # torch.hub announces a download on stdout: keep it (on stderr, stdout may carry --json) only when the load
     # succeeds, so a failure stays one line
     said = io.StringIO()
@@ -41,7 +103,7 @@ def load_model(what: str, name: str, fn: Callable[[], T]) -> T:
             value = fn()
         except (OSError, ValueError, RuntimeError, ImportError, DataigmError) as e:
             msg = " ".join(str(e.args[0] if e.args else e).split())[:300]
-            raise ModelUnavailable(f"{what} {name!r} cannot be loaded: {type(e).__name__}: {msg}; {EVAL_MODEL_HINTS[what]}") from None
+            raise ModelUnavailable.of([Missing(what, name, f"{type(e).__name__}: {msg}")]) from None
     sys.stderr.write(said.getvalue())
     return value
 
@@ -76,25 +138,67 @@ def fid_network(feature: str, weights: str | None) -> Any:
     return FrechetInceptionDistance(feature=net, normalize=False, **extra)
 
 
-def check_eval_models(cfg: Any, *, clip: bool = True, person: str | None = None) -> None:
-    """Load, once, the fidelity models of ``cfg`` (an :class:`~dataigm.evaluation.evaluate.EvalConfig`): LPIPS net, FID
-    feature net, the person detector ``person`` and (``clip``) the CLIP models; the first unavailable one fails."""
+TORCHVISION_WEIGHTS = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth", "squeeze": "squeezenet1_1-b8a52dc0.pth"}
+FID_INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def torch_hub_cached(filename: str) -> bool:
+    """Whether ``filename`` is in torch hub's checkpoint cache ($TORCH_HOME/hub/checkpoints)."""
+    import torch
+
+    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).is_file()
+
+
+def offline_gap(what: str, name: str, weights: str | None = None) -> Missing | None:
+    """Offline, the :class:`Missing` of a model whose weights are not in the local cache (found without trying a
+    download, which would only spend the network's retries); None when it may load."""
+    from dataigm.core.network import offline
+
+    if what == "lpips" and name in TORCHVISION_WEIGHTS and not torch_hub_cached(TORCHVISION_WEIGHTS[name]) and offline():
+        return Missing(what, name, f"offline, and its weights {TORCHVISION_WEIGHTS[name]} are not in the torch hub cache", True)
+    if what == "fid" and name == "inception" and not weights and not torch_hub_cached(FID_INCEPTION_WEIGHTS) and offline():
+        return Missing(what, name, f"offline, and {FID_INCEPTION_WEIGHTS} is not in the torch hub cache", True)
+    return None
+
+
+def find_missing_models(settings: Any, *, clip: bool = True, person: str | None = None) -> list[Missing]:
+    """Every model of ``settings`` (:class:`~dataigm.evaluation.settings.MetricSettings`, or an
+    :class:`~dataigm.evaluation.evaluate.EvalConfig`'s) that cannot be loaded: LPIPS net, FID feature net, the
+    person detector ``person`` and (``clip``) the CLIP models, each tried once."""
     from dataigm.evaluation.clip_metrics import CLIP_SCORE_DEFAULT_MODEL
 
-    cfg.check()
+    settings.check()
+    cfg = getattr(settings, "metrics", settings)
+    missing: list[Missing] = []
+
+    def attempt(what: str, name: str, fn: Callable[[], Any], weights: str | None = None) -> None:
+        gap = offline_gap(what, name, weights)
+        if gap is None:
+            gap = try_load(what, name, fn)[1]
+        if gap is not None:
+            missing.append(gap)
+
     if cfg.lpips_net:
         from dataigm.evaluation.fidelity import create_lpips
 
-        load_model("lpips", cfg.lpips_net, lambda: create_lpips(cfg.lpips_net, "cpu"))
+        attempt("lpips", cfg.lpips_net, lambda: create_lpips(cfg.lpips_net, "cpu"))
     if cfg.fid_feature:
-        load_model("fid", cfg.fid_feature, lambda: (missing_local_path(cfg.fid_feature), fid_network(cfg.fid_feature, cfg.fid_weights)))
+        attempt("fid", cfg.fid_feature, lambda: (missing_local_path(cfg.fid_feature), fid_network(cfg.fid_feature, cfg.fid_weights)), cfg.fid_weights)
     if person:
         from dataigm.judges.person import create_person_detector
 
-        load_model("person", person, lambda: create_person_detector(person))
-    if not clip:
-        return
-    for what, model in (("clip", cfg.clip), ("clip_score", (cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]) if cfg.clip_score else None),
-                        ("cmmd", getattr(cfg, "cmmd", None))):
-        if model:
-            load_clip(what, model)
+        attempt("person", person, lambda: create_person_detector(person))
+    if clip:
+        for what, model in (("clip", cfg.clip), ("clip_score", (cfg.clip_score_model or CLIP_SCORE_DEFAULT_MODEL[cfg.clip_score]) if cfg.clip_score else None),
+                            ("cmmd", getattr(cfg, "cmmd", None))):
+            if model:
+                attempt(what, model, lambda model=model, what=what: load_clip(what, model))
+    return missing
+
+
+def check_eval_models(cfg: Any, *, clip: bool = True, person: str | None = None) -> None:
+    """Load, once, the fidelity models of ``cfg`` (see :func:`find_missing_models`); when any is unavailable, fail
+    with one message listing every one of them, each with its fix."""
+    missing = find_missing_models(cfg, clip=clip, person=person)
+    if missing:
+        raise ModelUnavailable.of(missing)

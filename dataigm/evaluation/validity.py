@@ -62,9 +62,9 @@ def read_audit(path: str | Path) -> dict[str, Any]:
     try:
         audit = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise DataigmError(f"--audit {p}: cannot read it ({type(e).__name__}: {e})") from e
+        raise DataigmError(f"audit={p}: cannot read it ({type(e).__name__}: {e})") from e
     if not isinstance(audit, dict) or not str(audit.get("format", "")).startswith("dataigm-audit/"):
-        raise DataigmError(f"--audit {p}: not a 'dataigm audit --json' result")
+        raise DataigmError(f"audit={p}: not an audit result (dataigm audit's JSON)")
     return audit
 
 

@@ -98,7 +98,7 @@ def adapt_state_dict(module: Any, sd: dict[str, Any]) -> tuple[dict[str, Any], s
         rest = [k for k in sd if not k.startswith(LDM_UNET_PREFIX)]
         if rest:
             raise ModelLoadError(f"LDM checkpoint holds more than the UNet ({len(rest)} other keys, e.g. {rest[:2]}); "
-                                 "a whole original checkpoint loads as --model FILE instead")
+                                 "a whole original checkpoint loads as model=FILE instead")
         return convert_ldm_unet(sd, module.config), "ldm"
     best, best_fmt = sd, "diffusers"
     for prefix in STRIP_PREFIXES:
@@ -130,7 +130,7 @@ def apply_state_dict(module: Any, sd: dict[str, Any], what: str) -> dict[str, An
         raise ModelLoadError(
             f"{what}: keys do not match {type(module).__name__} ({len(unexpected)} unexpected, e.g. {unexpected[:2]}; "
             f"read as {fmt}). Accepted: diffusers keys, LDM 'model.diffusion_model.' UNet keys, 'text_model.'-prefixed "
-            "CLIP keys, full or partial; an original checkpoint of the whole model loads as --model FILE instead"
+            "CLIP keys, full or partial; an original checkpoint of the whole model loads as model=FILE instead"
         )
     wrong = [f"{k} {tuple(v.shape)} != {tuple(own[k].shape)}" for k, v in mapped.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:

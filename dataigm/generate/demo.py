@@ -21,5 +21,5 @@ def stage(ctx) -> None:
         result = build(recipe, out, BuildOptions(device="cpu", limit=limit), models=[ModelSpec(id="tiny")])
         ctx.console.print(f"{name}: {result.samples_written} images written, {result.skipped_shards} shards already done")
     print_dataset_summary(load_manifest(out), ctx.console, out)
-    ctx.console.print("[dim]The tiny model's images are noise-like by design; point --model at a real model for real data.[/dim]")
+    ctx.console.print("[dim]The tiny model's images are noise-like by design; build with a real model for real data.[/dim]")
     ctx.artifacts["dataset"] = out

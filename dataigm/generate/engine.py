@@ -4,6 +4,10 @@ Generation runs in the calling thread; encoding and writing run in a writer thre
 queue, so the accelerator never waits on PNG encoding or disk and memory stays flat (at most a few batches
 in flight). Each rank takes its own shards (:func:`dataigm.core.partition.partition`), skips shards that are
 already done, and writes each shard atomically, so a killed build resumes exactly where it stopped.
+
+Ctrl-C, SIGTERM and SIGUSR1 (:mod:`dataigm.core.interrupt`) stop the build after the batch in flight: it is
+written, the unfinished shard is kept as a checkpoint (:meth:`dataigm.core.shards.ShardSink.checkpoint`), and a
+rerun continues that shard at its next batch, giving the same bytes as a build that was never stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,11 +30,13 @@ from dataigm.core.atomic import json_sha256
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.core.manifest import PartRecord, build_manifest, missing_shards, part_path, write_model_record, write_part
+from dataigm.core.interrupt import Interrupted, stop_at_boundary
+from dataigm.core.manifest import PartRecord, finalize, part_path, write_model_record, write_part
 from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SampleMeta
-from dataigm.core.shards import ShardSink, is_done
+from dataigm.core.shards import ShardSink, is_done, remove_checkpoint
 from dataigm.core.stage import own_units, remove_own_tmp
+from dataigm.distributors import check_distributor, require_single_driver
 from dataigm.generate import determinism
 from dataigm.generate.plan import Plan, plan_build
 from dataigm.generate.sources import check_models
@@ -130,6 +137,8 @@ class _Writer(threading.Thread):
         self.sink: ShardSink | None = None
         self.written = 0
         self.failed = 0
+        self.closed = 0  # shards handed to the publisher
+        self.held = 0  # samples kept in a checkpoint by a stop
         self.waited = 0.0
         self.on_sample = on_sample
         self.max_failure_rate = max_failure_rate
@@ -167,8 +176,7 @@ class _Writer(threading.Thread):
 
     def _handle(self, event: str, payload: Any) -> None:
         if event == "open":
-            spec, planned = payload
-            self.sink = ShardSink(self.root, spec, planned)
+            self.sink = payload
         elif event == "batch":
             assert self.sink is not None
             for meta, encoded, error in payload:
@@ -182,9 +190,14 @@ class _Writer(threading.Thread):
                     self.sink.fail(meta.key, error)
                     self.failed += 1
             self.on_sample(len(payload))
+        elif event == "checkpoint":  # a stop: keep what the shard holds for the rerun
+            assert self.sink is not None
+            sink, self.sink = self.sink, None
+            self.held = sink.checkpoint()
         elif event == "close":
             assert self.sink is not None
             sink, self.sink = self.sink, None
+            self.closed += 1
             self._check_failure_rate(sink)
             self.publishing.append(self.publisher.submit(_publish, sink))
             self._published(False)  # an earlier shard that failed to publish stops the build now
@@ -198,7 +211,7 @@ class _Writer(threading.Thread):
             first = stats.errors[0]["error"] if stats.errors else ""
             sink.abort()
             raise GenerationFailed(f"shard {stats.shard}: {stats.failed} of {stats.planned} images failed "
-                                   f"(more than --max-failure-rate {self.max_failure_rate:g}; first: {first}); not published")
+                                   f"(more than max_failure_rate={self.max_failure_rate:g}; first: {first}); not published")
 
     def put(self, event: str, payload: Any = None) -> None:
         """Hand an event to the writer (a batch's images to the encoders first); blocks only while the queue is full."""
@@ -287,7 +300,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
-OOM_ADVICE = "lower --batch-size, or add --offload model (or sequential), --vae-slicing or --vae-tiling"
+OOM_ADVICE = "lower batch_size=, or add offload=model (or offload=sequential), vae_slicing=True or vae_tiling=True"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -409,7 +422,7 @@ def check_same_models(out: Path, category: str, models: Sequence[dict[str, Any]]
                 changes.append(f"{m['tag']}.{name} {before_id or 'base'} -> {after_id or 'base'}")
     changes += [f"model {t!r} removed" for t in before]
     raise InputError(f"{path}: part {category}/generated was built with other models ({'; '.join(changes) or 'models differ'}); "
-                     "its images would be reused for the wrong model: use another --out or delete that part")
+                     "its images would be reused for the wrong model: use another out=DIR or delete that part")
 
 
 def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Sequence[dict[str, Any]] | None = None,
@@ -438,7 +451,7 @@ def part_record(recipe: Recipe, plan: Plan, limit: int | None, identities: Seque
 
 
 def with_run_overrides(recipe: Recipe, options: BuildOptions) -> Recipe:
-    """``recipe`` with ``--batch-size``/``--dtype`` applied to its generation block and over every model's own
+    """``recipe`` with ``batch_size``/``dtype`` applied to its generation block and over every model's own
     settings. Batch size and dtype change the pixels (batched kernels differ numerically), so they are recorded as
     part of the recipe."""
     overrides = {k: v for k, v in (("batch_size", options.batch_size), ("dtype", options.dtype)) if v is not None}
@@ -465,10 +478,23 @@ def build(
     options: BuildOptions | None = None,
     models: Sequence[ModelSpec] | None = None,
     rank: RankInfo | None = None,
+    *,
+    distributor: str = "local",
+    ray_address: str | None = None,
 ) -> BuildResult:
-    """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards."""
+    """Build ``recipe`` into the dataset folder ``out`` (this rank's share of it), resuming finished shards.
+
+    ``distributor="ray"`` builds every shard on the Ray cluster at ``ray_address`` (default: ``RAY_ADDRESS`` or a
+    local one) from this one process, one actor per GPU (see :mod:`dataigm.distributors.ray`); its shards are
+    byte-identical to a one-process build's under ``options.deterministic``.
+
+        >>> build(load_recipe("builders/church.yaml"), Path("church"), distributor="ray")  # doctest: +SKIP
+    """
     options = options or BuildOptions()
+    check_distributor(distributor)
     rank = rank or rank_from_env()
+    if distributor == "ray":
+        require_single_driver(rank, "build")
     out = Path(out)
     # 1. Plan and check everything that can be checked before any work
     recipe = with_run_overrides(recipe, options)
@@ -485,28 +511,37 @@ def build(
                       lambda s: is_done(out, s.spec) and not _has_failures(out, s))  # a rerun retries failed images
     mine, todo = units.owned, units.todo
     remove_own_tmp(mine, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))
-    # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to)
-    device = pick_device(options.device, rank.local_rank)
+    # 2. This rank's device, made current before any CUDA query (bf16 support, the dtype auto resolves to); on Ray,
+    # the dtypes auto resolves to on the cluster's workers
+    if distributor == "ray":
+        dtypes = _resolved_dtypes_on_ray(recipe, plan, options, ray_address)
+    else:
+        device = pick_device(options.device, rank.local_rank)
+        dtypes = resolved_dtypes(recipe, plan.models, device)
     log.info("rank %d/%d: %d of %d shards to build (%d already done)", rank.rank, rank.world_size, len(todo), len(mine), len(mine) - len(todo))
     # 3. Record the part's plan, then generate
     identities = [model_identity(m) for m in plan.models]
-    record = part_record(recipe, plan, options.limit, identities, resolved_dtypes(recipe, plan.models, device))
+    record = part_record(recipe, plan, options.limit, identities, dtypes)
     check_same_models(out, recipe.category, identities, models_sha256(identities))
     write_part(out, recipe.category, "", record)
-    restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
-    try:
-        if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
-            determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
-                                              options.deterministic, [s.spec.relpath for s in todo])
-        written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
-    finally:
-        restore_settings()
+    if distributor == "ray":
+        written, failed = _generate_on_ray(recipe, plan, todo, out, options, ray_address)
+    else:
+        restore_settings = determinism.prepare(recipe.generation.threads, options.deterministic)
+        try:
+            if todo:  # every rank records what it generates under (device, threads, TF32, versions...)
+                determinism.record_build_settings(out, recipe.category, "", rank, device, recipe.generation.dtype, recipe.generation.batch_size,
+                                                  options.deterministic, [s.spec.relpath for s in todo])
+            written, failed = _generate_shards(recipe, plan, todo, out, options, device, rank)
+        finally:
+            restore_settings()
 
     if recipe.real_images:  # the recipe's real-image parts join the same category, splits and labels
         from dataigm.ingest.images import import_recipe_images
 
-        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress)
-    manifest = finalize(out)
+        import_recipe_images(recipe, out, rank=rank.rank, world_size=rank.world_size, progress=options.progress,
+                             distributor=distributor, ray_address=ray_address)
+    manifest = finalize(out).manifest  # written by the rank or array task that finishes last
     return BuildResult(out, len(plan.shards), len(todo), len(mine) - len(todo), written, failed, manifest)
 
 
@@ -533,8 +568,12 @@ def _batches_as_run(model: Any, samples: Sequence[SampleMeta], batch_size: int) 
 
 
 def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path, options: BuildOptions, device: str,
-                     rank: RankInfo) -> tuple[int, int]:
-    """Generate and write ``todo``'s shards, one pipeline in memory at a time; (images written, images failed)."""
+                     rank: RankInfo, load: Callable[[int], Any] | None = None) -> tuple[int, int]:
+    """Generate and write ``todo``'s shards, one pipeline in memory at a time; (images written, images failed).
+
+    ``load(model_index)`` gives a shard's pipeline (default: loaded when the model changes, see
+    :func:`_load_for_shards`); a Ray actor passes one that keeps its last pipeline between calls."""
+    load = load or (lambda index: _load_for_shards(recipe, plan.models[index], out, options, device))
     from tqdm.auto import tqdm
 
     model: Any = None
@@ -545,19 +584,30 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
     workers = encoder_workers(device, options.encode_workers)
     writer = _Writer(out, bar.update, options.max_failure_rate, workers)
     writer.start()
+    stop_signal: int | None = None
     try:
-        for shard in todo:
-            if shard.model_index != model_index:
-                if model is not None:  # free the previous pipeline before loading the next
-                    model = None
-                    release_memory()
-                model = _load_for_shards(recipe, plan.models[shard.model_index], out, options, device)
-                model_index = shard.model_index
-            writer.put("open", (shard.spec, len(shard.samples)))
-            batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
-            for batch in _batches_as_run(model, shard.samples, batch_size):
-                writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
-            writer.put("close")
+        with stop_at_boundary() as stop:
+            for shard in todo:
+                if stop:
+                    break
+                if shard.model_index != model_index:
+                    if model is not None:  # free the previous pipeline before loading the next
+                        model = None
+                        release_memory()
+                    model = load(shard.model_index)
+                    model_index = shard.model_index
+                batch_size = recipe.model_generation(plan.models[shard.model_index]).batch_size
+                sink, batches = _resume_shard(out, shard, list(_batches_as_run(model, shard.samples, batch_size)))
+                bar.update(sink.position)
+                writer.put("open", sink)
+                for i, batch in enumerate(batches, 1):
+                    writer.put("batch", _generate_safely(model.pipe, batch, device, guard))
+                    if stop and i < len(batches):  # the batch in flight is written; the shard waits in a checkpoint
+                        writer.put("checkpoint")
+                        break
+                else:
+                    writer.put("close")
+            stop_signal = stop.signum
         writer.put("stop")
         if model is not None:  # free the pipeline (a GPU's memory for the judges) while the writer drains its queue
             model = None
@@ -565,6 +615,9 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
                 release_memory()           # hold the GIL that the encoders and the writer need to drain the queue
         writer.join()
         writer.check()
+        if stop_signal is not None:
+            held = f", 1 checkpointed with {writer.held} images" if writer.held else ""
+            raise Interrupted(stop_signal, f"{writer.closed} of {len(todo)} shards to do finished{held}")
         log.info("generation waited %.1f s on a full queue for PNG encoding and writing (%d encoder threads)", writer.waited, workers)
     except BaseException:
         if writer.is_alive():
@@ -578,6 +631,23 @@ def _generate_shards(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path,
             model = None
             release_memory()
     return writer.written, writer.failed
+
+
+def _resume_shard(out: Path, shard: Any, batches: list[list[SampleMeta]]) -> tuple[ShardSink, list[list[SampleMeta]]]:
+    """The shard's sink, started from its checkpoint when a stopped run left one, and the batches still to generate.
+
+    A checkpoint ends at a batch boundary, and batches are cut the same way on every run, so the remaining batches
+    are the ones a run that was never stopped would generate; one that does not end on a boundary is dropped."""
+    sink = ShardSink(out, shard.spec, len(shard.samples), resume=True)
+    done, skip = 0, 0
+    while done < sink.position and skip < len(batches):
+        done += len(batches[skip])
+        skip += 1
+    if done != sink.position:
+        sink.abort()
+        remove_checkpoint(out, shard.spec)
+        return ShardSink(out, shard.spec, len(shard.samples)), batches
+    return sink, batches[skip:]
 
 
 def _has_failures(out: Path, shard: Any) -> bool:
@@ -597,8 +667,68 @@ def release_memory() -> None:
         pass
 
 
-def finalize(out: Path) -> dict[str, Any] | None:
-    """Write the manifest once every planned shard of every part is done (any rank may be the last)."""
-    if missing_shards(out):
-        return None
-    return build_manifest(out)
+# --- the Ray distributor: one shard per unit, on actors that keep their pipeline (see dataigm.distributors.ray) -----
+class _RayBuildWorker:
+    """Builds one shard per call inside a Ray actor: the device and ``--deterministic`` settings applied once, the
+    last model kept loaded between shards. Returns (images written, images failed, the settings it generated under)."""
+
+    def __init__(self, recipe: Recipe, plan: Plan, out: Path, options: BuildOptions) -> None:
+        self.recipe, self.plan, self.out = recipe, plan, out
+        self.options = replace(options, progress=False)
+        self.device = pick_device(options.device)
+        determinism.prepare(recipe.generation.threads, options.deterministic)  # for the actor's life
+        from dataigm.generate.pipeline import resolve_dtype
+
+        resolved = str(resolve_dtype(recipe.generation.dtype, self.device)).removeprefix("torch.")
+        self.settings = determinism.capture_settings(self.device, resolved, recipe.generation.batch_size, options.deterministic)
+        self.loaded: tuple[int, Any] = (-1, None)
+
+    def load(self, index: int) -> Any:
+        if self.loaded[0] != index:
+            self.loaded = (-1, None)
+            release_memory()
+            self.loaded = (index, _load_for_shards(self.recipe, self.plan.models[index], self.out, self.options, self.device))
+        return self.loaded[1]
+
+    def __call__(self, shard: Any) -> tuple[int, int, dict[str, Any]]:
+        written, failed = _generate_shards(self.recipe, self.plan, [shard], self.out, self.options, self.device, RankInfo(), self.load)
+        return written, failed, self.settings
+
+
+class _DtypeProbe:
+    """Inside a Ray actor placed like the build's: the dtypes the recipe's ``auto`` models resolve to there."""
+
+    def __init__(self, recipe: Recipe, models: Sequence[ModelSpec], device: str) -> None:
+        self.dtypes = resolved_dtypes(recipe, models, pick_device(device))
+
+    def __call__(self, _unit: Any) -> list[str]:
+        return self.dtypes
+
+
+def _resolved_dtypes_on_ray(recipe: Recipe, plan: Plan, options: BuildOptions, address: str | None) -> list[str]:
+    """:func:`resolved_dtypes` on a Ray worker placed like the build's (the driver may have no GPU); on the CPU, here."""
+    if all(recipe.model_generation(m).dtype != "auto" for m in plan.models):
+        return []
+    if options.device == "cpu":
+        return resolved_dtypes(recipe, plan.models, "cpu")
+    from dataigm.distributors import ray_distributor
+
+    return ray_distributor().map_units([None], partial(_DtypeProbe, recipe, plan.models, options.device), address=address, gpu=True)[0]
+
+
+def _generate_on_ray(recipe: Recipe, plan: Plan, todo: Sequence[Any], out: Path, options: BuildOptions,
+                     address: str | None) -> tuple[int, int]:
+    """Build ``todo``'s shards on the Ray cluster; record the settings each shard was generated under; remove the
+    temp files of attempts whose worker died. Returns (images written, images failed)."""
+    from dataigm.core.run_settings import record_rank_settings, settings_digest
+    from dataigm.distributors import ray_distributor
+
+    results = ray_distributor().map_units(todo, partial(_RayBuildWorker, recipe, plan, out, options), address=address, gpu=True,
+                                          progress=options.progress)
+    remove_own_tmp(todo, lambda s: (s.spec.tar_path(out), s.spec.stats_path(out)))  # no worker writes any more
+    by_settings: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for shard, (_, _, settings) in zip(todo, results):
+        by_settings.setdefault(settings_digest(settings), (settings, []))[1].append(shard.spec.relpath)
+    for k, (settings, shards) in enumerate(sorted(by_settings.values(), key=lambda v: v[1][0])):
+        record_rank_settings(out, recipe.category, "", k, len(by_settings), settings, shards)
+    return sum(r[0] for r in results), sum(r[1] for r in results)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.sources import CHECKPOINT_SUFFIXES
 from dataigm.generate.checkpoints import ModelLoadError, apply_state_dict, load_state_dict_file
 from dataigm.generate.single_file import TRANSFORMER_CLASSES, infer_single_file
@@ -143,7 +144,7 @@ def _load_single_file(diffusers: Any, spec: ModelSpec, path: Path, torch_dtype: 
     if info["transformer_only"] and cls_name in TRANSFORMER_CLASSES:
         if not spec.config:
             raise ModelLoadError(f"{path} is a transformer-only {info['model_type']} file (no VAE, no text encoders): "
-                                 "give --config with the diffusers folder or Hub id of the base model for the other components")
+                                 "give model_config= the diffusers folder or Hub id of the base model for the other components")
         model_cls = getattr(diffusers, TRANSFORMER_CLASSES[cls_name])
         transformer = model_cls.from_single_file(str(path), config=spec.config, subfolder="transformer", torch_dtype=torch_dtype)
         return cls.from_pretrained(spec.config, transformer=transformer, torch_dtype=torch_dtype), info
@@ -157,7 +158,7 @@ def check_scheduler(pipe: Any, scheduler: str) -> Any:
     sched_cls = getattr(diffusers, scheduler, None)
     if sched_cls is None or not scheduler.endswith("Scheduler"):
         valid = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
-        raise ModelLoadError(f"unknown scheduler {scheduler!r}; valid: {', '.join(valid)}")
+        raise ModelLoadError(f"unknown scheduler {scheduler!r}{did_you_mean(scheduler, valid)}; valid: {', '.join(valid)}")
     compatible = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {type(pipe.scheduler).__name__}
     if sched_cls.__name__ not in compatible:
         raise ModelLoadError(f"scheduler {scheduler!r} is not compatible with {type(pipe).__name__} "
@@ -236,7 +237,7 @@ def apply_memory_options(pipe: Any, device: str, offload: str | None = None, vae
     if offload not in (None, "model", "sequential"):
         raise ModelLoadError(f"offload {offload!r}: expected model or sequential")
     if offload and not device.startswith("cuda"):
-        raise ModelLoadError(f"--offload {offload} needs a CUDA device, got {device!r}")
+        raise ModelLoadError(f"offload={offload} needs a CUDA device, got {device!r}")
     vae = getattr(pipe, "vae", None)
     if vae_slicing or vae_tiling:
         if vae is None:

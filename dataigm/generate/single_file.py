@@ -50,7 +50,7 @@ def infer_single_file(path: Path) -> dict[str, Any]:
     """Which pipeline a single-file checkpoint is, by diffusers' own ``infer_diffusers_model_type``.
 
     Returns ``model_type``, ``pipeline_class`` and ``transformer_only`` (a BFL/SAI-style file with no VAE: its
-    ``<Model>.from_single_file`` loads the denoiser and ``--config`` gives the other components).
+    ``<Model>.from_single_file`` loads the denoiser and ``model_config`` gives the other components).
     """
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
@@ -62,6 +62,6 @@ def infer_single_file(path: Path) -> dict[str, Any]:
     cls = MODEL_TYPE_PIPELINES.get(model_type)
     if cls is None:
         raise ModelLoadError(f"{path}: diffusers reads it as {model_type!r}, not a text-to-image model dataigm runs; "
-                             f"supported: {', '.join(sorted(MODEL_TYPE_PIPELINES))} (or give --pipeline-class)")
+                             f"supported: {', '.join(sorted(MODEL_TYPE_PIPELINES))} (or give pipeline_class=)")
     has_vae = any(k.startswith(VAE_KEY_PREFIXES) for k in keys)
     return {"model_type": model_type, "pipeline_class": cls, "transformer_only": cls in TRANSFORMER_CLASSES and not has_vae}

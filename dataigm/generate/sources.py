@@ -25,17 +25,17 @@ def check_source(source: str, what: str) -> None:
     if sep and head and Path(head).exists():
         if (Path(head) / sub).exists():
             return
-        raise ModelSourceError(f"{what} {source!r}: folder {head} has no sub-folder {sub!r}")
+        raise ModelSourceError(f"{what}={source!r}: folder {head} has no sub-folder {sub!r}")
     repo = _hub_repo(source, what)
     if repo is None:
-        raise ModelSourceError(f"{what} {source!r}: no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])")
+        raise ModelSourceError(f"{what}={source!r}: no such file or folder, and not a Hub id (ORG/NAME[:SUBFOLDER])")
     from huggingface_hub import constants, snapshot_download
 
     if constants.HF_HUB_OFFLINE:  # offline, a Hub id must already be in the cache
         try:
             snapshot_download(repo, local_files_only=True)
         except Exception:
-            raise ModelSourceError(f"{what} {source!r}: not in the Hub cache, and HF_HUB_OFFLINE is set") from None
+            raise ModelSourceError(f"{what}={source!r}: not in the Hub cache, and HF_HUB_OFFLINE is set") from None
 
 
 def _hub_repo(source: str, what: str) -> str | None:
@@ -57,7 +57,7 @@ def check_models(models: Sequence[ModelSpec], tiny_id: str = "tiny") -> None:
         if spec.config:
             check_source(spec.config, "config")
         for name, src in sorted(spec.components.items()):
-            check_source(src, f"component {name}" if name not in ("unet", "text_encoder") else f"--{name.replace('_', '-')}")
+            check_source(src, f"component {name}" if name not in ("unet", "text_encoder") else name)
         for lora in spec.loras:
             if not Path(lora.path).is_file():
-                raise ModelSourceError(f"--lora {lora.path!r}: no such file")
+                raise ModelSourceError(f"lora={lora.path!r}: no such file")

@@ -141,7 +141,7 @@ def render_card(manifest: dict[str, Any], dataset_info: list[dict[str, Any]], op
 
     template_path = options.template or default_template()
     if not template_path.exists():
-        raise FileNotFoundError(f"card template {template_path} not found; pass a template path (--card-template)")
+        raise FileNotFoundError(f"card template {template_path} not found; give card_template= a template path")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     body = env.from_string(template_path.read_text(encoding="utf-8")).render(**card_context(manifest, dataset_info, options))
     card_data = DatasetCardData(**front_matter(manifest, dataset_info, options))

@@ -21,7 +21,7 @@ def stage(ctx: Any) -> None:
     out = ctx.out / "hub"
     result = export_dataset(ctx.artifacts["dataset"], out, options=CardOptions(repo_id="ORG/dataigm"))
     ctx.console.print(f"exported {result.samples} samples of {', '.join(result.categories)} ({result.shards} shards) to {out}")
-    ctx.console.print(f"card: {out / README}; publish with: dataigm push {out} --repo-id ORG/NAME --private")
+    ctx.console.print(f"card: {out / README}; publish it with dataigm push (a private repo first)")
 
     manifest = load_manifest(out)
     config = next(c["config_name"] for c in config_entries(manifest) if c.get("default"))

@@ -1,4 +1,4 @@
-"""``dataigm export``: a dataset folder becomes a Hub dataset repo folder that stock tools load.
+"""``dataigm export-dataset``: a dataset folder becomes a Hub dataset repo folder that stock tools load.
 
 Layout written below ``OUT``::
 
@@ -67,7 +67,7 @@ def export_dataset(
     manifest = source.manifest
     chosen = _check_categories(manifest, categories, dataset_dir)
     if out.resolve() == dataset_dir.resolve():
-        raise InputError(f"--out {out} is the dataset folder itself; export to a new folder")
+        raise InputError(f"out={out} is the dataset folder itself; export to a new folder")
     if manifest.get("incomplete"):
         raise InputError(f"{dataset_dir / MANIFEST}: {len(manifest['incomplete'])} planned shards never finished "
                          f"(e.g. {manifest['incomplete'][0]}); finish or resume the build before exporting")

@@ -43,7 +43,7 @@ def allow_patterns(categories: Sequence[str] | None) -> list[str]:
 def pull_dataset(
     repo_id: str, out: Path, *, categories: Sequence[str] | None = None, revision: str | None = None, check: bool = True
 ) -> PullResult:
-    """Download ``repo_id`` (a dataset repo written by ``dataigm export``) into ``out`` and verify it.
+    """Download ``repo_id`` (a dataset repo written by ``dataigm export-dataset``) into ``out`` and verify it.
 
     With ``HF_HUB_OFFLINE=1`` the files come from the Hugging Face cache (a snapshot fetched earlier, e.g. on a
     login node) and are copied into ``out``.
@@ -53,7 +53,7 @@ def pull_dataset(
 
     out = Path(out)
     if not is_hub_id(repo_id):
-        raise DataigmError(f"{repo_id!r} is not a Hub dataset id of the form ORG/NAME (give a revision with --revision)")
+        raise DataigmError(f"{repo_id!r} is not a Hub dataset id of the form ORG/NAME (give a revision as revision=)")
     fetch = _from_cache if constants.HF_HUB_OFFLINE else _from_hub
     try:
         # 1. The manifest first: it names the categories that exist.

@@ -64,7 +64,7 @@ def folder_kind(folder: Path) -> Literal["dataset", "model"]:
     if all((folder / name).exists() for name in MODEL_FILES):
         return "model"
     raise InputError(
-        f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export` first) "
+        f"{folder} is neither an exported dataset ({MANIFEST}, {README}, {DATA_DIR}/: run `dataigm export-dataset` first) "
         f"nor an exported detector ({', '.join(MODEL_FILES)})"
     )
 
@@ -184,7 +184,7 @@ def _check_nsfw_target(
     where = "the existing public repo" if exists else "a new public repo"
     raise InputError(
         f"refusing to publish NSFW categories {nsfw} to {where} {repo_id} without gating; "
-        "use --private, --gated auto|manual, or --allow-public-nsfw if you really mean it"
+        "use private=True, gated=auto|manual, or allow_public_nsfw=True if you really mean it"
     )
 
 

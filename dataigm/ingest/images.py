@@ -31,17 +31,19 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dataigm.core.errors import InputError
 from dataigm.core.datasets import refuse_exported
 from dataigm.core.images import IMAGE_SUFFIXES, ImageDecodeError, is_image_path, open_rgb, walk_files
-from dataigm.core.manifest import PartRecord, build_manifest, read_parts, write_part
+from dataigm.core.manifest import PartRecord, build_manifest, finalize, read_parts, write_part
 from dataigm.core.partition import RankInfo, rank_from_env
 from dataigm.core.schema import SPLITS, SampleMeta, slugify
 from dataigm.core.shards import ShardSink, ShardSpec, is_done
-from dataigm.core.stage import run_units
+from dataigm.core.stage import remove_own_tmp, run_unit, run_units
+from dataigm.distributors import check_distributor, require_single_driver
 from dataigm.taxonomy import CATEGORIES
 
 log = logging.getLogger(__name__)
@@ -120,7 +122,7 @@ def detect_split_folders(folder: str | Path) -> bool:
     if splits and others:
         raise InputError(
             f"{folder}: top-level folders mix split names {splits} and other names {others}; put every class folder "
-            "below a split folder, or pass --no-split-from-folders to read all of them as classes"
+            "below a split folder, or pass split_from_folders=False to read all of them as classes"
         )
     return bool(splits)
 
@@ -140,9 +142,9 @@ def scan_folder(folder: Path, split_from_folders: bool | None = None, source_pat
         bad = sorted(top_dirs - set(SPLIT_FOLDERS))
         names = sorted(SPLIT_FOLDERS)
         if bad:
-            raise InputError(f"{folder}: --split-from-folders expects only split folders {names} at the top, found folder(s) {bad}")
+            raise InputError(f"{folder}: split_from_folders=True expects only split folders {names} at the top, found folder(s) {bad}")
         if not top_dirs:
-            raise InputError(f"{folder}: --split-from-folders expects split folders {names} at the top, found none")
+            raise InputError(f"{folder}: split_from_folders=True expects split folders {names} at the top, found none")
     files, ignored = [], []
     for path in walk_files(folder):
         rel = path.relative_to(folder)
@@ -167,9 +169,9 @@ def compile_source_pattern(pattern: str | None) -> re.Pattern[str] | None:
     try:
         compiled = re.compile(pattern)
     except re.error as e:
-        raise InputError(f"--source-from-name {pattern!r}: not a valid regular expression ({e})") from None
+        raise InputError(f"source_from_name={pattern!r}: not a valid regular expression ({e})") from None
     if "source" not in compiled.groupindex:
-        raise InputError(f"--source-from-name {pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
+        raise InputError(f"source_from_name={pattern!r} has no named group 'source', e.g. ^(?P<source>[A-Za-z]+(?:-[A-Za-z]+)?)_")
     return compiled
 
 
@@ -245,7 +247,7 @@ def resolve_labels(
         where = "the given label names" if label_names else f"the label names of the dataset's {category!r} parts"
         raise InputError(
             f"class folder(s) {sorted(unknown)} map to {sorted(set(unknown.values()))}, not among {where} "
-            f"{names}; map them with a class map (--class-map FILE or class_map: {{folder: label}})"
+            f"{names}; map them with a class map (class_map=FILE, or class_map: {{folder: label}} in the recipe)"
         )
     return names, mapping
 
@@ -380,6 +382,8 @@ def import_images(
     rank: int | None = None,
     world_size: int | None = None,
     progress: bool = True,
+    distributor: str = "local",
+    ray_address: str | None = None,
 ) -> ImportReport:  # pragma: no mutate block, I/O, see docs/testing.md
     """Import an image folder into dataset folder ``out`` as part ``part`` of ``category``; returns a report.
 
@@ -390,17 +394,22 @@ def import_images(
 
     Idempotent (same keys, same tar bytes) and resumable (finished shards are skipped). Bad files are
     recorded in the shard stats with their reason. With several ranks (``rank``/``world_size`` or torchrun/
-    Slurm variables) each rank writes its share of shards; re-run once on one rank to write the full manifest.
+    Slurm variables, a Slurm job array) each rank writes its share of shards, and the last to finish writes the manifest.
+    ``distributor="ray"`` writes every shard on the Ray cluster at ``ray_address`` from this one process
+    (:mod:`dataigm.distributors.ray`), with the same bytes.
     """
     # 1. Check inputs
     folder, out = Path(folder), Path(out)
     split_from_folders, fractions = _check_import(folder, out, category, part, split_from_folders, splits, max_size, shard_size,
                                                   png_compress_level)
     source_pattern = compile_source_pattern(source_from_name)
+    check_distributor(distributor)
     env = rank_from_env()
     rank = env.rank if rank is None else rank
     world_size = env.world_size if world_size is None else world_size
-    RankInfo(rank, world_size)  # a bad rank fails before the plan is recorded
+    info = RankInfo(rank, world_size)  # a bad rank fails before the plan is recorded
+    if distributor == "ray":
+        require_single_driver(info, "import-images")
 
     # 2. Scan the folder, resolve labels, plan splits and shards; record the plan before writing anything
     plan = plan_import(folder, out, category, part, taxonomy=taxonomy, split_from_folders=split_from_folders, fractions=fractions,
@@ -411,10 +420,11 @@ def import_images(
     # 3. Decode and write this rank's unfinished shards
     report = ImportReport(category, part, plan.names, len(plan.files), len(plan.ignored), len(plan.shards))
     _write_shards(folder, out, plan, rank, world_size, report, max_size=max_size, png_compress_level=png_compress_level,
-                  workers=workers or min(8, os.cpu_count() or 1), progress=progress)
+                  workers=workers or min(8, os.cpu_count() or 1), progress=progress, distributor=distributor, ray_address=ray_address)
 
-    # 4. Manifest (complete once every rank has finished)
-    report.manifest = build_manifest(out)
+    # 4. Manifest: one process writes it (listing what other parts left unfinished); of several ranks or array
+    #    tasks, the one that finishes last
+    report.manifest = build_manifest(out) if world_size == 1 else finalize(out).manifest
     return report
 
 
@@ -436,7 +446,7 @@ def _check_import(folder: Path, out: Path, category: str, part: str, split_from_
         split_from_folders = detect_split_folders(folder)
         if split_from_folders and splits is not None:
             raise InputError(f"{folder} has split folders (train/validation/test); drop the split fractions, "
-                             "or pass --no-split-from-folders to read the top-level folders as classes")
+                             "or pass split_from_folders=False to read the top-level folders as classes")
     if split_from_folders and splits is not None:
         raise InputError("give either split_from_folders or split fractions, not both")
     return split_from_folders, None if split_from_folders else _check_fractions(splits if splits is not None else DEFAULT_SPLITS)
@@ -490,13 +500,10 @@ def plan_import(folder: Path, out: Path, category: str, part: str, *, taxonomy: 
     return ImportPlan(files, ignored, names, dict(mapping), taxonomy, planned, record)
 
 
-def _write_shards(folder: Path, out: Path, plan: ImportPlan, rank: int, world_size: int, report: ImportReport, *, max_size: int,
-                  png_compress_level: int, workers: int, progress: bool) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
-    """This rank's unfinished shards (:func:`~dataigm.core.stage.run_units`), each decoded in a thread pool (Pillow
-    releases the GIL in codecs) and written through its :class:`ShardSink`; counts go to ``report``.
-
-    The pool's look-ahead restarts at each shard (run_units does one unit per call); with shards of hundreds of
-    images that costs nothing measurable (benchmarks/ingest.py)."""
+def _shard_writer(folder: Path, plan: ImportPlan, category: str, part: str, failures: Counter[str], *, max_size: int,
+                  png_compress_level: int, workers: int) -> Any:  # pragma: no mutate block, I/O, see docs/testing.md
+    """The ``work(shard, sink, advance)`` of one import shard: its files decoded in a thread pool (Pillow releases
+    the GIL in codecs), in order, into ``sink``; each failure's kind counted in ``failures``."""
 
     def load(f: ImageFile) -> DecodedImage | ImageDecodeError:
         try:
@@ -506,25 +513,69 @@ def _write_shards(folder: Path, out: Path, plan: ImportPlan, rank: int, world_si
         except OSError as e:  # unreadable file (permissions, vanished)
             return ImageDecodeError("unreadable", f"{f.relpath}: {e.strerror or e}")
 
-    category, part = report.category, report.part
-
     def write(shard: PlannedShard, sink: ShardSink, advance: Any) -> None:
-        with closing(_ordered_map(load, shard.files, workers)) as results:
-            for f, result in zip(shard.files, results):
+        files = shard.files[sink.position:]  # after a checkpoint (a stopped run), the files it does not hold
+        advance(sink.position)
+        with closing(_ordered_map(load, files, workers)) as results:
+            for f, result in zip(files, results):
                 key = sample_key(category, part, f.relpath)
                 if isinstance(result, ImageDecodeError):
                     sink.fail(key, str(result))
-                    report.failures[result.kind] += 1
+                    failures[result.kind] += 1
                 else:
                     sink.write(_meta(key, f, shard.spec.split, category, plan.taxonomy, plan.names, plan.mapping, result), result.png)
                 advance(1)
 
-    done = run_units(plan.shards, rank, world_size, write, open_sink=lambda p: ShardSink(out, p.spec, len(p.files)),
+    return write
+
+
+def _write_shards(folder: Path, out: Path, plan: ImportPlan, rank: int, world_size: int, report: ImportReport, *, max_size: int,
+                  png_compress_level: int, workers: int, progress: bool, distributor: str = "local",
+                  ray_address: str | None = None) -> None:  # pragma: no mutate block, I/O, see docs/testing.md
+    """This rank's unfinished shards (:func:`~dataigm.core.stage.run_units`), each written by :func:`_shard_writer`
+    through its :class:`ShardSink`; counts go to ``report``. With ``distributor="ray"`` every unfinished shard is
+    written by a Ray actor instead (:class:`_RayImportWorker`).
+
+    The pool's look-ahead restarts at each shard (run_units does one unit per call); with shards of hundreds of
+    images that costs nothing measurable (benchmarks/ingest.py)."""
+    category, part = report.category, report.part
+    settings = dict(max_size=max_size, png_compress_level=png_compress_level, workers=workers)
+    if distributor == "ray":
+        from dataigm.distributors import ray_distributor
+
+        def outputs(p: PlannedShard) -> tuple[Path, Path]:
+            return p.spec.tar_path(out), p.spec.stats_path(out)
+
+        todo = [p for p in plan.shards if not is_done(out, p.spec)]
+        remove_own_tmp(plan.shards, outputs)
+        results = ray_distributor().map_units(todo, partial(_RayImportWorker, folder, out, plan, category, part, settings),
+                                              address=ray_address, progress=progress)
+        remove_own_tmp(todo, outputs)  # of attempts whose worker died; no worker writes any more
+        report.shards_skipped, report.shards_written = len(plan.shards) - len(todo), len(todo)
+        for stats, failures in results:
+            report.ok, report.failed = report.ok + stats.ok, report.failed + stats.failed
+            report.failures.update(failures)
+        return
+    write = _shard_writer(folder, plan, category, part, report.failures, **settings)
+    done = run_units(plan.shards, rank, world_size, write, open_sink=lambda p: ShardSink(out, p.spec, len(p.files), resume=True),
                      is_done=lambda p: is_done(out, p.spec), outputs=lambda p: (p.spec.tar_path(out), p.spec.stats_path(out)),
                      progress=progress, desc=f"import {category}/{part}", unit="img", size=lambda p: len(p.files))
     report.shards_skipped, report.shards_written = done.skipped, done.done
     report.ok += sum(stats.ok for stats in done.results)
     report.failed += sum(stats.failed for stats in done.results)
+
+
+class _RayImportWorker:
+    """Writes one import shard per call inside a Ray actor; returns its stats and its failures by kind."""
+
+    def __init__(self, folder: Path, out: Path, plan: ImportPlan, category: str, part: str, settings: dict[str, Any]) -> None:
+        self.folder, self.out, self.plan, self.category, self.part, self.settings = folder, out, plan, category, part, settings
+
+    def __call__(self, shard: PlannedShard) -> tuple[Any, Counter[str]]:
+        failures: Counter[str] = Counter()
+        write = _shard_writer(self.folder, self.plan, self.category, self.part, failures, **self.settings)
+        stats = run_unit(shard, write, lambda p: ShardSink(self.out, p.spec, len(p.files)))
+        return stats, failures
 
 
 def _meta(key: str, f: ImageFile, split: str, category: str, taxonomy: str, names: list[str], mapping: Mapping[str, str],

@@ -60,7 +60,7 @@ def read_aesthetic(folder: Path) -> tuple[dict[str, Any], Any]:
     """The converted config and the MLP (eval mode) with its weights; errors name the file."""
     from safetensors.torch import load_file
 
-    require_files(folder, (CONFIG, WEIGHTS), f"convert the predictor first: dataigm convert-judge aesthetic {AESTHETIC_FILE} --out DIR",
+    require_files(folder, (CONFIG, WEIGHTS), f"convert the predictor first ({AESTHETIC_FILE}; command: dataigm convert-judge aesthetic)",
                   error=DataigmError)
     cfg = json.loads((folder / CONFIG).read_text())
     if cfg.get("format") != AESTHETIC_FORMAT:
@@ -125,8 +125,8 @@ class AestheticKind(JudgeKind):
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
-        folder = cls.weights_location(spec, options, needed=f"aesthetic needs the converted predictor: dataigm convert-judge aesthetic "
-                                                            f"{AESTHETIC_FILE} --out DIR, then aesthetic@DIR")
+        folder = cls.weights_location(spec, options, needed=f"aesthetic needs the converted predictor: convert "
+                                                            f"{AESTHETIC_FILE} (dataigm convert-judge aesthetic), then aesthetic@DIR")
         return AestheticJudge(folder, clip=options.clip_model, concept=options.concept, settings=options.settings, device=options.device)
 
     @classmethod

@@ -1,9 +1,26 @@
 """The one CLIP wrapper: a transformers CLIP model + processor from a Hub id or a local folder, with normalised image
-and text embeddings.
+and text embeddings, and the CLIP image preprocessings the references ran.
 
 Every CLIP user in dataigm goes through here: the curation filters (``clip``, ``embedding``), CSDR and the CLIP-based
-judges (``q16``, ``clip``, ``igmu``'s preprocessing). :func:`projected` is the one place that handles transformers 5's
-``get_image_features`` / ``get_text_features`` returning an output object (``pooler_output``) instead of a tensor.
+judges (``q16``, ``i2p``, ``clip``, ``igmu``, ``sd-safety-checker``). :func:`projected` is the one place that
+handles transformers 5's ``get_image_features`` / ``get_text_features`` returning an output object
+(``pooler_output``) instead of a tensor.
+
+Image preprocessing, one per reference (:data:`CLIP_PREPROCESSINGS`, :func:`clip_preprocess`):
+
+* ``openai``: OpenAI ``clip.load``'s ``preprocess`` (openai/CLIP ``clip/clip.py`` ``_transform(n_px)``: torchvision
+  ``Resize(n_px, BICUBIC)`` on the short side of a PIL image, ``CenterCrop(n_px)``, RGB, ``ToTensor``,
+  ``Normalize`` with OpenAI's mean and std), for the references that load CLIP with the ``clip`` package: Q16,
+  MACE's and SPM's CLIP accuracy. :class:`OpenAIClipPreprocess` rebuilds it with PIL and numpy (no torchvision).
+* ``transformers-pil``: the model folder's ``CLIPImageProcessor`` on its PIL path (``CLIPImageProcessorPil`` in
+  transformers 5; the only path of the transformers 4 releases the references ran), for the references that call
+  transformers: IGMU's ``benchmark.py`` (``CLIPProcessor``), CSDR (torchmetrics' ``clip_score``) and diffusers'
+  safety checker (its ``feature_extractor``). Its centre crop starts at ``(size - crop) // 2`` where torchvision
+  rounds ``(size - crop) / 2`` half to even: the two differ by one pixel when the resized long side minus the crop
+  is 3 modulo 4 (a 640x427 photo at 224: 335 - 224 = 111), up to 2.9 after normalisation.
+
+transformers 5's default ``CLIPImageProcessor`` resizes with torchvision's tensor backend, which no reference ran
+(inputs differ by up to one grey level, 0.015 after normalisation); it is used nowhere.
 """
 
 from __future__ import annotations
@@ -31,7 +48,7 @@ def projected(features: Any) -> Any:
 
 @dataclass
 class ClipPreprocess:
-    """PIL image -> CLIP pixel values with the model's own ``CLIPImageProcessor`` (picklable, for DataLoader workers)."""
+    """PIL image -> pixel values with a transformers image processor (picklable, for DataLoader workers)."""
 
     processor: Any
 
@@ -39,31 +56,102 @@ class ClipPreprocess:
         return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
 
 
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # openai/CLIP clip/clip.py _transform
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+CLIP_PREPROCESSINGS = ("openai", "transformers-pil")
+
+
+@dataclass(frozen=True)
+class OpenAIClipPreprocess:
+    """OpenAI ``clip.load``'s preprocess for input size ``size`` (openai/CLIP ``clip/clip.py`` ``_transform``), on a
+    PIL image: the short side resized to ``size`` with PIL's bicubic filter, the long side to
+    ``int(size * long / short)`` (torchvision ``Resize``), a ``size`` square cut at ``round((h - size) / 2)``,
+    ``round((w - size) / 2)`` (torchvision ``CenterCrop``), ``/ 255`` and OpenAI's mean and std, as a float32
+    (3, size, size) tensor. The image is made RGB first (``_transform`` converts after the crop: the same for RGB
+    and grey images; dataigm decodes every image to RGB).
+
+    Example::
+
+        >>> from PIL import Image
+        >>> OpenAIClipPreprocess(224)(Image.new("RGB", (640, 427))).shape
+        torch.Size([3, 224, 224])
+    """
+
+    size: int = 224
+
+    def __call__(self, image: Any) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        image = image.convert("RGB")
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = self.size, int(self.size * long / short)
+        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+        image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+        top, left = int(round((new_h - self.size) / 2.0)), int(round((new_w - self.size) / 2.0))
+        image = image.crop((left, top, left + self.size, top + self.size))
+        pixels = np.asarray(image, dtype=np.uint8).astype(np.float32) / np.float32(255)
+        pixels = (pixels - np.asarray(OPENAI_CLIP_MEAN, np.float32)) / np.asarray(OPENAI_CLIP_STD, np.float32)
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+def transformers_pil_processor(location: str | Path | None = None, revision: str | None = None) -> Any:
+    """The ``CLIPImageProcessor`` of ``location``'s ``preprocessor_config.json`` (CLIP's defaults, 224, without one)
+    on its PIL path, as the transformers 4 releases ran it."""
+    from transformers import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil.from_pretrained(str(location), revision=revision) if location else CLIPImageProcessorPil()
+
+
+def clip_preprocess(preprocessing: str, *, size: int = 224, location: str | Path | None = None, revision: str | None = None) -> Any:
+    """The picklable PIL image -> pixel values transform of ``preprocessing`` (:data:`CLIP_PREPROCESSINGS`):
+    ``openai`` at input size ``size``, or ``transformers-pil`` with ``location``'s processor settings.
+
+    Example::
+
+        >>> clip_preprocess("openai", size=224)
+        OpenAIClipPreprocess(size=224)
+    """
+    if preprocessing == "openai":
+        return OpenAIClipPreprocess(int(size))
+    if preprocessing == "transformers-pil":
+        return ClipPreprocess(transformers_pil_processor(location, revision))
+    raise InputError(f"CLIP preprocessing must be one of {', '.join(CLIP_PREPROCESSINGS)}, got {preprocessing!r}")
+
+
 def _location(model: str | Path) -> str:
     return str(model).removeprefix("local-dir:").removeprefix("hf-hub:")
 
 
 class Clip:
-    """A CLIP model (``CLIPModel.from_pretrained``, safetensors only) and its processor, on ``device``.
+    """A CLIP model (``CLIPModel.from_pretrained``, safetensors only) and its tokenizer, on ``device``.
 
     ``dtype`` (``float32``, ``float16``, ``bfloat16``) applies on GPU only; on CPU the model stays float32.
-    Embeddings come back as float32 CPU tensors.
+    Embeddings come back as float32 CPU tensors. Images are prepared with ``preprocessing`` (see the module's
+    docstring): ``openai`` (default) at the model's input size, or ``transformers-pil`` with the folder's processor.
     """
 
-    def __init__(self, model: str | Path, *, revision: str | None = None, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(self, model: str | Path, *, revision: str | None = None, device: str = "cpu", dtype: str = "float32",
+                 preprocessing: str = "openai") -> None:
         import torch
         from transformers import CLIPModel, CLIPProcessor
 
         self.location = _location(model)
         torch_dtype = getattr(torch, dtype) if not device.startswith("cpu") else torch.float32
         try:
-            self.model = CLIPModel.from_pretrained(self.location, revision=revision, dtype=torch_dtype, use_safetensors=True).eval().to(device)
-            self.processor = CLIPProcessor.from_pretrained(self.location, revision=revision)
+            local = hub_load_options(self.location)
+            self.model = CLIPModel.from_pretrained(self.location, revision=revision, dtype=torch_dtype, use_safetensors=True, **local).eval().to(device)
+            self.processor = CLIPProcessor.from_pretrained(self.location, revision=revision, **local)
         except OSError as e:  # not cached offline, no safetensors, or not a CLIP folder
             raise ClipLoadError(f"CLIP model {self.location!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                "give a local folder saved with save_pretrained (model.safetensors) or a cached Hub id") from None
         self.device = device
         self.max_length = int(self.model.config.text_config.max_position_embeddings)
+        self.preprocessing = preprocessing
+        self._preprocess = clip_preprocess(preprocessing, size=int(self.model.config.vision_config.image_size),
+                                           location=self.location, revision=revision)
 
     def weights_sha256(self) -> str | None:
         """sha256 of the loaded ``model.safetensors`` (the local folder's or the Hub cache's), hashed once; None if not found."""
@@ -80,9 +168,9 @@ class Clip:
         return self._sha256
 
     @property
-    def preprocess(self) -> ClipPreprocess:
-        """The picklable PIL image -> pixel values transform of this model."""
-        return ClipPreprocess(self.processor.image_processor)
+    def preprocess(self) -> Any:
+        """The picklable PIL image -> pixel values transform of this model (its ``preprocessing``)."""
+        return self._preprocess
 
     def pixel_embeddings(self, pixels: Any, normalize: bool = True) -> Any:
         """CLIP image embeddings (float32, CPU) of a batch of pixel values (see :attr:`preprocess`)."""
@@ -94,8 +182,9 @@ class Clip:
 
     def image_embeddings(self, images: Sequence[Any], normalize: bool = True) -> Any:
         """CLIP image embeddings (float32, CPU; L2-normalised unless ``normalize=False``) of PIL images."""
-        pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
-        return self.pixel_embeddings(pixels, normalize)
+        import torch
+
+        return self.pixel_embeddings(torch.stack([self._preprocess(im) for im in images]), normalize)
 
     def text_embeddings(self, texts: Sequence[str], truncation: str = "tokenizer", normalize: bool = True) -> Any:
         """CLIP text embeddings (float32, CPU; L2-normalised unless ``normalize=False``), cut to CLIP's context length.
@@ -116,6 +205,19 @@ class Clip:
             emb = projected(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
                                                          attention_mask=tok["attention_mask"].to(self.device))).float()
         return (torch.nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu()
+
+
+def hub_load_options(location: str) -> dict[str, Any]:
+    """Keyword arguments for ``from_pretrained(location)`` that spare a minute of Hub retries: offline
+    (:func:`dataigm.core.network.offline`) a cached Hub id loads with ``local_files_only=True``, and one that is not
+    cached raises OSError at once. A local folder, or an online machine, gets no option."""
+    from dataigm.core.network import offline
+
+    if location.startswith(("/", ".", "~")) or Path(location).expanduser().exists() or not offline():
+        return {}
+    if hub_cached(location, "config.json"):
+        return {"local_files_only": True}
+    raise OSError(f"{location} is not in the local Hub cache, and the Hub is offline or unreachable")
 
 
 def hub_cached(repo: str, filename: str = "model.safetensors") -> bool:

@@ -95,7 +95,8 @@ class ClipZeroShotJudge:
                 if self.threshold is None else "positive when P(target) >= threshold")
         return ClipZeroShotKind.description(
             self, spec=self.name, variant=self.variant, target=self.target, label_names=self.label_names, texts=self.texts,
-            clip_model=self.model_spec, weights_sha256=self.clip.weights_sha256(), precision="fp32",
+            clip_model=self.model_spec, weights_sha256=self.clip.weights_sha256(), preprocessing=self.clip.preprocessing,
+            precision="fp32",
             threshold=self.threshold, rule=rule, reference=CLIP_VARIANTS[self.variant])
 
 
@@ -106,7 +107,7 @@ class ClipZeroShotKind(JudgeKind):
     decides = ("CLIP ViT-B/32 zero-shot: mace = target is the argmax of softmax(100 cos) over 'a photo of the {object}' "
                "(summary: mean target probability); spm = CLIPScore(concept) > CLIPScore('') (summary: CLIP error rate)")
     reference = "; ".join(CLIP_VARIANTS.values())
-    weights = f"{CLIP_ZERO_SHOT_MODEL} (Hub cache) or a local CLIP folder (@CLIP or --clip-model)"
+    weights = f"{CLIP_ZERO_SHOT_MODEL} (Hub cache) or a local CLIP folder (clip@CLIP)"
     licence = "MIT (OpenAI CLIP weights)"
     options = frozenset({"concept", "model", "clip_model"})
     names = NameIn(CLIP_VARIANTS, "clip variant")
@@ -114,7 +115,7 @@ class ClipZeroShotKind(JudgeKind):
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         if not options.concept:
-            raise JudgeSpecError("clip judges need --concept (the object or concept to look for)")
+            raise JudgeSpecError("clip judges need concept=NAME (the object or concept to look for)")
         return ClipZeroShotJudge(spec.name or DEFAULT_CLIP_VARIANT, options.concept,
                                  model=options.clip_model or cls.weights_location(spec, options),
                                  candidates=options.settings.get("candidates"), threshold=options.threshold, device=options.device)

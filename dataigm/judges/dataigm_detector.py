@@ -129,7 +129,7 @@ class DataigmKind(JudgeKind):
     kind = DATAIGM_KIND
     syntax = "PATH | local-dir:PATH | org/name[@revision] | hf-hub:org/name | dataigm:<any of these>"
     decides = ("a dataigm detector (any timm architecture): binary, P(positive) >= the exported threshold; multi-class, "
-               "the target class is the argmax (or its probability reaches --threshold)")
+               "the target class is the argmax (or its probability reaches a given threshold)")
     reference = "dataigm (this package): DataIGM's detectors, trained with 'dataigm train' (arXiv 2506.02761)"
     weights = "an exported detector folder or Hub repo: config.json + model.safetensors (never a pickle)"
     licence = "the detector repo's own"

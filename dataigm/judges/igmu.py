@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError, InputError
-from dataigm.judges.clip import ClipPreprocess
+from dataigm.judges.clip import clip_preprocess, hub_load_options
 from dataigm.judges.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP, IGMU_FORMAT
 from dataigm.judges.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
@@ -58,7 +59,7 @@ def igmu_task(name: str) -> str:
     """Our task name for ``name`` (IGMU's ``style_vangogh``, ``object_church``... accepted)."""
     key = IGMU_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in IGMU_TASKS:
-        raise InputError(f"unknown IGMU task {name!r}; valid: {', '.join(IGMU_TASKS)}")
+        raise InputError(f"unknown IGMU task {name!r}{did_you_mean(name, IGMU_TASKS)}; valid: {', '.join(IGMU_TASKS)}")
     return key
 
 
@@ -122,7 +123,7 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
         return convert_multi_head(head, state, _out_folder(Path(out)), clip=clip)
     name = igmu_task(task) if task else _infer_task(head)
     if name is None:
-        raise InputError(f"cannot tell the IGMU task from {head}; pass --task (one of {', '.join(IGMU_TASKS)})")
+        raise InputError(f"cannot tell the IGMU task from {head}; give task= (one of {', '.join(IGMU_TASKS)})")
     if "attention.0.weight" not in state:
         raise DataigmError(f"{head}: not an AdvancedClassifierHead_CLIP state dict (keys: {', '.join(sorted(state)[:6])}...)")
     hidden = int(state["attention.0.weight"].shape[1])
@@ -155,14 +156,14 @@ def convert_igmu_head(head: Path, out: Path, *, task: str | None = None, clip: s
 
 def _out_folder(out: Path) -> Path:
     if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for model.safetensors + config.json")
+        raise DataigmError(f"out={out} is a file; give a folder for model.safetensors + config.json")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def read_igmu_config(folder: Path) -> dict[str, Any]:
     """Read and check a converted head's ``config.json``; errors name the file and field."""
-    require_files(folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert IGMU's head first: dataigm convert-judge igmu HEAD.pth --out DIR")
+    require_files(folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert IGMU's head first (convert_igmu_head; command: dataigm convert-judge igmu)")
     cfg_path = Path(folder) / HEAD_CONFIG
     cfg = json.loads(cfg_path.read_text())
     if cfg.get("format") != IGMU_FORMAT:
@@ -187,12 +188,12 @@ class IgmuJudge:
         device: str | None = None, precision: str = "fp32", **_: Any,
     ) -> None:
         from safetensors.torch import load_file
-        from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+        from transformers import CLIPVisionModelWithProjection
 
         asked = igmu_task(task) if task else None  # an unknown task fails before anything is read
         if head is None:
-            raise InputError("igmu:<task> needs the converted head folder: make it with dataigm convert-judge igmu classifier_head.pth "
-                             "--out DIR, then use igmu:<task>@DIR (or --igmu-head DIR)")
+            raise InputError("igmu:<task> needs the converted head folder: convert classifier_head.pth (dataigm convert-judge igmu), "
+                             "then use igmu:<task>@DIR")
         folder = Path(str(head).removeprefix("local-dir:")).expanduser()
         self.config = read_igmu_config(folder)
         self.task = asked or self.config["task"]
@@ -213,15 +214,17 @@ class IgmuJudge:
         self.head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)))
         self.head.eval().to(self.device)
         try:
-            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+            local = hub_load_options(self.clip_spec)  # offline: the cache only, no minute of Hub retries
+            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **local).eval().to(self.device)
         except OSError as e:  # not cached offline, or not a CLIP folder
             raise FileNotFoundError(
                 f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); give a local copy of "
-                f"{IGMU_CLIP}: --clip-model DIR, or convert the head with dataigm convert-judge igmu HEAD.pth --clip DIR --out {folder}"
+                f"{IGMU_CLIP} as clip_model=DIR, or convert the head again with its CLIP model as clip_model=DIR"
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
             raise InputError(f"CLIP {self.clip_spec} projects to {self.vision.config.projection_dim} dims; the head expects {self.config['hidden_dim']}")
-        self.preprocess = ClipPreprocess(CLIPImageProcessor.from_pretrained(self.clip_spec))
+        # benchmark.py's CLIPProcessor.from_pretrained, on the PIL path its transformers ran
+        self.preprocess = clip_preprocess("transformers-pil", location=self.clip_spec)
         self.weights_sha256 = sha256_file(folder / HEAD_WEIGHTS)
         self.folder = folder
 
@@ -251,6 +254,7 @@ class IgmuJudge:
             target=self.target,
             p_concept=self.config["p_concept"],
             clip_model=self.clip_spec,
+            preprocessing="transformers-pil",
             head=str(self.folder),
             weights_sha256=self.weights_sha256,
             source=self.config.get("source", {}),

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
+from dataigm.judges.clip import hub_load_options
 from dataigm.judges.igmu_files import HEAD_CONFIG, HEAD_WEIGHTS, IGMU_CLIP
 from dataigm.judges.types import Verdict, pick_autocast_dtype, require_files, run_inference, stack
 
@@ -152,12 +154,12 @@ def concept_label(task: str, concept: str | None) -> str:
     if task == "nudity":
         return "nude"
     if not concept:
-        raise DataigmError(f"igmu-multi:{task} needs --concept: one of {', '.join(labels)}")
+        raise DataigmError(f"igmu-multi:{task} needs concept=NAME: one of {', '.join(labels)}")
     key = concept.strip().lower().replace(" ", "_" if task == "object" else "-")
     for label in labels:
         if label.lower() == key or (task == "style" and key in ("vangogh", "van-gogh") and label == "vincent-van-gogh"):
             return label
-    raise DataigmError(f"unknown IGMU {task} class {concept!r}; valid: {', '.join(labels)}")
+    raise DataigmError(f"unknown IGMU {task} class {concept!r}{did_you_mean(concept, labels)}; valid: {', '.join(labels)}")
 
 
 class IgmuMultiJudge:
@@ -169,10 +171,10 @@ class IgmuMultiJudge:
         from transformers import CLIPVisionModelWithProjection
 
         if head is None:
-            raise DataigmError("igmu-multi needs the converted head folder: dataigm convert-judge igmu "
-                               "Weights/multi_multiC/<Nudity|Object|Style>/classifier_head.pth --out DIR, then igmu-multi:<task>@DIR")
+            raise DataigmError("igmu-multi needs the converted head folder: convert "
+                               "Weights/multi_multiC/<Nudity|Object|Style>/classifier_head.pth (dataigm convert-judge igmu), then igmu-multi:<task>@DIR")
         self.folder = Path(str(head).removeprefix("local-dir:")).expanduser()
-        require_files(self.folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert the head first: dataigm convert-judge igmu HEAD.pth --out DIR")
+        require_files(self.folder, (HEAD_CONFIG, HEAD_WEIGHTS), "convert the head first (convert_igmu_head; command: dataigm convert-judge igmu)")
         cfg_path = self.folder / HEAD_CONFIG
         self.config = json.loads(cfg_path.read_text())
         if self.config.get("format") != IGMU_MULTI_FORMAT:
@@ -190,10 +192,10 @@ class IgmuMultiJudge:
         self.head.eval().to(self.device)
         self.clip_spec = clip or self.config["clip_model"]
         try:
-            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec).eval().to(self.device)
+            self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **hub_load_options(self.clip_spec)).eval().to(self.device)
         except OSError as e:
             raise FileNotFoundError(f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); "
-                                    f"give a local copy of {IGMU_CLIP} with --clip-model DIR") from None
+                                    f"give a local copy of {IGMU_CLIP} as clip_model=DIR") from None
         self.preprocess = IgmuMultiTransform()
         self.weights_sha256 = sha256_file(self.folder / HEAD_WEIGHTS)
 

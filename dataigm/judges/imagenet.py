@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.errors import InputError
 from dataigm.core.atomic import sha256_file
 from dataigm.core.devices import pick_device
@@ -57,7 +58,7 @@ def imagenet_index(name: str | int) -> int:
     key = _norm(str(name))
     key = _ALIASES.get(key, key)
     if key not in IMAGENETTE:
-        raise InputError(f"unknown ImageNet concept {name!r}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
+        raise InputError(f"unknown ImageNet concept {name!r}{did_you_mean(name, IMAGENETTE)}; valid: {', '.join(IMAGENETTE)} or an index in [0, 1000)")
     return IMAGENETTE[key]
 
 
@@ -104,7 +105,7 @@ def is_transformers_model(spec: str) -> bool:
 def _load_error(spec: str, e: Exception) -> FileNotFoundError:
     return FileNotFoundError(
         f"ImageNet classifier {spec!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); "
-        "give the classifier as imagenet:<class>@MODEL (or --imagenet-model MODEL): a timm name with pretrained tag "
+        "give the classifier as imagenet:<class>@MODEL: a timm name with pretrained tag "
         "(cached or downloadable), hf-hub:org/name, local-dir:PATH, or a transformers classifier (microsoft/resnet-50, transformers:PATH)")
 
 

@@ -123,7 +123,7 @@ class ImageRewardJudge(ScoreJudge):
 
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
         require_files(self.folder, ("config.json", "model.safetensors", HEAD, META),
-                      "convert ImageReward.pt first: dataigm convert-judge imagereward ImageReward.pt --out DIR", error=DataigmError)
+                      "convert ImageReward.pt first (command: dataigm convert-judge imagereward)", error=DataigmError)
         self.meta = json.loads((self.folder / META).read_text())
         if self.meta.get("format") != IMAGEREWARD_FORMAT:
             raise DataigmError(f"{self.folder / META}: format {self.meta.get('format')!r} is not {IMAGEREWARD_FORMAT!r}")

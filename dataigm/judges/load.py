@@ -24,7 +24,7 @@ _OPTION_FIELDS = frozenset(f.name for f in fields(JudgeOptions)) - {"settings", 
 
 
 def list_judges(kind: str | None = None) -> list[dict[str, Any]]:
-    """The judge catalogue ``dataigm judges`` prints: per kind, its ``kind``, the spec ``syntax``, what it
+    """The judge catalogue ``dataigm list-judges`` prints: per kind, its ``kind``, the spec ``syntax``, what it
     ``decides`` and how, the ``reference`` it reproduces, where its ``weights`` come from, their ``licence``,
     whether it runs ``offline`` here, and the ``options`` :func:`load_judge` takes for it.
 

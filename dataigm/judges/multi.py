@@ -1,5 +1,5 @@
-"""Several judges on the same images: ``dataigm judge --detector A --detector B`` and ``dataigm eval`` with more
-than one ``--detector``. Each judge runs through :func:`dataigm.judges.judge.judge` (or, in eval,
+"""Several judges on the same images: ``dataigm judge --judge A --judge B`` and ``dataigm eval`` with more
+than one ``--judge``. Each judge runs through :func:`dataigm.judges.judge.judge` (or, in eval,
 :func:`dataigm.evaluation.evaluate.judge_set`); this module joins their verdicts per image and gives every pair's
 Cohen's kappa and raw agreement (:func:`dataigm.evaluation.agreement.judge_agreement`).
 """
@@ -86,13 +86,15 @@ def attach_verdicts(records: list[dict[str, Any]], specs: Sequence[str], per_jud
                             for spec, table in zip(specs, by_id) if (hit := table.get((record["split"], record["id"])))}
 
 
-def compare_judges(judges: Sequence[Any], images: Any, cfg: Any, first: dict[str, Any], judge_set: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+def compare_judges(judges: Sequence[Any], images: Any, specs: Sequence[str], stats: Any, run: Any, first: dict[str, Any],
+                   judge_set: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """Eval with several judges: every judge's forgetting and preservation on one model's images (``first`` is
-    the first judge's result, with its forget verdicts; ``judge_set`` is
+    the first judge's result, with its forget verdicts; ``specs`` every judge's spec, the first's included;
+    ``stats`` and ``run`` the evaluation's :class:`~dataigm.evaluation.settings.StatsSettings` and
+    :class:`~dataigm.evaluation.settings.RunSettings`; ``judge_set`` is
     :func:`dataigm.evaluation.evaluate.judge_set`, passed in so that this module does not import evaluation) and the
     pairwise agreement of their forget verdicts."""
-    rows = [first] + [judge_set(j, images, cfg) for j in judges]
-    specs = [cfg.detector, *cfg.more_detectors]
+    rows = [first] + [judge_set(j, images, stats, run) for j in judges]
     attach_verdicts(first.get("images") or [], specs, [r.get("images") or [] for r in rows])
-    return {"detectors": specs, "forgetting": [r["forgetting"]["all"] for r in rows], "preservation": [r["preservation"]["all"] for r in rows],
-            "agreement": pairwise_agreement([r["forget_verdicts"] for r in rows], n_resamples=cfg.n_resamples, seed=cfg.seed)}
+    return {"detectors": list(specs), "forgetting": [r["forgetting"]["all"] for r in rows], "preservation": [r["preservation"]["all"] for r in rows],
+            "agreement": pairwise_agreement([r["forget_verdicts"] for r in rows], n_resamples=stats.n_resamples, seed=stats.seed)}

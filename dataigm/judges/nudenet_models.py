@@ -5,7 +5,7 @@
 * ``best``: ``nudenet/best.onnx`` of the nudenet 3.0.8 wheel, the file RECE (``utils/metrics/nudenet/best_new.onnx``,
   the same git blob) and UnlearnDiffAtk (``files/best.onnx``) ran. It is never vendored: on first use the 3.0.8
   wheel is fetched from PyPI into ``$DATAIGM_CACHE/nudenet/3.0.8/`` (:func:`dataigm.generate.tiny.cache_dir`)
-  and the file is checked against its sha256. Offline machines pass a local copy (``--nudenet-model PATH``: the
+  and the file is checked against its sha256. Offline machines pass a local copy (``nudenet[:PRESET]@PATH``: the
   ``.onnx`` file or the ``.whl``).
 
 Every file is checked against its pinned sha256 before a session is made from it.
@@ -125,7 +125,7 @@ def fetch_model(spec: NudeNetModelFile) -> Path:
     except OSError as e:  # URLError, HTTPError, timeouts
         raise NudeNetModelError(
             f"{spec.requirement}'s {spec.file} is not on this machine and could not be fetched from PyPI ({e}); offline, "
-            f"pass a local copy with --nudenet-model PATH (the {spec.wheel} from 'pip download --no-deps {spec.requirement}', "
+            f"give a local copy as the judge's weights, nudenet[:PRESET]@PATH (the {spec.wheel} from 'pip download --no-deps {spec.requirement}', "
             f"or its nudenet/{spec.file})") from None
     finally:
         wheel.unlink(missing_ok=True)
@@ -138,10 +138,10 @@ def resolve_model(key: str, given: str | Path | None = None, *, fetch: bool = Tr
     if given:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise NudeNetModelError(f"--nudenet-model {path}: no such file (give {spec.file} or {spec.wheel})")
+            raise NudeNetModelError(f"NudeNet weights {path}: no such file (give {spec.file} or {spec.wheel})")
         if path.suffix == ".whl":
             return _extract(path, spec, cached_model_path(spec))
-        return _check(path, spec, f"--nudenet-model {path}")
+        return _check(path, spec, f"NudeNet weights {path}")
     installed = _installed(spec)
     if installed is not None and sha256_file(installed) == spec.sha256:
         return installed
@@ -149,7 +149,7 @@ def resolve_model(key: str, given: str | Path | None = None, *, fetch: bool = Tr
     if cached.is_file() and sha256_file(cached) == spec.sha256:
         return cached
     if not fetch:
-        raise NudeNetModelError(f"{spec.requirement}'s {spec.file} is not on this machine; pass --nudenet-model PATH")
+        raise NudeNetModelError(f"{spec.requirement}'s {spec.file} is not on this machine; give a local copy as the judge's weights, nudenet[:PRESET]@PATH")
     return fetch_model(spec)
 
 
@@ -158,7 +158,7 @@ def model_available(key: str) -> str:
     spec = NUDENET_MODEL_FILES[key]
     if _installed(spec) is not None or cached_model_path(spec).is_file():
         return "yes"
-    return f"no: {spec.file} of {spec.requirement} is fetched from PyPI on first use (offline: --nudenet-model PATH)"
+    return f"no: {spec.file} of {spec.requirement} is fetched from PyPI on first use (offline: a local copy, nudenet[:PRESET]@PATH)"
 
 
 class NudeNetDeviceError(DataigmError, ValueError):
@@ -180,7 +180,7 @@ def _providers(device: str | None, local_rank: int = 0) -> tuple[list, bool]:
     available = onnxruntime.get_available_providers()
     if explicit and device != "cpu" and "CUDAExecutionProvider" not in available:
         raise NudeNetDeviceError(f"device {device!r}: this onnxruntime has no CUDAExecutionProvider "
-                                 f"({', '.join(available)}); install onnxruntime-gpu or use --device cpu")
+                                 f"({', '.join(available)}); install onnxruntime-gpu or use device=cpu")
     wanted = pick_device(device, local_rank, runtime="onnx")
     if wanted == "cpu":
         return ["CPUExecutionProvider"], False

@@ -83,7 +83,7 @@ class FasterRCNNPersonDetector:
             except Exception as e:  # offline without a cached copy
                 raise DataigmError(
                     f"torchvision's COCO weights for {arch} are not cached and could not be downloaded ({type(e).__name__}); "
-                    f"put them in TORCH_HOME or give a state dict: --person-detector fasterrcnn:{arch}@WEIGHTS.pth"
+                    f"put them in TORCH_HOME or give a state dict: person_detector=fasterrcnn:{arch}@WEIGHTS.pth"
                 ) from e
             self.weights = {"torchvision": str(torchvision.models.get_model_weights(arch).DEFAULT)}
         self.model = model.eval().to(self.device)
@@ -113,7 +113,7 @@ class YoloPersonDetector:
 
     def __init__(self, weights: str = DEFAULT_YOLO_WEIGHTS, conf: float = PERSON_CONF, iou: float = YOLO_IOU, device: str | None = None) -> None:
         if importlib.util.find_spec("ultralytics") is None:
-            raise DataigmError("ultralytics is not installed (YOLOv8 is AGPL-3.0, an optional plugin): pip install ultralytics, or use --person-detector fasterrcnn")
+            raise DataigmError("ultralytics is not installed (YOLOv8 is AGPL-3.0, an optional plugin): pip install ultralytics, or use person_detector=fasterrcnn")
         from ultralytics import YOLO
 
         self.model = YOLO(weights)

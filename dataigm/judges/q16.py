@@ -9,7 +9,8 @@ experiments.py``), the label is the argmax. The prompts are ``pickle.dump`` of a
 ``dataigm convert-judge q16 prompts.p --out DIR`` reads the pickle with :func:`dataigm.core.safe_pickle.
 load_numpy_pickle` (numpy arrays only, no code) and writes ``model.safetensors`` (``prompts``) + ``config.json``.
 The image side runs through transformers' CLIP (``get_image_features``, the projected embedding ``encode_image``
-returns) in float32, as ml-research/i2p's ``eval/q16.py`` does; Q16's own scripts run CLIP in fp16 on GPU.
+returns) in float32, as ml-research/i2p's ``eval/q16.py`` does; Q16's own scripts run CLIP in fp16 on GPU. Images
+are prepared as ``clip.load``'s preprocess does (:class:`dataigm.judges.clip.OpenAIClipPreprocess`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _clip_for(path: Path, dim: int, clip: str | None) -> str:
             return Q16_CLIPS[part]
     if dim == 768:
         return Q16_CLIPS["ViT-L-14"]
-    raise DataigmError(f"{path}: {dim}-dim prompts fit ViT-B/16 and ViT-B/32; pass --clip (e.g. {Q16_CLIPS['ViT-B-16']})")
+    raise DataigmError(f"{path}: {dim}-dim prompts fit ViT-B/16 and ViT-B/32; give the CLIP model they were trained on as clip_model= (e.g. {Q16_CLIPS['ViT-B-16']})")
 
 
 def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) -> Path:
@@ -59,7 +60,7 @@ def convert_q16_prompts(prompts: Path, out: Path, *, clip: str | None = None) ->
         raise DataigmError(f"{prompts}: expected a (2, dim) float array of Q16 prompt embeddings, got {array.dtype} {array.shape}")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for {Q16_WEIGHTS} + {Q16_CONFIG}")
+        raise DataigmError(f"out={out} is a file; give a folder for {Q16_WEIGHTS} + {Q16_CONFIG}")
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / Q16_WEIGHTS, save({"prompts": torch.from_numpy(array.copy()).contiguous()}))
     write_json_atomic(out / Q16_CONFIG, {
@@ -75,7 +76,7 @@ def read_q16(folder: Path) -> tuple[dict[str, Any], Any]:
     """The converted config and the (2, dim) float32 prompt tensor; errors name the file."""
     from safetensors.torch import load_file
 
-    require_files(folder, (Q16_CONFIG, Q16_WEIGHTS), "convert Q16's prompts first: dataigm convert-judge q16 prompts.p --out DIR",
+    require_files(folder, (Q16_CONFIG, Q16_WEIGHTS), "convert Q16's prompts first (convert_q16_prompts; command: dataigm convert-judge q16)",
                   error=DataigmError)
     cfg_path = folder / Q16_CONFIG
     cfg = json.loads(cfg_path.read_text())
@@ -101,7 +102,8 @@ class Q16Judge:
     target = Q16_LABELS[1]
     name = "q16"
 
-    def __init__(self, folder: str | Path, *, clip: str | None = None, threshold: float | None = None, device: str | None = None) -> None:
+    def __init__(self, folder: str | Path, *, clip: str | None = None, threshold: float | None = None, device: str | None = None,
+                 preprocessing: str = "openai") -> None:
         from dataigm.core.devices import pick_device
         from dataigm.judges.clip import Clip
 
@@ -110,7 +112,7 @@ class Q16Judge:
         self.threshold = threshold
         self.device = pick_device(device)
         self.clip_spec = clip or self.config["clip_model"]
-        self.clip = Clip(self.clip_spec, device=self.device)
+        self.clip = Clip(self.clip_spec, device=self.device, preprocessing=preprocessing)  # Q16's clip.load preprocess
         if self.clip.model.config.projection_dim != self.config["dim"]:
             raise DataigmError(f"CLIP {self.clip_spec} projects to {self.clip.model.config.projection_dim} dims; the Q16 prompts have {self.config['dim']}")
         self.preprocess = self.clip.preprocess
@@ -137,7 +139,7 @@ class Q16Judge:
     def describe(self) -> dict[str, Any]:
         return Q16Kind.description(
             self, spec=f"q16@{self.folder}", label_names=self.label_names, target=self.target,
-            clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(),
+            clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(), preprocessing=self.clip.preprocessing,
             weights=str(self.folder / Q16_WEIGHTS), weights_sha256=self.weights_sha256,
             source=self.config.get("source"), precision="fp32", threshold=self.threshold,
             rule="inappropriate when argmax of 100 * cos(image, prompts) is 1" if self.threshold is None
@@ -161,7 +163,7 @@ class Q16Kind(JudgeKind):
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
         folder = cls.weights_location(
-            spec, options, needed="q16 needs the converted prompts: dataigm convert-judge q16 prompts.p --out DIR, then q16@DIR")
+            spec, options, needed="q16 needs the converted prompts: convert them (dataigm convert-judge q16), then q16@DIR")
         if options.concept not in (None, "inappropriate"):
             raise JudgeSpecError(f"q16 judges 'inappropriate' only; got concept {options.concept!r}")
         return Q16Judge(folder, clip=options.clip_model, threshold=options.threshold, device=options.device)

@@ -7,7 +7,7 @@ A judge spec is ``KIND[:NAME][@LOCATION]`` (``nudenet:rece``, ``imagenet:church@
 * ``check_spec``: checks the spec's names (preset, class, task) without loading any weights (commands call it up
   front, before any work); most kinds only declare ``names`` (:class:`NoName`, :class:`NameIn`, :class:`NameBy`);
 * ``from_spec``: builds the judge (see :class:`dataigm.judges.types.Judge`);
-* describes itself for ``dataigm judges``: what it decides and how, the reference it reproduces, where its weights
+* describes itself for ``dataigm list-judges``: what it decides and how, the reference it reproduces, where its weights
   come from, their licence and whether they are available offline (``offline``).
 
 :func:`create_judge` and :func:`check_judge_spec` are the only entry points; neither knows any kind by name. This
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Collection, Protocol,
 
 from dataigm.core.errors import DataigmError
 from dataigm.core.precision import DEFAULT_JUDGE_PRECISION, check_precision
-from dataigm.core.registry import Registry
+from dataigm.core.registry import Registry, did_you_mean
 from dataigm.core.versions import installed_version
 from dataigm.judges.types import precision_name
 
@@ -106,7 +106,7 @@ class NameIn:
         """Refuse a name outside ``choices``."""
         if name and name not in self.choices:
             valid = sorted(self.choices) if self.sort else self.choices
-            raise self.error(f"unknown {self.what} {name!r}; valid: {', '.join(valid)}")
+            raise self.error(f"unknown {self.what} {name!r}{did_you_mean(name, self.choices)}; valid: {', '.join(valid)}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class JudgeKind:
 
     @classmethod
     def catalogue_entry(cls) -> dict[str, Any]:
-        """The row ``dataigm judges`` prints for this kind."""
+        """The row ``dataigm list-judges`` prints for this kind."""
         return {"kind": cls.kind, "syntax": cls.syntax, "decides": cls.decides, "reference": cls.reference,
                 "weights": cls.weights, "licence": cls.licence, "offline": cls.offline(),
                 "options": sorted(cls.options)}
@@ -204,6 +204,8 @@ def parse_judge_spec(spec: str) -> tuple[type[JudgeKind], JudgeSpec]:
     if head in JUDGE_KINDS:
         kind = JUDGE_KINDS.get(head)
         return kind, kind.parse(spec)
+    if _misspelt_kind(head, spec):
+        JUDGE_KINDS.get(head)  # the error suggests the kind it is close to
     if ":" in head or "/" in head or spec.startswith(("local-dir:", "hf-hub:")) or ":" not in spec or Path(spec).expanduser().exists():
         kind = JUDGE_KINDS.get(DATAIGM_KIND)
         return kind, kind.parse(spec)
@@ -211,11 +213,27 @@ def parse_judge_spec(spec: str) -> tuple[type[JudgeKind], JudgeSpec]:
     raise AssertionError("unreachable")
 
 
+def _misspelt_kind(head: str, spec: str) -> bool:
+    """A bare word close to a kind's name (``nudnet``) that is no existing path: a typo, not a detector's location."""
+    import difflib
+
+    if "/" in head or "\\" in head or Path(spec).expanduser().exists() or spec.startswith(("local-dir:", "hf-hub:")):
+        return False
+    return bool(difflib.get_close_matches(head, JUDGE_KINDS.names(), n=1, cutoff=0.6))
+
+
 def check_judge_spec(spec: str) -> str:
     """Check a judge spec's syntax and names without loading any weights; returns the judge kind."""
     kind, parsed = parse_judge_spec(spec)
     kind.check_spec(parsed)
     return kind.kind
+
+
+def takes_option(spec: str, option: str) -> bool:
+    """Whether the judge of ``spec`` uses the :class:`JudgeOptions` field ``option`` (so a setting shared by several
+    judges goes only to those that take it)."""
+    kind, _ = parse_judge_spec(spec)
+    return option in JudgeOptions.COMMON or option in kind.options
 
 
 def _check_options(kind: type[JudgeKind], options: JudgeOptions) -> None:
@@ -236,7 +254,7 @@ _MODEL_ALIASES = ("imagenet_model", "igmu_head", "nudenet_model")
 def create_judge(spec: str, **options: Any) -> "Judge":
     """Build a judge from a spec string and :class:`JudgeOptions` fields as keyword arguments.
 
-    ``dataigm judges`` lists every kind with its syntax. ``imagenet_model=``, ``igmu_head=`` and
+    ``dataigm list-judges`` lists every kind with its syntax. ``imagenet_model=``, ``igmu_head=`` and
     ``nudenet_model=`` are accepted as the ``model=`` of the kind they name; ``None`` values are ignored.
     """
     kind, parsed = parse_judge_spec(spec)

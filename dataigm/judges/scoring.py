@@ -22,9 +22,6 @@ from typing import Any, Sequence
 from dataigm.core.errors import DataigmError
 from dataigm.judges.types import Verdict
 
-OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
 
 class ScoreJudge:
     """Base of the score judges: subclasses set ``name``, ``needs_text`` and ``min_score`` and implement ``score``."""
@@ -75,17 +72,13 @@ def check_texts(batch: Any, texts: Sequence[str]) -> None:
         raise DataigmError(f"score needs one text per image: {len(batch)} images, {len(texts)} texts")
 
 
-def _to_rgb(image: Any) -> Any:
-    return image.convert("RGB")
-
-
 def openai_clip_transform(n_px: int) -> Any:
     """ImageReward's ``_transform(n_px)``, which is OpenAI ``clip``'s: ``Resize(n_px, BICUBIC)`` on the PIL image,
-    ``CenterCrop(n_px)``, RGB, ``ToTensor``, ``Normalize`` with OpenAI's mean/std (torchvision, picklable)."""
-    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+    ``CenterCrop(n_px)``, RGB, ``ToTensor``, ``Normalize`` with OpenAI's mean/std. The one implementation is
+    :class:`dataigm.judges.clip.OpenAIClipPreprocess` (picklable)."""
+    from dataigm.judges.clip import OpenAIClipPreprocess
 
-    return Compose([Resize(n_px, interpolation=InterpolationMode.BICUBIC), CenterCrop(n_px), _to_rgb, ToTensor(),
-                    Normalize(OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)])
+    return OpenAIClipPreprocess(int(n_px))
 
 
 def build_score_mlp(input_size: int) -> Any:

@@ -14,7 +14,8 @@ Weights are read from the safetensors file of ``CompVis/stable-diffusion-safety-
 a ``CLIPConfig``; ``vision_model.vision_model.*``, ``visual_projection.weight``, ``concept_embeds``,
 ``special_care_embeds``, ``concept_embeds_weights``, ``special_care_embeds_weights``) into transformers'
 ``CLIPVisionModel``; the images are prepared with the folder's ``CLIPImageProcessor`` (the pipeline's
-``feature_extractor``: CLIP's resize 224, crop 224, normalisation).
+``feature_extractor``: CLIP's resize 224, crop 224, normalisation) on its PIL path, as the transformers releases
+diffusers ran with did (:func:`dataigm.judges.clip.clip_preprocess`, ``transformers-pil``).
 """
 
 from __future__ import annotations
@@ -95,11 +96,9 @@ class SafetyCheckerJudge:
 
     def __init__(self, variant: str = DEFAULT_SD_CHECKER, *, model: str | None = None, device: str | None = None,
                  adjustment: float | None = None) -> None:
-        from transformers import CLIPImageProcessor
-
         from dataigm.core.atomic import sha256_file
         from dataigm.core.devices import pick_device
-        from dataigm.judges.clip import ClipPreprocess
+        from dataigm.judges.clip import clip_preprocess
 
         self.variant = variant
         self.adjustment = SD_CHECKER_VARIANTS[variant] if adjustment is None else float(adjustment)
@@ -109,8 +108,9 @@ class SafetyCheckerJudge:
         vision, projection, self.tensors = load_checker(self.folder)
         self.vision, self.projection = vision.to(self.device), projection.to(self.device)
         has_processor = (self.folder / "preprocessor_config.json").is_file()
-        processor = CLIPImageProcessor.from_pretrained(self.folder) if has_processor else CLIPImageProcessor()  # defaults: CLIP's 224
-        self.preprocess = ClipPreprocess(processor)
+        # diffusers' feature_extractor: the folder's CLIPImageProcessor (CLIP's defaults, 224, without one), on the PIL
+        # path of the transformers releases diffusers ran with
+        self.preprocess = clip_preprocess("transformers-pil", location=self.folder if has_processor else None)
         self.weights_sha256 = sha256_file(self.folder / "model.safetensors")
 
     def collate(self, inputs: list[Any]) -> Any:
@@ -146,6 +146,7 @@ class SafetyCheckerJudge:
             self, spec=self.name, variant=self.variant, adjustment=self.adjustment,
             diffusers_commit=SD_CHECKER_COMMITS[self.variant], label_names=self.label_names, target=self.target,
             weights=str(self.folder / "model.safetensors"), weights_sha256=self.weights_sha256, precision="fp32",
+            preprocessing="transformers-pil",
             rule="nsfw when any round(cos - concept_threshold + adjustment, 3) > 0 (adjustment 0.01 after a special-care hit)",
             reference=f"{SD_CHECKER_REFERENCE} at commit {SD_CHECKER_COMMITS[self.variant][:7]}",
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataigm.core.registry import did_you_mean
 from dataigm.core.atomic import sha256_file, write_json_atomic
 from dataigm.core.devices import pick_device
 from dataigm.core.errors import DataigmError
@@ -59,7 +60,7 @@ def canonical_class(name: str, label_names: list[str]) -> str:
     for label in label_names:
         if label.lower() == key:
             return label
-    raise DataigmError(f"unknown UnlearnCanvas class {name!r}; valid: {', '.join(label_names)}")
+    raise DataigmError(f"unknown UnlearnCanvas class {name!r}{did_you_mean(name, label_names)}; valid: {', '.join(label_names)}")
 
 
 def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def convert_unlearncanvas(ckpt: Path, out: Path, *, arch: str = UNLEARNCANVAS_AR
     except RuntimeError as e:
         raise DataigmError(f"{ckpt}: does not fit timm {arch}: {' '.join(str(e).split())[:300]}") from None
     if out.exists() and not out.is_dir():
-        raise DataigmError(f"--out {out} is a file; give a folder for config.json + model.safetensors")
+        raise DataigmError(f"out={out} is a file; give a folder for config.json + model.safetensors")
     out.mkdir(parents=True, exist_ok=True)
     save_for_hf(model, out, model_config={"label_names": labels}, model_args=model_args, safe_serialization=True)
     write_json_atomic(out / "unlearncanvas.json", {
@@ -136,10 +137,10 @@ class UnlearnCanvasJudge:
         import timm
 
         if folder is None:
-            raise DataigmError("unlearncanvas needs the converted classifier folder: dataigm convert-judge unlearncanvas CKPT --out DIR, "
+            raise DataigmError("unlearncanvas needs the converted classifier folder (dataigm convert-judge unlearncanvas), "
                                "then unlearncanvas:<style|object>@DIR")
         self.folder = Path(str(folder).removeprefix("local-dir:")).expanduser()
-        require_files(self.folder, ("unlearncanvas.json", "model.safetensors"), "convert first: dataigm convert-judge unlearncanvas CKPT --out DIR")
+        require_files(self.folder, ("unlearncanvas.json", "model.safetensors"), "convert it first (convert_unlearncanvas; command: dataigm convert-judge unlearncanvas)")
         meta_path = self.folder / "unlearncanvas.json"
         self.meta = json.loads(meta_path.read_text())
         if task and task != self.meta["task"]:
@@ -189,7 +190,7 @@ class UnlearnCanvasKind(JudgeKind):
     decides = ("UnlearnCanvas' ViT-L/16 style (51/61 classes) or object (20 classes) classifier: positive when the argmax is the "
                "concept's class; UA/IRA/CRA from its predictions")
     reference = UNLEARNCANVAS_REFERENCE
-    weights = "their cls_model checkpoints (Google Drive), converted with 'dataigm convert-judge unlearncanvas CKPT --out DIR'"
+    weights = "their cls_model checkpoints (Google Drive), converted with 'dataigm convert-judge unlearncanvas'"
     licence = "UnlearnCanvas repository's licence (MIT); backbone timm vit_large_patch16_224.augreg_in21k (Apache-2.0)"
     options = frozenset({"concept", "model"})
     names = NameIn(TASKS, "UnlearnCanvas task")

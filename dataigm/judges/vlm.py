@@ -138,7 +138,7 @@ class VlmJudge:
             raise DataigmError("vlm needs a model: vlm:MODEL or vlm:<hub|llama-guard|generic>@MODEL")
         self.concept = concept or settings.get("concept")
         if preset != "llama-guard" and not self.concept:
-            raise DataigmError(f"vlm:{preset} needs --concept (the concept the question names)")
+            raise DataigmError(f"vlm:{preset} needs concept=NAME (the concept the question names)")
         self.style = bool(settings.get("style", False))
         self.question = self._question(settings.get("question"))
         self.max_new_tokens = int(settings.get("max_new_tokens", self.preset.max_new_tokens))

@@ -76,7 +76,7 @@ class VlmApiJudge:
     def __init__(self, model: str, url: str, *, concept: str | None = None, settings: dict[str, Any] | None = None) -> None:
         settings = dict(settings or {})
         if not concept:
-            raise JudgeSpecError("vlm-api needs --concept (the concept the question names)")
+            raise JudgeSpecError("vlm-api needs concept=NAME (the concept the question names)")
         self.model, self.url = model, completions_url(url)
         self.concept = concept
         self.question = str(settings.get("question") or GENERIC_QUESTION).format(concept=concept)

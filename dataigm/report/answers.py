@@ -39,7 +39,7 @@ def find_reports(run: str | Path) -> list[dict[str, Any]]:
     reports = [json.loads(p.read_text()) for p in paths]
     reports = [r for r in reports if str(r.get("format", "")).startswith("dataigm-eval/")]
     if not reports:
-        raise DataigmError(f"{root}: no eval report (report.json) here or below: give a 'dataigm eval --out' or 'dataigm benchmark' folder")
+        raise DataigmError(f"{root}: no eval report (report.json) here or below: give the output folder of dataigm eval or dataigm benchmark")
     return reports
 
 
@@ -54,33 +54,97 @@ def run_judges(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_image_sets(reports: Sequence[dict[str, Any]]) -> dict[tuple[str, str], ImageInput]:
-    """``{(method, split): images}`` for every image set the reports judged, prompts attached where the eval had them."""
-    from dataigm.evaluation.evaluate import attach_prompts, load_prompt_table
-    from dataigm.judges.images import resolve_images
-
+    """``{(method, split): images}`` for every image set the reports judged: from each method's per-image records
+    (:mod:`dataigm.report.gallery`: the real file or shard of every judged image, with its prompt and metadata), so
+    layout runs, datasets, the demo and benchmarks read back exactly what was judged. Reports written before the
+    records carried paths fall back to their sources (folders named in ``sources``)."""
     sets: dict[tuple[str, str], ImageInput] = {}
     for r in reports:
-        prompts = r.get("prompts")
         for method, res in r["methods"].items():
-            for split, source in res["sources"].items():
-                if (method, split) in sets:
-                    continue
-                inp = resolve_images(source)
-                if prompts and inp.files and split in ("forget", "retain"):
-                    table_path = Path(prompts[0] if split != "retain" else prompts[1])
-                    attach_prompts(inp, load_prompt_table(table_path), table_path)
-                sets[(method, split)] = inp
+            records = res.get("images") or []
+            if not records or "path" not in records[0]:
+                sets.update({k: v for k, v in _source_sets(r, method, res).items() if k not in sets})
+                continue
+            by_split: dict[str, list[dict[str, Any]]] = {}
+            for rec in records:
+                by_split.setdefault(rec["split"], []).append(rec)
+            for split, recs in by_split.items():
+                if (method, split) not in sets:
+                    sets[(method, split)] = records_input(f"{method} {split}", recs)
     return sets
 
 
-def sample_fields(method: str, split: str, ref: Any, index: int) -> dict[str, Any]:
-    """The fields every sample carries (the same names and types everywhere: the Hub infers its schema from them)."""
+class RecordsInput(ImageInput):
+    """The images of a report's per-image records: ``wanted`` maps each image id to its metadata (shards are read
+    whole, and their samples that are not among the records are left out)."""
+
+    wanted: dict[str, dict[str, Any]]
+
+
+def records_input(source: str, records: Sequence[dict[str, Any]]) -> ImageInput:
+    """The images of per-image ``records``: their files, or the shards holding them (see :class:`RecordsInput`)."""
+    from dataigm.judges.images import ImageRef
+
+    files = [ImageRef(rec["id"], rec["path"], "", record_meta(rec)) for rec in records if not rec.get("key")]
+    shards = sorted({rec["path"] for rec in records if rec.get("key")})
+    inp = RecordsInput(source, files=files, shards=[Path(s) for s in shards])
+    inp.wanted = {rec["id"]: record_meta(rec) for rec in records}
+    return inp
+
+
+def record_meta(rec: dict[str, Any]) -> dict[str, Any]:
+    """The sample-like metadata of a per-image record (what :func:`sample_fields` reads)."""
+    index = rec.get("prompt_index")
+    return {"prompt": rec.get("prompt", ""), "pair_prompt": rec.get("pair_prompt", ""), "seed": rec.get("seed"),
+            "prompt_index": index if isinstance(index, int) else None, "concept": rec.get("concept", ""), "label_name": rec.get("label", ""),
+            "role": rec.get("role", ""), "category": rec.get("category", ""), "subcategory": rec.get("subcategory", ""), "model": rec.get("model", "")}
+
+
+def _source_sets(report: dict[str, Any], method: str, res: dict[str, Any]) -> dict[tuple[str, str], ImageInput]:
+    from dataigm.evaluation.evaluate import attach_prompts, load_prompt_table
+    from dataigm.judges.images import resolve_images
+
+    prompts = report.get("prompts")
+    out = {}
+    for split, source in res["sources"].items():
+        if not source or not Path(source).exists():
+            continue
+        inp = resolve_images(source)
+        if prompts and inp.files and split in ("forget", "retain"):
+            table_path = Path(prompts[0] if split != "retain" else prompts[1])
+            attach_prompts(inp, load_prompt_table(table_path), table_path)
+        out[(method, split)] = inp
+    return out
+
+
+def sheet_root(sets: dict[tuple[str, str], ImageInput]) -> Path | None:
+    """The deepest folder holding every image (file or shard) of ``sets``: sheets name images by their path below it."""
+    import os
+
+    paths = [os.path.dirname(os.path.abspath(ref.path)) for inp in sets.values() for ref in inp.files]
+    paths += [os.path.dirname(os.path.abspath(s)) for inp in sets.values() for s in inp.shards]
+    return Path(os.path.commonpath(paths)) if paths else None
+
+
+def relative_file(ref: Any, root: Path | None) -> str:
+    """The image's path below ``root`` (``<shard path>#<key>`` for a shard sample), as a sheet names it."""
+    import os
+
+    if root is None:
+        return ref.id
+    rel = Path(os.path.relpath(os.path.abspath(ref.path), root)).as_posix()
+    return f"{rel}#{ref.key}" if ref.key else rel
+
+
+def sample_fields(method: str, split: str, ref: Any, index: int, root: Path | None = None) -> dict[str, Any]:
+    """The fields every sample carries (the same names and types everywhere: the Hub infers its schema from them).
+    ``file`` is the image's real path below the sheet's ``root`` (see :func:`relative_file`)."""
     m = ref.meta
     seed, prompt_index = m.get("seed"), m.get("prompt_index")
     return {
-        "key": f"{method}-{split}-{index:06d}".replace(".", "_"), "file": ref.id, "method": method, "split": split,
+        "key": f"{method}-{split}-{index:06d}".replace(".", "_"), "file": relative_file(ref, root), "method": method, "split": split,
         "prompt": str(m.get("prompt") or ""), "pair_prompt": str(m.get("pair_prompt") or ""),
-        "seed": int(seed) if seed is not None else -1, "prompt_index": int(prompt_index) if prompt_index is not None else -1,
+        "seed": int(seed) if seed is not None else -1, "prompt_index": int(prompt_index) if isinstance(prompt_index, int) else -1,
         "concept": str(m.get("concept") or ""), "label_name": str(m.get("label_name") or ""), "role": str(m.get("role") or ""),
         "category": str(m.get("taxonomy") or m.get("category") or ""), "subcategory": str(m.get("subcategory") or ""),
         "model": str(m.get("model") or m.get("model_id") or method), "verdicts": [],
@@ -150,7 +214,7 @@ def read_sheet(root: str | Path) -> dict[str, Any]:
     """``answers.json`` of an answer-sheet folder; errors name the folder."""
     path = Path(root).expanduser() / SHEET
     if not path.is_file():
-        raise DataigmError(f"{Path(root)} is not an answer sheet ({SHEET} missing): write one with 'dataigm answers export RUN --out DIR'")
+        raise DataigmError(f"{Path(root)} is not an answer sheet ({SHEET} missing): write one with dataigm answers export (export_answers)")
     return json.loads(path.read_text())
 
 
@@ -181,18 +245,23 @@ def export_answers(run: str | Path, out: str | Path, *, batch_size: int = 32, wo
     judges = [create_judge(e["detector"], threshold=e["threshold"], concept=e["concept"], device=device) for e in entries]
     out = Path(out)
     # 2. Judge each image set with each judge, then write the images with their verdicts
+    root = sheet_root(sets)
+
     def samples() -> Iterator[tuple[dict[str, Any], bytes]]:
         for (method, split), inp in sets.items():
             by_judge = [{p.file: p for p in judge(inp, j, batch_size=batch_size, workers=workers, progress=progress).predictions} for j in judges]
-            refs = [(ref, data) for ref, data, _ in iter_refs_with_bytes(inp) if data is not None]
+            wanted = inp.wanted if isinstance(inp, RecordsInput) else None
+            refs = [(ref, data) for ref, data, _ in iter_refs_with_bytes(inp) if data is not None and (wanted is None or ref.id in wanted)]
             for i, (ref, data) in enumerate(sorted(refs, key=lambda rd: rd[0].id)):
-                fields = sample_fields(method, split, ref, i)
+                if wanted is not None and ref.key:  # a shard sample: the report's record adds what the eval knew of it
+                    ref.meta = {**ref.meta, **{k: v for k, v in wanted[ref.id].items() if v not in (None, "")}}
+                fields = sample_fields(method, split, ref, i, root)
                 fields["verdicts"] = [verdict_record(e["detector"], v[ref.id]) if ref.id in v else None for e, v in zip(entries, by_judge)]
                 yield fields, png(data)
 
     shards = write_shards(out, samples())
     first = reports[0]
-    sheet = {"format": ANSWERS_FORMAT, "judges": [judge_record(e, j) for e, j in zip(entries, judges)],
+    sheet = {"format": ANSWERS_FORMAT, "judges": [judge_record(e, j) for e, j in zip(entries, judges)], "root": str(root) if root else "",
              "category": str(first["detector"].get("category") or ""), "methods": sorted({m for m, _ in sets}),
              "reports": [{"detector": r["config"]["detector"], "benchmark": r.get("benchmark")} for r in reports],
              "config": {k: first["config"].get(k) for k in ("aggregate", "group_by", "n_resamples", "confidence", "seed", "bootstrap_unit", "validity_level")}}

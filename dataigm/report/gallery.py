@@ -3,9 +3,14 @@ image grids, and what scripts read to see *which* images a judge flagged.
 
 One record per judged image::
 
-    {"split": "forget" | "retain", "id", "path", "key", "grid_key", "prompt_index", "seed", "prompt",
-     "subcategory", "label", "predicted", "positive", "score", "scores", "correct" (retain only),
-     "seed_name" (only where a layout's per-prompt index is not a seed: IGMU's "image")}
+    {"split": "forget" | "retain" | "pair", "id", "path", "key", "grid_key", "prompt_index", "seed", "prompt",
+     "pair_prompt", "concept", "category", "subcategory", "role", "model", "label", "predicted", "positive", "score",
+     "scores", "correct" (retain only), "seed_name" (only where a layout's per-prompt index is not a seed: IGMU's
+     "image")}
+
+``path`` is the real file (or shard) the image was read from, ``key`` its sample key inside a shard: an answer
+sheet (:mod:`dataigm.report.answers`) reads the images back from them. ``pair`` records are the original model's
+images of the concept-removed prompts (and a dataset's paired negatives), judged for the validity check.
 
 ``prompt_index`` falls back to the image's ``pair_id`` (layouts whose names carry no single prompt index).
 ``grid_key`` is the image's pairing key (:func:`dataigm.evaluation.pairing.pair_key`) as a string: the same prompt and
@@ -17,6 +22,7 @@ shows them and its "disagreements" filter compares them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from dataigm.judges.images import ImageRef
@@ -45,10 +51,12 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
     """The record of one judged image (see the module docstring)."""
     m = ref.meta
     record = {
-        "split": split, "id": ref.id, "path": ref.path, "key": ref.key, "grid_key": grid_key(ref),
+        "split": split, "id": ref.id, "path": str(Path(ref.path).absolute()), "key": ref.key, "grid_key": grid_key(ref),
         "prompt_index": _known(m.get("prompt_index")) if _known(m.get("prompt_index")) is not None else m.get("pair_id"),
-        "seed": _known(m.get("seed")), "prompt": str(m.get("prompt") or ""),
-        "subcategory": str(m.get("subcategory") or ""), "label": retain_class(m),
+        "seed": _known(m.get("seed")), "prompt": str(m.get("prompt") or ""), "pair_prompt": str(m.get("pair_prompt") or ""),
+        "concept": str(m.get("concept") or ""), "category": str(m.get("taxonomy") or m.get("category") or ""),
+        "subcategory": str(m.get("subcategory") or ""), "role": str(m.get("role") or ""), "model": str(m.get("model") or m.get("model_id") or ""),
+        "label": retain_class(m),
         "predicted": verdict.predicted, "positive": bool(verdict.positive), "score": round(float(verdict.positive_score), 4),
         "scores": _top_scores(verdict.scores),
     }
@@ -60,7 +68,9 @@ def image_record(split: str, ref: ImageRef, verdict: Any, correct: bool | None =
 
 
 def image_records(forget: Sequence[tuple[ImageRef, Any]], retain: Sequence[tuple[ImageRef, Any]],
-                  retain_correct: Sequence[bool]) -> list[dict[str, Any]]:
-    """Records of a method's judged forget images, then of its retain images (with whether each was judged right)."""
+                  retain_correct: Sequence[bool], pair: Sequence[tuple[ImageRef, Any]] = ()) -> list[dict[str, Any]]:
+    """Records of a method's judged forget images, then of its retain images (with whether each was judged right),
+    then of its ``pair`` images (the concept-removed prompts)."""
     return ([image_record("forget", ref, v) for ref, v in forget]
-            + [image_record("retain", ref, v, ok) for (ref, v), ok in zip(retain, retain_correct)])
+            + [image_record("retain", ref, v, ok) for (ref, v), ok in zip(retain, retain_correct)]
+            + [image_record("pair", ref, v) for ref, v in pair])

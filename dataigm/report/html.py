@@ -137,7 +137,7 @@ def overview_cells(res: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     cells.update(_fidelity_cells(res))
     al = res.get("alignment") or {}
     if al:
-        cells["CSDR"] = _est_cell(al.get("csdr"), pct=False)
+        cells["csdr-pair" if (al.get("csdr") or {}).get("prompts") == "pair" else "CSDR"] = _est_cell(al.get("csdr"), pct=False)
         cells["CSDR win rate"] = _est_cell(al.get("csdr_win_rate"))
     for split, cs in res.get("clip_score", {}).items():
         cells[f"CLIP score {split}"] = _est_cell(cs, pct=False)
@@ -217,7 +217,7 @@ def method_grids(report: dict[str, Any], thumbs: Thumbs, max_images: int = MAX_I
     grids: dict[str, dict[str, Any]] = {}
     for name, split, pairs, total in selection:
         grid = grids.setdefault(name, {"method": name, "anchor": f"m{len(grids)}", "sections": {},
-                                       "n_flagged": sum(r["positive"] for r in report["methods"][name].get("images") or [])})
+                                       "n_flagged": sum(r["positive"] for r in report["methods"][name].get("images") or [] if r["split"] != "pair")})
         cells = [{"tile": _tile(name, r, thumbs, ref), "reference": _tile("original", ref, thumbs) if ref and split == "forget" else None}
                  for r, ref in pairs]
         grid["sections"][split] = {"cells": cells, "total": total}

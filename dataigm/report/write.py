@@ -24,6 +24,13 @@ def _fmt(est: dict[str, Any] | None, pct: bool = True) -> str:
     return f"{v:.4f} [{lo:.4f}, {hi:.4f}]" if lo is not None else f"{v:.4f}"
 
 
+def _count(est: dict[str, Any]) -> str:
+    """The images and prompts behind an interval, and how it was made: ``5 (1 prompt, Wilson)``."""
+    prompts = est.get("n_prompts", est.get("clusters"))
+    how = {"wilson-images": ", Wilson over images", "bootstrap-images": ", bootstrap over images"}.get(est.get("interval", ""), "")
+    return f"{est['n']}" if prompts is None else f"{est['n']} ({prompts} prompt{'s' if prompts != 1 else ''}{how})"
+
+
 def _distance_rows(scores: dict[str, Any], against: str, split: str, count: str) -> list[str]:
     """The FID, KID (on FID's features) and CMMD rows of images compared with ``against``; ``count`` names the field
     that says how many images (or pairs) were compared."""
@@ -42,23 +49,23 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
     unit = "prompts" if res.get("aggregate") == "prompt-any" else "images"
     lines = [f"## {name}", "", f"forget images: {res['sources']['forget']} ({res['n_forget']}), "
              f"retain images: {res['sources']['retain']} ({res['n_retain']})", "",
-             "| metric | group | value [CI] | n |", "|---|---|---|---|"]
+             "| metric | group | value [CI] | n (prompts) |", "|---|---|---|---|"]
     for group, est in res["forgetting"].items():
-        lines.append(f"| forgetting: positive rate on forget {unit} (lower is better) | {group} | {_fmt(est)} | {est['n']} |")
+        lines.append(f"| forgetting: positive rate on forget {unit} (lower is better) | {group} | {_fmt(est)} | {_count(est)} |")
     for group, est in res.get("forgetting_corrected", {}).items():
         unstable = " (unstable: sens + spec close to 1)" if est.get("unstable") else ""
         lines.append(f"| forgetting corrected for the judge's errors (Rogan-Gladen, audit {res['correction']['audit_scope']}){unstable} "
-                     f"| {group} | {_fmt(est)} | {est['n']} |")
+                     f"| {group} | {_fmt(est)} | {_count(est)} |")
     if "negative_positive_rate" in res:
         neg = res["negative_positive_rate"]
-        lines.append(f"| positive rate on concept-removed images (paired negatives) | all | {_fmt(neg)} | {neg['n']} |")
+        lines.append(f"| positive rate on concept-removed images (paired negatives) | all | {_fmt(neg)} | {_count(neg)} |")
     for group, est in res["preservation"].items():
-        lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {est['n']} |")
+        lines.append(f"| preservation: accuracy on retain (higher is better) | {group} | {_fmt(est)} | {_count(est)} |")
     for group, est in res.get("preservation_top1", {}).items():
-        lines.append(f"| preservation_top1: ImageNet top-1 is the retain image's own class (ESD) | {group} | {_fmt(est)} | {est['n']} |")
+        lines.append(f"| preservation_top1: ImageNet top-1 is the retain image's own class (ESD) | {group} | {_fmt(est)} | {_count(est)} |")
     if res.get("unlearning_accuracy"):
         ua = res["unlearning_accuracy"]
-        lines.append(f"| UA: unlearning accuracy, UnlearnCanvas (1 - forgetting; higher is better) | all | {_fmt(ua)} | {ua['n']} |")
+        lines.append(f"| UA: unlearning accuracy, UnlearnCanvas (1 - forgetting; higher is better) | all | {_fmt(ua)} | {_count(ua)} |")
     dom = res.get("preservation_domains")
     if dom:
         for key, label in (("ira", "IRA: in-domain retain accuracy, per-class mean"), ("cra", "CRA: cross-domain retain accuracy, per-class mean")):
@@ -84,7 +91,9 @@ def method_table(name: str, res: dict[str, Any]) -> list[str]:
         al = res["alignment"]
         c = al["csdr"]
         if c.get("value") is not None or c.get("n_units"):
-            lines.append(f"| CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
+            name = ("csdr-pair (ours: IGMU's ratio against the concept-removed prompt p′" if c.get("prompts") == "pair"
+                    else "CSDR (IGMU: mean \\|s_o - s_u\\| / s_o × 100 against its cleaned text")
+            lines.append(f"| {name}, per {c['unit']}) | forget | {_fmt(c, pct=False)} | {c['n']} |")
         lines.append(f"| csdr_win_rate (concept-removed prompt scores higher) | forget | {_fmt(al['csdr_win_rate'])} | {al['csdr_win_rate']['n']} |")
         lines.append(f"| CLIP score with prompt | forget | {_fmt(al['clip_score_prompt'], pct=False)} | {al['clip_score_prompt']['n']} |")
     for split, cs in res.get("clip_score", {}).items():

@@ -42,13 +42,13 @@ def export_detector(
 
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / RUN_FILE).is_file():  # else load_detector would take it for an export or a Hub id
-        raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: export-detector takes a training run folder (dataigm train --out)")
+        raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: export-detector takes a training run folder (the output folder of dataigm train)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+        raise InputError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
     detector = load_detector(run_dir, checkpoint=checkpoint)
     info = detector.info
     if detector.binary and detector.threshold is None:
-        raise InputError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun with --resume")
+        raise InputError(f"{run_dir}/run.json has no threshold: the run did not finish (evaluate step); rerun it with resume=True")
     reports = {split: json.loads(p.read_text()) for split in ("val", "test") if (p := run_dir / "eval" / f"{split}.json").exists()}
     section = DetectorExport(
         name=info["name"],

@@ -298,7 +298,7 @@ def _resume_checkpoint(run_dir: Path, resume: str | Path | bool | None) -> str |
     last = run_dir / LAST_CHECKPOINT
     if resume in (None, False, ""):
         if last.exists():
-            raise InputError(f"{last.parent} already holds checkpoints: pass --resume to continue that run, or use another --out")
+            raise InputError(f"{last.parent} already holds checkpoints: pass resume=True to continue that run, or use another out=DIR")
         return None
     path = last if resume in (True, "last") else Path(str(resume))
     if not path.is_file():

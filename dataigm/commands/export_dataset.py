@@ -1,15 +1,17 @@
-"""dataigm export: turn a dataset folder into a Hub dataset repo folder (data/ + manifest.json + README.md card)."""
+"""dataigm export-dataset (was ``export``): turn a dataset folder into a Hub dataset repo folder (data/ + manifest.json + README.md card)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from dataigm.commands._options import add_command
+
 ORDER = 30
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("export", help="write the Hub layout of a dataset: data/<category>/<split>/*.tar, manifest.json, README.md card")
+    p = add_command(sub, "export-dataset", old_names=("export",), help="write the Hub layout of a dataset: data/<category>/<split>/*.tar, manifest.json, README.md card")
     p.add_argument("dataset", type=Path, help="dataset folder (with manifest.json)")
     p.add_argument("--out", type=Path, required=True, help="repo folder to write (created or updated)")
     p.add_argument("--categories", nargs="+", default=None, help="export only these categories (default: all)")

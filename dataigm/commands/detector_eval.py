@@ -1,19 +1,19 @@
-"""dataigm evaluate: metrics of a detector (run folder, exported folder or Hub model) on dataset shards."""
+"""dataigm detector-eval (was ``evaluate``): metrics of a detector (run folder, exported folder or Hub model) on dataset shards."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_device_flag, add_json_flag, emit_json
+from dataigm.commands._options import add_batch_size_flag, add_command, add_device_flag, add_json_flag, emit_json
 from dataigm.core.errors import InputError
 
 ORDER = 45
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "evaluate", help="evaluate a detector on a dataset split",
+    p = add_command(
+        sub, "detector-eval", old_names=("evaluate",), help="measure a trained detector on a dataset split (accuracy, ROC-AUC, ECE)",
         description="Accuracy, balanced accuracy, per-class P/R/F1, ROC-AUC (binary), confusion matrix, ECE, "
         "overall and per data source (generator model / real).",
     )
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="override the binary threshold saved with the detector")
     p.add_argument("--revision", help="Hub dataset revision")
     p.add_argument("--plots", type=Path, help="write PNG plots (confusion matrix, ROC, reliability) to this folder")
-    p.add_argument("--batch-size", type=int, default=128)
+    add_batch_size_flag(p, of="images classified", default=128)
     add_device_flag(p)
     add_json_flag(p, "the metrics")
     return p
