@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from dataigm import __version__
-from dataigm.commands._options import note_old_command
+from dataigm.commands._options import in_flags, note_old_command  # noqa: F401  (in_flags: also read from here)
 from dataigm.core.errors import DataigmError, one_line
 from dataigm.core.interrupt import SIGINT_EXIT, Interrupted, raise_on_termination
 
@@ -94,43 +94,13 @@ def check_outputs(args: argparse.Namespace) -> None:
                 raise NotWritableError(f"{flag}: {e}") from None
 
 
-def in_flags(message: str, parser: argparse.ArgumentParser, parameters: dict[str, str] | None = None) -> str:
-    """A library message in the command's words: the library names its parameters (``force=True``, ``out=DIR``,
-    ``clip_model=DIR``); where the command has a flag for the parameter, the flag replaces it (``--force``,
-    ``--out DIR``, ``--clip-model DIR``). ``parameters`` maps a library parameter to the flag's dest where the two
-    names differ. Parameters the command has no flag for stay as the library wrote them."""
-    import re
-
-    flags: dict[str, argparse.Action] = {}
-    for action in parser._actions:
-        if any(o.startswith("--") for o in action.option_strings) and action.help != argparse.SUPPRESS:
-            flags.setdefault(action.dest, action)
-
-    def flag(m: re.Match) -> str:
-        action = flags.get((parameters or {}).get(m.group(1), m.group(1)))
-        if action is None:
-            return m.group(0)
-        name = next(o for o in action.option_strings if o.startswith("--"))
-        switch = action.nargs in (0, "?")
-        if m.group(2) == "True" and switch:  # 'force=True' -> '--force'
-            return name
-        if m.group(2) == "False" and switch:  # 'split_from_folders=False' -> '--no-split-from-folders'
-            return next((o for o in action.option_strings if o.startswith("--no-")), m.group(0))
-        if m.group(2):
-            return f"{name} {m.group(2)}"
-        following = m.string[m.end():m.end() + 1]
-        return name if following in ("", " ", ",", ")", ";") else f"{name} "  # 'judge= a copy' -> '--judge a copy'
-
-    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|False\b)?", flag, message)
-
-
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The sub-command's own parser (the nested one for ``answers export`` and the like)."""
     sub = parser
     for dest in ("command", "answers_command", "prompts_command"):
         name = getattr(args, dest, None)
         action = next((a for a in sub._actions if isinstance(a, argparse._SubParsersAction)), None)
-        if name is None or action is None or name not in action.choices:
+        if not isinstance(name, str) or action is None or name not in action.choices:
             break
         sub = action.choices[name]
     return sub
@@ -151,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         commands[args.command].error("the following arguments are required: --judge")
     try:
         check_outputs(args)
+        args._parser = _command_parser(parser, args)  # commands print library notes in their own flags (in_flags)
         with raise_on_termination():
             return int(args._run(args) or 0)
     except Interrupted as e:  # Ctrl-C or preemption: the work in flight was closed; one line, the scheduler's code

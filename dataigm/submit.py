@@ -94,11 +94,10 @@ def check_array_command(argv: Sequence[str]) -> list[str]:
     if not argv:
         raise InputError("no command to submit: give it after --, e.g. -- build RECIPE --out DIR")
     if argv[0] not in ARRAY_COMMANDS:
-        import difflib
+        from dataigm.core.registry import did_you_mean
 
-        close = difflib.get_close_matches(argv[0], ARRAY_COMMANDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InputError(f"command {argv[0]!r} cannot run as a job array{hint}; one of: {', '.join(ARRAY_COMMANDS)}")
+        raise InputError(f"command {argv[0]!r} cannot run as a job array{did_you_mean(argv[0], ARRAY_COMMANDS)}; "
+                         f"one of: {', '.join(ARRAY_COMMANDS)}")
     if any(a == "--array-task" or a.startswith("--array-task=") for a in argv):
         raise InputError("the submitted command must not set --array-task: each task gets its own")
     return argv

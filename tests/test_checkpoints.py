@@ -397,11 +397,12 @@ def test_all_failing_build_exits_non_zero_publishes_nothing_and_the_fixed_rerun_
 
 def write_one_shard(out: Path, spec, rows: list, max_failure_rate: float):
     """The engine's writer thread run through one shard of ``rows`` (sample, image or None, error or None), unchecked."""
+    from dataigm.core.shards import ShardSink
     from dataigm.generate.engine import _Writer
 
     writer = _Writer(out, lambda n: None, max_failure_rate=max_failure_rate)
     writer.start()
-    writer.put("open", (spec, len(rows)))
+    writer.put("open", ShardSink(out, spec, len(rows)))
     writer.put("batch", rows)
     writer.put("close")
     writer.put("stop")

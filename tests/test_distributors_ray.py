@@ -59,7 +59,7 @@ def test_importing_dataigm_and_every_help_imports_no_ray():
 @pytest.mark.parametrize("command", [["build", str(BUILDERS / "nudity.yaml"), "--out", "{tmp}/b"],
                                      ["import-images", "{tmp}", "--category", "church", "--out", "{tmp}/i"],
                                      ["curate", "{tmp}", "--out", "{tmp}/c"],
-                                     ["judge", "{tmp}", "--detector", "nudenet"]])
+                                     ["judge", "{tmp}", "--judge", "nudenet"]])
 def test_ray_without_the_extra_fails_in_one_line_naming_it(command, tmp_path):
     args = [a.format(tmp=tmp_path) for a in command] + ["--distributor", "ray"]
     code = f"import sys; sys.modules['ray'] = None\nfrom dataigm.cli import main\nsys.exit(main({args!r}))"
@@ -85,7 +85,7 @@ def test_ray_address_alone_and_unknown_distributor_are_refused(tmp_path):
 
     with pytest.raises(UnknownNameError, match="valid: local, ray"):
         check_distributor("spark")
-    assert main(["judge", str(tmp_path), "--detector", "nudenet", "--ray-address", "auto"]) == 2
+    assert main(["judge", str(tmp_path), "--judge", "nudenet", "--ray-address", "auto"]) == 2
 
 
 # --- on a local Ray cluster --------------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_judge_on_ray_gives_the_verdicts_of_one_process(ray_cluster, shapes_data
     assert 0 < local.summary["n_positive"] < 180  # both verdicts occur
     # the command a user runs
     capsys.readouterr()
-    assert main(["judge", str(shapes_dataset), "--detector", str(church_detector), "--device", "cpu", "--threshold", repr(threshold),
+    assert main(["judge", str(shapes_dataset), "--judge", str(church_detector), "--device", "cpu", "--threshold", repr(threshold),
                  "--distributor", "ray", "--out", str(tmp_path / "p.jsonl"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]

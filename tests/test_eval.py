@@ -181,7 +181,7 @@ def test_fid_kid_against_hand_computed(feature_net_dir: Path, tmp_path: Path) ->
     assert got["fid"] == pytest.approx(fid, rel=1e-2, abs=1e-3)
     assert got["fid"] > 1e-3 and got["n_real"] == 12 and got["kid_subset_size"] == 12
     few = fid_kid(refs_r, refs_f, feature=spec, size=64)  # subsets of 1000 from 12 images: no KID, a note instead
-    assert "kid_mean" not in few and "12 images on a side, fewer than its subset size 1000" in few["kid_note"]
+    assert "kid_mean" not in few and "12 images on a side, fewer than its subset size kid_subset_size=1000" in few["kid_note"]
     assert few["fid"] == pytest.approx(got["fid"])
     assert len(real) == len(fake)
 
@@ -433,7 +433,9 @@ def test_eval_datasets_with_paired_negatives(tmp_path: Path, torch_hub_with_rand
     unlearned = _dataset(tmp_path / "unl", [("positive", p, i, s, "disc" if i == 0 else "checker") for p, i, s in ids])
     retain = _dataset(tmp_path / "ret", [("negative", p, i, s, "square") for p, i, s in ids])
     det = build_tiny_detector(tmp_path / "det", ("not_church", "church"), category="object", seed=1)
-    cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net="squeeze", fid_feature=None, clip=str(tiny_clip_aligned), n_resamples=50, workers=0)
+    # CSDR against p' (csdr-pair): the pair images are what this test is about
+    cfg = EvalConfig(detector=f"local-dir:{det}", lpips_net="squeeze", fid_feature=None, clip=str(tiny_clip_aligned), n_resamples=50, workers=0,
+                     csdr_prompts="pair")
     rep = evaluate({"u": open_set(unlearned, retain)}, cfg, original=open_set(original, retain))
     u, o = rep["methods"]["u"], rep["methods"]["original"]
     assert o["n_forget"] == 6 and o["forgetting"]["all"]["clusters"] == 3  # the 6 negatives are not forget images

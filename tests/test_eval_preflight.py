@@ -62,14 +62,14 @@ def test_offline_lpips_and_fid_without_cached_weights_are_left_out_with_one_note
     monkeypatch.setenv("COLUMNS", "400")  # one printed line per note
     out = tmp_path / "report"
     assert main(["eval", "--method", f"erased={root / 'erased'}", "--original", str(root / "original"), "--prompts", str(root / "forget.jsonl"),
-                 str(root / "retain.jsonl"), "--detector", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
+                 str(root / "retain.jsonl"), "--judge", f"local-dir:{det}", "--forget-reference", "same-prompt", "--workers", "0",
                  "--bootstrap", "50", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert [(e["what"], e["model"]) for e in report["left_out"]] == [("lpips", "alex"), ("fid", "inception")]
     assert "lpips" not in report["methods"]["erased"]["fidelity"]["forget"] and "fid" not in report["methods"]["erased"]["fidelity"]["forget"]
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:") and " left out: " in line]
     assert len(notes) == 2 and notes[0].startswith("warning: LPIPS left out: lpips 'alex' cannot be loaded: offline, and its weights")
-    assert notes[0].endswith("or set --lpips-net to none") and "--fid-weights" in notes[1] and "--fid-features" in notes[1]
+    assert notes[0].endswith("or --lpips-net none") and "--fid-weights" in notes[1] and "--fid-features" in notes[1]
     assert report["methods"]["erased"]["forgetting"]["all"]["n"] == 6  # the judge still ran on every image
 
 

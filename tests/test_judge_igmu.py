@@ -187,7 +187,7 @@ def test_missing_clip_says_how_to_give_one(head_pth: Path, images: Path, tmp_pat
     capsys.readouterr()
     assert main(["judge", str(images), "--judge", f"igmu:nudity@{tmp_path / 'head'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "clip_model option" in err[0]
+    assert len(err) == 1 and "CLIP model 'openai/clip-vit-base-patch32'" in err[0] and "--clip-model DIR" in err[0]
     assert "not in the local Hub cache" in err[0] and "--clip-model" not in err[0]  # no flag a command may reject; no Hub retries
 
 

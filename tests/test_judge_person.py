@@ -72,10 +72,10 @@ def test_person_presence_in_evaluation(two_images: Path, tmp_path: Path) -> None
 
     inp = resolve_images(two_images)
     cfg = EvalConfig(detector="nudenet", workers=0)
-    nn = person_presence("nudenet-body", inp, cfg)
+    nn = person_presence("nudenet-body", inp, cfg.stats, cfg.run)
     assert nn["value"] == 0.5 and nn["n"] == 2 and nn["detector"]["calibrated"] is False
     weights = random_detector_weights(tmp_path / "frcnn.pth", 20.0)
-    frcnn = person_presence(f"fasterrcnn:{ARCH}@{weights}", inp, cfg)
+    frcnn = person_presence(f"fasterrcnn:{ARCH}@{weights}", inp, cfg.stats, cfg.run)
     assert frcnn["value"] == 1.0 and frcnn["n"] == 2 and frcnn["detector"]["architecture"] == ARCH
 
 
@@ -122,7 +122,8 @@ def test_person_presence_leaves_out_paired_negatives(tmp_path: Path) -> None:
                           prompt_index=0, seed=1, image_index=0)
         samples.append((meta, png_bytes(image)))
     write_samples(tmp_path, "nudity", labels, {ShardSpec("nudity", "test", 0, "gen"): samples}, part="gen")
-    pp = person_presence("nudenet-body", resolve_images(tmp_path), EvalConfig(detector="nudenet", workers=0))
+    cfg = EvalConfig(detector="nudenet", workers=0)
+    pp = person_presence("nudenet-body", resolve_images(tmp_path), cfg.stats, cfg.run)
     assert pp["n"] == 1 and pp["value"] == 0.0  # counting the negative gave 1 of 2
 
 

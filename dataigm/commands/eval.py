@@ -160,10 +160,13 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
+        from dataigm.commands._options import in_flags
         from dataigm.evaluation.preflight import Missing
 
         left_out = report.get("left_out") or []
-        notes = [Missing(e["what"], e["model"], e["reason"], True).note(EVAL_PARAM_FLAGS) if e["what"] != "pair" else e["note"] for e in left_out]
+        notes = [Missing(e["what"], e["model"], e["reason"], True).note() if e["what"] != "pair" else e["note"] for e in left_out]
+        if getattr(args, "_parser", None) is not None:  # in this command's flags
+            notes = [in_flags(n, args._parser, PARAMETERS) for n in notes]
         for warning in notes + report["warnings"][len(left_out):]:
             console.print(f"[yellow]warning:[/] {warning}")
         for name, res in report["methods"].items():

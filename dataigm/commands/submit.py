@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--logs", type=Path, default=Path("submitit-logs"), help="folder for each task's call and output (default: %(default)s)")
     p.add_argument("--local", action="store_true", help="run the tasks as processes on this machine (submitit's local executor), to try it")
     p.add_argument("--wait", action="store_true", help="wait for every task and report the manifest")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the dataigm command, e.g. -- build RECIPE --out DIR")
+    p.add_argument("task_command", nargs=argparse.REMAINDER, metavar="COMMAND", help="-- then the dataigm command, e.g. -- build RECIPE --out DIR")
     return p
 
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dataigm.submit import SlurmOptions, check_array_command, submit_array
 
-    argv = check_array_command(args.command)
+    argv = check_array_command(args.task_command)
     options = SlurmOptions(partition=args.partition, time_min=args.time_min, gpus_per_task=args.gpus_per_task,
                            cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, parallelism=args.parallelism,
                            account=args.account, qos=args.qos)

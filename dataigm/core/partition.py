@@ -54,7 +54,7 @@ def _array_from_env(env: dict[str, str]) -> tuple[int, int] | None:
     index = (task - first) // step
     if not 0 <= index < count:
         raise InputError(f"SLURM_ARRAY_TASK_ID={task} is task {index} of an array of SLURM_ARRAY_TASK_COUNT={count} "
-                         "(a list such as --array=1,5,9 is not supported: use a range, or --array-task I/N)")
+                         "(an array given as a list of ids, such as 1,5,9, is not supported: use a range, or array_task=I/N)")
     return index, count
 
 

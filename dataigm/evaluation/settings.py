@@ -46,6 +46,7 @@ class JudgeSettings:
     threshold: float | None = None
     person_detector: str | None = None  # e.g. "nudenet-body"; default: nudenet-body for nudity judges
     nudenet_model: str | None = None  # a local copy of a NudeNet preset's detector file (offline machines)
+    clip_model: str | None = None  # CLIP weights of the CLIP-based judges (igmu:<task>, clip:...); default: each one's own
     validity_level: float = DEFAULT_VALIDITY_LEVEL  # warn when the judge flags less of the original's forget images
     audit: str | None = None  # a 'dataigm audit --json' file of this judge: Rogan-Gladen corrected rates
 
@@ -64,7 +65,7 @@ class MetricSettings:
 
     clip: str | None = None  # CLIP model path or Hub id -> CSDR (IGMU: openai/clip-vit-base-patch16) and csdr_win_rate
     csdr_unit: str = "image"  # IGMU's README: comment out torchmetrics' score.mean(0), so a ratio per image
-    csdr_prompts: str = "pair"
+    csdr_prompts: str = "igmu"  # IGMU's cleaned text: the metric named CSDR; "pair" is ours, named csdr-pair
     clip_score: str | None = None  # "torchmetrics" | "clipscore": CLIP score of forget and retain images
     clip_score_model: str | None = None  # default: CLIP_SCORE_DEFAULT_MODEL[clip_score]
     cmmd: str | None = None  # CLIP model for CMMD (paper: openai/clip-vit-large-patch14-336)
@@ -76,6 +77,7 @@ class MetricSettings:
     fid_weights: str | None = None
     fid_size: int = 299
     kid_subset_size: int = 1000  # KID is left out (with a note) when a side has fewer images
+    quality: tuple[str, ...] = ()  # score judges (aesthetic, imagereward, pickscore, vqascore): mean per method (HUB's table)
 
     def check(self) -> None:
         _check_choices(("forget_reference", self.forget_reference, FORGET_REFERENCES), ("csdr_unit", self.csdr_unit, CSDR_UNITS),

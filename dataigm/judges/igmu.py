@@ -218,7 +218,8 @@ class IgmuJudge:
             self.vision = CLIPVisionModelWithProjection.from_pretrained(self.clip_spec, **local).eval().to(self.device)
         except OSError as e:  # not cached offline, or not a CLIP folder
             raise FileNotFoundError(
-                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}); give a local copy of "
+                f"CLIP model {self.clip_spec!r} of the IGMU head could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                f"give a local copy of "
                 f"{IGMU_CLIP} as clip_model=DIR, or convert the head again with its CLIP model as clip_model=DIR"
             ) from None
         if self.vision.config.projection_dim != self.config["hidden_dim"]:
