@@ -64,3 +64,62 @@ def test_audit_accepts_a_commented_csv_and_refuses_an_unknown_label(photos: Path
     assert main(["audit", str(photos), "--labels", str(bad), "--detector", spec, "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.csv row 6: label 'maybe'" in err[0], err
+
+
+# --- fast: where each label came from, the fields kept, the rows refused, the classes named ---------------------------
+def test_rows_keep_their_fields_and_say_where_they_came_from(tmp_path: Path) -> None:
+    from dataigm.evaluation.labels import ROW
+
+    csv_rows = read_labels(_write(tmp_path / "l.csv", ["file,label,method,", "a.png, 1 ,ESD,", "b.png,0,UCE,"]), tmp_path)
+    assert csv_rows == {"a.png": {"method": "ESD", "label": "1", ROW: "l.csv row 2"},
+                        "b.png": {"method": "UCE", "label": "0", ROW: "l.csv row 3"}}
+    samples = [{"file": "a.png", "label": 1, "note": "x"}, {"file": "b.png", "label": 0}]
+    (tmp_path / "r.json").write_text(__import__("json").dumps({"format": "dataigm-review-labels/1", "samples": samples}))
+    json_rows = read_labels(tmp_path / "r.json", tmp_path)
+    assert json_rows == {"a.png": {"note": "x", "label": "1", ROW: "r.json entry 1"}, "b.png": {"label": "0", ROW: "r.json entry 2"}}
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["file,label", "a.png,"], r"l\.csv: row 2 needs a file and a label"),
+    (["file,label", ",1"], r"l\.csv: row 2 needs a file and a label"),
+    (["file,label", "a.png,1", "a.png,0"], r"l\.csv: row 3: 'a.png' is labelled twice"),
+    (["file,label"], r"l\.csv: no labelled images"),
+    (["file,verdict", "a.png,1"], r"the header must name the columns file and label"),
+])
+def test_rows_a_user_must_fix_are_refused_naming_them(tmp_path: Path, rows: list[str], message: str) -> None:
+    with pytest.raises(LabelsError, match=message):
+        read_labels(_write(tmp_path / "l.csv", rows), tmp_path)
+
+
+def test_a_folder_of_labels_must_be_the_images_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for label, name in (("cat", "a.png"), ("other", "b.png")):
+        (tmp_path / "img" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "img" / label / name)
+    assert {f: r["label"] for f, r in read_labels(tmp_path / "img", tmp_path / "img").items()} == {"cat/a.png": "cat", "other/b.png": "other"}
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(LabelsError, match=r"must be the images folder itself"):
+        read_labels(tmp_path / "elsewhere", tmp_path / "img")
+
+
+def test_the_concept_is_a_label_whatever_its_case_and_the_refusal_lists_the_classes(tmp_path: Path) -> None:
+    rows = {"a.png": {"label": "Tabby"}, "b.png": {"label": "other"}, "c.png": {"label": "yes"}}
+    truth, rule = binary_labels(rows, "TABBY", classes=["other"])  # the concept is allowed though the judge has no such class
+    assert truth == {"a.png": True, "b.png": False, "c.png": True} and rule == "TABBY against anything else"
+    many = [f"class{i:02d}" for i in range(14)]
+    with pytest.raises(LabelsError, match=r"one of the judge's classes \(class00, class01, .*, class11 \.\.\. \(14 classes\)\)$"):
+        binary_labels({"a.png": {"label": "maybe"}}, None, classes=many)
+    with pytest.raises(LabelsError, match=r"no image is labelled 'dog'"):
+        binary_labels({"a.png": {"label": "cat"}, "b.png": {"label": "1"}}, "dog")
+
+
+def test_one_zero_words_in_any_case_and_the_class_list_at_its_limit() -> None:
+    words = ["1", "0", "yes", "no", "true", "false", "positive", "negative"]
+    rows = {f"{i}.png": {"label": w.upper() if i % 2 else w} for i, w in enumerate(words)}  # every word, half in capitals
+    truth, rule = binary_labels(rows, None)
+    assert rule == "1/0" and truth == {f"{i}.png": w in ("1", "yes", "true", "positive") for i, w in enumerate(words)}
+    twelve = [f"class{i:02d}" for i in range(12)]
+    with pytest.raises(LabelsError) as e:
+        binary_labels({"a.png": {"label": "maybe"}}, None, classes=twelve)
+    assert str(e.value).endswith("one of the judge's classes (" + ", ".join(twelve) + ")")  # all twelve, no '...'

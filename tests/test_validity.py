@@ -150,3 +150,89 @@ def test_validity_between_and_at_the_levels(forget, negatives, expected):
     for w, part in zip(warnings, expected):
         assert part in w
     assert checks["original_forget"]["value"] == forget and checks["original_negatives"]["value"] == negatives
+
+
+# --- fast: every field of the validity checks, the audit file, its entry and the corrected groups ------------------
+def _row(forget: float | None, negatives: float | None = None, per_image: float | None = None) -> dict:
+    row = {"forgetting": {"all": {"value": forget, "n": 10}}, "images": [{"positive": True}]}
+    if per_image is not None:
+        row["forget_positive_rate"] = {"value": per_image, "n": 12}
+    if negatives is not None:
+        row["negative_positive_rate"] = {"value": negatives, "n": 9}
+    return row
+
+
+def test_validity_checks_every_field_and_reads_the_per_image_rate_first():
+    checks, warnings = validity({"original": _row(0.9, 0.1, per_image=0.5), "m": _row(0.2)})
+    # the per-image rate (12 images) decides, not the prompt-aggregated one
+    assert checks == {"level": 0.8, "original_forget": {"value": 0.5, "n": 12}, "original_negatives": {"value": 0.1, "n": 9}}
+    assert warnings == ["the judge sees the concept in only 50% of the original model's forget images (12 images; level 80%), "
+                        "so low forgetting rates are weak evidence of forgetting"]
+    checks, warnings = validity({"original": _row(0.9, 0.5)}, level=0.7)  # no per-image rate: the forgetting row's
+    assert checks["original_forget"] == {"value": 0.9, "n": 10} and checks["level"] == 0.7
+    assert warnings == ["the judge flags 50% of the original model's concept-removed images (9 images; level 30%), "
+                        "so a method that removed the concept can still look as if it kept it"]
+    checks, warnings = validity({"original": _row(0.9)})  # no concept-removed images: nothing checked there
+    assert checks["original_negatives"] is None and warnings == []
+    checks, warnings = validity({"original": {**_row(0.9), "negative_positive_rate": {"value": None, "n": 0}}})
+    assert checks["original_negatives"] is None and warnings == []
+    checks, warnings = validity({"m": _row(0.5)})
+    assert checks == {"level": 0.8, "original_forget": None, "original_negatives": None,
+                      "note": "no original model's images: the judge's validity was not checked"} and warnings == []
+
+
+def test_a_silent_judge_is_warned_about_with_and_without_the_original():
+    silent = {"images": [{"positive": False}] * 3, "forgetting": {"all": {"value": 0.0, "n": 3}}}
+    checks, warnings = validity({"m": silent, "n": silent})
+    assert warnings == ["the judge flagged none of the 6 images it judged, in any method: a forgetting rate of 0% here shows that "
+                        "this judge does not fire on these images, not that the concept was forgotten"]
+    assert "note" in checks
+    _, warnings = validity({"original": silent, "m": silent})
+    assert len(warnings) == 2 and warnings[0].startswith("the judge flagged none of the 6 images") and "only 0%" in warnings[1]
+
+
+def test_read_audit_refuses_what_is_not_an_audit(tmp_path):
+    from dataigm.core.errors import DataigmError
+    from dataigm.evaluation.validity import read_audit
+
+    good = tmp_path / "a.json"
+    good.write_text(json.dumps({"format": "dataigm-audit/1", "judges": []}))
+    assert read_audit(good) == {"format": "dataigm-audit/1", "judges": []}
+    (tmp_path / "b.json").write_text("{not json")
+    with pytest.raises(DataigmError, match=r"audit=.*b\.json: cannot read it \(JSONDecodeError"):
+        read_audit(tmp_path / "b.json")
+    with pytest.raises(DataigmError, match=r"audit=.*missing\.json: cannot read it \(FileNotFoundError"):
+        read_audit(tmp_path / "missing.json")
+    for bad in ({"format": "dataigm-report/1"}, ["dataigm-audit/1"], {"judges": []}):
+        (tmp_path / "c.json").write_text(json.dumps(bad))
+        with pytest.raises(DataigmError, match=r"audit=.*c\.json: not an audit result"):
+            read_audit(tmp_path / "c.json")
+
+
+def test_audit_entry_by_spec_then_by_weights_and_at_the_same_threshold():
+    from dataigm.core.errors import DataigmError
+    from dataigm.evaluation.validity import audit_entry
+
+    describe = {"kind": "imagenet", "name": "tabby", "weights_sha256": "ab"}
+    a = {"detector": "imagenet:281@X", "threshold": None, "describe": describe, "id": "a"}
+    b = {"detector": "imagenet:285@X", "threshold": 0.5, "describe": {"kind": "imagenet", "name": "egyptian", "weights_sha256": "ab"}, "id": "b"}
+    audit = {"judges": [b, a]}
+    assert audit_entry(audit, "imagenet:281@X", {}, None)["id"] == "a"  # the same spec, whatever the description
+    assert audit_entry(audit, "imagenet:tabby@/other/path", describe, None)["id"] == "a"  # another spelling, the same weights
+    with pytest.raises(DataigmError, match=r"no entry for judge 'nudenet'; it audited: imagenet:285@X, imagenet:281@X"):
+        audit_entry(audit, "nudenet", {"kind": "nudenet", "name": "nudenet", "weights_sha256": "cd"}, None)
+    with pytest.raises(DataigmError, match=r"judged 'imagenet:285@X' at threshold 0.5, this evaluation at 0.6"):
+        audit_entry(audit, "imagenet:285@X", {}, 0.6)
+    assert audit_entry(audit, "imagenet:285@X", {}, 0.5)["id"] == "b"
+
+
+def test_corrected_groups_are_rogan_gladen_per_group():
+    from dataigm.evaluation.validity import corrected_groups
+
+    counts = Confusion(tp=8, fp=1, tn=9, fn=2)
+    items = [({"prompt_index": i // 2, "subcategory": "a" if i < 4 else "b"}, f) for i, f in enumerate([1, 1, 0, 1, 0, 0, 1, 0])]
+    out = corrected_groups(items, counts, group_by=("subcategory",), n_resamples=50)
+    assert set(out) >= {"all", "subcategory=a", "subcategory=b"}
+    assert out["all"]["value"] == pytest.approx(rogan_gladen(4 / 8, 0.8, 0.9))
+    assert out["subcategory=a"]["value"] == pytest.approx(rogan_gladen(3 / 4, 0.8, 0.9))
+    assert out["subcategory=b"]["value"] == pytest.approx(rogan_gladen(1 / 4, 0.8, 0.9))
