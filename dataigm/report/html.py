@@ -237,6 +237,19 @@ def weights_digest(describe: dict[str, Any]) -> str:
     return ""
 
 
+def interval_rule(config: dict[str, Any]) -> str:
+    """How the report's intervals were made, in one phrase (each interval in report.json also names its own method,
+    with the numbers of prompts and images behind it)."""
+    from dataigm.evaluation.stats import MIN_BOOTSTRAP_PROMPTS
+
+    level = f"{config.get('confidence', 0.95):.0%}"
+    boot = f"{config.get('n_resamples', '')} resamples, seed {config.get('seed', '')}"
+    if config.get("bootstrap_unit", "prompt") == "prompt":
+        return (f"{level}: percentile bootstrap over prompts ({boot}) with {MIN_BOOTSTRAP_PROMPTS} prompts or more; "
+                "with fewer, a Wilson interval over images for rates and a bootstrap over images for means")
+    return f"{level}: percentile bootstrap over images ({boot}); a Wilson interval over images where it collapses to a point"
+
+
 def decision_rule(report: dict[str, Any]) -> str:
     """The threshold the judge's rule uses, or the rule itself when it has none (a top-class judge)."""
     det = report.get("detector", {})
@@ -298,7 +311,7 @@ def write_html_report(report: dict[str, Any], out_dir: Path, *, notes: Sequence[
     subcategories = sorted({t["tile"]["subcategory"] for g in grids for s in g["sections"].values() for t in s["cells"]} - {""})
     context = {
         "title": title, "report": report, "has_original": "original" in report["methods"], "columns": columns, "rows": rows, "grids": grids, "subcategories": subcategories,
-        "judge": judge_section(report), "charts": write_charts(report, out_dir, charts), "notes": list(notes),
+        "judge": judge_section(report), "intervals": interval_rule(report.get("config", {})), "charts": write_charts(report, out_dir, charts), "notes": list(notes),
         "config": report.get("config", {}), "definitions": report.get("definitions", {}),
         "extra": {k: v for k, v in report.items() if k not in KNOWN_REPORT_KEYS},
     }

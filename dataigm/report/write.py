@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dataigm.core.atomic import write_bytes_atomic, write_json_atomic
-from dataigm.report.html import decision_rule, weights_digest
+from dataigm.report.html import decision_rule, interval_rule, weights_digest
 from dataigm.report.plots import plot_bars
 
 CHART = "forgetting_preservation.png"
@@ -179,8 +179,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"judge: `{det['name']}` (target `{report['target']}`, threshold {decision_rule(report)}"
         + (f", preset {det['preset']}" if det.get("preset") else "")
         + (f", weights sha256 {weights_digest(det)[:16]}…" if weights_digest(det) else "") + ")",
-        f"intervals: {report['config']['confidence']:.0%} percentile bootstrap over {report['config'].get('bootstrap_unit', 'image')}s, "
-        f"{report['config']['n_resamples']} resamples, seed {report['config']['seed']}",
+        f"intervals: {interval_rule(report['config'])}",
         "definitions: " + ", ".join(f"`{v}`" for v in report.get("definitions", {}).values()),
         "",
         "| method | forgetting (↓) | preservation (↑) |" + (" forgetting corrected (↓) |" if corrected else ""),

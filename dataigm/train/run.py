@@ -222,7 +222,11 @@ class _NoAdverts(logging.Filter):
 
 
 def silence_lightning_adverts() -> None:
-    """Install :class:`_NoAdverts` on Lightning's rank-zero logger, once per process."""
+    """Install :class:`_NoAdverts` on Lightning's rank-zero logger, once per process, and ignore the deprecation
+    Lightning's own code raises against torch's pytree (``LeafSpec``): neither is the user's to fix."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated", category=Warning)
     log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _NoAdverts) for f in log.filters):
         log.addFilter(_NoAdverts())
