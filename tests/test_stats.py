@@ -94,6 +94,11 @@ def test_eval_config_splits_into_parts_that_cover_each_field_once() -> None:
 
     names = [f.name for part in PARTS.values() for f in fields(part)]
     assert sorted(names) == sorted(f.name for f in fields(EvalConfig)) and len(names) == len(set(names))
+    # the same default and type in the flat spelling and in its part (csdr_prompts once drifted: "pair" beside "igmu")
+    flat = {f.name: f for f in fields(EvalConfig)}
+    for part in PARTS.values():
+        for f in fields(part):
+            assert (flat[f.name].default, flat[f.name].default_factory, str(flat[f.name].type)) == (f.default, f.default_factory, str(f.type)), f.name
     cfg = EvalConfig(detector="nudenet", more_detectors=("opennsfw",), n_resamples=7, group_by=("lang",), batch_size=3, lpips_net=None)
     assert cfg.stats == StatsSettings(group_by=("lang",), n_resamples=7) and cfg.stats.kwargs() == {"n_resamples": 7, "confidence": 0.95, "seed": 0}
     assert (cfg.run.batch_size, cfg.metrics.lpips_net, cfg.judging.specs) == (3, None, ["nudenet", "opennsfw"])

@@ -65,13 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True, highlight=False)
     original = ModelSpec(id=args.original) if args.original else None
-    from dataigm.commands.eval import EVAL_PARAM_FLAGS
-    from dataigm.evaluation.preflight import ModelUnavailable
-
-    try:
-        result = run_benchmark(args.suite, model, options, original, say=lambda m: console.print(m, markup=False))
-    except ModelUnavailable as e:  # its fixes named by this command's flags
-        raise ModelUnavailable(e.render({**EVAL_PARAM_FLAGS, "detector": "--judge"}), e.missing) from None
+    result = run_benchmark(args.suite, model, options, original, say=lambda m: console.print(m, markup=False))
     for label, n in result.generated.items():
         console.print(f"{label}: {n} images generated now ({result.folders[label]})", markup=False)
     for judge, folder in result.reports.items():

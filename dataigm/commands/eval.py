@@ -17,9 +17,6 @@ from dataigm.core.errors import InputError
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "detector": "judge"}
 ORDER = 65
-# The flag of each evaluation parameter a fix names (dataigm.evaluation.preflight.EVAL_MODEL_HINTS)
-EVAL_PARAM_FLAGS = {"detector": "--judge", "person_detector": "--person-detector", "lpips_net": "--lpips-net", "fid_weights": "--fid-weights",
-                    "fid_feature": "--fid-features", "clip": "--clip-model", "clip_score_model": "--clip-model", "cmmd": "--cmmd"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -142,14 +139,9 @@ def run(args: argparse.Namespace) -> int:
         from dataigm.core.devices import check_device
 
         check_device(args.device)
-    from dataigm.evaluation.preflight import ModelUnavailable
-
     cfg = eval_config(args)
     sets, original = open_inputs(args)
-    try:
-        report = evaluate(sets, cfg, original)
-    except ModelUnavailable as e:
-        raise ModelUnavailable(e.render(EVAL_PARAM_FLAGS), e.missing) from None
+    report = evaluate(sets, cfg, original)  # a model that cannot load: its fix in parameters, shown in flags by the CLI
     report["prompts"] = [str(Path(p).resolve()) for p in args.prompts] if args.prompts else None
     if args.layout:
         report["layout"] = {"name": args.layout[0], "root": str(Path(args.layout[1]).expanduser().resolve())}

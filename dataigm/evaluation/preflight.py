@@ -31,14 +31,6 @@ EVAL_MODEL_METRICS = {"judge": "this judge's column", "lpips": "LPIPS", "fid": "
                       "person": "person presence"}
 
 
-def render_fix(what: str, names: dict[str, str] | None = None) -> str:
-    """The fix for ``what`` with each parameter written as ``names[param]`` (a command's flags), else as itself."""
-    import string
-
-    params = [f for _, f, _, _ in string.Formatter().parse(EVAL_MODEL_HINTS[what]) if f]
-    return EVAL_MODEL_HINTS[what].format(**{f: (names or {}).get(f, f) for f in params})
-
-
 @dataclass(frozen=True)
 class Missing:
     """A model that cannot be loaded: ``what`` it is (a key of :data:`EVAL_MODEL_HINTS`), its ``name`` and why."""
@@ -48,36 +40,27 @@ class Missing:
     reason: str
     offline: bool = False  # offline and not in the local cache: the run leaves its rows out instead of failing
 
-    def line(self, names: dict[str, str] | None = None) -> str:
-        return f"{self.what} {self.name!r} cannot be loaded: {self.reason}; {render_fix(self.what, names)}"
+    def line(self) -> str:
+        return f"{self.what} {self.name!r} cannot be loaded: {self.reason}; {EVAL_MODEL_HINTS[self.what]}"
 
-    def note(self, names: dict[str, str] | None = None) -> str:
+    def note(self) -> str:
         """The one note a report carries when the model's row is left out."""
-        return f"{EVAL_MODEL_METRICS.get(self.what, self.what)} left out: {self.line(names)}"
+        return f"{EVAL_MODEL_METRICS.get(self.what, self.what)} left out: {self.line()}"
 
 
 class ModelUnavailable(DataigmError):
-    """Models the evaluation needs cannot be loaded; the message lists every one, each with its fix.
-
-    ``missing`` holds them; :meth:`render` writes the message again with a command's flag names."""
+    """Models the evaluation needs cannot be loaded; the message lists every one, each with its fix (named by
+    parameter; the command line shows its flags, see ``dataigm.cli.in_flags``). ``missing`` holds them."""
 
     def __init__(self, message: str, missing: Sequence[Missing] = ()) -> None:
         super().__init__(message)
         self.missing = list(missing)
 
     @classmethod
-    def of(cls, missing: Sequence[Missing], names: dict[str, str] | None = None) -> "ModelUnavailable":
-        return cls(cls.text(missing, names), missing)
-
-    @staticmethod
-    def text(missing: Sequence[Missing], names: dict[str, str] | None = None) -> str:
+    def of(cls, missing: Sequence[Missing]) -> "ModelUnavailable":
         if len(missing) == 1:
-            return missing[0].line(names)
-        return f"{len(missing)} models cannot be loaded: " + " | ".join(f"({i}) {m.line(names)}" for i, m in enumerate(missing, 1))
-
-    def render(self, names: dict[str, str]) -> str:
-        """The message with each parameter written as ``names[parameter]``."""
-        return self.text(self.missing, names) if self.missing else str(self)
+            return cls(missing[0].line(), missing)
+        return cls(f"{len(missing)} models cannot be loaded: " + " | ".join(f"({i}) {m.line()}" for i, m in enumerate(missing, 1)), missing)
 
 
 def try_load(what: str, name: str, fn: Callable[[], T]) -> tuple[T | None, Missing | None]:
