@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from dataigm.core.errors import InputError
-from dataigm.evaluation.metrics import bootstrap_ci, prompt_key
+from dataigm.evaluation.metrics import prompt_key
+from dataigm.evaluation.stats import mean_interval
 
 SPLITS = ("forget", "retain")
 
@@ -39,7 +40,8 @@ def quality_table(judges: dict[str, Any], rows: dict[str, dict[str, Any]], *, by
                   batch_size: int = 32, workers: int | None = None, **stats: Any) -> dict[str, dict[str, Any]]:
     """``rows``: name -> {"forget": ImageInput, "retain": ImageInput}. Returns name -> {judge spec -> {split ->
     estimate}}: the mean score with its interval over the prompts every row has images of (``n``: images,
-    ``n_prompts``). ``stats``: ``n_resamples``, ``confidence``, ``seed`` of :func:`bootstrap_ci`."""
+    ``n_prompts``): over prompts with enough of them, else over images, as every mean of the report
+    (:func:`~dataigm.evaluation.stats.mean_interval`). ``stats``: ``n_resamples``, ``confidence``, ``seed``."""
     out: dict[str, dict[str, Any]] = {name: {} for name in rows}
     for spec, judge_ in judges.items():
         for split in SPLITS:
@@ -50,6 +52,6 @@ def quality_table(judges: dict[str, Any], rows: dict[str, dict[str, Any]], *, by
                 if not kept:
                     continue
                 clusters = [prompt_key(r.meta, r.id) for r, _ in kept] if by_prompt else None
-                est = bootstrap_ci([s for _, s in kept], clusters=clusters, **stats).to_dict()
+                est = mean_interval([s for _, s in kept], clusters=clusters, **stats).to_dict()  # the other means' rule
                 out[name].setdefault(spec, {})[split] = {**est, "n_prompts": len({prompt_key(r.meta, r.id) for r, _ in kept})}
     return out
