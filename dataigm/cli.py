@@ -1,6 +1,6 @@
-"""The ``dataigm`` command line. Each sub-command is one module in :mod:`dataigm.commands` defining
-``add_parser(subparsers)`` and ``run(args) -> int``; modules import heavy frameworks inside ``run`` only,
-so ``dataigm --help`` answers quickly.
+"""The ``dataigm`` command line. Each sub-command is one module in :mod:`dataigm.commands` declaring
+``COMMAND = Command(name, order=, help=, description=)``, ``add_arguments(parser)`` and ``run(args) -> int``; modules
+import heavy frameworks inside ``run`` only, so ``dataigm --help`` answers quickly.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [importlib.import_module(f"dataigm.commands.{m.name}") for m in pkgutil.iter_modules(commands.__path__)
                if not m.name.startswith("_")]  # _options: shared flags, not a command
-    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
-        sub_parser = module.add_parser(sub)
+    for module in sorted(modules, key=lambda m: (m.COMMAND.order, m.COMMAND.name)):
+        sub_parser = module.COMMAND.add_to(sub)
+        module.add_arguments(sub_parser)
         sub_parser.set_defaults(_run=module.run, _parameters=getattr(module, "PARAMETERS", {}))
     return parser
 

@@ -250,9 +250,8 @@ def test_build_command_flags_name_variant_and_adapters(tmp_path):
     from dataigm.commands import build as command
     from dataigm.generate.sources import ModelSourceError, check_models
 
-    sub = argparse.ArgumentParser().add_subparsers()
-    command.add_parser(sub)
-    parser = sub.choices["build"]
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
     args = parser.parse_args(["r.yaml", "--out", "o", "--model", "org/model", "--weights-variant", "fp16", "--lora", "a.safetensors:0.5", "--lora", "b.safetensors"])
     spec = command.model_override(args)
     assert spec.variant == "fp16" and [(lora.path, lora.scale) for lora in spec.loras] == [("a.safetensors", 0.5), ("b.safetensors", 1.0)]

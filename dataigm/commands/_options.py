@@ -1,4 +1,5 @@
-"""Option groups several commands share, defined once so a flag means the same thing everywhere.
+"""What a command module declares (:class:`Command`), and the option groups several commands share, defined once so a
+flag means the same thing everywhere.
 
 * :func:`add_model_source_flags`: the pipeline and the components that replace parts of it (build, benchmark);
 * :func:`add_metric_flags` + :func:`metric_settings`: CLIP, CSDR, CLIP score, LPIPS, FID/KID and bootstrap settings,
@@ -16,10 +17,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 DTYPES = ["auto", "float32", "float16", "bfloat16"]
 CLIP_IGMU = "openai/clip-vit-base-patch16"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table: each module of :mod:`dataigm.commands` declares ``COMMAND = Command(...)``
+    beside ``add_arguments(p)`` and ``run(args) -> int``, and :func:`dataigm.cli.build_parser` makes the sub-parser.
+
+    ``order`` places the command in ``dataigm --help`` (pipeline order); ``description`` is the ``--help`` text,
+    ``help`` when left out; each of ``old_names`` still runs it, hidden, with a note (see :func:`add_command`).
+
+        >>> Command("verify", order=12, help="check shards against the manifest").description
+        'check shards against the manifest'
+    """
+
+    name: str
+    order: int
+    help: str
+    description: str = ""
+    old_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.description:
+            object.__setattr__(self, "description", self.help)
+
+    def add_to(self, sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        """The sub-parser of this command (its arguments still to add)."""
+        return add_command(sub, self.name, old_names=self.old_names, help=self.help, description=self.description)
 
 
 # The release in which the old names go (the CHANGELOG lists them).

@@ -8,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from dataigm.commands._options import add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_workers_flag
-
-ORDER = 66
+from dataigm.commands._options import Command, add_batch_size_flag, add_device_flag, add_json_flag, add_judge_flag, add_workers_flag
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("answers", help="export a run's judged images with every verdict (an answer sheet); re-score one with another judge")
+COMMAND = Command("answers", order=66,
+                  help="export a run's judged images with every verdict (an answer sheet); re-score one with another judge")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="answers_command", metavar="ACTION", required=True)
     exp = actions.add_parser("export", help="an eval or benchmark run -> an answer-sheet dataset folder (load_dataset reads it; push publishes it)",
                              description="Judge every image of RUN's reports again with the judges they used and write images, prompts, "
@@ -35,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         add_workers_flag(a)
         add_device_flag(a)
         add_json_flag(a)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

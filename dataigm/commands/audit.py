@@ -7,20 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from dataigm.commands._options import add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_workers_flag
+from dataigm.commands._options import Command, add_batch_size_flag, add_device_flag, add_json_flag, add_judge_flag, add_workers_flag
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"detectors": "judge", "n_resamples": "bootstrap"}
-ORDER = 62
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "audit", help="audit judges against human labels: sensitivity, specificity, balanced accuracy, precision, kappa",
-        description="Judge labelled images with every --judge and compare with the labels (95% Wilson intervals; "
-        "balanced accuracy and kappa by percentile bootstrap), sweep each judge's threshold, and give Cohen's kappa and raw "
-        "agreement for every pair of judges. 'eval --audit' corrects rates with the --json result.",
-    )
+COMMAND = Command("audit", order=62,
+                  help="audit judges against human labels: sensitivity, specificity, balanced accuracy, precision, kappa",
+                  description="Judge labelled images with every --judge and compare with the labels (95% Wilson intervals; "
+                  "balanced accuracy and kappa by percentile bootstrap), sweep each judge's threshold, and give Cohen's kappa and raw "
+                  "agreement for every pair of judges. 'eval --audit' corrects rates with the --json result.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help="image folder (recursive), list file or .tar shards")
     p.add_argument("--labels", required=True, help="CSV with header file,label (file relative to IMAGES; more columns group), "
                    "a 'dataigm review --export-labels' JSON, or IMAGES itself laid out <label>/IMAGE")
@@ -34,7 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_workers_flag(p)
     add_device_flag(p)
     add_json_flag(p, "the audit")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

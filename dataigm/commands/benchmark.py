@@ -6,23 +6,22 @@ import argparse
 from pathlib import Path
 
 from dataigm.commands._options import (
-    add_alias, add_generation_flags, add_judge_flag, add_metric_flags, add_model_source_flags, add_workers_flag, metric_settings,
+    Command, add_alias, add_generation_flags, add_judge_flag, add_metric_flags, add_model_source_flags, add_workers_flag, metric_settings,
 )
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "variant": "prompt_set", "config": "model_config"}
-ORDER = 67
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "benchmark",
-        help="evaluate an unlearned model on a suite: generate forget/retain images of it and of the original, judge, report",
-        description="Generate the suite's forget and retain sets with the unlearned model and (cached) with the original model, "
-        "same prompts and seeds, judge them with the suite's judges and write the `dataigm eval` report to OUT/reports/. "
-        "Runs into the same --out add methods to one report. Resumable: rerun the same command after a crash. "
-        "Multi-GPU: launch with torchrun/accelerate/srun; rank 0 writes the report.",
-    )
+COMMAND = Command("benchmark", order=67,
+                  help="evaluate an unlearned model on a suite: generate forget/retain images of it and of the original, judge, report",
+                  description="Generate the suite's forget and retain sets with the unlearned model and (cached) with the original model, "
+                  "same prompts and seeds, judge them with the suite's judges and write the `dataigm eval` report to OUT/reports/. "
+                  "Runs into the same --out add methods to one report. Resumable: rerun the same command after a crash. "
+                  "Multi-GPU: launch with torchrun/accelerate/srun; rank 0 writes the report.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help="a suite name (see `dataigm suites`) or a suite YAML")
     add_model_source_flags(p, model_help="Hub id, diffusers folder, single-file checkpoint or 'tiny': the base pipeline", model_required=True)
     p.add_argument("--name", required=True, help="the method's name in the report (e.g. esd)")
@@ -45,7 +44,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="skip the timed batch that estimates the generation time")
     p.add_argument("--no-eval", action="store_true", help="generate only; a later run without it writes the report")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

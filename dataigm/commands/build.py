@@ -6,23 +6,21 @@ import argparse
 from pathlib import Path
 
 from dataigm.commands._options import (
-    add_alias, add_array_task_flag, add_distributor_flags, add_generation_flags, add_model_source_flags, distributor_settings,
+    Command, add_alias, add_array_task_flag, add_distributor_flags, add_generation_flags, add_model_source_flags, distributor_settings,
 )
 from dataigm.core.errors import InputError
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"config": "model_config"}
-ORDER = 10
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "build",
-        help="generate a recipe's images with a diffusers pipeline into WebDataset shards",
-        description="Generate a recipe's images into DIR/<category>/<split>/*.tar with a manifest. Resumable: run the same "
-        "command again after a crash or Ctrl-C (a stop keeps the batch in flight). Multi-GPU/multi-node: launch with "
-        "torchrun/accelerate/srun or as a job array; each rank takes its own shards (docs/many-machines.md).",
-    )
+COMMAND = Command("build", order=10, help="generate a recipe's images with a diffusers pipeline into WebDataset shards",
+                  description="Generate a recipe's images into DIR/<category>/<split>/*.tar with a manifest. Resumable: run the same "
+                  "command again after a crash or Ctrl-C (a stop keeps the batch in flight). Multi-GPU/multi-node: launch with "
+                  "torchrun/accelerate/srun or as a job array; each rank takes its own shards (docs/many-machines.md).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", type=Path, help="builder recipe YAML (see builders/)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write (shared by all ranks)")
     add_model_source_flags(p, model_help="Hub id (REPO or REPO:SUBFOLDER), diffusers folder, single-file checkpoint "
@@ -45,7 +43,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="deterministic kernels, no cuDNN autotuning or TF32, the same CPU thread count under torchrun and alone "
                    "(generation.threads, default: one per physical core); see docs/build.md, Reproducibility")
     add_distributor_flags(p)
-    return p
 
 
 def model_override(args: argparse.Namespace):

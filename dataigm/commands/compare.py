@@ -7,21 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dataigm.commands._options import add_json_flag, emit_json
+from dataigm.commands._options import Command, add_json_flag, emit_json
 
-ORDER = 13
 SHOWN = 10  # rows of each list printed in the text report
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "compare",
-        help="compare two dataset folders key by key: missing keys, pixel and metadata differences, settings; exit 1 if they differ",
-        description="Compare dataset folder B with A key by key: missing/extra keys, identical images, differing images "
-        "(max and mean absolute difference in pixel levels, PSNR), differing metadata fields, and the manifest settings "
-        "(recipe, model revisions, device, dtype, threads, TF32...) that differ. Exit 0 when B matches A within "
-        "--tolerance, 1 when keys are missing or extra, metadata differs or a pixel differs by more than --tolerance.",
-    )
+COMMAND = Command("compare", order=13,
+                  help="compare two dataset folders key by key: missing keys, pixel and metadata differences, settings; exit 1 if they differ",
+                  description="Compare dataset folder B with A key by key: missing/extra keys, identical images, differing images "
+                  "(max and mean absolute difference in pixel levels, PSNR), differing metadata fields, and the manifest settings "
+                  "(recipe, model revisions, device, dtype, threads, TF32...) that differ. Exit 0 when B matches A within "
+                  "--tolerance, 1 when keys are missing or extra, metadata differs or a pixel differs by more than --tolerance.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", type=Path, help="reference dataset folder")
     p.add_argument("b", type=Path, help="dataset folder compared with it")
     p.add_argument("--tolerance", type=int, default=0, metavar="LEVELS",
@@ -30,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="a metadata field not to compare, e.g. model (repeatable)")
     add_json_flag(p, "the comparison (instead of tables)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
 def _short(value: Any, width: int = 60) -> str:

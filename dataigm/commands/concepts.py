@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from dataigm.commands._options import Command
 
-ORDER = 3
+
+COMMAND = Command("concepts", order=3,
+                  help="list the taxonomy's categories and concepts (builders/concepts/*.yaml) and their files",
+                  description="List every category and concept the taxonomy knows: the shipped ones (builders/concepts/*.yaml) "
+                  "and those of --file. A recipe or suite adds its own with `concepts_file: PATH`.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("concepts", help="list the taxonomy's categories and concepts (builders/concepts/*.yaml) and their files",
-                       description="List every category and concept the taxonomy knows: the shipped ones (builders/concepts/*.yaml) "
-                       "and those of --file. A recipe or suite adds its own with `concepts_file: PATH`.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", action="append", default=[], metavar="PATH", help="also load this concepts file (repeatable)")
     p.add_argument("--category", help="only this category")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout (categories, their concepts, triggers and files)")
-    return p
 
 
 def concept_record(concept: Any) -> dict[str, Any]:

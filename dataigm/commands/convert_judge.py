@@ -5,22 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_alias
+from dataigm.commands._options import Command, add_alias
 
-ORDER = 61
 CONVERTERS = ("aesthetic", "igmu", "imagereward", "q16", "unlearncanvas")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "convert-judge",
-        help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
-        description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
-        "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. "
-        "Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes a q16@DIR judge. "
-        "The LAION aesthetic predictor's .pth and ImageReward.pt (plain state dicts, weights_only) become aesthetic@DIR and "
-        "imagereward@DIR.",
-    )
+COMMAND = Command("convert-judge", order=61,
+                  help="convert a published judge's pickled weights (IGMU's head, Q16's prompts) to safetensors + config.json",
+                  description="Convert IGMU's classifier_head.pth (loaded with torch.load(weights_only=True): tensors only) into "
+                  "model.safetensors + config.json with the task's label orientation and threshold; judge with --judge igmu:<task>@DIR. "
+                  "Q16's prompts.p (a pickled numpy array, read by an unpickler that accepts numpy arrays only) becomes a q16@DIR judge. "
+                  "The LAION aesthetic predictor's .pth and ImageReward.pt (plain state dicts, weights_only) become aesthetic@DIR and "
+                  "imagereward@DIR.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=CONVERTERS, help="which published judge")
     p.add_argument("weights", type=Path, help="the pickled head, e.g. Weights/bi_multiC/nudity/classifier_head.pth")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -30,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_alias(p, "--clip", "--clip-model", "clip_model", metavar="MODEL")
     p.add_argument("--tokenizer", help="imagereward: BLIP's BERT tokenizer (default google-bert/bert-base-uncased: Hub cache or a folder)")
     p.add_argument("--arch", help="unlearncanvas: the timm model the checkpoint fits (default vit_large_patch16_224.augreg_in21k)")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_distributor_flags, distributor_settings
+from dataigm.commands._options import Command, add_distributor_flags, distributor_settings
 from dataigm.core.errors import InputError
 
-ORDER = 20
+
+COMMAND = Command("curate", order=20,
+                  help="filter a dataset (blank, near-duplicates, judges in the loop) into a curated dataset",
+                  description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; rerun the same "
+                  "command to resume.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "curate", help="filter a dataset (blank, near-duplicates, judges in the loop) into a curated dataset",
-        description="Curate DATASET_DIR shard by shard into --out. Spread over ranks with torchrun or srun; rerun the same "
-        "command to resume.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="the built dataset folder (with manifest.json)")
     p.add_argument("--config", type=Path, default=None,
                    help="curation YAML (builders/curation/*.yaml) or a builder recipe with a 'curation:' key (default: blank + phash everywhere, NudeNet on nudity)")
@@ -25,7 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="images scored by each filter (embeddings, judges) per batch (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
     add_distributor_flags(p)
-    return p
 
 
 def read_review_tags_file(path: Path) -> dict[str, str]:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
 from dataigm.core.errors import InputError
 
-ORDER = 1
+
+COMMAND = Command("demo", order=1, help="run the whole pipeline end to end on the embedded tiny model (offline, CPU)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="run the whole pipeline end to end on the embedded tiny model (offline, CPU)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: %(default)s)")
     p.add_argument("--prompts-per-class", type=int, default=None, metavar="N",
                    help="generate only the first N prompts of each class (default: 40; smaller is a quicker run)")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_batch_size_flag, add_command, add_device_flag, add_json_flag, emit_json
+from dataigm.commands._options import Command, add_batch_size_flag, add_device_flag, add_json_flag, emit_json
 from dataigm.core.errors import InputError
 
-ORDER = 45
+
+COMMAND = Command("detector-eval", order=45, old_names=("evaluate",),
+                  help="measure a trained detector on a dataset split (accuracy, ROC-AUC, ECE)",
+                  description="Accuracy, balanced accuracy, per-class P/R/F1, ROC-AUC (binary), confusion matrix, ECE, "
+                  "overall and per data source (generator model / real).")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = add_command(
-        sub, "detector-eval", old_names=("evaluate",), help="measure a trained detector on a dataset split (accuracy, ROC-AUC, ECE)",
-        description="Accuracy, balanced accuracy, per-class P/R/F1, ROC-AUC (binary), confusion matrix, ECE, "
-        "overall and per data source (generator model / real).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("detector", help="training run folder, exported detector folder, or Hub model id")
     p.add_argument("--data", required=True, help="dataset folder or Hub dataset repo id")
     p.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
@@ -27,7 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_batch_size_flag(p, of="images classified", default=128)
     add_device_flag(p)
     add_json_flag(p, "the metrics")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

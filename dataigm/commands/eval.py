@@ -10,22 +10,21 @@ if TYPE_CHECKING:
     from dataigm.evaluation.evaluate import EvalConfig, ImageSet
 
 from dataigm.commands._options import (
-    add_batch_size_flag, add_device_flag, add_judge_flag, add_json_flag, add_metric_flags, add_workers_flag, emit_json, metric_settings,
+    Command, add_batch_size_flag, add_device_flag, add_json_flag, add_judge_flag, add_metric_flags, add_workers_flag, emit_json, metric_settings,
 )
 from dataigm.core.errors import InputError
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"fid_feature": "fid_features", "n_resamples": "bootstrap", "detector": "judge"}
-ORDER = 65
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "eval",
-        help="evaluate unlearned models: forgetting, preservation, LPIPS/FID/KID vs the original, CSDR; writes a report",
-        description="Each image set is a folder of images (named <prompt index>_<seed>.png, with --prompts) or shards. "
-        "Give one unlearned model with --forget/--retain, or several with --method NAME=DIR (DIR holding forget/ and retain/).",
-    )
+COMMAND = Command("eval", order=65,
+                  help="evaluate unlearned models: forgetting, preservation, LPIPS/FID/KID vs the original, CSDR; writes a report",
+                  description="Each image set is a folder of images (named <prompt index>_<seed>.png, with --prompts) or shards. "
+                  "Give one unlearned model with --forget/--retain, or several with --method NAME=DIR (DIR holding forget/ and retain/).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--forget", type=Path, help="unlearned model's images of forget prompts")
     p.add_argument("--retain", type=Path, help="unlearned model's images of retain prompts")
     p.add_argument("--method", action="append", default=[], metavar="NAME=DIR", help="an unlearned model: DIR/forget and DIR/retain (repeatable)")
@@ -69,7 +68,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_device_flag(p)
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default: %(default)s)")
     add_json_flag(p, "the report")
-    return p
 
 
 def parse_methods(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_command
-
-ORDER = 30
+from dataigm.commands._options import Command
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = add_command(sub, "export-dataset", old_names=("export",), help="write the Hub layout of a dataset: data/<category>/<split>/*.tar, manifest.json, README.md card")
+COMMAND = Command("export-dataset", order=30, old_names=("export",),
+                  help="write the Hub layout of a dataset: data/<category>/<split>/*.tar, manifest.json, README.md card")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, help="dataset folder (with manifest.json)")
     p.add_argument("--out", type=Path, required=True, help="repo folder to write (created or updated)")
     p.add_argument("--categories", nargs="+", default=None, help="export only these categories (default: all)")
@@ -21,7 +22,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="extra card tag (repeatable)")
     p.add_argument("--card-template", type=Path, default=None, help="Jinja template for the card body (default: cards/dataset.md.j2)")
     p.add_argument("--copy", action="store_true", help="copy the tars instead of hard-linking them")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 11
+
+COMMAND = Command("finalize", order=11,
+                  help="write manifest.json once every planned shard is done (what the last job-array task does itself)",
+                  description="Write DIR/manifest.json from its part records and shard stats when every planned shard is done; "
+                  "lists the missing shards otherwise (exit 1). Safe beside running tasks; rewrites nothing when the manifest is current.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "finalize",
-        help="write manifest.json once every planned shard is done (what the last job-array task does itself)",
-        description="Write DIR/manifest.json from its part records and shard stats when every planned shard is done; "
-        "lists the missing shards otherwise (exit 1). Safe beside running tasks; rewrites nothing when the manifest is current.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, help="dataset folder written by build or import-images")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

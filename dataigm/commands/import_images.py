@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataigm.commands._options import add_array_task_flag, add_distributor_flags, distributor_settings
+from dataigm.commands._options import Command, add_array_task_flag, add_distributor_flags, distributor_settings
 from dataigm.core.errors import InputError
-
-ORDER = 15
 
 
 def _fractions(text: str) -> dict[str, float]:
@@ -25,15 +23,15 @@ def _fractions(text: str) -> dict[str, float]:
     return out
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "import-images",
-        help="import a folder of real images (one sub-folder per class) into a dataset folder",
-        description="Import FOLDER/<class>/... or FOLDER/<split>/<class>/... into the dataset folder's shard layout and sample "
-        "schema, as part PART of CATEGORY. Top-level folders named train, validation/val/valid/dev and test are splits "
-        "(Hugging Face imagefolder's convention); --no-split-from-folders reads them as classes. Bad files are recorded, "
-        "never fatal; re-running is idempotent and resumes after a kill.",
-    )
+COMMAND = Command("import-images", order=15,
+                  help="import a folder of real images (one sub-folder per class) into a dataset folder",
+                  description="Import FOLDER/<class>/... or FOLDER/<split>/<class>/... into the dataset folder's shard layout and sample "
+                  "schema, as part PART of CATEGORY. Top-level folders named train, validation/val/valid/dev and test are splits "
+                  "(Hugging Face imagefolder's convention); --no-split-from-folders reads them as classes. Bad files are recorded, "
+                  "never fatal; re-running is idempotent and resumes after a kill.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", type=Path, help="folder with one sub-folder per class")
     p.add_argument("--category", "-c", required=True, help="dataset category, i.e. its folder (e.g. nudity, church, style)")
     p.add_argument("--taxonomy", default=None,
@@ -57,7 +55,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_distributor_flags(p)
     add_array_task_flag(p)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,22 +7,20 @@ import sys
 from pathlib import Path
 
 from dataigm.commands._options import (
-    add_batch_size_flag, add_clip_model_flag, add_device_flag, add_judge_flag, add_json_flag, add_weight_aliases, add_workers_flag,
-    add_distributor_flags, distributor_settings, emit_json,
+    Command, add_batch_size_flag, add_clip_model_flag, add_device_flag, add_distributor_flags, add_json_flag, add_judge_flag, add_weight_aliases, add_workers_flag, distributor_settings, emit_json,
 )
 
 # Library parameters whose flag has another name (see dataigm.cli.in_flags).
 PARAMETERS = {"detector": "judge"}
-ORDER = 60
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "judge",
-        help="judge images (folder, list file, shards) with a detector: how much of the concept is shown",
-        description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name), NudeNet "
-        "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).",
-    )
+COMMAND = Command("judge", order=60,
+                  help="judge images (folder, list file, shards) with a detector: how much of the concept is shown",
+                  description="Judge images with an exported dataigm detector (local-dir:PATH, a folder, org/name), NudeNet "
+                  "(nudenet[:preset]), an ImageNet classifier (imagenet:<class>) or an IGMU judge (igmu:<task>).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image folder (every image below it; hidden folders skipped), list file, .tar shard(s) or dataset folder")
     add_judge_flag(p, help="a judge spec: KIND[:NAME][@WEIGHTS] (nudenet[:PRESET], imagenet:<class>@MODEL, igmu:<task>@DIR, ...) or a "
                    "dataigm detector (PATH | local-dir:PATH | org/name[@revision]); 'dataigm list-judges' lists every kind. With several: "
@@ -43,7 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--summary", type=Path, help="write the summary JSON here")
     add_json_flag(p, "the summary")
     add_distributor_flags(p)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

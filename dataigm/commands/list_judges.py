@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from dataigm.commands._options import add_command, add_json_flag, emit_json
+from dataigm.commands._options import Command, add_json_flag, emit_json
 
-ORDER = 61
 SHORT = ("kind", "syntax", "decides")  # what fits 80 columns
 LONG = ("kind", "syntax", "decides", "reference", "weights", "licence", "offline")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = add_command(sub, "list-judges", old_names=("judges",), help="list the judge kinds --judge takes (spec syntax and what each decides)",
-                    description="List the judge kinds that --judge takes: spec syntax and what each decides; --long adds how, the "
-                    "reference file it reproduces, where its weights come from, their licence and whether they are here.")
+COMMAND = Command("list-judges", order=61, old_names=("judges",),
+                  help="list the judge kinds --judge takes (spec syntax and what each decides)",
+                  description="List the judge kinds that --judge takes: spec syntax and what each decides; --long adds how, the "
+                  "reference file it reproduces, where its weights come from, their licence and whether they are here.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", help="show one kind in full")
     p.add_argument("--long", action="store_true", help="every column: reference, weights, licence, offline")
     add_json_flag(p, "the catalogue")
-    return p
 
 
 def first_sentence(text: str, limit: int = 60) -> str:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 4
+
+COMMAND = Command("new-concept", order=4,
+                  help="from a concept name to a builder recipe, a detector recipe and a benchmark suite",
+                  description="Write DIR/concept.yaml, DIR/build.yaml (the category's templates with paired negatives), "
+                  "DIR/detector.yaml and DIR/suite.yaml (forget and retain prompts), then print the commands that build, "
+                  "train, export and benchmark it. No code: every file is YAML to read and edit.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("new-concept", help="from a concept name to a builder recipe, a detector recipe and a benchmark suite",
-                       description="Write DIR/concept.yaml, DIR/build.yaml (the category's templates with paired negatives), "
-                       "DIR/detector.yaml and DIR/suite.yaml (forget and retain prompts), then print the commands that build, "
-                       "train, export and benchmark it. No code: every file is YAML to read and edit.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="the concept as prompts name it, e.g. 'Greg Rutkowski' or 'teapot'")
     p.add_argument("--category", required=True, help="its taxonomy category (see `dataigm concepts`)")
     p.add_argument("--synonym", action="append", default=[], metavar="S", help="another phrase that names it (repeatable)")
@@ -21,7 +23,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "'tiny' writes a CPU-sized kit (64 px, 2 steps, the tiny detector)")
     p.add_argument("--out", type=Path, required=True, help="folder to write the kit into")
     p.add_argument("--force", action="store_true", help="overwrite a kit already in --out")
-    return p
 
 
 def next_steps(out: Path, model: str) -> list[str]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-ORDER = 5
+from dataigm.commands._options import Command
 
 # The registry's names, spelled out so that `dataigm --help` imports nothing; a test keeps them in sync.
 FORMATS = ("igmu", "i2p", "csv", "txt", "unlearndiffatk")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("prompts", help="import external prompt sets as normalised JSONL; fetch a benchmark suite's pinned prompt files")
+COMMAND = Command("prompts", order=5,
+                  help="import external prompt sets as normalised JSONL; fetch a benchmark suite's pinned prompt files")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
     imp = actions.add_parser(
         "import",
@@ -38,7 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     fetch.add_argument("suite", help="a suite name or a suite YAML")
     fetch.add_argument("--from", dest="source_dir", type=Path, help="folder holding the files (by their path in the repository or by name)")
     fetch.add_argument("--force", action="store_true", help="fetch again even when a verified copy is cached")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

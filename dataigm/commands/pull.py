@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 36
+
+COMMAND = Command("pull", order=36,
+                  help="download a dataset repo (or some categories) and verify every tar against its manifest")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("pull", help="download a dataset repo (or some categories) and verify every tar against its manifest")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repo_id", help="ORG/NAME of the dataset repo")
     p.add_argument("--out", type=Path, required=True, help="folder to download into")
     p.add_argument("--categories", nargs="+", default=None, help="download only these categories (default: all)")
     p.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

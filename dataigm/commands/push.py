@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 35
+
+COMMAND = Command("push", order=35,
+                  help="upload an exported dataset (or detector) folder to the Hub in bounded, resumable commits",
+                  description="Uses the token of `huggingface-cli login` or HF_TOKEN; it is never printed. Re-run to resume.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "push",
-        help="upload an exported dataset (or detector) folder to the Hub in bounded, resumable commits",
-        description="Uses the token of `huggingface-cli login` or HF_TOKEN; it is never printed. Re-run to resume.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", type=Path, help="folder written by `dataigm export-dataset` (or `dataigm export-detector`)")
     p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if needed)")
     p.add_argument("--private", action="store_true", help="create the repo private")
@@ -22,7 +21,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--allow-public-nsfw", action="store_true", help="publish NSFW categories to a public, ungated repo anyway")
     p.add_argument("--max-commit-files", type=int, default=100, help="files per commit (default: %(default)s)")
     p.add_argument("--max-commit-gb", type=float, default=4.0, help="GiB of new data per commit (default: %(default)s)")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

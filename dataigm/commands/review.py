@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 25
+
+COMMAND = Command("review", order=25,
+                  help="review a dataset in FiftyOne; --apply writes the next curated version with the tags applied",
+                  description="Build a FiftyOne dataset from DATASET_DIR (images, labels, judge scores, curation verdicts, "
+                  "provenance). Tag samples 'reject', 'accept' or 'relabel:<class>' in the App, then run with --apply.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("review", help="review a dataset in FiftyOne; --apply writes the next curated version with the tags applied",
-                       description="Build a FiftyOne dataset from DATASET_DIR (images, labels, judge scores, curation verdicts, "
-                                   "provenance). Tag samples 'reject', 'accept' or 'relabel:<class>' in the App, then run with --apply.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="the curated dataset folder to review")
     p.add_argument("--name", default=None, help="FiftyOne dataset name (default: derived from DATASET_DIR)")
     p.add_argument("--review-dir", type=Path, default=None, help="where images are extracted for FiftyOne (default: DATASET_DIR/_review; "
@@ -24,7 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="with --apply: curation config (default: the one that produced DATASET_DIR)")
     p.add_argument("--export-labels", type=Path, metavar="FILE", help="write the reviewed labels (tags applied, rejected left out) as a JSON "
                    "that 'dataigm audit REVIEW_DIR/images --labels FILE' reads, and stop")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

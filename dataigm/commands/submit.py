@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 13
+
+COMMAND = Command("submit", order=13,
+                  help="submit build/import-images as a Slurm job array (submitit); the last task writes the manifest",
+                  description="Submit `dataigm COMMAND ...` as a job array of --tasks tasks, each running it with --array-task I/N: "
+                  "e.g. `dataigm submit --slurm --tasks 250 --partition gpu -- build RECIPE --out DIR`. Tasks are requeued at the "
+                  "time limit and resume. Needs pip install 'dataigm[slurm]'; docs/many-machines.md has a plain sbatch script too.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "submit",
-        help="submit build/import-images as a Slurm job array (submitit); the last task writes the manifest",
-        description="Submit `dataigm COMMAND ...` as a job array of --tasks tasks, each running it with --array-task I/N: "
-        "e.g. `dataigm submit --slurm --tasks 250 --partition gpu -- build RECIPE --out DIR`. Tasks are requeued at the "
-        "time limit and resume. Needs pip install 'dataigm[slurm]'; docs/many-machines.md has a plain sbatch script too.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slurm", action="store_true", required=True, help="submit to Slurm through submitit (the only scheduler so far)")
     p.add_argument("--tasks", type=int, required=True, help="array tasks (each takes every N-th shard)")
     p.add_argument("--partition", help="Slurm partition")
@@ -30,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run the tasks as processes on this machine (submitit's local executor), to try it")
     p.add_argument("--wait", action="store_true", help="wait for every task and report the manifest")
     p.add_argument("task_command", nargs=argparse.REMAINDER, metavar="COMMAND", help="-- then the dataigm command, e.g. -- build RECIPE --out DIR")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataigm.commands._options import Command
 
-ORDER = 66
+
+COMMAND = Command("suites", order=66, help="list the benchmark suites that `dataigm benchmark` runs",
+                  description="List the shipped benchmark suites (builders/suites/*.yaml): source, prompts, images and judges.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("suites", help="list the benchmark suites that `dataigm benchmark` runs",
-                       description="List the shipped benchmark suites (builders/suites/*.yaml): source, prompts, images and judges.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="show one suite in full (its YAML, as validated)")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

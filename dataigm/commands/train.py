@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataigm.commands._options import Command
 
-ORDER = 40
+
+COMMAND = Command("train", order=40, help="train a detector (judge) from a recipe on dataset shards",
+                  description="Train a timm detector with Lightning on the WebDataset shards of a dataigm dataset. "
+                  "Extra KEY=VALUE arguments override recipe fields, e.g. trainer.epochs=3 model.mode=finetune.")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "train", help="train a detector (judge) from a recipe on dataset shards",
-        description="Train a timm detector with Lightning on the WebDataset shards of a dataigm dataset. "
-        "Extra KEY=VALUE arguments override recipe fields, e.g. trainer.epochs=3 model.mode=finetune.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", type=Path, help="detector recipe YAML (see detectors/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. optim.lr=1e-4")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe override (repeatable; same as KEY=VALUE after the recipe)")
@@ -30,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, help="data-loading worker processes (overrides the recipe's trainer.num_workers)")
     p.add_argument("--seed", type=int, help="random seed (overrides the recipe's trainer.seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
-    return p
 
 
 FLAG_FIELDS = {"devices": "trainer.devices", "num_nodes": "trainer.num_nodes", "accelerator": "trainer.accelerator",

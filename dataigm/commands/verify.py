@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from dataigm.commands._options import Command
 
 from dataigm.core.errors import InputError
 
-ORDER = 12
+
+COMMAND = Command("verify", order=12,
+                  help="check shards against the manifest (sha256, sample counts); exit 1 on any mismatch")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("verify", help="check shards against the manifest (sha256, sample counts); exit 1 on any mismatch")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", type=Path, help="dataset folder: a build folder, or one written by export or pull")
     p.add_argument("--fast", action="store_true", help="checksums only, do not count samples")
     p.add_argument("--no-hash", action="store_true", help="compare file sizes instead of sha256 (with --fast: presence and "
                    "size only, seconds at 100k shards)")
     p.add_argument("--rebuild-manifest", action="store_true", help="first re-derive manifest.json from parts and shard stats")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
