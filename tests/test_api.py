@@ -37,7 +37,7 @@ def test_public_names_are_the_library_functions_and_have_examples():
     from dataigm.judges.load import Judge, list_judges, load_judge
 
     assert (dataigm.evaluate, dataigm.audit, dataigm.Judge, dataigm.list_judges, dataigm.load_judge) == (evaluate, audit, Judge, list_judges, load_judge)
-    for fn in (dataigm.list_judges, dataigm.load_judge, dataigm.Judge.__call__, dataigm.Verdicts.interval):
+    for fn in (dataigm.list_judges, dataigm.load_judge, dataigm.Judge.__call__, dataigm.Verdicts.interval, dataigm.evaluate, dataigm.audit):
         assert ">>>" in fn.__doc__, fn.__qualname__
 
 
@@ -48,7 +48,23 @@ def test_list_judges_is_the_catalogue_the_command_prints(capsys):
     assert json.loads(capsys.readouterr().out)["judges"] == dataigm.list_judges()
     [opennsfw] = dataigm.list_judges("opennsfw")
     assert opennsfw["offline"] == "yes" and opennsfw["syntax"].startswith("opennsfw")
-    assert {"kind", "syntax", "decides", "reference", "weights", "licence", "offline", "options"} <= set(opennsfw)
+    assert {"kind", "syntax", "decides", "reference", "weights", "licence", "offline", "options", "settings"} <= set(opennsfw)
+    assert opennsfw["settings"] == ["jpeg_reencode"]
+
+
+def test_a_keyword_no_judge_of_the_kind_reads_is_refused_by_name(photos):
+    """A misspelt option or another kind's setting would otherwise be ignored without a word and change nothing."""
+    from dataigm.judges.registry import JudgeSpecError
+
+    with pytest.raises(JudgeSpecError, match=r"^judge opennsfw takes no setting 'thresold' \(did you mean 'threshold'\?\); its settings: jpeg_reencode$"):
+        dataigm.load_judge("opennsfw", thresold=0.3)
+    with pytest.raises(JudgeSpecError, match=r"^judge opennsfw takes no setting 'input_size'; its settings: jpeg_reencode$"):
+        dataigm.load_judge("opennsfw", input_size="train")  # imagenet's setting
+    with pytest.raises(JudgeSpecError, match=r"takes no setting 'jpeg_reencode'; its settings: none$"):
+        dataigm.load_judge("nudenet:esd", jpeg_reencode=False)
+    # the kind's own setting is taken and changes the scores: the JPEG round trip of OpenNSFW's reference is skipped
+    default, raw = dataigm.load_judge("opennsfw", device="cpu")(photos), dataigm.load_judge("opennsfw", device="cpu", jpeg_reencode=False)(photos)
+    assert default.ids == raw.ids and not np.allclose(default.scores, raw.scores, rtol=0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

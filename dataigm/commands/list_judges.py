@@ -7,7 +7,7 @@ import argparse
 from dataigm.commands._options import Command, add_json_flag, emit_json
 
 SHORT = ("kind", "syntax", "decides")  # what fits 80 columns
-LONG = ("kind", "syntax", "decides", "reference", "weights", "licence", "offline")
+LONG = ("kind", "syntax", "decides", "reference", "weights", "licence", "offline", "options", "settings")
 
 
 COMMAND = Command("list-judges", order=61, old_names=("judges",),
@@ -18,7 +18,7 @@ COMMAND = Command("list-judges", order=61, old_names=("judges",),
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", help="show one kind in full")
-    p.add_argument("--long", action="store_true", help="every column: reference, weights, licence, offline")
+    p.add_argument("--long", action="store_true", help="every column: reference, weights, licence, offline, options, settings")
     add_json_flag(p, "the catalogue")
 
 
@@ -57,7 +57,7 @@ def short_table(entries: list[dict], width: int = 80) -> list[str]:
     lines = [f"{'kind':<{kind_w}}  {'syntax':<{syntax_w}}  decides", f"{'-' * kind_w}  {'-' * syntax_w}  {'-' * min(rest, 7)}"]
     lines += [f"{e['kind']:<{kind_w}}  {cut(str(e['syntax']), syntax_w):<{syntax_w}}  {cut(first_sentence(str(e['decides']), rest), rest)}"
               for e in entries]
-    return [*lines, "'dataigm list-judges KIND' or --long: how, reference, weights, licence, offline"]
+    return [*lines, "'dataigm list-judges KIND' or --long: how, reference, weights, licence, settings"]
 
 
 def long_listing(entries: list[dict], width: int = 80) -> list[str]:
@@ -68,6 +68,7 @@ def long_listing(entries: list[dict], width: int = 80) -> list[str]:
     for e in entries:
         lines += textwrap.wrap(f"{e['kind']}: {e['syntax']}", width, subsequent_indent="    ", break_on_hyphens=False)
         for col in LONG[2:]:
-            lines += textwrap.wrap(f"{col}: {e[col]}", width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+            value = (", ".join(e[col]) or "none") if isinstance(e[col], list) else e[col]
+            lines += textwrap.wrap(f"{col}: {value}", width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
         lines.append("")
     return lines[:-1]

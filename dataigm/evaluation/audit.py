@@ -87,7 +87,12 @@ def audit(
     batch_size: int = 32, workers: int | None = None, device: str | None = None, n_resamples: int = 1000, seed: int = 0,
     progress: bool = False,
 ) -> AuditResult:
-    """Audit every judge of ``detectors`` against ``labels`` on ``images`` (report format :data:`AUDIT_FORMAT`)."""
+    """Audit every judge of ``detectors`` against ``labels`` on ``images`` (report format :data:`AUDIT_FORMAT`):
+    per judge its sensitivity, specificity and balanced accuracy with intervals, and the judges' agreement.
+
+        >>> result = dataigm.audit("labelled/", "labels.csv", ["nudenet:esd", "opennsfw"])   # doctest: +SKIP
+        >>> [(j["detector"], j["balanced_accuracy"]) for j in result.report["judges"]]         # doctest: +SKIP
+    """
     from dataigm.judges.judge import judge
     from dataigm.judges.registry import check_judge_spec, create_judge
 

@@ -419,7 +419,15 @@ def _optional_metrics(res: dict[str, Any], images: ImageSet, cfg: EvalConfig, de
 def evaluate(methods: dict[str, ImageSet], cfg: EvalConfig, original: ImageSet | None = None, fid_reference: ImageInput | None = None) -> dict[str, Any]:
     """Evaluate every unlearned method (and the original model, as the reference row) with one judge.
 
-    Returns the report dict (see :mod:`dataigm.report.write` for how it is written).
+    Returns the report dict that ``dataigm eval`` writes (see :mod:`dataigm.report.write`): per method its
+    forgetting and preservation rates with their intervals, and the fidelity and CLIP metrics ``cfg`` asks for.
+
+        >>> from dataigm.evaluation.evaluate import EvalConfig, open_set
+        >>> methods = {"esd": open_set("esd/forget", "esd/retain")}          # doctest: +SKIP
+        >>> original = open_set("sd14/forget", "sd14/retain")               # doctest: +SKIP
+        >>> cfg = EvalConfig(detector="nudenet:esd", lpips_net=None, fid_feature=None)
+        >>> report = dataigm.evaluate(methods, cfg, original=original)      # doctest: +SKIP
+        >>> report["methods"]["esd"]["forgetting"]                          # doctest: +SKIP
     """
     # 1. Check inputs
     cfg.check()

@@ -121,6 +121,7 @@ class AestheticKind(JudgeKind):
                f"safetensors), plus {AESTHETIC_CLIP}")
     licence = "Apache-2.0 (improved-aesthetic-predictor); MIT (OpenAI CLIP weights)"
     options = frozenset({"concept", "model", "clip_model"})
+    settings = frozenset({"prompt", "min_score"})
     names = NoName("aesthetic@DIR with DIR from dataigm convert-judge aesthetic")
 
     @classmethod

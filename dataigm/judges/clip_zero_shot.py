@@ -110,6 +110,7 @@ class ClipZeroShotKind(JudgeKind):
     weights = f"{CLIP_ZERO_SHOT_MODEL} (Hub cache) or a local CLIP folder (clip@CLIP)"
     licence = "MIT (OpenAI CLIP weights)"
     options = frozenset({"concept", "model", "clip_model"})
+    settings = frozenset({"candidates"})
     names = NameIn(CLIP_VARIANTS, "clip variant")
 
     @classmethod

@@ -91,6 +91,7 @@ class DetectKind(JudgeKind):
     weights = f"{DETECT_MODEL} (or google/owlvit-*, any zero-shot-object-detection model): Hub cache or a local folder"
     licence = "Apache-2.0 (OWLv2 / OWL-ViT weights)"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"query"})
 
     @classmethod
     def check_spec(cls, spec: JudgeSpec) -> None:

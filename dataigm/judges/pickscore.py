@@ -88,6 +88,7 @@ class PickScoreKind(JudgeKind):
     weights = f"{PICKSCORE_MODEL} (transformers CLIPModel, safetensors) with the processor of {PICKSCORE_PROCESSOR}, or local folders"
     licence = "MIT (PickScore_v1 model card); processor: MIT (LAION CLIP-ViT-H-14)"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"processor", "prompt", "min_score"})
     names = NoName("pickscore[@MODEL]")
 
     @classmethod

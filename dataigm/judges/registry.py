@@ -132,6 +132,7 @@ class JudgeKind:
     weights: ClassVar[str]  # where its weights come from
     licence: ClassVar[str]
     options: ClassVar[frozenset[str]] = frozenset()  # JudgeOptions fields it uses beyond JudgeOptions.COMMON
+    settings: ClassVar[frozenset[str]] = frozenset()  # the keys of JudgeOptions.settings it reads (documented per kind)
     names: ClassVar[NameRule] = AnyName()  # how check_spec checks the NAME
 
     @classmethod
@@ -178,7 +179,7 @@ class JudgeKind:
         """The row ``dataigm list-judges`` prints for this kind."""
         return {"kind": cls.kind, "syntax": cls.syntax, "decides": cls.decides, "reference": cls.reference,
                 "weights": cls.weights, "licence": cls.licence, "offline": cls.offline(),
-                "options": sorted(cls.options)}
+                "options": sorted(cls.options), "settings": sorted(cls.settings)}
 
 
 JUDGE_KINDS: Registry[type[JudgeKind]] = Registry("judge kind")
@@ -245,6 +246,11 @@ def _check_options(kind: type[JudgeKind], options: JudgeOptions) -> None:
         users = {o: [k.kind for k in judge_kinds() if o in k.options] for o in refused}
         said = "; ".join(f"{o} applies to {', '.join(users[o]) or 'no judge'}" for o in refused)
         raise JudgeSpecError(f"judge {kind.kind}: {said}")
+    unknown = sorted(set(options.settings) - kind.settings)
+    if unknown:  # a misspelt option or a setting of another kind would otherwise be ignored without a word
+        known = sorted(kind.settings | kind.options | JudgeOptions.COMMON)
+        raise JudgeSpecError(f"judge {kind.kind} takes no setting {unknown[0]!r}{did_you_mean(unknown[0], known)}; its settings: "
+                             f"{', '.join(sorted(kind.settings)) or 'none'}")
 
 
 # The option names older callers pass; each is JudgeOptions.model for the kind it names.

@@ -162,6 +162,7 @@ class SafetyCheckerKind(JudgeKind):
     weights = f"{SD_CHECKER_HUB} (model.safetensors, config.json), from the Hub or a local folder"
     licence = "CreativeML OpenRAIL-M (CompVis safety checker weights); diffusers code Apache-2.0"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"adjustment"})
     names = NameIn(SD_CHECKER_VARIANTS, "sd-safety-checker variant")
 
     @classmethod

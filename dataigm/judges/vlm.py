@@ -244,6 +244,7 @@ class VlmKind(JudgeKind):
     weights = "OpenGVLab/InternVL2_5-8B-MPO (transformers-native), meta-llama/Llama-Guard-3-11B-Vision, or any image-text-to-text model"
     licence = "InternVL2.5: MIT (Qwen2.5 LLM: Apache-2.0); Llama Guard 3 Vision: Llama 3.2 Community License; generic: the model's"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"concept", "style", "question", "max_new_tokens", "references"})
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:

@@ -169,6 +169,7 @@ class VlmApiKind(JudgeKind):
     weights = "none here: the endpoint's (e.g. gpt-4o at https://api.openai.com/v1, or a vLLM/TGI server); key from DATAIGM_API_KEY or OPENAI_API_KEY"
     licence = "the API's terms of use / the served model's licence"
     options = frozenset({"concept"})
+    settings = frozenset({"question", "seed", "max_tokens", "max_retries", "backoff", "timeout", "concurrency", "api_key_env"})
 
     @classmethod
     def check_spec(cls, spec: JudgeSpec) -> None:

@@ -127,6 +127,7 @@ class VqaScoreKind(JudgeKind):
     weights = f"{VQASCORE_MODEL} (transformers LlavaForConditionalGeneration, safetensors), or any LLaVA-style image-text-to-text folder"
     licence = "Llama 2 Community License (LLaVA-1.5's Vicuna base); t2v_metrics code: Apache-2.0"
     options = frozenset({"concept", "model"})
+    settings = frozenset({"question", "answer", "system", "prompt", "min_score"})
     names = NoName("vqascore[@MODEL]")
 
     @classmethod

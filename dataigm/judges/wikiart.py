@@ -98,6 +98,7 @@ class WikiArtKind(JudgeKind):
     weights = "UnlearnDiffAtk's style classifier (their classifier_dir; shared by Google Drive), a transformers folder with safetensors"
     licence = "Diffusion-MU-Attack repository's licence (MIT); the checkpoint's own terms are not stated"
     options = frozenset({"model", "concept"})
+    settings = frozenset({"top_k"})
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, options: JudgeOptions) -> Any:
