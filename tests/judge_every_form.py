@@ -18,7 +18,7 @@ def as_json(v) -> dict:
             "n_failed": len(v.failed)}
 
 
-FLAGS = {"clip_model": "--clip-model", "threshold": "--threshold"}  # the command's flag for each option used here
+FLAGS = {"clip_model": "--clip-model", "threshold": "--threshold", "concept": "--concept"}  # the command's flag for each option used here
 
 
 def main(folder: Path, out: Path, judges: list[tuple[str, dict]]) -> None:

@@ -197,14 +197,29 @@ def tiny_igmu(tmp_path_factory) -> tuple[Path, Path]:
     return clip, root / "head"
 
 
+@pytest.fixture(scope="module")
+def tiny_q16(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny Q16 (tiny CLIP, prompts tuned and pickled as Q16 does), converted by ``dataigm convert-judge q16``."""
+    from q16_tiny import write_tiny_q16
+
+    from dataigm.cli import main
+
+    q16 = write_tiny_q16(tmp_path_factory.mktemp("q16"))
+    assert main(["convert-judge", "q16", str(q16["prompts"]), "--out", str(q16["root"] / "converted")]) == 0
+    return q16["clip"], q16["root"] / "converted"
+
+
 @pytest.mark.slow  # every offline judge, six input forms each and the command, in a subprocess
 def test_every_offline_judge_gives_the_same_verdicts_for_every_form_without_the_extras(
-    photos, nudity_detector, efficientnet_lite0_dir, nudenet_best_onnx, tiny_igmu, tmp_path,
+    photos, nudity_detector, efficientnet_lite0_dir, nudenet_best_onnx, tiny_igmu, tiny_q16, tmp_path,
 ):
-    # NudeNet: one preset per pre-processing pipeline (the 3.4 wheel's, RECE's letterbox, UnlearnDiffAtk's stretch)
+    # NudeNet: one preset per pre-processing pipeline (the 3.4 wheel's, RECE's letterbox, UnlearnDiffAtk's stretch);
+    # the CLIP-based kinds (IGMU's head, Q16's prompts, CLIP zero-shot) on tiny CLIPs built from config
     judges = [(f"local-dir:{nudity_detector}", {}), ("nudenet", {}), (f"nudenet:rece@{nudenet_best_onnx}", {}),
               (f"nudenet:unlearndiffatk@{nudenet_best_onnx}", {}), ("opennsfw", {}), (f"imagenet:281@local-dir:{efficientnet_lite0_dir}", {}),
-              (f"igmu:nudity@{tiny_igmu[1]}", {"clip_model": str(tiny_igmu[0])})]
+              (f"igmu:nudity@{tiny_igmu[1]}", {"clip_model": str(tiny_igmu[0])}),
+              (f"q16@{tiny_q16[1]}", {"clip_model": str(tiny_q16[0])}),
+              ("clip:spm", {"concept": "church", "clip_model": str(tiny_igmu[0])})]
     specs = [spec for spec, _ in judges]
     out, listed = tmp_path / "out.json", tmp_path / "judges.json"
     listed.write_text(json.dumps(judges))
