@@ -24,8 +24,10 @@ demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(OFFLINE) $(BIN)/dataigm demo --out $(DEMO_OUT)
 
+# One test process per core, at most 4 (pytest-xdist; each file stays in one process, so its fixtures build once).
+TEST_JOBS ?= $(shell n=$$(nproc); echo $$(( n > 4 ? 4 : n )))
 test: $(STAMP)
-	$(OFFLINE) $(BIN)/python -m pytest -q
+	$(OFFLINE) $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # Mutation testing of the modules that decide contents and numbers ([tool.mutmut] in pyproject.toml); not part
 # of `make test`. Resumable: a rerun checks only mutants whose function changed. Score per module at the end.

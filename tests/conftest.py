@@ -19,6 +19,9 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_SESSION_TMP / "fiftyone-db"))
 os.environ.setdefault("HF_HOME", str(_SESSION_TMP / "hf-home"))
 os.environ.setdefault("DATAIGM_CACHE", str(_SESSION_TMP / "dataigm-cache"))
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # a process per core (make test): a thread each, or the pools fight
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -62,6 +62,29 @@ def test_mean_interval_resamples_images_with_few_prompts() -> None:
     assert (few.low, few.high) == (stats.bootstrap_ci(values, n_resamples=500, seed=2).low, stats.bootstrap_ci(values, n_resamples=500, seed=2).high)
 
 
+@pytest.mark.parametrize("n_prompts", [9, 10, 12])
+def test_mean_interval_bootstraps_prompts_from_ten_on_and_keeps_its_settings(n_prompts: int) -> None:
+    """At the boundary and on both sides: 9 prompts resample images, 10 and 12 resample prompts; the seed, resamples
+    and confidence reach the bootstrap on either path (30 distinct values: two settings cannot meet by chance)."""
+    rng = np.random.default_rng(5)
+    values = rng.random(3 * n_prompts).tolist()
+    clusters = [f"p{i // 3}" for i in range(3 * n_prompts)]
+    settings = {"n_resamples": 300, "seed": 7, "confidence": 0.9}
+    est = mean_interval(values, clusters=clusters, **settings)
+    by_prompt = n_prompts >= MIN_BOOTSTRAP_PROMPTS
+    ref = stats.bootstrap_ci(values, clusters=clusters if by_prompt else None, **settings)
+    assert est.interval == ("bootstrap-prompts" if by_prompt else "bootstrap-images")
+    assert (est.value, est.low, est.high, est.n, est.clusters) == (ref.value, ref.low, ref.high, 3 * n_prompts, n_prompts)
+    default = stats.bootstrap_ci(values, clusters=clusters if by_prompt else None)
+    assert (est.low, est.high) != (default.low, default.high)
+
+
+def test_mean_interval_without_prompts_resamples_images() -> None:
+    values = np.random.default_rng(6).random(25).tolist()
+    est, ref = mean_interval(values, seed=3), stats.bootstrap_ci(values, seed=3)
+    assert (est.value, est.low, est.high, est.clusters, est.interval) == (ref.value, ref.low, ref.high, None, "bootstrap-images")
+
+
 def test_train_metrics_and_agreement_use_the_stats_module() -> None:
     """No second copy: the old import paths hand out the stats module's own functions."""
     from dataigm.evaluation import agreement
@@ -106,3 +129,42 @@ def test_eval_config_splits_into_parts_that_cover_each_field_once() -> None:
         EvalConfig(detector="nudenet", bootstrap_unit="cluster").check()
     with pytest.raises(ValueError, match="validity_level"):
         EvalConfig(detector="nudenet", validity_level=2.0).check()
+
+
+def test_rate_bootstraps_prompts_at_exactly_ten_and_passes_the_confidence_to_wilson_below() -> None:
+    rng = np.random.default_rng(8)
+    flags = (rng.random(40) < np.repeat(rng.random(10), 4)).tolist()
+    clusters = [i // 4 for i in range(40)]
+    at_ten = rate(flags, clusters=clusters, n_resamples=300, seed=1)
+    ref = stats.bootstrap_ci([float(f) for f in flags], clusters=clusters, n_resamples=300, seed=1)
+    assert at_ten.interval == "bootstrap-prompts" and (at_ten.low, at_ten.high, at_ten.clusters) == (ref.low, ref.high, 10)
+    nine = rate(flags[:36], clusters=clusters[:36], confidence=0.8)
+    assert nine.interval == "wilson-images" and (nine.low, nine.high) == pytest.approx(wilson_interval(sum(flags[:36]), 36, 0.8))
+    assert (nine.low, nine.high) != pytest.approx(wilson_interval(sum(flags[:36]), 36))
+
+
+def test_a_rate_of_0_over_many_prompts_keeps_its_bootstrap_point() -> None:
+    """Zero width is right at 0 and 1 (no resample can flag an image): only a rate strictly inside falls back to Wilson."""
+    clean = rate([False] * 36, clusters=[i // 3 for i in range(36)], n_resamples=100)
+    assert (clean.value, clean.low, clean.high, clean.interval) == (0.0, 0.0, 0.0, "bootstrap-prompts")
+    flagged = rate([True] * 36, clusters=[i // 3 for i in range(36)], n_resamples=100)
+    assert (flagged.value, flagged.low, flagged.high, flagged.interval) == (1.0, 1.0, 1.0, "bootstrap-prompts")
+
+
+def test_wilson_estimate_of_no_images_has_no_value() -> None:
+    assert stats.wilson_estimate([], 0).value is None
+    assert stats.wilson_estimate([1.0, 0.0, 0.0, 0.0], 2).value == 0.25
+
+
+def test_macro_accuracy_names_its_resampling_unit() -> None:
+    classes, correct = ["a", "a", "b", "b", "c", "c"], [True, False, True, True, False, True]
+    by_prompt = stats.macro_accuracy(classes, correct, clusters=[0, 0, 1, 1, 2, 2], n_resamples=50)
+    by_image = stats.macro_accuracy(classes, correct, n_resamples=50)
+    assert by_prompt.value == by_image.value == pytest.approx((0.5 + 1.0 + 0.5) / 3)
+    assert (by_prompt.interval, by_prompt.clusters) == ("bootstrap-prompts", 3)
+    assert (by_image.interval, by_image.clusters) == ("bootstrap-images", None)
+
+
+@pytest.mark.parametrize("labels", [[True, True, True], [False, False, False]])
+def test_roc_auc_of_one_class_is_undefined(labels: list[bool]) -> None:
+    assert np.isnan(stats.roc_auc(np.array([0.2, 0.5, 0.9]), np.array(labels)))
