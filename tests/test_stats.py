@@ -168,3 +168,11 @@ def test_macro_accuracy_names_its_resampling_unit() -> None:
 @pytest.mark.parametrize("labels", [[True, True, True], [False, False, False]])
 def test_roc_auc_of_one_class_is_undefined(labels: list[bool]) -> None:
     assert np.isnan(stats.roc_auc(np.array([0.2, 0.5, 0.9]), np.array(labels)))
+
+
+def test_the_wilson_fallback_of_a_collapsed_bootstrap_keeps_the_confidence() -> None:
+    # 12 prompts, each with 1 of 5 images flagged: every prompt resample has the mean 0.2, so Wilson over the images
+    flags, clusters = [i % 5 == 0 for i in range(60)], [i // 5 for i in range(60)]
+    est = rate(flags, clusters=clusters, n_resamples=100, confidence=0.8)
+    assert est.interval == "wilson-images" and (est.low, est.high) == pytest.approx(wilson_interval(12, 60, 0.8))
+    assert (est.low, est.high) != pytest.approx(wilson_interval(12, 60))
