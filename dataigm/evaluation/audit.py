@@ -151,7 +151,7 @@ def sheet_items(result: AuditResult) -> list[tuple[bytes, str, str]]:
     return [(found[f], f, caption) for f, caption in wanted.items() if f in found]
 
 
-def write_disagreement_sheet(result: AuditResult, out_dir: Path, thumb: int = 96) -> Path | None:
+def write_disagreement_sheet(result: AuditResult, out_dir: Path, thumb: int = 96) -> Path | None:  # pragma: no mutate block, drawing: its tiles are sheet_items
     """A contact sheet (:func:`dataigm.core.sheets.contact_sheet`) of up to :data:`MAX_SHEET` disagreements;
     None when every judge agrees with every label."""
     import io
