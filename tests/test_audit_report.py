@@ -138,3 +138,14 @@ def test_disagreements_and_their_sheet_name_each_image_with_every_verdict(setup:
     items = sheet_items(result)
     assert [(path, caption) for _, path, caption in items] == want
     assert all(data == (setup["images"] / path).read_bytes() for data, path, _ in items)
+
+
+def test_the_default_audit_as_a_user_runs_it(setup: dict) -> None:
+    """No settings: 1,000 resamples with seed 0, the first judge's target as the concept, on the CPU here."""
+    report = dataigm.audit(setup["images"], setup["labels"], setup["specs"][:1]).report
+    assert report["intervals"] == {**INTERVALS, "confidence": 0.95, "n_resamples": 1000, "seed": 0}
+    verdicts = _verdicts(setup, 0)
+    files = sorted(verdicts)
+    ba = balanced_accuracy_ci([_label(int(f[:2])) == "church" for f in files], [verdicts[f] for f in files])
+    assert report["judges"][0]["balanced_accuracy_ci"] == pytest.approx([ba["low"], ba["high"]])
+    assert report["judges"][0]["groups"] == {} and report["group_by"] == [] and report["agreement"] == []
