@@ -91,7 +91,7 @@ def test_the_verdicts_are_mixed_and_differ_between_the_judges(setup: dict) -> No
 def test_labels_counts_and_settings(setup: dict, result) -> None:
     report = result.report
     positives = sum(_label(i) == "church" for i in range(N_LABELLED))
-    assert report["format"] == AUDIT_FORMAT and report["images"] == result.images.source
+    assert report["format"] == AUDIT_FORMAT and report["images"] == result.images.source == str(setup["images"])
     assert {k: v for k, v in report["labels"].items() if k != "rule"} == {
         "positive": positives, "negative": N_LABELLED - positives, "unlabelled": 2, "not_judged": 1, "file": str(setup["labels"])}
     assert "church" in report["labels"]["rule"]
@@ -149,3 +149,12 @@ def test_the_default_audit_as_a_user_runs_it(setup: dict) -> None:
     ba = balanced_accuracy_ci([_label(int(f[:2])) == "church" for f in files], [verdicts[f] for f in files])
     assert report["judges"][0]["balanced_accuracy_ci"] == pytest.approx([ba["low"], ba["high"]])
     assert report["judges"][0]["groups"] == {} and report["group_by"] == [] and report["agreement"] == []
+
+
+def test_a_labelled_file_missing_from_the_images_is_named(setup: dict, tmp_path: Path) -> None:
+    from dataigm.evaluation.labels import LabelsError
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text(setup["labels"].read_text() + "ghost.png,church,A\n")
+    with pytest.raises(LabelsError, match=r"^1 labelled file\(s\) are not below .*images: ghost.png$"):
+        audit(setup["images"], labels, setup["specs"][:1], n_resamples=10)
