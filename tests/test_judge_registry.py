@@ -109,3 +109,47 @@ def test_judges_command_lists_every_kind(capsys: pytest.CaptureFixture[str]) -> 
     assert nudenet["offline"].startswith("320n: yes; best: no: best.onnx of nudenet==3.0.8 is fetched from PyPI") or nudenet["offline"] == "yes"
     assert "rece" in nudenet["decides"]
     assert main(["list-judges"]) == 0 and "nudenet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["nudnet", "opennfsw", "imagenit:church"])
+def test_a_misspelt_kind_is_refused_with_the_closest_one(spec: str) -> None:
+    typo = spec.split(":")[0]
+    with pytest.raises(UnknownNameError, match=rf"^unknown judge kind '{typo}' \(did you mean '(nudenet|opennsfw|imagenet)'\?\)"):
+        check_judge_spec(spec)
+
+
+@pytest.mark.parametrize("spec", ["org/nudnet", "models/opennfsw", "org\\nudnet", "local-dir:nudnet", "hf-hub:org/nudnet"])
+def test_a_location_that_looks_like_a_misspelt_kind_is_a_dataigm_detector(spec: str) -> None:
+    assert parse_judge_spec(spec)[0].kind == "dataigm"
+
+
+def test_an_existing_folder_named_like_a_kind_is_a_dataigm_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "nudnet").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert parse_judge_spec("nudnet")[0].kind == "dataigm"
+
+
+def test_a_misspelt_name_of_a_kind_gets_the_closest_one() -> None:
+    with pytest.raises(JudgeSpecError, match=r"^unknown clip variant 'spn' \(did you mean 'spm'\?\); valid: mace, spm$"):
+        check_judge_spec("clip:spn")
+
+
+def test_the_parsed_spec_keeps_what_was_typed() -> None:
+    kind, spec = parse_judge_spec("nudenet:esd@/models/best.onnx")
+    assert (kind.kind, spec.text, spec.kind, spec.name, spec.location) == ("nudenet", "nudenet:esd@/models/best.onnx", "nudenet", "esd", "/models/best.onnx")
+
+
+@pytest.mark.parametrize("spec, option, taken", [
+    ("nudenet", "classes", True), ("opennsfw", "classes", False), ("opennsfw", "threshold", True), ("clip", "clip_model", True),
+    ("imagenet:church", "clip_model", False), ("q16@/x", "device", True),
+])
+def test_takes_option_gives_shared_settings_only_to_the_kinds_that_use_them(spec: str, option: str, taken: bool) -> None:
+    from dataigm.judges.registry import takes_option
+
+    assert takes_option(spec, option) is taken
+
+
+def test_a_kind_without_its_weights_here_says_so() -> None:
+    from dataigm.judges.registry import JudgeKind
+
+    assert JudgeKind.offline() == "needs its weights (see 'weights')"
