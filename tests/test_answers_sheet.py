@@ -1,0 +1,132 @@
+"""An answer sheet's rows and its re-scored report, per image and per judge, against answers computed here from
+each judge's own verdicts: three tiny judges with thresholds at their median score (mixed verdicts that differ
+between the judges), 10 prompts of two seeds per split, the defaults a user gets. Fast: the answer sheets'
+mutation tests (``tests/test_answers.py`` runs the same round trip on real weights and photos, slowly)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dataigm
+from dataigm.cli import main
+from dataigm.core.shards import iter_tar
+from dataigm.evaluation.metrics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
+from dataigm.evaluation.stats import cohen_kappa, rate
+from dataigm.judges.tiny import build_tiny_detector
+from dataigm.report.answers import read_sheet, rescore
+from dataigm.report.answers_report import sheet_report
+
+FOLDERS = ("original/forget", "original/pair", "original/retain", "m/forget", "m/retain")
+NAMES = [f"{p}_{s}.png" for p in range(10) for s in range(2)]  # <prompt index>_<seed>.png: 10 prompts, the bootstrap's unit
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("answers-sheet")
+    rng = np.random.default_rng(7)
+    files = []
+    for folder in FOLDERS:
+        (root / "tree" / folder).mkdir(parents=True)
+        for name in NAMES:
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / "tree" / folder / name)
+            files.append(root / "tree" / folder / name)
+    specs, thresholds = [], []
+    for seed in (1, 3, 5):  # each judge's threshold at its median score over every image: mixed verdicts
+        det = build_tiny_detector(root / f"probe-{seed}", ("other", "church"), category="object", seed=seed)
+        s = dataigm.load_judge(f"local-dir:{det}", device="cpu")(files).scores
+        thresholds.append(float(np.median(s)))
+        det = build_tiny_detector(root / f"judge-{seed}", ("other", "church"), category="object", seed=seed, threshold=thresholds[-1])
+        specs.append(f"local-dir:{det}")
+    # each judge's verdict per (method, split, file), from the public API
+    verdicts = []
+    for spec in specs:
+        v = dataigm.load_judge(spec, device="cpu")(files)
+        verdicts.append({(p.parent.parent.name, p.parent.name, p.name): bool(x) for p, x in zip(files, v.positive)})
+    tree = root / "tree"
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", specs[0],
+                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(root / "run")]) == 0
+    sheet = root / "sheet"
+    assert main(["answers", "export", str(root / "run"), "--out", str(sheet), "--workers", "0", "--device", "cpu"]) == 0
+    for spec in specs[1:]:
+        rescore(sheet, spec, workers=0, device="cpu")
+    return {"root": root, "specs": specs, "thresholds": thresholds, "verdicts": verdicts, "sheet": sheet, "run": root / "run"}
+
+
+def _rows(sheet: Path) -> list[dict]:
+    return [s.meta for tar in sorted((sheet / "data").rglob("*.tar")) for s in iter_tar(tar)]
+
+
+def test_every_row_holds_each_judges_own_verdict_in_the_order_the_judges_were_added(setup):
+    rows = _rows(setup["sheet"])
+    assert sorted((r["method"], r["split"], Path(r["file"]).name) for r in rows) == sorted(setup["verdicts"][0])
+    for r in rows:
+        key = (r["method"], r["split"], Path(r["file"]).name)
+        assert [v["positive"] for v in r["verdicts"]] == [setup["verdicts"][k][key] for k in range(3)], key
+        assert [v["detector"] for v in r["verdicts"]] == setup["specs"]
+        assert r["prompt_index"] == int(key[2].split("_")[0])
+    sheet = read_sheet(setup["sheet"])
+    assert [j["detector"] for j in sheet["judges"]] == setup["specs"]
+    # the judges disagree on some images, so a verdict from the wrong judge shows
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert any(setup["verdicts"][a][k] != setup["verdicts"][b][k] for k in setup["verdicts"][0])
+
+
+def _expected(verdicts: dict, method: str) -> dict:
+    st = {"n_resamples": DEFAULT_RESAMPLES, "confidence": DEFAULT_CONFIDENCE, "seed": DEFAULT_SEED}
+
+    def split(name: str) -> tuple[list[bool], list[int]]:
+        return [verdicts[(method, name, f)] for f in NAMES], [int(f.split("_")[0]) for f in NAMES]
+
+    forget, clusters = split("forget")
+    retain, _ = split("retain")
+    out = {"forgetting": rate(forget, clusters=clusters, **st).to_dict(),
+           "preservation": rate([not v for v in retain], clusters=clusters, **st).to_dict(),
+           "forget_positive_rate": rate(forget, clusters=clusters, **st).to_dict(),
+           "retain_positive_rate": rate(retain, clusters=clusters, **st).to_dict()}
+    if method == "original":
+        out["negative_positive_rate"] = rate(split("pair")[0], clusters=clusters, **st).to_dict()
+    return out
+
+
+@pytest.mark.parametrize("judge_index", [1, 0, -1])  # the middle judge first: taking the first or the last shows
+def test_the_report_of_a_sheet_is_its_judges_numbers_grouped_by_prompt(setup, judge_index):
+    rep = sheet_report(setup["sheet"], judge_index=judge_index)
+    k = judge_index % 3
+    assert rep["answers"]["judge_index"] == k and rep["config"]["detector"] == setup["specs"][k]
+    assert rep["detector"]["name"] == setup["specs"][k] and rep["target"] == "church"
+    assert rep["threshold"] == pytest.approx(setup["thresholds"][k])
+    assert rep["config"]["n_resamples"] == DEFAULT_RESAMPLES and rep["config"]["bootstrap_unit"] == "prompt"
+    assert list(rep["methods"]) == ["original", "m"]
+    for method, res in rep["methods"].items():
+        want = _expected(setup["verdicts"][k], method)
+        assert res["forgetting"]["all"] == want["forgetting"], method
+        assert res["forgetting"]["all"]["n_prompts"] == 10 and res["forgetting"]["all"]["interval"] == "bootstrap-prompts"
+        assert res["preservation"]["all"] == want["preservation"], method
+        for key in ("forget_positive_rate", "retain_positive_rate", "negative_positive_rate"):
+            assert res.get(key) == want.get(key), (method, key)
+        assert res["n_forget"] == res["n_retain"] == 20
+        # every judge's column, and the kappa of each pair on the forget images
+        assert res["judges"]["detectors"] == setup["specs"]
+        assert [f["value"] for f in res["judges"]["forgetting"]] == [_expected(v, method)["forgetting"]["value"] for v in setup["verdicts"]]
+        assert [p["value"] for p in res["judges"]["preservation"]] == [_expected(v, method)["preservation"]["value"] for v in setup["verdicts"]]
+        pairs = {(a["a"], a["b"]): a for a in res["judges"]["agreement"]}
+        assert sorted(pairs) == [(0, 1), (0, 2), (1, 2)]
+        for (a, b), got in pairs.items():
+            va = [setup["verdicts"][a][(method, "forget", f)] for f in NAMES]
+            vb = [setup["verdicts"][b][(method, "forget", f)] for f in NAMES]
+            assert got["kappa"] == pytest.approx(cohen_kappa(va, vb)) and got["n"] == 20
+            assert got["agreement"] == pytest.approx(sum(x == y for x, y in zip(va, vb)) / 20)
+
+
+def test_the_sheet_reproduces_the_eval_it_came_from(setup):
+    run = json.loads((setup["run"] / "report.json").read_text())
+    rep = sheet_report(setup["sheet"], judge_index=0)
+    for method in ("original", "m"):
+        for metric in ("forgetting", "preservation"):
+            assert rep["methods"][method][metric]["all"] == run["methods"][method][metric]["all"], (method, metric)
+    assert rep["warnings"] == run["warnings"]
