@@ -62,6 +62,50 @@ def test_judge_agreement_is_kappa_and_raw_agreement(spec_threshold, images):
     assert same.compute()["kappa"].item() == 1.0 and same.compute()["agreement"].item() == 1.0
 
 
+def test_judge_agreement_per_image_between_two_mixed_judges(spec_threshold, images):
+    spec, threshold = spec_threshold
+    scores = dataigm.load_judge(spec, device="cpu")(images).scores
+    a = dataigm.load_judge(spec, device="cpu", threshold=threshold)  # 4 of 10 positive
+    b = dataigm.load_judge(spec, device="cpu", threshold=float(np.sort(scores)[2]))  # 8 of 10 positive: neither constant
+    metric = JudgeAgreement(a, b, batch_size=3)
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        empty = metric.compute()  # before any image: no kappa, no agreement, no images (and no division by zero)
+    assert np.isnan(empty["kappa"].item()) and np.isnan(empty["agreement"].item()) and empty["n"].item() == 0
+    metric.update(images[:7])
+    metric.update(images[7:])
+    va, vb = a(images).positive.tolist(), b(images).positive.tolist()
+    assert va != vb and 0 < sum(va) < 10 and 0 < sum(vb) < 10
+    got, want = metric.compute(), judge_agreement(va, vb)
+    assert got["kappa"].dtype == torch.double and got["kappa"].item() == pytest.approx(want["kappa"])
+    assert got["agreement"].item() == pytest.approx(want["agreement"]) and got["n"].item() == 10
+    assert metric.table.tolist() == [[sum(not x and not y for x, y in zip(va, vb)), sum(not x and y for x, y in zip(va, vb))],
+                                     [sum(x and not y for x, y in zip(va, vb)), sum(x and y for x, y in zip(va, vb))]]
+
+
+def test_merged_states_sum_as_ranks_do(spec_threshold, images):
+    """torchmetrics merges another metric's state with the reductions a DDP sync uses: sums of the counts."""
+    spec, threshold = spec_threshold
+    judge = dataigm.load_judge(spec, device="cpu", threshold=threshold)
+    first, second = ForgettingRate(judge, batch_size=2), ForgettingRate(judge)
+    first.update(images[:3])
+    second.update(images[3:])  # 3 and 7 images: no k/3 nor k/7 is 0.4, only the merged counts give it
+    first.merge_state(second)
+    assert first.compute().dtype == torch.double and first.compute().item() == 0.4 and first.total.item() == 10
+    loose = dataigm.load_judge(spec, device="cpu", threshold=0.0)
+    a, b = JudgeAgreement(judge, loose), JudgeAgreement(judge, loose)
+    a.update(images[:3])
+    b.update(images[3:])
+    a.merge_state(b)
+    assert a.compute()["agreement"].item() == 0.4 and a.compute()["n"].item() == 10
+
+
+def test_an_empty_forgetting_rate_is_a_double_nan(spec_threshold):
+    metric = ForgettingRate(spec_threshold[0])  # a spec is loaded as load_judge does
+    with pytest.warns(UserWarning):
+        empty = metric.compute()
+    assert empty.dtype == torch.double and torch.isnan(empty)
+
+
 def _rank(rank: int, world: int, spec: str, threshold: float, images: torch.Tensor, out: str) -> None:
     import torch.distributed as dist
 
