@@ -16,7 +16,7 @@ import dataigm
 from dataigm.cli import main
 from dataigm.core.shards import iter_tar
 from dataigm.evaluation.metrics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
-from dataigm.evaluation.stats import cohen_kappa, rate
+from dataigm.evaluation.stats import cohen_kappa, judge_agreement, rate
 from dataigm.judges.tiny import build_tiny_detector
 from dataigm.report.answers import read_sheet, rescore
 from dataigm.report.answers_report import sheet_report
@@ -130,3 +130,59 @@ def test_the_sheet_reproduces_the_eval_it_came_from(setup):
         for metric in ("forgetting", "preservation"):
             assert rep["methods"][method][metric]["all"] == run["methods"][method][metric]["all"], (method, metric)
     assert rep["warnings"] == run["warnings"]
+
+
+@pytest.fixture(scope="module")
+def custom(setup) -> dict:
+    """The same images evaluated with every setting away from its default, exported and re-scored by a second judge."""
+    root, tree = setup["root"], setup["root"] / "tree"
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", setup["specs"][0],
+                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(root / "run-custom"),
+                 "--bootstrap", "200", "--seed", "4", "--bootstrap-unit", "image", "--aggregate", "prompt-any",
+                 "--group-by", "seed", "--validity-level", "0.6"]) == 0
+    sheet = root / "sheet-custom"
+    assert main(["answers", "export", str(root / "run-custom"), "--out", str(sheet), "--workers", "0", "--device", "cpu"]) == 0
+    rescore(sheet, setup["specs"][1], workers=0, device="cpu")
+    return {"run": root / "run-custom", "sheet": sheet}
+
+
+def test_a_sheet_keeps_every_setting_of_its_eval(setup, custom):
+    run = json.loads((custom["run"] / "report.json").read_text())
+    rep = sheet_report(custom["sheet"], judge_index=0)
+    want = {"aggregate": "prompt-any", "group_by": ["seed"], "n_resamples": 200, "confidence": 0.95, "seed": 4, "bootstrap_unit": "image",
+            "validity_level": 0.6}
+    assert {k: rep["config"][k] for k in want} == want
+    assert rep["format"] == run["format"] and rep["definitions"] == {k: run["definitions"][k] for k in rep["definitions"]}
+    assert {"forgetting", "preservation", "judge_validity"} <= set(rep["definitions"])
+    assert rep["validity"] == run["validity"] and rep["warnings"] == run["warnings"]
+    assert rep["answers"]["sheet"] == str(custom["sheet"])
+    for method in ("original", "m"):
+        got, ran = rep["methods"][method], run["methods"][method]
+        assert got["forgetting"] == ran["forgetting"], method  # per prompt (prompt-any), grouped by seed, images resampled
+        assert "seed=0" in got["forgetting"] and got["forgetting"]["all"]["n"] == 10
+        for key in ("preservation", "preservation_domains", "unlearning_accuracy", "forget_positive_rate", "retain_positive_rate",
+                    "negative_positive_rate", "aggregate", "failed", "n_forget", "n_retain"):
+            assert got.get(key) == ran.get(key), (method, key)
+        assert got["sources"] == {split: f"{custom['sheet']} ({method}/{split})"
+                                  for split in (("forget", "pair", "retain") if method == "original" else ("forget", "retain"))}
+        # the two judges' kappa resampled with the eval's settings, on the forget images
+        va = [setup["verdicts"][0][(method, "forget", f)] for f in NAMES]
+        vb = [setup["verdicts"][1][(method, "forget", f)] for f in NAMES]
+        assert got["judges"]["agreement"] == [{"a": 0, "b": 1, **judge_agreement(va, vb, n_resamples=200, seed=4)}]
+
+
+def test_a_sheet_without_settings_reports_with_the_defaults(setup, tmp_path):
+    """A sheet whose answers.json carries no config (written by hand, or by an older dataigm) is reported as a default eval."""
+    import shutil
+
+    sheet = tmp_path / "sheet"
+    shutil.copytree(setup["sheet"], sheet)
+    data = json.loads((sheet / "answers.json").read_text())
+    del data["config"]
+    (sheet / "answers.json").write_text(json.dumps(data))
+    got, want = sheet_report(sheet, judge_index=1), sheet_report(setup["sheet"], judge_index=1)
+    assert got["config"] == want["config"] and got["methods"].keys() == want["methods"].keys()
+    for method in want["methods"]:
+        for key in ("forgetting", "preservation", "forget_positive_rate", "retain_positive_rate", "judges"):
+            assert got["methods"][method][key] == want["methods"][method][key], (method, key)
+    assert got["validity"] == want["validity"]
