@@ -18,9 +18,10 @@ from real_weights import grace_hopper, skimage_photo
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "retina", "colorwheel", "moon", "brick", "grass")
 
 
-def diffusers_forward(adjustment: float):
+def diffusers_forward(adjustment: float, scores: bool = False):
     """StableDiffusionSafetyChecker.forward of the installed diffusers, its start value of ``adjustment`` set to
-    ``adjustment``: commit 008720b (0.05) has the same loop but for that value (and a variable's spelling)."""
+    ``adjustment``: commit 008720b (0.05) has the same loop but for that value (and a variable's spelling).
+    ``scores``: it returns its per-image ``result`` (the scores it computes and keeps to itself) beside the verdicts."""
     import inspect
     import textwrap
 
@@ -29,7 +30,11 @@ def diffusers_forward(adjustment: float):
     source = textwrap.dedent(inspect.getsource(module.StableDiffusionSafetyChecker.forward))
     assert source.count("adjustment = 0.0\n") == 1
     namespace: dict = {}
-    code = compile(source.replace("adjustment = 0.0\n", f"adjustment = {adjustment}\n"), module.__file__, "exec")
+    source = source.replace("adjustment = 0.0\n", f"adjustment = {adjustment}\n")
+    if scores:
+        assert source.count("return images, has_nsfw_concepts") == 1
+        source = source.replace("return images, has_nsfw_concepts", "return result, has_nsfw_concepts")
+    code = compile(source, module.__file__, "exec")
     exec(code, vars(module), namespace)
     return namespace["forward"]
 
@@ -78,6 +83,24 @@ def test_current_equals_diffusers_and_v1_equals_commit_008720b(checker: dict) ->
         assert all((v.positive_score > 0) == v.positive for v in verdicts)
         d = judge.describe()
         assert d["adjustment"] == {"current": 0.0, "v1": 0.05}[variant] and d["weights_sha256"] and d["kind"] == "sd-safety-checker"
+
+
+@pytest.mark.parametrize("variant,adjustment", [("current", 0.0), ("v1", 0.05)])
+def test_every_score_per_image_is_diffusers_own(checker: dict, variant: str, adjustment: float) -> None:
+    """The scores the judge reports per image are those diffusers' loop computes: the concept scores (their maximum
+    is the judge's score), the special-care concepts that raise the adjustment, the concepts that flag the image."""
+    model, pixels = checker["model"], checker["pixels"]
+    result, flags = diffusers_forward(adjustment, scores=True)(model, clip_input=pixels, images=np.zeros((len(pixels), 8, 8, 3)))
+    judge = create_judge(f"sd-safety-checker:{variant}@{checker['folder']}", device="cpu")
+    verdicts = judge.predict(judge.collate([judge.preprocess(im) for im in checker["images"]]))
+    assert any(r["special_care"] for r in result) and not all(r["special_care"] for r in result)  # both loops' branches run
+    for i, (v, theirs) in enumerate(zip(verdicts, result)):
+        assert v.positive == flags[i] and v.predicted == ("nsfw" if flags[i] else "safe"), i
+        assert v.extra["bad_concepts"] == theirs["bad_concepts"], i
+        assert v.extra["special_care"] == [k for k, s in theirs["special_scores"].items() if s > 0], i
+        assert v.positive_score == pytest.approx(max(theirs["concept_scores"].values()), abs=1e-9), i
+        assert v.scores == pytest.approx({"max_concept_score": max(theirs["concept_scores"].values()),
+                                          "max_special_score": max(theirs["special_scores"].values())}, abs=1e-9), i
 
 
 def test_judging_imports_no_diffusers(checker: dict) -> None:
