@@ -153,3 +153,49 @@ def test_a_kind_without_its_weights_here_says_so() -> None:
     from dataigm.judges.registry import JudgeKind
 
     assert JudgeKind.offline() == "needs its weights (see 'weights')"
+
+
+@pytest.mark.parametrize("threshold,taken", [(0.0, True), (0.5, True), (1.0, True), (-1e-9, False), (1.0 + 1e-9, False), (1.5, False)])
+def test_a_threshold_is_taken_from_0_to_1_inclusive(threshold: float, taken: bool) -> None:
+    if taken:
+        assert create_judge("nudenet:esd", threshold=threshold).threshold == threshold
+    else:
+        with pytest.raises(JudgeSpecError, match=rf"threshold must be in \[0, 1\], got {re.escape(str(threshold))}$"):
+            create_judge("nudenet:esd", threshold=threshold)
+
+
+@pytest.mark.parametrize("spec,setting,suggested", [
+    ("nudenet:esd", "clases", "classes"),  # one of the kind's options
+    ("nudenet:esd", "thresold", "threshold"),  # a setting every kind takes
+    ("imagenet:281", "imput_size", "input_size"),  # one of the kind's settings
+])
+def test_a_misspelt_setting_suggests_the_kinds_options_settings_and_shared_ones(spec: str, setting: str, suggested: str) -> None:
+    with pytest.raises(JudgeSpecError, match=rf"takes no setting '{setting}' \(did you mean '{suggested}'\?\)"):
+        create_judge(spec, settings={setting: 1})
+
+
+def test_refused_options_name_the_kinds_that_take_them() -> None:
+    with pytest.raises(JudgeSpecError) as e:
+        create_judge("imagenet:281", classes=["x"], clip_model="y")
+    assert str(e.value) == ("judge imagenet: classes applies to nudenet; "
+                            "clip_model applies to aesthetic, clip, i2p, igmu, igmu-multi, q16")
+
+
+def test_a_blank_spec_is_empty_and_a_location_keeps_every_at_sign() -> None:
+    with pytest.raises(JudgeSpecError, match="^empty detector spec; use one of: "):
+        parse_judge_spec("   ")
+    kind, parsed = parse_judge_spec("q16@prompts@v2")
+    assert kind.kind == "q16" and parsed.location == "prompts@v2"
+
+
+def test_the_catalogue_lists_each_kinds_settings() -> None:
+    import dataigm
+
+    entries = {e["kind"]: e for e in dataigm.list_judges()}
+    assert entries["imagenet"]["settings"] == ["input_size"] and entries["pickscore"]["settings"] == ["min_score", "processor", "prompt"]
+    assert all(entries[k.kind]["settings"] == sorted(k.settings) for k in judge_kinds())
+
+
+def test_a_torch_judge_describes_its_device_and_precision(nudity_detector: Path) -> None:
+    d = create_judge(f"local-dir:{nudity_detector}", device="cpu").describe()
+    assert d["device"] == "cpu" and d["precision"] == "fp32" and d["timm"]

@@ -207,7 +207,7 @@ def parse_judge_spec(spec: str) -> tuple[type[JudgeKind], JudgeSpec]:
         return kind, kind.parse(spec)
     if _misspelt_kind(head, spec):
         JUDGE_KINDS.get(head)  # the error suggests the kind it is close to
-    if ":" in head or "/" in head or spec.startswith(("local-dir:", "hf-hub:")) or ":" not in spec or Path(spec).expanduser().exists():
+    if "/" in head or spec.startswith(("local-dir:", "hf-hub:")) or ":" not in spec or Path(spec).expanduser().exists():
         kind = JUDGE_KINDS.get(DATAIGM_KIND)
         return kind, kind.parse(spec)
     JUDGE_KINDS.get(head)  # an unknown prefix: the error lists the valid kinds
