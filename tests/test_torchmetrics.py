@@ -99,11 +99,13 @@ def test_merged_states_sum_as_ranks_do(spec_threshold, images):
     assert a.compute()["agreement"].item() == 0.4 and a.compute()["n"].item() == 10
 
 
-def test_an_empty_forgetting_rate_is_a_double_nan(spec_threshold):
+def test_an_empty_forgetting_rate_is_a_double_nan_and_a_spec_is_loaded(spec_threshold, images):
     metric = ForgettingRate(spec_threshold[0])  # a spec is loaded as load_judge does
     with pytest.warns(UserWarning):
         empty = metric.compute()
     assert empty.dtype == torch.double and torch.isnan(empty)
+    metric.update(images)
+    assert metric.compute().item() == dataigm.load_judge(spec_threshold[0])(images).positive_rate and metric.total.item() == 10
 
 
 def _rank(rank: int, world: int, spec: str, threshold: float, images: torch.Tensor, out: str) -> None:
