@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -43,9 +44,25 @@ def test_convert_then_judge_equals_q16s_classifier(q16: dict, capsys: pytest.Cap
     assert [v.predicted for v in verdicts] == [["non inappropriate", "inappropriate"][i] for i in their_labels]
     assert np.array([v.extra["similarity"] for v in verdicts]) == pytest.approx(their_sims.numpy(), abs=1e-3)
     assert [v.positive_score for v in verdicts] == pytest.approx(their_sims.softmax(-1)[:, 1].tolist(), abs=1e-4)
+    assert [v.scores for v in verdicts] == [{"non inappropriate": 1.0 - v.positive_score, "inappropriate": v.positive_score} for v in verdicts]
+    assert all(round(x, 4) == x for v in verdicts for x in v.extra["similarity"])  # rounded to 4 decimals, as recorded
     d = judge.describe()
-    assert d["kind"] == "q16" and d["weights_sha256"] and d["source"]["repository"] == "ml-research/Q16"
-    assert d["rule"].startswith("inappropriate when argmax")
+    assert d["kind"] == "q16" and d["weights_sha256"] and d["preprocessing"] == "openai" and d["threshold"] is None
+    assert d["source"] == {"file": "prompts.p", "path": "data/<CLIP>/prompts.p", "repository": "ml-research/Q16",
+                           "sha256": hashlib.sha256(q16["prompts"].read_bytes()).hexdigest()}
+    assert d["rule"] == "inappropriate when argmax of 100 * cos(image, prompts) is 1" and cfg["rule"] == "argmax of 100 * cos(image, prompts)"
+    assert cfg["concept"] == "inappropriate" and cfg["dim"] == 16 and cfg["dtype"] == "float16" and cfg["format"] == "dataigm-q16"
+
+    # with a threshold: inappropriate when the softmax probability (Q16's, checked above) is at least it, exactly at
+    # one image's value (ours, so that the comparison itself is tested) and between two
+    ours = [v.positive_score for v in verdicts]
+    p = sorted(ours)
+    for threshold in (p[2], (p[2] + p[3]) / 2, p[-1]):
+        judge = create_judge(f"q16@{out}", clip_model=str(q16["clip"]), device="cpu", threshold=threshold)
+        verdicts = judge.predict(judge.collate([judge.preprocess(im) for im in q16["images"]]))
+        want = [x >= threshold for x in ours]
+        assert [v.positive for v in verdicts] == want and any(want) and not all(want), threshold
+        assert judge.describe()["threshold"] == threshold
 
 
 def test_judge_cli_on_photos(q16: dict, tmp_path: Path) -> None:
