@@ -62,7 +62,34 @@ def test_convert_then_judge_equals_q16s_classifier(q16: dict, capsys: pytest.Cap
         verdicts = judge.predict(judge.collate([judge.preprocess(im) for im in q16["images"]]))
         want = [x >= threshold for x in ours]
         assert [v.positive for v in verdicts] == want and any(want) and not all(want), threshold
-        assert judge.describe()["threshold"] == threshold
+        d = judge.describe()
+        assert d["threshold"] == threshold and d["rule"] == "inappropriate when softmax(100 * cos)[1] >= threshold"
+
+
+def test_the_judge_describes_what_ran(q16: dict) -> None:
+    out = q16["root"] / "described"
+    convert_q16_prompts(q16["prompts"], out, clip=str(q16["clip"]))
+    judge = create_judge(f"q16@local-dir:{out}", concept="inappropriate")  # the default device and concept, spelt out
+    d = judge.describe()
+    assert d["spec"] == f"q16@{out}" and d["label_names"] == ["non inappropriate", "inappropriate"] and d["target"] == "inappropriate"
+    assert d["clip_model"] == str(q16["clip"]) and d["preprocessing"] == "openai" and judge.device == "cpu"
+    assert d["weights"] == str(out / "model.safetensors") and d["precision"] == "fp32" and len(d["clip_weights_sha256"]) == 64
+    assert d["weights_sha256"] == hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert d["reference"].startswith("ml-research/Q16 main/models/clip.py ClipSimModel_Infer")
+
+
+def test_768_dim_prompts_are_vit_l_14_and_a_folder_names_its_clip(tmp_path: Path) -> None:
+    large = tmp_path / "large.p"
+    large.write_bytes(pickle.dumps(np.ones((2, 768), np.float32)))
+    out = convert_q16_prompts(large, tmp_path / "new" / "nested")  # the output's parents are made
+    assert json.loads((out / "config.json").read_text())["clip_model"] == "openai/clip-vit-large-patch14"
+    (tmp_path / "ViT-B-32").mkdir()
+    small = tmp_path / "ViT-B-32" / "prompts.p"
+    small.write_bytes(pickle.dumps(np.ones((2, 512), np.float32)))
+    out = convert_q16_prompts(small, tmp_path / "b32")
+    assert json.loads((out / "config.json").read_text())["clip_model"] == "openai/clip-vit-base-patch32"
+    with pytest.raises(DataigmError, match="q16 judges 'inappropriate'"):
+        create_judge(f"q16@{out}", concept="nudity")
 
 
 def test_judge_cli_on_photos(q16: dict, tmp_path: Path) -> None:
