@@ -215,7 +215,7 @@ class IgmuMultiJudge:
             verdicts.append(Verdict(dict(zip(self.label_names, row.tolist())), self.label_names[top], positive, p, {"top1": top}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return IgmuMultiKind.description(
             self, "transformers", spec=f"igmu-multi:{self.task}@{self.folder}", task=self.task, category=self.task,
             label_names=self.label_names, target=self.target, rule="argmax == target" if self.threshold is None else "P(target) >= threshold",

@@ -136,7 +136,7 @@ class Q16Judge:
                                     {"similarity": [round(s, 4) for s in sims]}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return Q16Kind.description(
             self, spec=f"q16@{self.folder}", label_names=self.label_names, target=self.target,
             clip_model=self.clip_spec, clip_weights_sha256=self.clip.weights_sha256(), preprocessing=self.clip.preprocessing,
@@ -169,5 +169,5 @@ class Q16Kind(JudgeKind):
         return Q16Judge(folder, clip=options.clip_model, threshold=options.threshold, device=options.device)
 
     @classmethod
-    def offline(cls) -> str:
+    def offline(cls) -> str:  # pragma: no mutate block, plumbing, see docs/testing.md
         return "needs Q16's prompts.p (convert-judge q16) and the CLIP model: not shipped in any package"

@@ -49,7 +49,7 @@ def checker_scores(special_cos: Sequence[Any], cos: Sequence[Any], special_w: Se
     return [float(s) for s in special], [float(s) for s in concept], [k for k, s in enumerate(concept) if s > 0]
 
 
-def _folder(location: str) -> Path:
+def _folder(location: str) -> Path:  # pragma: no mutate block, plumbing, see docs/testing.md
     path = Path(location.removeprefix("local-dir:")).expanduser()
     if path.is_dir():
         return path
@@ -141,7 +141,7 @@ class SafetyCheckerJudge:
                                     positive, max(concept), {"bad_concepts": bad, "special_care": [k for k, s in enumerate(special) if s > 0]}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return SafetyCheckerKind.description(
             self, spec=self.name, variant=self.variant, adjustment=self.adjustment,
             diffusers_commit=SD_CHECKER_COMMITS[self.variant], label_names=self.label_names, target=self.target,
@@ -175,7 +175,7 @@ class SafetyCheckerKind(JudgeKind):
                                   adjustment=options.settings.get("adjustment"))
 
     @classmethod
-    def offline(cls) -> str:
+    def offline(cls) -> str:  # pragma: no mutate block, plumbing, see docs/testing.md
         from dataigm.judges.clip import hub_cached
 
         return "yes (Hub cache)" if hub_cached(SD_CHECKER_HUB) else f"no: needs {SD_CHECKER_HUB} (Hub cache or a local folder)"

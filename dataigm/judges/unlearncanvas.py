@@ -169,7 +169,7 @@ class UnlearnCanvasJudge:
             verdicts.append(Verdict(dict(zip(self.label_names, row.tolist())), predicted, positive, p, {"top1": top}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return UnlearnCanvasKind.description(
             self, "timm", spec=f"unlearncanvas:{self.task}@{self.folder}", task=self.task, category=self.task,
             label_names=self.label_names, target=self.target, architecture=self.meta["architecture"],
