@@ -100,6 +100,33 @@ def test_converted_folder_is_timm_local_dir(checkpoints: dict[str, object]) -> N
     assert not list(folder.glob("*.pth")) and not list(folder.glob("*.bin"))
 
 
+@pytest.mark.parametrize("task,n,labels", [("style", 51, STYLES_51), ("style", 61, STYLES_61), ("object", 20, OBJECTS_20)])
+def test_conversion_keeps_every_weight_and_records_its_source(tmp_path: Path, task: str, n: int, labels: list[str]) -> None:
+    """Their checkpoint converted into a nested new folder: every tensor as saved, timm's config with their labels
+    and the ViT's depth and width, and unlearncanvas.json naming the checkpoint, its sha256 and the reference."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file
+
+    model = _tiny_their_model(n, seed=n)
+    ckpt = tmp_path / f"{task}-{n}.pth"
+    torch.save({"model_state_dict": model.state_dict(), "epoch": 1}, ckpt)
+    out = convert_unlearncanvas(ckpt, tmp_path / "new" / "dir")
+    saved = load_file(out / "model.safetensors")
+    assert saved.keys() == model.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["label_names"] == labels and cfg["num_classes"] == n
+    assert {k: cfg["model_args"][k] for k in ("depth", "embed_dim", "mlp_ratio")} == {"depth": 1, "embed_dim": 64, "mlp_ratio": 2.0}
+    assert json.loads((out / "unlearncanvas.json").read_text()) == {
+        "format": "dataigm-unlearncanvas/1", "task": task, "architecture": "vit_large_patch16_224.augreg_in21k", "label_names": labels,
+        "preprocessing": "Resize((224, 224)), ToTensor(), Normalize([0.5], [0.5])",
+        "source": {"file": ckpt.name, "sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(), "repository": "OPTML-Group/UnlearnCanvas",
+                   "reference": "machine_unlearning/evaluation/quantitative/accuracy.py"}}
+    assert convert_unlearncanvas(ckpt, out) == out  # converting again into the same folder
+
+
 def test_predictions_and_ua_ira_cra_match_accuracy_py(checkpoints: dict[str, object], answer_set: Path) -> None:
     """accuracy.py's two loops (--task style, --task class), rebuilt here on the slice of styles/classes, give the
     same per-image labels, log-probabilities and acc tables as the judge + unlearncanvas_accuracy (96 px images,
