@@ -12,7 +12,7 @@ runs each test once per mutant with the fixtures it already has:
 ``names.txt`` holds mutant names, one per line (``mutmut results --all true``). A test runs a mutant only where
 mutmut's stats say it reaches the mutated function (``INPROC_ALL=1``: every test runs every mutant, for test files
 mutmut has not mapped). A mutant is killed when a test fails under it and passes again without it (else
-``suspect``); every run gets a fresh ``tmp_path``. A mutant whose function runs only inside a fixture shows as
+``suspect``); every run gets a fresh ``tmp_path`` and an empty ``capsys``. A mutant whose function runs only inside a fixture shows as
 survived here: the scores are floors. ``INPROC_TIMEOUT`` (s, default 60) stops a mutant that loops.
 """
 
@@ -50,8 +50,13 @@ def _reaches(mutant: str, nodeid: str) -> bool:
 
 
 def _fresh_tmp(item: pytest.Item) -> None:
-    if "tmp_path" in getattr(item, "funcargs", {}):
-        item.funcargs["tmp_path"] = Path(tempfile.mkdtemp(prefix="mutant-"))
+    """A new ``tmp_path`` and an empty ``capsys``: a rerun must not find the files or output of the run before."""
+    funcargs = getattr(item, "funcargs", {})
+    if "tmp_path" in funcargs:
+        funcargs["tmp_path"] = Path(tempfile.mkdtemp(prefix="mutant-"))
+    for name in ("capsys", "capfd"):
+        if name in funcargs:
+            funcargs[name].readouterr()
 
 
 def _run(item: pytest.Item, mutant: str) -> BaseException | None:
