@@ -48,6 +48,35 @@ def test_loaded_categories_equal_the_frozen_tables(category: str) -> None:
         assert new.concepts[name].trigger_replacements == ()
 
 
+def test_the_shipped_files_load_into_the_frozen_tables_from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader itself, run again into an empty taxonomy (the module ran it once at import): the categories, their
+    concepts and their negatives equal the frozen tables, open-ended categories make concepts for any name, and a
+    file loaded twice adds nothing."""
+    import dataigm.taxonomy as taxonomy
+    from dataigm.core.registry import Registry
+
+    fresh: Registry = Registry("category")
+    monkeypatch.setattr(taxonomy, "CATEGORIES", fresh)
+    monkeypatch.setattr(taxonomy, "_SPECS", {})
+    monkeypatch.setattr(taxonomy, "_LOADED", set())
+    taxonomy._load_builtin()
+    assert set(fresh.names()) == set(CATEGORIES.names())
+    for category, old in FROZEN["categories"].items():
+        new = fresh.get(category)
+        assert (new.description, new.nsfw, new.concept_factory is not None) == (old["description"], old["nsfw"], old["open_ended"])
+        assert list(new.concepts)[: len(old["concepts"])] == list(old["concepts"])
+        for name, concept in old["concepts"].items():
+            assert _canonical(new.concepts[name]) == concept, (category, name)
+    for concept in sorted(FROZEN["negatives"]):
+        got = taxonomy.get_concept(*concept.split("/"))
+        assert [got.negative(p) if got.mentions(p) else None for p in FROZEN["prompts"]] == FROZEN["negatives"][concept], concept
+    for artist in sorted(FROZEN["artists"])[:5]:
+        assert _canonical(taxonomy.get_concept("style", artist)) == FROZEN["artists"][artist]
+    before = {c: dict(fresh.get(c).concepts) for c in fresh.names()}
+    taxonomy._load_builtin()
+    assert {c: dict(fresh.get(c).concepts) for c in fresh.names()} == before
+
+
 @pytest.mark.parametrize("artist", sorted(FROZEN["artists"]))
 def test_any_artist_is_still_a_style_concept(artist: str) -> None:
     assert _canonical(get_concept("style", artist)) == FROZEN["artists"][artist]
