@@ -11,7 +11,7 @@ import pytest
 from dataigm.core.errors import DataigmError
 from dataigm.evaluation.metrics import CanvasImage, unlearncanvas_accuracy
 from dataigm.judges.registry import create_judge
-from dataigm.judges.unlearncanvas import OBJECTS_20, STYLES_51, STYLES_61, convert_unlearncanvas
+from dataigm.judges.unlearncanvas import OBJECTS_20, STYLES_51, STYLES_61, UnlearnCanvasTransform, convert_unlearncanvas
 
 THEMES = ["Abstractionism", "Van_Gogh", "Winter"]  # a slice of theme_available, so the test stays small
 CLASSES = ["Bears", "Cats"]
@@ -181,6 +181,40 @@ def test_predictions_and_ua_ira_cra_match_accuracy_py(checkpoints: dict[str, obj
     assert got["cra"]["value"] == pytest.approx(cra)
     assert 0.0 < ua < 1.0 and 0.0 < cra < 1.0 and ira > 0.0  # a non-trivial answer (0.25, 0.83, 0.88 here)
     assert got["unlearning_accuracy"]["n"] == len(CLASSES) * len(SEEDS) and got["cra"]["n"] == len(files)
+
+
+def test_verdicts_per_image_with_a_concept_a_threshold_or_neither(checkpoints: dict[str, object], answer_set: Path) -> None:
+    """Positive when the top-1 class is the concept (their UA's test), or, with a threshold, when P(concept) is at
+    least it (at one image's value and between two); without a concept, never, and the score is the top-1's."""
+    import torch
+    from PIL import Image
+
+    _, _, folder = checkpoints["style"]
+    files = sorted(answer_set.glob("*.jpg"))
+    model = checkpoints["style"][0]
+    batch = torch.stack([UnlearnCanvasTransform()(Image.open(f)) for f in files])
+    with torch.no_grad():
+        probs = model(batch).softmax(-1)  # their model on their transform: the answer, computed here
+    target = STYLES_51.index("Van_Gogh")
+    top = probs.argmax(-1).tolist()
+    assert 0 < sum(t == target for t in top) < len(files)  # some images are called Van Gogh, some not
+
+    def verdicts(**kw):
+        judge_ = create_judge(f"unlearncanvas:style@local-dir:{folder}", device="cpu", **kw)
+        return judge_.predict(judge_.collate([judge_.preprocess(Image.open(f)) for f in files]))
+
+    for spelling in ("Van_Gogh", "van gogh", "van-gogh"):
+        got = verdicts(concept=spelling)
+        assert [v.positive for v in got] == [t == target for t in top], spelling
+    assert [v.extra["top1"] for v in got] == top and [v.predicted for v in got] == [STYLES_51[t] for t in top]
+    assert [v.positive_score for v in got] == pytest.approx(probs[:, target].tolist(), abs=1e-5)
+    ours = sorted(v.positive_score for v in got)
+    for threshold in (ours[3], (ours[3] + ours[4]) / 2):
+        flagged = [v.positive for v in verdicts(concept="Van_Gogh", threshold=threshold)]
+        assert flagged == [v.positive_score >= threshold for v in got] and any(flagged) and not all(flagged), threshold
+    plain = verdicts()
+    assert not any(v.positive for v in plain)
+    assert [v.positive_score for v in plain] == pytest.approx(probs.max(-1).values.tolist(), abs=1e-5)
 
 
 def test_known_answers() -> None:
