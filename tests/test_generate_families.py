@@ -237,6 +237,86 @@ def test_out_of_memory_retries_one_by_one_once_then_is_fatal_with_advice():
         _generate_safely(OutOfMemoryPipe(fits=0), metas[:1], "cpu", MemoryGuard())
 
 
+class FailingPipe(OutOfMemoryPipe):
+    """A pipeline that raises ``error`` for any batch holding the prompt ``bad`` (every prompt when ``bad`` is None)."""
+
+    def __init__(self, bad: str | None, error: BaseException) -> None:
+        super().__init__(fits=1000)
+        self.bad, self.error = bad, error
+
+    def __call__(self, prompt: list[str], **kwargs):
+        if len(prompt) <= self.fits and (self.bad is None or self.bad in prompt):
+            self.calls.append(len(prompt))
+            raise self.error
+        return super().__call__(prompt, **kwargs)
+
+
+def test_a_failing_image_is_recorded_and_the_rest_of_its_batch_kept():
+    from dataigm.generate.plan import plan_build
+
+    metas = list(plan_build(recipe(["tiny"])).shards[0].samples)[:3]
+    guard = MemoryGuard()
+    results = _generate_safely(FailingPipe(metas[1].prompt, ValueError("height must be divisible by 8")), metas, "cpu", guard)
+    assert [(m.key, m.batch_size, error) for m, _, error in results] == [
+        (metas[0].key, 1, None), (metas[1].key, 1, "ValueError: height must be divisible by 8"), (metas[2].key, 1, None)]
+    assert guard.oom_batches == 0  # not a memory error: the guard is untouched
+    with pytest.raises(GenerationFailed, match=r"every image of a batch of 3 failed, also one by one .*ValueError: nope"):
+        _generate_safely(FailingPipe(None, ValueError("nope")), metas, "cpu", MemoryGuard())
+    assert _generate_safely(FailingPipe(None, ValueError("nope")), metas[:1], "cpu")[0][2] == "ValueError: nope"  # one image: recorded
+    for fatal in (RuntimeError("CUDA error: device-side assert triggered"), torch_accelerator_error("CUDA error: illegal address")):
+        with pytest.raises(GenerationFailed, match=r"CUDA error while generating"):
+            _generate_safely(FailingPipe(None, fatal), metas, "cpu")  # the whole batch: a broken context, not retried
+        pipe = FailingPipe(metas[1].prompt, fatal)
+        pipe.fits = 1  # the batch runs out of memory, then image 1 alone breaks the context
+        with pytest.raises(GenerationFailed, match=rf"CUDA error while generating {metas[1].key}"):
+            _generate_safely(pipe, metas, "cpu")  # found while retrying one by one
+
+
+def torch_accelerator_error(message: str) -> BaseException:
+    import torch
+
+    return torch.AcceleratorError(message)
+
+
+def test_which_errors_are_fatal_and_which_are_out_of_memory():
+    import torch
+
+    from dataigm.generate.engine import is_fatal, is_out_of_memory
+
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert not is_fatal(oom) and is_out_of_memory(oom)
+    assert is_fatal(torch_accelerator_error("an accelerator failed")) and is_fatal(RuntimeError("CUDA error: misaligned address"))
+    assert not is_fatal(RuntimeError("cuda error in lower case is not CUDA's")) and not is_fatal(ValueError("bad size"))
+    assert is_out_of_memory(RuntimeError("MPS backend Out Of Memory (MPS allocated: 8 GiB)"))  # any casing
+    assert not is_out_of_memory(ValueError("bad size")) and not is_out_of_memory(RuntimeError("CUDA error: misaligned address"))
+
+
+def test_the_first_memory_error_is_retried_once_per_build():
+    from dataigm.generate.plan import plan_build
+
+    metas = list(plan_build(recipe(["tiny"])).shards[0].samples)
+    guard = MemoryGuard()
+    guard.on_oom(RuntimeError("out of memory"), metas[:2])
+    assert guard.oom_batches == 1
+    with pytest.raises(GenerationFailed, match=rf"out of memory generating a batch of 3 again \({metas[0].key}, "):
+        guard.on_oom(RuntimeError("out of memory"), metas[:3])
+    with pytest.raises(GenerationFailed, match=rf"out of memory generating one image \({metas[0].key}, "):
+        MemoryGuard().on_oom(RuntimeError("out of memory"), metas[:1])
+
+
+@pytest.mark.parametrize("device,requested,workers", [("cpu", None, 1), ("mps", None, 1), ("cuda", None, "cores"), ("cuda:1", None, "cores"),
+                                                      ("cpu", 3, 3), ("cuda", 2, 2)])
+def test_png_encoders_are_one_on_the_cpu_and_one_per_core_beside_a_gpu(device, requested, workers):
+    import os
+
+    from dataigm.generate.engine import encoder_workers
+
+    want = len(os.sched_getaffinity(0)) if workers == "cores" else workers
+    assert encoder_workers(device, requested) == want
+    with pytest.raises(ValueError, match="encode_workers must be >= 1, got 0"):
+        encoder_workers(device, 0)
+
+
 def test_loading_goes_straight_to_the_gpu_unless_offloaded():
     from dataigm.generate.pipeline import placement_kwargs
 
