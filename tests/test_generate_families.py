@@ -264,8 +264,10 @@ def test_a_failing_image_is_recorded_and_the_rest_of_its_batch_kept():
         _generate_safely(FailingPipe(None, ValueError("nope")), metas, "cpu", MemoryGuard())
     assert _generate_safely(FailingPipe(None, ValueError("nope")), metas[:1], "cpu")[0][2] == "ValueError: nope"  # one image: recorded
     for fatal in (RuntimeError("CUDA error: device-side assert triggered"), torch_accelerator_error("CUDA error: illegal address")):
-        with pytest.raises(GenerationFailed, match=r"CUDA error while generating"):
-            _generate_safely(FailingPipe(None, fatal), metas, "cpu")  # the whole batch: a broken context, not retried
+        pipe = FailingPipe(None, fatal)
+        with pytest.raises(GenerationFailed, match=rf"CUDA error while generating {metas[0].key}: "):
+            _generate_safely(pipe, metas, "cpu")  # the whole batch: a broken context, not retried
+        assert pipe.calls == [3]
         pipe = FailingPipe(metas[1].prompt, fatal)
         pipe.fits = 1  # the batch runs out of memory, then image 1 alone breaks the context
         with pytest.raises(GenerationFailed, match=rf"CUDA error while generating {metas[1].key}"):
