@@ -17,6 +17,7 @@ from dataigm.core.errors import DataigmError
 from dataigm.judges.q16 import convert_q16_prompts
 from dataigm.judges.registry import check_judge_spec, create_judge
 from q16_tiny import PHOTOS, SimClassifier, image_features, write_tiny_q16
+from runs_code import RunsCode
 
 @pytest.fixture(scope="module")
 def q16(tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -121,19 +122,9 @@ def test_spec_and_conversion_errors(tmp_path: Path) -> None:
         convert_q16_prompts(small, tmp_path / "o")
 
 
-class _RunsCode:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_convert_refuses_a_pickle_that_runs_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     marker, evil = tmp_path / "ran", tmp_path / "prompts.p"
-    evil.write_bytes(pickle.dumps(_RunsCode(marker)))
+    evil.write_bytes(pickle.dumps(RunsCode(marker)))
     assert main(["convert-judge", "q16", str(evil), "--out", str(tmp_path / "out")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refused to unpickle" in err[0] and "system" in err[0]

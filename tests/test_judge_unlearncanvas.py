@@ -12,6 +12,7 @@ from dataigm.core.errors import DataigmError
 from dataigm.evaluation.metrics import CanvasImage, unlearncanvas_accuracy
 from dataigm.judges.registry import create_judge
 from dataigm.judges.unlearncanvas import OBJECTS_20, STYLES_51, STYLES_61, UnlearnCanvasTransform, convert_unlearncanvas
+from runs_code import RunsCode
 
 THEMES = ["Abstractionism", "Van_Gogh", "Winter"]  # a slice of theme_available, so the test stays small
 CLASSES = ["Bears", "Cats"]
@@ -229,6 +230,25 @@ def test_known_answers() -> None:
     assert obj["unlearning_accuracy"]["value"] == pytest.approx(1 / 3) and obj["cra"]["value"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
     with pytest.raises(ValueError, match="no image of the unlearned style 'Ukiyoe'"):
         unlearncanvas_accuracy(ims, "Ukiyoe")
+
+
+def test_a_checkpoint_is_read_without_running_its_code_bare_or_wrapped(tmp_path: Path) -> None:
+    import torch
+
+    marker = tmp_path / "ran"
+    torch.save({"model_state_dict": {"head.weight": torch.zeros(20, 4)}, "hook": RunsCode(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(DataigmError, match=r"torch.load\(weights_only=True\) refused it .*never runs pickled code"):
+        convert_unlearncanvas(tmp_path / "evil.pth", tmp_path / "o")
+    assert not marker.exists()
+    model = _tiny_their_model(20, seed=3)
+    torch.save(model.state_dict(), tmp_path / "bare.pth")  # a bare state dict, without their model_state_dict wrapper
+    out = convert_unlearncanvas(tmp_path / "bare.pth", tmp_path / "bare")
+    assert json.loads((out / "unlearncanvas.json").read_text())["task"] == "object"
+    torch.save([torch.zeros(2)], tmp_path / "list.pth")
+    with pytest.raises(DataigmError, match="not an UnlearnCanvas classifier checkpoint"):
+        convert_unlearncanvas(tmp_path / "list.pth", tmp_path / "l")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        convert_unlearncanvas(tmp_path / "missing.pth", tmp_path / "m")
 
 
 def test_cli_converts_and_refuses_what_is_not_theirs(checkpoints: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,6 @@ before it runs."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -11,14 +10,7 @@ import numpy as np
 import pytest
 
 from dataigm.core.safe_pickle import UnsafePickleError, load_numpy_pickle
-
-
-class RunsCode:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
+from runs_code import RunsCode
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
