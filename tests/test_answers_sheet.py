@@ -186,3 +186,39 @@ def test_a_sheet_without_settings_reports_with_the_defaults(setup, tmp_path):
         for key in ("forgetting", "preservation", "forget_positive_rate", "retain_positive_rate", "judges"):
             assert got["methods"][method][key] == want["methods"][method][key], (method, key)
     assert got["validity"] == want["validity"]
+
+
+@pytest.fixture(scope="module")
+def two_judge_run(setup) -> Path:
+    """An eval judged by the first two judges at once (the sheet's export then judges with both)."""
+    root, tree = setup["root"], setup["root"] / "tree"
+    assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", setup["specs"][0],
+                 "--judge", setup["specs"][1], "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu",
+                 "--out", str(root / "run-two"), "--bootstrap", "50"]) == 0
+    return root / "run-two"
+
+
+def test_an_export_holds_every_image_once_with_every_judges_verdict(setup, two_judge_run, tmp_path):
+    from dataigm.core.manifest import verify
+    from dataigm.report.answers import export_answers
+
+    sheet = export_answers(two_judge_run, tmp_path / "sheet", workers=0, device="cpu")
+    assert sheet["format"] == "dataigm-answers/1" and sheet["methods"] == ["m", "original"]
+    assert [j["detector"] for j in sheet["judges"]] == setup["specs"][:2]
+    assert [j["threshold"] for j in sheet["judges"]] == pytest.approx(setup["thresholds"][:2]) and sheet["category"] == "object"
+    assert sheet["config"] == {"aggregate": "image", "group_by": [], "n_resamples": 50, "confidence": 0.95, "seed": 0,
+                               "bootstrap_unit": "prompt", "validity_level": sheet["config"]["validity_level"]}
+    assert Path(sheet["root"]) == setup["root"] / "tree"
+    assert json.loads((tmp_path / "sheet" / "answers.json").read_text()) == sheet and verify(tmp_path / "sheet") == []
+    rows = _rows(tmp_path / "sheet")
+    keys = [(r["method"], r["split"], Path(r["file"]).name) for r in rows]
+    assert sorted(keys) == sorted(setup["verdicts"][0]) and len(set(keys)) == len(keys)  # each image once
+    for r, key in zip(rows, keys):
+        assert r["file"] == f"{key[0]}/{key[1]}/{key[2]}"  # below the sheet's root
+        assert [v["positive"] for v in r["verdicts"]] == [setup["verdicts"][k][key] for k in range(2)], key
+        assert [v["detector"] for v in r["verdicts"]] == setup["specs"][:2]
+        assert r["prompt_index"] == int(key[2].split("_")[0]) and r["seed"] == int(key[2].split("_")[1].split(".")[0])
+    manifest = json.loads((tmp_path / "sheet" / "manifest.json").read_text())
+    assert manifest["totals"]["samples"] == len(rows) == 100 and manifest["counts"]["answers"]["splits"]["train"]["n"] == 100
+    card = (tmp_path / "sheet" / "README.md").read_text()
+    assert all(spec in card for spec in setup["specs"][:2])
