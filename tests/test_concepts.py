@@ -77,6 +77,25 @@ def test_the_shipped_files_load_into_the_frozen_tables_from_scratch(monkeypatch:
     assert {c: dict(fresh.get(c).concepts) for c in fresh.names()} == before
 
 
+@pytest.mark.parametrize("category", sorted(p.stem for p in (Path(__file__).parents[1] / "builders" / "concepts").glob("*.yaml")))
+def test_each_shipped_concept_parsed_alone_is_the_loaded_one(category: str) -> None:
+    """parse_concept (what 'dataigm new-concept' checks a kit with) completes a concept from its category exactly as
+    loading the category's file does, and registers nothing."""
+    import yaml
+
+    from dataigm.taxonomy import concepts_dir, parse_concept
+
+    data = yaml.safe_load((concepts_dir() / f"{category}.yaml").read_text(encoding="utf-8"))
+    before = dict(CATEGORIES.get(category).concepts)
+    for entry in data.get("concepts") or []:
+        concept = parse_concept({"category": category, **entry}, "test.yaml")
+        assert _canonical(concept) == _canonical(CATEGORIES.get(category).concepts[concept.name]), concept.name
+        assert concept.source == "test.yaml"
+    assert CATEGORIES.get(category).concepts == before
+    with pytest.raises(ConceptError, match=r"test.yaml: concept 'x': unknown category 'objekt' \(did you mean 'object'\?\)"):
+        parse_concept({"category": "objekt", "name": "x", "synonyms": ["x"]}, "test.yaml")
+
+
 @pytest.mark.parametrize("artist", sorted(FROZEN["artists"]))
 def test_any_artist_is_still_a_style_concept(artist: str) -> None:
     assert _canonical(get_concept("style", artist)) == FROZEN["artists"][artist]
