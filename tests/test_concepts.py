@@ -61,6 +61,13 @@ def test_the_shipped_files_load_into_the_frozen_tables_from_scratch(monkeypatch:
     monkeypatch.setattr(taxonomy, "_LOADED", set())
     taxonomy._load_builtin()
     assert set(fresh.names()) == set(CATEGORIES.names())
+    fields = ("name", "description", "nsfw", "templates", "retain_templates", "negative_label", "default_replacement", "sources", "source")
+    for name in fresh.names():  # every field of every category, against the load at import
+        got, loaded = fresh.get(name), CATEGORIES.get(name)
+        assert {f: getattr(got, f) for f in fields} == {f: getattr(loaded, f) for f in fields}, name
+        assert got.source.endswith(f"{name}.yaml") and got.templates and got.sources
+        assert [(c.name, c.phrases, c.source, c.trigger_replacements) for c in got.concepts.values()] == \
+               [(c.name, c.phrases, c.source, c.trigger_replacements) for c in loaded.concepts.values()], name
     for category, old in FROZEN["categories"].items():
         new = fresh.get(category)
         assert (new.description, new.nsfw, new.concept_factory is not None) == (old["description"], old["nsfw"], old["open_ended"])
@@ -89,7 +96,10 @@ def test_each_shipped_concept_parsed_alone_is_the_loaded_one(category: str) -> N
     before = dict(CATEGORIES.get(category).concepts)
     for entry in data.get("concepts") or []:
         concept = parse_concept({"category": category, **entry}, "test.yaml")
-        assert _canonical(concept) == _canonical(CATEGORIES.get(category).concepts[concept.name]), concept.name
+        loaded = CATEGORIES.get(category).concepts[concept.name]
+        assert _canonical(concept) == _canonical(loaded), concept.name
+        assert (concept.phrases, concept.trigger_replacements, concept.imagenet_index) == \
+               (loaded.phrases, loaded.trigger_replacements, loaded.imagenet_index), concept.name
         assert concept.source == "test.yaml"
     assert CATEGORIES.get(category).concepts == before
     with pytest.raises(ConceptError, match=r"test.yaml: concept 'x': unknown category 'objekt' \(did you mean 'object'\?\)"):
