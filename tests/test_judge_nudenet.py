@@ -223,6 +223,10 @@ def test_model_option_takes_a_file_or_the_wheel(nudenet_best_onnx: Path, tmp_pat
     copy = tmp_path / "copy.onnx"
     copy.write_bytes(nudenet_best_onnx.read_bytes())
     assert create_judge("nudenet:rece", nudenet_model=str(copy)).model_path == copy
+    assert create_judge("nudenet:rece", model=str(copy)).model_path == copy
+    # the old option name gives way to model= given beside it, and applies only to the kind it names
+    assert create_judge("nudenet:rece", model=str(copy), nudenet_model=str(tmp_path / "missing.onnx")).model_path == copy
+    assert create_judge("nudenet:esd", imagenet_model=str(tmp_path / "missing.onnx")).model_path.name == "320n.onnx"
     wheel = tmp_path / NUDENET_MODEL_FILES["best"].wheel
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.write(nudenet_best_onnx, "nudenet/best.onnx")
