@@ -36,5 +36,10 @@ def test_the_demo_report_exports_one_row_per_judged_shard_sample(tmp_path: Path)
         shard = Path(rec["path"]).resolve().relative_to(root).as_posix()
         row = by_file[(rec["split"], f"{shard}#{rec['key']}")]
         assert row["method"] == "tiny" and row["prompt"] == rec["prompt"] and row["prompt"]
+        # every field a shard sample's record knows, as the sheet names it
+        assert (row["concept"], row["label_name"], row["role"], row["category"], row["subcategory"], row["pair_prompt"]) == (
+            str(rec.get("concept") or ""), str(rec.get("label") or ""), str(rec.get("role") or ""), str(rec.get("category") or ""),
+            str(rec.get("subcategory") or ""), str(rec.get("pair_prompt") or ""))
+        assert row["seed"] == rec["seed"] and row["prompt_index"] == rec["prompt_index"] and row["model"] == str(rec.get("model") or "tiny")
         assert row["verdicts"][0]["positive"] == rec["positive"]
         assert abs(row["verdicts"][0]["positive_score"] - rec["score"]) < 1e-4

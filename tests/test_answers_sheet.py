@@ -213,12 +213,50 @@ def test_an_export_holds_every_image_once_with_every_judges_verdict(setup, two_j
     rows = _rows(tmp_path / "sheet")
     keys = [(r["method"], r["split"], Path(r["file"]).name) for r in rows]
     assert sorted(keys) == sorted(setup["verdicts"][0]) and len(set(keys)) == len(keys)  # each image once
+    judges = [dataigm.load_judge(spec, device="cpu") for spec in setup["specs"][:2]]
+    order = {}  # a sample's key numbers the images of its method and split in file order
     for r, key in zip(rows, keys):
+        order.setdefault(key[:2], sorted(n for (m, sp, n) in setup["verdicts"][0] if (m, sp) == key[:2]))
+        assert r == {**r, "key": f"{key[0]}-{key[1]}-{order[key[:2]].index(key[2]):06d}", "method": key[0], "split": key[1],
+                     "model": key[0], "prompt": "", "pair_prompt": "", "concept": "", "label_name": "", "role": "", "category": "",
+                     "subcategory": ""}
         assert r["file"] == f"{key[0]}/{key[1]}/{key[2]}"  # below the sheet's root
         assert [v["positive"] for v in r["verdicts"]] == [setup["verdicts"][k][key] for k in range(2)], key
         assert [v["detector"] for v in r["verdicts"]] == setup["specs"][:2]
         assert r["prompt_index"] == int(key[2].split("_")[0]) and r["seed"] == int(key[2].split("_")[1].split(".")[0])
+    images = {s.meta["file"]: s.image for tar in sorted((tmp_path / "sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    assert all(data == (setup["root"] / "tree" / f).read_bytes() for f, data in images.items())  # PNGs kept byte for byte
+    some = sorted(images)[:6]
+    for k, j in enumerate(judges):  # each judge's score and class, as the judge gives them
+        v = j([setup["root"] / "tree" / f for f in some])
+        by_file = {r["file"]: r["verdicts"][k] for r in rows}
+        assert [by_file[f]["positive_score"] for f in some] == pytest.approx(v.scores.tolist(), abs=1e-6)
+        assert [by_file[f]["predicted"] for f in some] == [("church" if p else "other") for p in v.positive]
     manifest = json.loads((tmp_path / "sheet" / "manifest.json").read_text())
     assert manifest["totals"]["samples"] == len(rows) == 100 and manifest["counts"]["answers"]["splits"]["train"]["n"] == 100
     card = (tmp_path / "sheet" / "README.md").read_text()
     assert all(spec in card for spec in setup["specs"][:2])
+
+
+def test_a_rescore_appends_one_verdict_per_image_and_keeps_the_rest(setup, two_judge_run, tmp_path):
+    from dataigm.report.answers import export_answers
+
+    sheet_dir = tmp_path / "sheet"
+    export_answers(two_judge_run, sheet_dir, workers=0, device="cpu")
+    before = {s.meta["file"]: (s.meta, s.image) for tar in sorted((sheet_dir / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    sheet = rescore(sheet_dir, setup["specs"][2], threshold=0.5, workers=0, device="cpu")
+    assert json.loads((sheet_dir / "answers.json").read_text()) == sheet
+    assert [j["detector"] for j in sheet["judges"]] == setup["specs"] and sheet["judges"][2]["threshold"] == 0.5
+    assert sheet["judges"][2]["concept"] is None and sheet["judges"][2]["target"] == "church"
+    assert sheet["judges"][2]["weights_sha256"] == sheet["judges"][2]["describe"]["weights_sha256"]
+    scores = dataigm.load_judge(setup["specs"][2], device="cpu")([setup["root"] / "tree" / f for f in sorted(before)]).scores
+    after = {s.meta["file"]: (s.meta, s.image) for tar in sorted((sheet_dir / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    assert sorted(after) == sorted(before)
+    for f, score in zip(sorted(before), scores):
+        meta, image = after[f]
+        assert image == before[f][1] and meta["verdicts"][:2] == before[f][0]["verdicts"]
+        assert {k: v for k, v in meta.items() if k != "verdicts"} == {k: v for k, v in before[f][0].items() if k != "verdicts"}
+        assert meta["verdicts"][2]["detector"] == setup["specs"][2] and meta["verdicts"][2]["positive"] == (score >= 0.5), f
+        assert meta["verdicts"][2]["positive_score"] == pytest.approx(float(score), abs=1e-6)
+    manifest = json.loads((sheet_dir / "manifest.json").read_text())
+    assert manifest["totals"]["samples"] == 100 and setup["specs"][2] in (sheet_dir / "README.md").read_text()
