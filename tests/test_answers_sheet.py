@@ -263,26 +263,34 @@ def test_a_rescore_appends_one_verdict_per_image_and_keeps_the_rest(setup, two_j
     assert manifest["totals"]["samples"] == 100 and setup["specs"][2] in (sheet_dir / "README.md").read_text()
 
 
-def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(setup, tmp_path):
-    """JPEG files become PNG samples with the same pixels; a report written before its per-image records named their
-    files (an older dataigm) is exported from its source folders, with the same rows."""
-    from dataigm.report.answers import export_answers
-
+@pytest.fixture(scope="module")
+def jpeg_run(setup, tmp_path_factory) -> Path:
+    """An eval of JPEG images (12 per folder), judged by the first judge."""
+    root = tmp_path_factory.mktemp("jpeg")
     rng = np.random.default_rng(3)
-    tree = tmp_path / "tree"
+    tree = root / "tree"
     for folder in ("original/forget", "original/retain", "m/forget", "m/retain"):
         (tree / folder).mkdir(parents=True)
         for name in NAMES[:12]:
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tree / folder / name.replace(".png", ".jpg"), quality=90)
     assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", setup["specs"][0],
-                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run")]) == 0
-    export_answers(tmp_path / "run", tmp_path / "sheet", workers=0, device="cpu")
+                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
+def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(jpeg_run, tmp_path):
+    """JPEG files become PNG samples with the same pixels; a report written before its per-image records named their
+    files (an older dataigm) is exported from its source folders, with the same rows."""
+    from dataigm.report.answers import export_answers
+
+    tree = jpeg_run.parent / "tree"
+    export_answers(jpeg_run, tmp_path / "sheet", workers=0, device="cpu")
     samples = {s.meta["file"]: s for tar in sorted((tmp_path / "sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
     assert len(samples) == 48 and all(f.endswith(".jpg") for f in samples)
     for f, s in samples.items():
         assert s.image[:8] == b"\x89PNG\r\n\x1a\n"
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(s.image))), np.asarray(Image.open(tree / f).convert("RGB"))), f
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    report = json.loads((jpeg_run / "report.json").read_text())
     for res in report["methods"].values():
         for rec in res.get("images") or []:
             rec.pop("path", None)
