@@ -1,5 +1,5 @@
-"""An answer sheet's rows and its re-scored report, per image and per judge, against answers computed here from
-each judge's own verdicts: three tiny judges with thresholds at their median score (mixed verdicts that differ
+"""An answer sheet's export, its rows, its re-scores and its report, per image and per judge, against answers
+computed here from each judge's own verdicts: three tiny judges with thresholds at their median score (mixed verdicts that differ
 between the judges), 10 prompts of two seeds per split, the defaults a user gets. Fast: the answer sheets'
 mutation tests (``tests/test_answers.py`` runs the same round trip on real weights and photos, slowly)."""
 
