@@ -273,8 +273,15 @@ def jpeg_run(setup, tmp_path_factory) -> Path:
         (tree / folder).mkdir(parents=True)
         for name in NAMES[:12]:
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tree / folder / name.replace(".png", ".jpg"), quality=90)
+    # each image's prompt from tables, as --prompts gives them: every field a record of a file can carry
+    for split in ("forget", "retain"):
+        rows = [{"prompt": f"a {split} prompt {i}", "concept": "church" if split == "forget" else "", "category": "object",
+                 "subcategory": f"sub{i % 2}", "label": "church" if split == "forget" else "other",
+                 "paired_negative": f"a plain prompt {i}" if split == "forget" else None, "index": i} for i in range(6)]
+        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["eval", "--method", f"m={tree / 'm'}", "--original", str(tree / "original"), "--judge", setup["specs"][0],
-                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(root / "run")]) == 0
+                 "--lpips-net", "none", "--fid-features", "none", "--workers", "0", "--device", "cpu", "--out", str(root / "run"),
+                 "--prompts", str(root / "forget.jsonl"), str(root / "retain.jsonl")]) == 0
     return root / "run"
 
 
@@ -288,6 +295,11 @@ def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(jpeg_
     samples = {s.meta["file"]: s for tar in sorted((tmp_path / "sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
     assert len(samples) == 48 and all(f.endswith(".jpg") for f in samples)
     for f, s in samples.items():
+        split, index = f.split("/")[1], int(Path(f).stem.split("_")[0])
+        assert {k: s.meta[k] for k in ("prompt", "pair_prompt", "concept", "category", "subcategory", "label_name", "role", "prompt_index")} == {
+            "prompt": f"a {split} prompt {index}", "pair_prompt": f"a plain prompt {index}" if split == "forget" else "",
+            "concept": "church" if split == "forget" else "", "category": "object", "subcategory": f"sub{index % 2}",
+            "label_name": "church" if split == "forget" else "other", "role": "positive", "prompt_index": index}, f
         assert s.image[:8] == b"\x89PNG\r\n\x1a\n"
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(s.image))), np.asarray(Image.open(tree / f).convert("RGB"))), f
     report = json.loads((jpeg_run / "report.json").read_text())
