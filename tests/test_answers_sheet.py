@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -313,3 +314,51 @@ def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(jpeg_
     assert sorted(old) == sorted(samples)
     for f, s in samples.items():
         assert old[f].image == s.image and old[f].meta == s.meta, f
+
+
+def test_shards_are_cut_at_their_size_and_the_manifest_counts_them(tmp_path, monkeypatch):
+    import hashlib
+
+    import dataigm.report.answers as answers
+
+    monkeypatch.setattr(answers, "SHARD_SIZE", 3)
+    samples = [({"key": f"m-{split}-{i:06d}", "split": split, "file": f"{i}.png"}, f"png{i}".encode())
+               for i, split in enumerate(["forget", "retain", "forget", "pair", "forget", "retain", "forget"])]
+    entries = answers.write_shards(tmp_path, iter(samples))
+    assert [(e["path"], e["n"]) for e in entries] == [("data/answers/train/answers-00000.tar", 3), ("data/answers/train/answers-00001.tar", 3),
+                                                     ("data/answers/train/answers-00002.tar", 1)]
+    assert all(e["sha256"] == hashlib.sha256((tmp_path / e["path"]).read_bytes()).hexdigest() for e in entries)
+    assert not list(tmp_path.rglob("*.tmp*"))  # each tar published whole
+    got = [s for e in entries for s in iter_tar(tmp_path / e["path"])]
+    assert [(s.key, s.meta, s.image) for s in got] == [(f["key"], f, png) for f, png in samples]
+    with tarfile.open(tmp_path / entries[0]["path"]) as tar:  # the class of each sample: 1 for the forget split
+        assert [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".cls")] == [b"1", b"0", b"1"]
+    answers.write_sheet_files(tmp_path, {"format": "dataigm-answers/1", "judges": [], "category": "object", "methods": ["m"]}, entries)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == {
+        "format": "dataigm-answers/1", "shards": entries, "hub": {"data_dir": "data"},
+        "counts": {"answers": {"taxonomy": "object", "splits": {"train": {"n": 7}}}}, "totals": {"samples": 7}}
+    assert json.loads((tmp_path / "answers.json").read_text())["category"] == "object" and (tmp_path / "README.md").read_text()
+    assert answers.sheet_shards(tmp_path) == [tmp_path / e["path"] for e in entries]
+    assert answers.write_shards(tmp_path / "empty", iter([])) == []
+
+
+def test_the_judges_and_reports_of_a_run_are_found_once_in_order(tmp_path):
+    from dataigm.core.errors import DataigmError
+    from dataigm.report.answers import find_reports, run_judges
+
+    def report(detector, more=(), threshold=None, concept=None):
+        return {"format": "dataigm-eval/3", "config": {"detector": detector, "more_detectors": list(more), "threshold": threshold, "concept": concept}}
+
+    for name, r in (("b/report.json", report("nudenet:esd", ["q16@x"], 0.5)), ("a/report.json", report("imagenet:church")),
+                    ("c/report.json", {"format": "dataigm-audit/1"})):
+        (tmp_path / name).parent.mkdir(parents=True)
+        (tmp_path / name).write_text(json.dumps(r))
+    found = find_reports(tmp_path)  # a benchmark's reports below it, sorted, other reports skipped
+    assert [r["config"]["detector"] for r in found] == ["imagenet:church", "nudenet:esd"]
+    assert find_reports(tmp_path / "a") == [report("imagenet:church")]  # a run's own report
+    reports = [report("nudenet:esd", ["q16@x", "nudenet:esd"], 0.5), report("nudenet:esd", ["q16@x"], 0.5), report("nudenet:esd", [], 0.6, "nudity")]
+    assert run_judges(reports) == [{"detector": "nudenet:esd", "threshold": 0.5, "concept": None},
+                                   {"detector": "q16@x", "threshold": 0.5, "concept": None},
+                                   {"detector": "nudenet:esd", "threshold": 0.6, "concept": "nudity"}]
+    with pytest.raises(DataigmError, match="no eval report"):
+        find_reports(tmp_path / "c")
