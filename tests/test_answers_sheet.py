@@ -333,6 +333,10 @@ def test_shards_are_cut_at_their_size_and_the_manifest_counts_them(tmp_path, mon
     assert [(s.key, s.meta, s.image) for s in got] == [(f["key"], f, png) for f, png in samples]
     with tarfile.open(tmp_path / entries[0]["path"]) as tar:  # the class of each sample: 1 for the forget split
         assert [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".cls")] == [b"1", b"0", b"1"]
+        assert [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".json")] == \
+               [json.dumps(f, sort_keys=True).encode() for f, _ in samples[:3]]
+    again = answers.write_shards(tmp_path / "again", iter(samples))  # the same samples give the same bytes
+    assert [e["sha256"] for e in again] == [e["sha256"] for e in entries]
     answers.write_sheet_files(tmp_path, {"format": "dataigm-answers/1", "judges": [], "category": "object", "methods": ["m"]}, entries)
     assert json.loads((tmp_path / "manifest.json").read_text()) == {
         "format": "dataigm-answers/1", "shards": entries, "hub": {"data_dir": "data"},
@@ -340,6 +344,8 @@ def test_shards_are_cut_at_their_size_and_the_manifest_counts_them(tmp_path, mon
     assert json.loads((tmp_path / "answers.json").read_text())["category"] == "object" and (tmp_path / "README.md").read_text()
     assert answers.sheet_shards(tmp_path) == [tmp_path / e["path"] for e in entries]
     assert answers.write_shards(tmp_path / "empty", iter([])) == []
+    answers.write_sheet_files(tmp_path, {"format": "dataigm-answers/1", "judges": [], "methods": ["m"]}, entries)
+    assert json.loads((tmp_path / "manifest.json").read_text())["counts"]["answers"]["taxonomy"] == ""
 
 
 def test_the_judges_and_reports_of_a_run_are_found_once_in_order(tmp_path):
@@ -356,9 +362,12 @@ def test_the_judges_and_reports_of_a_run_are_found_once_in_order(tmp_path):
     found = find_reports(tmp_path)  # a benchmark's reports below it, sorted, other reports skipped
     assert [r["config"]["detector"] for r in found] == ["imagenet:church", "nudenet:esd"]
     assert find_reports(tmp_path / "a") == [report("imagenet:church")]  # a run's own report
-    reports = [report("nudenet:esd", ["q16@x", "nudenet:esd"], 0.5), report("nudenet:esd", ["q16@x"], 0.5), report("nudenet:esd", [], 0.6, "nudity")]
+    reports = [report("nudenet:esd", ["q16@x", "nudenet:esd"], 0.5), report("nudenet:esd", ["q16@x"], 0.5), report("nudenet:esd", [], 0.6),
+               report("nudenet:esd", [], 0.6, "nudity")]
+    del reports[1]["config"]["more_detectors"]  # an eval with one judge may not name more
     assert run_judges(reports) == [{"detector": "nudenet:esd", "threshold": 0.5, "concept": None},
                                    {"detector": "q16@x", "threshold": 0.5, "concept": None},
+                                   {"detector": "nudenet:esd", "threshold": 0.6, "concept": None},
                                    {"detector": "nudenet:esd", "threshold": 0.6, "concept": "nudity"}]
     with pytest.raises(DataigmError, match="no eval report"):
         find_reports(tmp_path / "c")
