@@ -250,6 +250,7 @@ def test_a_rescore_appends_one_verdict_per_image_and_keeps_the_rest(setup, two_j
     assert json.loads((sheet_dir / "answers.json").read_text()) == sheet
     assert [j["detector"] for j in sheet["judges"]] == setup["specs"] and sheet["judges"][2]["threshold"] == 0.5
     assert sheet["judges"][2]["concept"] is None and sheet["judges"][2]["target"] == "church"
+    assert all(j["label_names"] == ["other", "church"] for j in sheet["judges"])
     assert sheet["judges"][2]["weights_sha256"] == sheet["judges"][2]["describe"]["weights_sha256"]
     scores = dataigm.load_judge(setup["specs"][2], device="cpu")([setup["root"] / "tree" / f for f in sorted(before)]).scores
     after = {s.meta["file"]: (s.meta, s.image) for tar in sorted((sheet_dir / "data").rglob("*.tar")) for s in iter_tar(tar)}
