@@ -4,6 +4,7 @@ with weights_only loading, judged with a tiny CLIP, against IGMU's own computati
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,36 @@ def test_judge_equals_igmus_prediction_with_the_head_in_eval_mode(task: str, hea
     assert summary["n_positive"] == sum(label == concept_label for label in labels)
     assert summary["detector"]["task"] == task and summary["threshold"] == 0.5
     assert summary["detector"]["category"] == ("nudity" if task == "nudity" else "object")
+
+
+@pytest.mark.parametrize("task", ["nudity", "parachute"])
+def test_a_threshold_at_and_between_scores_and_each_verdicts_class(task: str, head_pth: Path, tiny_clip: Path, images: Path,
+                                                                  tmp_path: Path) -> None:
+    """With a threshold, IGMU's comparison as its orientation makes it (a concept at label 1: P > T, at label 0: its
+    complement's P < 1 - T, that is P >= T), at one image's own score and between two; each verdict's class and scores."""
+    from PIL import Image
+
+    from dataigm.judges.igmu import _exp, convert_igmu_head
+    from dataigm.judges.registry import create_judge
+
+    convert_igmu_head(head_pth, tmp_path / "head", task=task)
+    pils = [Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))]
+
+    def verdicts(threshold=None):
+        judge = create_judge(f"igmu:{task}@{tmp_path / 'head'}", clip_model=str(tiny_clip), device="cpu", threshold=threshold)
+        return judge, judge.predict(judge.collate([judge.preprocess(im) for im in pils]))
+
+    judge, plain = verdicts()
+    p = [v.positive_score for v in plain]
+    for v in plain:
+        assert v.scores == {judge.label_names[0]: 1.0 - v.positive_score, judge.target: v.positive_score}
+        assert v.predicted == (judge.target if v.positive else judge.label_names[0])
+    ordered = sorted(p)
+    above = (lambda x, t: x > t) if task == "parachute" else (lambda x, t: x >= t)
+    for threshold in (ordered[3], (ordered[3] + ordered[4]) / 2):
+        _, got = verdicts(threshold)
+        assert [v.positive for v in got] == [above(x, threshold) for x in p], threshold
+    assert _exp(699.0) == math.exp(699.0) and _exp(700.0) == float("inf")  # the logistic's overflow guard
 
 
 def test_task_mismatch_and_pickled_code_are_refused(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

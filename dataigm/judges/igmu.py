@@ -246,7 +246,7 @@ class IgmuJudge:
                                     positive, p, {"logit": z}))
         return verdicts
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no mutate block, plumbing, see docs/testing.md
         return IgmuKind.description(
             self, "transformers",
             task=self.task,
