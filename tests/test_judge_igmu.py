@@ -88,8 +88,13 @@ def head_pth(tmp_path_factory: pytest.TempPathFactory, tiny_clip: Path, images: 
     return build_tiny_igmu_head(path, HIDDEN, seed=0, bias=-sum(middle) / 2)
 
 
-def test_convert_writes_safetensors_and_orientation(head_pth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_convert_writes_safetensors_and_orientation(head_pth: Path, tiny_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
     from dataigm.cli import main
+    from dataigm.core.errors import DataigmError
+    from dataigm.judges.igmu import convert_igmu_head
+    from dataigm.judges.registry import create_judge
 
     assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / "nudity")]) == 0
     assert "P(nude) = 1 - sigmoid(z)" in capsys.readouterr().out
@@ -100,10 +105,23 @@ def test_convert_writes_safetensors_and_orientation(head_pth: Path, tmp_path: Pa
     ours = load_file(str(tmp_path / "nudity" / "model.safetensors"))
     assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
+    assert {k: cfg[k] for k in ("architecture", "features", "format", "concept", "source")} == {
+        "architecture": "AdvancedClassifierHead_CLIP", "features": "CLIPModel.get_image_features", "format": "dataigm-igmu-head/1",
+        "concept": "nude", "source": {"file": head_pth.name, "path": "Weights/bi_multiC/nudity/classifier_head.pth",
+                                      "repository": "ryliu68/IGMU", "sha256": hashlib.sha256(head_pth.read_bytes()).hexdigest()}}
+
     expected = {"vangogh": "sigmoid(z)", "church": "1 - sigmoid(z)", "parachute": "sigmoid(z)"}
     for task, orientation in expected.items():
         assert main(["convert-judge", "igmu", str(head_pth), "--out", str(tmp_path / task), "--task", task]) == 0
         assert json.loads((tmp_path / task / "config.json").read_text())["p_concept"] == orientation
+    # a checkpoint saved as {"state_dict": ...}, converted into a nested new folder: the same weights
+    torch.save({"state_dict": theirs, "epoch": 2}, tmp_path / "wrapped.pth")
+    out = convert_igmu_head(tmp_path / "wrapped.pth", tmp_path / "new" / "nested", task="nudity")
+    assert all(torch.equal(load_file(str(out / "model.safetensors"))[k], theirs[k]) for k in theirs)
+    for threshold in (0.0, 1.0):  # a threshold from 0 to 1 inclusive
+        assert create_judge(f"igmu:nudity@{out}", clip_model=str(tiny_clip), device="cpu", threshold=threshold).threshold == threshold
+    with pytest.raises(DataigmError, match=r"threshold must be in \[0, 1\], got 1.000000001"):
+        create_judge(f"igmu:nudity@{out}", clip_model=str(tiny_clip), device="cpu", threshold=1.000000001)
 
 
 @pytest.mark.parametrize("task", ["nudity", "parachute"])
