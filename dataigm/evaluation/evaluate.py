@@ -27,11 +27,11 @@ from dataigm.evaluation.csdr import CSDR_PROMPTS, CSDR_UNITS, csdr_metric_name
 from dataigm.evaluation.settings import (  # noqa: F401  (FORGET_REFERENCES, BOOTSTRAP_UNITS: their old import path)
     BOOTSTRAP_UNITS, FORGET_REFERENCES, JudgeSettings, MetricSettings, RunSettings, StatsSettings,
 )
+from dataigm.evaluation.rates import JudgedImage, method_rates
 from dataigm.evaluation.stats import mean_interval
 from dataigm.evaluation.validity import DEFAULT_VALIDITY_LEVEL, audit_counts, audit_entry, read_audit, validity
 from dataigm.evaluation.metrics import (
-    AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, attack_success_rate, definition_versions,
-    domain_of, grouped, in_cross_domain, prompt_key, rate, retain_correct, unlearning_accuracy,
+    AGGREGATIONS, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, attack_success_rate, definition_versions, rate,
 )
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,6 @@ def judge_set(judge_: Judge, images: ImageSet, stats: StatsSettings, run: RunSet
     no-attack set, the attack success rate; grouped, with intervals. The positive rate on the concept-removed
     images (paired negatives in the forget shards, and the ``pair`` set) feeds the validity check; with
     ``audit_counts`` (an audit's :class:`~dataigm.evaluation.agreement.Confusion`) forgetting is also corrected."""
-    kw = {**stats.kwargs(), "by_prompt": stats.by_prompt, "group_by": stats.group_by}
 
     def judged(inp: ImageInput) -> tuple[list[Any], list[dict[str, str]]]:
         return run_judge(judge_, inp, batch_size=run.batch_size, workers=run.workers, progress=False)
@@ -213,39 +212,25 @@ def judge_set(judge_: Judge, images: ImageSet, stats: StatsSettings, run: RunSet
         pair, failed_p = judged(images.pair)
         negatives, failed_f = negatives + pair, failed_f + failed_p
     retain, failed_r = judged(images.retain)
-    correct = [(ref.meta, retain_correct(ref.meta, v.predicted, v.positive, judge_.label_names, judge_.target)) for ref, v in retain]
-    domains = [domain_of(ref.meta) for ref, _ in forget if domain_of(ref.meta)]
-    forget_domain = domains[0] if domains else str(judge_.describe().get("category") or "")
     st = stats.kwargs()
-    forget_items = aggregate([(ref.meta, v.positive) for ref, v in forget], stats.aggregate)
-    forgetting = grouped(forget_items, **kw)
-    out = {
-        "forgetting": forgetting,
-        "forget_positive_rate": rate([v.positive for _, v in forget], clusters=stats.clusters([r for r, _ in forget]), **st).to_dict(),
-        "preservation": grouped(correct, **kw),
-        "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=stats.by_prompt, **st),
-        # UnlearnCanvas' UA, beside its IRA/CRA: 1 - forgetting (the same images; higher is better)
-        "unlearning_accuracy": unlearning_accuracy(forgetting["all"]),
-        "retain_positive_rate": rate([v.positive for _, v in retain], clusters=stats.clusters([r for r, _ in retain]), **st).to_dict(),
-        "n_forget": len(forget),
-        "n_retain": len(retain),
-        "aggregate": stats.aggregate,
-        "failed": sorted(f["file"] for f in failed_f + failed_r),
-        "forget_verdicts": {ref.id: v.positive for ref, v in forget},  # for the judges' agreement; not in the report
-        "images": image_records(forget, retain, [ok for _, ok in correct], negatives),
-    }
+
+    def items(judged_: list[Any]) -> list[JudgedImage]:
+        return [JudgedImage(ref.id, ref.meta, v.predicted, v.positive) for ref, v in judged_]
+
+    rates = method_rates(items(forget), items(negatives), items(retain), label_names=judge_.label_names, target=judge_.target,
+                         category=lambda: str(judge_.describe().get("category") or ""), stats=stats)
+    out = {**rates.report, "failed": sorted(f["file"] for f in failed_f + failed_r),
+           "images": image_records(forget, retain, [ok for _, ok in rates.correct], negatives)}
     if retain and all("top1" in v.extra for _, v in retain):  # an ImageNet judge: also ESD's own-class accuracy
         from dataigm.judges.imagenet import own_class_preservation
 
         top1 = own_class_preservation([(ref.meta, v.extra["top1"]) for ref, v in retain], by_prompt=stats.by_prompt, **st)
         if top1 is not None:
             out["preservation_top1"] = top1
-    if negatives:
-        out["negative_positive_rate"] = rate([v.positive for _, v in negatives], clusters=stats.clusters([r for r, _ in negatives]), **st).to_dict()
     if audit_counts is not None:
         from dataigm.evaluation.validity import corrected_groups
 
-        out["forgetting_corrected"] = corrected_groups(forget_items, audit_counts, **kw)
+        out["forgetting_corrected"] = corrected_groups(rates.forget_items, audit_counts, **st, by_prompt=stats.by_prompt, group_by=stats.group_by)
     if images.no_attack is not None:
         pre, failed_n = judged(images.no_attack)
         out["asr"] = attack_success_rate([(ref.meta, v.positive) for ref, v in forget], [(ref.meta, v.positive) for ref, v in pre], **st)

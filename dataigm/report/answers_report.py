@@ -10,10 +10,9 @@ from typing import Any
 
 from dataigm.core.shards import iter_tar
 from dataigm.report.answers import read_sheet, sheet_shards
-from dataigm.evaluation.metrics import (
-    DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, aggregate, definition_versions, domain_of, grouped, in_cross_domain, prompt_key,
-    rate, retain_correct, unlearning_accuracy,
-)
+from dataigm.evaluation.metrics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, definition_versions
+from dataigm.evaluation.rates import JudgedImage, method_rates
+from dataigm.evaluation.settings import StatsSettings
 from dataigm.judges.multi import pairwise_agreement
 from dataigm.evaluation.validity import DEFAULT_VALIDITY_LEVEL, validity
 
@@ -33,34 +32,19 @@ def _judged(rows: list[dict[str, Any]], k: int) -> list[tuple[dict[str, Any], di
 
 def method_result(splits: dict[str, list[dict[str, Any]]], judge: dict[str, Any], k: int, cfg: dict[str, Any]) -> dict[str, Any]:
     """One method's forgetting, preservation and positive rates for judge ``k`` of the sheet, computed as the eval
-    computes them (:func:`dataigm.evaluation.evaluate.evaluate`): the same grouping, aggregation and resampling."""
-    st = {"n_resamples": cfg["n_resamples"], "confidence": cfg["confidence"], "seed": cfg["seed"]}
-    by_prompt = cfg["bootstrap_unit"] == "prompt"
-    forget = [(m, v) for m, v in _judged(splits.get("forget", []), k) if m["role"] != "negative"]
-    negatives = [(m, v) for m, v in _judged(splits.get("forget", []), k) if m["role"] == "negative"] + _judged(splits.get("pair", []), k)
-    retain = _judged(splits.get("retain", []), k)
+    computes them (:func:`dataigm.evaluation.rates.method_rates`): the same grouping, aggregation and resampling."""
+    stats = StatsSettings(aggregate=cfg["aggregate"], group_by=tuple(cfg.get("group_by") or ()), n_resamples=cfg["n_resamples"],
+                          confidence=cfg["confidence"], seed=cfg["seed"], bootstrap_unit=cfg["bootstrap_unit"])
 
-    def clusters(items: list[tuple[dict[str, Any], Any]]) -> list[Any] | None:
-        return [prompt_key(m, m["file"]) for m, _ in items] if by_prompt else None
+    def items(rows: list[dict[str, Any]]) -> list[JudgedImage]:  # a sheet names each image by its file
+        return [JudgedImage(m["file"], m, v["predicted"], v["positive"]) for m, v in _judged(rows, k)]
 
-    correct = [(m, retain_correct(m, v["predicted"], v["positive"], judge["label_names"], judge["target"])) for m, v in retain]
-    domains = [domain_of(m) for m, _ in forget if domain_of(m)]
-    forget_domain = domains[0] if domains else str(judge.get("describe", {}).get("category") or "")
-    kw = {"group_by": tuple(cfg.get("group_by") or ()), "by_prompt": by_prompt, **st}  # as the eval groups both rates
-    forgetting = grouped(aggregate([(m, v["positive"]) for m, v in forget], cfg["aggregate"]), **kw)
-    out = {
-        "forgetting": forgetting,
-        "forget_positive_rate": rate([v["positive"] for _, v in forget], clusters=clusters(forget), **st).to_dict(),
-        "preservation": grouped(correct, **kw),
-        "preservation_domains": in_cross_domain(correct, forget_domain, by_prompt=by_prompt, **st),
-        "unlearning_accuracy": unlearning_accuracy(forgetting["all"]),
-        "retain_positive_rate": rate([v["positive"] for _, v in retain], clusters=clusters(retain), **st).to_dict(),
-        "n_forget": len(forget), "n_retain": len(retain), "aggregate": cfg["aggregate"], "failed": [],
-        "forget_verdicts": {m["file"]: v["positive"] for m, v in forget},
-    }
-    if negatives:
-        out["negative_positive_rate"] = rate([v["positive"] for _, v in negatives], clusters=clusters(negatives), **st).to_dict()
-    return out
+    forget = items(splits.get("forget", []))
+    rates = method_rates([i for i in forget if i.meta["role"] != "negative"],
+                         [i for i in forget if i.meta["role"] == "negative"] + items(splits.get("pair", [])), items(splits.get("retain", [])),
+                         label_names=judge["label_names"], target=judge["target"],
+                         category=lambda: str(judge.get("describe", {}).get("category") or ""), stats=stats)
+    return {**rates.report, "failed": []}
 
 
 def sheet_report(root: str | Path, judge_index: int = -1) -> dict[str, Any]:
