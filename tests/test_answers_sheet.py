@@ -59,8 +59,13 @@ def setup(tmp_path_factory) -> dict:
     return {"root": root, "specs": specs, "thresholds": thresholds, "verdicts": verdicts, "sheet": sheet, "run": root / "run"}
 
 
+def _samples(sheet: Path) -> list:
+    """Every sample of the sheet at ``sheet``, in shard order."""
+    return [s for tar in sorted((sheet / "data").rglob("*.tar")) for s in iter_tar(tar)]
+
+
 def _rows(sheet: Path) -> list[dict]:
-    return [s.meta for tar in sorted((sheet / "data").rglob("*.tar")) for s in iter_tar(tar)]
+    return [s.meta for s in _samples(sheet)]
 
 
 def test_every_row_holds_each_judges_own_verdict_in_the_order_the_judges_were_added(setup):
@@ -226,7 +231,7 @@ def test_an_export_holds_every_image_once_with_every_judges_verdict(setup, two_j
         assert [v["positive"] for v in r["verdicts"]] == [setup["verdicts"][k][key] for k in range(2)], key
         assert [v["detector"] for v in r["verdicts"]] == setup["specs"][:2]
         assert r["prompt_index"] == int(key[2].split("_")[0]) and r["seed"] == int(key[2].split("_")[1].split(".")[0])
-    images = {s.meta["file"]: s.image for tar in sorted((tmp_path / "sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    images = {s.meta["file"]: s.image for s in _samples(tmp_path / "sheet")}
     assert all(data == (setup["root"] / "tree" / f).read_bytes() for f, data in images.items())  # PNGs kept byte for byte
     some = sorted(images)[:6]
     for k, j in enumerate(judges):  # each judge's score and class, as the judge gives them
@@ -245,7 +250,7 @@ def test_a_rescore_appends_one_verdict_per_image_and_keeps_the_rest(setup, two_j
 
     sheet_dir = tmp_path / "sheet"
     export_answers(two_judge_run, sheet_dir, workers=0, device="cpu")
-    before = {s.meta["file"]: (s.meta, s.image) for tar in sorted((sheet_dir / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    before = {s.meta["file"]: (s.meta, s.image) for s in _samples(sheet_dir)}
     sheet = rescore(sheet_dir, setup["specs"][2], threshold=0.5, workers=0, device="cpu")
     assert json.loads((sheet_dir / "answers.json").read_text()) == sheet
     assert [j["detector"] for j in sheet["judges"]] == setup["specs"] and sheet["judges"][2]["threshold"] == 0.5
@@ -253,7 +258,7 @@ def test_a_rescore_appends_one_verdict_per_image_and_keeps_the_rest(setup, two_j
     assert all(j["label_names"] == ["other", "church"] for j in sheet["judges"])
     assert sheet["judges"][2]["weights_sha256"] == sheet["judges"][2]["describe"]["weights_sha256"]
     scores = dataigm.load_judge(setup["specs"][2], device="cpu")([setup["root"] / "tree" / f for f in sorted(before)]).scores
-    after = {s.meta["file"]: (s.meta, s.image) for tar in sorted((sheet_dir / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    after = {s.meta["file"]: (s.meta, s.image) for s in _samples(sheet_dir)}
     assert sorted(after) == sorted(before)
     for f, score in zip(sorted(before), scores):
         meta, image = after[f]
@@ -294,7 +299,7 @@ def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(jpeg_
 
     tree = jpeg_run.parent / "tree"
     export_answers(jpeg_run, tmp_path / "sheet", workers=0, device="cpu")
-    samples = {s.meta["file"]: s for tar in sorted((tmp_path / "sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    samples = {s.meta["file"]: s for s in _samples(tmp_path / "sheet")}
     assert len(samples) == 48 and all(f.endswith(".jpg") for f in samples)
     for f, s in samples.items():
         split, index = f.split("/")[1], int(Path(f).stem.split("_")[0])
@@ -311,7 +316,7 @@ def test_jpeg_images_and_a_report_without_image_paths_export_the_same_rows(jpeg_
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "report.json").write_text(json.dumps(report))
     export_answers(tmp_path / "old", tmp_path / "old-sheet", workers=0, device="cpu")
-    old = {s.meta["file"]: s for tar in sorted((tmp_path / "old-sheet" / "data").rglob("*.tar")) for s in iter_tar(tar)}
+    old = {s.meta["file"]: s for s in _samples(tmp_path / "old-sheet")}
     assert sorted(old) == sorted(samples)
     for f, s in samples.items():
         assert old[f].image == s.image and old[f].meta == s.meta, f
